@@ -1,0 +1,1 @@
+"""Code shared by every service: ids, errors, auth, database, observability, PostgreSQL harness."""

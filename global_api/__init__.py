@@ -1,0 +1,1 @@
+"""Global directory: users, roles, staff assignments, tokens, cinemas and regions."""

@@ -1,0 +1,11 @@
+"""Import every ORM module so the metadata is complete (for Alembic and schema checks)."""
+
+import importlib
+
+MODEL_MODULES: tuple[str, ...] = ()
+
+
+def import_all_models() -> None:
+    """Import every model module once."""
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

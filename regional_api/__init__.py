@@ -1,0 +1,1 @@
+"""Regional booking API: halls, seat maps, movies, shows, holds, reservations, payments, reports."""

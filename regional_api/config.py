@@ -1,0 +1,51 @@
+"""Settings of one regional_api process (environment prefix `REGIONAL_`)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import Request
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RegionalSettings(BaseSettings):
+    """Everything a regional API process is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="REGIONAL_", extra="ignore")
+
+    region: str = "eu-west"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/cinema_eu_west"
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    global_api_url: str = "http://127.0.0.1:8000"
+    jwks_url: str | None = None
+    jwks_cache_file: Path | None = None
+    jwks_refresh_seconds: float = 300.0
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+
+    hold_ttl_seconds: int = Field(600, ge=10)
+    hold_extension_seconds: int = Field(300, ge=10)
+    hold_max_extensions: int = Field(2, ge=0)
+    hold_cap_seconds: int = Field(1800, ge=10)
+    max_seats_per_customer_show: int = Field(10, ge=1)
+    cancel_cutoff_minutes: int = Field(60, ge=0)
+    cleaning_minutes: int = Field(15, ge=0)
+    sweeper_interval_seconds: float = 30.0
+
+    @property
+    def effective_jwks_url(self) -> str:
+        """Where to fetch the token-signing public keys."""
+        return self.jwks_url or f"{self.global_api_url.rstrip('/')}/.well-known/jwks.json"
+
+
+@lru_cache
+def settings_from_env() -> RegionalSettings:
+    """Settings read once from the environment."""
+    return RegionalSettings()
+
+
+def get_settings(request: Request) -> RegionalSettings:
+    """The settings of the app serving this request (tests build apps with their own)."""
+    settings: RegionalSettings = request.app.state.settings
+    return settings

@@ -1,0 +1,1 @@
+"""The wire contract shared by global_api, regional_api and router: pydantic models only."""

@@ -1,0 +1,1 @@
+"""Test support: live servers, PostgreSQL databases, token minting."""
