@@ -122,7 +122,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _jsonable_errors(exc)
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-    detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+    loc, msg = ".".join(first["loc"]), str(first["msg"])
+    detail = f"{loc}: {msg}" if loc else msg
     return _json(422, error_body("validation_error", detail, errors=errors))
 
 

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -36,7 +37,8 @@ def free_port() -> int:
 class PgServer(Protocol):
     """A reachable PostgreSQL server on which we may create databases."""
 
-    admin_dsn: str
+    @property
+    def admin_dsn(self) -> str: ...
 
     def stop(self) -> None: ...
 
@@ -52,7 +54,7 @@ def dsn_for(admin_dsn: str, dbname: str) -> str:
     )
 
 
-def _userinfo(info: dict[str, object]) -> str:
+def _userinfo(info: Mapping[str, object]) -> str:
     user = str(info.get("user") or "postgres")
     password = info.get("password")
     return f"{user}:{password}@" if password else f"{user}@"
@@ -114,7 +116,7 @@ def find_pg_bin() -> Path | None:
             candidates.append(Path(out.stdout.strip()))
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
     with contextlib.suppress(ImportError):
-        import pgserver  # type: ignore[import-not-found]  # optional embedded fallback
+        import pgserver  # optional embedded fallback
 
         candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
     for directory in candidates:

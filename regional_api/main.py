@@ -60,18 +60,25 @@ def _background_jobs(app: FastAPI) -> list[asyncio.Task[Any]]:
     return tasks
 
 
-def create_app(settings: RegionalSettings | None = None, *,
-               jwks: dict[str, Any] | None = None) -> FastAPI:
+def create_app(
+    settings: RegionalSettings | None = None, *, jwks: dict[str, Any] | None = None
+) -> FastAPI:
     """Build the regional API; `jwks` pins the trusted keys (tests), else they are fetched."""
     settings = settings or settings_from_env()
-    keys = JwksCache(None if jwks else settings.effective_jwks_url, jwks=jwks,
-                     cache_file=settings.jwks_cache_file)
+    keys = JwksCache(
+        None if jwks else settings.effective_jwks_url,
+        jwks=jwks,
+        cache_file=settings.jwks_cache_file,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, service=SERVICE,
-                             pool_size=settings.db_pool_size,
-                             max_overflow=settings.db_max_overflow)
+        engine = make_engine(
+            settings.database_url,
+            service=SERVICE,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         tasks = _background_jobs(app)
@@ -88,8 +95,9 @@ def create_app(settings: RegionalSettings | None = None, *,
             await engine.dispose()
 
     configure_logging(f"{SERVICE}:{settings.region}", settings.log_level)
-    app = FastAPI(title=f"Cinema regional API ({settings.region})", version="1.0.0",
-                  lifespan=lifespan)
+    app = FastAPI(
+        title=f"Cinema regional API ({settings.region})", version="1.0.0", lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.clock = Clock()
     app.state.verifier = TokenVerifier(keys)

@@ -29,16 +29,18 @@ def pg_servers() -> Iterator[dict[str, PgServer]]:
 @pytest.fixture(scope="session")
 def global_databases(pg_servers: dict[str, PgServer]) -> DatabaseFactory:
     """Fresh global databases, migrated."""
-    return DatabaseFactory(pg_servers["global"], ROOT / "global_api" / "migrations",
-                           "global_template").prepare()
+    return DatabaseFactory(
+        pg_servers["global"], ROOT / "global_api" / "migrations", "global_template"
+    ).prepare()
 
 
 @pytest.fixture(scope="session")
 def regional_databases(pg_servers: dict[str, PgServer]) -> dict[str, DatabaseFactory]:
     """Fresh regional databases per region, migrated."""
     return {
-        region: DatabaseFactory(pg_servers[region], ROOT / "regional_api" / "migrations",
-                                "regional_template").prepare()
+        region: DatabaseFactory(
+            pg_servers[region], ROOT / "regional_api" / "migrations", "regional_template"
+        ).prepare()
         for region in REGIONS
     }
 

@@ -20,8 +20,10 @@ def test_each_test_database_is_fresh(regional_databases: dict[str, DatabaseFacto
     first, second = factory.new(), factory.new()
     try:
         with psycopg.connect(first) as conn:
-            conn.execute("INSERT INTO cinemas (id, name, city, timezone) "
-                         "VALUES ('cin-us-east-000000000000', 'A', 'Boston', 'America/New_York')")
+            conn.execute(
+                "INSERT INTO cinemas (id, name, city, timezone) "
+                "VALUES ('cin-us-east-000000000000', 'A', 'Boston', 'America/New_York')"
+            )
         with psycopg.connect(second) as conn:
             assert conn.execute("SELECT count(*) FROM cinemas").fetchone() == (0,)
     finally:

@@ -24,14 +24,25 @@ class TestIssuer:
         jwk = jwt.algorithms.OKPAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         return {"keys": [jwk | {"kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
 
-    def token(self, sub: str | None = None, role: Role = Role.customer,
-              cinemas: tuple[str, ...] = (), ttl: int = 900, **overrides: Any) -> str:
+    def token(
+        self,
+        sub: str | None = None,
+        role: Role = Role.customer,
+        cinemas: tuple[str, ...] = (),
+        ttl: int = 900,
+        **overrides: Any,
+    ) -> str:
         """A signed access token; `overrides` replace claims (for attack tests)."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": ACCESS_TOKEN_ISSUER, "aud": ACCESS_TOKEN_AUDIENCE,
-            "sub": sub or f"user-{uuid.uuid4().hex[:12]}", "role": role.value,
-            "cinemas": list(cinemas), "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex,
+            "iss": ACCESS_TOKEN_ISSUER,
+            "aud": ACCESS_TOKEN_AUDIENCE,
+            "sub": sub or f"user-{uuid.uuid4().hex[:12]}",
+            "role": role.value,
+            "cinemas": list(cinemas),
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
         }
         claims.update(overrides)
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})

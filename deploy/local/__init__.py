@@ -1,0 +1,1 @@
+"""The local stack: every process of the system on one machine, without Docker."""

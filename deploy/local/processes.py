@@ -1,0 +1,106 @@
+"""Start, stop, kill and restart service processes (uvicorn workers) on 127.0.0.1."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+APPS = {
+    "global_api": "global_api.main:create_app",
+    "regional_api": "regional_api.main:create_app",
+    "router": "router.main:create_app",
+}
+
+
+@dataclass
+class ServiceProcess:
+    """One uvicorn process serving one app factory on a fixed loopback port."""
+
+    name: str
+    app: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    workers: int = 1
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the process."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running process, if any."""
+        return self.proc.pid if self.proc and self.proc.poll() is None else None
+
+    def start(self) -> "ServiceProcess":
+        """Spawn the process (it is not yet known to be ready)."""
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            APPS[self.app],
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+            "--workers",
+            str(self.workers),
+        ]
+        if self.workers == 1:
+            command += ["--loop", "uvloop", "--http", "httptools"]
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
+        """Wait until the process answers 200 on `path`, or raise with its exit status."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                code = self.proc.returncode if self.proc else None
+                raise RuntimeError(f"{self.name} exited with {code} (log: {self.log_path})")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready on {self.url}{path} after {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL the process group: an abrupt crash."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited in time."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> "ServiceProcess":
+        """Stop (if running) and start again on the same port with the same environment."""
+        self.stop()
+        return self.start()
