@@ -1,0 +1,18 @@
+"""Business counters of payments, refunds, box-office sales and ticket check-ins."""
+
+from prometheus_client import Counter
+
+PAYMENTS = Counter(
+    "regional_payments_total", "Payment attempts by method and outcome", ["method", "outcome"]
+)
+REVENUE = Counter(
+    "regional_revenue_minor_total", "Completed payment amounts in minor units", ["currency"]
+)
+REFUNDS = Counter("regional_refunds_total", "Refunds recorded", ["currency"])
+REFUNDED = Counter("regional_refunded_minor_total", "Refunded amounts in minor units", ["currency"])
+BOX_OFFICE_SALES = Counter(
+    "regional_box_office_sales_total", "Counter sales by method and outcome", ["method", "outcome"]
+)
+TICKETS_VALIDATED = Counter(
+    "regional_tickets_validated_total", "Ticket check-ins by outcome", ["outcome"]
+)
