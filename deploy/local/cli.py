@@ -1,0 +1,93 @@
+"""`python -m deploy.local up`: the whole system on this machine, demo data loaded, URLs printed."""
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from deploy.local.stack import ROOT, DemoMode, LocalStack, StackOptions
+from deploy.local.topology import PortInUseError, Ports
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="cinema", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start every process and wait (Ctrl-C stops all)")
+    up.add_argument("--wipe", action="store_true", help="delete the data directory first")
+    up.add_argument("--base-port", type=int, default=8000, help="router port (default 8000)")
+    up.add_argument("--pg-base-port", type=int, default=5433, help="first PostgreSQL port")
+    up.add_argument("--data-dir", type=Path, default=ROOT / "var", help="state directory")
+    up.add_argument("--no-demo", action="store_true", help="do not load demo data")
+    up.add_argument("--small-demo", action="store_true", help="one cinema and hall per region")
+    up.add_argument("--no-fsync", action="store_true", help="faster, not crash-safe PostgreSQL")
+    up.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def _raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _print_summary(stack: LocalStack) -> None:
+    print("\nThe cinema platform is up.", flush=True)
+    for label, link in stack.urls().items():
+        print(f"  {label:<28} {link}")
+    print(f"\nDemo accounts (also in {stack.paths.credentials}, mode 0600):")
+    for role, who in stack.credentials.items():
+        print(f"  {role:<9} {who['email']}  password: {who['password']}")
+    print(f"Logs: {stack.paths.logs}/*.log    Stop: Ctrl-C\n", flush=True)
+
+
+def _watch(stack: LocalStack) -> None:
+    """Wait for a signal; report any process that dies meanwhile."""
+    reported: set[str] = set()
+    while True:
+        time.sleep(1.0)
+        for name, proc in stack.processes.items():
+            if proc.pid is None and name not in reported:
+                reported.add(name)
+                print(f"warning: {name} exited (see {proc.log_path})", flush=True)
+
+
+def up(args: argparse.Namespace) -> int:
+    """Start the stack and keep it running until SIGINT or SIGTERM."""
+    demo: DemoMode = "none" if args.no_demo else ("small" if args.small_demo else "full")
+    options = StackOptions(
+        root=args.data_dir,
+        ports=Ports.from_base(args.base_port, args.pg_base_port),
+        durable=not args.no_fsync,
+        demo=demo,
+        wipe=args.wipe,
+        log_level=args.log_level,
+    )
+    stack = LocalStack(options, progress=lambda line: print(f"[up] {line}", flush=True))
+    try:
+        stack.start()
+    except PortInUseError as exc:
+        print(f"error: {exc}; free it or choose other ports with --base-port", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, SystemExit):
+        print("interrupted during start-up; everything stopped", file=sys.stderr)
+        return 130
+    try:
+        _print_summary(stack)
+        _watch(stack)
+    except (KeyboardInterrupt, SystemExit):
+        print("\nstopping...", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `cinema` and `python -m deploy.local`."""
+    signal.signal(signal.SIGTERM, _raise_exit)
+    args = parse_args(argv)
+    if args.command == "up":
+        return up(args)
+    print(json.dumps({"error": f"unknown command {args.command}"}), file=sys.stderr)
+    return 2

@@ -1,0 +1,263 @@
+"""The whole system on one machine: PostgreSQL servers, migrations, services, demo data."""
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from common.migrate import upgrade
+from common.pg import PgServer, create_database, database_exists, dsn_for, start_server
+from deploy.local import demo
+from deploy.local.processes import ServiceProcess
+from deploy.local.topology import (
+    GLOBAL_DB,
+    REGIONS,
+    Ports,
+    StackPaths,
+    check_ports_free,
+    global_env,
+    regional_env,
+    router_env,
+    url,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+Progress = Callable[[str], None]
+DemoMode = Literal["full", "small", "none"]
+
+
+@dataclass
+class StackOptions:
+    """How to run the local stack."""
+
+    root: Path = ROOT / "var"
+    ports: Ports = field(default_factory=Ports.from_base)
+    durable: bool = True
+    demo: DemoMode = "full"
+    wipe: bool = False
+    log_level: str = "INFO"
+    ready_timeout: float = 60.0
+
+
+class LocalStack:
+    """Starts, stops, kills and restarts every process of the system; see `deploy.local.cli`."""
+
+    def __init__(self, options: StackOptions, *, progress: Progress = print) -> None:
+        self.options = options
+        self.ports = options.ports
+        self.paths = StackPaths(options.root.resolve())
+        self.progress = progress
+        self.servers: dict[str, PgServer] = {}
+        self.dsns: dict[str, str] = {}
+        self.processes: dict[str, ServiceProcess] = {}
+        self.credentials: dict[str, dict[str, str]] = {}
+        self.demo_summary: dict[str, Any] | None = None
+
+    # --- public handles ---------------------------------------------------------------------
+
+    @property
+    def router_url(self) -> str:
+        """The public entry point."""
+        return url(self.ports.router)
+
+    @property
+    def global_url(self) -> str:
+        """global_api's own base URL."""
+        return url(self.ports.global_api)
+
+    def regional_urls(self, region: str) -> list[str]:
+        """Base URLs of a region's replicas."""
+        return [url(port) for port in self.ports.regional[region]]
+
+    def process(self, name: str) -> ServiceProcess:
+        """One process by name: `global_api`, `router`, `eu-west-1`, `eu-west-2`, `us-east-1`."""
+        return self.processes[name]
+
+    def urls(self) -> dict[str, str]:
+        """Every URL worth printing: entry point, API docs, metrics, frontends."""
+        found = {"router (public entry)": self.router_url, "frontends": f"{self.router_url}/app/"}
+        for name, proc in self.processes.items():
+            found[f"{name} API docs"] = f"{proc.url}/docs"
+            found[f"{name} metrics"] = f"{proc.url}/metrics"
+        return found
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> "LocalStack":
+        """Start everything in order; on any failure stop what was started and re-raise."""
+        try:
+            self._prepare()
+            self._start_databases()
+            self._bootstrap_admin()
+            self._start_services()
+            self._load_demo()
+        except BaseException:
+            self.progress("start-up failed: stopping what was started")
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the services (by PID, newest first), then the PostgreSQL servers."""
+        for name in reversed(list(self.processes)):
+            proc = self.processes[name]
+            if proc.pid is not None:
+                self.progress(f"stopping {name} (pid {proc.pid})")
+                proc.stop()
+        for name in reversed(list(self.servers)):
+            self.progress(f"stopping postgres {name}")
+            self.servers.pop(name).stop()
+
+    def restart(self, name: str) -> ServiceProcess:
+        """Start a stopped or killed process again and wait until it is ready."""
+        proc = self.processes[name].restart()
+        proc.wait_ready(self.options.ready_timeout)
+        return proc
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        if self.options.wipe and self.paths.root.exists():
+            self.progress(f"wiping {self.paths.root}")
+            shutil.rmtree(self.paths.root)
+        check_ports_free(self.ports)
+        for directory in (self.paths.root, self.paths.logs, self.paths.root / "jwks"):
+            directory.mkdir(parents=True, exist_ok=True)
+        # PostgreSQL runs as an unprivileged account when we are root: it must reach its data.
+        (self.paths.root / "pg").mkdir(exist_ok=True)
+        for directory in (self.paths.root, self.paths.root / "pg"):
+            directory.chmod(0o755)
+        self.credentials = _load_or_make_credentials(self.paths.credentials)
+
+    def _start_databases(self) -> None:
+        names = {"global": GLOBAL_DB} | {spec.code: spec.db_name for spec in REGIONS}
+        for name, db_name in names.items():
+            port = self.ports.postgres[name]
+            self.progress(f"postgres {name}: starting on port {port}")
+            server = start_server(
+                name, data_dir=self.paths.pg_data(name), port=port, durable=self.options.durable
+            )
+            self.servers[name] = server
+            if not database_exists(server.admin_dsn, db_name):
+                create_database(server.admin_dsn, db_name)
+            self.dsns[name] = dsn_for(server.admin_dsn, db_name)
+            service = "global_api" if name == "global" else "regional_api"
+            self.progress(f"postgres {name}: migrating {db_name}")
+            upgrade(ROOT / service / "migrations", self.dsns[name])
+
+    def _bootstrap_admin(self) -> None:
+        admin = self.credentials["admin"]
+        self.progress(f"global_api: ensuring admin {admin['email']}")
+        env = {
+            **os.environ,
+            **global_env(dsn=self.dsns["global"]),
+            "CINEMA_BOOTSTRAP_PASSWORD": admin["password"],
+        }
+        command = [sys.executable, "-m", "global_api.bootstrap_admin", "--email", admin["email"]]
+        command += ["--password-env", "CINEMA_BOOTSTRAP_PASSWORD"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"admin bootstrap failed: {result.stderr.strip()[-500:]}")
+
+    def _spawn(self, name: str, app: str, port: int, env: dict[str, str]) -> ServiceProcess:
+        log_path = self.paths.logs / f"{name}.log"
+        proc = ServiceProcess(name=name, app=app, port=port, env=env, log_path=log_path)
+        self.processes[name] = proc
+        self.progress(f"{name}: starting on {proc.url} (log {log_path})")
+        return proc.start()
+
+    def _wait(self, procs: list[ServiceProcess]) -> None:
+        for proc in procs:
+            proc.wait_ready(self.options.ready_timeout)
+            self.progress(f"{proc.name}: ready")
+
+    def _start_services(self) -> None:
+        level = self.options.log_level
+        env = global_env(dsn=self.dsns["global"], log_level=level)
+        self._wait([self._spawn("global_api", "global_api", self.ports.global_api, env)])
+        regionals = []
+        for spec in REGIONS:
+            for n, port in enumerate(self.ports.regional[spec.code], 1):
+                env = regional_env(
+                    spec,
+                    dsn=self.dsns[spec.code],
+                    global_url=self.global_url,
+                    jwks_cache=self.paths.jwks_cache(spec.code, n),
+                    log_level=level,
+                )
+                regionals.append(self._spawn(f"{spec.code}-{n}", "regional_api", port, env))
+        self._wait(regionals)
+        self._register_regions()
+        env = router_env(
+            global_url=self.global_url, static_config=self.paths.router_static, log_level=level
+        )
+        self._wait([self._spawn("router", "router", self.ports.router, env)])
+
+    def _admin_api(self, client: httpx.Client, *, via_router: bool) -> demo.DemoApi:
+        base = self.router_url if via_router else self.global_url
+        regions = {s.code: f"{self.router_url}/regions/{s.code}" for s in REGIONS}
+        api = demo.DemoApi(client, base, regions)
+        admin = self.credentials["admin"]
+        api.token = api.login(admin["email"], admin["password"])
+        return api
+
+    def _register_regions(self) -> None:
+        """Put every region's endpoints in the directory and write the router's static map."""
+        endpoints = {spec.code: self.regional_urls(spec.code) for spec in REGIONS}
+        with httpx.Client(timeout=30.0) as client:
+            api = self._admin_api(client, via_router=False)
+            demo.register_regions(api, endpoints)
+            directory_map = api.call("GET", f"{self.global_url}/directory/map")
+        self.paths.router_static.write_text(json.dumps(directory_map, indent=2))
+        self.progress(f"directory: regions {', '.join(endpoints)} registered")
+
+    def _load_demo(self) -> None:
+        if self.options.demo == "none":
+            return
+        with httpx.Client(timeout=60.0) as client:
+            api = self._admin_api(client, via_router=True)
+            if demo.demo_loaded(api):
+                self.progress("demo: already loaded, skipping")
+                return
+            self.progress("demo: loading through the router (first start only)")
+            self.demo_summary = demo.load_demo(
+                api, self.credentials, small=self.options.demo == "small", progress=self.progress
+            )
+        _write_private(self.paths.credentials, self.credentials)
+        self.progress(f"demo: {self.demo_summary['shows']} shows loaded")
+
+
+def _write_private(path: Path, document: dict[str, Any]) -> None:
+    """Write a JSON file readable by its owner only (it holds passwords)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(document, handle, indent=2)
+
+
+def _load_or_make_credentials(path: Path) -> dict[str, dict[str, str]]:
+    """The demo accounts' credentials: generated at first start, then read back."""
+    if path.exists():
+        loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
+        return loaded
+    credentials = {
+        role: who | {"password": secrets.token_urlsafe(12)} for role, who in demo.people().items()
+    }
+    _write_private(path, credentials)
+    return credentials

@@ -1,0 +1,153 @@
+"""What the local stack runs: regions, processes, ports, and each process's environment."""
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.pg import free_port
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """One region of the local stack."""
+
+    code: str
+    name: str
+    currency: str
+    replicas: int
+
+    @property
+    def db_name(self) -> str:
+        """Name of the region's database."""
+        return "cinema_" + self.code.replace("-", "_")
+
+
+REGIONS: tuple[RegionSpec, ...] = (
+    RegionSpec("eu-west", "Europe West", "EUR", replicas=2),
+    RegionSpec("us-east", "US East", "USD", replicas=1),
+)
+GLOBAL_DB = "cinema_global"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every TCP port the stack listens on, by owner."""
+
+    router: int
+    global_api: int
+    regional: dict[str, tuple[int, ...]]
+    postgres: dict[str, int]
+
+    @classmethod
+    def from_base(cls, base: int = 8000, pg_base: int = 5433) -> "Ports":
+        """The documented layout: router base, global base+1, region i at base+100*i+1..."""
+        regional = {
+            spec.code: tuple(base + 100 * i + 1 + r for r in range(spec.replicas))
+            for i, spec in enumerate(REGIONS, start=1)
+        }
+        postgres = {name: pg_base + i for i, name in enumerate(("global", *regional_codes()))}
+        return cls(router=base, global_api=base + 1, regional=regional, postgres=postgres)
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Ports picked free right now (tests run the stack next to other things)."""
+        regional = {s.code: tuple(free_port() for _ in range(s.replicas)) for s in REGIONS}
+        postgres = {name: free_port() for name in ("global", *regional_codes())}
+        return cls(free_port(), free_port(), regional, postgres)
+
+    def owners(self) -> list[tuple[int, str]]:
+        """Each port with the name of the process that needs it."""
+        owned = [(self.router, "router"), (self.global_api, "global_api")]
+        for code, ports in self.regional.items():
+            owned += [(port, f"regional_api {code} #{n}") for n, port in enumerate(ports, 1)]
+        owned += [(port, f"postgres {name}") for name, port in self.postgres.items()]
+        return owned
+
+
+def regional_codes() -> list[str]:
+    """Codes of the local regions, in order."""
+    return [spec.code for spec in REGIONS]
+
+
+class PortInUseError(RuntimeError):
+    """A port the stack needs is taken by another program."""
+
+    def __init__(self, port: int, service: str) -> None:
+        super().__init__(f"port {port} (needed by {service}) is already in use")
+        self.port = port
+        self.service = service
+
+
+def check_ports_free(ports: Ports) -> None:
+    """Raise PortInUseError for the first taken port, before anything starts."""
+    seen: dict[int, str] = {}
+    for port, service in ports.owners():
+        if port in seen:
+            raise ValueError(f"port {port} assigned to both {seen[port]} and {service}")
+        seen[port] = service
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                raise PortInUseError(port, service) from None
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """Where the stack keeps its state (all under one directory, `var/` by default)."""
+
+    root: Path
+    logs: Path = field(init=False)
+    credentials: Path = field(init=False)
+    router_static: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "logs", self.root / "logs")
+        object.__setattr__(self, "credentials", self.root / "demo-credentials.json")
+        object.__setattr__(self, "router_static", self.root / "router-static.json")
+
+    def pg_data(self, name: str) -> Path:
+        """Data directory of one PostgreSQL server."""
+        return self.root / "pg" / name / "data"
+
+    def jwks_cache(self, region: str, replica: int) -> Path:
+        """JWKS cache file of one regional replica (keeps it verifying when global_api is down)."""
+        return self.root / "jwks" / f"{region}-{replica}.json"
+
+
+def url(port: int) -> str:
+    """Loopback base URL of a port."""
+    return f"http://127.0.0.1:{port}"
+
+
+def global_env(*, dsn: str, log_level: str = "INFO") -> dict[str, str]:
+    """Environment of global_api (settings `GLOBAL_*`)."""
+    return {
+        "GLOBAL_DATABASE_URL": dsn,
+        "GLOBAL_LOG_LEVEL": log_level,
+        "GLOBAL_TRUST_FORWARDED": "true",
+    }
+
+
+def regional_env(
+    spec: RegionSpec, *, dsn: str, global_url: str, jwks_cache: Path, log_level: str = "INFO"
+) -> dict[str, str]:
+    """Environment of one regional_api replica (settings `REGIONAL_*`)."""
+    return {
+        "REGIONAL_REGION": spec.code,
+        "REGIONAL_DATABASE_URL": dsn,
+        "REGIONAL_CURRENCY": spec.currency,
+        "REGIONAL_GLOBAL_API_URL": global_url,
+        "REGIONAL_JWKS_CACHE_FILE": str(jwks_cache),
+        "REGIONAL_JWKS_REFRESH_SECONDS": "60",
+        "REGIONAL_LOG_LEVEL": log_level,
+    }
+
+
+def router_env(*, global_url: str, static_config: Path, log_level: str = "INFO") -> dict[str, str]:
+    """Environment of the router (settings `ROUTER_*`)."""
+    return {
+        "ROUTER_GLOBAL_API_URL": global_url,
+        "ROUTER_STATIC_CONFIG": str(static_config),
+        "ROUTER_LOG_LEVEL": log_level,
+    }
