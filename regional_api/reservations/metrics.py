@@ -1,0 +1,15 @@
+"""Business counters of holds and reservations."""
+
+from prometheus_client import Counter
+
+HOLDS = Counter("reservation_holds_total", "Hold attempts by outcome", ["outcome", "kind"])
+SEATS_HELD = Counter("reservation_seats_held_total", "Seats put on hold")
+CONFLICTS = Counter("reservation_conflicts_total", "Holds refused because seats were taken")
+EXPIRIES = Counter("reservation_expiries_total", "Lapsed holds marked expired", ["by"])
+RELEASES = Counter("reservation_releases_total", "Holds released by their owner or staff")
+EXTENSIONS = Counter("reservation_extensions_total", "Hold extensions by outcome", ["outcome"])
+CANCELLATIONS = Counter("reservation_cancellations_total", "Reservations canceled", ["reason"])
+CONFIRMATIONS = Counter("reservation_confirmations_total", "Reservations confirmed (sold)")
+CONFIRM_REFUSALS = Counter(
+    "reservation_confirm_refusals_total", "Confirmations refused because the hold's seats were gone"
+)
