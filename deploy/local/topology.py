@@ -148,6 +148,6 @@ def router_env(*, global_url: str, static_config: Path, log_level: str = "INFO")
     """Environment of the router (settings `ROUTER_*`)."""
     return {
         "ROUTER_GLOBAL_API_URL": global_url,
-        "ROUTER_STATIC_CONFIG": str(static_config),
+        "ROUTER_STATIC_CONFIG_FILE": str(static_config),
         "ROUTER_LOG_LEVEL": log_level,
     }
