@@ -2,7 +2,12 @@
 
 import importlib
 
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = (
+    "global_api.users.models",
+    "global_api.directory.models",
+    "global_api.tokens.models",
+    "global_api.auth.models",
+)
 
 
 def import_all_models() -> None:

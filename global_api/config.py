@@ -1,0 +1,52 @@
+"""Settings of one global_api process (environment prefix `GLOBAL_`)."""
+
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GlobalSettings(BaseSettings):
+    """Everything the global API process is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="GLOBAL_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/cinema_global"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+
+    # Argon2id cost; production defaults follow RFC 9106's second recommendation.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost: int = Field(65536, ge=8, description="KiB")
+    argon2_parallelism: int = Field(4, ge=1)
+
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86400)
+    refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60)
+    # A retired key stays published this long beyond the access-token lifetime (clock skew).
+    key_publish_margin_seconds: int = Field(120, ge=0)
+
+    login_failure_threshold: int = Field(5, ge=1, le=1000)
+    login_failure_window_seconds: int = Field(900, ge=1)
+    # Take the client address from X-Forwarded-For (first hop): only behind the router.
+    trust_forwarded: bool = False
+
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: SecretStr | None = None
+
+
+@lru_cache
+def settings_from_env() -> GlobalSettings:
+    """Settings read once from the environment."""
+    return GlobalSettings()
+
+
+def get_settings(request: Request) -> GlobalSettings:
+    """The settings of the app serving this request (tests build apps with their own)."""
+    settings: GlobalSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[GlobalSettings, Depends(get_settings)]

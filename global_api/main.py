@@ -1,0 +1,88 @@
+"""The global API application: `create_app()` builds it, `uvicorn --factory` serves it."""
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.auth import TokenVerifier
+from common.db import make_engine, make_sessionmaker, ping
+from common.errors import install_error_handlers
+from common.observability import configure_logging, instrument, ops_router
+from global_api.admin.router import router as admin_router
+from global_api.auth.router import router as auth_router
+from global_api.config import GlobalSettings, settings_from_env
+from global_api.directory.cache import MapCache
+from global_api.directory.router import router as directory_router
+from global_api.errors import install_db_error_handlers
+from global_api.tokens.jwks import DatabaseJwks
+from global_api.tokens.keys import KeyRing, ensure_active_key
+from global_api.tokens.router import retired_grace_seconds
+from global_api.tokens.router import router as tokens_router
+from global_api.users.passwords import make_hasher
+from global_api.users.router import router as users_router
+from global_api.users.service import admin_exists, ensure_admin
+
+SERVICE = "global_api"
+
+log = logging.getLogger("global_api")
+
+
+async def _prepare_database(
+    maker: async_sessionmaker[AsyncSession], settings: GlobalSettings, app: FastAPI
+) -> None:
+    async with maker() as session, session.begin():
+        kid = await ensure_active_key(session)
+        email, password = settings.bootstrap_admin_email, settings.bootstrap_admin_password
+        if email and password and not await admin_exists(session):
+            await ensure_admin(
+                session, email=email, password=password.get_secret_value(), hasher=app.state.hasher
+            )
+    log.info("signing key ready", extra={"fields": {"kid": kid}})
+
+
+def create_app(settings: GlobalSettings | None = None) -> FastAPI:
+    """Build the global API (users, tokens, cinema directory)."""
+    settings = settings or settings_from_env()
+    jwks = DatabaseJwks(retired_grace_seconds=retired_grace_seconds(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            service=SERVICE,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = jwks.sessionmaker = make_sessionmaker(engine)
+        try:
+            await _prepare_database(app.state.sessionmaker, settings, app)
+            await jwks.refresh(force=True)
+            yield
+        finally:
+            await engine.dispose()
+
+    configure_logging(SERVICE, settings.log_level)
+    app = FastAPI(title="Cinema global API", version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.hasher = hasher = make_hasher(settings)
+    app.state.dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+    app.state.keyring = KeyRing()
+    app.state.map_cache = MapCache()
+    app.state.verifier = TokenVerifier(jwks)
+    install_error_handlers(app)
+    install_db_error_handlers(app)
+
+    async def database_ready() -> None:
+        await ping(app.state.engine)
+
+    app.include_router(ops_router([("database", database_ready)]))
+    # /users/me before /users/{user_id}: the first match wins.
+    for router in (auth_router, tokens_router, users_router, admin_router, directory_router):
+        app.include_router(router)
+    instrument(app, service=SERVICE)
+    return app

@@ -1,0 +1,1 @@
+"""global_api tests."""
