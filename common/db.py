@@ -86,3 +86,10 @@ async def ping(engine: AsyncEngine) -> None:
     """Check that the database answers."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def violation(exc: Exception) -> tuple[str | None, str | None]:
+    """The SQLSTATE and constraint name behind a DBAPI error (e.g. an IntegrityError), if any."""
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    return getattr(orig, "sqlstate", None), getattr(diag, "constraint_name", None)

@@ -38,3 +38,5 @@ class Seat(Base):
     grid_col: Mapped[int]
     seat_type: Mapped[str] = mapped_column(Text)
     blocked: Mapped[bool] = mapped_column(server_default="false")
+    # Set when a layout replacement removed the seat while past shows still reference it.
+    retired_at: Mapped[datetime | None]

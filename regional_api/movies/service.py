@@ -1,0 +1,81 @@
+"""The region's movie catalog: create, search, read, change."""
+
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.db import violation
+from common.errors import Conflict
+from common.ids import new_id
+from regional_api.movies.models import Movie
+
+MOVIES_CREATED = Counter("catalog_movies_created_total", "Movies created")
+MOVIES_UPDATED = Counter("catalog_movies_updated_total", "Movies changed")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def title_matches(q: str) -> Any:
+    """A filter: the title contains `q`, case-insensitively (wildcards in `q` are literal)."""
+    return Movie.title.ilike(f"%{_escape_like(q.strip())}%", escape="\\")
+
+
+async def _flush_movie(session: AsyncSession, movie: Movie) -> None:
+    """Flush in a savepoint; a reused external id becomes 409 `movie_exists`."""
+    try:
+        async with session.begin_nested():
+            session.add(movie)
+            await session.flush()
+    except IntegrityError as exc:
+        if violation(exc)[1] != "movies_external_id_key":
+            raise
+        existing = await session.execute(
+            select(Movie.id).where(Movie.external_id == movie.external_id)
+        )
+        raise Conflict(
+            f"a movie with external id {movie.external_id!r} exists",
+            code="movie_exists",
+            movie_id=existing.scalar_one_or_none(),
+        ) from None
+
+
+async def create_movie(session: AsyncSession, *, region: str, fields: dict[str, Any]) -> Movie:
+    """Add a movie; `fields` are the columns of `MovieCreate`."""
+    movie = Movie(id=new_id("mov", region), **fields)
+    await _flush_movie(session, movie)
+    await session.refresh(movie)
+    MOVIES_CREATED.inc()
+    return movie
+
+
+async def get_movie(session: AsyncSession, *, movie_id: str) -> Movie | None:
+    """The movie, if it exists."""
+    return await session.get(Movie, movie_id)
+
+
+async def update_movie(session: AsyncSession, *, movie: Movie, changes: dict[str, Any]) -> Movie:
+    """Apply the given column changes to a movie."""
+    for name, value in changes.items():
+        setattr(movie, name, value)
+    await _flush_movie(session, movie)
+    MOVIES_UPDATED.inc()
+    return movie
+
+
+async def search_movies(
+    session: AsyncSession, *, q: str | None, limit: int, offset: int
+) -> tuple[list[Movie], int]:
+    """A page of movies, optionally whose title contains `q`, and the total count."""
+    query = select(Movie)
+    if q and q.strip():
+        query = query.where(title_matches(q))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar()
+    rows = await session.execute(
+        query.order_by(func.lower(Movie.title), Movie.id).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
