@@ -9,6 +9,7 @@ from schemas.base import RequestModel, ResponseModel
 
 CARD_NUMBER_PATTERN = r"^[0-9]{12,19}$"
 MAX_SALE_SEATS = 50
+MAX_SEAT_ID = 2**63 - 1
 
 
 class PaymentMethod(StrEnum):
@@ -117,7 +118,9 @@ class SaleCreate(RequestModel):
 
     @field_validator("seat_ids")
     @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
+    def _valid_ids(cls, value: list[int]) -> list[int]:
+        if any(seat_id < 1 or seat_id > MAX_SEAT_ID for seat_id in value):
+            raise ValueError("seat ids are positive integers")
         if len(set(value)) != len(value):
             raise ValueError("seat ids must be distinct")
         return value

@@ -1,0 +1,96 @@
+"""Box-office endpoints: one-step counter sales and ticket check-in at the door."""
+
+from fastapi import APIRouter
+
+from common.auth import StaffClaims
+from common.errors import Forbidden
+from regional_api.boxoffice import service, tickets
+from regional_api.cinemas.deps import ManagedCinema
+from regional_api.clock import ClockDep
+from regional_api.db import SessionDep
+from regional_api.payments.deps import ProviderDep, SettingsDep
+from schemas.errors import ErrorBody
+from schemas.payments import (
+    PaymentRead,
+    SaleCreate,
+    SaleRead,
+    TicketCheckIn,
+    TicketRead,
+    TicketValidate,
+)
+
+router = APIRouter(tags=["box office"])
+
+
+@router.post(
+    "/shows/{show_id}/sales",
+    status_code=201,
+    response_model=SaleRead,
+    responses={
+        402: {"model": ErrorBody, "description": "payment_failed; nothing is held"},
+        409: {"model": ErrorBody, "description": "seats_taken"},
+    },
+)
+async def sell_seats(
+    show_id: str,
+    body: SaleCreate,
+    claims: StaffClaims,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    provider: ProviderDep,
+) -> SaleRead:
+    """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
+    cinema_id = await service.show_cinema(session, show_id)
+    if not claims.may_manage(cinema_id):
+        raise Forbidden(f"you may not sell for cinema {cinema_id}", cinema_id=cinema_id)
+    sale = await service.sell_seats(
+        session,
+        show_id=show_id,
+        seat_ids=body.seat_ids,
+        method=body.method.value,
+        card_number=body.card_number,
+        customer_email=body.customer_email,
+        user_id=body.user_id,
+        provider=provider,
+        region=settings.region,
+        now=clock.now(),
+    )
+    reservation = sale.reservation
+    return SaleRead(
+        reservation_id=reservation.id,
+        show_id=reservation.show_id,
+        cinema_id=reservation.cinema_id,
+        amount_minor=sale.attempt.payment.amount_minor,
+        currency=sale.attempt.payment.currency,
+        customer_email=reservation.customer_email,
+        user_id=reservation.user_id,
+        payment=PaymentRead.model_validate(sale.attempt.payment),
+        tickets=[TicketRead.model_validate(ticket) for ticket in sale.attempt.tickets],
+    )
+
+
+@router.post(
+    "/cinemas/{cinema_id}/tickets/validate",
+    response_model=TicketCheckIn,
+    responses={
+        404: {"model": ErrorBody, "description": "ticket_not_found"},
+        409: {
+            "model": ErrorBody,
+            "description": "ticket_already_used (with used_at), wrong_cinema, wrong_show,"
+            " ticket_canceled",
+        },
+    },
+)
+async def validate_ticket(
+    body: TicketValidate,
+    _: StaffClaims,
+    cinema: ManagedCinema,
+    session: SessionDep,
+    clock: ClockDep,
+) -> TicketCheckIn:
+    """Check a ticket in at this cinema's door; a ticket is accepted once only."""
+    check_in = await tickets.check_in_ticket(
+        session, cinema_id=cinema.id, code=body.code, show_id=body.show_id, now=clock.now()
+    )
+    return TicketCheckIn.model_validate(check_in)

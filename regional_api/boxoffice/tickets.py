@@ -1,0 +1,92 @@
+"""Ticket check-in at the door: one atomic conditional update, then a diagnosis when refused."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.errors import Conflict, NotFound
+from regional_api.payments.metrics import TICKETS_VALIDATED
+
+log = logging.getLogger("boxoffice.tickets")
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    """A ticket that was just checked in."""
+
+    code: str
+    reservation_id: str
+    show_id: str
+    seat_id: int
+    seat_label: str
+    seat_type: str
+    starts_at: datetime
+    checked_in_at: datetime
+
+
+# A ticket is used at most once: the update only matches an unused ticket of a confirmed
+# reservation of a scheduled show in this cinema, so two scanners racing cannot both win.
+_CHECK_IN = text(
+    """
+    UPDATE reservation_seats rs SET checked_in_at = :now
+    FROM reservations r, shows sh, seats s
+    WHERE rs.ticket_code = :code AND rs.checked_in_at IS NULL
+      AND r.id = rs.reservation_id AND r.status = 'confirmed'
+      AND sh.id = rs.show_id AND sh.cinema_id = :cinema_id AND sh.status = 'scheduled'
+      AND (CAST(:show_id AS text) IS NULL OR rs.show_id = :show_id)
+      AND s.id = rs.seat_id
+    RETURNING rs.ticket_code AS code, rs.reservation_id, rs.show_id, rs.seat_id,
+              s.label AS seat_label, rs.seat_type, sh.starts_at, rs.checked_in_at
+    """
+)
+
+_DIAGNOSE = text(
+    """
+    SELECT rs.checked_in_at, rs.show_id, r.status, sh.cinema_id, sh.status AS show_status
+    FROM reservation_seats rs
+    JOIN reservations r ON r.id = rs.reservation_id
+    JOIN shows sh ON sh.id = rs.show_id
+    WHERE rs.ticket_code = :code
+    """
+)
+
+
+async def check_in_ticket(
+    session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None, now: datetime
+) -> CheckIn:
+    """Mark a ticket used; raise a precise 404/409 when it is unknown or not valid here."""
+    params = {"code": code, "cinema_id": cinema_id, "show_id": show_id, "now": now}
+    row = (await session.execute(_CHECK_IN, params)).mappings().first()
+    if row is not None:
+        TICKETS_VALIDATED.labels("valid").inc()
+        log.info("ticket checked in", extra={"fields": {"show_id": row["show_id"]}})
+        return CheckIn(**row)
+    error = await _refusal(session, cinema_id=cinema_id, code=code, show_id=show_id)
+    TICKETS_VALIDATED.labels(error.code).inc()
+    raise error
+
+
+async def _refusal(
+    session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None
+) -> NotFound | Conflict:
+    found = (await session.execute(_DIAGNOSE, {"code": code})).mappings().first()
+    if found is None:
+        return NotFound("no ticket with this code", code="ticket_not_found")
+    if found["cinema_id"] != cinema_id:
+        return Conflict("the ticket is for another cinema", code="wrong_cinema")
+    if found["status"] != "confirmed" or found["show_status"] != "scheduled":
+        return Conflict("the ticket was canceled", code="ticket_canceled")
+    if show_id is not None and found["show_id"] != show_id:
+        return Conflict(
+            "the ticket is for another show", code="wrong_show", ticket_show_id=found["show_id"]
+        )
+    if found["checked_in_at"] is not None:
+        return Conflict(
+            "the ticket was already used",
+            code="ticket_already_used",
+            used_at=found["checked_in_at"].isoformat(),
+        )
+    return Conflict("the ticket cannot be checked in", code="ticket_not_valid")

@@ -1,0 +1,210 @@
+"""Sales and occupancy reports, each one aggregated by PostgreSQL (no loops over rows here)."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.errors import Unprocessable
+from regional_api.reservations.errors import ShowNotFound
+from schemas.reports import MAX_REPORT_DAYS
+
+DEFAULT_REPORT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Period:
+    """An inclusive range of local days."""
+
+    date_from: date
+    date_to: date
+
+
+def report_period(date_from: date | None, date_to: date | None, *, today: date) -> Period:
+    """Fill in missing bounds (a 30-day window) and refuse reversed or too long ranges."""
+    window = timedelta(days=DEFAULT_REPORT_DAYS - 1)
+    try:
+        if date_to is None:
+            date_to = date_from + window if date_from is not None else today
+        start, end = date_from or date_to - window, date_to
+    except OverflowError:
+        raise Unprocessable("dates out of range", code="invalid_date_range") from None
+    if start > end:
+        raise Unprocessable("date_from is after date_to", code="invalid_date_range")
+    if (end - start).days + 1 > MAX_REPORT_DAYS:
+        raise Unprocessable(
+            f"a report covers at most {MAX_REPORT_DAYS} days",
+            code="date_range_too_long",
+            max_days=MAX_REPORT_DAYS,
+        )
+    return Period(start, end)
+
+
+_SHOW_HEADER = text(
+    """
+    SELECT sh.id AS show_id, sh.cinema_id, sh.movie_id, m.title AS movie_title, sh.starts_at,
+           sh.status, sh.currency
+    FROM shows sh JOIN movies m ON m.id = sh.movie_id
+    WHERE sh.id = :show_id
+    """
+)
+
+# One row per seat type plus the ROLLUP total (seat_type NULL); a lapsed hold counts as free.
+_SHOW_SEATS = text(
+    """
+    WITH seat_counts AS (
+        SELECT seat_type,
+               count(*) FILTER (WHERE status <> 'blocked') AS capacity,
+               count(*) FILTER (WHERE status = 'sold') AS sold,
+               count(*) FILTER (WHERE status = 'held' AND held_until > :now) AS held,
+               count(*) FILTER (
+                   WHERE status = 'free' OR (status = 'held' AND held_until <= :now)) AS free,
+               count(*) FILTER (WHERE status = 'blocked') AS blocked
+        FROM show_seats WHERE show_id = :show_id
+        GROUP BY ROLLUP (seat_type)
+    ), revenue AS (
+        SELECT rs.seat_type, sum(rs.price_minor) AS revenue_minor
+        FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+        WHERE r.show_id = :show_id AND r.status = 'confirmed'
+        GROUP BY ROLLUP (rs.seat_type)
+    )
+    SELECT c.seat_type, c.capacity, c.sold, c.held, c.free, c.blocked,
+           coalesce(v.revenue_minor, 0) AS revenue_minor,
+           coalesce(round(100.0 * c.sold / nullif(c.capacity, 0), 1), 0)::float AS occupancy_pct
+    FROM seat_counts c LEFT JOIN revenue v ON v.seat_type IS NOT DISTINCT FROM c.seat_type
+    ORDER BY c.seat_type NULLS LAST
+    """
+)
+
+_SHOW_REFUNDS = text(
+    """
+    SELECT count(*) AS refunds_count, coalesce(sum(f.amount_minor), 0) AS refunds_minor
+    FROM refunds f JOIN reservations r ON r.id = f.reservation_id
+    WHERE r.show_id = :show_id
+    """
+)
+
+
+_EMPTY_SHOW: dict[str, Any] = dict.fromkeys(
+    ("capacity", "sold", "held", "free", "blocked", "revenue_minor"), 0
+) | {"occupancy_pct": 0.0}
+
+
+async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> dict[str, Any]:
+    """Capacity, held, sold, free, occupancy, revenue by seat type and refunds of one show."""
+    header = (await session.execute(_SHOW_HEADER, {"show_id": show_id})).mappings().first()
+    if header is None:
+        raise ShowNotFound(show_id)
+    rows = (await session.execute(_SHOW_SEATS, {"show_id": show_id, "now": now})).mappings().all()
+    refunds = (await session.execute(_SHOW_REFUNDS, {"show_id": show_id})).mappings().one()
+    by_type = [dict(row) for row in rows if row["seat_type"] is not None]
+    totals = next((dict(row) for row in rows if row["seat_type"] is None), _EMPTY_SHOW)
+    totals.pop("seat_type", None)
+    return {**header, **totals, **refunds, "by_seat_type": by_type}
+
+
+_DAILY = text(
+    """
+    WITH s AS (
+        SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
+        FROM shows sh
+        WHERE sh.cinema_id = :cinema_id
+          AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
+          AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
+    ),
+    cap AS (
+        SELECT ss.show_id, count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
+        FROM show_seats ss JOIN s ON s.id = ss.show_id GROUP BY ss.show_id
+    ), sold AS (
+        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
+        FROM reservations r JOIN s ON s.id = r.show_id
+        JOIN reservation_seats rs ON rs.reservation_id = r.id
+        WHERE r.status = 'confirmed' GROUP BY r.show_id
+    ), ref AS (
+        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
+        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
+        JOIN s ON s.id = r.show_id GROUP BY r.show_id
+    )
+    SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
+           refunds_minor,
+           coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
+               AS occupancy_pct
+    FROM (
+        SELECT s.day, s.currency,
+               count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
+               coalesce(sum(cap.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
+               coalesce(sum(sold.tickets), 0) AS tickets_sold,
+               coalesce(sum(sold.revenue), 0) AS revenue_minor,
+               coalesce(sum(ref.n), 0) AS refunds_count,
+               coalesce(sum(ref.amount), 0) AS refunds_minor
+        FROM s LEFT JOIN cap ON cap.show_id = s.id LEFT JOIN sold ON sold.show_id = s.id
+        LEFT JOIN ref ON ref.show_id = s.id
+        GROUP BY s.day, s.currency
+    ) per_day
+    ORDER BY day, currency
+    """
+)
+
+
+async def daily_report(
+    session: AsyncSession, *, cinema_id: str, timezone: str, period: Period
+) -> list[dict[str, Any]]:
+    """A cinema's shows, tickets, occupancy, revenue and refunds per local day."""
+    params = {
+        "cinema_id": cinema_id,
+        "tz": timezone,
+        "date_from": period.date_from,
+        "date_to": period.date_to,
+    }
+    rows = await session.execute(_DAILY, params)
+    return [dict(row) for row in rows.mappings()]
+
+
+# Shows are picked by their local day in their cinema's zone; the UTC bounds (one day wider
+# on each side, beyond any zone offset) let the starts_at index narrow the scan first.
+_MOVIES = text(
+    """
+    WITH s AS (
+        SELECT sh.id, sh.movie_id, sh.currency, sh.status
+        FROM shows sh JOIN cinemas c ON c.id = sh.cinema_id
+        WHERE sh.starts_at >= CAST(:date_from AS date) - 1
+          AND sh.starts_at < CAST(:date_to AS date) + 2
+          AND (sh.starts_at AT TIME ZONE c.timezone)::date
+              BETWEEN CAST(:date_from AS date) AND CAST(:date_to AS date)
+          AND (CAST(:cinema_ids AS text[]) IS NULL OR sh.cinema_id = ANY(:cinema_ids))
+    ), sold AS (
+        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
+        FROM reservations r JOIN s ON s.id = r.show_id
+        JOIN reservation_seats rs ON rs.reservation_id = r.id
+        WHERE r.status = 'confirmed' GROUP BY r.show_id
+    ), ref AS (
+        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
+        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
+        JOIN s ON s.id = r.show_id GROUP BY r.show_id
+    )
+    SELECT s.movie_id, m.title, s.currency,
+           count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
+           coalesce(sum(sold.tickets), 0) AS tickets_sold,
+           coalesce(sum(sold.revenue), 0) AS revenue_minor,
+           coalesce(sum(ref.amount), 0) AS refunds_minor
+    FROM s JOIN movies m ON m.id = s.movie_id
+    LEFT JOIN sold ON sold.show_id = s.id LEFT JOIN ref ON ref.show_id = s.id
+    GROUP BY s.movie_id, m.title, s.currency
+    ORDER BY revenue_minor DESC, m.title, s.movie_id
+    """
+)
+
+
+async def movie_report(
+    session: AsyncSession, *, period: Period, cinema_ids: list[str] | None
+) -> list[dict[str, Any]]:
+    """Shows, tickets, revenue and refunds per movie, optionally limited to some cinemas."""
+    params = {
+        "date_from": period.date_from,
+        "date_to": period.date_to,
+        "cinema_ids": cinema_ids,
+    }
+    rows = await session.execute(_MOVIES, params)
+    return [dict(row) for row in rows.mappings()]
