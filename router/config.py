@@ -1,0 +1,66 @@
+"""Settings of one router process (environment prefix `ROUTER_`)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STATIC_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "router.example.json"
+
+
+class RouterSettings(BaseSettings):
+    """Everything a router process is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore")
+
+    global_api_url: str = "http://127.0.0.1:8000"
+    static_config_file: Path | None = DEFAULT_STATIC_CONFIG
+    map_refresh_seconds: float = Field(10.0, gt=0)
+    map_miss_refresh_min_seconds: float = Field(1.0, ge=0)
+    map_fetch_timeout_seconds: float = Field(2.0, gt=0)
+    jwks_refresh_seconds: float = Field(300.0, gt=0)
+
+    probe_interval_seconds: float = Field(1.0, gt=0)
+    probe_timeout_seconds: float = Field(0.5, gt=0)
+    probe_rise: int = Field(2, ge=1)
+    probe_fall: int = Field(2, ge=1)
+    passive_fall: int = Field(3, ge=1, description="consecutive 5xx answers that eject")
+
+    request_deadline_seconds: float = Field(15.0, gt=0)
+    connect_timeout_seconds: float = Field(1.0, gt=0)
+    attempt_timeout_seconds: float = Field(10.0, gt=0, description="per attempt, to headers")
+    retry_budget: int = Field(2, ge=0, description="extra attempts per request")
+    retry_backoff_seconds: float = Field(0.01, ge=0)
+    retry_backoff_max_seconds: float = Field(0.2, ge=0)
+    unavailable_retry_after_seconds: int = Field(2, ge=1)
+
+    max_body_bytes: int = Field(1_048_576, ge=0)
+    upstream_connections: int = Field(256, ge=1, description="pool size per endpoint")
+    upstream_keepalive_seconds: float = Field(
+        4.0, gt=0, description="below uvicorn's 5 s so the upstream never closes first"
+    )
+
+    rate_limit_enabled: bool = True
+    login_rate_per_second: float = Field(5.0, gt=0)
+    login_burst: int = Field(20, ge=1)
+    hold_rate_per_second: float = Field(20.0, gt=0)
+    hold_burst: int = Field(60, ge=1)
+    rate_limit_max_clients: int = Field(100_000, ge=1)
+
+    fanout_region_deadline_seconds: float = Field(2.0, gt=0)
+    fanout_max_items: int = Field(500, ge=1)
+
+    access_log: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where to fetch the token-signing public keys."""
+        return f"{self.global_api_url.rstrip('/')}/.well-known/jwks.json"
+
+
+@lru_cache
+def settings_from_env() -> RouterSettings:
+    """Settings read once from the environment."""
+    return RouterSettings()

@@ -1,0 +1,60 @@
+"""Cross-region reads answered by the router itself: `/me/reservations`, `/search/shows`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from common.auth import Claims
+from common.observability import request_id_var
+from router.deps import StateDep
+from router.fanout.service import ask_all, merge, region_query
+from schemas.pagination import MAX_PAGE_SIZE
+from schemas.router import FanOutResult
+
+router = APIRouter(tags=["cross-region"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Offset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
+
+
+def _headers(request: Request) -> list[tuple[str, str]]:
+    headers = [("X-Request-Id", request_id_var.get())]
+    if authorization := request.headers.get("authorization"):
+        headers.append(("Authorization", authorization))
+    if request.client:
+        headers.append(("X-Forwarded-For", request.client.host))
+    return headers
+
+
+@router.get("/me/reservations")
+async def my_reservations(
+    request: Request, state: StateDep, _: Claims, limit: Limit = 50, offset: Offset = 0
+) -> FanOutResult:
+    """List the caller's reservations in every region, newest first."""
+    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
+    answers = await ask_all(state, path=f"/me/reservations?{query}", headers=_headers(request))
+    return merge(
+        answers,
+        kind="me_reservations",
+        sort_key="created_at",
+        newest_first=True,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/search/shows")
+async def search_shows(
+    request: Request, state: StateDep, limit: Limit = 50, offset: Offset = 0
+) -> FanOutResult:
+    """Search shows in every region (same filters as a region's `/shows`), soonest first."""
+    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
+    answers = await ask_all(state, path=f"/shows?{query}", headers=_headers(request))
+    return merge(
+        answers,
+        kind="search_shows",
+        sort_key="starts_at",
+        newest_first=False,
+        limit=limit,
+        offset=offset,
+    )

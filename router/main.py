@@ -1,0 +1,139 @@
+"""The router application: `create_app()` builds it, `uvicorn --factory` serves it."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from common.auth import JwksCache, TokenVerifier
+from common.errors import ServiceUnavailable, install_error_handlers
+from common.observability import configure_logging, instrument, ops_router
+from router.admin.router import router as admin_router
+from router.config import RouterSettings, settings_from_env
+from router.deps import RouterState
+from router.directory.cache import DirectoryCache
+from router.fanout.router import router as fanout_router
+from router.proxy.app import ProxyApp
+from router.upstreams.pool import Health, Upstreams
+from router.upstreams.probes import probe_all, probe_forever
+from router.upstreams.send import Sender
+
+SERVICE = "router"
+
+# Paths the router answers itself; everything else is proxied.
+OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/me/reservations", "/search/shows"})
+OWN_PREFIX = "/router/"
+
+
+class RouterApp:
+    """Top-level ASGI app: the router's own endpoints on FastAPI, all else on the raw proxy."""
+
+    def __init__(self, api: FastAPI, proxy: ProxyApp, state: RouterState) -> None:
+        self.api = api
+        self.proxy = proxy
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path not in OWN_PATHS and not path.startswith(OWN_PREFIX):
+                await self.proxy(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+
+def _build_state(settings: RouterSettings) -> RouterState:
+    upstreams = Upstreams(settings)
+    health = Health(settings)
+    directory = DirectoryCache(
+        map_url=f"{settings.global_api_url.rstrip('/')}/directory/map",
+        fetch_timeout=settings.map_fetch_timeout_seconds,
+        miss_refresh_min_seconds=settings.map_miss_refresh_min_seconds,
+        on_change=upstreams.sync,
+    )
+    return RouterState(
+        settings=settings,
+        directory=directory,
+        upstreams=upstreams,
+        health=health,
+        sender=Sender(settings, health),
+    )
+
+
+@asynccontextmanager
+async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> AsyncIterator[None]:
+    settings = state.settings
+    state.upstreams.start()
+    directory_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    await state.directory.start(directory_session, settings.static_config_file)
+    await probe_all(state.upstreams, state.health, probe_timeout=settings.probe_timeout_seconds)
+    jobs: list[Coroutine[Any, Any, None]] = [
+        probe_forever(
+            state.upstreams,
+            state.health,
+            interval=settings.probe_interval_seconds,
+            probe_timeout=settings.probe_timeout_seconds,
+        ),
+        state.directory.refresh_forever(settings.map_refresh_seconds),
+    ]
+    if not pin_keys:
+        jobs.append(keys.refresh_forever(settings.jwks_refresh_seconds))
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await directory_session.close()
+        await state.upstreams.close()
+
+
+def create_app(
+    settings: RouterSettings | None = None, *, jwks: dict[str, Any] | None = None
+) -> RouterApp:
+    """Build the router; `jwks` pins the trusted keys (tests), else they are fetched."""
+    settings = settings or settings_from_env()
+    configure_logging(SERVICE, settings.log_level)
+    state = _build_state(settings)
+    keys = JwksCache(None if jwks else settings.jwks_url, jwks=jwks, min_refetch_seconds=30.0)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with _running(state, keys, pin_keys=jwks is not None):
+            yield
+
+    api = FastAPI(
+        title="Cinema router",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/router/docs",
+        openapi_url="/router/openapi.json",
+        redoc_url=None,
+    )
+    api.state.router = state
+    api.state.verifier = TokenVerifier(keys)
+    install_error_handlers(api)
+
+    async def directory_loaded() -> None:
+        if state.directory.map is None:
+            raise ServiceUnavailable("no directory map yet")
+
+    api.include_router(ops_router([("directory_map", directory_loaded)]))
+    api.include_router(admin_router)
+    api.include_router(fanout_router)
+    instrument(api, service=SERVICE)
+    proxy = ProxyApp(
+        settings=settings,
+        directory=state.directory,
+        upstreams=state.upstreams,
+        sender=state.sender,
+    )
+    return RouterApp(api, proxy, state)

@@ -1,0 +1,311 @@
+"""The proxy hot path as a raw ASGI app: resolve, limit, forward, stream the answer back."""
+
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from prometheus_client import Counter, Histogram
+from starlette.types import Receive, Scope, Send
+
+from common.observability import request_id_var
+from router.config import RouterSettings
+from router.directory.cache import DirectoryCache
+from router.proxy.headers import Inbound, read_request_headers, response_headers
+from router.proxy.resolve import Route, RouteNotFound, resolve
+from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
+from router.upstreams.pool import GLOBAL, Upstreams
+from router.upstreams.send import NoHealthyEndpoint, Sender, Sent, UpstreamFailed
+
+log = logging.getLogger("router.proxy")
+
+REQUESTS = Counter("router_requests_total", "Proxied requests", ["region", "outcome"])
+LATENCY = Histogram(
+    "router_request_duration_seconds",
+    "Proxied request latency, to the end of the response",
+    ["region"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+UNAVAILABLE = Counter(
+    "router_region_unavailable_total", "503s for want of a healthy endpoint", ["region"]
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SMALL_BODY = 256 * 1024
+HOLD_SUFFIXES = ("/holds", "/best-available")
+
+
+class ProxyError(Exception):
+    """An answer the router gives itself, as the `schemas` error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.body = {"error": code, "detail": detail, **extra}
+        self.headers = headers or {}
+
+
+class ProxyApp:
+    """Forwards every request that is not the router's own to global_api or a region."""
+
+    def __init__(
+        self,
+        *,
+        settings: RouterSettings,
+        directory: DirectoryCache,
+        upstreams: Upstreams,
+        sender: Sender,
+    ) -> None:
+        self.settings = settings
+        self.directory = directory
+        self.upstreams = upstreams
+        self.sender = sender
+        self.login_limit = TokenBuckets(
+            "login",
+            rate=settings.login_rate_per_second,
+            burst=settings.login_burst,
+            max_clients=settings.rate_limit_max_clients,
+        )
+        self.hold_limit = TokenBuckets(
+            "holds",
+            rate=settings.hold_rate_per_second,
+            burst=settings.hold_burst,
+            max_clients=settings.rate_limit_max_clients,
+        )
+        self._metrics: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        client = scope.get("client")
+        client_host = client[0] if client else None
+        inbound = read_request_headers(
+            scope["headers"], client=client_host, scheme=scope.get("scheme", "http")
+        )
+        token = request_id_var.set(inbound.request_id)
+        region, status, outcome = "-", 500, "error"
+        try:
+            route = await self._route(scope)
+            region = route.region or GLOBAL
+            self._limit(scope["method"], route, client_host)
+            body = await self._body(inbound, receive)
+            status = await self._forward(scope, route, inbound, body, send)
+            outcome = "ok" if status < 500 else "upstream_5xx"
+        except ProxyError as exc:
+            status, outcome = exc.status, str(exc.body["error"])
+            await _send_json(send, exc.status, exc.body, exc.headers, inbound.request_id)
+        except Exception:
+            log.exception("proxy failure")
+            status, outcome = 500, "internal"
+            with contextlib.suppress(Exception):  # the response may have started already
+                internal = {"error": "internal", "detail": "internal error"}
+                await _send_json(send, 500, internal, {}, inbound.request_id)
+        finally:
+            self._observe(scope, region, outcome, status, started)
+            request_id_var.reset(token)
+
+    async def _route(self, scope: Scope) -> Route:
+        path: str = scope["path"]
+        raw = scope.get("raw_path")
+        raw_path = raw.decode("latin-1") if raw else path
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            raw_path = f"{raw_path}?{query.decode('latin-1')}"
+        regions = self.upstreams.regions
+        try:
+            return resolve(
+                path, raw_path, regions=regions, cinema_regions=self.directory.cinema_regions
+            )
+        except RouteNotFound as exc:
+            if not exc.cinema_miss:
+                raise ProxyError(404, "not_found", exc.detail) from None
+        await self.directory.refresh_on_miss()
+        try:
+            return resolve(
+                path, raw_path, regions=regions, cinema_regions=self.directory.cinema_regions
+            )
+        except RouteNotFound as exc:
+            raise ProxyError(404, "not_found", exc.detail) from None
+
+    def _limit(self, method: str, route: Route, client: str | None) -> None:
+        if method != "POST" or not self.settings.rate_limit_enabled or client is None:
+            return
+        path = route.path.split("?", 1)[0]
+        if route.region is None and path == "/auth/login":
+            buckets = self.login_limit
+        elif (
+            route.region is not None and path.startswith("/shows/") and path.endswith(HOLD_SUFFIXES)
+        ):
+            buckets = self.hold_limit
+        else:
+            return
+        wait = buckets.take(client)
+        if wait > 0:
+            seconds = retry_after_seconds(wait)
+            raise ProxyError(
+                429,
+                "rate_limited",
+                "too many requests, slow down",
+                {"Retry-After": str(seconds)},
+                retry_after=seconds,
+            )
+
+    async def _body(self, inbound: Inbound, receive: Receive) -> bytes | None:
+        limit = self.settings.max_body_bytes
+        if inbound.bad_length:
+            raise ProxyError(400, "bad_request", "malformed Content-Length")
+        if inbound.content_length is not None and inbound.content_length > limit:
+            raise _too_large(limit)
+        if not inbound.content_length and not inbound.chunked:
+            return None
+        # Buffered (bounded by the limit) so a safe retry can replay it on another endpoint.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ProxyError(400, "bad_request", "client went away")
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+    async def _forward(
+        self, scope: Scope, route: Route, inbound: Inbound, body: bytes | None, send: Send
+    ) -> int:
+        method: str = scope["method"]
+        pool = (
+            self.upstreams.global_pool
+            if route.region is None
+            else self.upstreams.regions[route.region]
+        )
+        try:
+            sent = await self.sender.send(
+                pool,
+                method=method,
+                path=route.path,
+                headers=inbound.forward,
+                body=body,
+                repeatable=method in SAFE_METHODS or inbound.idempotency_key,
+                deadline=time.monotonic() + self.settings.request_deadline_seconds,
+            )
+        except NoHealthyEndpoint as exc:
+            raise self._unavailable(exc.region) from None
+        except UpstreamFailed as exc:
+            raise _upstream_failed(exc) from None
+        try:
+            return await _relay(sent, method, inbound.request_id, send)
+        finally:
+            sent.done()
+
+    def _unavailable(self, region: str) -> ProxyError:
+        UNAVAILABLE.labels(region).inc()
+        retry_after = {"Retry-After": str(self.settings.unavailable_retry_after_seconds)}
+        if region == GLOBAL:
+            return ProxyError(
+                503,
+                "upstream_unavailable",
+                "global_api is unreachable",
+                retry_after,
+                service="global_api",
+            )
+        return ProxyError(
+            503,
+            "region_unavailable",
+            f"no healthy endpoint in region {region}",
+            retry_after,
+            region=region,
+        )
+
+    def _observe(
+        self, scope: Scope, region: str, outcome: str, status: int, started: float
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        metrics = self._metrics.get((region, outcome))
+        if metrics is None:
+            metrics = (REQUESTS.labels(region, outcome), LATENCY.labels(region))
+            self._metrics[(region, outcome)] = metrics
+        metrics[0].inc()
+        metrics[1].observe(elapsed)
+        if self.settings.access_log or status >= 500:
+            log.info(
+                "proxied",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "region": region,
+                        "status": status,
+                        "outcome": outcome,
+                        "ms": round(elapsed * 1000, 2),
+                    }
+                },
+            )
+
+
+async def _relay(sent: Sent, method: str, request_id: str, send: Send) -> int:
+    """Stream the upstream answer to the client; small bodies go in one message."""
+    response = sent.response
+    headers = response_headers(response.raw_headers, request_id)
+    status = response.status
+    length = response.content_length
+    if method == "HEAD" or status in (204, 304) or (length is not None and length <= SMALL_BODY):
+        try:
+            data = b"" if method == "HEAD" else await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProxyError(502, "upstream_failed", "the upstream answer was cut short") from exc
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+        return status
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    try:
+        async for chunk in response.content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # Too late for an error status: ending without the last chunk tells the client.
+        log.warning("upstream body cut short", extra={"fields": {"error": type(exc).__name__}})
+        return 502
+    await send({"type": "http.response.body", "body": b""})
+    return status
+
+
+def _too_large(limit: int) -> ProxyError:
+    return ProxyError(413, "payload_too_large", f"request body over {limit} bytes", max_bytes=limit)
+
+
+def _upstream_failed(exc: UpstreamFailed) -> ProxyError:
+    if exc.kind == "timeout":
+        return ProxyError(
+            504,
+            "upstream_timeout",
+            f"region {exc.region} did not answer in time",
+            region=exc.region,
+        )
+    return ProxyError(
+        502, "upstream_failed", f"region {exc.region} dropped the request", region=exc.region
+    )
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str], request_id: str
+) -> None:
+    payload = json.dumps(body).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", request_id.encode("latin-1")),
+        *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,114 @@
+"""Header rewriting between client and upstream: hop-by-hop removal, forwarding headers."""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Rewritten by the router (or by the HTTP client: host, content-length).
+_REQUEST_REWRITTEN = frozenset(
+    {b"host", b"content-length", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"}
+)
+_REQUEST_SPECIAL = HOP_BY_HOP | _REQUEST_REWRITTEN
+# uvicorn always adds its own `date` and `server`; passing the upstream's would duplicate them.
+_RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server"}
+
+REQUEST_ID = "x-request-id"
+MAX_REQUEST_ID = 128
+
+
+@dataclass(slots=True)
+class Inbound:
+    """What the router needs from the client's headers, and the headers to send upstream."""
+
+    forward: list[tuple[str, str]] = field(default_factory=list)
+    request_id: str = ""
+    content_length: int | None = None
+    chunked: bool = False
+    idempotency_key: bool = False
+    bad_length: bool = False
+
+
+def read_request_headers(
+    raw: Iterable[tuple[bytes, bytes]], *, client: str | None, scheme: str
+) -> Inbound:
+    """Split the client's headers into the forwarded set and the facts the router acts on."""
+    inbound = Inbound()
+    forward = inbound.forward
+    forwarded_for = ""
+    connection_tokens: list[bytes] = []
+    for name, value in raw:
+        if name not in _REQUEST_SPECIAL:
+            if name == b"idempotency-key":
+                inbound.idempotency_key = True
+            forward.append((name.decode("latin-1"), value.decode("latin-1")))
+        elif name == b"x-request-id":
+            if 0 < len(value) <= MAX_REQUEST_ID:
+                inbound.request_id = value.decode("latin-1")
+        elif name == b"content-length":
+            inbound.content_length, inbound.bad_length = _length(value)
+        elif name == b"x-forwarded-for":
+            forwarded_for = value.decode("latin-1")
+        elif name == b"transfer-encoding":
+            inbound.chunked = True
+        elif name == b"connection":
+            connection_tokens.extend(t.strip().lower() for t in value.split(b","))
+    if connection_tokens:
+        _drop_named(forward, connection_tokens)
+    inbound.request_id = inbound.request_id or uuid.uuid4().hex
+    forward.append(("X-Request-Id", inbound.request_id))
+    if client and forwarded_for.rpartition(",")[2].strip() != client:
+        forwarded_for = f"{forwarded_for}, {client}" if forwarded_for else client
+    if forwarded_for:
+        # uvicorn may already have taken `client` from a trusted proxy's X-Forwarded-For.
+        forward.append(("X-Forwarded-For", forwarded_for))
+    forward.append(("X-Forwarded-Proto", scheme))
+    return inbound
+
+
+def _length(value: bytes) -> tuple[int | None, bool]:
+    if not value.isdigit():
+        return None, True
+    return int(value), False
+
+
+def _drop_named(forward: list[tuple[str, str]], tokens: list[bytes]) -> None:
+    # Headers named in `Connection` are hop-by-hop too (RFC 9110 section 7.6.1).
+    named = {token.decode("latin-1") for token in tokens if token}
+    forward[:] = [(k, v) for k, v in forward if k.lower() not in named]
+
+
+def response_headers(
+    raw: Iterable[tuple[bytes, bytes]], request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's response headers minus hop-by-hop ones, with the request id."""
+    out: list[tuple[bytes, bytes]] = []
+    has_id = False
+    connection_tokens: list[bytes] = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower in _RESPONSE_DROP:
+            if lower == b"connection":
+                connection_tokens.extend(t.strip().lower() for t in value.split(b","))
+            continue
+        has_id = has_id or lower == b"x-request-id"
+        out.append((lower, value))
+    if connection_tokens:
+        named = set(connection_tokens)
+        out = [(k, v) for k, v in out if k not in named]
+    if not has_id:
+        out.append((b"x-request-id", request_id.encode("latin-1")))
+    return out

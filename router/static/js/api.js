@@ -1,0 +1,152 @@
+// The router's public API, same origin, with tokens kept in sessionStorage.
+
+const STORE = "cinema.auth";
+
+/** An answer that was not 2xx; `body` is the service's error body when it sent one. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || `request failed with status ${status}`);
+    this.status = status;
+    this.body = body || {};
+    this.code = this.body.error || "http_error";
+  }
+}
+
+/** The stored token pair, or null. */
+export function getAuth() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORE) || "null");
+  } catch {
+    return null;
+  }
+}
+
+function setAuth(pair) {
+  if (pair) sessionStorage.setItem(STORE, JSON.stringify(pair));
+  else sessionStorage.removeItem(STORE);
+  window.dispatchEvent(new CustomEvent("auth-changed"));
+}
+
+function decodeJwt(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="));
+    return JSON.parse(decodeURIComponent(escape(json)));
+  } catch {
+    return null;
+  }
+}
+
+/** Claims of the current access token ({sub, role, cinemas, exp}) plus the email, or null. */
+export function currentUser() {
+  const auth = getAuth();
+  if (!auth || !auth.access_token) return null;
+  const claims = decodeJwt(auth.access_token);
+  return claims ? { ...claims, email: auth.email || claims.email || claims.sub } : null;
+}
+
+function pairFrom(body, email) {
+  // Accept both `access_token`/`refresh_token` and short `access`/`refresh` names.
+  const access = body.access_token || body.access;
+  const refresh = body.refresh_token || body.refresh;
+  if (!access) throw new ApiError(500, { error: "bad_token_response", detail: "no access token" });
+  return { access_token: access, refresh_token: refresh, email };
+}
+
+async function send(path, { method = "GET", body, headers = {}, token } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  if (token) init.headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, { error: "network_error", detail: "cannot reach the server; check your connection" });
+  }
+  if (response.status === 204 || response.status === 304) return { response, data: null };
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { error: "bad_response", detail: text.slice(0, 200) || response.statusText };
+  }
+  return { response, data };
+}
+
+let refreshing = null;
+
+/** Trade the refresh token for a new pair once; concurrent callers share the attempt. */
+async function refreshTokens() {
+  const auth = getAuth();
+  if (!auth || !auth.refresh_token) return false;
+  refreshing ??= (async () => {
+    try {
+      const { response, data } = await send("/auth/refresh", {
+        method: "POST",
+        body: { refresh_token: auth.refresh_token },
+      });
+      if (!response.ok) {
+        setAuth(null);
+        return false;
+      }
+      setAuth(pairFrom(data, auth.email));
+      return true;
+    } finally {
+      setTimeout(() => (refreshing = null), 0);
+    }
+  })();
+  return refreshing;
+}
+
+/**
+ * Call the API; throws ApiError for non-2xx. Options: method, body, idempotencyKey, auth (default
+ * true: send the token and refresh it once on 401), allow (statuses to return instead of throw).
+ */
+export async function api(path, opts = {}) {
+  const { method = "GET", body, idempotencyKey, auth = true, allow = [], headers = {} } = opts;
+  const extra = { ...headers };
+  if (idempotencyKey) extra["Idempotency-Key"] = idempotencyKey;
+  const token = auth ? getAuth()?.access_token : undefined;
+  let { response, data } = await send(path, { method, body, headers: extra, token });
+  if (response.status === 401 && token && (await refreshTokens())) {
+    ({ response, data } = await send(path, {
+      method, body, headers: extra, token: getAuth()?.access_token,
+    }));
+  }
+  if (response.ok || allow.includes(response.status)) return data;
+  throw new ApiError(response.status, data);
+}
+
+/** Log in with email and password; stores the token pair. */
+export async function login(email, password) {
+  const data = await api("/auth/login", { method: "POST", body: { email, password }, auth: false });
+  setAuth(pairFrom(data, email));
+  return currentUser();
+}
+
+/** Create a customer account, then log in. */
+export async function register(email, password, displayName) {
+  await api("/auth/register", {
+    method: "POST",
+    body: { email, password, display_name: displayName },
+    auth: false,
+  });
+  return login(email, password);
+}
+
+/** Revoke the refresh token (best effort) and forget both tokens. */
+export async function logout() {
+  const auth = getAuth();
+  if (auth && auth.refresh_token) {
+    try {
+      await api("/auth/logout", { method: "POST", body: { refresh_token: auth.refresh_token } });
+    } catch {
+      // The tokens are dropped locally either way.
+    }
+  }
+  setAuth(null);
+}

@@ -1,0 +1,366 @@
+// The customer app: find a show, pick seats, hold, pay, see tickets and reservations.
+import { api, currentUser } from "./api.js";
+import { SeatMap, legend } from "./seatmap.js";
+import { sessionControls } from "./session.js";
+import { ticketCards } from "./tickets.js";
+import {
+  $, addDays, errorText, h, isoDay, itemsOf, localDateTime, localTime, money, mount, newKey, notify,
+} from "./ui.js";
+
+const POLL_MS = 2500;
+const state = {
+  cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null,
+  reservation: null, holdKey: null, payKey: null, poll: null, tick: null,
+};
+const session = sessionControls($("#session"), { allowRegister: true, onChange: onAuthChange });
+
+function onAuthChange(user) {
+  if (!user && !$("#page-mine").hidden) showPage("book");
+}
+
+/** Load the directory's cinemas and fill the city list. */
+async function loadCities() {
+  try {
+    state.cinemas = itemsOf(await api("/directory/cinemas", { auth: false }));
+  } catch (err) {
+    notify($("#find-notice"), `Cannot load cinemas: ${errorText(err)}`, "error");
+    return;
+  }
+  const cities = [...new Set(state.cinemas.map((c) => c.city))].sort();
+  mount($("#city"), h("option", { value: "" }, "Choose a city"),
+    cities.map((city) => h("option", { value: city }, city)));
+}
+
+function onCity() {
+  const city = $("#city").value;
+  const cinemas = state.cinemas.filter((c) => c.city === city);
+  mount($("#cinema"), h("option", { value: "" }, city ? "Choose a cinema" : "Choose a city first"),
+    cinemas.map((c) => h("option", { value: c.id }, c.name)));
+  $("#cinema").disabled = !city;
+  if (cinemas.length === 1) {
+    $("#cinema").value = cinemas[0].id;
+    onCinema();
+  }
+}
+
+function onCinema() {
+  state.cinema = state.cinemas.find((c) => c.id === $("#cinema").value) || null;
+  if (state.cinema && !$("#day").value) $("#day").value = isoDay(0, state.cinema.timezone);
+  loadShows();
+}
+
+/** Load the chosen cinema's shows of the chosen day. */
+async function loadShows() {
+  mount($("#shows"));
+  if (!state.cinema) return;
+  const day = $("#day").value || isoDay(0, state.cinema.timezone);
+  const query = new URLSearchParams({ date_from: day, date_to: addDays(day, 1), limit: "200" });
+  notify($("#find-notice"), "Loading shows…", "info");
+  try {
+    state.shows = itemsOf(await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/shows?${query}`));
+  } catch (err) {
+    notify($("#find-notice"), `Cannot load shows: ${errorText(err)}`, "error");
+    return;
+  }
+  state.shows = state.shows.filter((s) => s.status !== "canceled")
+    .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+  notify($("#find-notice"), state.shows.length ? "" : "No shows on this day. Try another date.", "info");
+  const movies = new Map(state.shows.map((s) => [s.movie_id, s.movie_title]));
+  const chosen = $("#movie").value;
+  mount($("#movie"), h("option", { value: "" }, "All movies"),
+    [...movies].map(([id, title]) => h("option", { value: id, selected: id === chosen }, title)));
+  $("#movie").disabled = movies.size === 0;
+  renderShows();
+}
+
+function renderShows() {
+  const movie = $("#movie").value;
+  const shows = state.shows.filter((s) => !movie || s.movie_id === movie);
+  mount($("#shows"), shows.map((show) => h("li", {}, h("button", {
+    type: "button", class: "btn secondary show-btn",
+    "aria-label": `${show.movie_title} at ${localTime(show.starts_at, show.timezone)} in ${show.hall_name}, ${show.free_seats} seats free`,
+    onclick: () => openShow(show),
+  }, h("strong", {}, localTime(show.starts_at, show.timezone)), show.movie_title,
+  h("small", {}, `${show.hall_name} · ${show.free_seats} free`)))));
+}
+
+/** Open the seat map of a show and start polling it. */
+async function openShow(show) {
+  state.show = show;
+  state.reservation = null;
+  $("#checkout").hidden = true;
+  $("#tickets-panel").hidden = true;
+  $("#seats-panel").hidden = false;
+  $("#seats-title").textContent = `Choose your seats: ${show.movie_title}`;
+  $("#show-info").textContent = `${show.cinema_name}, ${show.hall_name} · ${localDateTime(show.starts_at, show.timezone)} (local time) · ${show.duration_minutes} min`;
+  state.seatMap = new SeatMap($("#seatmap"), { onToggle: renderSelection, label: `Seats of ${show.hall_name}` });
+  notify($("#seat-notice"), "");
+  await refreshSeats(true);
+  startPolling();
+  $("#seats-panel").scrollIntoView({ block: "start" });
+}
+
+async function refreshSeats(first = false) {
+  if (!state.show) return;
+  let map;
+  try {
+    map = await api(`/shows/${encodeURIComponent(state.show.id)}/seats`);
+  } catch (err) {
+    notify($("#seat-notice"), `Cannot load seats: ${errorText(err)}`, "error");
+    return;
+  }
+  state.map = map;
+  const lost = state.seatMap.update(map);
+  if (first) mount($("#legend"), legend(map.seats, map.currency, { prices: state.show.prices }));
+  if (lost.length) {
+    notify($("#seat-notice"), `Sorry, ${lost.map(seatName).join(", ")} ${lost.length > 1 ? "were" : "was"} just taken by someone else.`, "error");
+    renderSelection(state.seatMap.selectedSeats());
+  }
+}
+
+function startPolling() {
+  clearInterval(state.poll);
+  let busy = false;
+  state.poll = setInterval(async () => {
+    if (busy || document.hidden || $("#seats-panel").hidden) return;
+    busy = true;
+    try {
+      await refreshSeats();
+    } finally {
+      busy = false;
+    }
+  }, POLL_MS);
+}
+
+const seatName = (seat) => `${seat.row_label}${seat.number}`;
+
+function renderSelection(seats) {
+  const total = seats.reduce((sum, s) => sum + s.price_minor, 0);
+  $("#selection").textContent = seats.length
+    ? `${seats.length} seat${seats.length > 1 ? "s" : ""}: ${seats.map(seatName).join(", ")} · total ${money(total, state.map.currency)}`
+    : "No seats selected.";
+  $("#hold").disabled = seats.length === 0;
+}
+
+async function needLogin() {
+  if (currentUser()) return false;
+  notify($("#seat-notice"), "Please log in (or create an account) to hold seats.", "info");
+  session.openLogin();
+  return true;
+}
+
+/** Hold the selected seats (one Idempotency-Key per selection, so a retry has one effect). */
+async function holdSelected() {
+  if (await needLogin()) return;
+  const ids = [...state.seatMap.selected].sort((a, b) => a - b);
+  const key = state.holdKey && state.holdKey.ids === ids.join(",") ? state.holdKey.key : newKey();
+  state.holdKey = { ids: ids.join(","), key };
+  await hold(`/shows/${encodeURIComponent(state.show.id)}/holds`, { seat_ids: ids }, key);
+}
+
+async function holdBest(event) {
+  event.preventDefault();
+  if (await needLogin()) return;
+  const body = { count: Number($("#best-count").value) };
+  if ($("#best-type").value) body.seat_type = $("#best-type").value;
+  await hold(`/shows/${encodeURIComponent(state.show.id)}/best-available`, body, newKey());
+}
+
+async function hold(path, body, key) {
+  $("#hold").disabled = true;
+  notify($("#seat-notice"), "Holding your seats…", "info");
+  try {
+    const reservation = await api(path, { method: "POST", body, idempotencyKey: key });
+    state.holdKey = null;
+    notify($("#seat-notice"), "");
+    startCheckout(reservation);
+  } catch (err) {
+    const taken = err.code === "seats_taken";
+    notify($("#seat-notice"), taken
+      ? `Sorry, these seats were just taken: ${(err.body.seats || []).join(", ") || "someone was faster"}. Please choose other seats.`
+      : errorText(err), "error");
+    await refreshSeats();
+    renderSelection(state.seatMap.selectedSeats());
+  }
+}
+
+function startCheckout(reservation) {
+  state.reservation = reservation;
+  state.payKey = newKey();
+  state.seatMap.setSelected((reservation.seats || []).map((s) => s.seat_id));
+  refreshSeats();
+  $("#checkout").hidden = false;
+  const seats = (reservation.seats || []).map((s) => `${s.label} (${s.seat_type})`).join(", ");
+  $("#hold-summary").textContent = `${state.show.movie_title}, ${localDateTime(state.show.starts_at, state.show.timezone)}. Seats: ${seats}. Total ${money(reservation.amount_minor, reservation.currency)}.`;
+  notify($("#pay-notice"), "");
+  startCountdown();
+  $("#checkout").scrollIntoView({ block: "start" });
+  $("#card").focus();
+}
+
+function startCountdown() {
+  clearInterval(state.tick);
+  const draw = () => {
+    const left = Math.max(0, Math.round((Date.parse(state.reservation.hold_expires_at) - Date.now()) / 1000));
+    const text = `${String(Math.floor(left / 60)).padStart(2, "0")}:${String(left % 60).padStart(2, "0")}`;
+    $("#countdown").textContent = left ? text : "expired";
+    $("#countdown").classList.toggle("low", left < 60);
+    if (!left) {
+      clearInterval(state.tick);
+      notify($("#pay-notice"), "Your hold has expired. You can still try to pay while the seats are free.", "warn");
+    }
+  };
+  draw();
+  state.tick = setInterval(draw, 1000);
+}
+
+async function pay(event) {
+  event.preventDefault();
+  const method = new FormData($("#pay-form")).get("method");
+  const body = { method };
+  if (method === "card") body.card_number = $("#card").value;
+  $("#pay").disabled = true;
+  notify($("#pay-notice"), "Paying…", "info");
+  try {
+    const outcome = await api(`/reservations/${encodeURIComponent(state.reservation.id)}/payments`, {
+      method: "POST", body, idempotencyKey: state.payKey,
+    });
+    showTickets(outcome.tickets || [], state.reservation.currency);
+  } catch (err) {
+    state.payKey = newKey();
+    const failed = err.code === "payment_failed";
+    notify($("#pay-notice"), failed
+      ? `Payment failed (${err.body.reason || "refused"}). Nothing was charged and your seats are still held: try another card.`
+      : errorText(err), "error");
+  } finally {
+    $("#pay").disabled = false;
+  }
+}
+
+function showTickets(tickets, currency) {
+  clearInterval(state.tick);
+  $("#checkout").hidden = true;
+  $("#tickets-panel").hidden = false;
+  $("#tickets-info").textContent = `Paid. Show this code at the entrance. Reservation ${state.reservation.id}.`;
+  mount($("#tickets"), ticketCards(tickets, { show: state.show, currency }));
+  state.seatMap.setSelected([]);
+  refreshSeats();
+  $("#tickets-panel").scrollIntoView({ block: "start" });
+}
+
+async function reservationAction(action, message) {
+  try {
+    const updated = await api(`/reservations/${encodeURIComponent(state.reservation.id)}/${action}`, { method: "POST" });
+    if (action === "extend" && updated) {
+      state.reservation = { ...state.reservation, ...updated };
+      startCountdown();
+    }
+    notify($("#pay-notice"), message, "ok");
+    return true;
+  } catch (err) {
+    notify($("#pay-notice"), errorText(err), "error");
+    return false;
+  }
+}
+
+async function release() {
+  if (!(await reservationAction("release", "Seats released."))) return;
+  clearInterval(state.tick);
+  $("#checkout").hidden = true;
+  state.seatMap.setSelected([]);
+  refreshSeats();
+}
+
+/** Show the signed-in customer's reservations in every region (the router's fan-out). */
+async function loadMine() {
+  if (!currentUser()) {
+    notify($("#mine-notice"), "Log in to see your reservations.", "info");
+    mount($("#mine"));
+    session.openLogin();
+    return;
+  }
+  notify($("#mine-notice"), "Loading…", "info");
+  let body;
+  try {
+    body = await api("/me/reservations");
+  } catch (err) {
+    notify($("#mine-notice"), errorText(err), "error");
+    return;
+  }
+  const missing = body.unavailable_regions || [];
+  notify($("#mine-notice"), missing.length
+    ? `Some regions did not answer (${missing.join(", ")}); their reservations are not shown.` : "", "warn");
+  const items = itemsOf(body);
+  mount($("#mine"), items.length ? reservationTable(items) : h("p", {}, "No reservations yet."));
+}
+
+function reservationTable(items) {
+  return h("table", { class: "data" },
+    h("thead", {}, h("tr", {}, ["Show", "When", "Seats", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, items.map((r) => h("tr", {},
+      h("td", {}, r.movie_title || r.show_id),
+      h("td", {}, r.show_starts_at || r.starts_at ? localDateTime(r.show_starts_at || r.starts_at, r.timezone || "UTC") : ""),
+      h("td", {}, (r.seats || []).map((s) => s.label).join(", ")),
+      h("td", {}, r.amount_minor !== undefined ? money(r.amount_minor, r.currency) : ""),
+      h("td", {}, h("span", { class: `badge ${r.status === "confirmed" ? "ok" : r.status === "held" ? "warn" : "bad"}` }, r.status)),
+      h("td", {}, reservationButtons(r))))));
+}
+
+function reservationButtons(r) {
+  const out = [];
+  if (r.status === "confirmed") {
+    out.push(h("button", { type: "button", class: "btn secondary", onclick: () => viewTickets(r) }, "Tickets"));
+    out.push(h("button", { type: "button", class: "btn danger", "aria-label": `Cancel reservation ${r.movie_title || r.id}`, onclick: () => cancel(r) }, "Cancel"));
+  }
+  return out;
+}
+
+async function viewTickets(r) {
+  try {
+    const list = await api(`/reservations/${encodeURIComponent(r.id)}/tickets`);
+    const node = h("div", { class: "tickets" }, ticketCards(list.tickets || [], { currency: r.currency }));
+    mount($("#mine"), h("button", { type: "button", class: "btn secondary", onclick: loadMine }, "Back to list"), node);
+  } catch (err) {
+    notify($("#mine-notice"), errorText(err), "error");
+  }
+}
+
+async function cancel(r) {
+  if (!window.confirm(`Cancel ${r.movie_title || "this reservation"}? The payment is refunded.`)) return;
+  try {
+    await api(`/reservations/${encodeURIComponent(r.id)}/cancel`, { method: "POST" });
+    await loadMine();
+    notify($("#mine-notice"), "Reservation canceled; the refund is on its way.", "ok");
+  } catch (err) {
+    notify($("#mine-notice"), errorText(err), "error");
+  }
+}
+
+function showPage(name) {
+  $("#page-book").hidden = name !== "book";
+  $("#page-mine").hidden = name !== "mine";
+  $("#nav-book").toggleAttribute("aria-current", name === "book");
+  $("#nav-mine").toggleAttribute("aria-current", name === "mine");
+  if (name === "book") $("#nav-book").setAttribute("aria-current", "page");
+  if (name === "mine") {
+    $("#nav-mine").setAttribute("aria-current", "page");
+    loadMine();
+  }
+}
+
+$("#city").addEventListener("change", onCity);
+$("#cinema").addEventListener("change", onCinema);
+$("#day").addEventListener("change", loadShows);
+$("#movie").addEventListener("change", renderShows);
+$("#hold").addEventListener("click", holdSelected);
+$("#clear").addEventListener("click", () => state.seatMap && state.seatMap.setSelected([]));
+$("#best-form").addEventListener("submit", holdBest);
+$("#pay-form").addEventListener("submit", pay);
+$("#release").addEventListener("click", release);
+$("#extend").addEventListener("click", () => reservationAction("extend", "Your hold was extended."));
+$("#nav-book").addEventListener("click", () => showPage("book"));
+$("#nav-mine").addEventListener("click", () => showPage("mine"));
+document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
+  $("#card").disabled = new FormData($("#pay-form")).get("method") !== "card";
+}));
+loadCities();

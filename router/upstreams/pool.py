@@ -1,0 +1,186 @@
+"""Regional endpoints, their health state and the choice of an endpoint for a request."""
+
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+from prometheus_client import Counter, Gauge
+
+from router.config import RouterSettings
+from schemas.directory import DirectoryMap
+
+log = logging.getLogger("router.upstreams")
+
+ENDPOINT_HEALTH = Gauge(
+    "router_endpoint_healthy", "1 when the endpoint takes traffic", ["region", "endpoint"]
+)
+EJECTIONS = Counter(
+    "router_endpoint_ejections_total", "Endpoints taken out of rotation", ["region", "reason"]
+)
+READMISSIONS = Counter(
+    "router_endpoint_readmissions_total", "Endpoints put back into rotation", ["region"]
+)
+
+GLOBAL = "global"
+
+
+@dataclass(eq=False)
+class Endpoint:
+    """One upstream base URL with its own connection pool and health counters."""
+
+    region: str
+    url: str
+    session: aiohttp.ClientSession
+    healthy: bool = True
+    probed: bool = False
+    probe_successes: int = 0
+    probe_failures: int = 0
+    traffic_failures: int = 0
+    in_flight: int = 0
+
+    def mark(self, healthy: bool, reason: str) -> None:
+        """Move the endpoint in or out of rotation, counting and logging the change."""
+        if healthy == self.healthy:
+            return
+        self.healthy = healthy
+        ENDPOINT_HEALTH.labels(self.region, self.url).set(1 if healthy else 0)
+        if healthy:
+            self.traffic_failures = 0
+            READMISSIONS.labels(self.region).inc()
+        else:
+            self.probe_successes = 0
+            EJECTIONS.labels(self.region, reason).inc()
+        log.warning(
+            "endpoint readmitted" if healthy else "endpoint ejected",
+            extra={"fields": {"region": self.region, "endpoint": self.url, "reason": reason}},
+        )
+
+
+@dataclass(eq=False)
+class RegionPool:
+    """The endpoints of one region; picks the least-loaded healthy one, round robin on ties."""
+
+    code: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+    _turn: int = 0
+
+    def healthy_count(self) -> int:
+        """How many endpoints take traffic now."""
+        return sum(1 for endpoint in self.endpoints if endpoint.healthy)
+
+    def pick(self, exclude: list[Endpoint] | None = None) -> Endpoint | None:
+        """A healthy endpoint not in `exclude`, or None."""
+        endpoints = self.endpoints
+        count = len(endpoints)
+        if count == 1:
+            only = endpoints[0]
+            return only if only.healthy and not (exclude and only in exclude) else None
+        self._turn = turn = (self._turn + 1) % max(count, 1)
+        best: Endpoint | None = None
+        for offset in range(count):
+            endpoint = endpoints[(turn + offset) % count]
+            if not endpoint.healthy or (exclude and endpoint in exclude):
+                continue
+            if best is None or endpoint.in_flight < best.in_flight:
+                best = endpoint
+        return best
+
+
+class Health:
+    """Active (probe) and passive (live traffic) health rules: rise, fall, ejection."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        self.rise = settings.probe_rise
+        self.fall = settings.probe_fall
+        self.passive_fall = settings.passive_fall
+
+    def probe_ok(self, endpoint: Endpoint) -> None:
+        """Count a successful probe; readmit after `rise` in a row (or on the very first)."""
+        endpoint.probe_failures = 0
+        endpoint.probe_successes += 1
+        first, endpoint.probed = not endpoint.probed, True
+        if not endpoint.healthy and (first or endpoint.probe_successes >= self.rise):
+            endpoint.mark(True, "probe")
+
+    def probe_failed(self, endpoint: Endpoint) -> None:
+        """Count a failed probe; eject after `fall` in a row (or on the very first)."""
+        endpoint.probe_successes = 0
+        endpoint.probe_failures += 1
+        first, endpoint.probed = not endpoint.probed, True
+        if endpoint.healthy and (first or endpoint.probe_failures >= self.fall):
+            endpoint.mark(False, "probe")
+
+    def traffic_ok(self, endpoint: Endpoint) -> None:
+        """A live request got a non-5xx answer."""
+        endpoint.traffic_failures = 0
+
+    def traffic_failed(self, endpoint: Endpoint, *, reason: str, immediate: bool) -> None:
+        """A live request failed; a refused connection ejects at once, 5xx after a streak."""
+        endpoint.traffic_failures += 1
+        if immediate or endpoint.traffic_failures >= self.passive_fall:
+            endpoint.mark(False, reason)
+
+
+class Upstreams:
+    """Every region's pool, plus global_api, kept in step with the directory map."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        self.settings = settings
+        self.regions: dict[str, RegionPool] = {}
+        self.global_pool = RegionPool(GLOBAL)
+
+    def _session(self) -> aiohttp.ClientSession:
+        settings = self.settings
+        connector = aiohttp.TCPConnector(
+            limit=settings.upstream_connections,
+            keepalive_timeout=settings.upstream_keepalive_seconds,
+            ttl_dns_cache=300,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            # Never keep cookies: the session is shared by every client of the router.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=settings.connect_timeout_seconds,
+                sock_read=settings.attempt_timeout_seconds,
+            ),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
+
+    def _endpoint(self, region: str, url: str) -> Endpoint:
+        endpoint = Endpoint(region=region, url=url.rstrip("/"), session=self._session())
+        ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
+        return endpoint
+
+    def start(self) -> None:
+        """Create the global_api pool (call inside the running event loop)."""
+        self.global_pool.endpoints = [self._endpoint(GLOBAL, self.settings.global_api_url)]
+
+    async def sync(self, directory: DirectoryMap) -> None:
+        """Add new regions and endpoints, drop the ones the map no longer lists."""
+        wanted = {
+            region.code: [u.rstrip("/") for u in region.endpoints] for region in directory.regions
+        }
+        retired: list[Endpoint] = []
+        for code, urls in wanted.items():
+            pool = self.regions.setdefault(code, RegionPool(code))
+            known = {endpoint.url: endpoint for endpoint in pool.endpoints}
+            pool.endpoints = [
+                known.pop(url) if url in known else self._endpoint(code, url) for url in urls
+            ]
+            retired.extend(known.values())
+        for code in set(self.regions) - set(wanted):
+            retired.extend(self.regions.pop(code).endpoints)
+        for endpoint in retired:
+            ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
+            await endpoint.session.close()
+
+    def all_endpoints(self) -> list[Endpoint]:
+        """Every regional endpoint (not global_api)."""
+        return [endpoint for pool in self.regions.values() for endpoint in pool.endpoints]
+
+    async def close(self) -> None:
+        """Close every connection pool."""
+        for endpoint in [*self.all_endpoints(), *self.global_pool.endpoints]:
+            await endpoint.session.close()

@@ -1,0 +1,50 @@
+"""Active readiness probes of every endpoint's `/readyz`, run by a background task."""
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+from prometheus_client import Counter
+
+from router.upstreams.pool import Endpoint, Health, Upstreams
+
+log = logging.getLogger("router.probes")
+
+PROBES = Counter("router_probes_total", "Readiness probes sent", ["region", "outcome"])
+
+
+async def probe(endpoint: Endpoint, health: Health, *, probe_timeout: float) -> bool:
+    """Ask one endpoint's `/readyz` and feed the answer to the health rules."""
+    ok = False
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+        async with asyncio.timeout(probe_timeout):
+            async with endpoint.session.get(endpoint.url + "/readyz") as response:
+                await response.read()
+                ok = response.status == 200
+    PROBES.labels(endpoint.region, "ok" if ok else "failed").inc()
+    if ok:
+        health.probe_ok(endpoint)
+    else:
+        health.probe_failed(endpoint)
+    return ok
+
+
+async def probe_all(upstreams: Upstreams, health: Health, *, probe_timeout: float) -> None:
+    """Probe every endpoint (regions and global_api) once, in parallel."""
+    endpoints = [*upstreams.all_endpoints(), *upstreams.global_pool.endpoints]
+    await asyncio.gather(*(probe(e, health, probe_timeout=probe_timeout) for e in endpoints))
+
+
+async def probe_forever(
+    upstreams: Upstreams, health: Health, *, interval: float, probe_timeout: float
+) -> None:
+    """Background task: probe every endpoint every `interval` seconds."""
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await probe_all(upstreams, health, probe_timeout=probe_timeout)
+        except Exception:  # a probe bug must never stop health checking
+            log.exception("probe round failed")
+        elapsed = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(max(interval - elapsed, 0.0))

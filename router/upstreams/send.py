@@ -1,0 +1,197 @@
+"""Send one request to a healthy endpoint of a pool, failing over with bounded retries."""
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from prometheus_client import Counter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+from yarl import URL
+
+from router.config import RouterSettings
+from router.upstreams.pool import Endpoint, Health, RegionPool
+
+RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
+FAILOVERS = Counter(
+    "router_failovers_total", "Requests answered by another endpoint after a failure", ["region"]
+)
+
+Headers = Sequence[tuple[str, str]]
+
+
+class NoHealthyEndpoint(Exception):
+    """The pool has no endpoint in rotation (or every one has failed this request)."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self.region = region
+
+
+class UpstreamFailed(Exception):
+    """The request could not be completed: `kind` is `timeout` or `connection`."""
+
+    def __init__(self, region: str, kind: str) -> None:
+        super().__init__(f"{region}: {kind}")
+        self.region = region
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class Sent:
+    """An upstream answer whose body is still to be read; call `done()` when finished."""
+
+    response: aiohttp.ClientResponse
+    endpoint: Endpoint
+
+    def done(self) -> None:
+        """Release the connection and the endpoint's in-flight slot."""
+        self.endpoint.in_flight -= 1
+        self.response.release()
+
+
+def _never_sent(exc: BaseException) -> bool:
+    # A failed connect means no byte of the request reached the upstream: safe for any method.
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+def _is_transport_failure(exc: BaseException) -> bool:
+    return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError)
+
+
+class Sender:
+    """Sends requests for every pool with one set of timeouts, retry rules and health rules."""
+
+    def __init__(self, settings: RouterSettings, health: Health) -> None:
+        self.settings = settings
+        self.health = health
+
+    async def send(
+        self,
+        pool: RegionPool,
+        *,
+        method: str,
+        path: str,
+        headers: Headers,
+        body: bytes | None,
+        repeatable: bool,
+        deadline: float,
+    ) -> Sent:
+        """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
+        endpoint = pool.pick()
+        if endpoint is None:
+            raise NoHealthyEndpoint(pool.code)
+        try:
+            return await self._attempt(endpoint, method, path, headers, body, deadline)
+        except Exception as exc:
+            if not (_never_sent(exc) or (repeatable and _is_transport_failure(exc))):
+                raise _as_failure(pool.code, exc) from exc
+            first_error: BaseException = exc
+        return await self._retry(
+            pool, [endpoint], first_error, method, path, headers, body, repeatable, deadline
+        )
+
+    async def _retry(
+        self,
+        pool: RegionPool,
+        tried: list[Endpoint],
+        error: BaseException,
+        method: str,
+        path: str,
+        headers: Headers,
+        body: bytes | None,
+        repeatable: bool,
+        deadline: float,
+    ) -> Sent:
+        settings = self.settings
+        remaining = deadline - time.monotonic()
+
+        def retry_wanted(exc: BaseException) -> bool:
+            return _never_sent(exc) or (repeatable and _is_transport_failure(exc))
+
+        def count_retry(_: RetryCallState) -> None:
+            RETRIES.labels(pool.code).inc()
+
+        if settings.retry_budget == 0 or remaining <= 0:
+            raise _as_failure(pool.code, error)
+        # Tenacity spaces the retries; the first one also waits a jittered moment.
+        await asyncio.sleep(random.uniform(0, settings.retry_backoff_seconds))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(settings.retry_budget) | stop_before_delay(remaining),
+            wait=wait_random_exponential(
+                multiplier=settings.retry_backoff_seconds, max=settings.retry_backoff_max_seconds
+            ),
+            retry=retry_if_exception(retry_wanted),
+            before=count_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    endpoint = pool.pick(exclude=tried) or pool.pick()
+                    if endpoint is None:
+                        raise NoHealthyEndpoint(pool.code)
+                    tried.append(endpoint)
+                    sent = await self._attempt(endpoint, method, path, headers, body, deadline)
+                    if endpoint is not tried[0]:
+                        FAILOVERS.labels(pool.code).inc()
+                    return sent
+        except NoHealthyEndpoint:
+            raise
+        except Exception as exc:
+            raise _as_failure(pool.code, exc) from exc
+        raise _as_failure(pool.code, error)  # pragma: no cover - tenacity always reraises
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        headers: Headers,
+        body: bytes | None,
+        deadline: float,
+    ) -> Sent:
+        timeout = min(self.settings.attempt_timeout_seconds, deadline - time.monotonic())
+        if timeout <= 0:
+            raise TimeoutError("request deadline passed")
+        endpoint.in_flight += 1
+        try:
+            async with asyncio.timeout(timeout):
+                response = await endpoint.session.request(
+                    method,
+                    URL(endpoint.url + path, encoded=True),
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                )
+        except BaseException as exc:
+            endpoint.in_flight -= 1
+            if _is_transport_failure(exc):
+                self.health.traffic_failed(
+                    endpoint, reason="connection", immediate=_never_sent(exc)
+                )
+            raise
+        if response.status >= 500:
+            self.health.traffic_failed(endpoint, reason="5xx", immediate=False)
+        else:
+            self.health.traffic_ok(endpoint)
+        return Sent(response, endpoint)
+
+
+def _as_failure(region: str, exc: BaseException) -> BaseException:
+    if isinstance(exc, NoHealthyEndpoint | UpstreamFailed):
+        return exc
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamFailed(region, "timeout")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return UpstreamFailed(region, "connection")
+    return exc

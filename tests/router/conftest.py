@@ -1,0 +1,56 @@
+"""Fixtures: echo upstreams for two regions, a fake directory and a router, all real servers."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.ids import new_id
+from tests.router.support import FakeDirectory, Proc, directory_map, upstream
+from tests.support.live import live_server
+from tests.support.tokens import TestIssuer
+
+CINEMA_EU = new_id("cin", "eu-west")
+
+
+@pytest.fixture(scope="module")
+def write_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file every upstream appends one line to per write it receives."""
+    return tmp_path_factory.mktemp("router") / "writes.log"
+
+
+@pytest.fixture(scope="module")
+def upstreams(write_log: Path) -> Iterator[dict[str, Proc]]:
+    """Two eu-west endpoints (a, b) and one us-east endpoint (c), running."""
+    procs = {
+        "a": upstream("a", "eu-west", write_log),
+        "b": upstream("b", "eu-west", write_log),
+        "c": upstream("c", "us-east", write_log),
+    }
+    try:
+        for proc in procs.values():
+            proc.start(wait_path=None)
+        for proc in procs.values():
+            proc.wait("/readyz")
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def fake_directory(issuer: TestIssuer, upstreams: dict[str, Proc]) -> FakeDirectory:
+    """A directory whose map lists the upstreams and one eu-west cinema."""
+    document = directory_map(
+        "v1",
+        {"eu-west": [upstreams["a"].url, upstreams["b"].url], "us-east": [upstreams["c"].url]},
+        {CINEMA_EU: "eu-west"},
+    )
+    return FakeDirectory(document, issuer.jwks)
+
+
+@pytest.fixture(scope="module")
+def directory_url(fake_directory: FakeDirectory) -> Iterator[str]:
+    """The fake directory served on a loopback port."""
+    with live_server(fake_directory) as url:
+        yield url

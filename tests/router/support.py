@@ -1,0 +1,165 @@
+"""Real processes for router tests: echo upstreams, the router itself, a fake directory."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    """One uvicorn process serving an app factory on a loopback port; killed by PID."""
+
+    app: str
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    log: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_path: str | None = "/readyz") -> "Proc":
+        """Spawn uvicorn (uvloop + httptools) and wait until `wait_path` answers 200."""
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", self.app,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        ]  # fmt: skip
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if wait_path is not None:
+            self.wait(wait_path)
+        return self
+
+    def wait(self, path: str, timeout: float = 20.0) -> None:
+        """Wait until the process answers 200 on `path`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.app} exited with {self.proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.app} not ready on {self.url}{path}")
+
+    def kill(self) -> None:
+        """SIGKILL the process by PID: an abrupt crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def upstream(name: str, region: str, write_log: Path) -> Proc:
+    """An echo upstream standing in for one regional_api endpoint (not yet started)."""
+    env = {"UPSTREAM_NAME": name, "UPSTREAM_REGION": region, "UPSTREAM_WRITE_LOG": str(write_log)}
+    return Proc("tests.router.upstream_app:create_app", env)
+
+
+def router(global_url: str, **settings: Any) -> Proc:
+    """A router process configured through `ROUTER_*` variables (not yet started)."""
+    env = {
+        "ROUTER_GLOBAL_API_URL": global_url,
+        "ROUTER_PROBE_INTERVAL_SECONDS": "0.1",
+        "ROUTER_PROBE_TIMEOUT_SECONDS": "0.2",
+        "ROUTER_MAP_REFRESH_SECONDS": "0.5",
+        "ROUTER_MAP_MISS_REFRESH_MIN_SECONDS": "0",
+        "ROUTER_ACCESS_LOG": "false",
+    }
+    env |= {f"ROUTER_{key.upper()}": str(value) for key, value in settings.items()}
+    return Proc("router.main:create_app", env)
+
+
+def directory_map(
+    version: str, regions: dict[str, list[str]], cinemas: dict[str, str]
+) -> dict[str, Any]:
+    """A `DirectoryMap` document: region code -> endpoint URLs, cinema id -> region."""
+    return {
+        "version": version,
+        "regions": [
+            {"code": code, "name": code, "currency": "EUR", "endpoints": urls}
+            for code, urls in regions.items()
+        ],
+        "cinemas": [
+            {"id": cid, "name": cid, "city": "Paris", "address": "", "timezone": "UTC", "region": r}
+            for cid, r in cinemas.items()
+        ],
+    }
+
+
+class FakeDirectory:
+    """global_api stand-in: `/directory/map` with ETag, the JWKS, `/readyz`, an echo for the rest."""
+
+    def __init__(self, document: dict[str, Any], jwks: dict[str, Any]) -> None:
+        self.document = document
+        self.jwks = jwks
+        self.map_fetches = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        etag = f'"{self.document["version"]}"'
+        if path == "/directory/map":
+            self.map_fetches += 1
+            if headers.get("if-none-match") == etag:
+                await _answer(send, 304, None, [(b"etag", etag.encode())])
+            else:
+                await _answer(send, 200, self.document, [(b"etag", etag.encode())])
+        elif path == "/.well-known/jwks.json":
+            await _answer(send, 200, self.jwks)
+        elif path == "/readyz":
+            await _answer(send, 200, {"status": "ready"})
+        else:
+            echo = {
+                "upstream": "global",
+                "method": scope["method"],
+                "path": path,
+                "headers": headers,
+            }
+            await _answer(send, 200, echo)
+
+
+async def _answer(
+    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] = []
+) -> None:  # noqa: B006
+    payload = b"" if body is None else json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
