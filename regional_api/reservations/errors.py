@@ -86,7 +86,7 @@ class InvalidReservationState(Conflict):
         super().__init__(
             f"cannot {action} a reservation that is {status}",
             reservation_id=reservation_id,
-            status=status,
+            reservation_status=status,
             action=action,
         )
 

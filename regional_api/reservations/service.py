@@ -386,8 +386,15 @@ async def hold_best_available(
         block = choose_block(await _seat_map(session, show_id=show_id, now=now), count, seat_type)
         if block is None:
             break
-        claim = {"show_id": show_id, "reservation_id": reservation_id, "seat_ids": block}
-        if await _claim(session, **claim, now=now, deadline=deadline):
+        claimed = await _claim(
+            session,
+            show_id=show_id,
+            reservation_id=reservation_id,
+            seat_ids=block,
+            now=now,
+            deadline=deadline,
+        )
+        if claimed:
             metrics.HOLDS.labels("ok", "best_available").inc()
             metrics.SEATS_HELD.inc(count)
             return await _load(session, reservation_id, lock=False)

@@ -1,0 +1,94 @@
+"""Exactly-once writes: the key row is claimed in the same transaction as the write.
+
+`INSERT ... ON CONFLICT DO NOTHING RETURNING` either claims the key (then the write runs and its
+answer is stored in the row) or finds it taken; a concurrent duplicate waits on the unique index
+until the first transaction ends, then reads the stored answer and replays it.
+"""
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.errors import Conflict, Unprocessable
+
+IDEMPOTENT_REQUESTS = Counter(
+    "idempotent_requests_total", "Writes carrying an Idempotency-Key by outcome", ["outcome"]
+)
+
+_CLAIM = text("""
+INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:scope, :key, :hash)
+ON CONFLICT DO NOTHING RETURNING 1
+""")
+_READ = text(
+    "SELECT request_hash, status_code, response FROM idempotency_keys"
+    " WHERE scope = :scope AND key = :key"
+)
+_STORE = text(
+    "UPDATE idempotency_keys SET status_code = :status, response = CAST(:body AS jsonb)"
+    " WHERE scope = :scope AND key = :key"
+)
+
+Handler = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class IdempotencyKeyReused(Unprocessable):
+    """The key was already used for a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used with a different request")
+
+
+class IdempotencyInProgress(Conflict):
+    """The key's first request has not stored an answer (it cannot be replayed yet)."""
+
+    code = "idempotency_in_progress"
+
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is still in progress")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to send: status, JSON body, and whether it is a replay."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """Fingerprint a request: sha256 of method, path and the canonical JSON body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method.upper()}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+async def run_idempotent(
+    session: AsyncSession, *, key: str | None, scope: str, request_hash: str, handler: Handler
+) -> Outcome:
+    """Run `handler` once per (scope, key) and replay its stored answer to every retry."""
+    if key is None:
+        status, body = await handler()
+        return Outcome(status, body, replayed=False)
+    params = {"scope": scope, "key": key}
+    claimed = await session.scalar(_CLAIM, params | {"hash": request_hash})
+    if claimed is None:
+        row = (await session.execute(_READ, params)).one()
+        if row.request_hash != request_hash:
+            IDEMPOTENT_REQUESTS.labels("reused").inc()
+            raise IdempotencyKeyReused()
+        if row.status_code is None:
+            raise IdempotencyInProgress()
+        IDEMPOTENT_REQUESTS.labels("replayed").inc()
+        return Outcome(int(row.status_code), dict(row.response), replayed=True)
+    status, body = await handler()
+    await session.execute(_STORE, params | {"status": status, "body": json.dumps(body)})
+    IDEMPOTENT_REQUESTS.labels("first").inc()
+    return Outcome(status, body, replayed=False)

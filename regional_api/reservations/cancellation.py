@@ -1,0 +1,130 @@
+"""Canceling reservations and whole shows, with refunds of what was paid."""
+
+import importlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.errors import Conflict
+from regional_api.reservations.errors import (
+    CancelTooLate,
+    InvalidReservationState,
+    ShowNotFound,
+)
+from regional_api.reservations.models import Reservation
+from regional_api.reservations.service import cancel_reservation, lock_show_for_cancel
+
+log = logging.getLogger("reservations.cancel")
+
+# Where the payments feature keeps `refund_reservation(session, *, reservation, now, reason)`.
+_REFUND_MODULES = ("regional_api.payments.service", "regional_api.payments.refunds")
+
+
+def _refund_function() -> Any:
+    for name in _REFUND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        refund = getattr(module, "refund_reservation", None)
+        if refund is not None:
+            return refund
+    return None
+
+
+async def refund(
+    session: AsyncSession, reservation: Reservation, *, now: datetime, reason: str
+) -> int:
+    """Refund a canceled reservation's completed payment; return the amount refunded."""
+    refund_reservation = _refund_function()
+    if refund_reservation is None:
+        return 0
+    row = await refund_reservation(session, reservation=reservation, now=now, reason=reason)
+    return int(row.amount_minor) if row is not None else 0
+
+
+def check_customer_cancel(
+    reservation: Reservation, *, show_starts_at: datetime, now: datetime, cutoff_minutes: int
+) -> None:
+    """Customers cancel only confirmed reservations, and only before the cut-off."""
+    if reservation.status != "confirmed":
+        raise InvalidReservationState(reservation.id, reservation.status, "cancel (use release)")
+    if now > show_starts_at - timedelta(minutes=cutoff_minutes):
+        raise CancelTooLate(cutoff_minutes)
+
+
+async def show_start(session: AsyncSession, show_id: str) -> datetime:
+    """When a show starts."""
+    starts_at: datetime | None = await session.scalar(
+        text("SELECT starts_at FROM shows WHERE id = :id"), {"id": show_id}
+    )
+    if starts_at is None:
+        raise ShowNotFound(show_id)
+    return starts_at
+
+
+async def cancel_and_refund(
+    session: AsyncSession, *, reservation_id: str, now: datetime, reason: str, note: str = ""
+) -> Reservation:
+    """Cancel a reservation, free its seats and refund it if it was paid (`reason`: who)."""
+    reservation = await cancel_reservation(
+        session, reservation_id=reservation_id, now=now, reason=reason
+    )
+    await refund(session, reservation, now=now, reason=note or f"canceled by {reason}")
+    return reservation
+
+
+@dataclass(frozen=True, slots=True)
+class ShowCancellation:
+    """What canceling a show did."""
+
+    show_id: str
+    canceled_reservations: int
+    refunded_reservations: int
+    refunded_minor: int
+
+
+async def cancel_show(
+    session: AsyncSession, *, show_id: str, now: datetime, reason: str
+) -> ShowCancellation:
+    """Cancel a show: every held or confirmed reservation is canceled, freed and refunded."""
+    await lock_show_for_cancel(session, show_id=show_id)
+    status = await session.scalar(
+        text("SELECT status FROM shows WHERE id = :id FOR UPDATE"), {"id": show_id}
+    )
+    if status is None:
+        raise ShowNotFound(show_id)
+    if status == "canceled":
+        raise Conflict("show is already canceled", code="show_already_canceled", show_id=show_id)
+    await session.execute(
+        text("UPDATE shows SET status = 'canceled', canceled_at = :now WHERE id = :id"),
+        {"id": show_id, "now": now},
+    )
+    ids = (
+        await session.scalars(
+            text(
+                "SELECT id FROM reservations WHERE show_id = :id"
+                " AND status IN ('held', 'confirmed') ORDER BY id"
+            ),
+            {"id": show_id},
+        )
+    ).all()
+    refunded = refunded_minor = 0
+    for reservation_id in ids:
+        reservation = await cancel_reservation(
+            session, reservation_id=reservation_id, now=now, reason="show_canceled"
+        )
+        amount = await refund(session, reservation, now=now, reason=reason or "show canceled")
+        refunded += amount > 0
+        refunded_minor += amount
+    log.info(
+        "show canceled",
+        extra={"fields": {"show_id": show_id, "reservations": len(ids), "refunded": refunded}},
+    )
+    return ShowCancellation(show_id, len(ids), refunded, refunded_minor)

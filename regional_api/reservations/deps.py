@@ -1,0 +1,89 @@
+"""Dependencies of the reservation endpoints: settings, id checks and who may see what."""
+
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.auth import Claims
+from common.errors import Forbidden
+from common.ids import parse_id
+from regional_api.config import RegionalSettings, get_settings
+from regional_api.db import SessionDep
+from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
+from regional_api.reservations.models import Reservation
+from schemas.auth import Role, TokenClaims
+
+SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
+
+
+def _ours(value: str, kind: str, settings: RegionalSettings) -> bool:
+    parsed = parse_id(value)
+    return parsed is not None and parsed == (kind, settings.region)
+
+
+async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
+    """The show id of the path, if it is a well-formed show id of this region (else 404)."""
+    if not _ours(show_id, "show", settings):
+        raise ShowNotFound(show_id)
+    return show_id
+
+
+ShowIdDep = Annotated[str, Depends(valid_show_id)]
+
+
+async def show_cinema(session: AsyncSession, show_id: str) -> str:
+    """The cinema of a show (404 if there is no such show)."""
+    cinema_id: str | None = await session.scalar(
+        text("SELECT cinema_id FROM shows WHERE id = :id"), {"id": show_id}
+    )
+    if cinema_id is None:
+        raise ShowNotFound(show_id)
+    return cinema_id
+
+
+async def managed_show_id(claims: Claims, show_id: ShowIdDep, session: SessionDep) -> str:
+    """The show id, when the caller is an admin or staff of the show's cinema (else 403)."""
+    if claims.role is Role.customer:
+        raise Forbidden()
+    if not claims.may_manage(await show_cinema(session, show_id)):
+        raise Forbidden("not staff of this show's cinema")
+    return show_id
+
+
+ManagedShowIdDep = Annotated[str, Depends(managed_show_id)]
+
+
+async def seat_cap(
+    session: AsyncSession, claims: TokenClaims, show_id: str, settings: RegionalSettings
+) -> int | None:
+    """How many seats of the show the caller may hold: staff of its cinema are not capped."""
+    if claims.role is Role.admin:
+        return None
+    if claims.role is Role.staff and claims.may_manage(await show_cinema(session, show_id)):
+        return None
+    return settings.max_seats_per_customer_show
+
+
+def may_see(claims: TokenClaims, reservation: Reservation) -> bool:
+    """The owner, staff of the reservation's cinema and admins may see it."""
+    return reservation.user_id == claims.sub or claims.may_manage(reservation.cinema_id)
+
+
+async def visible_reservation(
+    reservation_id: str,
+    session: SessionDep,
+    claims: Claims,
+    settings: SettingsDep,
+) -> Reservation:
+    """The reservation of the path if the caller may see it; 404 otherwise (never 403)."""
+    if not _ours(reservation_id, "res", settings):
+        raise ReservationNotFound(reservation_id)
+    reservation = await session.scalar(select(Reservation).where(Reservation.id == reservation_id))
+    if reservation is None or not may_see(claims, reservation):
+        raise ReservationNotFound(reservation_id)
+    return reservation
+
+
+ReservationDep = Annotated[Reservation, Depends(visible_reservation)]

@@ -1,0 +1,172 @@
+"""Read side of reservations: one reservation, a customer's history, a show's bookings."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.pagination import Page
+from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
+
+# One round trip for the reservations, their show, movie and seats (rows repeat per seat).
+_DETAILS = text("""
+SELECT r.id, r.show_id, r.cinema_id, r.user_id, r.channel, r.status, r.amount_minor,
+       r.currency, r.refund_minor, r.hold_expires_at, r.extensions, r.created_at,
+       r.confirmed_at, r.canceled_at, s.starts_at AS show_starts_at, m.title AS movie_title,
+       rs.seat_id, st.label, st.row_label, st.number, rs.seat_type, rs.price_minor,
+       rs.ticket_code
+FROM reservations r
+JOIN shows s ON s.id = r.show_id
+JOIN movies m ON m.id = s.movie_id
+JOIN reservation_seats rs ON rs.reservation_id = r.id
+JOIN seats st ON st.id = rs.seat_id
+WHERE r.id = ANY(CAST(:ids AS text[]))
+ORDER BY st.grid_row, st.grid_col
+""")
+
+_USER_PAGE = text("""
+SELECT id, count(*) OVER () AS total FROM reservations
+WHERE user_id = :user_id
+ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
+""")
+
+_SHOW_PAGE = text("""
+SELECT id, count(*) OVER () AS total FROM reservations
+WHERE show_id = :show_id AND (CAST(:status AS text) IS NULL OR status = :status)
+ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
+""")
+
+
+def _status(row: Any, now: datetime) -> ReservationStatus:
+    if row.status == "held" and row.hold_expires_at is not None and row.hold_expires_at <= now:
+        return ReservationStatus.expired
+    return ReservationStatus(row.status)
+
+
+def _read(rows: list[Any], *, now: datetime, max_extensions: int) -> ReservationRead:
+    head = rows[0]
+    status = _status(head, now)
+    seats = [
+        ReservationSeatRead(
+            seat_id=r.seat_id,
+            label=r.label,
+            row_label=r.row_label,
+            number=r.number,
+            seat_type=r.seat_type,
+            price_minor=r.price_minor,
+            ticket_code=r.ticket_code if status is ReservationStatus.confirmed else None,
+        )
+        for r in rows
+    ]
+    held = status is ReservationStatus.held
+    return ReservationRead(
+        id=head.id,
+        show_id=head.show_id,
+        cinema_id=head.cinema_id,
+        user_id=head.user_id,
+        channel=head.channel,
+        status=status,
+        seats=seats,
+        amount_minor=head.amount_minor,
+        currency=head.currency.strip(),
+        refund_minor=head.refund_minor,
+        hold_expires_at=head.hold_expires_at if held else None,
+        extensions_used=head.extensions,
+        extensions_left=max(0, max_extensions - head.extensions) if held else 0,
+        created_at=head.created_at,
+        confirmed_at=head.confirmed_at,
+        canceled_at=head.canceled_at,
+        show_starts_at=head.show_starts_at,
+        movie_title=head.movie_title,
+    )
+
+
+async def reservation_reads(
+    session: AsyncSession, ids: Sequence[str], *, now: datetime, max_extensions: int
+) -> list[ReservationRead]:
+    """The wire form of the given reservations, in the order of `ids`."""
+    if not ids:
+        return []
+    grouped: dict[str, list[Any]] = {}
+    for row in await session.execute(_DETAILS, {"ids": list(ids)}):
+        grouped.setdefault(row.id, []).append(row)
+    return [
+        _read(grouped[rid], now=now, max_extensions=max_extensions) for rid in ids if rid in grouped
+    ]
+
+
+async def reservation_read(
+    session: AsyncSession, reservation_id: str, *, now: datetime, max_extensions: int
+) -> ReservationRead:
+    """The wire form of one reservation (it must exist)."""
+    reads = await reservation_reads(
+        session, [reservation_id], now=now, max_extensions=max_extensions
+    )
+    return reads[0]
+
+
+async def _page(
+    session: AsyncSession,
+    query: Any,
+    params: dict[str, Any],
+    *,
+    limit: int,
+    offset: int,
+    now: datetime,
+    max_extensions: int,
+) -> Page[ReservationRead]:
+    rows = (await session.execute(query, params | {"limit": limit, "offset": offset})).all()
+    total = int(rows[0].total) if rows else 0
+    if not rows and offset > 0:
+        count_params = params | {"limit": 1, "offset": 0}
+        first = (await session.execute(query, count_params)).first()
+        total = int(first.total) if first else 0
+    items = await reservation_reads(
+        session, [r.id for r in rows], now=now, max_extensions=max_extensions
+    )
+    return Page[ReservationRead](items=items, total=total, limit=limit, offset=offset)
+
+
+async def user_reservations(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    limit: int,
+    offset: int,
+    now: datetime,
+    max_extensions: int,
+) -> Page[ReservationRead]:
+    """A customer's reservations in this region, newest first."""
+    return await _page(
+        session,
+        _USER_PAGE,
+        {"user_id": user_id},
+        limit=limit,
+        offset=offset,
+        now=now,
+        max_extensions=max_extensions,
+    )
+
+
+async def show_reservations(
+    session: AsyncSession,
+    *,
+    show_id: str,
+    status: str | None,
+    limit: int,
+    offset: int,
+    now: datetime,
+    max_extensions: int,
+) -> Page[ReservationRead]:
+    """The reservations of one show, newest first, optionally of one stored status."""
+    return await _page(
+        session,
+        _SHOW_PAGE,
+        {"show_id": show_id, "status": status},
+        limit=limit,
+        offset=offset,
+        now=now,
+        max_extensions=max_extensions,
+    )

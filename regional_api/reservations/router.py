@@ -1,0 +1,255 @@
+"""Holds and reservations: hold, best available, extend, release, read, list, cancel."""
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from common.auth import Claims
+from regional_api.clock import ClockDep
+from regional_api.config import RegionalSettings
+from regional_api.db import SessionDep
+from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
+from regional_api.idempotency.service import request_hash, run_idempotent
+from regional_api.reservations import cancellation, queries, service
+from regional_api.reservations.deps import (
+    ManagedShowIdDep,
+    ReservationDep,
+    SettingsDep,
+    ShowIdDep,
+    seat_cap,
+)
+from regional_api.reservations.models import Reservation
+from schemas.pagination import MAX_PAGE_SIZE, Page
+from schemas.reservations import (
+    BestAvailableCreate,
+    HoldCreate,
+    ReservationCancel,
+    ReservationRead,
+    ReservationStatus,
+    ShowCancel,
+    ShowCancelRead,
+)
+
+router = APIRouter(tags=["reservations"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+async def _read(
+    session: SessionDep, reservation: Reservation, now: datetime, settings: RegionalSettings
+) -> ReservationRead:
+    return await queries.reservation_read(
+        session, reservation.id, now=now, max_extensions=settings.hold_max_extensions
+    )
+
+
+def _hold_ttl(settings: RegionalSettings) -> timedelta:
+    return timedelta(seconds=settings.hold_ttl_seconds)
+
+
+@router.post(
+    "/shows/{show_id}/holds",
+    status_code=201,
+    response_model=ReservationRead,
+    responses={409: {"description": "seats taken, show canceled or started, seat cap"}},
+)
+async def hold_seats(
+    claims: Claims,
+    show_id: ShowIdDep,
+    body: HoldCreate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+) -> JSONResponse:
+    """Hold the given seats of a show, all or none, until the hold deadline."""
+    now = clock.now()
+
+    async def handler() -> tuple[int, dict[str, Any]]:
+        reservation = await service.hold_seats(
+            session,
+            show_id=show_id,
+            seat_ids=body.seat_ids,
+            user_id=claims.sub,
+            channel="online",
+            now=now,
+            ttl=_hold_ttl(settings),
+            max_per_customer=await seat_cap(session, claims, show_id, settings),
+        )
+        return 201, (await _read(session, reservation, now, settings)).model_dump(mode="json")
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    outcome = await run_idempotent(
+        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+    )
+    return outcome_response(outcome)
+
+
+@router.post(
+    "/shows/{show_id}/best-available",
+    status_code=201,
+    response_model=ReservationRead,
+    responses={409: {"description": "no adjacent seats, show canceled or started, seat cap"}},
+)
+async def hold_best_available(
+    claims: Claims,
+    show_id: ShowIdDep,
+    body: BestAvailableCreate,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+) -> JSONResponse:
+    """Hold the best block of N adjacent free seats of a show."""
+    now = clock.now()
+
+    async def handler() -> tuple[int, dict[str, Any]]:
+        reservation = await service.hold_best_available(
+            session,
+            show_id=show_id,
+            count=body.count,
+            seat_type=body.seat_type,
+            user_id=claims.sub,
+            channel="online",
+            now=now,
+            ttl=_hold_ttl(settings),
+            max_per_customer=await seat_cap(session, claims, show_id, settings),
+        )
+        return 201, (await _read(session, reservation, now, settings)).model_dump(mode="json")
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    outcome = await run_idempotent(
+        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+    )
+    return outcome_response(outcome)
+
+
+@router.get("/reservations/{reservation_id}")
+async def get_reservation(
+    reservation: ReservationDep, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> ReservationRead:
+    """Read a reservation (its owner, staff of its cinema, admins)."""
+    return await _read(session, reservation, clock.now(), settings)
+
+
+@router.post("/reservations/{reservation_id}/extend")
+async def extend_hold(
+    reservation: ReservationDep, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> ReservationRead:
+    """Push a live hold's deadline back (a bounded number of times, up to the hold cap)."""
+    now = clock.now()
+    await service.extend_hold(
+        session,
+        reservation_id=reservation.id,
+        now=now,
+        extension=timedelta(seconds=settings.hold_extension_seconds),
+        max_extensions=settings.hold_max_extensions,
+        cap=timedelta(seconds=settings.hold_cap_seconds),
+    )
+    return await _read(session, reservation, now, settings)
+
+
+@router.post("/reservations/{reservation_id}/release")
+async def release_hold(
+    reservation: ReservationDep, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> ReservationRead:
+    """Give a held reservation's seats back at once."""
+    now = clock.now()
+    await service.release_hold(session, reservation_id=reservation.id, now=now)
+    return await _read(session, reservation, now, settings)
+
+
+@router.post("/reservations/{reservation_id}/cancel")
+async def cancel_reservation(
+    reservation: ReservationDep,
+    session: SessionDep,
+    claims: Claims,
+    clock: ClockDep,
+    settings: SettingsDep,
+    body: ReservationCancel | None = None,
+) -> ReservationRead:
+    """Cancel a reservation and refund it: customers their confirmed ones before the cut-off."""
+    now = clock.now()
+    by_staff = claims.may_manage(reservation.cinema_id)
+    if not by_staff:
+        cancellation.check_customer_cancel(
+            reservation,
+            show_starts_at=await cancellation.show_start(session, reservation.show_id),
+            now=now,
+            cutoff_minutes=settings.cancel_cutoff_minutes,
+        )
+    await cancellation.cancel_and_refund(
+        session,
+        reservation_id=reservation.id,
+        now=now,
+        reason="staff" if by_staff else "customer",
+        note=body.reason if body else "",
+    )
+    return await _read(session, reservation, now, settings)
+
+
+@router.get("/me/reservations")
+async def my_reservations(
+    session: SessionDep,
+    claims: Claims,
+    clock: ClockDep,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[ReservationRead]:
+    """List the caller's reservations in this region, newest first."""
+    return await queries.user_reservations(
+        session,
+        user_id=claims.sub,
+        limit=limit,
+        offset=offset,
+        now=clock.now(),
+        max_extensions=settings.hold_max_extensions,
+    )
+
+
+@router.get("/shows/{show_id}/reservations")
+async def show_reservations(
+    show_id: ManagedShowIdDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    status: ReservationStatus | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[ReservationRead]:
+    """List a show's reservations, newest first (staff of its cinema, admins)."""
+    return await queries.show_reservations(
+        session,
+        show_id=show_id,
+        status=status.value if status else None,
+        limit=limit,
+        offset=offset,
+        now=clock.now(),
+        max_extensions=settings.hold_max_extensions,
+    )
+
+
+@router.post("/shows/{show_id}/cancel")
+async def cancel_show(
+    show_id: ManagedShowIdDep,
+    session: SessionDep,
+    clock: ClockDep,
+    body: ShowCancel | None = None,
+) -> ShowCancelRead:
+    """Cancel a show: every held or confirmed reservation is canceled and refunded."""
+    done = await cancellation.cancel_show(
+        session, show_id=show_id, now=clock.now(), reason=body.reason if body else ""
+    )
+    return ShowCancelRead(
+        show_id=done.show_id,
+        status="canceled",
+        canceled_reservations=done.canceled_reservations,
+        refunded_reservations=done.refunded_reservations,
+        refunded_minor=done.refunded_minor,
+    )

@@ -1,0 +1,48 @@
+"""A live regional app on a fresh database with one seeded show."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from regional_api.config import RegionalSettings
+from regional_api.main import create_app
+from tests.regional_api.reservations.seed import ShowSeed, seed_show
+from tests.support.live import live_server
+from tests.support.tokens import TestIssuer
+
+
+@pytest.fixture
+def app(regional_dsn: str, issuer: TestIssuer) -> FastAPI:
+    settings = RegionalSettings(
+        region="eu-west",
+        database_url=regional_dsn,
+        hold_ttl_seconds=600,
+        hold_extension_seconds=300,
+        hold_max_extensions=2,
+        hold_cap_seconds=1200,
+        max_seats_per_customer_show=6,
+        cancel_cutoff_minutes=60,
+        sweeper_interval_seconds=3600,
+        db_pool_size=20,
+        log_level="WARNING",
+    )
+    return create_app(settings, jwks=issuer.jwks)
+
+
+@pytest.fixture
+def base_url(app: FastAPI) -> Iterator[str]:
+    with live_server(app) as url:
+        yield url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def show(regional_dsn: str) -> ShowSeed:
+    return seed_show(regional_dsn)
