@@ -38,18 +38,22 @@ def layout_document(
     return layout, document
 
 
-async def _flush_hall(session: AsyncSession, hall: Hall) -> None:
-    """Flush the hall in a savepoint; a taken name becomes 409 `hall_name_taken`."""
+async def _save_hall(session: AsyncSession, hall: Hall, changes: dict[str, Any]) -> None:
+    """Apply `changes` and flush in a savepoint; a taken name becomes 409 `hall_name_taken`."""
+    name = changes.get("name", hall.name)
     try:
+        # Changes are made inside the savepoint: a failed flush then undoes only them.
         async with session.begin_nested():
+            for field, value in changes.items():
+                setattr(hall, field, value)
             session.add(hall)
             await session.flush()
     except IntegrityError as exc:
         if violation(exc)[1] == "uq_halls_cinema_id_name":
             raise Conflict(
-                f"cinema {hall.cinema_id} already has a hall named {hall.name!r}",
+                f"this cinema already has a hall named {name!r}",
                 code="hall_name_taken",
-                name=hall.name,
+                name=name,
             ) from None
         raise
 
@@ -90,7 +94,7 @@ async def create_hall(
         layout=document,
         seat_count=len(layout.seats),
     )
-    await _flush_hall(session, hall)
+    await _save_hall(session, hall, {})
     await _insert_seats(session, hall.id, layout)
     HALLS_CREATED.inc()
     return hall
@@ -158,11 +162,8 @@ async def replace_layout(
     await session.execute(delete(Seat).where(current, ~referenced))
     # Past shows keep pointing at their seats: retire those instead of deleting them.
     await session.execute(update(Seat).where(current).values(retired_at=now))
-    hall.name = name
-    hall.layout = document
-    hall.seat_count = len(layout.seats)
-    hall.updated_at = now
-    await _flush_hall(session, hall)
+    changes = {"name": name, "layout": document, "seat_count": len(layout.seats), "updated_at": now}
+    await _save_hall(session, hall, changes)
     await _insert_seats(session, hall.id, layout)
     HALL_LAYOUTS_REPLACED.inc()
     return hall

@@ -25,20 +25,22 @@ def title_matches(q: str) -> Any:
     return Movie.title.ilike(f"%{_escape_like(q.strip())}%", escape="\\")
 
 
-async def _flush_movie(session: AsyncSession, movie: Movie) -> None:
-    """Flush in a savepoint; a reused external id becomes 409 `movie_exists`."""
+async def _save(session: AsyncSession, movie: Movie, changes: dict[str, Any]) -> None:
+    """Apply `changes` and flush in a savepoint; a reused external id is 409 `movie_exists`."""
+    external_id = changes.get("external_id", movie.external_id)
     try:
+        # Changes are made inside the savepoint: a failed flush then undoes only them.
         async with session.begin_nested():
+            for name, value in changes.items():
+                setattr(movie, name, value)
             session.add(movie)
             await session.flush()
     except IntegrityError as exc:
         if violation(exc)[1] != "movies_external_id_key":
             raise
-        existing = await session.execute(
-            select(Movie.id).where(Movie.external_id == movie.external_id)
-        )
+        existing = await session.execute(select(Movie.id).where(Movie.external_id == external_id))
         raise Conflict(
-            f"a movie with external id {movie.external_id!r} exists",
+            f"a movie with external id {external_id!r} exists",
             code="movie_exists",
             movie_id=existing.scalar_one_or_none(),
         ) from None
@@ -47,7 +49,7 @@ async def _flush_movie(session: AsyncSession, movie: Movie) -> None:
 async def create_movie(session: AsyncSession, *, region: str, fields: dict[str, Any]) -> Movie:
     """Add a movie; `fields` are the columns of `MovieCreate`."""
     movie = Movie(id=new_id("mov", region), **fields)
-    await _flush_movie(session, movie)
+    await _save(session, movie, {})
     await session.refresh(movie)
     MOVIES_CREATED.inc()
     return movie
@@ -60,9 +62,7 @@ async def get_movie(session: AsyncSession, *, movie_id: str) -> Movie | None:
 
 async def update_movie(session: AsyncSession, *, movie: Movie, changes: dict[str, Any]) -> Movie:
     """Apply the given column changes to a movie."""
-    for name, value in changes.items():
-        setattr(movie, name, value)
-    await _flush_movie(session, movie)
+    await _save(session, movie, changes)
     MOVIES_UPDATED.inc()
     return movie
 
