@@ -4,7 +4,7 @@ import { SeatMap, legend } from "./seatmap.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
 import {
-  $, addDays, errorText, h, isoDay, itemsOf, localDateTime, localTime, money, mount, newKey, notify,
+  $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
 } from "./ui.js";
 
 const POLL_MS = 2500;
@@ -54,7 +54,8 @@ async function loadShows() {
   mount($("#shows"));
   if (!state.cinema) return;
   const day = $("#day").value || isoDay(0, state.cinema.timezone);
-  const query = new URLSearchParams({ date_from: day, date_to: addDays(day, 1), limit: "200" });
+  // The API's date range may be read in UTC: ask a day wider and keep the cinema's local day.
+  const query = new URLSearchParams({ date_from: addDays(day, -1), date_to: addDays(day, 1), limit: "200" });
   notify($("#find-notice"), "Loading shows…", "info");
   try {
     state.shows = itemsOf(await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/shows?${query}`));
@@ -62,7 +63,8 @@ async function loadShows() {
     notify($("#find-notice"), `Cannot load shows: ${errorText(err)}`, "error");
     return;
   }
-  state.shows = state.shows.filter((s) => s.status !== "canceled")
+  state.shows = state.shows
+    .filter((s) => s.status !== "canceled" && localDate(s.starts_at, s.timezone) === day)
     .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   notify($("#find-notice"), state.shows.length ? "" : "No shows on this day. Try another date.", "info");
   const movies = new Map(state.shows.map((s) => [s.movie_id, s.movie_title]));
@@ -100,7 +102,7 @@ async function openShow(show) {
   $("#seats-panel").scrollIntoView({ block: "start" });
 }
 
-async function refreshSeats(first = false) {
+async function refreshSeats(first = false, quiet = false) {
   if (!state.show) return;
   let map;
   try {
@@ -112,7 +114,7 @@ async function refreshSeats(first = false) {
   state.map = map;
   const lost = state.seatMap.update(map);
   if (first) mount($("#legend"), legend(map.seats, map.currency, { prices: state.show.prices }));
-  if (lost.length) {
+  if (lost.length && !quiet) {
     notify($("#seat-notice"), `Sorry, ${lost.map(seatName).join(", ")} ${lost.length > 1 ? "were" : "was"} just taken by someone else.`, "error");
     renderSelection(state.seatMap.selectedSeats());
   }
@@ -179,7 +181,7 @@ async function hold(path, body, key) {
     notify($("#seat-notice"), taken
       ? `Sorry, these seats were just taken: ${(err.body.seats || []).join(", ") || "someone was faster"}. Please choose other seats.`
       : errorText(err), "error");
-    await refreshSeats();
+    await refreshSeats(false, true);
     renderSelection(state.seatMap.selectedSeats());
   }
 }
@@ -187,7 +189,8 @@ async function hold(path, body, key) {
 function startCheckout(reservation) {
   state.reservation = reservation;
   state.payKey = newKey();
-  state.seatMap.setSelected((reservation.seats || []).map((s) => s.seat_id));
+  state.seatMap.setMine((reservation.seats || []).map((s) => s.seat_id));
+  state.seatMap.setSelected([]);
   refreshSeats();
   $("#checkout").hidden = false;
   const seats = (reservation.seats || []).map((s) => `${s.label} (${s.seat_type})`).join(", ");
@@ -243,7 +246,6 @@ function showTickets(tickets, currency) {
   $("#tickets-panel").hidden = false;
   $("#tickets-info").textContent = `Paid. Show this code at the entrance. Reservation ${state.reservation.id}.`;
   mount($("#tickets"), ticketCards(tickets, { show: state.show, currency }));
-  state.seatMap.setSelected([]);
   refreshSeats();
   $("#tickets-panel").scrollIntoView({ block: "start" });
 }
@@ -267,7 +269,7 @@ async function release() {
   if (!(await reservationAction("release", "Seats released."))) return;
   clearInterval(state.tick);
   $("#checkout").hidden = true;
-  state.seatMap.setSelected([]);
+  state.seatMap.setMine([]);
   refreshSeats();
 }
 
@@ -299,12 +301,14 @@ function reservationTable(items) {
     h("thead", {}, h("tr", {}, ["Show", "When", "Seats", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, items.map((r) => h("tr", {},
       h("td", {}, r.movie_title || r.show_id),
-      h("td", {}, r.show_starts_at || r.starts_at ? localDateTime(r.show_starts_at || r.starts_at, r.timezone || "UTC") : ""),
+      h("td", {}, r.show_starts_at ? localDateTime(r.show_starts_at, zoneOf(r.cinema_id)) : ""),
       h("td", {}, (r.seats || []).map((s) => s.label).join(", ")),
       h("td", {}, r.amount_minor !== undefined ? money(r.amount_minor, r.currency) : ""),
       h("td", {}, h("span", { class: `badge ${r.status === "confirmed" ? "ok" : r.status === "held" ? "warn" : "bad"}` }, r.status)),
       h("td", {}, reservationButtons(r))))));
 }
+
+const zoneOf = (cinemaId) => state.cinemas.find((c) => c.id === cinemaId)?.timezone || "UTC";
 
 function reservationButtons(r) {
   const out = [];

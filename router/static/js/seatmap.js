@@ -6,13 +6,13 @@ const TYPE_MARK = { wheelchair: "\u267F", companion: "+" };
 const STATUS_TEXT = { free: "free", held: "held by someone", sold: "sold", blocked: "not for sale" };
 
 function capital(text) {
-  return text.charAt(0).toUpperCase() + text.slice(1);
+  return text === "vip" ? "VIP" : text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** The accessible name of a seat, e.g. "Row C seat 7, premium, 12.50 EUR, free". */
-export function seatLabel(seat, currency, selected = false) {
+export function seatLabel(seat, currency, selected = false, stateText = null) {
   const price = seat.price_minor === undefined ? null : money(seat.price_minor, currency);
-  const state = selected ? "selected" : STATUS_TEXT[seat.status] || seat.status;
+  const state = stateText || (selected ? "selected" : STATUS_TEXT[seat.status] || seat.status);
   return [`Row ${seat.row_label} seat ${seat.number}`, seat.seat_type, price, state]
     .filter(Boolean)
     .join(", ");
@@ -28,6 +28,7 @@ export class SeatMap {
     this.onToggle = onToggle;
     this.selectable = selectable;
     this.selected = new Set();
+    this.mine = new Set();
     this.buttons = new Map();
     this.seats = new Map();
     this.signature = "";
@@ -46,7 +47,9 @@ export class SeatMap {
     const lost = [];
     for (const seat of map.seats) {
       this.seats.set(seat.seat_id, seat);
-      if (this.selected.has(seat.seat_id) && seat.status !== "free") lost.push(seat);
+      if (this.selected.has(seat.seat_id) && seat.status !== "free" && !this.mine.has(seat.seat_id)) {
+        lost.push(seat);
+      }
     }
     for (const seat of lost) this.selected.delete(seat.seat_id);
     for (const seat of map.seats) this.paint(seat);
@@ -57,8 +60,9 @@ export class SeatMap {
     this.signature = signature;
     this.buttons.clear();
     this.seats.clear();
-    const fit = Math.floor((this.root.clientWidth - 24) / (map.grid_cols + 2)) - 3;
-    this.root.style.setProperty("--seat", `${Math.max(18, Math.min(32, fit || 28))}px`);
+    // Fit the whole hall to the width when possible (phones), else scroll sideways.
+    const fit = Math.floor((this.root.clientWidth - 8) / (map.grid_cols + 2)) - 3;
+    this.root.style.setProperty("--seat", `${Math.max(14, Math.min(32, fit || 28))}px`);
     this.grid.style.gridTemplateColumns = `repeat(${map.grid_cols + 2}, var(--seat))`;
     this.grid.style.gridTemplateRows = `repeat(${map.grid_rows}, var(--seat))`;
     const rows = new Map();
@@ -93,12 +97,15 @@ export class SeatMap {
     const button = this.buttons.get(seat.seat_id);
     if (!button) return;
     const selected = this.selected.has(seat.seat_id);
-    button.className = `seat type-${seat.seat_type} state-${selected ? "selected" : seat.status}`;
-    button.setAttribute("aria-label", seatLabel(seat, this.currency, selected));
+    const mine = this.mine.has(seat.seat_id) && seat.status !== "free";
+    const shown = selected || mine ? "selected" : seat.status;
+    button.className = `seat type-${seat.seat_type} state-${shown}`;
+    const label = seatLabel(seat, this.currency, selected, mine ? `yours, ${seat.status}` : null);
+    button.setAttribute("aria-label", label);
     button.setAttribute("aria-pressed", String(selected));
     const unavailable = !this.selectable || seat.status !== "free";
     button.setAttribute("aria-disabled", String(unavailable && !selected));
-    button.title = seatLabel(seat, this.currency, selected);
+    button.title = label;
   }
 
   /** Select or unselect a free seat (taken ones cannot be picked). */
@@ -110,6 +117,12 @@ export class SeatMap {
     else return;
     this.paint(seat);
     if (this.onToggle) this.onToggle(this.selectedSeats());
+  }
+
+  /** Mark the seats the user holds or bought, drawn as theirs whatever their status. */
+  setMine(ids) {
+    this.mine = new Set(ids);
+    for (const seat of this.seats.values()) this.paint(seat);
   }
 
   /** Replace the selection (e.g. with the seats of a best-available hold). */
@@ -170,7 +183,7 @@ export function legend(seats, currency, { prices = null } = {}) {
         TYPE_MARK[type] || ""),
       `${capital(type)}${price === undefined || price === null ? "" : ` ${money(price, currency)}`}`));
   }
-  for (const [state, text] of [["selected", "Your choice"], ["held", "Held"], ["sold", "Sold"],
+  for (const [state, text] of [["selected", "Your seats"], ["held", "Held"], ["sold", "Sold"],
     ["blocked", "Not for sale"]]) {
     items.push(h("li", {},
       h("span", { class: `swatch seat type-standard state-${state}`, "aria-hidden": "true" }),

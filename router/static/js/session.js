@@ -50,6 +50,7 @@ function buildDialog(allowRegister) {
     nameField.hidden = !reg;
     password.autocomplete = reg ? "new-password" : "current-password";
   } }, "Create an account");
+  const dialog = h("dialog", { "aria-labelledby": "login-title" });
   const form = h("form", { method: "dialog", onsubmit: async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -67,5 +68,6 @@ function buildDialog(allowRegister) {
   title, message, field("Email", email), field("Password", password), nameField,
   h("div", { class: "btn-row" }, submit, allowRegister ? switcher : null,
     h("button", { type: "button", class: "btn secondary", onclick: () => dialog.close() }, "Cancel")));
-  return h("dialog", { "aria-labelledby": "login-title" }, form);
+  dialog.append(form);
+  return dialog;
 }

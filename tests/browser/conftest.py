@@ -1,0 +1,142 @@
+"""The whole local stack on free ports plus headless Chromium driven by Playwright.
+
+Set `BROWSER_STACK_URL` (a router base URL serving `/app/`) and `BROWSER_STACK_CREDENTIALS`
+(the stack's demo-credentials.json) to run the tests against a stack that is already up.
+"""
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A running system: the router's URL and the demo accounts."""
+
+    url: str
+    credentials: dict[str, dict[str, str]]
+
+    def token(self, role: str) -> str:
+        """An access token of a demo account, for arranging data through the API."""
+        who = self.credentials[role]
+        answer = httpx.post(
+            f"{self.url}/auth/login",
+            json={"email": who["email"], "password": who["password"]},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        """GET a JSON document through the router."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answer = httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
+        answer.raise_for_status()
+        return answer.json()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system with the small demo data set, on free ports, stopped afterwards."""
+    external = os.environ.get("BROWSER_STACK_URL")
+    if external:
+        credentials = json.loads(Path(os.environ["BROWSER_STACK_CREDENTIALS"]).read_text())
+        yield Stack(external.rstrip("/"), credentials)
+        return
+    from deploy.local.stack import LocalStack, StackOptions
+    from deploy.local.topology import Ports
+
+    options = StackOptions(
+        root=tmp_path_factory.mktemp("browser-stack"),
+        ports=Ports.free(),
+        durable=False,
+        demo="small",
+        log_level="WARNING",
+    )
+    local = LocalStack(options, progress=lambda line: None)
+    local.start()
+    try:
+        yield Stack(local.router_url, local.credentials)
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless (never a downloaded browser build)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Any]:
+    """Open pages in fresh browser contexts (separate sessionStorage), all closed afterwards."""
+    contexts = []
+
+    def open_page(viewport: dict[str, int] | None = None) -> Page:
+        context = browser.new_context(viewport=viewport or DESKTOP)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors  # type: ignore[attr-defined]
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+class Shots:
+    """Numbered screenshots of one test under test-artifacts/."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0
+        ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(self, page: Page, step: str, *, full_page: bool = True) -> Path:
+        """Save a PNG of the page for this step."""
+        self.count += 1
+        path = ARTIFACTS / f"{self.name}-{self.count:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    """Screenshots named after the test."""
+    return Shots(request.node.name.removeprefix("test_"))

@@ -1,0 +1,53 @@
+"""Steps shared by the browser tests: log in, find a bookable show through the API."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Stack
+
+
+def log_in(page: Page, email: str, password: str) -> None:
+    """Log in through the header's dialog."""
+    page.get_by_role("button", name="Log in").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Email").fill(email)
+    dialog.get_by_label("Password").fill(password)
+    dialog.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def bookable_show(stack: Stack, *, city: str = "Paris", skip: int = 0) -> dict[str, Any]:
+    """A show of the city's first cinema that starts in more than an hour."""
+    cinemas = stack.get(f"/directory/cinemas?city={city}")
+    cinema = cinemas[0] if isinstance(cinemas, list) else cinemas["items"][0]
+    listing = stack.get(f"/cinemas/{cinema['id']}/shows?limit=200")
+    shows = listing if isinstance(listing, list) else listing["items"]
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    future = sorted(
+        (s for s in shows if s["status"] == "scheduled" and _aware(s["starts_at"]) > soon),
+        key=lambda s: str(s["starts_at"]),
+    )
+    return {**future[skip], "cinema": cinema}
+
+
+def _aware(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def local_day(show: dict[str, Any]) -> str:
+    """The show's start date in its cinema's timezone, as YYYY-MM-DD."""
+    return _aware(show["starts_at"]).astimezone(ZoneInfo(show["timezone"])).date().isoformat()
+
+
+def open_show(page: Page, show: dict[str, Any]) -> None:
+    """Pick city, cinema, date and movie, then open the show's seat map."""
+    page.get_by_label("City").select_option(show["cinema"]["city"])
+    expect(page.get_by_label("Cinema")).to_have_value(show["cinema"]["id"])
+    page.get_by_label("Date").fill(local_day(show))
+    page.get_by_label("Movie").select_option(label=show["movie_title"])
+    start = _aware(show["starts_at"]).astimezone(ZoneInfo(show["timezone"])).strftime("%H:%M")
+    page.get_by_role("button", name=f"{show['movie_title']} at {start}").click()
+    expect(page.get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()

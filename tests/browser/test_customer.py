@@ -1,0 +1,101 @@
+"""A customer books seats from start to finish; two customers race for one seat."""
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import bookable_show, log_in, open_show
+
+pytestmark = pytest.mark.browser
+
+FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, standard, .*, free$")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_customer_books_two_seats(
+    stack: Stack, new_page: Any, shots: Shots, viewport: dict[str, int]
+) -> None:
+    """Log in, choose city, cinema, movie and show, pick two seats, hold, pay, see tickets."""
+    show = bookable_show(stack, skip=0 if viewport is DESKTOP else 1)
+    page = new_page(viewport)
+    page.goto(f"{stack.url}/app/")
+    expect(page.get_by_label("City")).to_contain_text(show["cinema"]["city"])
+    shots.take(page, "start")
+    customer = stack.credentials["customer"]
+    log_in(page, customer["email"], customer["password"])
+    open_show(page, show)
+    shots.take(page, "seat-map")
+
+    seats = page.get_by_role("button", name=FREE_SEAT)
+    first, second = seats.nth(10), seats.nth(11)
+    names = [first.get_attribute("aria-label"), second.get_attribute("aria-label")]
+    first.click()
+    second.focus()
+    page.keyboard.press("Space")
+    expect(page.locator("#selection")).to_contain_text("2 seats")
+    expect(page.get_by_role("button", name=re.compile(r", selected$"))).to_have_count(2)
+    shots.take(page, "two-selected")
+
+    page.get_by_role("button", name="Hold selected seats").click()
+    expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()
+    expect(page.get_by_role("timer")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    shots.take(page, "held")
+
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    expect(page.locator("#pay-notice")).to_contain_text("Payment failed (card_declined)")
+    shots.take(page, "declined")
+
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    tickets = page.get_by_role("article", name=re.compile("^Ticket "))
+    expect(tickets).to_have_count(2)
+    expect(page.get_by_role("img", name=re.compile("^QR code of ticket "))).to_have_count(2)
+    shots.take(page, "tickets")
+
+    seat_labels = {str(name).split(",")[0] for name in names}
+    page.get_by_role("button", name="My reservations").click()
+    row = page.get_by_role("row").filter(has_text=show["movie_title"]).first
+    expect(row).to_contain_text("confirmed")
+    shots.take(page, "my-reservations")
+    assert seat_labels and not page.js_errors
+
+
+def test_two_customers_race_for_one_seat(stack: Stack, new_page: Any, shots: Shots) -> None:
+    """Both pick the same seat; the first hold wins and the other sees a clear message."""
+    show = bookable_show(stack, skip=2)
+    rival = {"email": "rival@browser.example.com", "password": "rival-password-1"}
+    httpx.post(
+        f"{stack.url}/auth/register",
+        json={**rival, "display_name": "Rival"},
+        timeout=30,
+    )
+    pages = []
+    for who in (stack.credentials["customer"], rival):
+        page = new_page(DESKTOP)
+        page.goto(f"{stack.url}/app/")
+        log_in(page, who["email"], who["password"])
+        open_show(page, show)
+        pages.append(page)
+    seat_name = pages[0].get_by_role("button", name=FREE_SEAT).nth(20).get_attribute("aria-label")
+    assert seat_name
+    for page in pages:
+        page.get_by_role("button", name=seat_name, exact=True).click()
+    shots.take(pages[1], "both-picked")
+    # Both click before either answer arrives: the database decides who wins.
+    for page in pages:
+        page.get_by_role("button", name="Hold selected seats").click()
+    held = [page.get_by_role("heading", name="Your seats are held") for page in pages]
+    expect(pages[0].locator("#checkout, #seat-notice.notice-error").first).to_be_visible()
+    expect(pages[1].locator("#checkout, #seat-notice.notice-error").first).to_be_visible()
+    winners = [i for i, heading in enumerate(held) if heading.is_visible()]
+    assert len(winners) == 1, "exactly one customer holds the seat"
+    winner, loser = pages[winners[0]], pages[1 - winners[0]]
+    expect(loser.locator("#seat-notice")).to_contain_text("just taken")
+    expect(loser.get_by_role("button", name=re.compile(r"held by someone$"))).not_to_have_count(0)
+    shots.take(loser, "loser-message")
+    shots.take(winner, "winner-held")
