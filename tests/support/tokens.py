@@ -15,6 +15,8 @@ from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, Role
 class TestIssuer:
     """Mints access tokens the way global_api does, with a key the tests control."""
 
+    __test__ = False  # not a test class, despite its name
+
     kid: str = "test-key-1"
     key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
 
