@@ -115,10 +115,17 @@ class Health:
         endpoint.traffic_failures = 0
 
     def traffic_failed(self, endpoint: Endpoint, *, reason: str, immediate: bool) -> None:
-        """A live request failed; a refused connection ejects at once, 5xx after a streak."""
+        """A live request failed; a refused connection ejects at once, other failures after a streak."""
         endpoint.traffic_failures += 1
         if immediate or endpoint.traffic_failures >= self.passive_fall:
             endpoint.mark(False, reason)
+
+    def traffic_5xx(self, endpoint: Endpoint, pool: "RegionPool") -> None:
+        """A live request got a 5xx; a streak ejects, but never the pool's last healthy endpoint."""
+        endpoint.traffic_failures += 1
+        # A 5xx proves the process is alive: with no spare, serving beats a certain 503.
+        if endpoint.traffic_failures >= self.passive_fall and pool.healthy_count() > 1:
+            endpoint.mark(False, "5xx")
 
 
 class Upstreams:

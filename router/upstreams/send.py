@@ -91,7 +91,7 @@ class Sender:
         if endpoint is None:
             raise NoHealthyEndpoint(pool.code)
         try:
-            return await self._attempt(endpoint, method, path, headers, body, deadline)
+            return await self._attempt(pool, endpoint, method, path, headers, body, deadline)
         except Exception as exc:
             if not (_never_sent(exc) or (repeatable and _is_transport_failure(exc))):
                 raise _as_failure(pool.code, exc) from exc
@@ -141,7 +141,9 @@ class Sender:
                     if endpoint is None:
                         raise NoHealthyEndpoint(pool.code)
                     tried.append(endpoint)
-                    sent = await self._attempt(endpoint, method, path, headers, body, deadline)
+                    sent = await self._attempt(
+                        pool, endpoint, method, path, headers, body, deadline
+                    )
                     if endpoint is not tried[0]:
                         FAILOVERS.labels(pool.code).inc()
                     return sent
@@ -153,6 +155,7 @@ class Sender:
 
     async def _attempt(
         self,
+        pool: RegionPool,
         endpoint: Endpoint,
         method: str,
         path: str,
@@ -181,7 +184,7 @@ class Sender:
                 )
             raise
         if response.status >= 500:
-            self.health.traffic_failed(endpoint, reason="5xx", immediate=False)
+            self.health.traffic_5xx(endpoint, pool)
         else:
             self.health.traffic_ok(endpoint)
         return Sent(response, endpoint)

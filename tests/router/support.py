@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,8 @@ class FakeDirectory:
 
 
 async def _answer(
-    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] = []
-) -> None:  # noqa: B006
+    send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     payload = b"" if body is None else json.dumps(body).encode()
     await send(
         {

@@ -8,6 +8,7 @@ with O_APPEND, so the count survives a SIGKILL).
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,8 +18,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 async def _json(
-    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] = []
-) -> None:  # noqa: B006
+    send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
