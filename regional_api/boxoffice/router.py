@@ -1,14 +1,19 @@
 """Box-office endpoints: one-step counter sales and ticket check-in at the door."""
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from common.auth import StaffClaims
-from common.errors import Forbidden
 from regional_api.boxoffice import service, tickets
 from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
+from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
+from regional_api.idempotency.service import request_hash, run_idempotent
 from regional_api.payments.deps import ProviderDep, SettingsDep
+from regional_api.reservations.deps import ManagedShowIdDep
 from schemas.errors import ErrorBody
 from schemas.payments import (
     PaymentRead,
@@ -32,40 +37,51 @@ router = APIRouter(tags=["box office"])
     },
 )
 async def sell_seats(
-    show_id: str,
+    show_id: ManagedShowIdDep,
     body: SaleCreate,
     claims: StaffClaims,
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
-) -> SaleRead:
+    key: IdempotencyKeyDep,
+) -> JSONResponse:
     """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
-    cinema_id = await service.show_cinema(session, show_id)
-    if not claims.may_manage(cinema_id):
-        raise Forbidden(f"you may not sell for cinema {cinema_id}", cinema_id=cinema_id)
-    sale = await service.sell_seats(
-        session,
-        show_id=show_id,
-        seat_ids=body.seat_ids,
-        method=body.method.value,
-        card_number=body.card_number,
-        customer_email=body.customer_email,
-        user_id=body.user_id,
-        provider=provider,
-        region=settings.region,
-        now=clock.now(),
+
+    async def handler() -> tuple[int, dict[str, Any]]:
+        sale = await service.sell_seats(
+            session,
+            show_id=show_id,
+            seat_ids=body.seat_ids,
+            method=body.method.value,
+            card_number=body.card_number,
+            customer_email=body.customer_email,
+            user_id=body.user_id,
+            provider=provider,
+            region=settings.region,
+            now=clock.now(),
+        )
+        return 201, _sale_read(sale).model_dump(mode="json")
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    outcome = await run_idempotent(
+        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
     )
-    reservation = sale.reservation
+    return outcome_response(outcome)
+
+
+def _sale_read(sale: service.Sale) -> SaleRead:
+    reservation, payment = sale.reservation, sale.attempt.payment
     return SaleRead(
         reservation_id=reservation.id,
         show_id=reservation.show_id,
         cinema_id=reservation.cinema_id,
-        amount_minor=sale.attempt.payment.amount_minor,
-        currency=sale.attempt.payment.currency,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
         customer_email=reservation.customer_email,
         user_id=reservation.user_id,
-        payment=PaymentRead.model_validate(sale.attempt.payment),
+        payment=PaymentRead.model_validate(payment),
         tickets=[TicketRead.model_validate(ticket) for ticket in sale.attempt.tickets],
     )
 

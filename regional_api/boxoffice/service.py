@@ -4,14 +4,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regional_api.payments.errors import PaymentFailed
 from regional_api.payments.metrics import BOX_OFFICE_SALES
 from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import PaymentAttempt, check_card, pay_reservation
-from regional_api.reservations.errors import ShowNotFound
 from regional_api.reservations.models import Reservation
 from regional_api.reservations.service import hold_seats
 
@@ -28,16 +26,6 @@ class Sale:
 
     reservation: Reservation
     attempt: PaymentAttempt
-
-
-async def show_cinema(session: AsyncSession, show_id: str) -> str:
-    """The cinema of a show, or ShowNotFound."""
-    cinema_id = await session.scalar(
-        text("SELECT cinema_id FROM shows WHERE id = :show_id"), {"show_id": show_id}
-    )
-    if cinema_id is None:
-        raise ShowNotFound(show_id)
-    return str(cinema_id)
 
 
 async def sell_seats(

@@ -2,21 +2,19 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from common.auth import Claims
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
+from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
+from regional_api.idempotency.service import request_hash, run_idempotent
 from regional_api.payments import service
-from regional_api.payments.deps import (
-    AccessibleReservation,
-    ProviderDep,
-    SettingsDep,
-    may_act_for,
-)
+from regional_api.payments.deps import ProviderDep, SettingsDep
 from regional_api.payments.errors import CashNeedsStaff, PaymentNotFound
 from regional_api.payments.service import PaymentAttempt
+from regional_api.reservations.deps import ReservationDep, may_see
 from regional_api.reservations.models import Reservation
 from schemas.errors import ErrorBody, error_body
 from schemas.payments import (
@@ -63,27 +61,36 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
 )
 async def pay_reservation(
     body: PaymentCreate,
-    reservation: AccessibleReservation,
+    reservation: ReservationDep,
     claims: Claims,
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
+    key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
     if body.method is PaymentMethod.cash and not claims.may_manage(reservation.cinema_id):
         raise CashNeedsStaff()
-    attempt = await service.pay_reservation(
-        session,
-        reservation_id=reservation.id,
-        method=body.method.value,
-        card_number=body.card_number,
-        provider=provider,
-        region=settings.region,
-        now=clock.now(),
+
+    async def handler() -> tuple[int, dict[str, Any]]:
+        attempt = await service.pay_reservation(
+            session,
+            reservation_id=reservation.id,
+            method=body.method.value,
+            card_number=body.card_number,
+            provider=provider,
+            region=settings.region,
+            now=clock.now(),
+        )
+        return attempt_answer(attempt)
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    outcome = await run_idempotent(
+        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
     )
-    status, answer = attempt_answer(attempt)
-    return JSONResponse(answer, status_code=status)
+    return outcome_response(outcome)
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentRead)
@@ -91,15 +98,13 @@ async def get_payment(payment_id: str, claims: Claims, session: SessionDep) -> P
     """Read a payment of a reservation the caller owns or manages."""
     payment = await service.get_payment(session, payment_id)
     reservation = await session.get(Reservation, payment.reservation_id)
-    if reservation is None or not may_act_for(
-        claims, user_id=reservation.user_id, cinema_id=reservation.cinema_id
-    ):
+    if reservation is None or not may_see(claims, reservation):
         raise PaymentNotFound(payment_id)
     return PaymentRead.model_validate(payment)
 
 
 @router.get("/reservations/{reservation_id}/tickets", response_model=TicketList)
-async def list_tickets(reservation: AccessibleReservation, session: SessionDep) -> TicketList:
+async def list_tickets(reservation: ReservationDep, session: SessionDep) -> TicketList:
     """List a reservation's tickets and their check-in codes (empty until it is paid)."""
     confirmed = reservation.status == "confirmed"
     tickets = await service.tickets_of(session, reservation.id) if confirmed else []

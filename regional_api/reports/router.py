@@ -7,12 +7,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 
 from common.auth import StaffClaims
-from common.errors import Forbidden
-from regional_api.boxoffice.service import show_cinema
 from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
 from regional_api.reports import service
+from regional_api.reservations.deps import ManagedShowIdDep
 from schemas.auth import Role
 from schemas.reports import DailyReport, MovieReport, ShowReport
 
@@ -24,12 +23,9 @@ DateTo = Annotated[date | None, Query(description="last day, inclusive (default:
 
 @router.get("/shows/{show_id}/report", response_model=ShowReport)
 async def show_report(
-    show_id: str, claims: StaffClaims, session: SessionDep, clock: ClockDep
+    show_id: ManagedShowIdDep, session: SessionDep, clock: ClockDep
 ) -> ShowReport:
     """Report one show's capacity, sales, occupancy, revenue by seat type and refunds."""
-    cinema_id = await show_cinema(session, show_id)
-    if not claims.may_manage(cinema_id):
-        raise Forbidden(f"you may not see reports of cinema {cinema_id}", cinema_id=cinema_id)
     figures = await service.show_report(session, show_id=show_id, now=clock.now())
     return ShowReport.model_validate(figures)
 

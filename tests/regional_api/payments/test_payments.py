@@ -127,29 +127,30 @@ def test_a_second_payment_is_refused(live: Live, show: Show) -> None:
     assert query(live.dsn, "SELECT count(*) FROM payments WHERE reservation_id = %s", rid) == [(1,)]
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "error"),
-    [
-        ({"method": "card", "card_number": GOOD_CARD, "amount_minor": 1}, 422, "validation_error"),
-        ({"method": "card", "card_number": GOOD_CARD, "amount": 1}, 422, "validation_error"),
-        ({"method": "bitcoin"}, 422, "validation_error"),
-        ({}, 422, "validation_error"),
-        ({"method": "card"}, 422, "invalid_card_number"),
-        ({"method": "card", "card_number": "4242424242424241"}, 422, "invalid_card_number"),
-        ({"method": "card", "card_number": "42424242abcd4242"}, 422, "invalid_card_number"),
-        ({"method": "card", "card_number": "4" * 40}, 422, "validation_error"),
-        ({"method": "online", "card_number": GOOD_CARD}, 422, "invalid_card_number"),
-        ({"method": "cash"}, 403, "cash_requires_staff"),
-    ],
-)
-def test_bad_payment_requests_are_refused(
-    live: Live, show: Show, body: dict[str, object], status: int, error: str
-) -> None:
+BAD_PAYMENTS: list[tuple[dict[str, object], int, str]] = [
+    ({"method": "card", "card_number": GOOD_CARD, "amount_minor": 1}, 422, "validation_error"),
+    ({"method": "card", "card_number": GOOD_CARD, "amount": 1}, 422, "validation_error"),
+    ({"method": "bitcoin"}, 422, "validation_error"),
+    ({}, 422, "validation_error"),
+    ({"method": "card"}, 422, "invalid_card_number"),
+    ({"method": "card", "card_number": "4242424242424241"}, 422, "invalid_card_number"),
+    ({"method": "card", "card_number": "42424242abcd4242"}, 422, "invalid_card_number"),
+    ({"method": "card", "card_number": "4" * 40}, 422, "validation_error"),
+    ({"method": "online", "card_number": GOOD_CARD}, 422, "invalid_card_number"),
+    ({"method": "cash"}, 403, "cash_requires_staff"),
+]
+
+
+def test_bad_payment_requests_are_refused(live: Live, show: Show) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
 
-    answer = pay(live, rid, body)
+    answers = [(body, pay(live, rid, body)) for body, _, _ in BAD_PAYMENTS]
+    bad_key = pay(live, rid, {"method": "online"}, **{"Idempotency-Key": "x" * 201})
+    not_json = live.client.post(f"/reservations/{rid}/payments", content=b"{", headers=alice(live))
 
-    assert (answer["status"], answer["error"]) == (status, error)
+    assert [(a["status"], a["error"]) for _, a in answers] == [(s, e) for _, s, e in BAD_PAYMENTS]
+    assert (bad_key["status"], bad_key["error"]) == (422, "invalid_idempotency_key")
+    assert not_json.status_code == 422
     assert query(live.dsn, "SELECT count(*) FROM payments") == [(0,)]
 
 
