@@ -10,9 +10,11 @@ from tests.browser.conftest import Stack
 
 
 def log_in(page: Page, email: str, password: str) -> None:
-    """Log in through the header's dialog."""
-    page.get_by_role("button", name="Log in").first.click()
+    """Log in through the header's dialog (opening it unless the page already did)."""
     dialog = page.get_by_role("dialog")
+    page.wait_for_load_state("networkidle")
+    if not dialog.is_visible():
+        page.get_by_role("button", name="Log in").first.click()
     dialog.get_by_label("Email").fill(email)
     dialog.get_by_label("Password").fill(password)
     dialog.get_by_role("button", name="Log in").click()
@@ -31,6 +33,24 @@ def bookable_show(stack: Stack, *, city: str = "Paris", skip: int = 0) -> dict[s
         key=lambda s: str(s["starts_at"]),
     )
     return {**future[skip], "cinema": cinema}
+
+
+def show_after(
+    stack: Stack, *, cinema_id: str, skip: int = 0, pair: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A future show of a cinema (and, with `pair`, another one), with its local start time."""
+    listing = stack.get(f"/cinemas/{cinema_id}/shows?limit=200")
+    shows = listing if isinstance(listing, list) else listing["items"]
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    future = sorted(
+        (s for s in shows if s["status"] == "scheduled" and _aware(s["starts_at"]) > soon),
+        key=lambda s: str(s["starts_at"]),
+    )
+    chosen = [future[skip], future[skip + 1 if pair else skip]]
+    for show in chosen:
+        zone = ZoneInfo(show["timezone"])
+        show["local_time"] = _aware(show["starts_at"]).astimezone(zone).strftime("%H:%M")
+    return chosen[0], chosen[1]
 
 
 def _aware(text: str) -> datetime:

@@ -1,0 +1,185 @@
+// The box office: sell seats at the counter in one step, print tickets, check tickets in.
+import { api, currentUser } from "./api.js";
+import { SeatMap, legend } from "./seatmap.js";
+import { sessionControls } from "./session.js";
+import { ticketCards } from "./tickets.js";
+import {
+  $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
+} from "./ui.js";
+
+const POLL_MS = 2500;
+const state = {
+  cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null, saleKey: null, selling: false,
+};
+const session = sessionControls($("#session"), { onChange: loadCinemas });
+
+/** The cinemas this user may sell for: a staff member's own, or all for an admin. */
+async function loadCinemas() {
+  const user = currentUser();
+  if (!user || (user.role !== "staff" && user.role !== "admin")) {
+    mount($("#cinema"), h("option", { value: "" }, "Log in as box-office staff"));
+    notify($("#notice"), user ? "This terminal is for box-office staff." : "Log in to start selling.", "info");
+    if (!user) session.openLogin();
+    return;
+  }
+  try {
+    const all = itemsOf(await api("/directory/cinemas"));
+    state.cinemas = user.role === "admin" ? all : all.filter((c) => (user.cinemas || []).includes(c.id));
+  } catch (err) {
+    notify($("#notice"), errorText(err), "error");
+    return;
+  }
+  mount($("#cinema"), state.cinemas.map((c) => h("option", { value: c.id }, `${c.name} (${c.city})`)));
+  notify($("#notice"), state.cinemas.length ? "" : "You are not assigned to any cinema.", "info");
+  onCinema();
+}
+
+function onCinema() {
+  state.cinema = state.cinemas.find((c) => c.id === $("#cinema").value) || null;
+  if (state.cinema && !$("#day").value) $("#day").value = isoDay(0, state.cinema.timezone);
+  loadShows();
+}
+
+async function loadShows() {
+  mount($("#shows"));
+  if (!state.cinema) return;
+  const day = $("#day").value;
+  const query = new URLSearchParams({ date_from: addDays(day, -1), date_to: addDays(day, 1), limit: "200" });
+  try {
+    state.shows = itemsOf(await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/shows?${query}`))
+      .filter((s) => localDate(s.starts_at, s.timezone) === day)
+      .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+  } catch (err) {
+    notify($("#notice"), errorText(err), "error");
+    return;
+  }
+  notify($("#notice"), state.shows.length ? "" : "No shows on this day.", "info");
+  mount($("#shows"), state.shows.map((show) => h("li", {}, h("button", {
+    type: "button", class: "btn secondary show-btn", disabled: show.status === "canceled",
+    "aria-label": `${localTime(show.starts_at, show.timezone)} ${show.movie_title} in ${show.hall_name}`,
+    onclick: () => openShow(show),
+  }, h("strong", {}, localTime(show.starts_at, show.timezone)), show.movie_title,
+  h("small", {}, `${show.hall_name} · ${show.free_seats}/${show.seat_count} free`)))));
+  mount($("#only-show"), h("option", { value: "" }, "Any show of this cinema"),
+    state.shows.map((s) => h("option", { value: s.id }, `${localTime(s.starts_at, s.timezone)} ${s.movie_title}`)));
+}
+
+async function openShow(show) {
+  state.show = show;
+  $("#sell-panel").hidden = false;
+  $("#printed").hidden = true;
+  $("#sell-title").textContent = `Sell seats: ${show.movie_title}`;
+  $("#show-info").textContent = `${show.hall_name} · ${localDateTime(show.starts_at, show.timezone)}`;
+  state.seatMap = new SeatMap($("#seatmap"), { onToggle: renderSelection, label: `Seats of ${show.hall_name}` });
+  state.saleKey = null;
+  await refresh(true);
+  $("#only-show").value = show.id;
+}
+
+async function refresh(first = false) {
+  if (!state.show) return;
+  try {
+    state.map = await api(`/shows/${encodeURIComponent(state.show.id)}/seats`);
+  } catch (err) {
+    notify($("#sale-notice"), errorText(err), "error");
+    return;
+  }
+  const lost = state.seatMap.update(state.map);
+  if (first) mount($("#legend"), legend(state.map.seats, state.map.currency, { prices: state.show.prices }));
+  if (lost.length) {
+    notify($("#sale-notice"), `${lost.map((s) => `${s.row_label}${s.number}`).join(", ")} just went to another buyer.`, "error");
+    renderSelection(state.seatMap.selectedSeats());
+  }
+}
+
+function renderSelection(seats) {
+  const total = seats.reduce((sum, s) => sum + s.price_minor, 0);
+  $("#selection").textContent = seats.length
+    ? `${seats.length} seat${seats.length > 1 ? "s" : ""}: ${seats.map((s) => `${s.row_label}${s.number}`).join(", ")} · ${money(total, state.map.currency)}`
+    : "No seats selected.";
+  $("#sell").disabled = seats.length === 0;
+  $("#sell").textContent = seats.length ? `Sell ${seats.length} for ${money(total, state.map.currency)}` : "Sell";
+}
+
+/** Sell the selected seats in one call; the key makes a double click or a retry sell once. */
+async function sell(event) {
+  event.preventDefault();
+  const seatIds = [...state.seatMap.selected].sort((a, b) => a - b);
+  const method = new FormData($("#sale-form")).get("method");
+  const body = { seat_ids: seatIds, method };
+  if (method === "card") body.card_number = $("#card").value;
+  if ($("#email").value.trim()) body.customer_email = $("#email").value.trim();
+  const signature = JSON.stringify(body);
+  if (!state.saleKey || state.saleKey.signature !== signature) state.saleKey = { signature, key: newKey() };
+  $("#sell").disabled = true;
+  state.selling = true;
+  try {
+    const sale = await api(`/shows/${encodeURIComponent(state.show.id)}/sales`, {
+      method: "POST", body, idempotencyKey: state.saleKey.key,
+    });
+    state.saleKey = null;
+    notify($("#sale-notice"), `Sold: ${money(sale.amount_minor, sale.currency)} by ${sale.payment.method}.`, "ok");
+    $("#printed").hidden = false;
+    $("#printed-info").textContent = `Reservation ${sale.reservation_id}`;
+    mount($("#tickets"), ticketCards(sale.tickets, { show: state.show, currency: sale.currency }));
+    state.seatMap.setSelected([]);
+    $("#email").value = "";
+  } catch (err) {
+    notify($("#sale-notice"), err.code === "payment_failed"
+      ? `Card refused (${err.body.reason || "declined"}); nothing was sold.` : errorText(err), "error");
+  } finally {
+    state.selling = false;
+    await refresh();
+    renderSelection(state.seatMap.selectedSeats());
+  }
+}
+
+/** Check a ticket in and show a big verdict: valid, already used (when), or refused. */
+async function checkIn(event) {
+  event.preventDefault();
+  if (!state.cinema) return;
+  const body = { code: $("#code").value.trim() };
+  if ($("#only-show").value) body.show_id = $("#only-show").value;
+  const tz = state.cinema.timezone;
+  try {
+    const ticket = await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/tickets/validate`, { method: "POST", body });
+    verdict("ok", "VALID: let them in", `Seat ${ticket.seat_label} (${ticket.seat_type}), show at ${localDateTime(ticket.starts_at, tz)}.`);
+  } catch (err) {
+    const used = err.code === "ticket_already_used";
+    const titles = {
+      ticket_already_used: "ALREADY USED", wrong_show: "WRONG SHOW", wrong_cinema: "WRONG CINEMA",
+      ticket_not_found: "UNKNOWN TICKET", ticket_canceled: "CANCELED TICKET",
+    };
+    const detail = used ? `Checked in at ${localDateTime(err.body.used_at, tz)}.` : errorText(err);
+    verdict(used ? "used" : "bad", titles[err.code] || "REFUSED", detail);
+  }
+  $("#code").select();
+}
+
+function verdict(kind, title, detail) {
+  mount($("#verdict"), h("div", { class: `verdict ${kind}` }, title, h("div", { class: "hint" }, detail)));
+}
+
+function showPage(name) {
+  $("#page-sell").hidden = name !== "sell";
+  $("#page-checkin").hidden = name !== "checkin";
+  for (const [id, page] of [["#nav-sell", "sell"], ["#nav-checkin", "checkin"]]) {
+    $(id).removeAttribute("aria-current");
+    if (page === name) $(id).setAttribute("aria-current", "page");
+  }
+  if (name === "checkin") $("#code").focus();
+}
+
+$("#cinema").addEventListener("change", onCinema);
+$("#day").addEventListener("change", loadShows);
+$("#sale-form").addEventListener("submit", sell);
+$("#checkin-form").addEventListener("submit", checkIn);
+$("#nav-sell").addEventListener("click", () => showPage("sell"));
+$("#nav-checkin").addEventListener("click", () => showPage("checkin"));
+document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
+  $("#card").disabled = new FormData($("#sale-form")).get("method") !== "card";
+}));
+setInterval(() => {
+  if (!document.hidden && !$("#sell-panel").hidden && !state.selling) refresh();
+}, POLL_MS);
+loadCinemas();

@@ -1,0 +1,56 @@
+"""An admin schedules a show on the calendar and is told about a clashing one."""
+
+import random
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import log_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots: Shots) -> None:
+    """Create a show at 20:00, then one at 21:00 in the same hall: 409 names the first."""
+    paris = stack.get("/directory/cinemas?city=Paris")[0]["id"]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/admin.html")
+    admin = stack.credentials["admin"]
+    log_in(page, admin["email"], admin["password"])
+    expect(page.get_by_role("cell", name="eu-west (Europe West)")).to_be_visible()
+    shots.take(page, "regions")
+
+    page.get_by_role("button", name="Halls", exact=True).click()
+    page.get_by_label("Cinema").select_option(paris)
+    page.get_by_role("button", name="New hall").click()
+    page.get_by_label("Rows (front first; _ is an aisle)").fill("AAAA_AAAA\nPPPP_PPPP\nWC______")
+    expect(page.get_by_text("18 seats, 3 rows × 9 columns.")).to_be_visible()
+    page.get_by_label("Rows (front first; _ is an aisle)").fill("AAZA")
+    expect(page.get_by_role("alert")).to_contain_text('"Z" is not in the legend')
+    shots.take(page, "hall-editor")
+
+    page.get_by_role("button", name="Shows", exact=True).click()
+    page.get_by_label("Cinema").select_option(paris)
+    expect(page.get_by_label("Hall")).not_to_have_value("")
+    day = (date.today() + timedelta(days=random.randint(30, 330))).isoformat()
+    page.get_by_label("Week starting").fill(day)
+    page.get_by_label("Date (cinema's local time)").fill(day)
+    page.get_by_label("Start time").fill("20:00")
+    page.get_by_role("button", name="Create show").click()
+    expect(page.get_by_text("Show created:")).to_be_visible()
+    expect(page.locator(".cal-show")).to_have_count(1)
+    shots.take(page, "show-created")
+
+    page.get_by_label("Start time").fill("21:00")
+    page.get_by_role("button", name="Create show").click()
+    error = page.locator(".notice-error")
+    expect(error).to_contain_text("already has a show at that time")
+    expect(error).to_contain_text(re.compile(r"clashes with .*20:00"))
+    shots.take(page, "overlap-error")
+    page.set_viewport_size(PHONE)
+    shots.take(page, "overlap-error-phone")
+    assert not page.js_errors

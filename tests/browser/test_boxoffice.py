@@ -1,0 +1,54 @@
+"""Box office: sell two seats for cash, print tickets, check one in (valid, used, wrong show)."""
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import local_day, log_in, show_after
+
+pytestmark = pytest.mark.browser
+
+FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, premium, .*, free$")
+
+
+def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) -> None:
+    """A counter sale issues tickets; the door admits a ticket once and only for its show."""
+    staff = stack.credentials["staff"]
+    show, other = show_after(stack, cinema_id=staff["cinema_id"], skip=3, pair=True)
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/boxoffice.html")
+    log_in(page, staff["email"], staff["password"])
+    expect(page.get_by_label("Cinema")).to_have_value(staff["cinema_id"])
+    page.get_by_label("Date").fill(local_day(show))
+    page.locator("#shows button", has_text=show["movie_title"]).filter(
+        has=page.locator("strong", has_text=show["local_time"])
+    ).click()
+    seats = page.get_by_role("button", name=FREE_SEAT)
+    seats.nth(0).click()
+    seats.nth(1).click()
+    page.get_by_role("button", name=re.compile(r"^Sell 2 for ")).click()
+    expect(page.get_by_role("article", name=re.compile("^Ticket "))).to_have_count(2)
+    expect(page.locator("#sale-notice")).to_contain_text("Sold:")
+    shots.take(page, "sold")
+    code = page.locator(".ticket .code").first.inner_text()
+
+    page.get_by_role("button", name="Check in", exact=True).click()
+    page.get_by_label("Only admit to").select_option(other["id"])
+    page.get_by_label("Ticket code").fill(code)
+    page.get_by_role("button", name="Check in", exact=True).last.click()
+    expect(page.locator(".verdict")).to_contain_text("WRONG SHOW")
+    shots.take(page, "wrong-show")
+    page.get_by_label("Only admit to").select_option(show["id"])
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("VALID")
+    shots.take(page, "valid")
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("ALREADY USED")
+    expect(page.locator(".verdict")).to_contain_text("Checked in at")
+    shots.take(page, "already-used")
+    page.set_viewport_size(PHONE)
+    shots.take(page, "already-used-phone")
+    assert not page.js_errors
