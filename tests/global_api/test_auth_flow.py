@@ -1,6 +1,7 @@
 """Registration, login, refresh rotation, reuse detection, logout, password change."""
 
 import httpx
+import jwt
 
 from tests.global_api.support import PASSWORD, GlobalClient, bearer, unique_email
 
@@ -117,8 +118,6 @@ def test_disabled_user_cannot_log_in_or_refresh(api: GlobalClient) -> None:
 def test_staff_token_carries_cinemas(api: GlobalClient) -> None:
     cinema = api.cinema()
     staff = api.user("staff", cinemas=[cinema["id"]])
-    import jwt
-
     claims = jwt.decode(staff["tokens"]["access_token"], options={"verify_signature": False})
     assert claims["role"] == "staff"
     assert claims["cinemas"] == [cinema["id"]]
