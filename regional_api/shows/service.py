@@ -25,8 +25,10 @@ SHOW_OVERLAPS = Counter(
 )
 EXCLUSION_VIOLATION = "23P01"
 
-# Shared locks: many shows of one hall may be created at once, but not during a layout change.
-_LOCK_HALL = text("SELECT 1 FROM halls WHERE id = :hall_id FOR SHARE")
+# Show creations in one hall take turns (and wait for a layout change, which locks the hall
+# FOR UPDATE): two concurrent overlapping inserts can otherwise each wait on the other's
+# exclusion-index entry and die with a deadlock instead of one clean exclusion violation.
+_LOCK_HALL = text("SELECT 1 FROM halls WHERE id = :hall_id FOR NO KEY UPDATE")
 _SELLABLE_TYPES = text(
     "SELECT DISTINCT seat_type FROM seats"
     " WHERE hall_id = :hall_id AND retired_at IS NULL AND NOT blocked ORDER BY seat_type"

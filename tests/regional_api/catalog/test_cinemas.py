@@ -25,9 +25,13 @@ def test_admin_upserts_the_mirror_and_lists_it(api: httpx.Client, auth: Auth) ->
         "synced_at": None,
         **CINEMA,
     }
-    renamed = api.put(f"/cinemas/{cinema_id}", json=CINEMA | {"name": "Lumière 2"}, headers=auth.admin)
+    renamed = api.put(
+        f"/cinemas/{cinema_id}", json=CINEMA | {"name": "Lumière 2"}, headers=auth.admin
+    )
     assert renamed.json()["name"] == "Lumière 2"
-    api.put(f"/cinemas/{new_id('cin', 'eu-west')}", json=CINEMA | {"city": "Nice"}, headers=auth.admin)
+    api.put(
+        f"/cinemas/{new_id('cin', 'eu-west')}", json=CINEMA | {"city": "Nice"}, headers=auth.admin
+    )
 
     everything = api.get("/cinemas").json()
     assert everything["total"] == 2
@@ -97,7 +101,10 @@ def test_unknown_cinema_is_fetched_once_then_served_while_the_directory_is_down(
     url, cinemas, calls = directory
     cinema_id, missing = new_id("cin", "eu-west"), new_id("cin", "eu-west")
     cinemas[cinema_id] = {"id": cinema_id, "region": "eu-west", **CINEMA}
-    with live_server(make_app(regional_dsn, issuer, url)) as base, httpx.Client(base_url=base) as api:
+    with (
+        live_server(make_app(regional_dsn, issuer, url)) as base,
+        httpx.Client(base_url=base) as api,
+    ):
         first = api.get(f"/cinemas/{cinema_id}/halls")
         assert (first.status_code, first.json()) == (200, [])
         assert api.get(f"/cinemas/{cinema_id}").json()["city"] == "Lyon"

@@ -122,9 +122,7 @@ def test_replace_layout_unless_an_upcoming_show_uses_it(
     assert api.get(f"/halls/{hall_id}").json()["seat_count"] == 28
 
 
-def test_who_may_create_and_replace_halls(
-    api: httpx.Client, auth: Auth, regional_dsn: str
-) -> None:
+def test_who_may_create_and_replace_halls(api: httpx.Client, auth: Auth, regional_dsn: str) -> None:
     cinema_id, other = make_cinema(regional_dsn), make_cinema(regional_dsn)
     hall_id = make_hall(regional_dsn, cinema_id)
     create, replace = f"/cinemas/{cinema_id}/halls", f"/halls/{hall_id}"

@@ -51,9 +51,7 @@ def test_external_ids_are_unique(api: httpx.Client, auth: Auth) -> None:
     again = api.post("/movies", json=DUNE | {"title": "Copy"}, headers=auth.admin)
     assert again.status_code == 409
     assert (again.json()["error"], again.json()["movie_id"]) == ("movie_exists", first["id"])
-    other = api.post(
-        "/movies", json=DUNE | {"external_id": "tmdb:1"}, headers=auth.admin
-    ).json()
+    other = api.post("/movies", json=DUNE | {"external_id": "tmdb:1"}, headers=auth.admin).json()
     clash = api.patch(
         f"/movies/{other['id']}", json={"external_id": "tmdb:693134"}, headers=auth.admin
     )
