@@ -28,10 +28,11 @@ export function cinemaSelect(list, attrs = {}) {
 
 /** A table from column headers and rows of cells. */
 export function table(headers, rows, caption = null) {
-  return h("div", { class: "table-wrap" }, h("table", { class: "data" },
+  return h("div", { class: "table-wrap" }, h("table", { class: "data stack" },
     caption ? h("caption", { class: "muted" }, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
+    h("tbody", {}, rows.map((cells) => h("tr", {},
+      cells.map((c, i) => h("td", { "data-label": headers[i] || "" }, c)))))));
 }
 
 /** A horizontal SVG bar chart of `[{label, value, text}]` with an accessible summary. */

@@ -297,26 +297,43 @@ async function loadMine() {
 }
 
 function reservationTable(items) {
-  return h("table", { class: "data" },
-    h("thead", {}, h("tr", {}, ["Show", "When", "Seats", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
+  const headers = ["Show", "When", "Seats", "Total", "Status", "Actions"];
+  const cells = (r) => [
+    r.movie_title || r.show_id,
+    r.show_starts_at ? localDateTime(r.show_starts_at, zoneOf(r.cinema_id)) : "",
+    (r.seats || []).map((s) => s.label).join(", "),
+    r.amount_minor !== undefined ? money(r.amount_minor, r.currency) : "",
+    h("span", { class: `badge ${r.status === "confirmed" ? "ok" : r.status === "held" ? "warn" : "bad"}` }, r.status),
+    reservationButtons(r),
+  ];
+  return h("table", { class: "data stack" },
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, items.map((r) => h("tr", {},
-      h("td", {}, r.movie_title || r.show_id),
-      h("td", {}, r.show_starts_at ? localDateTime(r.show_starts_at, zoneOf(r.cinema_id)) : ""),
-      h("td", {}, (r.seats || []).map((s) => s.label).join(", ")),
-      h("td", {}, r.amount_minor !== undefined ? money(r.amount_minor, r.currency) : ""),
-      h("td", {}, h("span", { class: `badge ${r.status === "confirmed" ? "ok" : r.status === "held" ? "warn" : "bad"}` }, r.status)),
-      h("td", {}, reservationButtons(r))))));
+      cells(r).map((cell, i) => h("td", { "data-label": headers[i] }, cell))))));
 }
 
 const zoneOf = (cinemaId) => state.cinemas.find((c) => c.id === cinemaId)?.timezone || "UTC";
 
 function reservationButtons(r) {
   const out = [];
+  if (r.status === "held") {
+    out.push(h("button", { type: "button", class: "btn secondary", onclick: () => releaseListed(r) }, "Release"));
+  }
   if (r.status === "confirmed") {
     out.push(h("button", { type: "button", class: "btn secondary", onclick: () => viewTickets(r) }, "Tickets"));
     out.push(h("button", { type: "button", class: "btn danger", "aria-label": `Cancel reservation ${r.movie_title || r.id}`, onclick: () => cancel(r) }, "Cancel"));
   }
   return out;
+}
+
+async function releaseListed(r) {
+  try {
+    await api(`/reservations/${encodeURIComponent(r.id)}/release`, { method: "POST" });
+    await loadMine();
+    notify($("#mine-notice"), "Seats released.", "ok");
+  } catch (err) {
+    notify($("#mine-notice"), errorText(err), "error");
+  }
 }
 
 async function viewTickets(r) {
