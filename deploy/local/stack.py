@@ -7,7 +7,9 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +48,7 @@ class StackOptions:
     wipe: bool = False
     log_level: str = "INFO"
     ready_timeout: float = 60.0
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by app, for tests
 
 
 class LocalStack:
@@ -86,7 +89,8 @@ class LocalStack:
         """Every URL worth printing: entry point, API docs, metrics, frontends."""
         found = {"router (public entry)": self.router_url, "frontends": f"{self.router_url}/app/"}
         for name, proc in self.processes.items():
-            found[f"{name} API docs"] = f"{proc.url}/docs"
+            docs = "/router/docs" if name == "router" else "/docs"
+            found[f"{name} API docs"] = f"{proc.url}{docs}"
             found[f"{name} metrics"] = f"{proc.url}/metrics"
         return found
 
@@ -97,7 +101,6 @@ class LocalStack:
         try:
             self._prepare()
             self._start_databases()
-            self._bootstrap_admin()
             self._start_services()
             self._load_demo()
         except BaseException:
@@ -107,12 +110,12 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop the services (by PID, newest first), then the PostgreSQL servers."""
-        for name in reversed(list(self.processes)):
-            proc = self.processes[name]
-            if proc.pid is not None:
-                self.progress(f"stopping {name} (pid {proc.pid})")
-                proc.stop()
+        """Stop the services (SIGTERM by PID, all at once), then the PostgreSQL servers."""
+        running = [proc for proc in reversed(self.processes.values()) if proc.pid is not None]
+        for proc in running:
+            self.progress(f"stopping {proc.name} (pid {proc.pid})")
+        with ThreadPoolExecutor(max_workers=max(len(running), 1)) as pool:
+            list(pool.map(lambda proc: proc.stop(), running))
         for name in reversed(list(self.servers)):
             self.progress(f"stopping postgres {name}")
             self.servers.pop(name).stop()
@@ -160,19 +163,26 @@ class LocalStack:
             self.progress(f"postgres {name}: migrating {db_name}")
             upgrade(ROOT / service / "migrations", self.dsns[name])
 
-    def _bootstrap_admin(self) -> None:
+    def _bootstrap_admin(self) -> subprocess.Popen[str]:
+        """Run global_api's bootstrap CLI (in the background: it overlaps global_api's start)."""
         admin = self.credentials["admin"]
         self.progress(f"global_api: ensuring admin {admin['email']}")
         env = {
             **os.environ,
-            **global_env(dsn=self.dsns["global"]),
+            **global_env(dsn=self.dsns["global"], extra=self._extra("global_api")),
             "CINEMA_BOOTSTRAP_PASSWORD": admin["password"],
         }
         command = [sys.executable, "-m", "global_api.bootstrap_admin", "--email", admin["email"]]
         command += ["--password-env", "CINEMA_BOOTSTRAP_PASSWORD"]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"admin bootstrap failed: {result.stderr.strip()[-500:]}")
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    @staticmethod
+    def _finish_bootstrap(proc: subprocess.Popen[str]) -> None:
+        _, stderr = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"admin bootstrap failed: {stderr.strip()[-500:]}")
 
     def _spawn(self, name: str, app: str, port: int, env: dict[str, str]) -> ServiceProcess:
         log_path = self.paths.logs / f"{name}.log"
@@ -188,9 +198,18 @@ class LocalStack:
 
     def _start_services(self) -> None:
         level = self.options.log_level
-        env = global_env(dsn=self.dsns["global"], log_level=level)
-        self._wait([self._spawn("global_api", "global_api", self.ports.global_api, env)])
-        regionals = []
+        bootstrap = self._bootstrap_admin()
+        try:
+            env = global_env(
+                dsn=self.dsns["global"], log_level=level, extra=self._extra("global_api")
+            )
+            self._wait([self._spawn("global_api", "global_api", self.ports.global_api, env)])
+            self._finish_bootstrap(bootstrap)
+        finally:
+            if bootstrap.poll() is None:
+                bootstrap.kill()
+        self._register_regions()
+        started = []
         for spec in REGIONS:
             for n, port in enumerate(self.ports.regional[spec.code], 1):
                 env = regional_env(
@@ -199,14 +218,35 @@ class LocalStack:
                     global_url=self.global_url,
                     jwks_cache=self.paths.jwks_cache(spec.code, n),
                     log_level=level,
+                    extra=self._extra("regional_api"),
                 )
-                regionals.append(self._spawn(f"{spec.code}-{n}", "regional_api", port, env))
-        self._wait(regionals)
-        self._register_regions()
+                started.append(self._spawn(f"{spec.code}-{n}", "regional_api", port, env))
         env = router_env(
-            global_url=self.global_url, static_config=self.paths.router_static, log_level=level
+            global_url=self.global_url,
+            static_config=self.paths.router_static,
+            log_level=level,
+            extra=self._extra("router"),
         )
-        self._wait([self._spawn("router", "router", self.ports.router, env)])
+        started.append(self._spawn("router", "router", self.ports.router, env))
+        self._wait(started)
+        self._wait_routed()
+
+    def _extra(self, app: str) -> dict[str, str]:
+        return self.options.extra_env.get(app, {})
+
+    def _wait_routed(self) -> None:
+        """Wait until the router has admitted an endpoint of every region (rise probes)."""
+        deadline = time.monotonic() + self.options.ready_timeout
+        for spec in REGIONS:
+            probe = f"{self.router_url}/regions/{spec.code}/healthz"
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(probe, timeout=2.0).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"router does not reach region {spec.code} ({probe})")
+                time.sleep(0.2)
+        self.progress("router: every region reachable")
 
     def _admin_api(self, client: httpx.Client, *, via_router: bool) -> demo.DemoApi:
         base = self.router_url if via_router else self.global_url

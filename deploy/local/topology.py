@@ -1,6 +1,7 @@
 """What the local stack runs: regions, processes, ports, and each process's environment."""
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def check_ports_free(ports: Ports) -> None:
             raise ValueError(f"port {port} assigned to both {seen[port]} and {service}")
         seen[port] = service
         with socket.socket() as sock:
+            # Like the servers themselves: connections in TIME_WAIT do not make a port busy.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -120,17 +123,26 @@ def url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def global_env(*, dsn: str, log_level: str = "INFO") -> dict[str, str]:
+def global_env(
+    *, dsn: str, log_level: str = "INFO", extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Environment of global_api (settings `GLOBAL_*`)."""
     return {
         "GLOBAL_DATABASE_URL": dsn,
         "GLOBAL_LOG_LEVEL": log_level,
+        # Behind the router: take the client address from X-Forwarded-For (login throttling).
         "GLOBAL_TRUST_FORWARDED": "true",
-    }
+    } | dict(extra or {})
 
 
 def regional_env(
-    spec: RegionSpec, *, dsn: str, global_url: str, jwks_cache: Path, log_level: str = "INFO"
+    spec: RegionSpec,
+    *,
+    dsn: str,
+    global_url: str,
+    jwks_cache: Path,
+    log_level: str = "INFO",
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment of one regional_api replica (settings `REGIONAL_*`)."""
     return {
@@ -141,13 +153,19 @@ def regional_env(
         "REGIONAL_JWKS_CACHE_FILE": str(jwks_cache),
         "REGIONAL_JWKS_REFRESH_SECONDS": "60",
         "REGIONAL_LOG_LEVEL": log_level,
-    }
+    } | dict(extra or {})
 
 
-def router_env(*, global_url: str, static_config: Path, log_level: str = "INFO") -> dict[str, str]:
+def router_env(
+    *,
+    global_url: str,
+    static_config: Path,
+    log_level: str = "INFO",
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Environment of the router (settings `ROUTER_*`)."""
     return {
         "ROUTER_GLOBAL_API_URL": global_url,
         "ROUTER_STATIC_CONFIG_FILE": str(static_config),
         "ROUTER_LOG_LEVEL": log_level,
-    }
+    } | dict(extra or {})
