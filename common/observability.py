@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,7 +71,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def _route_template(app: ASGIApp, scope: Scope) -> str:
-    for route in getattr(app, "routes", ()):
+    # FastAPI keeps included routers as lazy wrappers without a `path`: flatten them, or the
+    # label would be the raw path (one time series per resource id).
+    for route in iter_route_contexts(list(getattr(app, "routes", ()))):
         match, _ = route.matches(scope)
         if match is Match.FULL:
             return str(getattr(route, "path", scope["path"]))
