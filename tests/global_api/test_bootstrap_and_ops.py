@@ -57,7 +57,11 @@ def test_ops_endpoints(api: GlobalClient) -> None:
     assert ready.json()["checks"] == {"database": "ok"}
     api.register()
     api.http.post("/auth/login", json={"email": "nobody@example.com", "password": "xxxxxxxx"})
+    api.http.get("/directory/cinemas/cin-eu-west-000000000000")
     metrics = api.http.get("/metrics").text
+    # Request metrics are labelled by route template, never by raw path.
+    assert 'route="/directory/cinemas/{cinema_id}"' in metrics
+    assert "cin-eu-west-000000000000" not in metrics
     assert "global_registrations_total" in metrics
     assert 'global_logins_total{outcome="failed"}' in metrics
     assert 'global_tokens_issued_total{kind="access"}' in metrics
