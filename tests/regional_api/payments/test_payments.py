@@ -1,9 +1,11 @@
 """Paying reservations over HTTP against a real database and the simulated provider."""
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from regional_api.payments.provider import (
@@ -233,3 +235,33 @@ def test_a_retried_declined_payment_replays_the_decline(live: Live, show: Show) 
     assert first["status"] == second["status"] == 402
     assert first["payment"]["id"] == second["payment"]["id"]
     assert query(live.dsn, "SELECT count(*) FROM payments") == [(1,)]
+
+
+def test_concurrent_payments_of_one_reservation_charge_once(live: Live, show: Show) -> None:
+    rid = hold(live.dsn, show, ["A1", "A2"], user_id=USER, now=live.now())
+    body = {"method": "card", "card_number": GOOD_CARD}
+    headers = alice(live)
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=str(live.client.base_url), timeout=10) as client:
+            url = f"/reservations/{rid}/payments"
+            return client.post(url, json=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(attempt, range(4)))
+
+    assert statuses == [201, 409, 409, 409]
+    assert len(live.provider.charges) == 1
+    assert query(live.dsn, "SELECT status FROM payments") == [("completed",)]
+
+
+def test_payment_counters_are_exported(live: Live, show: Show) -> None:
+    rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
+    pay(live, rid, {"method": "card", "card_number": CARD_DECLINED})
+    pay(live, rid, {"method": "card", "card_number": GOOD_CARD})
+
+    metrics = live.client.get("/metrics").text
+
+    assert 'regional_payments_total{method="card",outcome="failed"}' in metrics
+    assert 'regional_payments_total{method="card",outcome="completed"}' in metrics
+    assert 'regional_revenue_minor_total{currency="EUR"}' in metrics
