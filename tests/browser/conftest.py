@@ -27,13 +27,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 900}
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright  # noqa: E402
+
+PHONE: ViewportSize = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def new_page(browser: Browser) -> Iterator[Any]:
     """Open pages in fresh browser contexts (separate sessionStorage), all closed afterwards."""
     contexts = []
 
-    def open_page(viewport: dict[str, int] | None = None) -> Page:
+    def open_page(viewport: ViewportSize | None = None) -> Page:
         context = browser.new_context(viewport=viewport or DESKTOP)
         context.set_default_timeout(15_000)
         contexts.append(context)

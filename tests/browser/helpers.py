@@ -1,6 +1,9 @@
 """Steps shared by the browser tests: log in, find a bookable show through the API."""
 
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,3 +74,18 @@ def open_show(page: Page, show: dict[str, Any]) -> None:
     start = _aware(show["starts_at"]).astimezone(ZoneInfo(show["timezone"])).strftime("%H:%M")
     page.get_by_role("button", name=f"{show['movie_title']} at {start}").click()
     expect(page.get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()
+
+
+def scanned_qr_codes(png: Path) -> set[str] | None:
+    """The QR codes a real decoder (zbarimg) reads in a screenshot; None when it is absent."""
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is None:
+        return None
+    result = subprocess.run(
+        [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return {line.strip() for line in result.stdout.splitlines() if line.strip()}

@@ -5,10 +5,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import ViewportSize, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, log_in, open_show
+from tests.browser.helpers import bookable_show, log_in, open_show, scanned_qr_codes
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, standard, .*, free$")
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_customer_books_two_seats(
-    stack: Stack, new_page: Any, shots: Shots, viewport: dict[str, int]
+    stack: Stack, new_page: Any, shots: Shots, viewport: ViewportSize
 ) -> None:
     """Log in, choose city, cinema, movie and show, pick two seats, hold, pay, see tickets."""
     show = bookable_show(stack, skip=0 if viewport is DESKTOP else 1)
@@ -31,8 +31,8 @@ def test_customer_books_two_seats(
     shots.take(page, "seat-map")
 
     seats = page.get_by_role("button", name=FREE_SEAT)
-    first, second = seats.nth(10), seats.nth(11)
-    names = [first.get_attribute("aria-label"), second.get_attribute("aria-label")]
+    names = [seats.nth(10).get_attribute("aria-label"), seats.nth(11).get_attribute("aria-label")]
+    first, second = (page.get_by_role("button", name=str(name), exact=True) for name in names)
     first.click()
     second.focus()
     page.keyboard.press("Space")
@@ -55,14 +55,24 @@ def test_customer_books_two_seats(
     tickets = page.get_by_role("article", name=re.compile("^Ticket "))
     expect(tickets).to_have_count(2)
     expect(page.get_by_role("img", name=re.compile("^QR code of ticket "))).to_have_count(2)
-    shots.take(page, "tickets")
+    screenshot = shots.take(page, "tickets")
+    codes = set(page.locator(".ticket .code").all_inner_texts())
+    scanned = scanned_qr_codes(screenshot)
+    assert scanned is None or scanned == codes, "the QR codes decode to the ticket codes"
 
-    seat_labels = {str(name).split(",")[0] for name in names}
+    # "Row B seat 7, standard, ..." is listed as B7 among the reservation's seats.
+    labels = [re.sub(r"^Row (\w+) seat (\d+),.*", r"\1\2", str(name)) for name in names]
     page.get_by_role("button", name="My reservations").click()
-    row = page.get_by_role("row").filter(has_text=show["movie_title"]).first
+    row = page.get_by_role("row").filter(has_text=", ".join(sorted(labels, key=_seat_order)))
     expect(row).to_contain_text("confirmed")
+    expect(row).to_contain_text(show["movie_title"])
     shots.take(page, "my-reservations")
-    assert seat_labels and not page.js_errors
+    assert not page.js_errors
+
+
+def _seat_order(label: str) -> tuple[str, int]:
+    row = label.rstrip("0123456789")
+    return row, int(label[len(row) :])
 
 
 def test_two_customers_race_for_one_seat(stack: Stack, new_page: Any, shots: Shots) -> None:
