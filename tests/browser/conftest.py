@@ -74,16 +74,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         return
     from deploy.local.stack import LocalStack, StackOptions
     from deploy.local.topology import Ports
+    from tests.e2e.conftest import FAST_ENV
 
+    root = tmp_path_factory.mktemp("browser-stack")
+    root.chmod(0o755)  # PostgreSQL runs as an unprivileged account when tests run as root
     options = StackOptions(
-        root=tmp_path_factory.mktemp("browser-stack"),
+        root=root / "var",
         ports=Ports.free(),
         durable=False,
         demo="small",
+        extra_env=FAST_ENV,
+        ready_timeout=90.0,
         log_level="WARNING",
     )
-    local = LocalStack(options, progress=lambda line: None)
-    local.start()
+    lines: list[str] = []
+    local = LocalStack(options, progress=lines.append)
+    try:
+        local.start()
+    except BaseException:
+        print("\n".join(lines))
+        raise
     try:
         yield Stack(local.router_url, local.credentials)
     finally:
