@@ -102,12 +102,23 @@ async def pay_reservation(
     region: str,
     now: datetime,
 ) -> PaymentAttempt:
-    """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold.
-
-    The seats are confirmed inside a savepoint BEFORE the charge, so money never moves for seats
-    we cannot sell (HoldExpired aborts first); a refused charge rolls the savepoint back.
-    """
+    """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold."""
     check_card(method, card_number)
+    payment = await _open_payment(
+        session, reservation_id=reservation_id, method=method, region=region, now=now
+    )
+    await _charge_and_confirm(session, payment, provider=provider, card_number=card_number, now=now)
+    _record(payment)
+    status = await session.scalar(
+        text("SELECT status FROM reservations WHERE id = :rid"), {"rid": reservation_id}
+    )
+    return PaymentAttempt(payment, str(status), await tickets_of(session, reservation_id))
+
+
+async def _open_payment(
+    session: AsyncSession, *, reservation_id: str, method: str, region: str, now: datetime
+) -> Payment:
+    """Lock the reservation, refuse a paid or dead one, and insert a pending payment row."""
     reservation = await lock_reservation(session, reservation_id)
     if reservation.status == "confirmed" or await _has_completed_payment(session, reservation_id):
         raise AlreadyPaid(reservation_id)
@@ -124,13 +135,29 @@ async def pay_reservation(
     )
     session.add(payment)
     await session.flush()
+    return payment
+
+
+async def _charge_and_confirm(
+    session: AsyncSession,
+    payment: Payment,
+    *,
+    provider: PaymentProvider,
+    card_number: str | None,
+    now: datetime,
+) -> None:
+    """Confirm the seats in a savepoint, charge, then keep the savepoint only if it completed.
+
+    Confirming BEFORE charging means money never moves for seats we cannot sell (HoldExpired
+    aborts the request first); a refused charge rolls the confirmation back and keeps the hold.
+    """
     savepoint = await session.begin_nested()
-    await confirm_reservation(session, reservation_id=reservation_id, now=now)
+    await confirm_reservation(session, reservation_id=payment.reservation_id, now=now)
     result = await charge_with_timeout(
         provider,
         amount_minor=payment.amount_minor,
         currency=payment.currency,
-        method=method,
+        method=payment.method,
         card_number=card_number,
         reference=payment.id,
     )
@@ -143,11 +170,6 @@ async def pay_reservation(
     payment.provider_ref = result.provider_ref
     payment.failure_reason = result.failure_reason
     await session.flush()
-    _record(payment)
-    status = await session.scalar(
-        text("SELECT status FROM reservations WHERE id = :rid"), {"rid": reservation_id}
-    )
-    return PaymentAttempt(payment, str(status), await tickets_of(session, reservation_id))
 
 
 def _record(payment: Payment) -> None:
