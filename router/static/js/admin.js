@@ -134,6 +134,7 @@ async function moviesSection(panel, { say }) {
 }
 
 async function usersSection(panel, { say }) {
+  const cinemaList = await cinemas();
   const q = h("input", { type: "search" });
   const role = select([{ value: "", label: "Any" }, { value: "customer", label: "Customer" },
     { value: "staff", label: "Staff" }, { value: "admin", label: "Admin" }]);
@@ -143,22 +144,28 @@ async function usersSection(panel, { say }) {
     if (q.value.trim()) query.set("q", q.value.trim());
     if (role.value) query.set("role", role.value);
     const page = await api(`/users?${query}`);
-    mount(list, table(["Email", "Name", "Role", "Disabled", "Cinemas", ""], page.items.map(userRow)),
+    mount(list, table(["Email", "Name", "Role", "Disabled", "Cinemas (staff)", ""], page.items.map(userRow)),
       h("p", { class: "muted" }, `${page.total} users match.`));
   };
   const userRow = (user) => {
     const roleSelect = select(["customer", "staff", "admin"].map((r) => ({ value: r, label: r })), user.role,
       { "aria-label": `Role of ${user.email}` });
     const disabled = h("input", { type: "checkbox", checked: user.disabled, "aria-label": `${user.email} disabled` });
-    const save = h("button", { type: "button", class: "btn secondary", onclick: async () => {
+    const assigned = h("select", { multiple: true, size: 3, "aria-label": `Cinemas of ${user.email}` },
+      cinemaList.map((c) => h("option", { value: c.id, selected: (user.cinemas || []).includes(c.id) }, `${c.city}: ${c.name}`)));
+    const save = h("button", { type: "button", class: "btn secondary", "aria-label": `Save ${user.email}`, onclick: async () => {
       try {
         await api(`/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { role: roleSelect.value, disabled: disabled.checked } });
+        if (roleSelect.value === "staff") {
+          const ids = [...assigned.selectedOptions].map((o) => o.value);
+          await api(`/users/${encodeURIComponent(user.id)}/cinemas`, { method: "PUT", body: { cinema_ids: ids } });
+        }
         say(`Saved ${user.email}.`, "ok");
       } catch (err) {
         say(errorText(err), "error");
       }
     } }, "Save");
-    return [user.email, user.display_name, roleSelect, disabled, (user.cinemas || []).join(", "), save];
+    return [user.email, user.display_name, roleSelect, disabled, assigned, save];
   };
   panel.append(h("form", { class: "grid-form", onsubmit: (event) => { event.preventDefault(); draw().catch((e) => say(errorText(e), "error")); } },
     field("Search email or name", q), field("Role", role),
