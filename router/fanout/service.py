@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 from prometheus_client import Counter
 
 from common.errors import AppError
@@ -70,7 +69,7 @@ async def _ask(
         return RegionAnswer("timeout" if exc.kind == "timeout" else "unavailable")
     except TimeoutError:
         return RegionAnswer("timeout")
-    except aiohttp.ClientError:
+    except ConnectionError:
         return RegionAnswer("unavailable")
     return _parse(status, raw)
 

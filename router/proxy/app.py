@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import aiohttp
 from prometheus_client import Counter, Histogram
 from starlette.types import Receive, Scope, Send
 
@@ -263,16 +262,16 @@ async def _relay(sent: Sent, method: str, request_id: str, send: Send) -> int:
     if method == "HEAD" or status in (204, 304) or (length is not None and length <= SMALL_BODY):
         try:
             data = b"" if method == "HEAD" else await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (ConnectionError, TimeoutError) as exc:
             raise ProxyError(502, "upstream_failed", "the upstream answer was cut short") from exc
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         return status
     await send({"type": "http.response.start", "status": status, "headers": headers})
     try:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (ConnectionError, TimeoutError) as exc:
         # Too late for an error status: ending without the last chunk tells the client.
         log.warning("upstream body cut short", extra={"fields": {"error": type(exc).__name__}})
         return 502

@@ -22,7 +22,9 @@ HOP_BY_HOP = frozenset(
 _REQUEST_REWRITTEN = frozenset(
     {b"host", b"content-length", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"}
 )
-_REQUEST_SPECIAL = HOP_BY_HOP | _REQUEST_REWRITTEN
+# The body is buffered before it is sent: an interim `100 Continue` would only confuse the client.
+_REQUEST_EXPECT = frozenset({b"expect"})
+_REQUEST_SPECIAL = HOP_BY_HOP | _REQUEST_REWRITTEN | _REQUEST_EXPECT
 # uvicorn always adds its own `date` and `server`; passing the upstream's would duplicate them.
 _RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server"}
 

@@ -7,6 +7,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from router.config import RouterSettings
+from router.upstreams.http1 import Http1Pool
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.upstreams")
@@ -30,7 +31,7 @@ class Endpoint:
 
     region: str
     url: str
-    session: aiohttp.ClientSession
+    client: Http1Pool
     healthy: bool = True
     probed: bool = False
     probe_successes: int = 0
@@ -135,34 +136,29 @@ class Upstreams:
         self.settings = settings
         self.regions: dict[str, RegionPool] = {}
         self.global_pool = RegionPool(GLOBAL)
-
-    def _session(self) -> aiohttp.ClientSession:
-        settings = self.settings
-        connector = aiohttp.TCPConnector(
-            limit=settings.upstream_connections,
-            keepalive_timeout=settings.upstream_keepalive_seconds,
-            ttl_dns_cache=300,
-        )
-        return aiohttp.ClientSession(
-            connector=connector,
-            # Never keep cookies: the session is shared by every client of the router.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=settings.connect_timeout_seconds,
-                sock_read=settings.attempt_timeout_seconds,
-            ),
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-        )
+        self.probe_session: aiohttp.ClientSession | None = None
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
-        endpoint = Endpoint(region=region, url=url.rstrip("/"), session=self._session())
+        settings = self.settings
+        client = Http1Pool(
+            url,
+            limit=settings.upstream_connections,
+            keepalive=settings.upstream_keepalive_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.attempt_timeout_seconds,
+        )
+        endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client)
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
         return endpoint
 
     def start(self) -> None:
-        """Create the global_api pool (call inside the running event loop)."""
+        """Create the global_api pool and the probes' session (inside the running event loop)."""
         self.global_pool.endpoints = [self._endpoint(GLOBAL, self.settings.global_api_url)]
+        # Probes open connections of their own: a probe proves a fresh connect works.
+        self.probe_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64, force_close=True),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
 
     async def sync(self, directory: DirectoryMap) -> None:
         """Add new regions and endpoints, drop the ones the map no longer lists."""
@@ -181,7 +177,7 @@ class Upstreams:
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
             ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
-            await endpoint.session.close()
+            await endpoint.client.close()
 
     def all_endpoints(self) -> list[Endpoint]:
         """Every regional endpoint (not global_api)."""
@@ -190,4 +186,4 @@ class Upstreams:
     async def close(self) -> None:
         """Close every connection pool."""
         for endpoint in [*self.all_endpoints(), *self.global_pool.endpoints]:
-            await endpoint.session.close()
+            await endpoint.client.close()

@@ -14,12 +14,14 @@ log = logging.getLogger("router.probes")
 PROBES = Counter("router_probes_total", "Readiness probes sent", ["region", "outcome"])
 
 
-async def probe(endpoint: Endpoint, health: Health, *, probe_timeout: float) -> bool:
+async def probe(
+    session: aiohttp.ClientSession, endpoint: Endpoint, health: Health, *, probe_timeout: float
+) -> bool:
     """Ask one endpoint's `/readyz` and feed the answer to the health rules."""
     ok = False
     with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
         async with asyncio.timeout(probe_timeout):
-            async with endpoint.session.get(endpoint.url + "/readyz") as response:
+            async with session.get(endpoint.url + "/readyz") as response:
                 await response.read()
                 ok = response.status == 200
     PROBES.labels(endpoint.region, "ok" if ok else "failed").inc()
@@ -33,7 +35,11 @@ async def probe(endpoint: Endpoint, health: Health, *, probe_timeout: float) -> 
 async def probe_all(upstreams: Upstreams, health: Health, *, probe_timeout: float) -> None:
     """Probe every endpoint (regions and global_api) once, in parallel."""
     endpoints = [*upstreams.all_endpoints(), *upstreams.global_pool.endpoints]
-    await asyncio.gather(*(probe(e, health, probe_timeout=probe_timeout) for e in endpoints))
+    session = upstreams.probe_session
+    assert session is not None, "Upstreams.start() first"
+    await asyncio.gather(
+        *(probe(session, e, health, probe_timeout=probe_timeout) for e in endpoints)
+    )
 
 
 async def probe_forever(

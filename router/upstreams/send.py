@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiohttp
 from prometheus_client import Counter
 from tenacity import (
     AsyncRetrying,
@@ -16,9 +15,9 @@ from tenacity import (
     stop_before_delay,
     wait_random_exponential,
 )
-from yarl import URL
 
 from router.config import RouterSettings
+from router.upstreams.http1 import ConnectFailed, Response
 from router.upstreams.pool import Endpoint, Health, RegionPool
 
 RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
@@ -50,7 +49,7 @@ class UpstreamFailed(Exception):
 class Sent:
     """An upstream answer whose body is still to be read; call `done()` when finished."""
 
-    response: aiohttp.ClientResponse
+    response: Response
     endpoint: Endpoint
 
     def done(self) -> None:
@@ -61,11 +60,11 @@ class Sent:
 
 def _never_sent(exc: BaseException) -> bool:
     # A failed connect means no byte of the request reached the upstream: safe for any method.
-    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(exc, ConnectFailed)
 
 
 def _is_transport_failure(exc: BaseException) -> bool:
-    return isinstance(exc, aiohttp.ClientConnectionError | TimeoutError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 class Sender:
@@ -169,13 +168,7 @@ class Sender:
         endpoint.in_flight += 1
         try:
             async with asyncio.timeout(timeout):
-                response = await endpoint.session.request(
-                    method,
-                    URL(endpoint.url + path, encoded=True),
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                )
+                response = await endpoint.client.request(method, path, headers, body)
         except BaseException as exc:
             endpoint.in_flight -= 1
             if _is_transport_failure(exc):
@@ -193,8 +186,8 @@ class Sender:
 def _as_failure(region: str, exc: BaseException) -> BaseException:
     if isinstance(exc, NoHealthyEndpoint | UpstreamFailed):
         return exc
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, TimeoutError):
         return UpstreamFailed(region, "timeout")
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    if isinstance(exc, OSError):
         return UpstreamFailed(region, "connection")
     return exc

@@ -1,0 +1,270 @@
+"""A lean HTTP/1.1 client for the proxy hot path: keep-alive pools of asyncio protocols.
+
+Measured in docs/benchmarks/router.md: aiohttp's client cost more CPU per proxied request than
+the whole rest of the router; this one writes each request in one call and parses answers with
+httptools (the parser uvicorn uses), which is all a proxy to known upstreams needs.
+"""
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+
+Headers = Sequence[tuple[str, str]]
+
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_HIGH_WATER = 256 * 1024  # pause reading the upstream when the client is this far behind
+
+
+class ConnectFailed(ConnectionError):
+    """No connection could be made: no byte of the request left the router."""
+
+
+class Disconnected(ConnectionError):
+    """The connection broke after the request was sent: the upstream may have acted on it."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; carries one request at a time."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self._reset(head=False)
+
+    def _reset(self, *, head: bool) -> None:
+        self.head = head
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.content_length: int | None = None
+        self.framed = False  # length or chunked: the end of the body is known without EOF
+        self.keep_alive = False
+        self.headers_ready: asyncio.Future[None] = self.loop.create_future()
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.body_done = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def send(self, data: bytes, *, head: bool) -> None:
+        """Write one whole request."""
+        self._reset(head=head)
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(Disconnected(f"bad answer from upstream: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_ready.done() and not self.framed and not self.head:
+            self.on_message_complete()  # the body ran to EOF: that is how it ends
+        else:
+            self._fail(Disconnected("upstream closed the connection"))
+
+    def _fail(self, error: Exception) -> None:
+        if not self.body_done:
+            self.error = error
+        if not self.headers_ready.done():
+            self.headers_ready.set_exception(error)
+            self.headers_ready.exception()  # retrieved here; the caller re-raises it
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lower = name.lower()
+        if lower == b"content-length" and value.isdigit():
+            self.content_length = int(value)
+            self.framed = True
+        elif lower == b"transfer-encoding":
+            self.framed = True
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = bool(self.parser.should_keep_alive())
+        if self.head:
+            # httptools cannot skip a HEAD answer's announced body: never reuse this socket.
+            self.keep_alive = False
+            self.body_done = True
+        if self.status in (204, 304):
+            self.framed = True
+        if not self.headers_ready.done():
+            self.headers_ready.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.body_done = True
+        self._wake()
+
+
+class Response:
+    """An answer whose headers have arrived; the body is read with `read` or `chunks`."""
+
+    __slots__ = ("_conn", "_pool", "_released", "status")
+
+    def __init__(self, conn: _Connection, pool: "Http1Pool") -> None:
+        self._conn = conn
+        self._pool = pool
+        self._released = False
+        self.status = conn.status
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """Header names and values as sent."""
+        return self._conn.raw_headers
+
+    @property
+    def content_length(self) -> int | None:
+        """The announced body length, if any."""
+        return self._conn.content_length
+
+    async def _next(self) -> bytes:
+        conn = self._conn
+        while not conn.chunks:
+            if conn.body_done:
+                return b""
+            if conn.error is not None:
+                raise conn.error
+            conn.waiter = conn.loop.create_future()
+            async with asyncio.timeout(self._pool.read_timeout):
+                await conn.waiter
+        chunk = conn.chunks.popleft()
+        conn.buffered -= len(chunk)
+        if conn.buffered <= _HIGH_WATER and conn.transport is not None and not conn.closed:
+            conn.transport.resume_reading()
+        return chunk
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        parts = []
+        while chunk := await self._next():
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk as it arrives."""
+        while chunk := await self._next():
+            yield chunk
+
+    def release(self) -> None:
+        """Give the connection back (reused only if the answer was read to its end)."""
+        if not self._released:
+            self._released = True
+            conn = self._conn
+            reusable = conn.body_done and conn.keep_alive and not conn.chunks and not conn.closed
+            self._pool.give_back(conn, reusable=reusable)
+
+
+class Http1Pool:
+    """Keep-alive connections to one upstream base URL, at most `limit` open at once."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        limit: int,
+        keepalive: float,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// URL, not {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.host_header = parts.netloc.encode("latin-1")
+        self.keepalive = keepalive
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._slots = asyncio.Semaphore(limit)
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def request(
+        self, method: str, target: str, headers: Headers, body: bytes | None
+    ) -> Response:
+        """Send a request on a pooled connection and wait for the answer's headers."""
+        conn = await self._acquire()
+        lines = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), self.host_header]
+        lines.extend(f"\r\n{name}: {value}".encode("latin-1") for name, value in headers)
+        if body is not None or method not in _BODYLESS:
+            lines.append(f"\r\nContent-Length: {len(body) if body else 0}".encode())
+        lines.append(b"\r\n\r\n")
+        if body:
+            lines.append(body)
+        conn.send(b"".join(lines), head=method == "HEAD")
+        try:
+            await conn.headers_ready
+        except BaseException:
+            self.give_back(conn, reusable=False)
+            raise
+        return Response(conn, self)
+
+    async def _acquire(self) -> _Connection:
+        await self._slots.acquire()
+        now = asyncio.get_running_loop().time()
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed and now - conn.idle_since < self.keepalive:
+                return conn
+            conn.close()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await asyncio.get_running_loop().create_connection(
+                    _Connection, self.host, self.port
+                )
+        except (OSError, TimeoutError) as exc:
+            self._slots.release()
+            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        except BaseException:
+            self._slots.release()
+            raise
+        return conn
+
+    def give_back(self, conn: _Connection, *, reusable: bool) -> None:
+        """Return a connection to the pool, or close it."""
+        if reusable and not self._closed:
+            conn.idle_since = conn.loop.time()
+            self._idle.append(conn)
+        else:
+            conn.close()
+        self._slots.release()
+
+    async def close(self) -> None:
+        """Close every idle connection; busy ones close when given back."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
