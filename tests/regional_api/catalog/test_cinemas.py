@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from common.ids import new_id
 from tests.regional_api.catalog.conftest import Auth, make_app
-from tests.support.live import live_server
 from tests.support import tokens
+from tests.support.live import live_server
 
 CINEMA = {"name": "Lumière", "city": "Lyon", "address": "1 rue", "timezone": "Europe/Paris"}
 

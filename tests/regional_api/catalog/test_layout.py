@@ -37,7 +37,7 @@ def test_auto_labels_skip_i_and_o_and_continue_with_two_letters() -> None:
     assert "O" not in labels
     assert labels[:9] == ["A", "B", "C", "D", "E", "F", "G", "H", "J"]
     assert labels[23:] == ["Z", "AA", "AB"]
-    assert len(set(auto_row_label(i) for i in range(MAX_ROWS))) == MAX_ROWS
+    assert len({auto_row_label(i) for i in range(MAX_ROWS)}) == MAX_ROWS
 
 
 def test_aisle_rows_take_a_grid_row_but_no_label_and_spaces_are_gaps() -> None:

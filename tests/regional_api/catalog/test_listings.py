@@ -64,7 +64,7 @@ def test_listing_filters_pages_and_free_counts(api: httpx.Client, regional_dsn: 
     seats = seat_ids(regional_dsn, paris_hall)
     _mark(regional_dsn, late_paris, seats, {"A1": "sold", "A2": "held", "A3": "held-expired"})
 
-    def ids(path: str = "/shows", **params: object) -> list[str]:
+    def ids(path: str = "/shows", **params: str | int | bool) -> list[str]:
         response = api.get(path, params=params)
         assert response.status_code == 200, response.text
         return [item["id"] for item in response.json()["items"]]
@@ -98,7 +98,7 @@ def test_listing_filters_pages_and_free_counts(api: httpx.Client, regional_dsn: 
 
 
 def test_bad_listing_queries_are_422(api: httpx.Client) -> None:
-    for params, error in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         ({"cinema_id": new_id("cin", "us-east")}, "wrong_region"),
         ({"cinema_id": "nope"}, "not_found"),
         ({"movie_id": new_id("cin", "eu-west")}, "not_found"),
@@ -106,7 +106,8 @@ def test_bad_listing_queries_are_422(api: httpx.Client) -> None:
         ({"date_from": "tomorrow"}, "validation_error"),
         ({"limit": 201}, "validation_error"),
         ({"offset": -1}, "validation_error"),
-    ]:
+    ]
+    for params, error in cases:
         response = api.get("/shows", params=params)
         assert response.status_code == 422, params
         assert response.json()["error"] == error, params

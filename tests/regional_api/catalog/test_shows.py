@@ -131,7 +131,9 @@ def test_concurrent_overlapping_creations_give_one_201_and_one_409(
         starts = T0 + timedelta(days=attempt)
         barrier = threading.Barrier(2)
 
-        def post(offset_minutes: int, starts: datetime = starts) -> httpx.Response:
+        def post(
+            offset_minutes: int, starts: datetime = starts, barrier: threading.Barrier = barrier
+        ) -> httpx.Response:
             payload = body(movie_id, starts + timedelta(minutes=offset_minutes))
             barrier.wait()
             return api.post(f"/halls/{hall_id}/shows", json=payload, headers=headers)
