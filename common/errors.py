@@ -6,6 +6,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import error_body
@@ -139,8 +141,23 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _json(500, error_body("internal", "internal error"))
 
 
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    # Pool exhausted, lock or statement timeout, deadlock, lost connection: transient, so the
+    # client (or the router) should retry; the transaction was rolled back.
+    log.warning(
+        "database busy or unreachable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(getattr(exc, "orig", exc)).__name__,
+    )
+    body = error_body("database_unavailable", "the database is busy or unreachable; retry")
+    return _json(503, body, {"Retry-After": "1"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, expected or not, as the `schemas` error body."""
+    app.add_exception_handler(PoolTimeout, _database_busy)
+    app.add_exception_handler(OperationalError, _database_busy)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
