@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import ViewportSize, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
 from tests.browser.helpers import bookable_show, log_in, open_show, scanned_qr_codes
@@ -30,19 +30,17 @@ def test_customer_books_two_seats(
     open_show(page, show)
     shots.take(page, "seat-map")
 
-    seats = page.get_by_role("button", name=FREE_SEAT)
-    names = [seats.nth(10).get_attribute("aria-label"), seats.nth(11).get_attribute("aria-label")]
-    first, second = (page.get_by_role("button", name=str(name), exact=True) for name in names)
-    first.click()
-    second.focus()
-    page.keyboard.press("Space")
-    expect(page.locator("#selection")).to_contain_text("2 seats")
-    expect(page.get_by_role("button", name=re.compile(r", selected$"))).to_have_count(2)
-    shots.take(page, "two-selected")
-
-    page.get_by_role("button", name="Hold selected seats").click()
+    if viewport is DESKTOP:
+        labels = _pick_two_seats(page, shots)
+    else:
+        page.get_by_label("Number of seats").select_option("2")
+        page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()
     expect(page.get_by_role("timer")).to_have_text(re.compile(r"^\d\d:\d\d$"))
+    mine = page.get_by_role("button", name=re.compile(r", yours, held$"))
+    expect(mine).to_have_count(2)
+    if viewport is not DESKTOP:
+        labels = [_short(str(mine.nth(i).get_attribute("aria-label"))) for i in range(2)]
     shots.take(page, "held")
 
     page.get_by_label("Card number").fill("4000 0000 0000 0002")
@@ -60,14 +58,36 @@ def test_customer_books_two_seats(
     scanned = scanned_qr_codes(screenshot)
     assert scanned is None or scanned == codes, "the QR codes decode to the ticket codes"
 
-    # "Row B seat 7, standard, ..." is listed as B7 among the reservation's seats.
-    labels = [re.sub(r"^Row (\w+) seat (\d+),.*", r"\1\2", str(name)) for name in names]
     page.get_by_role("button", name="My reservations").click()
     row = page.get_by_role("row").filter(has_text=", ".join(sorted(labels, key=_seat_order)))
     expect(row).to_contain_text("confirmed")
     expect(row).to_contain_text(show["movie_title"])
     shots.take(page, "my-reservations")
     assert not page.js_errors
+
+
+def _pick_two_seats(page: Page, shots: Shots) -> list[str]:
+    """Pick one seat with the mouse and one with the keyboard, then hold them."""
+    first = page.get_by_role("button", name=FREE_SEAT).nth(10)
+    names = [str(first.get_attribute("aria-label"))]
+    first.click()
+    focused = page.locator(".seat:focus")
+    for _ in range(20):  # arrow right to the next free seat of the row
+        page.keyboard.press("ArrowRight")
+        names.append(str(focused.get_attribute("aria-label")))
+        if names[-1].endswith(", free"):
+            break
+    page.keyboard.press("Space")
+    expect(page.locator("#selection")).to_contain_text("2 seats")
+    expect(page.get_by_role("button", name=re.compile(r", selected$"))).to_have_count(2)
+    shots.take(page, "two-selected")
+    page.get_by_role("button", name="Hold selected seats").click()
+    return [_short(names[0]), _short(names[-1])]
+
+
+def _short(name: str) -> str:
+    """'Row B seat 7, standard, ...' -> 'B7', as a reservation lists its seats."""
+    return re.sub(r"^Row (\w+) seat (\d+),.*", r"\1\2", name)
 
 
 def _seat_order(label: str) -> tuple[str, int]:
