@@ -167,8 +167,7 @@ class Sender:
             raise TimeoutError("request deadline passed")
         endpoint.in_flight += 1
         try:
-            async with asyncio.timeout(timeout):
-                response = await endpoint.client.request(method, path, headers, body)
+            response = await endpoint.client.request(method, path, headers, body, wait=timeout)
         except BaseException as exc:
             endpoint.in_flight -= 1
             if _is_transport_failure(exc):
