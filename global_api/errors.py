@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.errors import AppError, Conflict, ServiceUnavailable, Unprocessable
 from schemas.errors import error_body
@@ -55,3 +56,4 @@ def install_db_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(DataError, _data)
     app.add_exception_handler(OperationalError, _operational)
+    app.add_exception_handler(PoolTimeout, _operational)

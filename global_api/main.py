@@ -1,5 +1,7 @@
 """The global API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ from common.db import make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from global_api.admin.router import router as admin_router
+from global_api.auth import housekeeping
 from global_api.auth.router import router as auth_router
 from global_api.config import GlobalSettings, settings_from_env
 from global_api.directory.cache import MapCache
@@ -59,11 +62,17 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = jwks.sessionmaker = make_sessionmaker(engine)
+        task: asyncio.Task[None] | None = None
         try:
             await _prepare_database(app.state.sessionmaker, settings, app)
-            await jwks.refresh(force=True)
+            await jwks.reload()
+            task = asyncio.create_task(housekeeping.run(app.state.sessionmaker, settings, jwks))
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await engine.dispose()
 
     configure_logging(SERVICE, settings.log_level)

@@ -1,14 +1,11 @@
 """The trusted-key cache of global_api's own verifier, filled from its database (no HTTP)."""
 
-import logging
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.auth import JwksCache
 from global_api.tokens.keys import published_jwks
-
-log = logging.getLogger("global_api.jwks")
 
 
 class DatabaseJwks(JwksCache):
@@ -19,17 +16,21 @@ class DatabaseJwks(JwksCache):
         self.retired_grace_seconds = retired_grace_seconds
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
-    async def refresh(self, *, force: bool = False) -> bool:
-        """Reload the published keys (at most once per `min_refetch_seconds` unless forced)."""
+    async def reload(self) -> None:
+        """Load the published keys now (startup, rotation, periodic sync)."""
         if self.sessionmaker is None:
-            return False
+            return
+        async with self.sessionmaker() as session:
+            document = await published_jwks(
+                session, retired_grace_seconds=self.retired_grace_seconds
+            )
+        self.load(document)
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """On an unknown kid: reload, at most once per `min_refetch_seconds` unless forced."""
         async with self._lock:
             if not force and time.monotonic() - self._last_fetch < self.min_refetch_seconds:
                 return False
             self._last_fetch = time.monotonic()
-            async with self.sessionmaker() as session:
-                document = await published_jwks(
-                    session, retired_grace_seconds=self.retired_grace_seconds
-                )
-            self.load(document)
+            await self.reload()
             return True

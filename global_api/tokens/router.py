@@ -33,5 +33,5 @@ async def rotate(_: AdminClaims, request: Request, session: SessionDep) -> KeyRo
     kid, retired = await keys.rotate_keys(session)
     await session.commit()  # publish before our own verifier reloads from the database
     verifier_keys: DatabaseJwks = request.app.state.verifier.keys
-    await verifier_keys.refresh(force=True)
+    await verifier_keys.reload()
     return KeyRotation(kid=kid, retired=retired)

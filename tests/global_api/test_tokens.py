@@ -8,14 +8,18 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 import jwt
 import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from global_api.config import GlobalSettings
+from global_api.main import create_app
 from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER
 from tests.global_api.support import GlobalClient, bearer
+from tests.support.live import live_server
 
 
 def _active_key(dsn: str) -> tuple[str, Ed25519PrivateKey]:
@@ -139,3 +143,16 @@ def test_retired_key_leaves_jwks_after_its_tokens_expire(
             "(SELECT max(created_at) FROM signing_keys)"
         )
     assert len(api.http.get("/.well-known/jwks.json").json()["keys"]) == 1
+
+
+def test_rotation_by_another_worker_is_picked_up(
+    api: GlobalClient, settings: GlobalSettings
+) -> None:
+    user = api.user()
+    with live_server(create_app(settings)) as other_url, httpx.Client(base_url=other_url) as other:
+        assert other.get("/users/me", headers=user["headers"]).status_code == 200
+        api.http.post("/auth/keys/rotate", headers=api.admin_headers()).raise_for_status()
+        fresh = api.login(user["email"])
+        # The other worker has never seen the new kid: it reloads the keys from the database.
+        me = other.get("/users/me", headers=bearer(fresh["access_token"]))
+        assert me.status_code == 200
