@@ -1,7 +1,8 @@
 """The regional catalog on the wire: mirrored cinemas, halls and seat maps, movies, shows."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import (
     AnyHttpUrl,
@@ -13,6 +14,33 @@ from pydantic import (
 )
 
 from schemas.base import RequestModel, ResponseModel
+
+# PostgreSQL text cannot hold NUL: refuse it at the edge (422) rather than fail in the database.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def reject_nul(value: Any) -> Any:
+    """Refuse NUL characters in a string, or in the strings of a list or dict."""
+    if isinstance(value, str):
+        texts: list[Any] = [value]
+    elif isinstance(value, list):
+        texts = value
+    elif isinstance(value, dict):
+        texts = [*value.keys(), *value.values()]
+    else:
+        return value
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+class CatalogRequest(RequestModel):
+    """A catalog request body: no NUL characters in any text."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return reject_nul(value)
 
 
 class SeatType(StrEnum):
@@ -44,7 +72,7 @@ class ShowStatus(StrEnum):
 # --- cinemas -------------------------------------------------------------------------------
 
 
-class CinemaMirrorWrite(RequestModel):
+class CinemaMirrorWrite(CatalogRequest):
     """Create or replace this region's copy of a cinema (admin; seeds without global_api)."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -77,7 +105,7 @@ DEFAULT_LEGEND = {
 }
 
 
-class HallWrite(RequestModel):
+class HallWrite(CatalogRequest):
     """A hall from one compact layout document: one string per row, one char per seat.
 
     `_` or a space is a gap (aisle); every other char is a seat whose type comes from `legend`
@@ -154,7 +182,7 @@ def clean_genres(value: list[str]) -> list[str]:
     return list(dict.fromkeys(genres))
 
 
-class MovieCreate(RequestModel):
+class MovieCreate(CatalogRequest):
     """Add a movie to this region's catalog (admin)."""
 
     title: str = Field(min_length=1, max_length=300)
@@ -173,7 +201,7 @@ class MovieCreate(RequestModel):
         return clean_genres(value)
 
 
-class MovieUpdate(RequestModel):
+class MovieUpdate(CatalogRequest):
     """Change some fields of a movie (admin); omitted fields stay."""
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
@@ -214,7 +242,7 @@ class MovieRead(ResponseModel):
 # --- shows ---------------------------------------------------------------------------------
 
 
-class ShowCreate(RequestModel):
+class ShowCreate(CatalogRequest):
     """Schedule a movie in a hall; `prices` must cover every seat type the hall sells."""
 
     movie_id: str = Field(min_length=1, max_length=64)
@@ -222,6 +250,17 @@ class ShowCreate(RequestModel):
     prices: dict[SeatType, int] = Field(
         min_length=1, description="amount in minor units per seat type"
     )
+
+    @field_validator("starts_at")
+    @classmethod
+    def _plausible_start(cls, value: datetime) -> datetime:
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("starts_at is out of range") from None
+        if not 2000 <= utc.year <= 2100:
+            raise ValueError("starts_at must be between the years 2000 and 2100")
+        return utc
 
     @field_validator("prices")
     @classmethod

@@ -10,7 +10,7 @@ from regional_api.cinemas.deps import CinemaDep, SettingsDep
 from regional_api.cinemas.models import Cinema
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
-from schemas.catalog import CinemaMirrorRead, CinemaMirrorWrite
+from schemas.catalog import NO_NUL_PATTERN, CinemaMirrorRead, CinemaMirrorWrite
 from schemas.pagination import MAX_PAGE_SIZE, Page
 
 router = APIRouter(tags=["cinemas"])
@@ -33,7 +33,7 @@ def cinema_read(cinema: Cinema, region: str) -> CinemaMirrorRead:
 async def list_cinemas(
     session: SessionDep,
     settings: SettingsDep,
-    city: Annotated[str | None, Query(max_length=100)] = None,
+    city: Annotated[str | None, Query(max_length=100, pattern=NO_NUL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Page[CinemaMirrorRead]:

@@ -9,7 +9,7 @@ from regional_api.cinemas.deps import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.movies import service
 from regional_api.movies.deps import MovieDep
-from schemas.catalog import MovieCreate, MovieRead, MovieUpdate
+from schemas.catalog import NO_NUL_PATTERN, MovieCreate, MovieRead, MovieUpdate
 from schemas.pagination import MAX_PAGE_SIZE, Page
 
 router = APIRouter(tags=["movies"])
@@ -34,7 +34,9 @@ async def create_movie(
 @router.get("/movies")
 async def list_movies(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="title contains")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="title contains")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Page[MovieRead]:

@@ -10,16 +10,20 @@ from common.errors import Unprocessable
 from regional_api.cinemas.deps import SettingsDep
 from regional_api.cinemas.service import require_local_id
 from regional_api.shows.queries import ShowFilters
+from schemas.catalog import NO_NUL_PATTERN
 from schemas.pagination import MAX_PAGE_SIZE
 
 IdQuery = Annotated[str | None, Query(max_length=64)]
-TextQuery = Annotated[str | None, Query(max_length=200)]
+TextQuery = Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)]
 
 
 def cinema_show_filters(
     settings: SettingsDep,
     movie_id: IdQuery = None,
-    q: Annotated[str | None, Query(max_length=200, description="movie title contains")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, pattern=NO_NUL_PATTERN, description="movie title contains"),
+    ] = None,
     city: TextQuery = None,
     date_from: Annotated[date | None, Query(description="first day, cinema-local")] = None,
     date_to: Annotated[date | None, Query(description="last day, cinema-local")] = None,

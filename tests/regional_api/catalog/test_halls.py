@@ -78,6 +78,7 @@ def test_bad_layouts_are_422_with_a_reason(
         ({**LAYOUT, "rows": "AAAA"}, "validation_error", None),
         ({**LAYOUT, "name": "  "}, "validation_error", None),
         ({**LAYOUT, "colour": "red"}, "validation_error", None),
+        ({**LAYOUT, "name": "Hall\u0000"}, "validation_error", None),
     ]
     for body, error, reason in cases:
         response = api.post(path, json=body, headers=auth.admin)

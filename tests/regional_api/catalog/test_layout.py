@@ -114,7 +114,7 @@ LEGENDS = st.one_of(
 LABELS = st.one_of(st.none(), st.lists(st.text(max_size=4), max_size=10))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(rows=st.one_of(ROWS, ANY_ROWS), legend=LEGENDS, labels=LABELS)
 def test_parse_only_ever_raises_invalid_layout(
     rows: list[str], legend: dict[str, str], labels: list[str] | None

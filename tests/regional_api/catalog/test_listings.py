@@ -106,6 +106,8 @@ def test_bad_listing_queries_are_422(api: httpx.Client) -> None:
         ({"date_from": "tomorrow"}, "validation_error"),
         ({"limit": 201}, "validation_error"),
         ({"offset": -1}, "validation_error"),
+        ({"q": "x\x00"}, "validation_error"),
+        ({"city": "\x00"}, "validation_error"),
     ]
     for params, error in cases:
         response = api.get("/shows", params=params)

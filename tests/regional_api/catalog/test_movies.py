@@ -75,6 +75,9 @@ def test_bad_movie_input_is_422(api: httpx.Client, auth: Auth) -> None:
     nulled = api.patch(f"/movies/{movie['id']}", json={"title": None}, headers=auth.admin)
     assert nulled.status_code == 422
     assert api.get("/movies", params={"limit": 500}).status_code == 422
+    assert api.get("/movies", params={"q": "a\x00b"}).status_code == 422
+    nul = api.post("/movies", json=DUNE | {"title": "a\u0000b"}, headers=auth.admin)
+    assert (nul.status_code, nul.json()["error"]) == (422, "validation_error")
 
 
 def test_only_admins_write_movies(api: httpx.Client, auth: Auth) -> None:

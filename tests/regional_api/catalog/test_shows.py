@@ -79,6 +79,9 @@ def test_bad_show_input_is_4xx_with_a_reason(
         (body("nonsense", T0), "not_found"),
         (body(movie_id, datetime.now(UTC) - timedelta(minutes=1)), "show_in_past"),
         (body(movie_id, T0, hall_id=hall_id), "validation_error"),
+        (body(movie_id, T0) | {"starts_at": "9999-12-31T23:59:00Z"}, "validation_error"),
+        (body(movie_id, T0) | {"starts_at": "0001-01-01T00:00:00+01:00"}, "validation_error"),
+        (body(movie_id, T0) | {"starts_at": "2031-03-14"}, "validation_error"),
     ]
     for payload, error in cases:
         response = api.post(path, json=payload, headers=auth.admin)
