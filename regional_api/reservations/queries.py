@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from regional_api.reservations.holds import Hold
 from schemas.pagination import Page
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
@@ -169,4 +170,39 @@ async def show_reservations(
         offset=offset,
         now=now,
         max_extensions=max_extensions,
+    )
+
+
+def hold_read(hold: Hold, *, max_extensions: int) -> ReservationRead:
+    """The wire form of a hold just placed, built from what the claim returned (no query)."""
+    reservation = hold.reservation
+    return ReservationRead(
+        id=reservation.id,
+        show_id=reservation.show_id,
+        cinema_id=reservation.cinema_id,
+        user_id=reservation.user_id,
+        channel=reservation.channel,
+        status=ReservationStatus.held,
+        seats=[
+            ReservationSeatRead(
+                seat_id=seat.seat_id,
+                label=seat.label,
+                row_label=seat.row_label,
+                number=seat.number,
+                seat_type=seat.seat_type,
+                price_minor=seat.price_minor,
+            )
+            for seat in hold.seats
+        ],
+        amount_minor=reservation.amount_minor,
+        currency=reservation.currency,
+        refund_minor=None,
+        hold_expires_at=reservation.hold_expires_at,
+        extensions_used=0,
+        extensions_left=max_extensions,
+        created_at=reservation.created_at,
+        confirmed_at=None,
+        canceled_at=None,
+        show_starts_at=hold.show_starts_at,
+        movie_title=hold.movie_title,
     )

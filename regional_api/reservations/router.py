@@ -70,7 +70,7 @@ async def hold_seats(
     now = clock.now()
 
     async def handler() -> tuple[int, dict[str, Any]]:
-        reservation = await service.hold_seats(
+        hold = await service.place_hold(
             session,
             show_id=show_id,
             seat_ids=body.seat_ids,
@@ -80,7 +80,8 @@ async def hold_seats(
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(session, claims, show_id, settings),
         )
-        return 201, (await _read(session, reservation, now, settings)).model_dump(mode="json")
+        read = queries.hold_read(hold, max_extensions=settings.hold_max_extensions)
+        return 201, read.model_dump(mode="json")
 
     fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(
@@ -109,7 +110,7 @@ async def hold_best_available(
     now = clock.now()
 
     async def handler() -> tuple[int, dict[str, Any]]:
-        reservation = await service.hold_best_available(
+        hold = await service.place_best_available(
             session,
             show_id=show_id,
             count=body.count,
@@ -120,7 +121,8 @@ async def hold_best_available(
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(session, claims, show_id, settings),
         )
-        return 201, (await _read(session, reservation, now, settings)).model_dump(mode="json")
+        read = queries.hold_read(hold, max_extensions=settings.hold_max_extensions)
+        return 201, read.model_dump(mode="json")
 
     fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(

@@ -1,6 +1,7 @@
 """A live regional app on a fresh database with one seeded show."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +14,8 @@ from tests.support.live import live_server
 from tests.support.tokens import TestIssuer
 
 
-@pytest.fixture
-def app(regional_dsn: str, issuer: TestIssuer) -> FastAPI:
+def make_app(regional_dsn: str, issuer: TestIssuer, **overrides: Any) -> FastAPI:
+    """A regional app on `regional_dsn` with short, test-friendly hold settings."""
     settings = RegionalSettings(
         region="eu-west",
         database_url=regional_dsn,
@@ -27,8 +28,13 @@ def app(regional_dsn: str, issuer: TestIssuer) -> FastAPI:
         sweeper_interval_seconds=3600,
         db_pool_size=20,
         log_level="WARNING",
-    )
+    ).model_copy(update=overrides)
     return create_app(settings, jwks=issuer.jwks)
+
+
+@pytest.fixture
+def app(regional_dsn: str, issuer: TestIssuer) -> FastAPI:
+    return make_app(regional_dsn, issuer)
 
 
 @pytest.fixture

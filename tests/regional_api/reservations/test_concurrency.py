@@ -1,0 +1,136 @@
+"""Many clients at once: overlapping holds never double-book; duplicate keys have one effect."""
+
+import asyncio
+import random
+from collections import Counter
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+
+from tests.regional_api.reservations.conftest import make_app
+from tests.regional_api.reservations.seed import ShowSeed
+from tests.support import tokens
+
+CLIENTS = 200
+
+
+@pytest.fixture
+def app(regional_dsn: str, issuer: tokens.TestIssuer) -> FastAPI:
+    # One connection per client: the race is decided by row locks, not by the pool.
+    return make_app(regional_dsn, issuer, db_pool_size=CLIENTS, db_max_overflow=0)
+
+
+async def _storm(
+    base_url: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> list[tuple[int, dict]]:
+    rng = random.Random(4)
+    pool = show.ids(*[f"{row}{n}" for row in "EF" for n in range(1, 13)])
+    requests = [
+        (issuer.headers(sub=f"racer-{i}"), sorted(rng.sample(pool, rng.randint(1, 4))))
+        for i in range(CLIENTS)
+    ]
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+
+        async def one(headers: dict[str, str], seat_ids: list[int]) -> tuple[int, dict]:
+            response = await client.post(
+                f"/shows/{show.show_id}/holds", json={"seat_ids": seat_ids}, headers=headers
+            )
+            return response.status_code, response.json()
+
+        return await asyncio.gather(*(one(h, s) for h, s in requests))
+
+
+def test_overlapping_holds_never_double_book(
+    base_url: str, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    results = asyncio.run(_storm(base_url, show, issuer))
+    statuses = Counter(status for status, _ in results)
+    assert set(statuses) <= {201, 409}, statuses
+    assert statuses[201] > 0
+    assert statuses[409] > 0
+    winners = {
+        body["id"]: {s["seat_id"] for s in body["seats"]}
+        for status, body in results
+        if status == 201
+    }
+    claimed: set[int] = set()
+    for seats in winners.values():
+        assert not seats & claimed  # pairwise disjoint
+        claimed |= seats
+    with psycopg.connect(regional_dsn) as conn:
+        held = dict(
+            conn.execute(
+                "SELECT seat_id, reservation_id FROM show_seats"
+                " WHERE show_id = %s AND status = 'held'",
+                (show.show_id,),
+            ).fetchall()
+        )
+        live = conn.execute(
+            "SELECT count(*) FROM reservations WHERE show_id = %s AND status = 'held'",
+            (show.show_id,),
+        ).fetchone()
+    assert set(held) == claimed
+    for rid, seats in winners.items():
+        assert all(held[seat] == rid for seat in seats)
+    assert live == (len(winners),)  # losers left no reservation behind
+
+
+async def _duplicates(
+    base_url: str, show: ShowSeed, headers: dict[str, str]
+) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        return await asyncio.gather(
+            *(
+                client.post(
+                    f"/shows/{show.show_id}/holds",
+                    json={"seat_ids": show.ids("G5", "G6")},
+                    headers=headers,
+                )
+                for _ in range(20)
+            )
+        )
+
+
+def test_concurrent_duplicates_have_one_effect(
+    base_url: str, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    headers = {**issuer.headers(sub="dup"), "Idempotency-Key": "checkout-42"}
+    responses = asyncio.run(_duplicates(base_url, show, headers))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 19
+    with psycopg.connect(regional_dsn) as conn:
+        count = conn.execute("SELECT count(*) FROM reservations WHERE user_id = 'dup'").fetchone()
+    assert count == (1,)
+
+
+def test_idempotent_replay_and_reuse(
+    client: httpx.Client, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    me = {**issuer.headers(sub="idem"), "Idempotency-Key": "abc-1"}
+    body = {"seat_ids": show.ids("A7")}
+    first = client.post(f"/shows/{show.show_id}/holds", json=body, headers=me)
+    again = client.post(f"/shows/{show.show_id}/holds", json=body, headers=me)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    reused = client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids("A8")}, headers=me
+    )
+    assert reused.status_code == 422
+    assert reused.json()["error"] == "idempotency_key_reused"
+    # Keys are scoped per user: someone else's identical key is a new request.
+    other = {**issuer.headers(sub="idem-2"), "Idempotency-Key": "abc-1"}
+    taken = client.post(f"/shows/{show.show_id}/holds", json=body, headers=other)
+    assert taken.status_code == 409
+    # A refused attempt stores nothing: the same key may succeed later.
+    retry = client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids("A9")}, headers=other
+    )
+    assert retry.status_code == 201
+    with psycopg.connect(regional_dsn) as conn:
+        count = conn.execute("SELECT count(*) FROM reservations WHERE user_id = 'idem'").fetchone()
+    assert count == (1,)
