@@ -6,6 +6,8 @@ Set `BROWSER_STACK_URL` (a router base URL serving `/app/`) and `BROWSER_STACK_C
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +67,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     """The whole system with the small demo data set, on free ports, stopped afterwards."""
     external = os.environ.get("BROWSER_STACK_URL")
     if external:
@@ -76,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from deploy.local.topology import Ports
     from tests.e2e.conftest import FAST_ENV
 
-    root = tmp_path_factory.mktemp("browser-stack")
+    root = Path(tempfile.mkdtemp(prefix="cinema-browser-"))
     root.chmod(0o755)  # PostgreSQL runs as an unprivileged account when tests run as root
     options = StackOptions(
         root=root / "var",
@@ -93,11 +95,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         local.start()
     except BaseException:
         print("\n".join(lines))
+        shutil.rmtree(root, ignore_errors=True)
         raise
     try:
         yield Stack(local.router_url, local.credentials)
     finally:
         local.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,19 @@ def log_in(page: Page, email: str, password: str) -> None:
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
 
 
+def register(page: Page, email: str, password: str, name: str) -> None:
+    """Create a customer account through the dialog (which then logs in)."""
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Log in").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Create an account").click()
+    dialog.get_by_label("Email").fill(email)
+    dialog.get_by_label("Password").fill(password)
+    dialog.get_by_label("Your name").fill(name)
+    dialog.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
 def bookable_show(stack: Stack, *, city: str = "Paris", skip: int = 0) -> dict[str, Any]:
     """A show of the city's first cinema that starts in more than an hour."""
     cinemas = stack.get(f"/directory/cinemas?city={city}")

@@ -1,14 +1,20 @@
 """A customer books seats from start to finish; two customers race for one seat."""
 
 import re
+import uuid
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, log_in, open_show, scanned_qr_codes
+from tests.browser.helpers import (
+    bookable_show,
+    log_in,
+    open_show,
+    register,
+    scanned_qr_codes,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -98,19 +104,15 @@ def _seat_order(label: str) -> tuple[str, int]:
 def test_two_customers_race_for_one_seat(stack: Stack, new_page: Any, shots: Shots) -> None:
     """Both pick the same seat; the first hold wins and the other sees a clear message."""
     show = bookable_show(stack, skip=2)
-    rival = {"email": "rival@browser.example.com", "password": "rival-password-1"}
-    httpx.post(
-        f"{stack.url}/auth/register",
-        json={**rival, "display_name": "Rival"},
-        timeout=30,
-    )
-    pages = []
-    for who in (stack.credentials["customer"], rival):
-        page = new_page(DESKTOP)
+    pages = [new_page(DESKTOP), new_page(DESKTOP)]
+    for page in pages:
         page.goto(f"{stack.url}/app/")
-        log_in(page, who["email"], who["password"])
+    customer = stack.credentials["customer"]
+    log_in(pages[0], customer["email"], customer["password"])
+    register(pages[1], f"rival-{uuid.uuid4().hex[:8]}@example.com", "rival-password-1", "Rival")
+    shots.take(pages[1], "rival-registered")
+    for page in pages:
         open_show(page, show)
-        pages.append(page)
     seat_name = pages[0].get_by_role("button", name=FREE_SEAT).nth(20).get_attribute("aria-label")
     assert seat_name
     for page in pages:
