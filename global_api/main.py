@@ -4,8 +4,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,11 +47,9 @@ async def _prepare_database(
     log.info("signing key ready", extra={"fields": {"kid": kid}})
 
 
-def create_app(settings: GlobalSettings | None = None) -> FastAPI:
-    """Build the global API (users, tokens, cinema directory)."""
-    settings = settings or settings_from_env()
-    jwks = DatabaseJwks(retired_grace_seconds=retired_grace_seconds(settings))
-
+def _lifespan(
+    settings: GlobalSettings, jwks: DatabaseJwks
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(
@@ -75,8 +73,15 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
                     await task
             await engine.dispose()
 
+    return lifespan
+
+
+def create_app(settings: GlobalSettings | None = None) -> FastAPI:
+    """Build the global API (users, tokens, cinema directory)."""
+    settings = settings or settings_from_env()
+    jwks = DatabaseJwks(retired_grace_seconds=retired_grace_seconds(settings))
     configure_logging(SERVICE, settings.log_level)
-    app = FastAPI(title="Cinema global API", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title="Cinema global API", version="1.0.0", lifespan=_lifespan(settings, jwks))
     app.state.settings = settings
     app.state.hasher = hasher = make_hasher(settings)
     app.state.dummy_hash = hasher.hash(secrets.token_urlsafe(16))

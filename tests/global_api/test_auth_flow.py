@@ -2,8 +2,12 @@
 
 import httpx
 import jwt
+import psycopg
 
+from global_api.config import GlobalSettings
+from global_api.main import create_app
 from tests.global_api.support import PASSWORD, GlobalClient, bearer, unique_email
+from tests.support.live import live_server
 
 
 def test_register_login_and_read_me(api: GlobalClient) -> None:
@@ -121,3 +125,21 @@ def test_staff_token_carries_cinemas(api: GlobalClient) -> None:
     claims = jwt.decode(staff["tokens"]["access_token"], options={"verify_signature": False})
     assert claims["role"] == "staff"
     assert claims["cinemas"] == [cinema["id"]]
+
+
+def test_login_rehashes_when_the_cost_changed(
+    api: GlobalClient, settings: GlobalSettings, global_dsn: str
+) -> None:
+    user = api.register()
+    stronger = create_app(settings.model_copy(update={"argon2_time_cost": 2}))
+    with live_server(stronger) as url, httpx.Client(base_url=url) as client:
+        response = client.post("/auth/login", json={"email": user["email"], "password": PASSWORD})
+        assert response.status_code == 200
+    with psycopg.connect(global_dsn) as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM users WHERE id = %s", (user["id"],)
+        ).fetchone()
+    assert row is not None
+    assert row[0].startswith("$argon2id$")
+    assert ",t=2," in row[0]
+    api.login(user["email"])  # the new hash still verifies with the old settings' hasher
