@@ -1,0 +1,112 @@
+"""A Prometheus process scraping a running local stack (alert rules from deploy/prometheus/)."""
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from deploy.local.stack import ROOT, LocalStack
+
+RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+
+def scrape_config(stack: LocalStack, *, interval: str = "1s") -> dict[str, Any]:
+    """The compose scrape jobs, pointed at the local stack's ports instead of container names."""
+    regional = [
+        {
+            "targets": [url.removeprefix("http://") for url in stack.regional_urls(code)],
+            "labels": {"role": "regional_api", "region": code},
+        }
+        for code in stack.ports.regional
+    ]
+    jobs = {
+        "router": [{"targets": [f"127.0.0.1:{stack.ports.router}"], "labels": {"role": "router"}}],
+        "global_api": [
+            {"targets": [f"127.0.0.1:{stack.ports.global_api}"], "labels": {"role": "global_api"}}
+        ],
+        "regional_api": regional,
+    }
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [
+            {"job_name": name, "metrics_path": "/metrics", "static_configs": groups}
+            for name, groups in jobs.items()
+        ],
+    }
+
+
+@dataclass
+class PrometheusProcess:
+    """`prometheus` on a loopback port with its storage in `directory`."""
+
+    directory: Path
+    port: int
+    config: dict[str, Any]
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the Prometheus HTTP API and UI."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "PrometheusProcess":
+        """Write the config, start the server and wait until it is ready."""
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise FileNotFoundError("prometheus is not installed (Debian package 'prometheus')")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config_file = self.directory / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(self.config))
+        log = open(self.directory / "prometheus.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("prometheus not ready")
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Run an instant query; return the result vector."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5.0)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["data"]["result"]
+        return result
+
+    def targets(self) -> list[dict[str, Any]]:
+        """The active scrape targets with their health."""
+        response = httpx.get(f"{self.url}/api/v1/targets", timeout=5.0)
+        response.raise_for_status()
+        active: list[dict[str, Any]] = response.json()["data"]["activeTargets"]
+        return active
+
+    def stop(self) -> None:
+        """Terminate the server (by PID) and wait for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
