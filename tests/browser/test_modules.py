@@ -1,0 +1,79 @@
+"""The apps' pure helpers run in the browser: money, time zones, layout preview, QR sizes;
+and an expired access token is refreshed once, transparently."""
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import DESKTOP, Stack
+from tests.browser.helpers import log_in
+
+pytestmark = pytest.mark.browser
+
+CHECKS = """async () => {
+  const ui = await import("./js/ui.js");
+  const halls = await import("./js/admin-halls.js");
+  const qr = await import("./js/qr.js");
+  const preview = halls.previewMap(["AA_A", "____", "VV"], { A: "standard", V: "vip-blocked" });
+  return {
+    money: [ui.money(1250, "EUR"), ui.money(5, "USD"), ui.money(-990, "EUR"), ui.money(700, "JPY")],
+    minor: [ui.toMinor("12.5"), ui.toMinor("12,50"), ui.toMinor("7"), ui.toMinor("1.234"), ui.toMinor("x")],
+    // 02:30 does not exist in Paris on 2026-03-29 (clocks jump 02:00 -> 03:00).
+    zoned: [
+      ui.zonedToIso("2026-07-01", "20:00", "Europe/Paris"),
+      ui.zonedToIso("2026-12-01", "20:00", "Europe/Paris"),
+      ui.zonedToIso("2026-11-01", "09:30", "America/New_York"),
+    ],
+    localDay: ui.localDate("2026-11-22T23:30:00Z", "Europe/Berlin"),
+    preview: preview.seats.map((s) => `${s.row_label}${s.number}@${s.grid_row},${s.grid_col}:${s.status}`),
+    grid: [preview.grid_rows, preview.grid_cols],
+    qrSizes: ["x", "y".repeat(40), "z".repeat(120)].map((t) => qr.qrMatrix(t).length),
+  };
+}"""
+
+
+def test_pure_helpers(stack: Stack, new_page: Any) -> None:
+    """Formatting, parsing and time-zone conversion give the documented answers."""
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/")
+    result = page.evaluate(CHECKS)
+    assert result["money"] == ["12.50 EUR", "0.05 USD", "-9.90 EUR", "700 JPY"]
+    assert result["minor"] == [1250, 1250, 700, None, None]
+    assert result["zoned"] == [
+        "2026-07-01T18:00:00.000Z",
+        "2026-12-01T19:00:00.000Z",
+        "2026-11-01T14:30:00.000Z",
+    ]
+    assert result["localDay"] == "2026-11-23"
+    assert result["preview"] == [
+        "A1@0,0:free",
+        "A2@0,1:free",
+        "A3@0,3:free",
+        "B1@2,0:blocked",
+        "B2@2,1:blocked",
+    ]
+    assert result["grid"] == [3, 4]
+    assert result["qrSizes"] == [21, 29, 45]  # versions 1, 3 and 7 at level M
+    assert not page.js_errors
+
+
+def test_expired_access_token_is_refreshed(stack: Stack, new_page: Any) -> None:
+    """A 401 triggers one refresh with the stored refresh token, then the call succeeds."""
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/")
+    customer = stack.credentials["customer"]
+    log_in(page, customer["email"], customer["password"])
+    page.evaluate("""() => {
+      const auth = JSON.parse(sessionStorage.getItem("cinema.auth"));
+      const [head, body] = auth.access_token.split(".");
+      auth.access_token = `${head}.${body}.invalid-signature`;
+      sessionStorage.setItem("cinema.auth", JSON.stringify(auth));
+    }""")
+    page.get_by_role("button", name="My reservations").click()
+    expect(page.get_by_role("heading", name="My reservations")).to_be_visible()
+    expect(page.locator("#mine-notice")).not_to_have_class("notice notice-error")
+    expect(page.locator("#mine table, #mine p").first).to_be_visible()
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('cinema.auth')).access_token")
+    assert not token.endswith(".invalid-signature")
+    assert not page.js_errors
