@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def router_url(directory_url: str) -> Iterator[str]:
     """A router in front of the fake directory."""
-    proc = router(directory_url, request_deadline_seconds=3, attempt_timeout_seconds=2).start()
+    proc = router(directory_url, request_deadline_seconds=1.5, attempt_timeout_seconds=1).start()
     try:
         yield proc.url
     finally:
@@ -169,3 +169,21 @@ def test_a_streak_of_5xx_ejects_one_endpoint_but_not_the_last(
         assert 'router_endpoint_ejections_total{reason="5xx",region="eu-west"}' in metrics
         assert [client.get("/regions/us-east/boom").status_code for _ in range(6)] == [500] * 6
         assert 'reason="5xx",region="us-east"' not in client.get("/metrics").text
+
+
+def test_a_slow_region_times_out_within_the_deadline(
+    router_url: str, eu_west: tuple[Proc, Proc], write_log: Path
+) -> None:
+    with httpx.Client(base_url=router_url, timeout=10.0) as client:
+        started = time.perf_counter()
+        response = client.get("/regions/eu-west/slow?s=4")
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 504
+        assert response.json()["error"] == "upstream_timeout"
+        assert 1.0 <= elapsed < 2.5  # one retry on the other endpoint, inside the 1.5 s deadline
+
+        write_id = f"slow-{uuid.uuid4().hex[:8]}"
+        response = client.post("/regions/eu-west/slow?s=4", headers={"X-Write-Id": write_id})
+        assert response.status_code == 504
+        time.sleep(0.2)
+        assert _write_counts(write_log)[write_id] == 1  # a timed-out unkeyed write is not repeated

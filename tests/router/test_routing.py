@@ -169,6 +169,14 @@ def test_body_limit_is_413(client: httpx.Client) -> None:
     assert _echo(client.post("/regions/eu-west/movies", content=b"z" * 1000))["body_len"] == 1000
 
 
+def test_head_and_bodyless_answers_leave_the_connection_usable(client: httpx.Client) -> None:
+    for _ in range(3):
+        head = client.head("/regions/eu-west/x")
+        assert head.status_code == 200
+        assert head.content == b""
+        assert _echo(client.get("/regions/eu-west/x"))["method"] == "GET"
+
+
 def test_large_response_is_streamed_intact(client: httpx.Client) -> None:
     response = client.get("/regions/eu-west/big?n=3000000")
     assert response.status_code == 200

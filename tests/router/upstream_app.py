@@ -88,13 +88,13 @@ def create_app() -> ASGIApp:
         if path == "/readyz":
             await _json(send, 200, {"status": "ready"})
             return
-        if path == "/slow":
-            await asyncio.sleep(float(query.get("s", ["1"])[0]))
         if method in WRITE_METHODS and log_fd is not None:
             line = (
                 f"{name} {headers.get('x-write-id', '-')} {headers.get('idempotency-key', '-')}\n"
             )
             os.write(log_fd, line.encode())
+        if path == "/slow":
+            await asyncio.sleep(float(query.get("s", ["1"])[0]))
         if path in ("/shows", "/me/reservations"):
             if path == "/me/reservations" and "authorization" not in headers:
                 await _json(send, 401, {"error": "unauthorized", "detail": "no token"})
