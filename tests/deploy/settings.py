@@ -1,5 +1,7 @@
 """The environment variable names each service really reads (from its settings class)."""
 
+from collections.abc import Mapping
+
 from pydantic_settings import BaseSettings
 
 from global_api.config import GlobalSettings
@@ -22,7 +24,7 @@ def known_env_names() -> set[str]:
     return names
 
 
-def unknown_settings(env: dict[str, object] | list[str]) -> list[str]:
+def unknown_settings(env: Mapping[str, object] | list[str]) -> list[str]:
     """Names with a service prefix that no settings class has (typos, stale names)."""
     keys = [item.split("=", 1)[0] for item in env] if isinstance(env, list) else list(env)
     known = known_env_names()

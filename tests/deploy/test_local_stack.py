@@ -1,0 +1,152 @@
+"""The local stack's pure parts: port layout, busy-port errors, the demo dataset, settings names."""
+
+import socket
+import stat
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from deploy.local import demo
+from deploy.local.cli import parse_args
+from deploy.local.stack import LocalStack, StackOptions, _load_or_make_credentials
+from deploy.local.topology import (
+    REGIONS,
+    PortInUseError,
+    Ports,
+    check_ports_free,
+    global_env,
+    regional_env,
+    router_env,
+)
+from tests.deploy.settings import unknown_settings
+
+
+def test_default_ports_follow_the_documented_layout() -> None:
+    ports = Ports.from_base(8000, 5433)
+    assert ports.router == 8000
+    assert ports.global_api == 8001
+    assert ports.regional == {"eu-west": (8101, 8102), "us-east": (8201,)}
+    assert ports.postgres == {"global": 5433, "eu-west": 5434, "us-east": 5435}
+    assert len({port for port, _ in ports.owners()}) == 8
+
+
+def test_a_taken_port_is_named_with_its_service_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = Ports.free()
+        ports.regional["eu-west"] = (ports.regional["eu-west"][0], taken)
+        with pytest.raises(PortInUseError) as caught:
+            check_ports_free(ports)
+    assert caught.value.port == taken
+    assert (
+        str(caught.value) == f"port {taken} (needed by regional_api eu-west #2) is already in use"
+    )
+
+
+def test_stack_start_with_a_busy_port_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = Ports.free()
+        ports = Ports(busy.getsockname()[1], ports.global_api, ports.regional, ports.postgres)
+        stack = LocalStack(
+            StackOptions(root=tmp_path / "var", ports=ports), progress=lambda _: None
+        )
+        with pytest.raises(PortInUseError, match="needed by router"):
+            stack.start()
+    assert stack.processes == {}
+    assert stack.servers == {}
+
+
+def test_cli_arguments() -> None:
+    args = parse_args(["up", "--wipe", "--base-port", "9000", "--data-dir", "/tmp/x", "--no-demo"])
+    assert (args.command, args.wipe, args.base_port, args.no_demo) == ("up", True, 9000, True)
+    assert str(args.data_dir) == "/tmp/x"
+
+
+def test_process_environments_use_real_settings_names(tmp_path: Path) -> None:
+    env = global_env(dsn="postgresql://x@h/db") | router_env(
+        global_url="http://g", static_config=tmp_path / "m.json"
+    )
+    for spec in REGIONS:
+        env |= regional_env(
+            spec, dsn="postgresql://x@h/db", global_url="http://g", jwks_cache=tmp_path
+        )
+    assert unknown_settings(env) == []
+
+
+def test_credentials_are_generated_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "demo-credentials.json"
+    first = _load_or_make_credentials(path)
+    assert set(first) == {"admin", "staff", "customer"}
+    assert all(len(who["password"]) >= 16 for who in first.values())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert _load_or_make_credentials(path) == first
+
+
+@pytest.mark.parametrize("hall", [demo.STUDIO, demo.SALLE, demo.GRAND, demo.IMAX])
+def test_halls_are_realistic_layouts(hall: demo.HallSpec) -> None:
+    layout = demo.hall_document(hall)
+    seats = sum(1 for row in layout["rows"] for char in row if char != "_")
+    assert 100 <= seats == hall.seat_count <= 400
+    assert all(row.count("_") == 2 for row in layout["rows"])  # two aisles in every row
+    assert demo.seat_types(layout) == {"standard", "premium", "vip", "wheelchair", "companion"}
+    assert set(layout["legend"]) == {"A", "P", "V", "W", "C"}
+    assert set(demo.prices("EUR", demo.seat_types(layout))) == demo.seat_types(layout)
+
+
+def test_cinemas_span_several_cities_per_region_with_real_timezones() -> None:
+    cinemas = demo.cinemas()
+    for region in ("eu-west", "us-east"):
+        assert len({c.city for c in cinemas if c.region == region}) >= 2
+    zones = {c.timezone for c in cinemas}
+    assert zones == {
+        "Europe/Paris",
+        "Europe/Berlin",
+        "Europe/Madrid",
+        "America/New_York",
+        "America/Chicago",
+    }
+    for zone in zones:
+        ZoneInfo(zone)
+    small = demo.cinemas(small=True)
+    assert [c.region for c in small] == ["eu-west", "us-east"]
+    assert all(len(c.halls) == 1 for c in small)
+
+
+def test_a_dozen_movies_per_region() -> None:
+    movies = demo.movie_documents("eu-west")
+    assert len(movies) == 12
+    assert len({m["title"] for m in movies}) == 12
+
+
+def test_two_weeks_of_shows_never_overlap_including_cleaning() -> None:
+    durations = [m["duration_minutes"] for m in demo.movie_documents("us-east")]
+    plan = demo.schedule(
+        date(2026, 3, 20), 14, "America/New_York", durations, cleaning_minutes=15
+    )  # spans the US daylight-saving change
+    assert len(plan) >= 14 * 4
+    ends = [start + timedelta(minutes=durations[m] + 15) for m, start in plan]
+    for (_, start), previous_end in zip(plan[1:], ends, strict=False):
+        assert start >= previous_end
+    by_day: dict[date, int] = {}
+    for _, start in plan:
+        local = start.astimezone(ZoneInfo("America/New_York"))
+        assert 11 <= local.hour <= 22
+        by_day[local.date()] = by_day.get(local.date(), 0) + 1
+    assert len(by_day) == 14
+    assert min(by_day.values()) >= 4
+    assert len({m for m, _ in plan}) == len(durations)
+
+
+def test_no_show_is_scheduled_in_the_past() -> None:
+    now = datetime.now(UTC)
+    durations = [100, 120]
+    plan = demo.schedule(
+        now.date(), 2, "Europe/Paris", durations, cleaning_minutes=15, not_before=now
+    )
+    assert all(start >= now for _, start in plan)
