@@ -17,6 +17,7 @@ class GlobalSettings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     log_level: str = "INFO"
+    startup_db_wait_seconds: float = Field(30.0, ge=0)
 
     # Argon2id cost; production defaults follow RFC 9106's second recommendation.
     argon2_time_cost: int = Field(3, ge=1)

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from common.auth import TokenVerifier
 from common.db import make_engine, make_sessionmaker, ping
@@ -35,6 +37,21 @@ log = logging.getLogger("global_api")
 
 
 async def _prepare_database(
+    maker: async_sessionmaker[AsyncSession], settings: GlobalSettings, app: FastAPI
+) -> None:
+    # The database may still be starting (compose, k8s): retry briefly before giving up.
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_delay(settings.startup_db_wait_seconds),
+        wait=wait_fixed(0.5),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await _install_key_and_admin(maker, settings, app)
+
+
+async def _install_key_and_admin(
     maker: async_sessionmaker[AsyncSession], settings: GlobalSettings, app: FastAPI
 ) -> None:
     async with maker() as session, session.begin():

@@ -92,6 +92,7 @@ async def login(
     wait = await throttle.retry_after(session, keys=keys, **limits)
     if wait:
         LOGINS.labels("throttled").inc()
+        log.warning("login throttled", extra={"fields": {"address": address, "retry_after": wait}})
         raise TooManyRequests("too many failed logins; try again later", retry_after=wait)
     user = await find_by_email(session, email)
     # Unknown emails cost a hash check too, so timing does not reveal which accounts exist.
@@ -99,6 +100,10 @@ async def login(
     if user is None or not ok:
         await throttle.record_failure(session, keys=keys, **limits)
         LOGINS.labels("failed").inc()
+        log.info(
+            "login failed",
+            extra={"fields": {"user_id": user.id if user else None, "address": address}},
+        )
         raise InvalidCredentials()
     if user.disabled:
         LOGINS.labels("disabled").inc()
