@@ -7,9 +7,11 @@ from pydantic import EmailStr, Field, field_validator
 
 from schemas.base import RequestModel, ResponseModel
 
-CARD_NUMBER_PATTERN = r"^[0-9]{12,19}$"
 MAX_SALE_SEATS = 50
 MAX_SEAT_ID = 2**63 - 1
+TICKET_CODE_PATTERN = r"^[A-Za-z0-9_-]+$"  # secrets.token_urlsafe alphabet
+ID_PATTERN = r"^[a-z0-9-]+$"
+USER_ID_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, as user ids are
 
 
 class PaymentMethod(StrEnum):
@@ -35,9 +37,9 @@ class PaymentStatus(StrEnum):
     failed = "failed"
 
 
-def _normalize_card(value: str | None) -> str | None:
+def _normalize_card(value: object) -> object:
     # Card numbers are often typed in groups of four: accept spaces and dashes.
-    return None if value is None else value.replace(" ", "").replace("-", "")
+    return value.replace(" ", "").replace("-", "") if isinstance(value, str) else value
 
 
 class PaymentCreate(RequestModel):
@@ -112,7 +114,7 @@ class SaleCreate(RequestModel):
     method: BoxOfficeMethod
     card_number: str | None = Field(default=None, max_length=32)
     customer_email: EmailStr | None = None
-    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, pattern=USER_ID_PATTERN, max_length=200)
 
     _clean_card = field_validator("card_number", mode="before")(_normalize_card)
 
@@ -143,8 +145,8 @@ class SaleRead(ResponseModel):
 class TicketValidate(RequestModel):
     """Check a ticket in at the door."""
 
-    code: str = Field(min_length=1, max_length=100)
-    show_id: str | None = Field(default=None, min_length=1, max_length=100)
+    code: str = Field(pattern=TICKET_CODE_PATTERN, max_length=100)
+    show_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=100)
 
 
 class TicketCheckIn(ResponseModel):

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from common.auth import Claims
+from common.ids import parse_id
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
@@ -94,8 +95,12 @@ async def pay_reservation(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentRead)
-async def get_payment(payment_id: str, claims: Claims, session: SessionDep) -> PaymentRead:
+async def get_payment(
+    payment_id: str, claims: Claims, session: SessionDep, settings: SettingsDep
+) -> PaymentRead:
     """Read a payment of a reservation the caller owns or manages."""
+    if parse_id(payment_id) != ("pay", settings.region):
+        raise PaymentNotFound(payment_id[:100])
     payment = await service.get_payment(session, payment_id)
     reservation = await session.get(Reservation, payment.reservation_id)
     if reservation is None or not may_see(claims, reservation):

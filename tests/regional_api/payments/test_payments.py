@@ -138,6 +138,8 @@ BAD_PAYMENTS: list[tuple[dict[str, object], int, str]] = [
     ({"method": "card", "card_number": "4242424242424241"}, 422, "invalid_card_number"),
     ({"method": "card", "card_number": "42424242abcd4242"}, 422, "invalid_card_number"),
     ({"method": "card", "card_number": "4" * 40}, 422, "validation_error"),
+    ({"method": "card", "card_number": 4242424242424242}, 422, "validation_error"),
+    ({"method": "card", "card_number": ["4242"]}, 422, "validation_error"),
     ({"method": "online", "card_number": GOOD_CARD}, 422, "invalid_card_number"),
     ({"method": "cash"}, 403, "cash_requires_staff"),
 ]
