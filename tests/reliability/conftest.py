@@ -1,0 +1,38 @@
+"""One whole local stack (global_api, two regions, router, demo data) shared by the suite."""
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local.stack import LocalStack, StackOptions
+from deploy.local.topology import Ports
+from tests.reliability.kit import Arena, Minter, create_arena
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    """Start the system on free ports in a temporary directory with the small demo data."""
+    root = Path(tempfile.mkdtemp(prefix="reliability-"))
+    options = StackOptions(
+        root=root, ports=Ports.free(), durable=False, demo="small", log_level="WARNING"
+    )
+    with LocalStack(options, progress=lambda _: None) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def minter(stack: LocalStack) -> Minter:
+    """Token minting with the stack's own signing key (the fast path for many users)."""
+    return Minter.from_global_db(stack.dsns["global"])
+
+
+@pytest.fixture
+def new_arena(stack: LocalStack, minter: Minter) -> Callable[..., Arena]:
+    """Factory of fresh shows in their own hall (default 10 x 10 = 100 seats)."""
+
+    def make(rows: int = 10, cols: int = 10) -> Arena:
+        return create_arena(stack, minter, rows=rows, cols=cols)
+
+    return make
