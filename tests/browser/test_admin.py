@@ -43,6 +43,9 @@ def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots:
     page.get_by_role("button", name="Create show").click()
     expect(page.get_by_text("Show created:")).to_be_visible()
     expect(page.locator(".cal-show")).to_have_count(1)
+    page.locator(".cal-show").click()
+    expect(page.get_by_role("img", name=re.compile("^Revenue by seat type"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"0 sold, 0 held, \d+ free of \d+"))).to_be_visible()
     shots.take(page, "show-created")
 
     page.get_by_label("Start time").fill("21:00")
@@ -53,4 +56,9 @@ def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots:
     shots.take(page, "overlap-error")
     page.set_viewport_size(PHONE)
     shots.take(page, "overlap-error-phone")
+
+    page.get_by_role("button", name="Reports", exact=True).click()
+    page.get_by_role("button", name="Show reports").click()
+    expect(page.get_by_text(re.compile("^(Revenue per movie|No sales) in eu-west"))).to_be_visible()
+    shots.take(page, "reports-phone")
     assert not page.js_errors

@@ -35,37 +35,29 @@ export function table(headers, rows, caption = null) {
       cells.map((c, i) => h("td", { "data-label": headers[i] || "" }, c)))))));
 }
 
-/** A horizontal SVG bar chart of `[{label, value, text}]` with an accessible summary. */
+/** A horizontal SVG bar chart of `[{label, value, text}]` (label above each bar), with an accessible summary. */
 export function barChart(items, title) {
   const ns = "http://www.w3.org/2000/svg";
   const max = Math.max(1, ...items.map((i) => i.value));
-  const rowHeight = 26;
-  const labelWidth = 210;
-  const width = 640;
+  const rowHeight = 40;
+  const width = 400;
   const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${items.length * rowHeight + 8}`);
+  svg.setAttribute("viewBox", `0 0 ${width} ${items.length * rowHeight + 4}`);
   svg.setAttribute("class", "bars");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}`);
-  svg.style.width = "100%";
-  svg.style.maxWidth = `${width}px`;
+  const make = (tag, attrs, text = null) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (text !== null) node.textContent = text;
+    return node;
+  };
   items.forEach((item, index) => {
-    const y = index * rowHeight + 4;
-    const bar = Math.round(((width - labelWidth - 110) * item.value) / max);
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", "0");
-    label.setAttribute("y", String(y + 16));
-    label.textContent = item.label.length > 30 ? `${item.label.slice(0, 29)}…` : item.label;
-    const rect = document.createElementNS(ns, "rect");
-    rect.setAttribute("x", String(labelWidth));
-    rect.setAttribute("y", String(y + 3));
-    rect.setAttribute("height", "18");
-    rect.setAttribute("width", String(Math.max(1, bar)));
-    const value = document.createElementNS(ns, "text");
-    value.setAttribute("x", String(labelWidth + bar + 6));
-    value.setAttribute("y", String(y + 16));
-    value.textContent = item.text;
-    svg.append(label, rect, value);
+    const y = index * rowHeight;
+    const bar = Math.max(1, Math.round(((width - 130) * item.value) / max));
+    const label = item.label.length > 48 ? `${item.label.slice(0, 47)}…` : item.label;
+    svg.append(make("text", { x: 0, y: y + 14 }, label), make("rect", { x: 0, y: y + 19, height: 16, width: bar }),
+      make("text", { x: bar + 6, y: y + 32 }, item.text));
   });
-  return h("figure", {}, h("figcaption", {}, h("strong", {}, title)), svg);
+  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)), svg);
 }

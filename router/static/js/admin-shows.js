@@ -1,8 +1,8 @@
 // Shows: a per-hall week calendar (one column per local day) and a create form.
-import { cinemaSelect, cinemas, movies } from "./admin-common.js";
+import { barChart, cinemaSelect, cinemas, movies, regions } from "./admin-common.js";
 import { api } from "./api.js";
 import {
-  addDays, errorText, field, h, isoDay, itemsOf, localDate, localDateTime, localTime, mount, toMinor,
+  addDays, errorText, field, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, toMinor,
   zonedToIso,
 } from "./ui.js";
 
@@ -16,9 +16,10 @@ export async function showsSection(panel, { say }) {
   const week = h("input", { type: "date", value: isoDay(0) });
   const calendar = h("div", { class: "calendar", role: "region", "aria-label": "Week calendar" });
   const formBox = h("div");
-  const ctx = { all, cinema: null, hall: null, halls: [], shows: [], say, calendar, week, formBox };
+  const detail = h("div", { "aria-live": "polite" });
+  const ctx = { all, cinema: null, hall: null, halls: [], shows: [], say, calendar, week, formBox, detail };
   panel.append(h("div", { class: "grid-form" }, field("Cinema", cinema), field("Hall", hall), field("Week starting", week)),
-    calendar, formBox);
+    calendar, detail, formBox);
   cinema.addEventListener("change", async () => {
     ctx.cinema = all.find((c) => c.id === cinema.value) || null;
     if (!ctx.cinema) return;
@@ -56,15 +57,46 @@ async function drawCalendar(ctx) {
     const heading = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" })
       .format(new Date(`${day}T12:00:00Z`));
     return h("div", { class: "day-col" }, h("h4", {}, heading), shows.length ? shows.map((s) =>
-      h("div", { class: `cal-show${s.status === "canceled" ? " canceled" : ""}`, dataset: { showId: s.id } },
+      h("button", {
+        type: "button", class: `cal-show${s.status === "canceled" ? " canceled" : ""}`, dataset: { showId: s.id },
+        "aria-label": `${s.movie_title} ${localDateTime(s.starts_at, tz)}: details`, onclick: () => showDetail(ctx, s),
+      },
         h("strong", {}, `${localTime(s.starts_at, tz)}–${localTime(s.ends_at, tz)}`), h("br"), s.movie_title,
         h("br"), h("small", {}, `${s.free_seats}/${s.seat_count} free${s.status === "canceled" ? " · canceled" : ""}`)))
       : h("p", { class: "muted" }, "No shows"));
   }));
 }
 
+/** A show's report (occupancy, revenue by seat type) with a cancel button. */
+async function showDetail(ctx, show) {
+  const tz = ctx.cinema.timezone;
+  let report;
+  try {
+    report = await api(`/shows/${encodeURIComponent(show.id)}/report`);
+  } catch (err) {
+    return ctx.say(errorText(err), "error");
+  }
+  const cancel = h("button", { type: "button", class: "btn danger", onclick: async () => {
+    if (!window.confirm(`Cancel ${show.movie_title} at ${localDateTime(show.starts_at, tz)}? Every ticket is refunded.`)) return;
+    try {
+      const done = await api(`/shows/${encodeURIComponent(show.id)}/cancel`, { method: "POST", body: { reason: "canceled by admin" } });
+      ctx.say(`Show canceled; ${done.canceled_reservations} reservations canceled, ${money(done.refunded_minor, report.currency)} refunded.`, "ok");
+      mount(ctx.detail);
+      await drawCalendar(ctx);
+    } catch (err) {
+      ctx.say(errorText(err), "error");
+    }
+  } }, "Cancel this show");
+  mount(ctx.detail, h("div", { class: "card" },
+    h("h3", {}, `${show.movie_title}, ${localDateTime(show.starts_at, tz)}`),
+    h("p", {}, `${report.status} · ${report.sold} sold, ${report.held} held, ${report.free} free of ${report.capacity} · occupancy ${report.occupancy_pct}% · revenue ${money(report.revenue_minor, report.currency)} · refunds ${money(report.refunds_minor, report.currency)}`),
+    barChart(report.by_seat_type.map((t) => ({ label: t.seat_type, value: t.revenue_minor, text: `${money(t.revenue_minor, report.currency)} (${t.sold}/${t.capacity})` })), "Revenue by seat type"),
+    report.status === "scheduled" ? h("div", { class: "btn-row" }, cancel) : null));
+}
+
 async function createForm(ctx) {
   const list = await movies(ctx.cinema.region);
+  const currency = (await regions()).find((r) => r.code === ctx.cinema.region)?.currency || "major units";
   const movie = h("select", { required: true }, list.map((m) => h("option", { value: m.id }, `${m.title} (${m.duration_minutes} min)`)));
   const day = h("input", { type: "date", required: true, value: ctx.week.value || isoDay(0) });
   const time = h("input", { type: "time", required: true, value: "20:00" });
@@ -88,7 +120,7 @@ async function createForm(ctx) {
     }
   } }, h("h3", {}, `Schedule a show in ${ctx.hall.name}`),
   h("div", { class: "grid-form" }, field("Movie", movie), field("Date (cinema's local time)", day), field("Start time", time),
-    Object.entries(prices).map(([type, input]) => field(`Price ${type} (${ctx.shows[0]?.currency || "major units"})`, input))),
+    Object.entries(prices).map(([type, input]) => field(`Price ${type} (${currency})`, input))),
   result, h("div", { class: "btn-row" }, h("button", { type: "submit", class: "btn" }, "Create show")));
   return form;
 }
