@@ -17,12 +17,12 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
 
 
-def _headers(request: Request) -> list[tuple[str, str]]:
-    headers = [("X-Request-Id", request_id_var.get())]
+def _headers(request: Request) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-request-id", request_id_var.get().encode("latin-1"))]
     if authorization := request.headers.get("authorization"):
-        headers.append(("Authorization", authorization))
+        headers.append((b"authorization", authorization.encode("latin-1")))
     if request.client:
-        headers.append(("X-Forwarded-For", request.client.host))
+        headers.append((b"x-forwarded-for", request.client.host.encode("latin-1")))
     return headers
 
 

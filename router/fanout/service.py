@@ -36,7 +36,7 @@ def region_query(params: Sequence[tuple[str, str]], *, limit: int, offset: int) 
 
 
 async def ask_all(
-    state: RouterState, *, path: str, headers: list[tuple[str, str]]
+    state: RouterState, *, path: str, headers: list[tuple[bytes, bytes]]
 ) -> dict[str, RegionAnswer]:
     """GET `path` from every region at once; a region that is down or slow is reported, not waited on."""
     regions = sorted(state.upstreams.regions.items())
@@ -45,7 +45,7 @@ async def ask_all(
 
 
 async def _ask(
-    state: RouterState, pool: RegionPool, path: str, headers: list[tuple[str, str]]
+    state: RouterState, pool: RegionPool, path: str, headers: list[tuple[bytes, bytes]]
 ) -> RegionAnswer:
     budget = state.settings.fanout_region_deadline_seconds
     try:

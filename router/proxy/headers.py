@@ -36,7 +36,7 @@ MAX_REQUEST_ID = 128
 class Inbound:
     """What the router needs from the client's headers, and the headers to send upstream."""
 
-    forward: list[tuple[str, str]] = field(default_factory=list)
+    forward: list[tuple[bytes, bytes]] = field(default_factory=list)
     request_id: str = ""
     content_length: int | None = None
     chunked: bool = False
@@ -56,7 +56,7 @@ def read_request_headers(
         if name not in _REQUEST_SPECIAL:
             if name == b"idempotency-key":
                 inbound.idempotency_key = True
-            forward.append((name.decode("latin-1"), value.decode("latin-1")))
+            forward.append((name, value))
         elif name == b"x-request-id":
             if 0 < len(value) <= MAX_REQUEST_ID:
                 inbound.request_id = value.decode("latin-1")
@@ -72,13 +72,13 @@ def read_request_headers(
         _drop_named(forward, connection_tokens)
     # Ids need to be unique, not secret: the Mersenne twister is far cheaper than uuid4.
     inbound.request_id = inbound.request_id or f"{random.getrandbits(128):032x}"
-    forward.append(("X-Request-Id", inbound.request_id))
+    forward.append((b"x-request-id", inbound.request_id.encode("latin-1")))
     if client and forwarded_for.rpartition(",")[2].strip() != client:
         forwarded_for = f"{forwarded_for}, {client}" if forwarded_for else client
     if forwarded_for:
         # uvicorn may already have taken `client` from a trusted proxy's X-Forwarded-For.
-        forward.append(("X-Forwarded-For", forwarded_for))
-    forward.append(("X-Forwarded-Proto", scheme))
+        forward.append((b"x-forwarded-for", forwarded_for.encode("latin-1")))
+    forward.append((b"x-forwarded-proto", scheme.encode("latin-1")))
     return inbound
 
 
@@ -88,10 +88,10 @@ def _length(value: bytes) -> tuple[int | None, bool]:
     return int(value), False
 
 
-def _drop_named(forward: list[tuple[str, str]], tokens: list[bytes]) -> None:
+def _drop_named(forward: list[tuple[bytes, bytes]], tokens: list[bytes]) -> None:
     # Headers named in `Connection` are hop-by-hop too (RFC 9110 section 7.6.1).
-    named = {token.decode("latin-1") for token in tokens if token}
-    forward[:] = [(k, v) for k, v in forward if k.lower() not in named]
+    named = {token for token in tokens if token}
+    forward[:] = [(k, v) for k, v in forward if k not in named]
 
 
 def response_headers(

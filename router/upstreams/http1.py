@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-Headers = Sequence[tuple[str, str]]
+Headers = Sequence[tuple[bytes, bytes]]
 
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _HIGH_WATER = 256 * 1024  # pause reading the upstream when the client is this far behind
@@ -224,7 +224,8 @@ class Http1Pool:
         """Send a request on a pooled connection; wait at most `wait` seconds for the headers."""
         conn = await self._acquire()
         lines = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), self.host_header]
-        lines.extend(f"\r\n{name}: {value}".encode("latin-1") for name, value in headers)
+        for name, value in headers:
+            lines += (b"\r\n", name, b": ", value)
         if body is not None or method not in _BODYLESS:
             lines.append(f"\r\nContent-Length: {len(body) if body else 0}".encode())
         lines.append(b"\r\n\r\n")

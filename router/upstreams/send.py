@@ -3,7 +3,6 @@
 import asyncio
 import random
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -17,15 +16,13 @@ from tenacity import (
 )
 
 from router.config import RouterSettings
-from router.upstreams.http1 import ConnectFailed, Response
+from router.upstreams.http1 import ConnectFailed, Headers, Response
 from router.upstreams.pool import Endpoint, Health, RegionPool
 
 RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
 FAILOVERS = Counter(
     "router_failovers_total", "Requests answered by another endpoint after a failure", ["region"]
 )
-
-Headers = Sequence[tuple[str, str]]
 
 
 class NoHealthyEndpoint(Exception):

@@ -10,12 +10,15 @@ import {
 const POLL_MS = 2500;
 const state = {
   cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null,
-  reservation: null, holdKey: null, payKey: null, poll: null, tick: null,
+  reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null,
 };
 const session = sessionControls($("#session"), { allowRegister: true, onChange: onAuthChange });
 
 function onAuthChange(user) {
   if (!user && !$("#page-mine").hidden) showPage("book");
+  const pending = state.pending;
+  state.pending = null;
+  if (user && pending) pending();
 }
 
 /** Load the directory's cinemas and fill the city list. */
@@ -77,13 +80,38 @@ async function loadShows() {
 
 function renderShows() {
   const movie = $("#movie").value;
-  const shows = state.shows.filter((s) => !movie || s.movie_id === movie);
+  renderShowList(state.shows.filter((s) => !movie || s.movie_id === movie), false);
+}
+
+function renderShowList(shows, withPlace) {
   mount($("#shows"), shows.map((show) => h("li", {}, h("button", {
     type: "button", class: "btn secondary show-btn",
-    "aria-label": `${show.movie_title} at ${localTime(show.starts_at, show.timezone)} in ${show.hall_name}, ${show.free_seats} seats free`,
+    "aria-label": `${show.movie_title} at ${localTime(show.starts_at, show.timezone)} in ${show.hall_name}${withPlace ? `, ${show.cinema_name}, ${show.city}` : ""}, ${show.free_seats} seats free`,
     onclick: () => openShow(show),
-  }, h("strong", {}, localTime(show.starts_at, show.timezone)), show.movie_title,
-  h("small", {}, `${show.hall_name} · ${show.free_seats} free`)))));
+  }, h("strong", {}, withPlace ? localDateTime(show.starts_at, show.timezone) : localTime(show.starts_at, show.timezone)),
+  show.movie_title,
+  h("small", {}, `${withPlace ? `${show.city}, ${show.cinema_name} · ` : ""}${show.hall_name} · ${show.free_seats} free`)))));
+}
+
+/** Search upcoming shows of a movie in every region (the router's fan-out). */
+async function searchEverywhere(event) {
+  event.preventDefault();
+  const q = $("#search-q").value.trim();
+  if (!q) return;
+  const query = new URLSearchParams({ q, date_from: isoDay(0), limit: "50" });
+  notify($("#find-notice"), "Searching every region…", "info");
+  try {
+    const body = await api(`/search/shows?${query}`);
+    const shows = itemsOf(body).filter((s) => s.status !== "canceled" && Date.parse(s.starts_at) > Date.now());
+    const missing = body.unavailable_regions || [];
+    notify($("#find-notice"), [
+      shows.length ? `${shows.length} upcoming shows of "${q}".` : `No upcoming shows of "${q}".`,
+      missing.length ? `Regions not answering: ${missing.join(", ")}.` : "",
+    ].join(" "), missing.length ? "warn" : "info");
+    renderShowList(shows, true);
+  } catch (err) {
+    notify($("#find-notice"), errorText(err), "error");
+  }
 }
 
 /** Open the seat map of a show and start polling it. */
@@ -144,8 +172,9 @@ function renderSelection(seats) {
   $("#hold").disabled = seats.length === 0;
 }
 
-async function needLogin() {
+async function needLogin(then) {
   if (currentUser()) return false;
+  state.pending = then;
   notify($("#seat-notice"), "Please log in (or create an account) to hold seats.", "info");
   session.openLogin();
   return true;
@@ -153,7 +182,7 @@ async function needLogin() {
 
 /** Hold the selected seats (one Idempotency-Key per selection, so a retry has one effect). */
 async function holdSelected() {
-  if (await needLogin()) return;
+  if (await needLogin(holdSelected)) return;
   const ids = [...state.seatMap.selected].sort((a, b) => a - b);
   const key = state.holdKey && state.holdKey.ids === ids.join(",") ? state.holdKey.key : newKey();
   state.holdKey = { ids: ids.join(","), key };
@@ -161,8 +190,8 @@ async function holdSelected() {
 }
 
 async function holdBest(event) {
-  event.preventDefault();
-  if (await needLogin()) return;
+  event?.preventDefault();
+  if (await needLogin(holdBest)) return;
   const body = { count: Number($("#best-count").value) };
   if ($("#best-type").value) body.seat_type = $("#best-type").value;
   await hold(`/shows/${encodeURIComponent(state.show.id)}/best-available`, body, newKey());
@@ -376,6 +405,7 @@ $("#movie").addEventListener("change", renderShows);
 $("#hold").addEventListener("click", holdSelected);
 $("#clear").addEventListener("click", () => state.seatMap && state.seatMap.setSelected([]));
 $("#best-form").addEventListener("submit", holdBest);
+$("#search-form").addEventListener("submit", searchEverywhere);
 $("#pay-form").addEventListener("submit", pay);
 $("#release").addEventListener("click", release);
 $("#extend").addEventListener("click", () => reservationAction("extend", "Your hold was extended."));

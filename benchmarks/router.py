@@ -1,0 +1,242 @@
+"""Router overhead: the same upstream reached directly, through the router and through nginx.
+
+Run: `.venv/bin/python -m benchmarks.router [--seconds 10]`. Needs `wrk` (falls back to an
+aiohttp load generator) and uses `nginx` when installed. Prints a table and, with `--write`,
+rewrites `docs/benchmarks/router.md`.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.router.support import Proc, directory_map, free_port, router, upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks" / "router.md"
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+master_process off;
+error_log {prefix}/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream app {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Result:
+    """One load run."""
+
+    target: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    proxy_cpu_us: float | None  # CPU time of the proxy process per request
+
+
+def _ms(text: str) -> float:
+    value, unit = float(re.sub(r"[a-z]+$", "", text)), re.sub(r"^[\d.]+", "", text)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, connections: int, seconds: int) -> tuple[float, float, float]:
+    """Requests per second, p50 and p99 in ms, measured by wrk."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return rps, p50, p99
+
+
+def run_aiohttp(url: str, connections: int, seconds: int) -> tuple[float, float, float]:
+    """The same figures from an aiohttp load generator (when wrk is missing)."""
+    import aiohttp
+
+    async def load() -> list[float]:
+        latencies: list[float] = []
+        stop = time.monotonic() + seconds
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                while time.monotonic() < stop:
+                    started = time.perf_counter()
+                    async with session.get(url) as response:
+                        await response.read()
+                    latencies.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+        return latencies
+
+    latencies = sorted(asyncio.run(load()))
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / seconds, q[49] * 1000, q[98] * 1000
+
+
+@contextlib.contextmanager
+def nginx(upstream_port: int) -> Iterator[tuple[str, int] | None]:
+    """nginx proxy_pass in front of the upstream, or None when nginx is not installed."""
+    binary = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if binary is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as prefix:
+        port = free_port()
+        conf = Path(prefix) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream_port, port=port))
+        proc = subprocess.Popen([binary, "-c", str(conf), "-p", prefix], stderr=subprocess.DEVNULL)
+        try:
+            _wait(f"http://127.0.0.1:{port}/readyz")
+            yield f"http://127.0.0.1:{port}", proc.pid
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait(url: str) -> None:
+    for _ in range(200):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(targets: dict[str, tuple[str, int | None]], seconds: int) -> list[Result]:
+    """Warm each target up, then load it at 64 connections and at 1."""
+    load = run_wrk if shutil.which("wrk") else run_aiohttp
+    results = []
+    for connections in (64, 1):
+        for name, (url, pid) in targets.items():
+            load(url, connections, 2)
+            cpu_before = cpu_seconds(pid) if pid else 0.0
+            rps, p50, p99 = load(url, connections, seconds)
+            cpu = (cpu_seconds(pid) - cpu_before) / (rps * seconds) * 1e6 if pid else None
+            results.append(Result(name, connections, rps, p50, p99, cpu))
+            print(
+                f"  {name:7} c={connections:<3} {rps:9.0f} req/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms"
+            )
+    return results
+
+
+def table(results: list[Result]) -> str:
+    """A markdown table with throughput ratio and added p50 against direct."""
+    lines = [
+        "| target | connections | req/s | vs direct | p50 ms | added p50 ms | p99 ms "
+        "| proxy CPU µs/req |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    direct = {r.connections: r for r in results if r.target == "direct"}
+    for r in results:
+        base = direct[r.connections]
+        lines.append(
+            f"| {r.target} | {r.connections} | {r.rps:.0f} | {r.rps / base.rps:.0%} "
+            f"| {r.p50_ms:.3f} | {r.p50_ms - base.p50_ms:+.3f} | {r.p99_ms:.3f} "
+            f"| {'-' if r.proxy_cpu_us is None else f'{r.proxy_cpu_us:.0f}'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Start upstream, router and nginx; measure; print (and optionally write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
+    parser.add_argument("--access-log", action="store_true", help="router logs every request")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        echo = upstream("bench", "eu-west", Path(tmp) / "writes.log")
+        static = Path(tmp) / "map.json"
+        static.write_text(json.dumps(directory_map("bench", {"eu-west": [echo.url]}, {})))
+        proxy = router(
+            f"http://127.0.0.1:{free_port()}",  # no directory: the static map is used
+            static_config_file=static,
+            rate_limit_enabled="false",
+            access_log=str(args.access_log).lower(),
+            probe_interval_seconds=1,
+            map_refresh_seconds=3600,
+        )
+        proxy.log = Path(tmp) / "router.log"
+        started: list[Proc] = []
+        try:
+            started += [echo.start(), proxy.start()]
+            assert proxy.proc is not None
+            with nginx(echo.port) as front:
+                targets: dict[str, tuple[str, int | None]] = {
+                    "direct": (f"{echo.url}/echo", None),
+                    "router": (f"{proxy.url}/regions/eu-west/echo", proxy.proc.pid),
+                }
+                if front:
+                    targets["nginx"] = (f"{front[0]}/echo", front[1])
+                results = measure(targets, args.seconds)
+        finally:
+            for proc in started:
+                proc.kill()
+    print(table(results))
+    if args.write:
+        write_doc(results, args)
+
+
+def write_doc(results: list[Result], args: argparse.Namespace) -> None:
+    """Replace the figures section of the benchmark document."""
+    load = os.getloadavg()[0]
+    figures = (
+        f"<!-- figures -->\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{args.seconds} s per run, {os.cpu_count()} cores, load average {load:.1f} before the run, "
+        f"router access log {'on' if args.access_log else 'off'}.\n\n{table(results)}\n<!-- /figures -->"
+    )
+    text = DOC.read_text() if DOC.exists() else "<!-- figures -->\n<!-- /figures -->\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(
+        re.sub(r"<!-- figures -->.*<!-- /figures -->", lambda _: figures, text, flags=re.S)
+    )
+
+
+if __name__ == "__main__":
+    main()
