@@ -1,13 +1,13 @@
-"""The apps' pure helpers run in the browser: money, time zones, layout preview, QR sizes;
-and an expired access token is refreshed once, transparently."""
+"""Pure helpers in the browser (money, time zones, layout preview, QR sizes), token refresh on
+401, and the cross-region search with a hold that continues after logging in."""
 
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, Stack
-from tests.browser.helpers import log_in
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import bookable_show, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -76,4 +76,30 @@ def test_expired_access_token_is_refreshed(stack: Stack, new_page: Any) -> None:
     expect(page.locator("#mine table, #mine p").first).to_be_visible()
     token = page.evaluate("JSON.parse(sessionStorage.getItem('cinema.auth')).access_token")
     assert not token.endswith(".invalid-signature")
+    assert not page.js_errors
+
+
+def test_search_every_region_then_hold_after_login(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Search a movie in all cities, open a show, and hold: the login in between continues it."""
+    show = bookable_show(stack, city="New York")
+    page = new_page(PHONE)
+    page.goto(f"{stack.url}/app/")
+    page.get_by_label("Or search a movie in every city").fill(show["movie_title"][:6])
+    page.get_by_role("button", name="Search everywhere").click()
+    expect(page.locator("#find-notice")).to_contain_text("upcoming shows of")
+    results = page.locator("#shows button", has_text="New York")
+    expect(results.first).to_be_visible()
+    shots.take(page, "search-results")
+    results.first.click()
+    page.get_by_label("Number of seats").select_option("1")
+    page.get_by_role("button", name="Hold best seats").click()
+    customer = stack.credentials["customer"]
+    log_in(page, customer["email"], customer["password"])
+    expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()
+    expect(page.locator("#hold-summary")).to_contain_text("USD")
+    shots.take(page, "held-after-login")
+    page.get_by_role("button", name="Release seats").click()
+    expect(page.locator("#checkout")).to_be_hidden()
     assert not page.js_errors
