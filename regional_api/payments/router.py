@@ -108,6 +108,13 @@ async def get_payment(
     return PaymentRead.model_validate(payment)
 
 
+@router.get("/reservations/{reservation_id}/payments", response_model=list[PaymentRead])
+async def list_payments(reservation: ReservationDep, session: SessionDep) -> list[PaymentRead]:
+    """List a reservation's payment attempts, failed ones included, oldest first."""
+    payments = await service.payments_of(session, reservation.id)
+    return [PaymentRead.model_validate(payment) for payment in payments]
+
+
 @router.get("/reservations/{reservation_id}/tickets", response_model=TicketList)
 async def list_tickets(reservation: ReservationDep, session: SessionDep) -> TicketList:
     """List a reservation's tickets and their check-in codes (empty until it is paid)."""

@@ -207,6 +207,16 @@ async def tickets_of(session: AsyncSession, reservation_id: str) -> list[Ticket]
     return [Ticket(**row) for row in rows.mappings()]
 
 
+async def payments_of(session: AsyncSession, reservation_id: str) -> list[Payment]:
+    """Every payment attempt of a reservation, oldest first."""
+    rows = await session.scalars(
+        select(Payment)
+        .where(Payment.reservation_id == reservation_id)
+        .order_by(Payment.created_at, Payment.id)
+    )
+    return list(rows)
+
+
 async def get_payment(session: AsyncSession, payment_id: str) -> Payment:
     """A payment by id, or PaymentNotFound."""
     payment = await session.get(Payment, payment_id)

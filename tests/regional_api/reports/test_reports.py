@@ -19,6 +19,7 @@ from tests.regional_api.payments.seed import (
     seed_movie,
     seed_show,
 )
+from tests.support.db import DatabaseFactory
 from tests.support.tokens import TestIssuer
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -53,40 +54,46 @@ def _sell(live: Live, show: Show, labels: list[str], **extra: Any) -> dict[str, 
     return result
 
 
-@pytest.fixture
-def world(regional_dsn: str, issuer: TestIssuer) -> Iterator[World]:
+def _seed_world(live: Live, dsn: str) -> World:
     """S1 (alpha, day 18:00): 3 sold, 1 live hold, 1 lapsed hold; S2 (beta, day 23:30): 2 sold,
     1 sold then refunded; S3 (alpha, next day 00:30 local, previous day in UTC): 1 sold;
     S4 (alpha, other cinema): 1 vip sold."""
-    with live_app(regional_dsn, issuer) as live:
-        day = (live.now() + timedelta(days=10)).astimezone(PARIS).date()
-        cinema, other_cinema = seed_cinema(regional_dsn), seed_cinema(regional_dsn)
-        alpha, beta = seed_movie(regional_dsn, "Alpha"), seed_movie(regional_dsn, "Beta")
-        s1 = seed_show(regional_dsn, cinema_id=cinema, movie_id=alpha, starts_at=_local(day, 18))
-        s2 = seed_show(regional_dsn, cinema_id=cinema, movie_id=beta, starts_at=_local(day, 23, 30))
-        next_day = day + timedelta(days=1)
-        s3 = seed_show(
-            regional_dsn, cinema_id=cinema, movie_id=alpha, starts_at=_local(next_day, 0, 30)
-        )
-        s4 = seed_show(
-            regional_dsn, cinema_id=other_cinema, movie_id=alpha, starts_at=_local(day, 20)
-        )
+    day = (live.now() + timedelta(days=10)).astimezone(PARIS).date()
+    cinema, other_cinema = seed_cinema(dsn), seed_cinema(dsn)
+    alpha, beta = seed_movie(dsn, "Alpha"), seed_movie(dsn, "Beta")
+    s1 = seed_show(dsn, cinema_id=cinema, movie_id=alpha, starts_at=_local(day, 18))
+    s2 = seed_show(dsn, cinema_id=cinema, movie_id=beta, starts_at=_local(day, 23, 30))
+    next_day = day + timedelta(days=1)
+    s3 = seed_show(dsn, cinema_id=cinema, movie_id=alpha, starts_at=_local(next_day, 0, 30))
+    s4 = seed_show(dsn, cinema_id=other_cinema, movie_id=alpha, starts_at=_local(day, 20))
 
-        hold(regional_dsn, s1, ["A3"], user_id="user-a", now=live.now(), minutes=60)
-        hold(regional_dsn, s1, ["A4"], user_id="user-b", now=live.now(), minutes=5)
-        live.advance(timedelta(minutes=6))  # the A4 hold lapses: it counts as free
-        _sell(live, s1, ["A1", "A2", "B1"])
-        _sell(live, s2, ["B1", "B2"], method="card", card_number=GOOD_CARD)
-        refunded = _sell(live, s2, ["A1"])
-        canceled = live.client.post(
-            f"/reservations/{refunded['reservation_id']}/cancel",
-            json={"reason": "changed plans"},
-            headers=live.issuer.headers(role=Role.admin),
-        )
-        assert canceled.status_code == 200
-        _sell(live, s3, ["A1"])
-        _sell(live, s4, ["B1"])
-        yield World(live, day, cinema, other_cinema, alpha, beta, s1, s2, s3)
+    hold(dsn, s1, ["A3"], user_id="user-a", now=live.now(), minutes=60)
+    hold(dsn, s1, ["A4"], user_id="user-b", now=live.now(), minutes=5)
+    live.advance(timedelta(minutes=6))  # the A4 hold lapses: it counts as free
+    _sell(live, s1, ["A1", "A2", "B1"])
+    _sell(live, s2, ["B1", "B2"], method="card", card_number=GOOD_CARD)
+    refunded = _sell(live, s2, ["A1"])
+    canceled = live.client.post(
+        f"/reservations/{refunded['reservation_id']}/cancel",
+        json={"reason": "changed plans"},
+        headers=live.issuer.headers(role=Role.admin),
+    )
+    assert canceled.status_code == 200
+    _sell(live, s3, ["A1"])
+    _sell(live, s4, ["B1"])
+    return World(live, day, cinema, other_cinema, alpha, beta, s1, s2, s3)
+
+
+@pytest.fixture(scope="module")
+def world(regional_databases: dict[str, DatabaseFactory], issuer: TestIssuer) -> Iterator[World]:
+    """The seeded world; the tests only read it, so they share one database."""
+    factory = regional_databases["eu-west"]
+    dsn = factory.new("reports")
+    try:
+        with live_app(dsn, issuer) as live:
+            yield _seed_world(live, dsn)
+    finally:
+        factory.drop(dsn)
 
 
 def test_show_report_counts_seats_money_and_refunds(world: World) -> None:
