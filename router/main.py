@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -84,6 +85,8 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
     if not pin_keys:
         jobs.append(keys.refresh_forever(settings.jwks_refresh_seconds))
     tasks = [asyncio.create_task(job) for job in jobs]
+    # Everything alive now lives as long as the process: keep it out of the collector's walks.
+    gc.freeze()
     try:
         yield
     finally:
