@@ -7,7 +7,11 @@ from regional_api.reservations.best_seats import SeatCell, choose_block
 
 
 def hall(
-    rows: int, cols: int, *, taken: set[tuple[int, int]] = frozenset(), aisle_after: int = 0
+    rows: int,
+    cols: int,
+    *,
+    taken: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset(),
+    aisle_after: int = 0,
 ) -> list[SeatCell]:
     """Seats with id = row * 100 + col; an aisle (grid gap) after column `aisle_after`."""
     cells = []

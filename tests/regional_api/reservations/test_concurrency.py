@@ -3,6 +3,7 @@
 import asyncio
 import random
 from collections import Counter
+from typing import Any
 
 import httpx
 import psycopg
@@ -24,7 +25,7 @@ def app(regional_dsn: str, issuer: tokens.TestIssuer) -> FastAPI:
 
 async def _storm(
     base_url: str, show: ShowSeed, issuer: tokens.TestIssuer
-) -> list[tuple[int, dict]]:
+) -> list[tuple[int, dict[str, Any]]]:
     rng = random.Random(4)
     pool = show.ids(*[f"{row}{n}" for row in "EF" for n in range(1, 13)])
     requests = [
@@ -34,7 +35,7 @@ async def _storm(
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
 
-        async def one(headers: dict[str, str], seat_ids: list[int]) -> tuple[int, dict]:
+        async def one(headers: dict[str, str], seat_ids: list[int]) -> tuple[int, dict[str, Any]]:
             response = await client.post(
                 f"/shows/{show.show_id}/holds", json={"seat_ids": seat_ids}, headers=headers
             )
@@ -61,7 +62,7 @@ def test_overlapping_holds_never_double_book(
         assert not seats & claimed  # pairwise disjoint
         claimed |= seats
     with psycopg.connect(regional_dsn) as conn:
-        held = dict(
+        held: dict[int, str] = dict(
             conn.execute(
                 "SELECT seat_id, reservation_id FROM show_seats"
                 " WHERE show_id = %s AND status = 'held'",
