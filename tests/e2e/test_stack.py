@@ -124,3 +124,14 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.2)
+
+
+def test_a_killed_replica_is_routed_around(stack: LocalStack, router: httpx.Client) -> None:
+    show = _first_show(router, "eu-west")
+    stack.process("eu-west-1").kill()
+    try:
+        answers = [router.get(f"/shows/{show['id']}/seats").status_code for _ in range(20)]
+        assert answers == [200] * 20
+    finally:
+        stack.restart("eu-west-1")
+    assert router.get(f"/shows/{show['id']}").status_code == 200
