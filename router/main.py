@@ -99,18 +99,10 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
         await state.upstreams.close()
 
 
-def create_app(
-    settings: RouterSettings | None = None, *, jwks: dict[str, Any] | None = None
-) -> RouterApp:
-    """Build the router; `jwks` pins the trusted keys (tests), else they are fetched."""
-    settings = settings or settings_from_env()
-    configure_logging(SERVICE, settings.log_level)
-    state = _build_state(settings)
-    keys = JwksCache(None if jwks else settings.jwks_url, jwks=jwks, min_refetch_seconds=30.0)
-
+def _build_api(state: RouterState, keys: JwksCache, *, pin_keys: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with _running(state, keys, pin_keys=jwks is not None):
+        async with _running(state, keys, pin_keys=pin_keys):
             yield
 
     api = FastAPI(
@@ -133,6 +125,19 @@ def create_app(
     api.include_router(admin_router)
     api.include_router(fanout_router)
     instrument(api, service=SERVICE)
+    return api
+
+
+def create_app(
+    settings: RouterSettings | None = None, *, jwks: dict[str, Any] | None = None
+) -> RouterApp:
+    """Build the router; `jwks` pins the trusted keys (tests), else they are fetched."""
+    settings = settings or settings_from_env()
+    configure_logging(SERVICE, settings.log_level)
+    state = _build_state(settings)
+    keys = JwksCache(None if jwks else settings.jwks_url, jwks=jwks, min_refetch_seconds=30.0)
+
+    api = _build_api(state, keys, pin_keys=jwks is not None)
     proxy = ProxyApp(
         settings=settings,
         directory=state.directory,

@@ -13,7 +13,7 @@ from prometheus_client import Counter
 from common.errors import AppError
 from router.deps import RouterState
 from router.upstreams.pool import RegionPool
-from router.upstreams.send import NoHealthyEndpoint, UpstreamFailed
+from router.upstreams.send import NoHealthyEndpoint, Outbound, UpstreamFailed
 from schemas.router import FanOutResult
 
 PARTIAL = Counter("router_fanout_partial_total", "Fan-outs missing at least one region", ["kind"])
@@ -50,8 +50,7 @@ async def _ask(
     budget = state.settings.fanout_region_deadline_seconds
     try:
         async with asyncio.timeout(budget):
-            sent = await state.sender.send(
-                pool,
+            request = Outbound(
                 method="GET",
                 path=path,
                 headers=headers,
@@ -59,6 +58,7 @@ async def _ask(
                 repeatable=True,
                 deadline=time.monotonic() + budget,
             )
+            sent = await state.sender.send(pool, request)
             try:
                 status, raw = sent.response.status, await sent.response.read()
             finally:

@@ -16,7 +16,7 @@ from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
 from router.upstreams.pool import GLOBAL, Upstreams
-from router.upstreams.send import NoHealthyEndpoint, Sender, Sent, UpstreamFailed
+from router.upstreams.send import NoHealthyEndpoint, Outbound, Sender, Sent, UpstreamFailed
 
 log = logging.getLogger("router.proxy")
 
@@ -192,12 +192,14 @@ class ProxyApp:
         try:
             sent = await self.sender.send(
                 pool,
-                method=method,
-                path=route.path,
-                headers=inbound.forward,
-                body=body,
-                repeatable=method in SAFE_METHODS or inbound.idempotency_key,
-                deadline=time.monotonic() + self.settings.request_deadline_seconds,
+                Outbound(
+                    method=method,
+                    path=route.path,
+                    headers=inbound.forward,
+                    body=body,
+                    repeatable=method in SAFE_METHODS or inbound.idempotency_key,
+                    deadline=time.monotonic() + self.settings.request_deadline_seconds,
+                ),
             )
         except NoHealthyEndpoint as exc:
             raise self._unavailable(exc.region) from None

@@ -64,6 +64,22 @@ def _is_transport_failure(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
+@dataclass(slots=True)
+class Outbound:
+    """One request to send upstream, and whether it may be sent more than once."""
+
+    method: str
+    path: str
+    headers: Headers
+    body: bytes | None
+    repeatable: bool
+    deadline: float  # time.monotonic() by which the answer's headers must have arrived
+
+    def may_retry(self, exc: BaseException) -> bool:
+        """Whether a failed attempt may be repeated on another endpoint."""
+        return _never_sent(exc) or (self.repeatable and _is_transport_failure(exc))
+
+
 class Sender:
     """Sends requests for every pool with one set of timeouts, retry rules and health rules."""
 
@@ -71,75 +87,51 @@ class Sender:
         self.settings = settings
         self.health = health
 
-    async def send(
-        self,
-        pool: RegionPool,
-        *,
-        method: str,
-        path: str,
-        headers: Headers,
-        body: bytes | None,
-        repeatable: bool,
-        deadline: float,
-    ) -> Sent:
+    async def send(self, pool: RegionPool, request: Outbound) -> Sent:
         """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
         endpoint = pool.pick()
         if endpoint is None:
             raise NoHealthyEndpoint(pool.code)
         try:
-            return await self._attempt(pool, endpoint, method, path, headers, body, deadline)
+            return await self._attempt(pool, endpoint, request)
         except Exception as exc:
-            if not (_never_sent(exc) or (repeatable and _is_transport_failure(exc))):
+            if not request.may_retry(exc):
                 raise _as_failure(pool.code, exc) from exc
             first_error: BaseException = exc
-        return await self._retry(
-            pool, [endpoint], first_error, method, path, headers, body, repeatable, deadline
-        )
+        return await self._retry(pool, [endpoint], first_error, request)
 
-    async def _retry(
-        self,
-        pool: RegionPool,
-        tried: list[Endpoint],
-        error: BaseException,
-        method: str,
-        path: str,
-        headers: Headers,
-        body: bytes | None,
-        repeatable: bool,
-        deadline: float,
-    ) -> Sent:
+    def _retrying(self, pool: RegionPool, request: Outbound, remaining: float) -> AsyncRetrying:
         settings = self.settings
-        remaining = deadline - time.monotonic()
-
-        def retry_wanted(exc: BaseException) -> bool:
-            return _never_sent(exc) or (repeatable and _is_transport_failure(exc))
 
         def count_retry(_: RetryCallState) -> None:
             RETRIES.labels(pool.code).inc()
 
-        if settings.retry_budget == 0 or remaining <= 0:
-            raise _as_failure(pool.code, error)
-        # Tenacity spaces the retries; the first one also waits a jittered moment.
-        await asyncio.sleep(random.uniform(0, settings.retry_backoff_seconds))
-        retrying = AsyncRetrying(
+        return AsyncRetrying(
             stop=stop_after_attempt(settings.retry_budget) | stop_before_delay(remaining),
             wait=wait_random_exponential(
                 multiplier=settings.retry_backoff_seconds, max=settings.retry_backoff_max_seconds
             ),
-            retry=retry_if_exception(retry_wanted),
+            retry=retry_if_exception(request.may_retry),
             before=count_retry,
             reraise=True,
         )
+
+    async def _retry(
+        self, pool: RegionPool, tried: list[Endpoint], error: BaseException, request: Outbound
+    ) -> Sent:
+        remaining = request.deadline - time.monotonic()
+        if self.settings.retry_budget == 0 or remaining <= 0:
+            raise _as_failure(pool.code, error)
+        # Tenacity spaces the retries; the first one also waits a jittered moment.
+        await asyncio.sleep(random.uniform(0, self.settings.retry_backoff_seconds))
         try:
-            async for attempt in retrying:
+            async for attempt in self._retrying(pool, request, remaining):
                 with attempt:
                     endpoint = pool.pick(exclude=tried) or pool.pick()
                     if endpoint is None:
                         raise NoHealthyEndpoint(pool.code)
                     tried.append(endpoint)
-                    sent = await self._attempt(
-                        pool, endpoint, method, path, headers, body, deadline
-                    )
+                    sent = await self._attempt(pool, endpoint, request)
                     if endpoint is not tried[0]:
                         FAILOVERS.labels(pool.code).inc()
                     return sent
@@ -149,22 +141,15 @@ class Sender:
             raise _as_failure(pool.code, exc) from exc
         raise _as_failure(pool.code, error)  # pragma: no cover - tenacity always reraises
 
-    async def _attempt(
-        self,
-        pool: RegionPool,
-        endpoint: Endpoint,
-        method: str,
-        path: str,
-        headers: Headers,
-        body: bytes | None,
-        deadline: float,
-    ) -> Sent:
-        timeout = min(self.settings.attempt_timeout_seconds, deadline - time.monotonic())
+    async def _attempt(self, pool: RegionPool, endpoint: Endpoint, request: Outbound) -> Sent:
+        timeout = min(self.settings.attempt_timeout_seconds, request.deadline - time.monotonic())
         if timeout <= 0:
             raise TimeoutError("request deadline passed")
         endpoint.in_flight += 1
         try:
-            response = await endpoint.client.request(method, path, headers, body, wait=timeout)
+            response = await endpoint.client.request(
+                request.method, request.path, request.headers, request.body, wait=timeout
+            )
         except BaseException as exc:
             endpoint.in_flight -= 1
             if _is_transport_failure(exc):
