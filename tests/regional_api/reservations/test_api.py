@@ -1,5 +1,6 @@
 """Holds and reservations over HTTP: happy paths, conflicts, expiry by clock, roles, bad input."""
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -9,8 +10,10 @@ import pytest
 from fastapi import FastAPI
 
 from schemas.auth import Role
+from tests.regional_api.reservations.conftest import make_app
 from tests.regional_api.reservations.seed import ShowSeed, seed_show
 from tests.support import tokens
+from tests.support.live import live_server
 
 CARD = {"method": "card", "card_number": "4242424242424242"}
 
@@ -273,3 +276,25 @@ def test_customer_cancel_cutoff(
     assert late.json()["error"] == "cancel_too_late"
     staff = issuer.headers(role=Role.staff, cinemas=(show.cinema_id,))
     assert client.post(f"/reservations/{rid}/cancel", headers=staff).status_code == 200
+
+
+def test_sweeper_expires_lapsed_holds(
+    regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    app = make_app(regional_dsn, issuer, sweeper_interval_seconds=0.05)
+    with live_server(app) as url, httpx.Client(base_url=url) as client:
+        rid = hold(client, show, issuer.headers(sub="sweepy"), "B1", "B2").json()["id"]
+        app.state.clock.advance(timedelta(minutes=11))
+        with psycopg.connect(regional_dsn, autocommit=True) as conn:
+            for _ in range(200):  # the background job runs every 50 ms; wait for its effect
+                row = conn.execute("SELECT status FROM reservations WHERE id = %s", (rid,))
+                if row.fetchone() == ("expired",):
+                    break
+                threading.Event().wait(0.05)
+            busy = conn.execute(
+                "SELECT count(*) FROM show_seats WHERE reservation_id = %s", (rid,)
+            ).fetchone()
+        assert busy == (0,)
+        metrics = client.get("/metrics").text
+        assert 'reservation_expiries_total{by="sweeper"}' in metrics
+        assert 'reservation_holds_total{kind="seats",outcome="ok"}' in metrics
