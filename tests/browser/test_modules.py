@@ -86,7 +86,7 @@ def test_search_every_region_then_hold_after_login(
     show = bookable_show(stack, city="New York")
     page = new_page(PHONE)
     page.goto(f"{stack.url}/app/")
-    page.get_by_label("Or search a movie in every city").fill(show["movie_title"][:6])
+    page.get_by_label("Or search by title, all regions").fill(show["movie_title"][:6])
     page.get_by_role("button", name="Search everywhere").click()
     expect(page.locator("#find-notice")).to_contain_text("upcoming shows of")
     results = page.locator("#shows button", has_text="New York")
