@@ -1,4 +1,4 @@
-"""Payment endpoints: pay a reservation, read a payment, list a reservation's tickets."""
+"""Payment endpoints: pay a reservation, read a payment, list its payments and tickets."""
 
 from typing import Any
 
