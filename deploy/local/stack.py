@@ -114,11 +114,12 @@ class LocalStack:
         running = [proc for proc in reversed(self.processes.values()) if proc.pid is not None]
         for proc in running:
             self.progress(f"stopping {proc.name} (pid {proc.pid})")
-        with ThreadPoolExecutor(max_workers=max(len(running), 1)) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda proc: proc.stop(), running))
-        for name in reversed(list(self.servers)):
-            self.progress(f"stopping postgres {name}")
-            self.servers.pop(name).stop()
+            servers = [self.servers.pop(name) for name in reversed(list(self.servers))]
+            if servers:
+                self.progress(f"stopping {len(servers)} PostgreSQL servers")
+            list(pool.map(lambda server: server.stop(), servers))
 
     def restart(self, name: str) -> ServiceProcess:
         """Start a stopped or killed process again and wait until it is ready."""
@@ -149,19 +150,33 @@ class LocalStack:
 
     def _start_databases(self) -> None:
         names = {"global": GLOBAL_DB} | {spec.code: spec.db_name for spec in REGIONS}
+        # initdb and start-up wait on other processes: run the three servers' in parallel.
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            futures = {name: pool.submit(self._start_server, name) for name in names}
+            errors = []
+            for name, future in futures.items():
+                try:
+                    self.servers[name] = future.result()
+                except Exception as exc:
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+        # Alembic's context is process-global: migrate one database at a time.
         for name, db_name in names.items():
-            port = self.ports.postgres[name]
-            self.progress(f"postgres {name}: starting on port {port}")
-            server = start_server(
-                name, data_dir=self.paths.pg_data(name), port=port, durable=self.options.durable
-            )
-            self.servers[name] = server
+            server = self.servers[name]
             if not database_exists(server.admin_dsn, db_name):
                 create_database(server.admin_dsn, db_name)
             self.dsns[name] = dsn_for(server.admin_dsn, db_name)
             service = "global_api" if name == "global" else "regional_api"
             self.progress(f"postgres {name}: migrating {db_name}")
             upgrade(ROOT / service / "migrations", self.dsns[name])
+
+    def _start_server(self, name: str) -> PgServer:
+        port = self.ports.postgres[name]
+        self.progress(f"postgres {name}: starting on port {port}")
+        return start_server(
+            name, data_dir=self.paths.pg_data(name), port=port, durable=self.options.durable
+        )
 
     def _bootstrap_admin(self) -> subprocess.Popen[str]:
         """Run global_api's bootstrap CLI (in the background: it overlaps global_api's start)."""
