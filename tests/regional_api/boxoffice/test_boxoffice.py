@@ -206,6 +206,19 @@ def test_a_ticket_checks_in_once(live: Live, show: Show) -> None:
     assert second["used_at"] == first["checked_in_at"].replace("Z", "+00:00")
 
 
+def test_two_scanners_racing_on_one_ticket_admit_once(live: Live, show: Show) -> None:
+    sale = sell(live, show, {"seat_ids": show.ids("B1"), "method": "cash"})
+    url = f"/cinemas/{show.cinema_id}/tickets/validate"
+    body, headers = {"code": sale["tickets"][0]["code"]}, staff(live, show)
+
+    def scan(_: int) -> int:
+        with httpx.Client(base_url=str(live.client.base_url), timeout=10) as client:
+            return client.post(url, json=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sorted(pool.map(scan, range(4))) == [200, 409, 409, 409]
+
+
 def test_tickets_are_refused_at_the_wrong_door_or_when_canceled(
     live: Live, regional_dsn: str, show: Show
 ) -> None:
