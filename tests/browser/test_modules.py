@@ -103,3 +103,28 @@ def test_search_every_region_then_hold_after_login(
     page.get_by_role("button", name="Release seats").click()
     expect(page.locator("#checkout")).to_be_hidden()
     assert not page.js_errors
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((el) => el.offsetParent !== null || el.closest("dialog[open]"))
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+    && !el.getAttribute("aria-labelledby") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
+def test_every_control_has_a_label(stack: Stack, new_page: Any) -> None:
+    """Inputs, selects and buttons of every page and admin section have accessible names."""
+    page = new_page(DESKTOP)
+    for path in ("/app/", "/app/boxoffice.html"):
+        page.goto(f"{stack.url}{path}")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNLABELLED) == [], path
+    page.goto(f"{stack.url}/app/admin.html")
+    admin = stack.credentials["admin"]
+    log_in(page, admin["email"], admin["password"])
+    for section in ("Regions", "Cinemas", "Halls", "Movies", "Shows", "Users", "Reports"):
+        page.get_by_role("button", name=section, exact=True).click()
+        expect(page.get_by_role("heading", name=section, level=2)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNLABELLED) == [], section
+    assert not page.js_errors
