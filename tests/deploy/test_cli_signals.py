@@ -1,0 +1,86 @@
+"""`python -m deploy.local up` as a real process: SIGTERM half-way through start-up cleans up."""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from common.pg import find_pg_bin
+from deploy.local.topology import Ports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(find_pg_bin() is None, reason="no PostgreSQL server binaries")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_layout() -> tuple[int, int, Ports]:
+    for _ in range(50):
+        base, pg_base = random.randrange(20000, 29000, 10), random.randrange(40000, 49000, 10)
+        ports = Ports.from_base(base, pg_base)
+        if all(_free(port) for port, _ in ports.owners()):
+            return base, pg_base, ports
+    raise RuntimeError("no free port layout found")
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_during_start_up_stops_what_was_started() -> None:
+    base, pg_base, ports = _free_layout()
+    data = Path(tempfile.mkdtemp(prefix="cinema-cli-"))
+    data.chmod(0o755)
+    command = [sys.executable, "-m", "deploy.local", "up", "--no-demo", "--no-fsync"]
+    command += ["--base-port", str(base), "--pg-base-port", str(pg_base)]
+    command += ["--data-dir", str(data / "var")]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "global_api: starting" in line:
+                children = _children_of(proc.pid)
+                os.kill(proc.pid, signal.SIGTERM)
+                break
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines.append(output)
+    text = "".join(lines)
+    assert proc.returncode != 0, text
+    assert "start-up failed: stopping what was started" in text
+    assert "stopping global_api" in text
+    time.sleep(0.5)
+    assert all(_free(port) for port, _ in ports.owners()), text
+    for child in children:
+        assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
