@@ -111,8 +111,12 @@ def test_two_customers_race_for_one_seat(stack: Stack, new_page: Any, shots: Sho
     log_in(pages[0], customer["email"], customer["password"])
     register(pages[1], f"rival-{uuid.uuid4().hex[:8]}@example.com", "rival-password-1", "Rival")
     shots.take(pages[1], "rival-registered")
-    for page in pages:
-        open_show(page, show)
+    open_show(pages[0], show)
+    # The rival follows a shared link to the seat map (the address names the show).
+    link = pages[0].url
+    assert link.endswith(f"#show={show['id']}")
+    pages[1].goto(link.replace("/app/#", "/app/?shared=1#"))
+    expect(pages[1].get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()
     seat_name = pages[0].get_by_role("button", name=FREE_SEAT).nth(20).get_attribute("aria-label")
     assert seat_name
     for page in pages:

@@ -125,6 +125,7 @@ async function openShow(show) {
   $("#seats-title").textContent = `Choose your seats: ${show.movie_title}`;
   $("#show-info").textContent = `${show.cinema_name}, ${show.hall_name} · ${localDateTime(show.starts_at, show.timezone)} (local time) · ${show.duration_minutes} min`;
   state.seatMap = new SeatMap($("#seatmap"), { onToggle: renderSelection, label: `Seats of ${show.hall_name}` });
+  history.replaceState(null, "", `#show=${encodeURIComponent(show.id)}`);
   notify($("#seat-notice"), "");
   await refreshSeats(true);
   startPolling();
@@ -331,4 +332,15 @@ $("#nav-mine").addEventListener("click", () => showPage("mine"));
 document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
   $("#card").disabled = new FormData($("#pay-form")).get("method") !== "card";
 }));
-loadCities();
+loadCities().then(openLinkedShow);
+
+/** Open the show named in the address (`#show=<id>`), so a seat map can be bookmarked or shared. */
+async function openLinkedShow() {
+  const match = location.hash.match(/^#show=([\w-]+)$/);
+  if (!match) return;
+  try {
+    await openShow(await api(`/shows/${encodeURIComponent(match[1])}`));
+  } catch (err) {
+    notify($("#find-notice"), `That show cannot be opened: ${errorText(err)}`, "error");
+  }
+}
