@@ -21,7 +21,8 @@ class Clock:
         self.offset += delta
 
 
-def get_clock(request: Request) -> Clock:
+# async on purpose: FastAPI runs a plain `def` dependency in its threadpool (a costly hop).
+async def get_clock(request: Request) -> Clock:
     """The app's clock."""
     clock: Clock = request.app.state.clock
     return clock

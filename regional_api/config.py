@@ -45,7 +45,8 @@ def settings_from_env() -> RegionalSettings:
     return RegionalSettings()
 
 
-def get_settings(request: Request) -> RegionalSettings:
+# async on purpose: FastAPI runs a plain `def` dependency in its threadpool (a costly hop).
+async def get_settings(request: Request) -> RegionalSettings:
     """The settings of the app serving this request (tests build apps with their own)."""
     settings: RegionalSettings = request.app.state.settings
     return settings
