@@ -94,7 +94,7 @@ def _sale_read(sale: service.Sale) -> SaleRead:
         409: {
             "model": ErrorBody,
             "description": "ticket_already_used (with used_at), wrong_cinema, wrong_show,"
-            " ticket_canceled",
+            " ticket_canceled, too_early (doors open an hour before), show_over",
         },
     },
 )

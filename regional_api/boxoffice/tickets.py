@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,8 +27,12 @@ class CheckIn:
     checked_in_at: datetime
 
 
+# Doors open this long before a show; a ticket is refused once its show has ended.
+DOORS_OPEN_BEFORE = timedelta(hours=1)
+
 # A ticket is used at most once: the update only matches an unused ticket of a confirmed
-# reservation of a scheduled show in this cinema, so two scanners racing cannot both win.
+# reservation of a scheduled show in this cinema whose doors are open, so two scanners racing
+# cannot both win.
 _CHECK_IN = text(
     """
     UPDATE reservation_seats rs SET checked_in_at = :now
@@ -37,6 +41,7 @@ _CHECK_IN = text(
       AND r.id = rs.reservation_id AND r.status = 'confirmed'
       AND sh.id = rs.show_id AND sh.cinema_id = :cinema_id AND sh.status = 'scheduled'
       AND (CAST(:show_id AS text) IS NULL OR rs.show_id = :show_id)
+      AND sh.starts_at - :doors_open <= :now AND :now < sh.ends_at
       AND s.id = rs.seat_id
     RETURNING rs.ticket_code AS code, rs.reservation_id, rs.show_id, rs.seat_id,
               s.label AS seat_label, rs.seat_type, sh.starts_at, rs.checked_in_at
@@ -45,7 +50,8 @@ _CHECK_IN = text(
 
 _DIAGNOSE = text(
     """
-    SELECT rs.checked_in_at, rs.show_id, r.status, sh.cinema_id, sh.status AS show_status
+    SELECT rs.checked_in_at, rs.show_id, r.status, sh.cinema_id, sh.status AS show_status,
+           sh.starts_at, sh.ends_at
     FROM reservation_seats rs
     JOIN reservations r ON r.id = rs.reservation_id
     JOIN shows sh ON sh.id = rs.show_id
@@ -58,19 +64,25 @@ async def check_in_ticket(
     session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None, now: datetime
 ) -> CheckIn:
     """Mark a ticket used; raise a precise 404/409 when it is unknown or not valid here."""
-    params = {"code": code, "cinema_id": cinema_id, "show_id": show_id, "now": now}
+    params = {
+        "code": code,
+        "cinema_id": cinema_id,
+        "show_id": show_id,
+        "now": now,
+        "doors_open": DOORS_OPEN_BEFORE,
+    }
     row = (await session.execute(_CHECK_IN, params)).mappings().first()
     if row is not None:
         TICKETS_VALIDATED.labels("valid").inc()
         log.info("ticket checked in", extra={"fields": {"show_id": row["show_id"]}})
         return CheckIn(**row)
-    error = await _refusal(session, cinema_id=cinema_id, code=code, show_id=show_id)
+    error = await _refusal(session, cinema_id=cinema_id, code=code, show_id=show_id, now=now)
     TICKETS_VALIDATED.labels(error.code).inc()
     raise error
 
 
 async def _refusal(
-    session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None
+    session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None, now: datetime
 ) -> NotFound | Conflict:
     found = (await session.execute(_DIAGNOSE, {"code": code})).mappings().first()
     if found is None:
@@ -89,4 +101,12 @@ async def _refusal(
             code="ticket_already_used",
             used_at=found["checked_in_at"].isoformat(),
         )
+    if now < found["starts_at"] - DOORS_OPEN_BEFORE:
+        return Conflict(
+            "doors are not open yet for this ticket's show",
+            code="too_early",
+            starts_at=found["starts_at"].isoformat(),
+        )
+    if now >= found["ends_at"]:
+        return Conflict("the ticket's show is over", code="show_over")
     return Conflict("the ticket cannot be checked in", code="ticket_not_valid")

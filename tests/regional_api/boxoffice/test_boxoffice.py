@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -192,24 +193,34 @@ def validate(live: Live, cinema_id: str, body: dict[str, Any], headers: dict[str
     return {"status": response.status_code, **response.json()}
 
 
-def test_a_ticket_checks_in_once(live: Live, show: Show) -> None:
-    sale = sell(live, show, {"seat_ids": show.ids("A1"), "method": "cash"})
-    code = sale["tickets"][0]["code"]
+DOORS_OPEN = timedelta(hours=23, minutes=30)  # the seeded show starts a day after seeding
+
+
+def test_a_ticket_checks_in_once_while_the_doors_are_open(live: Live, show: Show) -> None:
+    sale = sell(live, show, {"seat_ids": show.ids("A1", "A2"), "method": "cash"})
+    code, unused = (ticket["code"] for ticket in sale["tickets"])
     headers = staff(live, show)
 
+    early = validate(live, show.cinema_id, {"code": code}, headers)
+    live.advance(DOORS_OPEN)
     first = validate(live, show.cinema_id, {"code": code, "show_id": show.show_id}, headers)
     second = validate(live, show.cinema_id, {"code": code}, headers)
+    live.advance(timedelta(hours=3))
+    late = validate(live, show.cinema_id, {"code": unused}, headers)
 
+    assert (early["status"], early["error"]) == (409, "too_early")
     assert first["status"] == 200
     assert (first["seat_label"], first["show_id"]) == ("A1", show.show_id)
     assert (second["status"], second["error"]) == (409, "ticket_already_used")
     assert second["used_at"] == first["checked_in_at"].replace("Z", "+00:00")
+    assert (late["status"], late["error"]) == (409, "show_over")
 
 
 def test_two_scanners_racing_on_one_ticket_admit_once(live: Live, show: Show) -> None:
     sale = sell(live, show, {"seat_ids": show.ids("B1"), "method": "cash"})
     url = f"/cinemas/{show.cinema_id}/tickets/validate"
     body, headers = {"code": sale["tickets"][0]["code"]}, staff(live, show)
+    live.advance(DOORS_OPEN)
 
     def scan(_: int) -> int:
         with httpx.Client(base_url=str(live.client.base_url), timeout=10) as client:
@@ -227,6 +238,7 @@ def test_tickets_are_refused_at_the_wrong_door_or_when_canceled(
     other_cinema = seed_cinema(regional_dsn)
     other_show = seed_show(regional_dsn, cinema_id=show.cinema_id)
     admin = live.issuer.headers(role=Role.admin)
+    live.advance(DOORS_OPEN)
 
     wrong_cinema = validate(live, other_cinema, {"code": code}, admin)
     wrong_show = validate(
