@@ -5,8 +5,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.pg import free_port
-
 
 @dataclass(frozen=True)
 class RegionSpec:
@@ -51,10 +49,11 @@ class Ports:
 
     @classmethod
     def free(cls) -> "Ports":
-        """Ports picked free right now (tests run the stack next to other things)."""
-        regional = {s.code: tuple(free_port() for _ in range(s.replicas)) for s in REGIONS}
-        postgres = {name: free_port() for name in ("global", *regional_codes())}
-        return cls(free_port(), free_port(), regional, postgres)
+        """Distinct ports picked free right now (tests run the stack next to other things)."""
+        picked = iter(_free_ports(2 + sum(s.replicas for s in REGIONS) + 1 + len(REGIONS)))
+        regional = {s.code: tuple(next(picked) for _ in range(s.replicas)) for s in REGIONS}
+        postgres = {name: next(picked) for name in ("global", *regional_codes())}
+        return cls(next(picked), next(picked), regional, postgres)
 
     def owners(self) -> list[tuple[int, str]]:
         """Each port with the name of the process that needs it."""
@@ -63,6 +62,18 @@ class Ports:
             owned += [(port, f"regional_api {code} #{n}") for n, port in enumerate(ports, 1)]
         owned += [(port, f"postgres {name}") for name, port in self.postgres.items()]
         return owned
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (all sockets held open while picking)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def regional_codes() -> list[str]:
