@@ -55,7 +55,7 @@ async function loadShows() {
   }
   notify($("#notice"), state.shows.length ? "" : "No shows on this day.", "info");
   mount($("#shows"), state.shows.map((show) => h("li", {}, h("button", {
-    type: "button", class: "btn secondary show-btn", disabled: show.status === "canceled",
+    type: "button", class: "btn secondary show-btn", dataset: { showId: show.id }, disabled: show.status === "canceled",
     "aria-label": `${localTime(show.starts_at, show.timezone)} ${show.movie_title} in ${show.hall_name}`,
     onclick: () => openShow(show),
   }, h("strong", {}, localTime(show.starts_at, show.timezone)), show.movie_title,
@@ -64,8 +64,15 @@ async function loadShows() {
     state.shows.map((s) => h("option", { value: s.id }, `${localTime(s.starts_at, s.timezone)} ${s.movie_title}`)));
 }
 
+function markCurrent(show) {
+  for (const button of document.querySelectorAll("#shows .show-btn")) {
+    button.setAttribute("aria-current", String(button.dataset.showId === show.id));
+  }
+}
+
 async function openShow(show) {
   state.show = show;
+  markCurrent(show);
   $("#sell-panel").hidden = false;
   $("#printed").hidden = true;
   $("#sell-title").textContent = `Sell seats: ${show.movie_title}`;

@@ -86,7 +86,7 @@ function renderShows() {
 
 function renderShowList(shows, withPlace) {
   mount($("#shows"), shows.map((show) => h("li", {}, h("button", {
-    type: "button", class: "btn secondary show-btn",
+    type: "button", class: "btn secondary show-btn", dataset: { showId: show.id },
     "aria-label": `${show.movie_title} at ${localTime(show.starts_at, show.timezone)} in ${show.hall_name}${withPlace ? `, ${show.cinema_name}, ${show.city}` : ""}, ${show.free_seats} seats free`,
     onclick: () => openShow(show),
   }, h("strong", {}, withPlace ? localDateTime(show.starts_at, show.timezone) : localTime(show.starts_at, show.timezone)),
@@ -116,8 +116,15 @@ async function searchEverywhere(event) {
 }
 
 /** Open the seat map of a show and start polling it. */
+function markCurrent(show) {
+  for (const button of document.querySelectorAll("#shows .show-btn")) {
+    button.setAttribute("aria-current", String(button.dataset.showId === show.id));
+  }
+}
+
 async function openShow(show) {
   state.show = show;
+  markCurrent(show);
   state.reservation = null;
   $("#checkout").hidden = true;
   $("#tickets-panel").hidden = true;
