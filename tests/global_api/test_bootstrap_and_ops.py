@@ -1,49 +1,39 @@
 """The bootstrap-admin CLI, startup key creation, and the operations endpoints."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from global_api.bootstrap_admin import main
+from global_api.config import settings_from_env
 from tests.global_api.support import GlobalClient
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_bootstrap_cli_creates_then_promotes(
-    api: GlobalClient, global_dsn: str, monkeypatch: pytest.MonkeyPatch
+    api: GlobalClient,
+    global_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = os.environ | {
-        "BOOT_PW": "boot-password-1",
-        "GLOBAL_DATABASE_URL": global_dsn,
-        "GLOBAL_ARGON2_MEMORY_COST": "8",
-        "GLOBAL_ARGON2_TIME_COST": "1",
-        "GLOBAL_ARGON2_PARALLELISM": "1",
-    }
-    command = [sys.executable, "-m", "global_api.bootstrap_admin", "--email", "boss@example.com"]
-    done = subprocess.run(
-        [*command, "--password-env", "BOOT_PW"], env=env, cwd=ROOT, capture_output=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    user_id = done.stdout.decode().strip()
+    monkeypatch.setenv("BOOT_PW", "boot-password-1")
+    monkeypatch.setenv("GLOBAL_ARGON2_MEMORY_COST", "8")
+    monkeypatch.setenv("GLOBAL_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("GLOBAL_ARGON2_PARALLELISM", "1")
+    settings_from_env.cache_clear()
+    try:
+        args = ["--email", "boss@example.com", "--password-env", "BOOT_PW"]
+        assert main([*args, "--database-url", global_dsn]) == 0
+        user_id = capsys.readouterr().out.strip()
+        customer = api.register()
+        promote = ["--email", customer["email"].upper(), "--password-env", "BOOT_PW"]
+        assert main([*promote, "--database-url", global_dsn]) == 0
+    finally:
+        settings_from_env.cache_clear()
     tokens = api.login("boss@example.com", "boot-password-1")
     me = api.http.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.json() == me.json() | {"id": user_id, "role": "admin"}
-
-    customer = api.register()
-    monkeypatch.setenv("PROMOTE_PW", "whatever-password")
-    monkeypatch.setenv("GLOBAL_DATABASE_URL", global_dsn)
-    from global_api.config import settings_from_env
-
-    settings_from_env.cache_clear()
-    try:
-        assert main(["--email", customer["email"].upper(), "--password-env", "PROMOTE_PW"]) == 0
-    finally:
-        settings_from_env.cache_clear()
     promoted = api.http.get(f"/users/{customer['id']}", headers=api.admin_headers())
     assert promoted.json()["role"] == "admin"
+    # Promotion keeps the account's own password.
+    api.login(customer["email"])
 
 
 def test_bootstrap_cli_refuses_a_missing_password() -> None:
