@@ -61,7 +61,8 @@ class DailyFigures(ResponseModel):
 
 
 class DailyReport(ResponseModel):
-    """A cinema's figures per local day, in the cinema's IANA timezone."""
+    """A cinema's figures per local day, in the cinema's IANA timezone (days without shows
+    are left out)."""
 
     cinema_id: str
     timezone: str
