@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from deploy.local.topology import REGIONS
+
 LEGEND = {"A": "standard", "P": "premium", "V": "vip", "W": "wheelchair", "C": "companion"}
 
 PRICES = {
@@ -84,8 +86,6 @@ LAST_START = time(22, 30)
 
 def region_documents(endpoints: dict[str, list[str]]) -> list[dict[str, Any]]:
     """`RegionWrite` bodies for every local region, with their regional_api base URLs."""
-    from deploy.local.topology import REGIONS
-
     return [
         {"code": s.code, "name": s.name, "currency": s.currency, "endpoints": endpoints[s.code]}
         for s in REGIONS
@@ -335,8 +335,6 @@ def load_demo(
     progress: Progress = print,
 ) -> dict[str, Any]:
     """Load cinemas, halls, movies, two weeks of shows and the demo accounts; return a summary."""
-    from deploy.local.topology import REGIONS
-
     days = 2 if small else 14
     summary: dict[str, Any] = {"cinemas": {}, "movies": {}, "shows": 0}
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -32,6 +32,12 @@ def test_default_ports_follow_the_documented_layout() -> None:
     assert len({port for port, _ in ports.owners()}) == 8
 
 
+def test_free_ports_are_distinct() -> None:
+    ports = Ports.free()
+    assert len({port for port, _ in ports.owners()}) == len(ports.owners()) == 8
+    check_ports_free(ports)
+
+
 def test_a_taken_port_is_named_with_its_service_before_anything_starts() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
