@@ -1,5 +1,6 @@
 """Access tokens: every forged or stale variant is refused; key rotation keeps old tokens valid."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,9 +16,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.auth import JwksCache, TokenVerifier
 from global_api.config import GlobalSettings
 from global_api.main import create_app
-from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER
+from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, Role
 from tests.global_api.support import GlobalClient, bearer
 from tests.support.live import live_server
 
@@ -156,3 +158,19 @@ def test_rotation_by_another_worker_is_picked_up(
         # The other worker has never seen the new kid: it reloads the keys from the database.
         me = other.get("/users/me", headers=bearer(fresh["access_token"]))
         assert me.status_code == 200
+
+
+def test_regional_style_verifier_trusts_global_tokens(api: GlobalClient, base_url: str) -> None:
+    user = api.user("staff")
+
+    async def scenario() -> None:
+        keys = JwksCache(f"{base_url}/.well-known/jwks.json", min_refetch_seconds=0)
+        verifier = TokenVerifier(keys)
+        claims = await verifier.verify(user["tokens"]["access_token"])  # fetches the JWKS
+        assert (claims.sub, claims.role) == (user["id"], Role.staff)
+        api.http.post("/auth/keys/rotate", headers=api.admin_headers()).raise_for_status()
+        fresh = api.login(user["email"])["access_token"]
+        assert (await verifier.verify(fresh)).sub == user["id"]  # unknown kid: refetched
+        assert (await verifier.verify(user["tokens"]["access_token"])).sub == user["id"]
+
+    asyncio.run(scenario())
