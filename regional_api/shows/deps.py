@@ -17,7 +17,7 @@ IdQuery = Annotated[str | None, Query(max_length=64)]
 TextQuery = Annotated[str | None, Query(max_length=200, pattern=NO_NUL_PATTERN)]
 
 
-def cinema_show_filters(
+async def cinema_show_filters(
     settings: SettingsDep,
     movie_id: IdQuery = None,
     q: Annotated[
@@ -47,7 +47,7 @@ def cinema_show_filters(
 CinemaFiltersDep = Annotated[ShowFilters, Depends(cinema_show_filters)]
 
 
-def show_filters(
+async def show_filters(
     filters: CinemaFiltersDep, settings: SettingsDep, cinema_id: IdQuery = None
 ) -> ShowFilters:
     """The listing filters of the query string, including the cinema."""
