@@ -51,4 +51,17 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     shots.take(page, "already-used")
     page.set_viewport_size(PHONE)
     shots.take(page, "already-used-phone")
+    page.set_viewport_size(DESKTOP)
+
+    # Look the sale up among the show's reservations and cancel it: the ticket is void.
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Sell", exact=True).click()
+    row = page.locator("#bookings tr", has_text="box_office").first
+    expect(row).to_contain_text("confirmed")
+    row.get_by_role("button", name=re.compile("^Cancel reservation ")).click()
+    expect(page.locator("#bookings-notice")).to_contain_text("Canceled; refunded 29.00 EUR")
+    shots.take(page, "sale-canceled")
+    page.get_by_role("button", name="Check in", exact=True).click()
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("CANCELED TICKET")
     assert not page.js_errors

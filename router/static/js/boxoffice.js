@@ -81,6 +81,7 @@ async function openShow(show) {
   state.saleKey = null;
   await refresh(true);
   $("#only-show").value = show.id;
+  await loadBookings();
 }
 
 async function refresh(first = false) {
@@ -97,6 +98,42 @@ async function refresh(first = false) {
     notify($("#sale-notice"), `${lost.map((s) => `${s.row_label}${s.number}`).join(", ")} just went to another buyer.`, "error");
     renderSelection(state.seatMap.selectedSeats());
   }
+}
+
+/** The show's reservations (staff look-up), with cancel for held and confirmed ones. */
+async function loadBookings() {
+  $("#bookings-panel").hidden = false;
+  let page;
+  try {
+    page = await api(`/shows/${encodeURIComponent(state.show.id)}/reservations?limit=200`);
+  } catch (err) {
+    notify($("#bookings-notice"), errorText(err), "error");
+    return;
+  }
+  const items = itemsOf(page);
+  notify($("#bookings-notice"), items.length ? "" : "No reservations yet.", "info");
+  const headers = ["Reservation", "Channel", "Seats", "Amount", "Status", "Actions"];
+  mount($("#bookings"), items.length ? h("table", { class: "data stack" },
+    h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, items.map((r) => h("tr", {}, [
+      h("code", {}, r.id), r.channel, r.seats.map((x) => x.label).join(", "), money(r.amount_minor, r.currency),
+      r.status,
+      r.status === "held" || r.status === "confirmed"
+        ? h("button", { type: "button", class: "btn danger", "aria-label": `Cancel reservation ${r.id}`, onclick: () => cancelBooking(r) }, "Cancel")
+        : "",
+    ].map((cell, i) => h("td", { "data-label": headers[i] }, cell)))))) : null);
+}
+
+async function cancelBooking(r) {
+  if (!window.confirm(`Cancel reservation ${r.id} (${r.seats.map((x) => x.label).join(", ")})? A paid one is refunded.`)) return;
+  try {
+    const done = await api(`/reservations/${encodeURIComponent(r.id)}/cancel`, { method: "POST", body: { reason: "canceled at the box office" } });
+    if ($("#printed-info").textContent.endsWith(r.id)) $("#printed").hidden = true;
+    notify($("#bookings-notice"), `Canceled${done.refund_minor ? `; refunded ${money(done.refund_minor, done.currency)}` : ""}.`, "ok");
+  } catch (err) {
+    notify($("#bookings-notice"), errorText(err), "error");
+  }
+  await Promise.all([loadBookings(), refresh()]);
 }
 
 function renderSelection(seats) {
@@ -131,6 +168,7 @@ async function sell(event) {
     mount($("#tickets"), ticketCards(sale.tickets, { show: state.show, currency: sale.currency }));
     state.seatMap.setSelected([]);
     $("#email").value = "";
+    loadBookings();
   } catch (err) {
     notify($("#sale-notice"), err.code === "payment_failed"
       ? `Card refused (${err.body.reason || "declined"}); nothing was sold.` : errorText(err), "error");
@@ -181,6 +219,7 @@ $("#cinema").addEventListener("change", onCinema);
 $("#day").addEventListener("change", loadShows);
 $("#sale-form").addEventListener("submit", sell);
 $("#checkin-form").addEventListener("submit", checkIn);
+$("#bookings-refresh").addEventListener("click", loadBookings);
 $("#nav-sell").addEventListener("click", () => showPage("sell"));
 $("#nav-checkin").addEventListener("click", () => showPage("checkin"));
 document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
