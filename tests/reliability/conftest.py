@@ -11,6 +11,11 @@ from deploy.local.topology import Ports
 from tests.reliability.kit import Arena, Minter, create_arena
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fault tests last: they stop and restart parts of the shared stack."""
+    items.sort(key=lambda item: "test_faults.py" in item.nodeid)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     """Start the system on free ports in a temporary directory with the small demo data."""

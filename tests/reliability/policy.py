@@ -66,6 +66,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("POST", "/reservations/{reservation_id}/cancel"): "owner",
     ("POST", "/reservations/{reservation_id}/extend"): "owner",
     ("POST", "/reservations/{reservation_id}/payments"): "owner",
+    ("GET", "/reservations/{reservation_id}/payments"): "owner",
     ("POST", "/reservations/{reservation_id}/release"): "owner",
     ("GET", "/reservations/{reservation_id}/tickets"): "owner",
     ("GET", "/shows"): "public",
@@ -102,7 +103,11 @@ GLOBAL_POLICY: dict[tuple[str, str], str] = OPS | {
 }
 
 # The router's own endpoints (everything else it proxies, by prefix, to the services above).
-ROUTER_POLICY: dict[tuple[str, str], str] = OPS | {
+ROUTER_POLICY: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/metrics"): "public",
+    ("GET", "/docs/oauth2-redirect"): "public",
     ("GET", "/router/docs"): "public",
     ("GET", "/router/openapi.json"): "public",
     ("GET", "/router/regions"): "public",

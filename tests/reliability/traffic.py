@@ -12,7 +12,8 @@ import aiohttp
 
 from tests.reliability.kit import CARD_OK
 
-TIMEOUT = aiohttp.ClientTimeout(total=20.0, connect=5.0)
+# No total timeout: waiting for a pooled connection is the client's own queue, not the server's.
+TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0)
 
 
 def outcome_of(status: int | None) -> str:
@@ -41,6 +42,7 @@ class Ledger:
 
     statuses: Counter[tuple[str, str]] = field(default_factory=Counter)
     codes: Counter[int] = field(default_factory=Counter)
+    errors: Counter[tuple[int, str]] = field(default_factory=Counter)
     events: list[tuple[float, str, str]] = field(default_factory=list)
     reservations: dict[str, Acked] = field(default_factory=dict)
     payments: dict[str, str] = field(default_factory=dict)
@@ -87,11 +89,15 @@ class Customer:
             ) as response:
                 raw = await response.read()
                 status = response.status
-            body = json_lib.loads(raw) if raw else None
+            body = _parse(raw)
         except (aiohttp.ClientError, TimeoutError, ValueError):
             self.ledger.record(kind, None)
             return None, None
         self.ledger.record(kind, status)
+        if status >= 500:
+            self.ledger.errors[
+                (status, str(body.get("error") if isinstance(body, dict) else ""))
+            ] += 1
         return status, body
 
     async def keyed(self, kind: str, path: str, json: Any) -> tuple[int | None, Any]:
@@ -157,6 +163,13 @@ class Customer:
     async def look(self, show_id: str) -> None:
         """Read the seat map, as a customer picking seats does."""
         await self.call("seats", "GET", f"/shows/{show_id}/seats")
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json_lib.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def connector_pool(addresses: int, per_address: int) -> list[aiohttp.TCPConnector]:

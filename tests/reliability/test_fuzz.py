@@ -1,0 +1,107 @@
+"""Schema-driven fuzzing of global_api and regional_api (live servers, real PostgreSQL, admin)."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import checks
+
+from global_api.config import GlobalSettings
+from global_api.main import create_app as create_global
+from regional_api.config import RegionalSettings
+from regional_api.main import create_app as create_regional
+from schemas.auth import Role
+from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.regional_api.reservations.seed import seed_show
+from tests.reliability.kit import size
+from tests.support.db import DatabaseFactory
+from tests.support.live import live_server
+from tests.support.tokens import TestIssuer
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.response_schema_conformance,
+    checks.content_type_conformance,
+]
+FUZZ = settings(
+    max_examples=size("fuzz_examples", 6),
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+
+
+@pytest.fixture(scope="module")
+def regional_target(
+    regional_databases: dict[str, DatabaseFactory], issuer: TestIssuer
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A live regional app with one seeded show; admin headers."""
+    factory = regional_databases["eu-west"]
+    dsn = factory.new("fuzz")
+    seed_show(dsn)
+    app = create_regional(
+        RegionalSettings(region="eu-west", database_url=dsn, log_level="ERROR"), jwks=issuer.jwks
+    )
+    try:
+        with live_server(app) as url:
+            yield url, issuer.headers(sub="usr-fuzz-admin", role=Role.admin)
+    finally:
+        factory.drop(dsn)
+
+
+@pytest.fixture(scope="module")
+def global_target(global_databases: DatabaseFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A live global app with a bootstrap admin, logged in."""
+    dsn = global_databases.new("fuzz")
+    app = create_global(
+        GlobalSettings(
+            database_url=dsn, argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1,
+            bootstrap_admin_email=ADMIN_EMAIL, bootstrap_admin_password=ADMIN_PASSWORD,
+            login_failure_threshold=1000, log_level="ERROR",
+        )
+    )  # fmt: skip
+    try:
+        with live_server(app) as url:
+            login = httpx.post(
+                f"{url}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            )
+            token = login.json()["access_token"]
+            yield url, {"Authorization": f"Bearer {token}"}
+    finally:
+        global_databases.drop(dsn)
+
+
+def _fuzz(url: str, headers: dict[str, str]) -> list[str]:
+    """Fuzz every operation of the served OpenAPI document; return what failed."""
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]
+
+        @FUZZ
+        @given(case=operation.as_strategy())
+        def run(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            case.call_and_validate(base_url=url, headers=headers, checks=CHECKS, timeout=30)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{operation.label}: {str(exc)[:1500]}")
+    return failures
+
+
+@pytest.mark.slow
+def test_regional_api_fuzz(regional_target: tuple[str, dict[str, str]]) -> None:
+    """No 5xx and schema-conformant answers for generated requests, as an admin."""
+    failures = _fuzz(*regional_target)
+    assert failures == [], "\n\n".join(failures)
+
+
+@pytest.mark.slow
+def test_global_api_fuzz(global_target: tuple[str, dict[str, str]]) -> None:
+    """No 5xx and schema-conformant answers for generated requests, as an admin."""
+    failures = _fuzz(*global_target)
+    assert failures == [], "\n\n".join(failures)
