@@ -1,12 +1,15 @@
 """The ORM models agree with the schema the migrations build."""
 
+from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from common.db import async_dsn
+from common.migrate import alembic_config
 from global_api.db import Base
 from global_api.models import import_all_models
 
@@ -32,3 +35,10 @@ def test_models_match_migrations(global_dsn: str) -> None:
     finally:
         engine.dispose()
     assert diffs == []
+
+
+def test_migrations_downgrade_and_upgrade_again(global_dsn: str) -> None:
+    migrations = Path(__file__).resolve().parents[2] / "global_api" / "migrations"
+    config = alembic_config(migrations, global_dsn)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
