@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from deploy.local.prometheus import PrometheusProcess, scrape_config
 from deploy.local.stack import ROOT, DemoMode, LocalStack, StackOptions
 from deploy.local.topology import PortInUseError, Ports
 
@@ -25,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     up.add_argument("--small-demo", action="store_true", help="one cinema and hall per region")
     up.add_argument("--no-fsync", action="store_true", help="faster, not crash-safe PostgreSQL")
     up.add_argument("--log-level", default="INFO")
+    up.add_argument(
+        "--prometheus", action="store_true", help="also run Prometheus (port base+1090) with alerts"
+    )
     return parser.parse_args(argv)
 
 
@@ -32,10 +36,12 @@ def _raise_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def _print_summary(stack: LocalStack) -> None:
+def _print_summary(stack: LocalStack, prometheus: PrometheusProcess | None) -> None:
     print("\nThe cinema platform is up.", flush=True)
     for label, link in stack.urls().items():
         print(f"  {label:<28} {link}")
+    if prometheus:
+        print(f"  {'prometheus (alerts)':<28} {prometheus.url}/alerts")
     print(f"\nDemo accounts (also in {stack.paths.credentials}, mode 0600):")
     for role, who in stack.credentials.items():
         print(f"  {role:<9} {who['email']}  password: {who['password']}")
@@ -73,12 +79,24 @@ def up(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, SystemExit):
         print("interrupted during start-up; everything stopped", file=sys.stderr)
         return 130
+    except Exception as exc:
+        print(f"error: {exc}\nlogs: {stack.paths.logs}", file=sys.stderr)
+        return 1
+    prometheus = None
     try:
-        _print_summary(stack)
+        if args.prometheus:
+            prometheus = PrometheusProcess(
+                stack.paths.root / "prometheus",
+                args.base_port + 1090,
+                scrape_config(stack, interval="5s"),
+            ).start()
+        _print_summary(stack, prometheus)
         _watch(stack)
     except (KeyboardInterrupt, SystemExit):
         print("\nstopping...", flush=True)
     finally:
+        if prometheus:
+            prometheus.stop()
         stack.stop()
     return 0
 
