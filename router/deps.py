@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
+from router.proxy.accesslog import AccessLog
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.send import Sender
 
@@ -20,6 +21,7 @@ class RouterState:
     upstreams: Upstreams
     health: Health
     sender: Sender
+    access_log: AccessLog | None = None
 
 
 def get_state(request: Request) -> RouterState:

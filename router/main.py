@@ -19,6 +19,7 @@ from router.config import RouterSettings, settings_from_env
 from router.deps import RouterState
 from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
+from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.probes import probe_all, probe_forever
@@ -63,6 +64,7 @@ def _build_state(settings: RouterSettings) -> RouterState:
         upstreams=upstreams,
         health=health,
         sender=Sender(settings, health),
+        access_log=AccessLog(SERVICE) if settings.access_log else None,
     )
 
 
@@ -84,6 +86,8 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
     ]
     if not pin_keys:
         jobs.append(keys.refresh_forever(settings.jwks_refresh_seconds))
+    if state.access_log is not None:
+        jobs.append(state.access_log.flush_forever())
     tasks = [asyncio.create_task(job) for job in jobs]
     # Everything alive now lives as long as the process: keep it out of the collector's walks.
     gc.freeze()
@@ -143,5 +147,6 @@ def create_app(
         directory=state.directory,
         upstreams=state.upstreams,
         sender=state.sender,
+        access_log=state.access_log,
     )
     return RouterApp(api, proxy, state)

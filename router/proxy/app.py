@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from common.observability import request_id_var
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
+from router.proxy.accesslog import AccessLog
 from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
@@ -63,8 +64,10 @@ class ProxyApp:
         directory: DirectoryCache,
         upstreams: Upstreams,
         sender: Sender,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.settings = settings
+        self.access_log = access_log
         self.directory = directory
         self.upstreams = upstreams
         self.sender = sender
@@ -108,7 +111,7 @@ class ProxyApp:
                 internal = {"error": "internal", "detail": "internal error"}
                 await _send_json(send, 500, internal, {}, inbound.request_id)
         finally:
-            self._observe(scope, region, outcome, status, started)
+            self._observe(scope, inbound.request_id, region, (outcome, status), started)
             request_id_var.reset(token)
 
     async def _route(self, scope: Scope) -> Route:
@@ -230,8 +233,14 @@ class ProxyApp:
         )
 
     def _observe(
-        self, scope: Scope, region: str, outcome: str, status: int, started: float
+        self,
+        scope: Scope,
+        request_id: str,
+        region: str,
+        result: tuple[str, int],
+        started: float,
     ) -> None:
+        outcome, status = result
         elapsed = time.perf_counter() - started
         metrics = self._metrics.get((region, outcome))
         if metrics is None:
@@ -239,20 +248,20 @@ class ProxyApp:
             self._metrics[(region, outcome)] = metrics
         metrics[0].inc()
         metrics[1].observe(elapsed)
-        if self.settings.access_log or status >= 500:
-            log.info(
-                "proxied",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "region": region,
-                        "status": status,
-                        "outcome": outcome,
-                        "ms": round(elapsed * 1000, 2),
-                    }
-                },
-            )
+        if self.access_log is None and status < 500:
+            return
+        fields = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "region": region,
+            "status": status,
+            "outcome": outcome,
+            "ms": round(elapsed * 1000, 2),
+        }
+        if self.access_log is not None:
+            self.access_log.record(request_id, fields)
+        else:
+            log.warning("proxied", extra={"fields": fields})
 
 
 async def _relay(sent: Sent, method: str, request_id: str, send: Send) -> int:

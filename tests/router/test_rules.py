@@ -1,10 +1,13 @@
 """The router's pure rules: path resolution, health transitions, token buckets, fan-out merge."""
 
+import json
+
 import pytest
 
 from common.ids import new_id
 from router.config import RouterSettings
 from router.fanout.service import RegionAnswer, merge, region_query
+from router.proxy.accesslog import AccessLog
 from router.proxy.headers import read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.ratelimit.buckets import TokenBuckets
@@ -120,3 +123,16 @@ def test_merge_sorts_pages_and_names_missing_regions() -> None:
     assert result.unavailable_regions == ["ap-south"]
     query = region_query([("q", "dune"), ("limit", "5"), ("offset", "9")], limit=5, offset=10)
     assert query == "q=dune&limit=15&offset=0"
+
+
+def test_access_log_lines_carry_the_request_id(capfd: pytest.CaptureFixture[str]) -> None:
+    access = AccessLog("router", batch=2)
+    access.record("rid-1", {"status": 200})
+    assert capfd.readouterr().err == ""  # batched
+    access.record("rid-2", {"status": 503})
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert [(line["request_id"], line["status"]) for line in lines] == [
+        ("rid-1", 200),
+        ("rid-2", 503),
+    ]
+    assert lines[0]["ts"].endswith("+00:00")
