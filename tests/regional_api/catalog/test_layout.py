@@ -128,7 +128,7 @@ def test_parse_only_ever_raises_invalid_layout(
     assert len({(seat.grid_row, seat.grid_col) for seat in layout.seats}) == len(layout.seats)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(rows=ROWS.filter(lambda rows: any(set(row) - {"_", " "} for row in rows)))
 def test_valid_documents_always_parse_with_one_seat_per_seat_char(rows: list[str]) -> None:
     rows = [row or "_" for row in rows]
