@@ -23,6 +23,10 @@ class ConnectFailed(ConnectionError):
     """No connection could be made: no byte of the request left the router."""
 
 
+class PoolBusy(ConnectFailed):
+    """Every connection to the upstream stayed busy: nothing was sent, the upstream may be fine."""
+
+
 class Disconnected(ConnectionError):
     """The connection broke after the request was sent: the upstream may have acted on it."""
 
@@ -244,7 +248,14 @@ class Http1Pool:
         return Response(conn, self)
 
     async def _acquire(self) -> _Connection:
-        await self._slots.acquire()
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise PoolBusy(f"all connections to {self.host}:{self.port} busy") from None
+        else:
+            await self._slots.acquire()
         now = asyncio.get_running_loop().time()
         while self._idle:
             conn = self._idle.pop()

@@ -16,7 +16,7 @@ from tenacity import (
 )
 
 from router.config import RouterSettings
-from router.upstreams.http1 import ConnectFailed, Headers, Response
+from router.upstreams.http1 import ConnectFailed, Headers, PoolBusy, Response
 from router.upstreams.pool import Endpoint, Health, RegionPool
 
 RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
@@ -152,7 +152,7 @@ class Sender:
             )
         except BaseException as exc:
             endpoint.in_flight -= 1
-            if _is_transport_failure(exc):
+            if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
                 self.health.traffic_failed(
                     endpoint, reason="connection", immediate=_never_sent(exc)
                 )

@@ -1,0 +1,57 @@
+"""The router's own HTTP/1.1 client against a real upstream process."""
+
+import asyncio
+
+import pytest
+
+from router.upstreams.http1 import ConnectFailed, Disconnected, Http1Pool, PoolBusy
+from tests.router.support import Proc, free_port
+
+
+def _pool(url: str, limit: int = 4) -> Http1Pool:
+    return Http1Pool(url, limit=limit, keepalive=4.0, connect_timeout=0.3, read_timeout=5.0)
+
+
+def test_keep_alive_reuse_chunked_bodies_and_head(upstreams: dict[str, Proc]) -> None:
+    async def scenario() -> None:
+        pool = _pool(upstreams["c"].url)
+        for _ in range(3):
+            response = await pool.request("GET", "/echo?x=1", [(b"x-a", b"1")], None, wait=2)
+            assert response.status == 200
+            assert b'"x-a": "1"' in await response.read()
+            response.release()
+        assert len(pool._idle) == 1  # one connection, reused
+        response = await pool.request("GET", "/big?n=200000", [], None, wait=2)
+        assert response.content_length is None  # chunked
+        assert sum([len(chunk) async for chunk in response.chunks()]) == 200_000
+        response.release()
+        response = await pool.request("HEAD", "/echo", [], None, wait=2)
+        assert (response.status, await response.read()) == (200, b"")
+        response.release()
+        response = await pool.request("POST", "/echo", [], b"abc", wait=2)
+        assert b'"body_len": 3' in await response.read()
+        response.release()
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_failures_are_classified(upstreams: dict[str, Proc]) -> None:
+    async def scenario() -> None:
+        dead = _pool(f"http://127.0.0.1:{free_port()}")
+        with pytest.raises(ConnectFailed):
+            await dead.request("GET", "/", [], None, wait=1)
+        pool = _pool(upstreams["c"].url, limit=1)
+        slow = asyncio.create_task(pool.request("GET", "/slow?s=1", [], None, wait=0.6))
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolBusy):
+            await pool.request("GET", "/echo", [], None, wait=1)
+        with pytest.raises(TimeoutError):
+            await slow
+        response = await pool.request("GET", "/echo", [], None, wait=1)  # slot given back
+        assert response.status == 200
+        response.release()
+        await pool.close()
+
+    asyncio.run(scenario())
+    assert issubclass(Disconnected, ConnectionError)
