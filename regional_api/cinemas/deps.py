@@ -23,6 +23,13 @@ async def resolve_cinema(
     cinema = await service.get_cinema(session, cinema_id=cinema_id)
     if cinema is not None:
         return cinema
+    return await mirror_from_directory(session, settings, clock, cinema_id)
+
+
+async def mirror_from_directory(
+    session: SessionDep, settings: SettingsDep, clock: ClockDep, cinema_id: str
+) -> Cinema:
+    """Fetch a cinema of this region from the global directory and upsert the mirror."""
     record = await directory.fetch_cinema(settings.global_api_url, cinema_id)
     if record is None or record.region != settings.region:
         raise NotFound(f"no cinema {cinema_id}", code="cinema_not_found")

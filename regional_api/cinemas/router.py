@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from common.auth import AdminClaims
 from regional_api.cinemas import service
-from regional_api.cinemas.deps import CinemaDep, SettingsDep
+from regional_api.cinemas.deps import CinemaDep, SettingsDep, mirror_from_directory
 from regional_api.cinemas.models import Cinema
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
@@ -70,4 +70,14 @@ async def put_cinema(
         now=clock.now(),
         source="admin",
     )
+    return cinema_read(cinema, settings.region)
+
+
+@router.post("/cinemas/{cinema_id}/sync")
+async def sync_cinema(
+    cinema_id: str, _: AdminClaims, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> CinemaMirrorRead:
+    """Refresh this region's copy of a cinema from the global directory now (admin)."""
+    service.require_local_id(cinema_id, kind="cin", region=settings.region)
+    cinema = await mirror_from_directory(session, settings, clock, cinema_id)
     return cinema_read(cinema, settings.region)

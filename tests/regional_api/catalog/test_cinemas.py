@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from common.ids import new_id
+from schemas.auth import Role
 from tests.regional_api.catalog.conftest import Auth, make_app
 from tests.support import tokens
 from tests.support.live import live_server
@@ -111,7 +112,16 @@ def test_unknown_cinema_is_fetched_once_then_served_while_the_directory_is_down(
         assert calls == [cinema_id]  # mirrored after the first lookup
         unknown = api.get(f"/cinemas/{missing}")
         assert (unknown.status_code, unknown.json()["error"]) == (404, "cinema_not_found")
+        # A renamed cinema reaches the mirror when an admin asks for a sync.
+        cinemas[cinema_id] |= {"name": "Lumière Terreaux"}
+        assert api.get(f"/cinemas/{cinema_id}").json()["name"] == "Lumière"
+        sync = f"/cinemas/{cinema_id}/sync"
+        assert api.post(sync, headers=issuer.headers(role=Role.staff)).status_code == 403
+        synced = api.post(sync, headers=issuer.headers(role=Role.admin))
+        assert (synced.status_code, synced.json()["name"]) == (200, "Lumière Terreaux")
     # The same database, now with the directory unreachable: the mirror keeps serving.
     with live_server(make_app(regional_dsn, issuer)) as base, httpx.Client(base_url=base) as api:
-        assert api.get(f"/cinemas/{cinema_id}").status_code == 200
+        assert api.get(f"/cinemas/{cinema_id}").json()["name"] == "Lumière Terreaux"
         assert api.get(f"/cinemas/{missing}").status_code == 503
+        down = api.post(f"/cinemas/{cinema_id}/sync", headers=issuer.headers(role=Role.admin))
+        assert (down.status_code, down.json()["error"]) == (503, "directory_unavailable")
