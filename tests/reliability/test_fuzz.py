@@ -26,7 +26,7 @@ CHECKS = [
     checks.content_type_conformance,
 ]
 FUZZ = settings(
-    max_examples=size("fuzz_examples", 6),
+    max_examples=size("fuzz_examples", 5),
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
