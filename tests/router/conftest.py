@@ -6,20 +6,20 @@ from pathlib import Path
 import pytest
 
 from common.ids import new_id
-from tests.router.support import FakeDirectory, Proc, directory_map, upstream
+from tests.router.support import FakeDirectory, Proc, directory_map, router, upstream
 from tests.support.live import live_server
 from tests.support.tokens import TestIssuer
 
 CINEMA_EU = new_id("cin", "eu-west")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def write_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The file every upstream appends one line to per write it receives."""
     return tmp_path_factory.mktemp("router") / "writes.log"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def upstreams(write_log: Path) -> Iterator[dict[str, Proc]]:
     """Two eu-west endpoints (a, b) and one us-east endpoint (c), running."""
     procs = {
@@ -38,7 +38,7 @@ def upstreams(write_log: Path) -> Iterator[dict[str, Proc]]:
             proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fake_directory(issuer: TestIssuer, upstreams: dict[str, Proc]) -> FakeDirectory:
     """A directory whose map lists the upstreams and one eu-west cinema."""
     document = directory_map(
@@ -49,8 +49,27 @@ def fake_directory(issuer: TestIssuer, upstreams: dict[str, Proc]) -> FakeDirect
     return FakeDirectory(document, issuer.jwks)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def directory_url(fake_directory: FakeDirectory) -> Iterator[str]:
     """The fake directory served on a loopback port."""
     with live_server(fake_directory) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def router_url(directory_url: str) -> Iterator[str]:
+    """A router in front of the fake directory: small limits to hit, short deadlines."""
+    proc = router(
+        directory_url,
+        max_body_bytes=1024,
+        hold_burst=3,
+        hold_rate_per_second=0.1,
+        login_burst=2,
+        login_rate_per_second=0.1,
+        request_deadline_seconds=1.5,
+        attempt_timeout_seconds=1,
+    ).start()
+    try:
+        yield proc.url
+    finally:
+        proc.kill()

@@ -164,3 +164,14 @@ async def _answer(
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def wait_all_healthy(base: str, timeout: float = 10.0) -> None:
+    """Wait until the router has every endpoint of every region in rotation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        regions = httpx.get(f"{base}/router/regions").json()["regions"]
+        if all(region["state"] == "up" for region in regions):
+            return
+        assert time.monotonic() < deadline, regions
+        time.sleep(0.05)

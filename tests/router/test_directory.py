@@ -2,58 +2,67 @@
 
 import json
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from common.ids import new_id
 from tests.router.support import FakeDirectory, Proc, directory_map, free_port, router
 from tests.support.live import live_server
 
 
-def test_routing_survives_the_directory_going_down(
-    fake_directory: FakeDirectory, upstreams: dict[str, Proc]
-) -> None:
-    document = json.loads(json.dumps(fake_directory.document))
-    cinema = document["cinemas"][0]["id"]
-    with live_server(FakeDirectory(document, fake_directory.jwks)) as url:
-        proc = router(url).start()
-    try:
-        time.sleep(0.6)  # past a periodic refresh that now fails
-        with httpx.Client(base_url=proc.url, timeout=5.0) as client:
-            assert client.get(f"/cinemas/{cinema}/shows").json()["region"] == "eu-west"
-            assert client.get("/regions/us-east/movies").json()["region"] == "us-east"
-            started = time.perf_counter()
-            unknown = client.get(f"/cinemas/{new_id('cin', 'eu-west')}/shows")
-            assert unknown.status_code == 404
-            assert time.perf_counter() - started < 3
-            assert client.get("/readyz").status_code == 200
-            metrics = client.get("/metrics").text
-            assert 'router_map_refreshes_total{outcome="failed",trigger="periodic"}' in metrics
-    finally:
-        proc.kill()
-
-
-def test_start_with_the_directory_down_uses_the_static_file(
-    fake_directory: FakeDirectory, tmp_path: Path
-) -> None:
-    static = tmp_path / "router.json"
+@pytest.fixture(scope="module")
+def orphans(
+    fake_directory: FakeDirectory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Proc, Proc]]:
+    """Two routers, started together: one whose directory then dies, one that never had one."""
+    static = tmp_path_factory.mktemp("static") / "router.json"
     document = directory_map("static-1", {}, {})
     document["regions"] = fake_directory.document["regions"]
     static.write_text(json.dumps(document))
-    dead = f"http://127.0.0.1:{free_port()}"
-    proc = router(dead, static_config_file=static).start()
+    copy = json.loads(json.dumps(fake_directory.document))
+    with live_server(FakeDirectory(copy, fake_directory.jwks)) as url:
+        lost = router(url).start(wait_path=None)
+        never = router(f"http://127.0.0.1:{free_port()}", static_config_file=static)
+        never.start(wait_path=None)
+        lost.wait("/readyz")
     try:
-        with httpx.Client(base_url=proc.url, timeout=5.0) as client:
-            assert client.get("/regions/eu-west/movies").json()["region"] == "eu-west"
-            show = new_id("show", "us-east")
-            assert client.get(f"/shows/{show}").json()["region"] == "us-east"
-            view = client.get("/router/regions").json()
-            assert (view["map_source"], view["map_version"]) == ("static", "static-1")
-            started = time.perf_counter()
-            login = client.post("/auth/login", json={})
-            assert login.status_code == 503
-            assert login.json()["error"] == "upstream_unavailable"
-            assert time.perf_counter() - started < 1
+        never.wait("/readyz")
+        yield lost, never
     finally:
-        proc.kill()
+        lost.kill()
+        never.kill()
+
+
+def test_routing_survives_the_directory_going_down(
+    orphans: tuple[Proc, Proc], fake_directory: FakeDirectory
+) -> None:
+    lost, _ = orphans
+    cinema = fake_directory.document["cinemas"][0]["id"]
+    time.sleep(0.6)  # past a periodic refresh that now fails
+    with httpx.Client(base_url=lost.url, timeout=5.0) as client:
+        assert client.get(f"/cinemas/{cinema}/shows").json()["region"] == "eu-west"
+        assert client.get("/regions/us-east/movies").json()["region"] == "us-east"
+        started = time.perf_counter()
+        unknown = client.get(f"/cinemas/{new_id('cin', 'eu-west')}/shows")
+        assert unknown.status_code == 404
+        assert time.perf_counter() - started < 3
+        assert client.get("/readyz").status_code == 200
+        metrics = client.get("/metrics").text
+        assert 'router_map_refreshes_total{outcome="failed",trigger="periodic"}' in metrics
+
+
+def test_start_with_the_directory_down_uses_the_static_file(orphans: tuple[Proc, Proc]) -> None:
+    _, never = orphans
+    with httpx.Client(base_url=never.url, timeout=5.0) as client:
+        assert client.get("/regions/eu-west/movies").json()["region"] == "eu-west"
+        show = new_id("show", "us-east")
+        assert client.get(f"/shows/{show}").json()["region"] == "us-east"
+        view = client.get("/router/regions").json()
+        assert (view["map_source"], view["map_version"]) == ("static", "static-1")
+        started = time.perf_counter()
+        login = client.post("/auth/login", json={})
+        assert login.status_code == 503
+        assert login.json()["error"] == "upstream_unavailable"
+        assert time.perf_counter() - started < 1

@@ -11,39 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.router.support import Proc, router
+from tests.router.support import Proc, wait_all_healthy
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def router_url(directory_url: str) -> Iterator[str]:
-    """A router in front of the fake directory."""
-    proc = router(directory_url, request_deadline_seconds=1.5, attempt_timeout_seconds=1).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
 
 
 @pytest.fixture
 def eu_west(upstreams: dict[str, Proc], router_url: str) -> Iterator[tuple[Proc, Proc]]:
     """The two eu-west endpoints, both in rotation; restarted after the test if it killed them."""
-    _wait_all_healthy(router_url)
+    wait_all_healthy(router_url)
     yield upstreams["a"], upstreams["b"]
     for proc in (upstreams["a"], upstreams["b"]):
         if proc.proc is None or proc.proc.poll() is not None:
             proc.start()
-
-
-def _wait_all_healthy(base: str) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        regions = httpx.get(f"{base}/router/regions").json()["regions"]
-        if all(region["state"] == "up" for region in regions):
-            return
-        assert time.monotonic() < deadline, regions
-        time.sleep(0.05)
 
 
 class Traffic:

@@ -9,30 +9,14 @@ import pytest
 from common.ids import new_id
 from schemas.auth import Role
 from tests.router.conftest import CINEMA_EU
-from tests.router.support import FakeDirectory, Proc, router
+from tests.router.support import FakeDirectory, Proc, wait_all_healthy
 from tests.support.tokens import TestIssuer
-
-
-@pytest.fixture(scope="module")
-def router_url(directory_url: str) -> Iterator[str]:
-    """A router in front of the fake directory, with small limits to hit."""
-    proc = router(
-        directory_url,
-        max_body_bytes=1024,
-        hold_burst=3,
-        hold_rate_per_second=0.1,
-        login_burst=2,
-        login_rate_per_second=0.1,
-    ).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
 
 
 @pytest.fixture
 def client(router_url: str) -> Iterator[httpx.Client]:
-    """An HTTP client for the router."""
+    """An HTTP client for the router, once every endpoint is in rotation."""
+    wait_all_healthy(router_url)
     with httpx.Client(base_url=router_url, timeout=5.0) as http:
         yield http
 
