@@ -65,6 +65,13 @@ class Stack:
         answer.raise_for_status()
         return answer.json()
 
+    def post(self, path: str, body: dict[str, Any], token: str) -> Any:
+        """POST a JSON document through the router; the answer must be 2xx."""
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = httpx.post(f"{self.url}{path}", json=body, headers=headers, timeout=30)
+        assert answer.is_success, answer.text
+        return answer.json()
+
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:

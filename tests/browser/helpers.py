@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,22 +52,30 @@ def bookable_show(stack: Stack, *, city: str = "Paris", skip: int = 0) -> dict[s
     return {**future[skip], "cinema": cinema}
 
 
-def show_after(
-    stack: Stack, *, cinema_id: str, skip: int = 0, pair: bool = False
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A future show of a cinema (and, with `pair`, another one), with its local start time."""
-    listing = stack.get(f"/cinemas/{cinema_id}/shows?limit=200")
-    shows = listing if isinstance(listing, list) else listing["items"]
-    soon = datetime.now(UTC) + timedelta(hours=1)
-    future = sorted(
-        (s for s in shows if s["status"] == "scheduled" and _aware(s["starts_at"]) > soon),
-        key=lambda s: str(s["starts_at"]),
-    )
-    chosen = [future[skip], future[skip + 1 if pair else skip]]
-    for show in chosen:
+def imminent_shows(stack: Stack, *, cinema_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two shows in a new hall: one whose doors open now (in 40 min), one three hours later."""
+    token = stack.token("admin")
+    layout: dict[str, Any] = {
+        "name": f"Door test {uuid.uuid4().hex[:6]}",
+        "rows": ["AAAA_AAAA", "PPPP_PPPP"],
+        "legend": {"A": "standard", "P": "premium"},
+    }
+    hall = stack.post(f"/cinemas/{cinema_id}/halls", layout, token)
+    region = cinema_id.split("-")[1] + "-" + cinema_id.split("-")[2]
+    movie = stack.get(f"/regions/{region}/movies?limit=1")["items"][0]
+    start = (datetime.now(UTC) + timedelta(minutes=40)).replace(second=0, microsecond=0)
+    shows = []
+    for offset in (timedelta(0), timedelta(hours=3)):
+        body = {
+            "movie_id": movie["id"],
+            "starts_at": (start + offset).isoformat(),
+            "prices": {"standard": 1150, "premium": 1450},
+        }
+        show = stack.post(f"/halls/{hall['id']}/shows", body, token)
         zone = ZoneInfo(show["timezone"])
         show["local_time"] = _aware(show["starts_at"]).astimezone(zone).strftime("%H:%M")
-    return chosen[0], chosen[1]
+        shows.append(show)
+    return shows[0], shows[1]
 
 
 def _aware(text: str) -> datetime:

@@ -60,8 +60,9 @@ async function loadShows() {
     onclick: () => openShow(show),
   }, h("strong", {}, localTime(show.starts_at, show.timezone)), show.movie_title,
   h("small", {}, `${show.hall_name} · ${show.free_seats}/${show.seat_count} free`)))));
+  const chosen = $("#only-show").value;
   mount($("#only-show"), h("option", { value: "" }, "Any show of this cinema"),
-    state.shows.map((s) => h("option", { value: s.id }, `${localTime(s.starts_at, s.timezone)} ${s.movie_title}`)));
+    state.shows.map((s) => h("option", { value: s.id, selected: s.id === chosen }, `${localTime(s.starts_at, s.timezone)} ${s.movie_title}`)));
 }
 
 function markCurrent(show) {
