@@ -194,9 +194,11 @@ async function checkIn(event) {
     const used = err.code === "ticket_already_used";
     const titles = {
       ticket_already_used: "ALREADY USED", wrong_show: "WRONG SHOW", wrong_cinema: "WRONG CINEMA",
-      ticket_not_found: "UNKNOWN TICKET", ticket_canceled: "CANCELED TICKET",
+      ticket_not_found: "UNKNOWN TICKET", ticket_canceled: "CANCELED TICKET", too_early: "TOO EARLY",
+      show_over: "SHOW IS OVER",
     };
-    const detail = used ? `Checked in at ${localDateTime(err.body.used_at, tz)}.` : errorText(err);
+    let detail = used ? `Checked in at ${localDateTime(err.body.used_at, tz)}.` : errorText(err);
+    if (err.code === "too_early" && err.body.starts_at) detail += ` (show at ${localDateTime(err.body.starts_at, tz)})`;
     verdict(used ? "used" : "bad", titles[err.code] || "REFUSED", detail);
   }
   $("#code").select();
