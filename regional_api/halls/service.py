@@ -100,12 +100,9 @@ async def create_hall(
     return hall
 
 
-async def get_hall(session: AsyncSession, *, hall_id: str, lock: bool = False) -> Hall | None:
-    """The hall, if it exists (optionally locked against concurrent show creation)."""
-    query = select(Hall).where(Hall.id == hall_id)
-    if lock:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
+async def get_hall(session: AsyncSession, *, hall_id: str) -> Hall | None:
+    """The hall, if it exists."""
+    return await session.get(Hall, hall_id)
 
 
 async def list_halls(session: AsyncSession, *, cinema_id: str) -> list[Hall]:
