@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -135,3 +136,50 @@ def test_a_killed_replica_is_routed_around(stack: LocalStack, router: httpx.Clie
     finally:
         stack.restart("eu-west-1")
     assert router.get(f"/shows/{show['id']}").status_code == 200
+
+
+def _show_starting_soon(router: httpx.Client, auth: dict[str, str], cinema: str) -> str:
+    """A show in a new hall of `cinema` starting in ten minutes (doors are open)."""
+    layout = {"name": f"Test {uuid.uuid4().hex[:8]}", "rows": ["AAAA", "AAAA"]}
+    hall = router.post(f"/cinemas/{cinema}/halls", json=layout, headers=auth)
+    assert hall.status_code == 201, hall.text
+    movie = router.get("/regions/eu-west/movies").json()["items"][0]
+    starts_at = datetime.now(UTC) + timedelta(minutes=10)
+    show = router.post(
+        f"/halls/{hall.json()['id']}/shows",
+        json={
+            "movie_id": movie["id"],
+            "starts_at": starts_at.isoformat(),
+            "prices": {"standard": 900},
+        },
+        headers=auth,
+    )
+    assert show.status_code == 201, show.text
+    return str(show.json()["id"])
+
+
+def test_staff_sell_at_the_counter_and_check_the_ticket_in(
+    stack: LocalStack, router: httpx.Client
+) -> None:
+    staff = stack.credentials["staff"]
+    auth = login(router, staff)
+    cinema = staff["cinema_id"]
+    show_id = _show_starting_soon(router, auth, cinema)
+    sale = router.post(
+        f"/shows/{show_id}/sales",
+        json={"seat_ids": _free_seats(router, show_id, 1), "method": "cash"},
+        headers=auth | {"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert sale.status_code == 201, sale.text
+    code = sale.json()["tickets"][0]["code"]
+    validate = f"/cinemas/{cinema}/tickets/validate"
+    first = router.post(validate, json={"code": code}, headers=auth)
+    assert first.status_code == 200, first.text
+    again = router.post(validate, json={"code": code}, headers=auth)
+    assert again.status_code == 409
+    assert again.json()["error"] == "ticket_already_used"
+    report = router.get(f"/shows/{show_id}/report", headers=auth)
+    assert report.status_code == 200, report.text
+    assert report.json()["sold"] == 1
+    other_region = _first_show(router, "us-east")["id"]
+    assert router.get(f"/shows/{other_region}/report", headers=auth).status_code == 403
