@@ -5,10 +5,12 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from common.auth import JwksCache, TokenVerifier
@@ -28,8 +30,12 @@ from router.upstreams.send import Sender
 SERVICE = "router"
 
 # Paths the router answers itself; everything else is proxied.
-OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/me/reservations", "/search/shows"})
-OWN_PREFIX = "/router/"
+OWN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/me/reservations", "/search/shows", "/app"}
+)
+OWN_PREFIXES = ("/router/", "/app/")
+# The frontends (docs/frontends.md), served as files under /app/.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class RouterApp:
@@ -43,7 +49,7 @@ class RouterApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if path not in OWN_PATHS and not path.startswith(OWN_PREFIX):
+            if path not in OWN_PATHS and not path.startswith(OWN_PREFIXES):
                 await self.proxy(scope, receive, send)
                 return
         await self.api(scope, receive, send)
@@ -128,6 +134,8 @@ def _build_api(state: RouterState, keys: JwksCache, *, pin_keys: bool) -> FastAP
     api.include_router(ops_router([("directory_map", directory_loaded)]))
     api.include_router(admin_router)
     api.include_router(fanout_router)
+    if STATIC_DIR.is_dir():
+        api.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="frontends")
     instrument(api, service=SERVICE)
     return api
 

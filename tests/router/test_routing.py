@@ -233,3 +233,11 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     metrics = client.get("/metrics").text
     assert "router_requests_total" in metrics
     assert "router_endpoint_healthy" in metrics
+
+
+def test_frontends_are_served_under_app(client: httpx.Client) -> None:
+    for path in ("/app/", "/app/admin.html"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "text/html" in response.headers["content-type"]
+    assert client.get("/app/nope.html").status_code == 404
