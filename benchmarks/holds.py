@@ -59,7 +59,7 @@ class Hall:
 class Load:
     """One load run for the generator process."""
 
-    scenario: str  # readyz | spread | concentrated | hold_pay
+    scenario: str  # readyz | spread | concentrated | hold_pay | hold_pay_concentrated
     url: str
     seconds: float
     clients: int
@@ -92,9 +92,17 @@ class Outcome:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def seed_hall(conn: psycopg.Connection, cinema_id: str, rows: int, cols: int, shows: int) -> Hall:
+def seed_hall(
+    conn: psycopg.Connection,
+    cinema_id: str,
+    rows: int,
+    cols: int,
+    shows: int,
+    *,
+    region: str = REGION,
+) -> Hall:
     """Insert a hall of rows x cols standard seats, a movie and `shows` shows a day apart."""
-    hall_id, movie_id = new_id("hall", REGION), new_id("mov", REGION)
+    hall_id, movie_id = new_id("hall", region), new_id("mov", region)
     conn.execute(
         "INSERT INTO halls (id, cinema_id, name, layout, seat_count) VALUES (%s, %s, %s, '{}', %s)",
         (hall_id, cinema_id, hall_id, rows * cols),
@@ -115,7 +123,7 @@ def seed_hall(conn: psycopg.Connection, cinema_id: str, rows: int, cols: int, sh
         "INSERT INTO movies (id, title, duration_minutes) VALUES (%s, 'Bench', 100)", (movie_id,)
     )
     start = datetime.now(UTC) + timedelta(days=1)
-    show_ids = [new_id("show", REGION) for _ in range(shows)]
+    show_ids = [new_id("show", region) for _ in range(shows)]
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO shows (id, movie_id, hall_id, cinema_id, starts_at, ends_at, currency)"
@@ -206,9 +214,10 @@ async def _step(
         return
     assert load.hall is not None
     show_id = rng.choice(load.hall.show_ids)
-    seats = load.hall.nth_pair(turn) if load.scenario == "concentrated" else load.hall.pair(rng)
+    concentrated = load.scenario.endswith("concentrated")
+    seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
     status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, headers)
-    if load.scenario == "hold_pay" and status == 201:
+    if load.scenario.startswith("hold_pay") and status == 201:
         status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, headers)
     _record(outcome, status, started)
 

@@ -190,6 +190,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     parser.add_argument("--access-log", action="store_true", help="router logs every request")
     args = parser.parse_args()
+    results = run(args.seconds, access_log=args.access_log)
+    print(table(results))
+    if args.write:
+        write_doc(results, args)
+
+
+def run(seconds: int, *, access_log: bool = False) -> list[Result]:
+    """Start the echo upstream, the router and nginx, and measure each (also used by the suite)."""
     with tempfile.TemporaryDirectory() as tmp:
         echo = upstream("bench", "eu-west", Path(tmp) / "writes.log")
         static = Path(tmp) / "map.json"
@@ -198,7 +206,7 @@ def main() -> None:
             f"http://127.0.0.1:{free_port()}",  # no directory: the static map is used
             static_config_file=static,
             rate_limit_enabled="false",
-            access_log=str(args.access_log).lower(),
+            access_log=str(access_log).lower(),
             probe_interval_seconds=1,
             map_refresh_seconds=3600,
         )
@@ -214,13 +222,10 @@ def main() -> None:
                 }
                 if front:
                     targets["nginx"] = (f"{front[0]}/echo", front[1])
-                results = measure(targets, args.seconds)
+                return measure(targets, seconds)
         finally:
             for proc in started:
                 proc.kill()
-    print(table(results))
-    if args.write:
-        write_doc(results, args)
 
 
 def write_doc(results: list[Result], args: argparse.Namespace) -> None:

@@ -1,0 +1,359 @@
+"""Render a suite result (the raw JSON) as the Markdown report and the PNG chart."""
+
+import math
+from pathlib import Path
+from typing import Any
+
+from benchmarks.suite.stats import ratio
+
+HOLD_PAY_TARGET = 1000.0  # end-to-end hold+pay per second through the router
+ONSALE_P99_TARGET_MS = 250.0
+RSS_TARGET_MB = 200.0
+
+
+def _f(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _pgbench_at(result: dict[str, Any], clients: int) -> float:
+    rows = {row["clients"]: row["tps"] for row in result.get("pgbench", [])}
+    if clients in rows:
+        return float(rows[clients])
+    return float(max(rows.values())) if rows else math.nan
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the brief with the measured figure and whether it is met."""
+    routed = [
+        r for r in result.get("holds", []) if r["op"] == "hold_pay" and r["target"] == "router"
+    ]
+    best = max((r["ok_per_s"] for r in routed), default=math.nan)
+    onsale = result.get("onsale") or {}
+    p99 = onsale.get("p99_ms", math.nan)
+    memory = result.get("memory", {})
+    name, peak = max(
+        ((k, float(v["peak_mb"])) for k, v in memory.items()),
+        key=lambda item: item[1],
+        default=("-", math.nan),
+    )
+    return [
+        {
+            "name": "hold+pay through the router",
+            "target": f">= {HOLD_PAY_TARGET:,.0f}/s",
+            "measured": f"{_f(best)}/s (best connection count)",
+            "met": best >= HOLD_PAY_TARGET,
+        },
+        {
+            "name": "hot on-sale p99",
+            "target": f"< {ONSALE_P99_TARGET_MS:.0f} ms",
+            "measured": f"{_f(p99)} ms",
+            "met": p99 < ONSALE_P99_TARGET_MS,
+        },
+        {
+            "name": "peak RSS of every process",
+            "target": f"< {RSS_TARGET_MB:.0f} MB",
+            "measured": f"{_f(peak)} MB ({name})",
+            "met": peak < RSS_TARGET_MB,
+        },
+    ]
+
+
+def machine_section(meta: dict[str, Any]) -> list[str]:
+    """Where and when the figures were measured."""
+    return [
+        f"Measured {meta.get('measured_at', '?')} with `{meta.get('command', 'make bench')}`"
+        f" ({meta.get('duration_s', 0):.0f} s, {meta.get('seconds', '?')} s per load run).",
+        "",
+        "| machine | |",
+        "|---|---|",
+        f"| cores | {meta.get('cores')} ({meta.get('cpu')}) |",
+        f"| memory | {_f(meta.get('memory_mb'))} MB |",
+        f"| PostgreSQL | {meta.get('postgres')} |",
+        f"| Python | {meta.get('python')} |",
+        f"| kernel | {meta.get('kernel')} |",
+        f"| git commit | {meta.get('git_commit')}{' (+ uncommitted changes)' if meta.get('git_dirty') else ''} |",
+        f"| load average before the run | {meta.get('load_average_before')} |",
+        "",
+    ]
+
+
+def targets_section(result: dict[str, Any]) -> list[str]:
+    """The brief's targets, met or missed."""
+    lines = ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for row in targets(result):
+        lines.append(
+            f"| {row['name']} | {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} |"
+        )
+    return [*lines, ""]
+
+
+def pgbench_section(result: dict[str, Any]) -> list[str]:
+    """The physical limit of durable seat writes on this machine."""
+    lines = [
+        "## Reference: durable seat writes (pgbench)",
+        "",
+        "One `INSERT ... ON CONFLICT DO NOTHING` into a table with `UNIQUE(show_id, seat_id)` per"
+        " transaction, on a PostgreSQL started with the stack's regional settings (durable:"
+        " fsync and synchronous commit on). Every figure below is also given as a ratio to this"
+        " at the same number of connections.",
+        "",
+        "| connections | transactions/s | avg latency ms |",
+        "|---:|---:|---:|",
+    ]
+    for row in result.get("pgbench", []):
+        lines.append(f"| {row['clients']} | {_f(row['tps'])} | {_f(row['latency_avg_ms'], 2)} |")
+    return [*lines, ""]
+
+
+def holds_section(result: dict[str, Any]) -> list[str]:
+    """Holds and hold+pay, direct and routed, spread and concentrated."""
+    lines = [
+        "## Holds and hold+pay",
+        "",
+        "`hold`: `POST /shows/{id}/holds` of two adjacent seats; `hold_pay`: the hold then"
+        " `POST /reservations/{id}/payments` (one operation = both requests). `spread`: a random"
+        " pair of a random show out of 50 (600 seats each); `concentrated`: every client takes"
+        " the next free pair of one 20,000-seat show. `direct`: one regional_api replica;"
+        " `router`: through the router, which balances over both eu-west replicas. CPU columns:"
+        " CPU time each process used per operation (from `/proc/<pid>/stat`).",
+        "",
+        "| op | seats | target | conns | ok/s | vs pgbench | p50 ms | p95 ms | p99 ms | 409s | errors"
+        " | router CPU ms/op | API CPU ms/op | PostgreSQL CPU ms/op |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result.get("holds", []):
+        cpu = r.get("cpu_ms_per_op", {})
+        pg = sum(v for k, v in cpu.items() if k.startswith("postgres"))
+        api = sum(cpu.values()) - pg - cpu.get("router", 0.0)
+        router = cpu.get("router", 0.0) if r["target"] == "router" else math.nan
+        lines.append(
+            f"| {r['op']} | {r['mode']} | {r['target']} | {r['clients']} | {_f(r['ok_per_s'])}"
+            f" | {ratio(r['ok_per_s'], _pgbench_at(result, r['clients'])):.1%}"
+            f" | {_f(r['p50_ms'], 1)} | {_f(r['p95_ms'], 1)} | {_f(r['p99_ms'], 1)}"
+            f" | {r['conflicts']} | {r['errors']} | {_f(router, 2)} | {_f(api, 2)} | {_f(pg, 2)} |"
+        )
+    return [*lines, ""]
+
+
+def onsale_section(result: dict[str, Any]) -> list[str]:
+    """The rush on one small show."""
+    o = result.get("onsale")
+    if not o:
+        return []
+    return [
+        "## Hot on-sale",
+        "",
+        f"{o['clients']:,} customers (each its own user and connection) open at the same instant"
+        f" and go for one {o['capacity']}-seat show through the router: hold a chosen pair, on"
+        " 409 ask for the best pair left, then pay.",
+        "",
+        "| seats sold | time to sell out | all answered | requests | 409 conflicts | errors |"
+        " p50 ms | p95 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {o['seats_sold']} / {o['capacity']} | {_f(o['time_to_sell_out_s'], 2)} s"
+        f" | {_f(o['all_answered_s'], 2)} s | {o['requests']:,} | {o['conflicts']:,} | {o['errors']}"
+        f" | {_f(o['p50_ms'], 1)} | {_f(o['p95_ms'], 1)} | {_f(o['p99_ms'], 1)} | {_f(o['max_ms'], 1)} |",
+        "",
+        f"Answers by status: {', '.join(f'{k}: {v:,}' for k, v in sorted(o['statuses'].items()))}.",
+        "",
+    ]
+
+
+def router_section(result: dict[str, Any]) -> list[str]:
+    """Router overhead against nginx on a trivial upstream, and on the real hold path."""
+    lines = [
+        "## Router overhead",
+        "",
+        "On a trivial echo upstream (`benchmarks/router.py`: wrk, direct vs router vs nginx"
+        " `proxy_pass`; details in [router.md](router.md)):",
+        "",
+        "| target | conns | req/s | vs direct | p50 ms | p99 ms | proxy CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = result.get("router_overhead", [])
+    direct = {r["connections"]: r["rps"] for r in rows if r["target"] == "direct"}
+    for r in rows:
+        lines.append(
+            f"| {r['target']} | {r['connections']} | {_f(r['rps'])}"
+            f" | {ratio(r['rps'], direct.get(r['connections'], math.nan)):.0%}"
+            f" | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | {_f(r['proxy_cpu_us'])} |"
+        )
+    lines += ["", "On the real hold path (from the table above, routed / direct):", ""]
+    lines += ["| op | seats | conns | direct ok/s | routed ok/s | routed / direct | added p50 ms |"]
+    lines += ["|---|---|---:|---:|---:|---:|---:|"]
+    holds = result.get("holds", [])
+    for r in holds:
+        if r["target"] != "direct":
+            continue
+        routed = next(
+            (
+                x
+                for x in holds
+                if x["target"] == "router"
+                and (x["op"], x["mode"], x["clients"]) == (r["op"], r["mode"], r["clients"])
+            ),
+            None,
+        )
+        if routed:
+            lines.append(
+                f"| {r['op']} | {r['mode']} | {r['clients']} | {_f(r['ok_per_s'])}"
+                f" | {_f(routed['ok_per_s'])} | {ratio(routed['ok_per_s'], r['ok_per_s']):.0%}"
+                f" | {routed['p50_ms'] - r['p50_ms']:+.1f} |"
+            )
+    return [*lines, ""]
+
+
+def regions_section(result: dict[str, Any]) -> list[str]:
+    """One region against two regions at once."""
+    rows = result.get("regions", [])
+    if not rows:
+        return []
+    lines = [
+        "## One region vs two regions",
+        "",
+        "The same hold+pay load (spread, through the router) on eu-west alone, then on eu-west"
+        " and us-east at once (one generator process per region; each region has its own"
+        " PostgreSQL server).",
+        "",
+        "| regions | total ok/s | per region ok/s | per region p99 ms |",
+        "|---:|---:|---|---|",
+    ]
+    for row in rows:
+        per = row["per_region"]
+        rates = ", ".join(f"{k}: {_f(v['ok_per_s'])}" for k, v in per.items())
+        p99s = ", ".join(f"{k}: {_f(v['p99_ms'])}" for k, v in per.items())
+        lines.append(f"| {row['regions']} | {_f(row['ok_per_s'])} | {rates} | {p99s} |")
+    return [*lines, ""]
+
+
+def memory_section(result: dict[str, Any]) -> list[str]:
+    """Peak RSS of every process."""
+    lines = [
+        "## Memory",
+        "",
+        "Peak resident set (`VmHWM` from `/proc/<pid>/status`) of every process of the stack,"
+        " read after each phase (the high-water mark covers the whole run). PostgreSQL"
+        " backends count the shared buffers they touched; the anonymous column is the memory"
+        " a process has of its own (at the last reading).",
+        "",
+        "| process | peak RSS MB | anonymous MB | < 200 MB |",
+        "|---|---:|---:|---|",
+    ]
+    for name, m in sorted(result.get("memory", {}).items()):
+        met = "yes" if m["peak_mb"] < RSS_TARGET_MB else "**no**"
+        lines.append(f"| {name} | {_f(m['peak_mb'], 1)} | {_f(m['anon_mb'], 1)} | {met} |")
+    return [*lines, ""]
+
+
+def profile_section(result: dict[str, Any]) -> list[str]:
+    """Where the CPU goes in the busy processes under the routed hold+pay load."""
+    profiles = result.get("profile", {})
+    if not profiles:
+        return []
+    lines = [
+        "## Profile",
+        "",
+        "py-spy (200 Hz, `--format raw`) on the router and one eu-west replica during a routed"
+        " hold+pay run at 64 connections (a separate run: sampling slows the process a little)."
+        " Self time of the leaf frame, grouped by component; raw stacks in `profiles/`.",
+        "",
+    ]
+    for name, summary in profiles.items():
+        lines += [f"**{name}** ({summary['samples']:,} samples)", ""]
+        lines += ["| component | share |", "|---|---:|"]
+        lines += [f"| {k} | {v:.0%} |" for k, v in summary["components"].items()]
+        lines += ["", "| hottest leaf functions | share |", "|---|---:|"]
+        lines += [f"| `{leaf}` | {share:.1%} |" for leaf, share in summary["top_leaves"]]
+        lines.append("")
+    return lines
+
+
+def limits_section(result: dict[str, Any]) -> list[str]:
+    """What limits the routed hold+pay rate, from the CPU accounting."""
+    routed = [
+        r
+        for r in result.get("holds", [])
+        if (r["op"], r["mode"], r["target"]) == ("hold_pay", "spread", "router")
+    ]
+    if not routed:
+        return []
+    top = max(routed, key=lambda r: r["ok_per_s"])
+    cpu = top.get("cpu_ms_per_op", {})
+    total = sum(cpu.values())
+    cores = result.get("meta", {}).get("cores") or 1
+    ceiling = 1000 * cores / total if total else math.nan
+    parts = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    return [
+        "## What limits it",
+        "",
+        f"At {top['clients']} connections a routed hold+pay costs {total:.2f} ms of CPU in the"
+        f" system's processes ({parts}), so {cores} cores could do at most ~{_f(ceiling)}"
+        " hold+pay/s even with nothing else running; the load generator (one Python process)"
+        " takes its share of the same cores. The rate is CPU-bound in Python, not bound by"
+        f" PostgreSQL: pgbench does {_f(_pgbench_at(result, top['clients']))} durable seat"
+        " inserts/s at the same connection count.",
+        "",
+    ]
+
+
+def render(result: dict[str, Any], notes: str = "") -> str:
+    """The whole Markdown report."""
+    lines = ["# Benchmark suite", ""]
+    lines += machine_section(result.get("meta", {}))
+    lines += ["Raw figures: [results.json](results.json); chart: [chart.png](chart.png).", ""]
+    lines += ["![throughput, latency and memory](chart.png)", ""]
+    for section in (
+        targets_section,
+        pgbench_section,
+        holds_section,
+        onsale_section,
+        router_section,
+        regions_section,
+        memory_section,
+        profile_section,
+        limits_section,
+    ):
+        lines += section(result)
+    if notes:
+        lines += [notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def chart(result: dict[str, Any], out: Path) -> None:
+    """Throughput against pgbench, p99 latency, and peak RSS against the 200 MB target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    holds = result.get("holds", [])
+    clients = sorted({r["clients"] for r in holds})
+    series = sorted({(r["op"], r["mode"], r["target"]) for r in holds})
+    fig, (tput, lat, mem) = plt.subplots(1, 3, figsize=(18, 6))
+    width = 0.8 / max(1, len(series) + 1)
+    for i, key in enumerate(series):
+        rows = {r["clients"]: r for r in holds if (r["op"], r["mode"], r["target"]) == key}
+        xs = [c + i * width for c in range(len(clients))]
+        label = "/".join(key)
+        tput.bar(xs, [rows[c]["ok_per_s"] if c in rows else 0 for c in clients], width, label=label)
+        lat.bar(xs, [rows[c]["p99_ms"] if c in rows else 0 for c in clients], width, label=label)
+    pg = [_pgbench_at(result, c) for c in clients]
+    xs = [c + len(series) * width for c in range(len(clients))]
+    tput.bar(xs, pg, width, label="pgbench INSERT", color="black")
+    for axis, title in ((tput, "operations/s (log)"), (lat, "p99 latency ms (log)")):
+        axis.set_yscale("log")
+        axis.set_xticks([c + 0.4 for c in range(len(clients))], [f"{c} conns" for c in clients])
+        axis.set_title(title)
+    tput.axhline(HOLD_PAY_TARGET, color="red", linestyle="--", label="target hold+pay 1,000/s")
+    tput.legend(fontsize=7)
+    memory = sorted(result.get("memory", {}).items())
+    mem.barh([n for n, _ in memory], [m["peak_mb"] for _, m in memory])
+    mem.axvline(RSS_TARGET_MB, color="red", linestyle="--")
+    mem.set_title("peak RSS MB (target < 200)")
+    mem.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,141 @@
+"""The system under test: the whole local stack on free ports, seeded with benchmark shows."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.holds import Hall, seed_hall
+from common.ids import new_id
+from deploy.local.stack import LocalStack, StackOptions
+from deploy.local.topology import Ports
+from tests.reliability.kit import Minter
+
+# The router's per-address hold limit would throttle a load generator that is one address;
+# regions' per-customer seat cap would refuse the generator's users long before seats run out.
+EXTRA_ENV = {
+    "router": {"ROUTER_RATE_LIMIT_ENABLED": "false"},
+    "regional_api": {"REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW": "100000"},
+}
+
+
+def start_stack(progress: Any = print) -> LocalStack:
+    """Start global_api, both regions (eu-west x2, us-east x1), the router and 3 PostgreSQL."""
+    root = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    options = StackOptions(
+        root=root,
+        ports=Ports.free(),
+        durable=True,  # the regional servers' production settings, as for pgbench
+        demo="none",
+        log_level="WARNING",
+        extra_env=EXTRA_ENV,
+    )
+    return LocalStack(options, progress=progress).start()
+
+
+def minter(stack: LocalStack) -> Minter:
+    """Token minting with the stack's own signing key (what a login would hand out)."""
+    return Minter.from_global_db(stack.dsns["global"])
+
+
+def tokens(stack: LocalStack, count: int, prefix: str) -> list[str]:
+    """`count` customer tokens of distinct users."""
+    mint = minter(stack)
+    return [mint.token(f"usr-{prefix}-{i}", ttl=7200) for i in range(count)]
+
+
+def seed(stack: LocalStack, region: str, *, rows: int, cols: int, shows: int) -> Hall:
+    """A fresh hall of rows x cols seats with `shows` shows in a region's database."""
+    with psycopg.connect(stack.dsns[region], autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM cinemas WHERE name = 'Bench'").fetchone()
+        if row is None:
+            cinema_id = new_id("cin", region)
+            conn.execute(
+                "INSERT INTO cinemas (id, name, city, timezone)"
+                " VALUES (%s, 'Bench', 'Bench City', 'UTC')",
+                (cinema_id,),
+            )
+        else:
+            cinema_id = row[0]
+        hall = seed_hall(conn, cinema_id, rows, cols, shows, region=region)
+        conn.execute("ANALYZE show_seats")
+    return hall
+
+
+def _status(pid: int) -> dict[str, int]:
+    """VmHWM, VmRSS and RssAnon of a process in kB (empty when it is gone)."""
+    found = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS", "RssAnon"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of a process, from /proc/<pid>/stat."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def postmaster_pid(stack: LocalStack, name: str) -> int | None:
+    """PID of one PostgreSQL server of the stack, from its postmaster.pid."""
+    pid_file = stack.paths.pg_data(name) / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def memory(stack: LocalStack) -> dict[str, dict[str, float]]:
+    """Peak RSS (VmHWM, MB) of every service process and every PostgreSQL server's processes."""
+    readings: dict[str, dict[str, float]] = {}
+    for name, proc in stack.processes.items():
+        if proc.pid is not None and (status := _status(proc.pid)):
+            readings[name] = {
+                "peak_mb": status["VmHWM"] / 1024,
+                "anon_mb": status["RssAnon"] / 1024,
+            }
+    for name in stack.servers:
+        pid = postmaster_pid(stack, name)
+        if pid is None:
+            continue
+        main = _status(pid)
+        readings[f"postgres {name} (postmaster)"] = {
+            "peak_mb": main.get("VmHWM", 0) / 1024,
+            "anon_mb": main.get("RssAnon", 0) / 1024,
+        }
+        kids = [status for kid in _children(pid) if (status := _status(kid))]
+        if kids:
+            readings[f"postgres {name} (max of {len(kids)} children)"] = {
+                "peak_mb": max(k["VmHWM"] for k in kids) / 1024,
+                "anon_mb": max(k.get("RssAnon", 0) for k in kids) / 1024,
+            }
+    return readings
+
+
+def merge_peaks(
+    into: dict[str, dict[str, float]], reading: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Keep, per process, the highest figures seen over several readings."""
+    for name, values in reading.items():
+        key = name.split(" (max of")[0] + " (backends, max)" if "(max of" in name else name
+        held = into.setdefault(key, {"peak_mb": 0.0, "anon_mb": 0.0})
+        for field_name in ("peak_mb", "anon_mb"):
+            held[field_name] = round(max(held[field_name], values[field_name]), 1)
+    return into
