@@ -44,6 +44,8 @@ def _print_summary(stack: LocalStack, prometheus: PrometheusProcess | None) -> N
         print(f"  {'prometheus (alerts)':<28} {prometheus.url}/alerts")
     print(f"\nDemo accounts (also in {stack.paths.credentials}, mode 0600):")
     for role, who in stack.credentials.items():
+        if stack.options.demo == "none" and role != "admin":
+            continue  # only the admin exists without the demo
         print(f"  {role:<9} {who['email']}  password: {who['password']}")
     print(f"Logs: {stack.paths.logs}/*.log    Stop: Ctrl-C\n", flush=True)
 

@@ -212,18 +212,27 @@ class LocalStack:
             self.progress(f"{proc.name}: ready")
 
     def _start_services(self) -> None:
-        level = self.options.log_level
+        self._start_global()
+        self._register_regions()
+        self._start_regions_and_router()
+        self._wait_routed()
+
+    def _start_global(self) -> None:
         bootstrap = self._bootstrap_admin()
         try:
             env = global_env(
-                dsn=self.dsns["global"], log_level=level, extra=self._extra("global_api")
+                dsn=self.dsns["global"],
+                log_level=self.options.log_level,
+                extra=self._extra("global_api"),
             )
             self._wait([self._spawn("global_api", "global_api", self.ports.global_api, env)])
             self._finish_bootstrap(bootstrap)
         finally:
             if bootstrap.poll() is None:
                 bootstrap.kill()
-        self._register_regions()
+
+    def _start_regions_and_router(self) -> None:
+        level = self.options.log_level
         started = []
         for spec in REGIONS:
             for n, port in enumerate(self.ports.regional[spec.code], 1):
@@ -244,7 +253,6 @@ class LocalStack:
         )
         started.append(self._spawn("router", "router", self.ports.router, env))
         self._wait(started)
-        self._wait_routed()
 
     def _extra(self, app: str) -> dict[str, str]:
         return self.options.extra_env.get(app, {})
