@@ -136,10 +136,10 @@ class LocalStack:
     # --- steps ------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
+        check_ports_free(self.ports)  # first: a busy port must not cost the data of --wipe
         if self.options.wipe and self.paths.root.exists():
             self.progress(f"wiping {self.paths.root}")
             shutil.rmtree(self.paths.root)
-        check_ports_free(self.ports)
         for directory in (self.paths.root, self.paths.logs, self.paths.root / "jwks"):
             directory.mkdir(parents=True, exist_ok=True)
         # PostgreSQL runs as an unprivileged account when we are root: it must reach its data.
