@@ -276,7 +276,13 @@ class LocalStack:
         regions = {s.code: f"{self.router_url}/regions/{s.code}" for s in REGIONS}
         api = demo.DemoApi(client, base, regions)
         admin = self.credentials["admin"]
-        api.token = api.login(admin["email"], admin["password"])
+        try:
+            api.token = api.login(admin["email"], admin["password"])
+        except demo.ApiError as exc:
+            raise RuntimeError(
+                f"cannot log in as {admin['email']} with the password in "
+                f"{self.paths.credentials} ({exc}); start again with --wipe"
+            ) from exc
         return api
 
     def _register_regions(self) -> None:
