@@ -5,6 +5,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -104,9 +105,10 @@ def merge(
         if answer.rejection is not None:
             raise _relayed(*answer.rejection)
     items = [item for answer in answers.values() for item in answer.items]
-    present = [item for item in items if item.get(sort_key) is not None]
-    present.sort(key=lambda item: str(item[sort_key]), reverse=newest_first)
-    ordered = present + [item for item in items if item.get(sort_key) is None]
+    keyed = [(_instant(item.get(sort_key)), item) for item in items]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0] or 0.0, reverse=newest_first)
+    ordered = [item for _, item in present] + [item for key, item in keyed if key is None]
     missing = sorted(code for code, answer in answers.items() if answer.status != "ok")
     if missing:
         PARTIAL.labels(kind).inc()
@@ -115,6 +117,17 @@ def merge(
         regions={code: answer.status for code, answer in answers.items()},
         unavailable_regions=missing,
     )
+
+
+def _instant(value: Any) -> float | None:
+    # Regions may spell UTC as "Z" or "+00:00": compare instants, not strings.
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 _RESERVED = frozenset({"error", "detail", "code", "status", "headers"})

@@ -113,13 +113,18 @@ def test_headers_both_ways() -> None:
 def test_merge_sorts_pages_and_names_missing_regions() -> None:
     answers = {
         "eu-west": RegionAnswer(
-            "ok", items=[{"starts_at": "2030-01-02"}, {"starts_at": "2030-01-04"}]
+            "ok", items=[{"starts_at": "2030-01-02T00:00:00Z"}, {"starts_at": "2030-01-04"}]
         ),
-        "us-east": RegionAnswer("ok", items=[{"starts_at": "2030-01-03"}, {"starts_at": None}]),
+        "us-east": RegionAnswer(
+            "ok", items=[{"starts_at": "2030-01-03T01:00:00+01:00"}, {"starts_at": None}]
+        ),
         "ap-south": RegionAnswer("timeout"),
     }
     result = merge(answers, kind="t", sort_key="starts_at", newest_first=False, limit=2, offset=1)
-    assert [item["starts_at"] for item in result.items] == ["2030-01-03", "2030-01-04"]
+    assert [item["starts_at"] for item in result.items] == [
+        "2030-01-03T01:00:00+01:00",
+        "2030-01-04",
+    ]
     assert result.unavailable_regions == ["ap-south"]
     query = region_query([("q", "dune"), ("limit", "5"), ("offset", "9")], limit=5, offset=10)
     assert query == "q=dune&limit=15&offset=0"
