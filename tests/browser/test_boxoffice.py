@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import imminent_shows, local_day, log_in
+from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,8 @@ FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, premium, .*, free$")
 def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) -> None:
     """A counter sale issues tickets; the door admits a ticket once and only for its show."""
     staff = stack.credentials["staff"]
-    show, other = imminent_shows(stack, cinema_id=staff["cinema_id"])
+    show = imminent_show(stack, cinema_id=staff["cinema_id"])
+    other = bookable_show(stack, city=stack.get(f"/directory/cinemas/{staff['cinema_id']}")["city"])
     page = new_page(DESKTOP)
     page.goto(f"{stack.url}/app/boxoffice.html")
     log_in(page, staff["email"], staff["password"])
