@@ -105,3 +105,14 @@ def test_global_api_fuzz(global_target: tuple[str, dict[str, str]]) -> None:
     """No 5xx and schema-conformant answers for generated requests, as an admin."""
     failures = _fuzz(*global_target)
     assert failures == [], "\n\n".join(failures)
+
+
+def test_openapi_documents_the_error_body_sent_for_422(issuer: TestIssuer) -> None:
+    """The published 422 schema is the shared error body (found by fuzzing: it was FastAPI's)."""
+    for app in (
+        create_regional(RegionalSettings(), jwks=issuer.jwks),
+        create_global(GlobalSettings()),
+    ):
+        component = app.openapi()["components"]["schemas"]["HTTPValidationError"]
+        assert component["required"] == ["error", "detail"]
+        assert component["properties"]["detail"] == {"type": "string"}
