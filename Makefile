@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test lint fmt bench clean
+.PHONY: install up test lint fmt bench clean reliability soak
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ fmt: install
 
 bench: install  ## run the benchmark suite, results in docs/benchmarks/
 	$(PY) -m benchmarks.run $(ARGS)
+
+reliability: install  ## storm, faults, fuzzing, authorization and abuse suite (docs/reliability.md)
+	$(PY) -m pytest -q tests/reliability $(ARGS)
+
+soak: install  ## the reliability suite scaled up, in rounds, for MINUTES (default 10); not in CI
+	$(PY) -m tests.reliability.soak --minutes $(or $(MINUTES),10) $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
