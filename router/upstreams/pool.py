@@ -1,5 +1,6 @@
 """Regional endpoints, their health state and the choice of an endpoint for a request."""
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -176,7 +177,8 @@ class Upstreams:
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
-            ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
+            with contextlib.suppress(KeyError):  # another app in this process may share it
+                ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()
 
     def all_endpoints(self) -> list[Endpoint]:

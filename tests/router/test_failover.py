@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.router.support import Proc, wait_all_healthy
+from schemas.auth import Role
+from tests.router.support import FakeDirectory, Proc, free_port, wait_all_healthy
+from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 
@@ -167,3 +169,33 @@ def test_a_slow_region_times_out_within_the_deadline(
         assert response.status_code == 504
         time.sleep(0.2)
         assert _write_counts(write_log)[write_id] == 1  # a timed-out unkeyed write is not repeated
+
+
+def test_map_refresh_adds_and_retires_endpoints(
+    router_url: str, fake_directory: FakeDirectory, upstreams: dict[str, Proc], issuer: TestIssuer
+) -> None:
+    us_east = next(r for r in fake_directory.document["regions"] if r["code"] == "us-east")
+    dead = f"http://127.0.0.1:{free_port()}"
+    admin = issuer.headers(role=Role.admin)
+
+    def us_east_view(client: httpx.Client) -> dict[str, str]:
+        regions = client.get("/router/regions", headers=admin).json()["regions"]
+        region = next(r for r in regions if r["code"] == "us-east")
+        return {e["url"]: e["state"] for e in region["endpoints"]}
+
+    with httpx.Client(base_url=router_url, timeout=5.0) as client:
+        us_east["endpoints"] = [upstreams["c"].url, dead]
+        fake_directory.document["version"] = f"v-{uuid.uuid4().hex[:6]}"
+        try:
+            deadline = time.monotonic() + 5
+            while us_east_view(client) != {upstreams["c"].url: "healthy", dead: "ejected"}:
+                assert time.monotonic() < deadline, us_east_view(client)
+                time.sleep(0.05)
+            assert [client.get("/regions/us-east/x").status_code for _ in range(10)] == [200] * 10
+        finally:
+            us_east["endpoints"] = [upstreams["c"].url]
+            fake_directory.document["version"] = f"v-{uuid.uuid4().hex[:6]}"
+        deadline = time.monotonic() + 5
+        while set(us_east_view(client)) != {upstreams["c"].url}:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
