@@ -161,15 +161,19 @@ class LocalStack:
                     errors.append(exc)
             if errors:
                 raise errors[0]
-        # Alembic's context is process-global: migrate one database at a time.
-        for name, db_name in names.items():
-            server = self.servers[name]
-            if not database_exists(server.admin_dsn, db_name):
-                create_database(server.admin_dsn, db_name)
-            self.dsns[name] = dsn_for(server.admin_dsn, db_name)
-            service = "global_api" if name == "global" else "regional_api"
-            self.progress(f"postgres {name}: migrating {db_name}")
-            upgrade(ROOT / service / "migrations", self.dsns[name])
+
+    def _migrate(self, name: str) -> None:
+        """Create the database of server `name` if missing and apply its migrations."""
+        db_name = (
+            GLOBAL_DB if name == "global" else next(s.db_name for s in REGIONS if s.code == name)
+        )
+        server = self.servers[name]
+        if not database_exists(server.admin_dsn, db_name):
+            create_database(server.admin_dsn, db_name)
+        self.dsns[name] = dsn_for(server.admin_dsn, db_name)
+        service = "global_api" if name == "global" else "regional_api"
+        self.progress(f"postgres {name}: migrating {db_name}")
+        upgrade(ROOT / service / "migrations", self.dsns[name])
 
     def _start_server(self, name: str) -> PgServer:
         port = self.ports.postgres[name]
@@ -212,12 +216,7 @@ class LocalStack:
             self.progress(f"{proc.name}: ready")
 
     def _start_services(self) -> None:
-        self._start_global()
-        self._register_regions()
-        self._start_regions_and_router()
-        self._wait_routed()
-
-    def _start_global(self) -> None:
+        self._migrate("global")
         bootstrap = self._bootstrap_admin()
         try:
             env = global_env(
@@ -225,11 +224,19 @@ class LocalStack:
                 log_level=self.options.log_level,
                 extra=self._extra("global_api"),
             )
-            self._wait([self._spawn("global_api", "global_api", self.ports.global_api, env)])
+            global_api = self._spawn("global_api", "global_api", self.ports.global_api, env)
+            # Alembic's context is process-global: regions migrate one at a time, meanwhile
+            # global_api boots in its own process.
+            for spec in REGIONS:
+                self._migrate(spec.code)
+            self._wait([global_api])
             self._finish_bootstrap(bootstrap)
         finally:
             if bootstrap.poll() is None:
                 bootstrap.kill()
+        self._register_regions()
+        self._start_regions_and_router()
+        self._wait_routed()
 
     def _start_regions_and_router(self) -> None:
         level = self.options.log_level
