@@ -63,30 +63,20 @@ class _Show:
 
 
 async def _open_hold(
-    session: AsyncSession,
-    *,
-    show_id: str,
-    user_id: str | None,
-    now: datetime,
-    count: int,
-    max_per_customer: int | None,
+    session: AsyncSession, *, show_id: str, user_id: str | None, now: datetime, capped: bool
 ) -> _Show:
-    """Lock the show (shared) and the customer's seat cap, then check the show and the cap."""
-    capped = max_per_customer is not None and user_id is not None
-    if capped:
-        await session.execute(sql.LOCK_SHOW_AND_CUSTOMER, {"show_id": show_id, "user_id": user_id})
-    else:
-        await session.execute(sql.LOCK_SHOW, {"show_id": show_id})
-    params = {"show_id": show_id, "user_id": user_id if capped else None, "now": now}
-    row = (await session.execute(sql.SHOW_AND_ACTIVE, params)).one_or_none()
-    if row is None or region_of(show_id) is None:
+    """Take the show's shared lock (and the customer's lock if capped) and read the show."""
+    if region_of(show_id) is None:
+        raise ShowNotFound(show_id)
+    query = sql.LOCKED_SHOW_AND_CUSTOMER if capped and user_id else sql.LOCKED_SHOW
+    params = {"show_id": show_id, "user_id": user_id}
+    row = (await session.execute(query, params)).one_or_none()
+    if row is None:
         raise ShowNotFound(show_id)
     if row.status != "scheduled":
         raise ShowNotBookable(show_id, "canceled")
     if row.starts_at <= now:
         raise ShowNotBookable(show_id, "started")
-    if max_per_customer is not None and row.active + count > max_per_customer:
-        raise SeatCapExceeded(max_per_customer, int(row.active))
     return _Show(show_id, row.cinema_id, row.currency.strip(), row.starts_at, row.title)
 
 
@@ -101,9 +91,11 @@ class _Draft:
     channel: str
     now: datetime
     deadline: datetime
+    cap: int | None
 
     def params(self) -> dict[str, Any]:
         return {
+            "cap": self.cap,
             "rid": self.id,
             "show_id": self.show.id,
             "cinema_id": self.show.cinema_id,
@@ -146,14 +138,17 @@ def _draft(
     channel: str,
     now: datetime,
     ttl: timedelta,
+    cap: int | None,
 ) -> _Draft:
     region = region_of(show.id) or ""
-    return _Draft(new_id("res", region), show, user_id, customer_email, channel, now, now + ttl)
+    return _Draft(
+        new_id("res", region), show, user_id, customer_email, channel, now, now + ttl, cap
+    )
 
 
 async def _claim(
     session: AsyncSession, draft: _Draft, seat_ids: Sequence[int], *, new: bool
-) -> list[HeldSeat] | SeatsTaken | UnknownSeats:
+) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
     """Claim every seat for the reservation (creating it if `new`), or say why not."""
     params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
     rows = (await session.execute(sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)).all()
@@ -168,7 +163,27 @@ async def _claim(
     unknown = sorted(set(seat_ids) - {r.seat_id for r in rows})
     if unknown:
         return UnknownSeats(unknown)
-    return SeatsTaken(sorted(r.label for r in rows if not r.free) or sorted(r.label for r in rows))
+    taken = sorted(r.label for r in rows if not r.free)
+    if taken:
+        return SeatsTaken(taken)
+    return await _why_refused(session, draft, len(seat_ids))
+
+
+async def _why_refused(
+    session: AsyncSession, draft: _Draft, count: int
+) -> SeatsTaken | ShowNotBookable | SeatCapExceeded:
+    """Every seat was free, yet the claim was refused: the show or the cap changed meanwhile."""
+    status = await session.scalar(
+        text("SELECT status FROM shows WHERE id = :id"), {"id": draft.show.id}
+    )
+    if status != "scheduled":
+        return ShowNotBookable(draft.show.id, "canceled")
+    if draft.cap is not None:
+        params = {"user_id": draft.user_id, "show_id": draft.show.id, "now": draft.now}
+        active = int(await session.scalar(sql.ACTIVE_SEATS, params) or 0)
+        if active + count > draft.cap:
+            return SeatCapExceeded(draft.cap, active)
+    return SeatsTaken([])
 
 
 def _finish(session: AsyncSession, draft: _Draft, seats: list[HeldSeat], kind: str) -> Hold:
@@ -193,16 +208,16 @@ async def place_hold(
 ) -> Hold:
     """Hold all the given seats of a show for one new reservation, or none (SeatsTaken)."""
     seat_ids = sorted(set(seat_ids))
-    show = await _open_hold(
-        session,
-        show_id=show_id,
-        user_id=user_id,
-        now=now,
-        count=len(seat_ids),
-        max_per_customer=max_per_customer,
-    )
+    capped = max_per_customer is not None
+    show = await _open_hold(session, show_id=show_id, user_id=user_id, now=now, capped=capped)
     draft = _draft(
-        show, user_id=user_id, customer_email=customer_email, channel=channel, now=now, ttl=ttl
+        show,
+        user_id=user_id,
+        customer_email=customer_email,
+        channel=channel,
+        now=now,
+        ttl=ttl,
+        cap=max_per_customer,
     )
     claimed = await _claim(session, draft, seat_ids, new=True)
     if isinstance(claimed, SeatsTaken):
@@ -258,15 +273,17 @@ async def place_best_available(
     max_per_customer: int | None = None,
 ) -> Hold:
     """Hold the best block of `count` adjacent free seats (retrying if someone was faster)."""
-    show = await _open_hold(
-        session,
-        show_id=show_id,
+    capped = max_per_customer is not None
+    show = await _open_hold(session, show_id=show_id, user_id=user_id, now=now, capped=capped)
+    draft = _draft(
+        show,
         user_id=user_id,
+        customer_email=None,
+        channel=channel,
         now=now,
-        count=count,
-        max_per_customer=max_per_customer,
+        ttl=ttl,
+        cap=max_per_customer,
     )
-    draft = _draft(show, user_id=user_id, customer_email=None, channel=channel, now=now, ttl=ttl)
     await session.execute(sql.INSERT_RESERVATION, draft.params())
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
         block = choose_block(await _seat_map(session, show_id=show_id, now=now), count, seat_type)
@@ -275,6 +292,8 @@ async def place_best_available(
         claimed = await _claim(session, draft, block, new=False)
         if isinstance(claimed, list):
             return _finish(session, draft, claimed, "best_available")
+        if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
+            raise claimed
     # Drop the empty reservation even if the caller catches the error and goes on.
     await session.execute(text("DELETE FROM reservations WHERE id = :rid"), {"rid": draft.id})
     metrics.HOLDS.labels("conflict", "best_available").inc()

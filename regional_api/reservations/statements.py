@@ -6,23 +6,29 @@ claims only rows that are free by the availability rule: free, or held with a la
 
 from sqlalchemy import text
 
-LOCK_SHOW = text("SELECT pg_advisory_xact_lock_shared(hashtextextended('show:' || :show_id, 0))")
-LOCK_SHOW_AND_CUSTOMER = text(
-    "SELECT pg_advisory_xact_lock_shared(hashtextextended('show:' || :show_id, 0)),"
-    " pg_advisory_xact_lock(hashtextextended(:user_id || ':' || :show_id, 0))"
-)
 LOCK_SHOW_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(hashtextextended('show:' || :show_id, 0))")
 
-# The show and, for a capped customer, the seats they already hold or bought in it.
-SHOW_AND_ACTIVE = text("""
-SELECT s.cinema_id, s.status, s.starts_at, s.currency, m.title,
-  (SELECT count(*) FROM reservations r
-     JOIN show_seats ss ON ss.reservation_id = r.id AND ss.show_id = r.show_id
-    WHERE r.user_id = :user_id AND r.show_id = :show_id
-      AND (ss.status = 'sold' OR (ss.status = 'held' AND ss.held_until > :now))) AS active
-FROM shows s JOIN movies m ON m.id = s.movie_id
+# Holds take the show's lock shared (a show cancellation takes it exclusive) and, for a capped
+# customer, their (customer, show) lock; the locks are taken before the row is read, and the
+# claim that follows re-checks the show and the cap with a snapshot taken after the locks.
+_LOCKED_SHOW = """
+SELECT s.cinema_id, s.status, s.starts_at, s.currency, m.title
+FROM ({locks}) AS locked, shows s JOIN movies m ON m.id = s.movie_id
 WHERE s.id = :show_id
-""")
+"""
+_SHOW_LOCK = "pg_advisory_xact_lock_shared(hashtextextended('show:' || :show_id, 0))"
+_CUSTOMER_LOCK = "pg_advisory_xact_lock(hashtextextended(:user_id || ':' || :show_id, 0))"
+LOCKED_SHOW = text(_LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}"))
+LOCKED_SHOW_AND_CUSTOMER = text(_LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}, {_CUSTOMER_LOCK}"))
+
+# The seats a customer holds (live) or bought in a show.
+_ACTIVE_SEATS = """
+(SELECT count(*) FROM reservations r
+   JOIN show_seats ss ON ss.reservation_id = r.id AND ss.show_id = r.show_id
+  WHERE r.user_id = :user_id AND r.show_id = :show_id
+    AND (ss.status = 'sold' OR (ss.status = 'held' AND ss.held_until > :now)))
+"""
+ACTIVE_SEATS = text(f"SELECT {_ACTIVE_SEATS} AS active")
 
 INSERT_RESERVATION = text("""
 INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
@@ -41,7 +47,11 @@ WITH target AS (
   WHERE show_id = :show_id AND seat_id = ANY(CAST(:seat_ids AS bigint[]))
     AND (status = 'free' OR (status = 'held' AND held_until <= :now))
   ORDER BY seat_id FOR UPDATE),
-ready AS (SELECT count(*) = :n AS ok FROM target),
+ready AS (
+  SELECT count(*) = :n
+     AND coalesce((SELECT status = 'scheduled' FROM shows WHERE id = :show_id), false)
+     AND (CAST(:cap AS integer) IS NULL OR ACTIVE_SEATS + :n <= CAST(:cap AS integer)) AS ok
+  FROM target),
 claimed AS (
   UPDATE show_seats s SET status = 'held', reservation_id = :rid, held_until = :deadline
   FROM target t, ready
@@ -51,7 +61,7 @@ claimed AS (
 recorded AS (
   INSERT INTO reservation_seats (reservation_id, show_id, seat_id, seat_type, price_minor)
   SELECT :rid, :show_id, seat_id, seat_type, price_minor FROM claimed)
-"""
+""".replace("ACTIVE_SEATS", _ACTIVE_SEATS)
 _CLAIM_RESULT = """
 SELECT true AS won, c.seat_id, st.label, st.row_label, st.number, c.seat_type, c.price_minor,
        true AS free, st.grid_row, st.grid_col

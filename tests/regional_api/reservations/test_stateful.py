@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.db import make_engine, make_sessionmaker
 from common.errors import AppError
@@ -69,14 +69,14 @@ class Owner:
 class Reservations(RuleBasedStateMachine):
     """Service calls, each in its own transaction like a request, checked against a model."""
 
+    # One loop and one pooled connection for the whole test; each example seeds its own show.
     dsn = ""
+    loop: asyncio.AbstractEventLoop
+    maker: async_sessionmaker[AsyncSession]
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
         self.show: ShowSeed = seed_show(self.dsn, rows=2, cols=4, aisle_after=None)
-        self.engine: AsyncEngine = make_engine(self.dsn, service="stateful", pool_size=1)
-        self.maker: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.now = datetime.now(UTC)
         self.reservations: dict[str, Res] = {}
         self.owners: dict[int, Owner] = {}
@@ -85,8 +85,6 @@ class Reservations(RuleBasedStateMachine):
         # Examples share the database: expire every hold left so the next sweep counts its own.
         far = self.now + timedelta(days=365)
         self.run(lambda s: service.expire_lapsed_holds(s, now=far, limit=10_000))
-        self.loop.run_until_complete(self.engine.dispose())
-        self.loop.close()
 
     def run(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         """Run `work` in one transaction: commit on success, roll back on an AppError."""
@@ -297,13 +295,20 @@ class Reservations(RuleBasedStateMachine):
 
 
 def test_reservations_state_machine(regional_dsn: str) -> None:
-    Reservations.dsn = regional_dsn
-    run_state_machine_as_test(
-        Reservations,
-        settings=settings(
-            max_examples=12,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    loop = asyncio.new_event_loop()
+    engine = make_engine(regional_dsn, service="stateful", pool_size=1)
+    Reservations.dsn, Reservations.loop = regional_dsn, loop
+    Reservations.maker = make_sessionmaker(engine)
+    try:
+        run_state_machine_as_test(
+            Reservations,
+            settings=settings(
+                max_examples=12,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    finally:
+        loop.run_until_complete(engine.dispose())
+        loop.close()
