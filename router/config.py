@@ -20,6 +20,9 @@ class RouterSettings(BaseSettings):
     map_miss_refresh_min_seconds: float = Field(1.0, ge=0)
     map_fetch_timeout_seconds: float = Field(2.0, gt=0)
     jwks_refresh_seconds: float = Field(300.0, gt=0)
+    jwks_cache_file: Path | None = Field(
+        None, description="keeps the token keys across restarts while global_api is down"
+    )
 
     probe_interval_seconds: float = Field(1.0, gt=0)
     probe_timeout_seconds: float = Field(0.5, gt=0)

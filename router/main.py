@@ -147,7 +147,12 @@ def create_app(
     settings = settings or settings_from_env()
     configure_logging(SERVICE, settings.log_level)
     state = _build_state(settings)
-    keys = JwksCache(None if jwks else settings.jwks_url, jwks=jwks, min_refetch_seconds=30.0)
+    keys = JwksCache(
+        None if jwks else settings.jwks_url,
+        jwks=jwks,
+        cache_file=settings.jwks_cache_file,
+        min_refetch_seconds=30.0,
+    )
 
     api = _build_api(state, keys, pin_keys=jwks is not None)
     proxy = ProxyApp(
