@@ -183,3 +183,21 @@ def test_staff_sell_at_the_counter_and_check_the_ticket_in(
     assert report.json()["sold"] == 1
     other_region = _first_show(router, "us-east")["id"]
     assert router.get(f"/shows/{other_region}/report", headers=auth).status_code == 403
+
+
+def test_a_second_start_keeps_the_data_and_skips_the_demo(
+    stack: LocalStack, router: httpx.Client
+) -> None:
+    auth = login(router, stack.credentials["customer"])
+    booked = _hold_and_pay(router, auth, _first_show(router, "us-east")["id"])
+    lines: list[str] = []
+    stack.progress = lines.append
+    stack.stop()
+    stack.start()
+    assert "demo: already loaded, skipping" in lines
+    again = router.get(
+        f"/reservations/{booked['id']}", headers=login(router, stack.credentials["customer"])
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "confirmed"
+    assert again.json()["seats"] == booked["seats"]
