@@ -25,7 +25,7 @@ REQUESTS = Counter("router_requests_total", "Proxied requests", ["region", "outc
 LATENCY = Histogram(
     "router_request_duration_seconds",
     "Proxied request latency, to the end of the response",
-    ["region"],
+    ["region", "outcome"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 UNAVAILABLE = Counter(
@@ -244,7 +244,7 @@ class ProxyApp:
         elapsed = time.perf_counter() - started
         metrics = self._metrics.get((region, outcome))
         if metrics is None:
-            metrics = (REQUESTS.labels(region, outcome), LATENCY.labels(region))
+            metrics = (REQUESTS.labels(region, outcome), LATENCY.labels(region, outcome))
             self._metrics[(region, outcome)] = metrics
         metrics[0].inc()
         metrics[1].observe(elapsed)
