@@ -78,6 +78,7 @@ class Outcome:
     conflicts: int = 0
     errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    error_statuses: dict[int, int] = field(default_factory=dict)  # status -> count
 
     @property
     def rate(self) -> float:
@@ -183,7 +184,11 @@ async def _drive(load: Load) -> Outcome:
             turn = 0
             while time.perf_counter() < deadline:
                 # Concentrated: the clients take neighbouring pairs of one show in turn.
-                await _step(http, load, rng, headers, outcome, index + load.clients * turn)
+                try:
+                    await _step(http, load, rng, headers, outcome, index + load.clients * turn)
+                except (aiohttp.ClientError, TimeoutError):  # reset, refused, timed out
+                    outcome.errors += 1
+                    outcome.error_statuses[0] = outcome.error_statuses.get(0, 0) + 1
                 turn += 1
 
         await asyncio.gather(*(worker(i) for i in range(load.clients)))
@@ -230,6 +235,7 @@ def _record(outcome: Outcome, status: int, started: float) -> None:
         outcome.conflicts += 1
     else:
         outcome.errors += 1
+        outcome.error_statuses[status] = outcome.error_statuses.get(status, 0) + 1
 
 
 def run_load(load: Load) -> Outcome:
