@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def profiled_run(
     stack: LocalStack, pool: ProcessPoolExecutor, plan: loads.Plan, out: Path
 ) -> dict[str, Any]:
-    """A routed hold+pay run at 64 connections with py-spy on the router and one replica."""
+    """A routed hold+pay run at 16 connections with py-spy on the router and one replica."""
     hall = loads.fresh_hall(stack, "spread")
     spies = {}
     for name in ("router", "eu-west-1"):
@@ -62,7 +62,7 @@ def profiled_run(
     if not spies:
         return {}
     pool.submit(
-        run_load, Load("hold_pay", stack.router_url, plan.seconds, 64, plan.tokens, hall)
+        run_load, Load("hold_pay", stack.router_url, plan.seconds, 16, plan.tokens, hall)
     ).result()
     summaries = {}
     for name, spy in spies.items():
@@ -91,12 +91,19 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
         if not (args.quick or args.no_profile):
             log("profile: py-spy during a routed hold+pay run")
             result["profile"] = profiled_run(stack, pool, plan, args.out / "profiles")
-        log(f"hot on-sale: {ONSALE_CLIENTS} clients, one 300-seat show")
-        hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
-        result["onsale"] = pool.submit(run_rush, OnSale(stack.router_url, tokens, hall)).result()
-        log(f"  {json.dumps(result['onsale'])}")
+        result["router_health_before_onsale"] = system.router_health(stack)
+        for target, url in (
+            ("router", stack.router_url),
+            ("direct", loads.targets(stack)["direct"]),
+        ):
+            log(f"hot on-sale ({target}): {ONSALE_CLIENTS} clients, one 300-seat show")
+            hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
+            rush = pool.submit(run_rush, OnSale(url, tokens, hall)).result()
+            result["onsale" if target == "router" else f"onsale_{target}"] = rush
+            log(f"  {json.dumps(rush)}")
         system.merge_peaks(peaks, system.memory(stack))
         result["memory"] = peaks
+        result["router_health"] = system.router_health(stack)
     finally:
         stack.stop()
 

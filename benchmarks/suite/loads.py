@@ -71,6 +71,7 @@ def summarise(outcome: Outcome) -> dict[str, Any]:
         "ok_per_s": round(outcome.rate, 1),
         "conflicts": outcome.conflicts,
         "errors": outcome.errors,
+        "error_statuses": {str(k): v for k, v in sorted(outcome.error_statuses.items())},
         **latency_summary(outcome.latencies_ms),
     }
 

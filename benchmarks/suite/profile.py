@@ -27,6 +27,8 @@ COMPONENTS = {
     "prometheus_client": "prometheus_client",
     "logging": "logging",
     "json": "json",
+    "aiohttp": "aiohttp / aiohappyeyeballs (client)",
+    "aiohappyeyeballs": "aiohttp / aiohappyeyeballs (client)",
     "asyncio": "event loop",
     "uvloop": "event loop",
 }

@@ -107,6 +107,13 @@ def pgbench_section(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _errors(row: dict[str, Any]) -> str:
+    """Error count with its statuses (0 = no answer: reset, refused or timed out)."""
+    statuses = row.get("error_statuses") or {}
+    detail = ", ".join(f"{n} x {status}" for status, n in statuses.items())
+    return f"{row['errors']} ({detail})" if detail else str(row["errors"])
+
+
 def holds_section(result: dict[str, Any]) -> list[str]:
     """Holds and hold+pay, direct and routed, spread and concentrated."""
     lines = [
@@ -132,33 +139,73 @@ def holds_section(result: dict[str, Any]) -> list[str]:
             f"| {r['op']} | {r['mode']} | {r['target']} | {r['clients']} | {_f(r['ok_per_s'])}"
             f" | {ratio(r['ok_per_s'], _pgbench_at(result, r['clients'])):.1%}"
             f" | {_f(r['p50_ms'], 1)} | {_f(r['p95_ms'], 1)} | {_f(r['p99_ms'], 1)}"
-            f" | {r['conflicts']} | {r['errors']} | {_f(router, 2)} | {_f(api, 2)} | {_f(pg, 2)} |"
+            f" | {r['conflicts']} | {_errors(r)} | {_f(router, 2)} | {_f(api, 2)} | {_f(pg, 2)} |"
         )
     return [*lines, ""]
 
 
+def _rush_row(label: str, o: dict[str, Any]) -> str:
+    return (
+        f"| {label} | {o['seats_sold']} / {o['capacity']} | {_f(o['time_to_sell_out_s'], 2)} s"
+        f" | {_f(o['all_answered_s'], 2)} s | {o['requests']:,} | {o['conflicts']:,}"
+        f" | {o['errors']:,} | {_f(o['p50_ms'], 1)} | {_f(o['p95_ms'], 1)} | {_f(o['p99_ms'], 1)}"
+        f" | {_f(o['max_ms'], 1)} |"
+    )
+
+
 def onsale_section(result: dict[str, Any]) -> list[str]:
-    """The rush on one small show."""
-    o = result.get("onsale")
-    if not o:
+    """The rush on one small show, through the router and straight to one replica."""
+    rushes = [
+        (label, result[key])
+        for label, key in (
+            ("through the router", "onsale"),
+            ("direct, one replica", "onsale_direct"),
+        )
+        if result.get(key)
+    ]
+    if not rushes:
         return []
-    return [
+    first = rushes[0][1]
+    lines = [
         "## Hot on-sale",
         "",
-        f"{o['clients']:,} customers (each its own user and connection) open at the same instant"
-        f" and go for one {o['capacity']}-seat show through the router: hold a chosen pair, on"
-        " 409 ask for the best pair left, then pay.",
+        f"{first['clients']:,} customers (each its own user and connection) open at the same"
+        f" instant and go for one {first['capacity']}-seat show: hold a chosen pair, on 409 ask"
+        " for the best pair left, then pay. Sold out = the last successful payment; p50..max"
+        " cover every request (holds, best-available, payments, whatever the answer).",
         "",
-        "| seats sold | time to sell out | all answered | requests | 409 conflicts | errors |"
-        " p50 ms | p95 ms | p99 ms | max ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {o['seats_sold']} / {o['capacity']} | {_f(o['time_to_sell_out_s'], 2)} s"
-        f" | {_f(o['all_answered_s'], 2)} s | {o['requests']:,} | {o['conflicts']:,} | {o['errors']}"
-        f" | {_f(o['p50_ms'], 1)} | {_f(o['p95_ms'], 1)} | {_f(o['p99_ms'], 1)} | {_f(o['max_ms'], 1)} |",
-        "",
-        f"Answers by status: {', '.join(f'{k}: {v:,}' for k, v in sorted(o['statuses'].items()))}.",
+        "| path | seats sold | time to sell out | all answered | requests | 409 conflicts |"
+        " errors | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(_rush_row(label, o) for label, o in rushes),
         "",
     ]
+    for label, o in rushes:
+        answers = ", ".join(f"`{k}`: {v:,}" for k, v in sorted(o["statuses"].items()))
+        lines.append(f"Answers {label}: {answers}.")
+        lines.append("")
+    return lines
+
+
+def router_health_section(result: dict[str, Any]) -> list[str]:
+    """The router's endpoint-health counters over the run."""
+    before = result.get("router_health_before_onsale")
+    after = result.get("router_health")
+    if after is None:
+        return []
+    lines = [
+        "## Router endpoint health under load",
+        "",
+        "The router's own counters (`/metrics`), after the hold runs and at the end of the run"
+        " (after the on-sale). Ejections take a replica out of rotation; with both out, the"
+        " router answers 503 `region_unavailable` until probes readmit one.",
+        "",
+        "| counter | after the hold runs | at the end |",
+        "|---|---:|---:|",
+    ]
+    for name in sorted(set(before or {}) | set(after)):
+        lines.append(f"| `{name}` | {_f((before or {}).get(name, 0))} | {_f(after.get(name, 0))} |")
+    return [*lines, ""]
 
 
 def router_section(result: dict[str, Any]) -> list[str]:
@@ -180,7 +227,12 @@ def router_section(result: dict[str, Any]) -> list[str]:
             f" | {ratio(r['rps'], direct.get(r['connections'], math.nan)):.0%}"
             f" | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | {_f(r['proxy_cpu_us'])} |"
         )
-    lines += ["", "On the real hold path (from the table above, routed / direct):", ""]
+    lines += [
+        "",
+        "On the real hold path (from the table above, routed / direct; the router balances over"
+        " two replicas where direct uses one, so routed can beat direct when not saturated):",
+        "",
+    ]
     lines += ["| op | seats | conns | direct ok/s | routed ok/s | routed / direct | added p50 ms |"]
     lines += ["|---|---|---:|---:|---:|---:|---:|"]
     holds = result.get("holds", [])
@@ -256,46 +308,90 @@ def profile_section(result: dict[str, Any]) -> list[str]:
         "## Profile",
         "",
         "py-spy (200 Hz, `--format raw`) on the router and one eu-west replica during a routed"
-        " hold+pay run at 64 connections (a separate run: sampling slows the process a little)."
+        " hold+pay run at 16 connections (a separate run: sampling slows the process a little)."
         " Self time of the leaf frame, grouped by component; raw stacks in `profiles/`.",
         "",
     ]
     for name, summary in profiles.items():
         lines += [f"**{name}** ({summary['samples']:,} samples)", ""]
         lines += ["| component | share |", "|---|---:|"]
-        lines += [f"| {k} | {v:.0%} |" for k, v in summary["components"].items()]
+        shares = sorted(summary["components"].items(), key=lambda kv: -kv[1])
+        lines += [f"| {k} | {v:.0%} |" for k, v in shares if v >= 0.005]
         lines += ["", "| hottest leaf functions | share |", "|---|---:|"]
         lines += [f"| `{leaf}` | {share:.1%} |" for leaf, share in summary["top_leaves"]]
         lines.append("")
     return lines
 
 
+def _ejections(result: dict[str, Any]) -> float:
+    health = result.get("router_health") or {}
+    return float(
+        sum(v for k, v in health.items() if k.startswith("router_endpoint_ejections_total"))
+    )
+
+
 def limits_section(result: dict[str, Any]) -> list[str]:
-    """What limits the routed hold+pay rate, from the CPU accounting."""
-    routed = [
+    """What limits the routed hold+pay rate and the on-sale, and what would lift them."""
+    direct = [
         r
         for r in result.get("holds", [])
-        if (r["op"], r["mode"], r["target"]) == ("hold_pay", "spread", "router")
+        if (r["op"], r["mode"], r["target"]) == ("hold_pay", "spread", "direct")
     ]
-    if not routed:
+    if not direct:
         return []
-    top = max(routed, key=lambda r: r["ok_per_s"])
+    top = max(direct, key=lambda r: r["ok_per_s"])
     cpu = top.get("cpu_ms_per_op", {})
     total = sum(cpu.values())
     cores = result.get("meta", {}).get("cores") or 1
     ceiling = 1000 * cores / total if total else math.nan
-    parts = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
-    return [
+    parts = ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    api = result.get("profile", {}).get("eu-west-1", {}).get("components", {})
+    db_share = api.get("SQLAlchemy", 0.0) + api.get("psycopg driver", 0.0)
+    lines = [
         "## What limits it",
         "",
-        f"At {top['clients']} connections a routed hold+pay costs {total:.2f} ms of CPU in the"
-        f" system's processes ({parts}), so {cores} cores could do at most ~{_f(ceiling)}"
-        " hold+pay/s even with nothing else running; the load generator (one Python process)"
-        " takes its share of the same cores. The rate is CPU-bound in Python, not bound by"
-        f" PostgreSQL: pgbench does {_f(_pgbench_at(result, top['clients']))} durable seat"
+        f"- **CPU per operation.** Straight to one replica at {top['clients']} connections, a"
+        f" hold+pay costs {total:.1f} ms of CPU ({parts}); {cores} cores could therefore do"
+        f" at most ~{_f(ceiling)} hold+pay/s with nothing else running, and the load generator"
+        " and the machine's other tenants take their share of the same cores. PostgreSQL is"
+        f" not the limit: pgbench does {_f(_pgbench_at(result, top['clients']))} durable seat"
         " inserts/s at the same connection count.",
+    ]
+    if db_share:
+        lines.append(
+            f"- **Where the API's CPU goes.** {db_share:.0%} of the replica's samples are in"
+            " SQLAlchemy and the psycopg driver: a hold+pay is more than a dozen small statements"
+            " (idempotency look-up and record, seat cap, seat claims, hold, payment,"
+            " confirmation, tickets), each a full ORM/Core round trip through the event loop."
+            " The services' own code is a few percent."
+        )
+    if _ejections(result):
+        lines.append(
+            "- **Overload turns into ejections.** A saturated replica answers the router's"
+            " `/readyz` probe (0.5 s timeout, a database check through the same busy pool and"
+            " event loop) too late, so the router takes it out of rotation; with both replicas"
+            " out every request gets 503 `region_unavailable` (the routed errors above and the"
+            f" on-sale's failures; {_f(_ejections(result))} ejections in this run)."
+        )
+    lines += [
+        "",
+        "What would lift it, roughly in order of gain per effort:",
+        "",
+        "- Fewer round trips per operation: the hold as one Core `INSERT ... SELECT ... ON"
+        " CONFLICT`/CTE statement and the payment's confirm + tickets as one statement"
+        " (3-4 statements instead of ~20), psycopg pipeline mode for the rest.",
+        "- One uvicorn worker per core per region, and more cores: the service is CPU-bound and"
+        " scales with processes (the two-region run shows regions add up when they do not"
+        " share cores).",
+        "- Admission control in the router (a bounded queue of in-flight requests per"
+        " endpoint, 503 with `Retry-After` beyond it) and probing a liveness check that does"
+        " not queue behind the pool, so overload sheds load instead of ejecting healthy"
+        " replicas.",
+        "- For on-sales: a waiting room (queue tokens) in front of hot shows, so 2,000 clients"
+        " do not all reach the database at the same instant.",
         "",
     ]
+    return lines
 
 
 def render(result: dict[str, Any], notes: str = "") -> str:
@@ -309,6 +405,7 @@ def render(result: dict[str, Any], notes: str = "") -> str:
         pgbench_section,
         holds_section,
         onsale_section,
+        router_health_section,
         router_section,
         regions_section,
         memory_section,

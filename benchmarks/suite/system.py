@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from benchmarks.holds import Hall, seed_hall
@@ -139,3 +140,27 @@ def merge_peaks(
         for field_name in ("peak_mb", "anon_mb"):
             held[field_name] = round(max(held[field_name], values[field_name]), 1)
     return into
+
+
+ROUTER_HEALTH = (
+    "router_endpoint_ejections_total",
+    "router_endpoint_readmissions_total",
+    "router_probes_total",
+    "router_region_unavailable_total",
+    "router_retries_total",
+    "router_failovers_total",
+)
+
+
+def router_health(stack: LocalStack) -> dict[str, float]:
+    """The router's endpoint-health counters (ejections, probe outcomes, 503s), by label."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(stack.process("router").url + "/metrics", timeout=10).text
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in ROUTER_HEALTH and sample.value:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                found[f"{sample.name}{{{labels}}}"] = sample.value
+    return found
