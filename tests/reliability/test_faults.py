@@ -5,7 +5,9 @@ import time
 from collections.abc import Callable
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from deploy.local.stack import LocalStack
 from tests.reliability.checks import assert_acknowledged_present, assert_seats_consistent
@@ -64,16 +66,38 @@ def test_kill_one_regional_replica(
     assert run.failover_seconds() is not None, run.summary()
 
 
+def _durable_commits(stack: LocalStack, region: str) -> None:
+    """Turn synchronous_commit back on for the region's database and reconnect its sessions.
+
+    The suite's stack is non-durable for speed (`synchronous_commit=off`): a crash may then lose
+    the last acknowledged commits by design, and the first run of this test showed exactly that.
+    """
+    server = stack.servers[region]
+    database = stack.dsns[region].rsplit("/", 1)[1]
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET synchronous_commit = on").format(
+                sql.Identifier(database)
+            )
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+
+
 def test_stop_and_start_regional_database(
     stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
 ) -> None:
-    """Stop eu-west's PostgreSQL and start it again: the pools recover, no process restarted."""
+    """Crash eu-west's PostgreSQL and start it again: the pools recover, nothing acked is lost."""
+    _durable_commits(stack, "eu-west")
     arena = new_arena(20, 25)
     server = stack.servers["eu-west"]
     replicas = [stack.process(name) for name in ("eu-west-1", "eu-west-2")]
     pids = [proc.pid for proc in replicas]
     fault = Fault(
-        "stop eu-west PostgreSQL",
+        "crash eu-west PostgreSQL (immediate stop)",
         inject=server.kill,  # type: ignore[attr-defined]
         lift=server.restart,  # type: ignore[attr-defined]
     )
