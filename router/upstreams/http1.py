@@ -215,6 +215,7 @@ class Http1Pool:
         self.host = parts.hostname
         self.port = parts.port or 80
         self.host_header = parts.netloc.encode("latin-1")
+        self.base_path = parts.path.rstrip("/")  # an upstream may live under a path prefix
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -227,6 +228,7 @@ class Http1Pool:
     ) -> Response:
         """Send a request on a pooled connection; wait at most `wait` seconds for the headers."""
         conn = await self._acquire()
+        target = self.base_path + target
         lines = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), self.host_header]
         for name, value in headers:
             lines += (b"\r\n", name, b": ", value)

@@ -55,3 +55,14 @@ def test_failures_are_classified(upstreams: dict[str, Proc]) -> None:
 
     asyncio.run(scenario())
     assert issubclass(Disconnected, ConnectionError)
+
+
+def test_an_upstream_under_a_path_prefix(upstreams: dict[str, Proc]) -> None:
+    async def scenario() -> None:
+        pool = _pool(upstreams["c"].url + "/base/")
+        response = await pool.request("GET", "/echo?q=1", [], None, wait=2)
+        assert b'"path": "/base/echo"' in await response.read()
+        response.release()
+        await pool.close()
+
+    asyncio.run(scenario())
