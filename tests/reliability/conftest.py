@@ -12,11 +12,14 @@ from tests.reliability.kit import Arena, Minter, create_arena
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the fault tests last: they stop and restart parts of the shared stack."""
-    items.sort(key=lambda item: "test_faults.py" in item.nodeid)
+    """Run this suite's fault tests last within it: they stop and restart parts of the stack."""
+    mine = [i for i, item in enumerate(items) if "tests/reliability/" in item.nodeid]
+    ordered = sorted((items[i] for i in mine), key=lambda item: "test_faults.py" in item.nodeid)
+    for index, item in zip(mine, ordered, strict=True):
+        items[index] = item
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     """Start the system on free ports in a temporary directory with the small demo data."""
     root = Path(tempfile.mkdtemp(prefix="reliability-"))
@@ -27,7 +30,7 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def minter(stack: LocalStack) -> Minter:
     """Token minting with the stack's own signing key (the fast path for many users)."""
     return Minter.from_global_db(stack.dsns["global"])
