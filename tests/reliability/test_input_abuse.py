@@ -193,3 +193,25 @@ def test_sql_metacharacters_in_every_field(
         response = httpx.get(target.direct + path.replace("\x00", "%00"), headers=admin)
         assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
     _assert_healthy(target, arena, minter)
+
+
+@pytest.mark.parametrize(
+    "suffix", ["/shows?q=%FF%FE%FD", "/shows?city=%C3%28", "/cinemas?city=%80"]
+)
+def test_non_utf8_query_values(target: Target, arena: Arena, minter: Minter, suffix: str) -> None:
+    """Percent-encoded bytes that are not UTF-8 never cause a 5xx or leak rows."""
+    response = httpx.get(target.scoped + suffix, timeout=10.0)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        _assert_refused(response)
+    elif suffix.startswith("/shows"):
+        body = response.json()
+        assert (body["items"] if isinstance(body, dict) else body) == []
+
+
+def test_non_utf8_path_ids(target: Target, arena: Arena, minter: Minter) -> None:
+    """Ids made of bytes that are not UTF-8 get a 4xx with the error body."""
+    for path in ("/shows/%FF%FE", "/reservations/res-eu-west-%C3%28", "/cinemas/%80/shows"):
+        response = httpx.get(target.direct + path, headers=minter.headers("usr-x"), timeout=10.0)
+        _assert_refused(response)
+    _assert_healthy(target, arena, minter)
