@@ -84,17 +84,18 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
     log("stack: starting (3 PostgreSQL servers, global_api, 3 regional_api, router)")
     stack = system.start_stack(progress=lambda _: None)
     peaks: dict[str, dict[str, float]] = {}
+    phases: dict[str, dict[str, dict[str, float]]] = {}
     try:
         tokens = system.tokens(stack, ONSALE_CLIENTS, "bench")
         plan = loads.Plan(args.seconds, args.clients, tokens[:64])
         loads.warm_up(stack, pool, plan)
         log("holds and hold+pay: direct and routed")
         result["holds"] = loads.run_matrix(stack, pool, plan, log)
-        system.merge_peaks(peaks, system.memory(stack))
+        phases["after the hold runs"] = system.memory(stack)
         if not args.quick:
             log("regions: one, then two at once")
             result["regions"] = loads.run_regions(stack, pool, plan, 64, log)
-            system.merge_peaks(peaks, system.memory(stack))
+            phases["after the region runs"] = system.memory(stack)
         if not (args.quick or args.no_profile):
             log("profile: py-spy during a routed hold+pay run")
             result["profile"] = profiled_run(stack, pool, plan, args.out / "profiles")
@@ -106,8 +107,13 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
             rush = pool.submit(run_rush, OnSale(url, tokens, hall)).result()
             result["onsale" if target == "router" else f"onsale_{target}"] = rush
             log(f"  {json.dumps(rush)}")
-        system.merge_peaks(peaks, system.memory(stack))
+            phases[f"after the on-sale ({target})"] = system.memory(stack)
+        for reading in phases.values():
+            system.merge_peaks(peaks, reading)
         result["memory"] = peaks
+        result["memory_phases"] = {
+            phase: system.merge_peaks({}, reading) for phase, reading in phases.items()
+        }
         result["router_health"] = system.router_health(stack)
     finally:
         stack.stop()

@@ -24,6 +24,15 @@ def _pgbench_at(result: dict[str, Any], clients: int) -> float:
     return float(max(rows.values())) if rows else math.nan
 
 
+def _biggest(result: dict[str, Any]) -> tuple[str, float]:
+    """The process with the highest peak RSS, and that peak in MB."""
+    return max(
+        ((k, float(v["peak_mb"])) for k, v in result.get("memory", {}).items()),
+        key=lambda item: item[1],
+        default=("-", math.nan),
+    )
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the brief with the measured figure and whether it is met."""
     routed = [
@@ -32,12 +41,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     best = max((r["ok_per_s"] for r in routed), default=math.nan)
     onsale = result.get("onsale") or {}
     p99 = onsale.get("p99_ms", math.nan)
-    memory = result.get("memory", {})
-    name, peak = max(
-        ((k, float(v["peak_mb"])) for k, v in memory.items()),
-        key=lambda item: item[1],
-        default=("-", math.nan),
-    )
+    name, peak = _biggest(result)
     return [
         {
             "name": "hold+pay through the router",
@@ -125,7 +129,8 @@ def holds_section(result: dict[str, Any]) -> list[str]:
         " pair of a random show out of 50 (600 seats each); `concentrated`: every client takes"
         " the next free pair of one 20,000-seat show. `direct`: one regional_api replica;"
         " `router`: through the router, which balances over both eu-west replicas. CPU columns:"
-        " CPU time each process used per operation (from `/proc/<pid>/stat`).",
+        " CPU time each process used per operation (from `/proc/<pid>/stat`), errors included:"
+        " where most answers are quick 503s the figure is per answer, not per success.",
         "",
         "| op | seats | target | conns | ok/s | vs pgbench | p50 ms | p95 ms | p99 ms | 409s | errors"
         " | router CPU ms/op | API CPU ms/op | PostgreSQL CPU ms/op |",
@@ -289,21 +294,26 @@ def regions_section(result: dict[str, Any]) -> list[str]:
 
 
 def memory_section(result: dict[str, Any]) -> list[str]:
-    """Peak RSS of every process."""
+    """Peak RSS of every process, with the high-water mark after each phase."""
+    phases = result.get("memory_phases", {})
     lines = [
         "## Memory",
         "",
         "Peak resident set (`VmHWM` from `/proc/<pid>/status`) of every process of the stack,"
-        " read after each phase (the high-water mark covers the whole run). PostgreSQL"
-        " backends count the shared buffers they touched; the anonymous column is the memory"
-        " a process has of its own (at the last reading).",
+        " read after each phase (a high-water mark, so each column includes the phases before"
+        " it). PostgreSQL backends count the shared buffers they touched; the anonymous column"
+        " is the memory a process has of its own (at the last reading).",
         "",
-        "| process | peak RSS MB | anonymous MB | < 200 MB |",
-        "|---|---:|---:|---|",
+        "| process | " + "".join(f"{phase} MB | " for phase in phases) + "peak RSS MB"
+        " | anonymous MB | < 200 MB |",
+        "|---|" + "---:|" * len(phases) + "---:|---:|---|",
     ]
     for name, m in sorted(result.get("memory", {}).items()):
         met = "yes" if m["peak_mb"] < RSS_TARGET_MB else "**no**"
-        lines.append(f"| {name} | {_f(m['peak_mb'], 1)} | {_f(m['anon_mb'], 1)} | {met} |")
+        cells = "".join(
+            f"{_f(reading.get(name, {}).get('peak_mb'), 1)} | " for reading in phases.values()
+        )
+        lines.append(f"| {name} | {cells}{_f(m['peak_mb'], 1)} | {_f(m['anon_mb'], 1)} | {met} |")
     return [*lines, ""]
 
 
@@ -373,6 +383,16 @@ def limits_section(result: dict[str, Any]) -> list[str]:
             " confirmation, tickets), each a full ORM/Core round trip through the event loop."
             " The services' own code is a few percent."
         )
+    peak_name, peak = _biggest(result)
+    if peak >= RSS_TARGET_MB:
+        lines.append(
+            f"- **Memory under a flood.** {peak_name} peaked at {_f(peak)} MB; the table of"
+            " phases shows when. Every request in flight holds its coroutine, ASGI scope,"
+            " pydantic models and SQLAlchemy session while it waits for one of the pool's 20"
+            " connections, so 2,000 requests queued in one process cost some 100 MB. Bounding"
+            " in-flight requests per process (`uvicorn --limit-concurrency`, or the router's"
+            " admission control below) caps it."
+        )
     if _ejections(result):
         lines.append(
             "- **Overload turns into ejections.** A saturated replica answers the router's"
@@ -387,10 +407,11 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         "",
         "- Fewer round trips per operation: the hold as one Core `INSERT ... SELECT ... ON"
         " CONFLICT`/CTE statement and the payment's confirm + tickets as one statement"
-        " (3-4 statements instead of ~20), psycopg pipeline mode for the rest.",
+        " (a handful of statements instead of more than a dozen), psycopg pipeline mode for"
+        " the rest.",
         "- One uvicorn worker per core per region, and more cores: the service is CPU-bound and"
-        " scales with processes (the two-region run shows regions add up when they do not"
-        " share cores).",
+        " scales with processes; regions are independent (own processes, own PostgreSQL), so"
+        " on their own machines they add up.",
         "- Admission control in the router (a bounded queue of in-flight requests per"
         " endpoint, 503 with `Retry-After` beyond it) and probing a liveness check that does"
         " not queue behind the pool, so overload sheds load instead of ejecting healthy"

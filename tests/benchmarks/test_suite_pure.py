@@ -165,6 +165,7 @@ def fake_result() -> dict[str, Any]:
             "router": {"peak_mb": 120.0, "anon_mb": 90.0},
             "postgres eu-west (backends, max)": {"peak_mb": 250.0, "anon_mb": 5.0},
         },
+        "memory_phases": {"after the hold runs": {"router": {"peak_mb": 100.0, "anon_mb": 80.0}}},
         "profile": {
             "router": {
                 "samples": 10,
@@ -200,6 +201,7 @@ def test_report_renders_every_section(tmp_path: Path) -> None:
     ):
         assert heading in text
     assert "| hold_pay | spread | router | 64 | 150 | 7.5% |" in text
+    assert "| router | 100.0 | 120.0 | 90.0 | yes |" in text
     assert "abc1234" in text
     assert "300 / 300" in text
     report.chart(data, tmp_path / "chart.png")
