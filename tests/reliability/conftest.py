@@ -1,5 +1,6 @@
 """One whole local stack (global_api, two regions, router, demo data) shared by the suite."""
 
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +27,12 @@ def stack() -> Iterator[LocalStack]:
     options = StackOptions(
         root=root, ports=Ports.free(), durable=False, demo="small", log_level="WARNING"
     )
-    with LocalStack(options, progress=lambda _: None) as running:
-        yield running
+    try:
+        with LocalStack(options, progress=lambda _: None) as running:
+            yield running
+    finally:
+        # The servers' data is kept by the stack (it is given a root); the logs are worth keeping.
+        shutil.rmtree(root / "pg", ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
