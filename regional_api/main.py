@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,51 +12,31 @@ from common.auth import JwksCache, TokenVerifier
 from common.db import make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
+from regional_api.boxoffice import router as boxoffice
+from regional_api.cinemas import router as cinemas
 from regional_api.clock import Clock
 from regional_api.config import RegionalSettings, settings_from_env
+from regional_api.halls import router as halls
+from regional_api.movies import router as movies
+from regional_api.payments import router as payments
+from regional_api.reports import router as reports
+from regional_api.reservations import router as reservations
+from regional_api.reservations import sweeper
+from regional_api.shows import router as shows
 
 SERVICE = "regional_api"
 
-# Feature routers, mounted in this order; each module exposes `router`.
-FEATURE_ROUTERS = (
-    "regional_api.cinemas.router",
-    "regional_api.halls.router",
-    "regional_api.movies.router",
-    "regional_api.shows.router",
-    "regional_api.reservations.router",
-    "regional_api.payments.router",
-    "regional_api.boxoffice.router",
-    "regional_api.reports.router",
+# Feature routers, mounted in this order.
+FEATURE_ROUTERS: tuple[APIRouter, ...] = (
+    cinemas.router,
+    halls.router,
+    movies.router,
+    shows.router,
+    reservations.router,
+    payments.router,
+    boxoffice.router,
+    reports.router,
 )
-
-# Background jobs, each `async def run(app) -> None` looping forever; correctness never needs them.
-BACKGROUND_JOBS = ("regional_api.reservations.sweeper",)
-
-
-def _feature_routers() -> list[APIRouter]:
-    routers = []
-    for name in FEATURE_ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # feature not built yet
-        routers.append(module.router)
-    return routers
-
-
-def _background_jobs(app: FastAPI) -> list[asyncio.Task[Any]]:
-    tasks = []
-    for name in BACKGROUND_JOBS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        tasks.append(asyncio.create_task(module.run(app), name=name))
-    return tasks
 
 
 def create_app(
@@ -81,7 +60,7 @@ def create_app(
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        tasks = _background_jobs(app)
+        tasks = [asyncio.create_task(sweeper.run(app), name="sweeper")]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
         try:
@@ -107,7 +86,7 @@ def create_app(
         await ping(app.state.engine)
 
     app.include_router(ops_router([("database", database_ready)]))
-    for router in _feature_routers():
-        app.include_router(router)
+    for feature_router in FEATURE_ROUTERS:
+        app.include_router(feature_router)
     instrument(app, service=SERVICE)
     return app
