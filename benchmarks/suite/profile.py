@@ -29,8 +29,8 @@ COMPONENTS = {
     "json": "json",
     "aiohttp": "aiohttp / aiohappyeyeballs (client)",
     "aiohappyeyeballs": "aiohttp / aiohappyeyeballs (client)",
-    "asyncio": "event loop",
-    "uvloop": "event loop",
+    "asyncio": "event loop (uvloop in C: socket I/O, callbacks)",
+    "uvloop": "event loop (uvloop in C: socket I/O, callbacks)",
 }
 
 

@@ -378,7 +378,9 @@ def limits_section(result: dict[str, Any]) -> list[str]:
     if db_share:
         lines.append(
             f"- **Where the API's CPU goes.** {db_share:.0%} of the replica's samples are in"
-            " SQLAlchemy and the psycopg driver: a hold+pay is more than a dozen small statements"
+            " SQLAlchemy and the psycopg driver (the hottest line is psycopg handing each"
+            " statement to libpq, one socket write per statement): a hold+pay is more than a"
+            " dozen small statements"
             " (idempotency look-up and record, seat cap, seat claims, hold, payment,"
             " confirmation, tickets), each a full ORM/Core round trip through the event loop."
             " The services' own code is a few percent."

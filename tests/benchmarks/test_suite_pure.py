@@ -57,7 +57,7 @@ def test_profile_groups_self_time_by_component() -> None:
     assert summary["components"] == {
         "SQLAlchemy": 0.5,
         "router (own code)": 0.3,
-        "event loop": 0.2,
+        "event loop (uvloop in C: socket I/O, callbacks)": 0.2,
     }
     assert summary["top_leaves"][0] == ["execute (sqlalchemy/engine/base.py:1)", 0.5]
 
