@@ -10,6 +10,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -117,6 +118,7 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
         result["router_health"] = system.router_health(stack)
     finally:
         stack.stop()
+        shutil.rmtree(stack.paths.root, ignore_errors=True)  # PostgreSQL data, logs, keys
 
 
 def main(argv: list[str] | None = None) -> None:

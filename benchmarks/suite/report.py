@@ -193,6 +193,12 @@ def onsale_section(result: dict[str, Any]) -> list[str]:
         *(_rush_row(label, o) for label, o in rushes),
         "",
     ]
+    best = max((row["tps"] for row in result.get("pgbench", [])), default=math.nan)
+    lines += [
+        f"For scale: at pgbench's best rate ({_f(best)}/s) PostgreSQL writes the show's"
+        f" {first['capacity']} seat rows in {_f(1000 * first['capacity'] / best)} ms.",
+        "",
+    ]
     for label, o in rushes:
         answers = ", ".join(f"`{k}`: {v:,}" for k, v in sorted(o["statuses"].items()))
         lines.append(f"Answers {label}: {answers}.")
@@ -282,14 +288,17 @@ def regions_section(result: dict[str, Any]) -> list[str]:
         " and us-east at once (one generator process per region; each region has its own"
         " PostgreSQL server).",
         "",
-        "| regions | total ok/s | per region ok/s | per region p99 ms |",
-        "|---:|---:|---|---|",
+        "| regions | total ok/s | vs pgbench (64) | per region ok/s | per region p99 ms |",
+        "|---:|---:|---:|---|---|",
     ]
     for row in rows:
         per = row["per_region"]
         rates = ", ".join(f"{k}: {_f(v['ok_per_s'])}" for k, v in per.items())
         p99s = ", ".join(f"{k}: {_f(v['p99_ms'])}" for k, v in per.items())
-        lines.append(f"| {row['regions']} | {_f(row['ok_per_s'])} | {rates} | {p99s} |")
+        share = ratio(row["ok_per_s"], _pgbench_at(result, 64))
+        lines.append(
+            f"| {row['regions']} | {_f(row['ok_per_s'])} | {share:.1%} | {rates} | {p99s} |"
+        )
     return [*lines, ""]
 
 
