@@ -102,7 +102,8 @@ async def _rush(rush: OnSale) -> dict[str, Any]:
     import aiohttp
 
     tally = Tally()
-    connector = aiohttp.TCPConnector(limit=0)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them under us.
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http:
         start = tally.started = time.perf_counter()
