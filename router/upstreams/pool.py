@@ -19,6 +19,11 @@ ENDPOINT_HEALTH = Gauge(
 EJECTIONS = Counter(
     "router_endpoint_ejections_total", "Endpoints taken out of rotation", ["region", "reason"]
 )
+SLOW_PROBES_TOLERATED = Counter(
+    "router_slow_probes_tolerated_total",
+    "Timed-out probes that did not eject a region's last healthy endpoint",
+    ["region"],
+)
 READMISSIONS = Counter(
     "router_endpoint_readmissions_total", "Endpoints put back into rotation", ["region"]
 )
@@ -104,8 +109,18 @@ class Health:
         if not endpoint.healthy and (first or endpoint.probe_successes >= self.rise):
             endpoint.mark(True, "probe")
 
-    def probe_failed(self, endpoint: Endpoint) -> None:
-        """Count a failed probe; eject after `fall` in a row (or on the very first)."""
+    def probe_failed(
+        self, endpoint: Endpoint, pool: "RegionPool | None" = None, *, slow: bool = False
+    ) -> None:
+        """Count a failed probe; eject after `fall` in a row (or on the very first).
+
+        A probe that only timed out (`slow`) never ejects the pool's last healthy endpoint:
+        under a rush a busy endpoint answers late, and ejecting it would turn overload into a
+        whole-region outage. A dead process refuses connections and is ejected at once.
+        """
+        if slow and pool is not None and endpoint.healthy and pool.healthy_count() <= 1:
+            SLOW_PROBES_TOLERATED.labels(endpoint.region).inc()
+            return
         endpoint.probe_successes = 0
         endpoint.probe_failures += 1
         first, endpoint.probed = not endpoint.probed, True
@@ -116,10 +131,17 @@ class Health:
         """A live request got a non-5xx answer."""
         endpoint.traffic_failures = 0
 
-    def traffic_failed(self, endpoint: Endpoint, *, reason: str, immediate: bool) -> None:
-        """A live request failed; a refused connection ejects at once, other failures after a streak."""
+    def traffic_failed(
+        self, endpoint: Endpoint, pool: "RegionPool", *, reason: str, immediate: bool
+    ) -> None:
+        """A live request failed; a refused connection ejects at once, other failures after a streak.
+
+        Timeouts (not `immediate`) never eject the pool's last healthy endpoint, as for probes.
+        """
         endpoint.traffic_failures += 1
-        if immediate or endpoint.traffic_failures >= self.passive_fall:
+        if immediate or (
+            endpoint.traffic_failures >= self.passive_fall and pool.healthy_count() > 1
+        ):
             endpoint.mark(False, reason)
 
     def traffic_5xx(self, endpoint: Endpoint, pool: "RegionPool") -> None:
@@ -180,6 +202,12 @@ class Upstreams:
             with contextlib.suppress(KeyError):  # another app in this process may share it
                 ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()
+
+    def pool_of(self, endpoint: Endpoint) -> RegionPool | None:
+        """The pool an endpoint belongs to."""
+        if endpoint.region == GLOBAL:
+            return self.global_pool
+        return self.regions.get(endpoint.region)
 
     def all_endpoints(self) -> list[Endpoint]:
         """Every regional endpoint (not global_api)."""

@@ -7,7 +7,7 @@ import logging
 import aiohttp
 from prometheus_client import Counter
 
-from router.upstreams.pool import Endpoint, Health, Upstreams
+from router.upstreams.pool import Endpoint, Health, RegionPool, Upstreams
 
 log = logging.getLogger("router.probes")
 
@@ -15,21 +15,29 @@ PROBES = Counter("router_probes_total", "Readiness probes sent", ["region", "out
 
 
 async def probe(
-    session: aiohttp.ClientSession, endpoint: Endpoint, health: Health, *, probe_timeout: float
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    health: Health,
+    *,
+    probe_timeout: float,
+    pool: RegionPool | None = None,
 ) -> bool:
     """Ask one endpoint's `/readyz` and feed the answer to the health rules."""
-    ok = False
-    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
-        async with asyncio.timeout(probe_timeout):
-            async with session.get(endpoint.url + "/readyz") as response:
-                await response.read()
-                ok = response.status == 200
-    PROBES.labels(endpoint.region, "ok" if ok else "failed").inc()
-    if ok:
+    outcome = "failed"
+    with contextlib.suppress(aiohttp.ClientError, OSError):
+        try:
+            async with asyncio.timeout(probe_timeout):
+                async with session.get(endpoint.url + "/readyz") as response:
+                    await response.read()
+                    outcome = "ok" if response.status == 200 else "failed"
+        except TimeoutError:
+            outcome = "timeout"
+    PROBES.labels(endpoint.region, outcome).inc()
+    if outcome == "ok":
         health.probe_ok(endpoint)
     else:
-        health.probe_failed(endpoint)
-    return ok
+        health.probe_failed(endpoint, pool, slow=outcome == "timeout")
+    return outcome == "ok"
 
 
 async def probe_all(upstreams: Upstreams, health: Health, *, probe_timeout: float) -> None:
@@ -38,7 +46,10 @@ async def probe_all(upstreams: Upstreams, health: Health, *, probe_timeout: floa
     session = upstreams.probe_session
     assert session is not None, "Upstreams.start() first"
     await asyncio.gather(
-        *(probe(session, e, health, probe_timeout=probe_timeout) for e in endpoints)
+        *(
+            probe(session, e, health, probe_timeout=probe_timeout, pool=upstreams.pool_of(e))
+            for e in endpoints
+        )
     )
 
 

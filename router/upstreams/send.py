@@ -154,7 +154,7 @@ class Sender:
             endpoint.in_flight -= 1
             if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
                 self.health.traffic_failed(
-                    endpoint, reason="connection", immediate=_never_sent(exc)
+                    endpoint, pool, reason="connection", immediate=_never_sent(exc)
                 )
             raise
         if response.status >= 500:

@@ -64,8 +64,26 @@ def test_health_rise_fall_and_passive_rules() -> None:
     for _ in range(5):
         health.traffic_5xx(b, pool)
     assert b.healthy  # never the last healthy endpoint on 5xx
-    health.traffic_failed(b, reason="connection", immediate=True)
+    health.traffic_failed(b, pool, reason="connection", immediate=True)
     assert not b.healthy
+    assert pool.pick() is None
+
+
+def test_timeouts_never_eject_the_last_healthy_endpoint() -> None:
+    health = Health(RouterSettings(probe_rise=2, probe_fall=2, passive_fall=2))
+    a, b = _endpoint("http://a"), _endpoint("http://b")
+    pool = RegionPool("eu-west", [a, b])
+    for endpoint in (a, b):
+        health.probe_ok(endpoint)
+    for _ in range(3):  # a rush: both answer late
+        health.probe_failed(a, pool, slow=True)
+        health.probe_failed(b, pool, slow=True)
+        health.traffic_failed(b, pool, reason="timeout", immediate=False)
+    assert a.healthy != b.healthy  # one ejected, the last one kept serving
+    survivor = a if a.healthy else b
+    health.probe_failed(survivor, pool)  # a refused or 503 probe is not a slow one
+    health.probe_failed(survivor, pool)
+    assert not survivor.healthy
     assert pool.pick() is None
 
 
