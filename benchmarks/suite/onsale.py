@@ -37,6 +37,7 @@ class Tally:
     customer_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     sold_at: list[float] = field(default_factory=list)
+    seats_held: int = 0
     seats_sold: int = 0
     retries: int = 0
     started: float = field(default_factory=time.perf_counter)
@@ -90,6 +91,7 @@ async def _customer(http: Any, rush: OnSale, tally: Tally, index: int, start: fl
             http, rush, tally, f"/shows/{show_id}/best-available", body, headers
         )
     if status == 201:
+        tally.seats_held += rush.seats_per_client
         path = f"/reservations/{hold['id']}/payments"
         status, _ = await _call(http, rush, tally, path, CARD, headers)
         if status == 201:
@@ -121,6 +123,7 @@ def result(tally: Tally, rush: OnSale, elapsed: float) -> dict[str, Any]:
     return {
         "clients": len(rush.tokens),
         "capacity": capacity,
+        "seats_held": tally.seats_held,
         "seats_sold": tally.seats_sold,
         "time_to_sell_out_s": round(max(tally.sold_at), 3) if tally.sold_at else None,
         "all_answered_s": round(elapsed, 3),

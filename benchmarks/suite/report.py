@@ -154,7 +154,7 @@ def _rush_row(label: str, o: dict[str, Any]) -> str:
     sold_out = o["seats_sold"] >= o["capacity"]
     last = f"{_f(o['time_to_sell_out_s'], 2)} s"
     return (
-        f"| {label} | {o['seats_sold']} / {o['capacity']}"
+        f"| {label} | {o.get('seats_held', '-')} | {o['seats_sold']} / {o['capacity']}"
         f" | {last if sold_out else f'not sold out (last sale {last})'}"
         f" | {_f(o['all_answered_s'], 2)} s | {o['requests']:,} | {o['conflicts']:,}"
         f" | {o['errors']:,} | {_f(o['p50_ms'], 1)} | {_f(o['p95_ms'], 1)} | {_f(o['p99_ms'], 1)}"
@@ -185,11 +185,12 @@ def onsale_section(result: dict[str, Any]) -> list[str]:
         " the same `Idempotency-Key`. Sold out = the last successful payment; p50..max cover"
         " every request (holds, best-available, payments, whatever the answer); errors count"
         " answers other than 201/409, retried ones included; customer p99 is from the rush's"
-        " start to the customer's last answer.",
+        " start to the customer's last answer. Seats held but not sold belong to customers"
+        " whose payment failed even after retries: they stay held until the hold expires.",
         "",
-        "| path | seats sold | time to sell out | all answered | requests | 409 conflicts |"
+        "| path | seats held | seats sold | time to sell out | all answered | requests | 409 conflicts |"
         " errors | p50 ms | p95 ms | p99 ms | max ms | retries | customer p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(_rush_row(label, o) for label, o in rushes),
         "",
     ]

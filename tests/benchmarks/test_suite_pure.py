@@ -64,7 +64,7 @@ def test_profile_groups_self_time_by_component() -> None:
 
 def test_onsale_result_counts_conflicts_and_errors() -> None:
     hall = Hall(rows=1, cols=4, seat_ids=[1, 2, 3, 4], show_ids=["show-eu-west-x"])
-    tally = Tally(latencies_ms=[5.0, 7.0, 9.0], sold_at=[0.2, 0.5], seats_sold=4)
+    tally = Tally(latencies_ms=[5.0, 7.0, 9.0], sold_at=[0.2, 0.5], seats_held=4, seats_sold=4)
     tally.statuses.update({"201": 4, "409 seats_taken": 3, "503 database_unavailable": 1})
     out = result(tally, OnSale("http://x", ["t"] * 5, hall), elapsed=1.25)
     assert out["seats_sold"] == 4
@@ -127,6 +127,7 @@ def fake_result() -> dict[str, Any]:
         "onsale": {
             "clients": 2000,
             "capacity": 300,
+            "seats_held": 300,
             "seats_sold": 300,
             "time_to_sell_out_s": 2.5,
             "all_answered_s": 3.0,
@@ -202,6 +203,7 @@ def test_report_renders_every_section(tmp_path: Path) -> None:
         assert heading in text
     assert "| hold_pay | spread | router | 64 | 150 | 7.5% |" in text
     assert "| router | 100.0 | 120.0 | 90.0 | yes |" in text
+    assert "| through the router | 300 | 300 / 300 | 2.50 s |" in text
     assert "abc1234" in text
     assert "300 / 300" in text
     report.chart(data, tmp_path / "chart.png")
