@@ -351,10 +351,61 @@ def profile_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ejections(result: dict[str, Any]) -> float:
+def _counter(result: dict[str, Any], prefix: str, label: str = "") -> float:
+    """A router counter at the end of the run, summed over its labels (optionally one label)."""
     health = result.get("router_health") or {}
-    return float(
-        sum(v for k, v in health.items() if k.startswith("router_endpoint_ejections_total"))
+    return float(sum(v for k, v in health.items() if k.startswith(prefix) and label in k))
+
+
+def _ejections(result: dict[str, Any]) -> float:
+    return _counter(result, "router_endpoint_ejections_total")
+
+
+def _memory_line(result: dict[str, Any], name: str, peak: float) -> str:
+    """Which phase pushed the biggest process over the target, and why."""
+    readings = [
+        (phase, m.get(name, {}).get("peak_mb", 0.0))
+        for phase, m in result.get("memory_phases", {}).items()
+    ]
+    jump = next(
+        (
+            (phase, mb - (readings[i - 1][1] if i else 0.0))
+            for i, (phase, mb) in enumerate(readings)
+            if mb >= RSS_TARGET_MB
+        ),
+        None,
+    )
+    when = f", {_f(jump[1])} MB of it during {jump[0].removeprefix('after ')}" if jump else ""
+    return (
+        f"- **Memory under a flood.** {name} peaked at {_f(peak)} MB{when}. Every request in"
+        " flight holds its coroutine, ASGI scope, parsed body, pydantic models and SQLAlchemy"
+        " session while it waits for one of the pool's 20 connections, and nothing bounds how"
+        " many one process accepts. Bounding in-flight requests per process (`uvicorn"
+        " --limit-concurrency`, or the router's admission control below) caps it."
+    )
+
+
+def _overload_line(result: dict[str, Any]) -> str:
+    """How overload shows at the router: ejections, probe timeouts, retries, main failure."""
+    statuses = (result.get("onsale") or {}).get("statuses", {})
+    failures = {k: v for k, v in statuses.items() if not k.startswith(("201", "409"))}
+    worst = max(failures.items(), key=lambda kv: kv[1], default=None)
+    main = (
+        f" Most failed answers of the routed on-sale were `{worst[0]}` ({worst[1]:,})."
+        if worst
+        else ""
+    )
+    return (
+        "- **Overload turns into failures, not queueing.** A saturated replica answers the"
+        " router's `/readyz` probe (0.5 s timeout; a database check through the same busy pool"
+        " and event loop) too late, so the router ejects it"
+        f" ({_f(_ejections(result))} ejections,"
+        f" {_f(_counter(result, 'router_probes_total', 'outcome=timeout'))} probe timeouts in"
+        " this run); failed attempts are retried, on the other replica when one is up"
+        f" ({_f(_counter(result, 'router_retries_total'))} router retries), which adds load"
+        " exactly when there is none to spare, and with every replica out the router answers"
+        f" 503 `region_unavailable`.{main} Every regional request waits for one of 20 pooled"
+        " connections; past the pool's 5 s timeout it gets 503 `database_unavailable`."
     )
 
 
@@ -397,22 +448,9 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         )
     peak_name, peak = _biggest(result)
     if peak >= RSS_TARGET_MB:
-        lines.append(
-            f"- **Memory under a flood.** {peak_name} peaked at {_f(peak)} MB; the table of"
-            " phases shows when. Every request in flight holds its coroutine, ASGI scope,"
-            " pydantic models and SQLAlchemy session while it waits for one of the pool's 20"
-            " connections, so 2,000 requests queued in one process cost some 100 MB. Bounding"
-            " in-flight requests per process (`uvicorn --limit-concurrency`, or the router's"
-            " admission control below) caps it."
-        )
-    if _ejections(result):
-        lines.append(
-            "- **Overload turns into ejections.** A saturated replica answers the router's"
-            " `/readyz` probe (0.5 s timeout, a database check through the same busy pool and"
-            " event loop) too late, so the router takes it out of rotation; with both replicas"
-            " out every request gets 503 `region_unavailable` (the routed errors above and the"
-            f" on-sale's failures; {_f(_ejections(result))} ejections in this run)."
-        )
+        lines.append(_memory_line(result, peak_name, peak))
+    if _ejections(result) or _counter(result, "router_retries_total"):
+        lines.append(_overload_line(result))
     lines += [
         "",
         "What would lift it, roughly in order of gain per effort:",
@@ -428,6 +466,9 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         " endpoint, 503 with `Retry-After` beyond it) and probing a liveness check that does"
         " not queue behind the pool, so overload sheds load instead of ejecting healthy"
         " replicas.",
+        "- A router retry budget that is a share of the traffic (say 10 %) instead of up to 2"
+        " extra attempts per request, so retries cannot multiply the load of an overloaded"
+        " region.",
         "- For on-sales: a waiting room (queue tokens) in front of hot shows, so 2,000 clients"
         " do not all reach the database at the same instant.",
         "",
