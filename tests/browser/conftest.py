@@ -6,8 +6,6 @@ Set `BROWSER_STACK_URL` (a router base URL serving `/app/`) and `BROWSER_STACK_C
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +71,7 @@ class Stack:
         return answer.json()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     """The whole system with the small demo data set, on free ports, stopped afterwards."""
     external = os.environ.get("BROWSER_STACK_URL")
@@ -81,37 +79,13 @@ def stack() -> Iterator[Stack]:
         credentials = json.loads(Path(os.environ["BROWSER_STACK_CREDENTIALS"]).read_text())
         yield Stack(external.rstrip("/"), credentials)
         return
-    from deploy.local.stack import LocalStack, StackOptions
-    from deploy.local.topology import Ports
-    from tests.e2e.conftest import FAST_ENV
+    from tests.support.stack import running_stack
 
-    root = Path(tempfile.mkdtemp(prefix="cinema-browser-"))
-    root.chmod(0o755)  # PostgreSQL runs as an unprivileged account when tests run as root
-    options = StackOptions(
-        root=root / "var",
-        ports=Ports.free(),
-        durable=False,
-        demo="small",
-        extra_env=FAST_ENV,
-        ready_timeout=90.0,
-        log_level="WARNING",
-    )
-    lines: list[str] = []
-    local = LocalStack(options, progress=lines.append)
-    try:
-        local.start()
-    except BaseException:
-        print("\n".join(lines))
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    try:
+    with running_stack("browser", log_level="WARNING") as local:
         yield Stack(local.router_url, local.credentials)
-    finally:
-        local.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless (never a downloaded browser build)."""
     with sync_playwright() as playwright:

@@ -1,54 +1,19 @@
 """The whole system as real processes: one stack for the e2e session, on free ports."""
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from deploy.local.stack import LocalStack, StackOptions
-from deploy.local.topology import Ports
-
-# Cheap password hashing and fast health probes: the e2e suite must stay short.
-FAST_ENV = {
-    "global_api": {
-        "GLOBAL_ARGON2_TIME_COST": "1",
-        "GLOBAL_ARGON2_MEMORY_COST": "1024",
-        "GLOBAL_ARGON2_PARALLELISM": "1",
-    },
-    "router": {"ROUTER_PROBE_INTERVAL_SECONDS": "0.5", "ROUTER_MAP_REFRESH_SECONDS": "2"},
-    "regional_api": {},
-}
+from deploy.local.stack import LocalStack
+from tests.support.stack import running_stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    """Every process of the system with the small demo, in a temporary directory."""
-    root = Path(tempfile.mkdtemp(prefix="cinema-e2e-"))
-    root.chmod(0o755)  # PostgreSQL runs as an unprivileged account when tests run as root
-    options = StackOptions(
-        root=root / "var",
-        ports=Ports.free(),
-        durable=False,
-        demo="small",
-        extra_env=FAST_ENV,
-        ready_timeout=90.0,
-    )
-    lines: list[str] = []
-    running = LocalStack(options, progress=lines.append)
-    try:
-        running.start()
-    except BaseException:
-        print("\n".join(lines))
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    try:
+    """Every process of the system with the small demo, stopped after this package."""
+    with running_stack("e2e") as running:
         yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

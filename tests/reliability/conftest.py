@@ -1,15 +1,12 @@
 """One whole local stack (global_api, two regions, router, demo data) shared by the suite."""
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from deploy.local.stack import LocalStack, StackOptions
-from deploy.local.topology import Ports
+from deploy.local.stack import LocalStack
 from tests.reliability.kit import Arena, Minter, create_arena
+from tests.support.stack import running_stack
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -23,16 +20,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     """Start the system on free ports in a temporary directory with the small demo data."""
-    root = Path(tempfile.mkdtemp(prefix="reliability-"))
-    options = StackOptions(
-        root=root, ports=Ports.free(), durable=False, demo="small", log_level="WARNING"
-    )
-    try:
-        with LocalStack(options, progress=lambda _: None) as running:
-            yield running
-    finally:
-        # The servers' data is kept by the stack (it is given a root); the logs are worth keeping.
-        shutil.rmtree(root / "pg", ignore_errors=True)
+    with running_stack("reliability", log_level="WARNING") as running:
+        yield running
 
 
 @pytest.fixture(scope="package")
