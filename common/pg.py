@@ -2,7 +2,9 @@
 
 Three paths, same interface (`PgServer.admin_dsn`): DSNs from the environment, a testcontainers
 `PostgresContainer` when Docker is reachable (or asked for), or a server started here from local
-binaries (PATH, `pg_config`, `/usr/lib/postgresql/*/bin`, or the `pgserver` wheel).
+binaries (PATH, `pg_config`, `/usr/lib/postgresql/*/bin`, or `CINEMA_PG_BIN`). The schema needs
+the `btree_gist` contrib extension, so the binaries must come with contrib (Debian's
+`postgresql` package does; the `pgserver` wheel does not).
 """
 
 import atexit
@@ -16,8 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -115,10 +117,6 @@ def find_pg_bin() -> Path | None:
             )
             candidates.append(Path(out.stdout.strip()))
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    with contextlib.suppress(ImportError):
-        import pgserver  # optional embedded fallback
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
     for directory in candidates:
         if all((directory / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             return directory
@@ -302,7 +300,7 @@ def start_server(
     if bin_dir is None:
         raise RuntimeError(
             "no PostgreSQL server binaries found: install Debian's 'postgresql' "
-            "package or `pip install pgserver`, or set CINEMA_PG_DSN_<NAME>"
+            "package (`make install` does it when run as root), or set CINEMA_PG_DSN_<NAME>"
         )
     keep = data_dir is not None
     if data_dir is None:
