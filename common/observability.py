@@ -71,6 +71,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def _route_template(app: ASGIApp, scope: Scope) -> str:
+    matched = scope.get("route")  # set by the router on a match: no second matching pass
+    if (path := getattr(matched, "path", None)) is not None:
+        return str(path)
     # FastAPI keeps included routers as lazy wrappers without a `path`: flatten them, or the
     # label would be the raw path (one time series per resource id).
     for route in iter_route_contexts(list(getattr(app, "routes", ()))):
