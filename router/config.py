@@ -34,6 +34,16 @@ class RouterSettings(BaseSettings):
     connect_timeout_seconds: float = Field(1.0, gt=0)
     attempt_timeout_seconds: float = Field(10.0, gt=0, description="per attempt, to headers")
     retry_budget: int = Field(2, ge=0, description="extra attempts per request")
+    retry_ratio: float = Field(
+        0.2, ge=0, description="retries per region may be this fraction of its requests"
+    )
+    retry_floor: int = Field(10, ge=0, description="retries per window allowed whatever the ratio")
+    retry_window_seconds: float = Field(10.0, gt=0)
+    max_in_flight_per_endpoint: int = Field(
+        64,
+        ge=1,
+        description="requests in flight per endpoint (a regional worker's fill); beyond: 503",
+    )
     retry_backoff_seconds: float = Field(0.01, ge=0)
     retry_backoff_max_seconds: float = Field(0.2, ge=0)
     unavailable_retry_after_seconds: int = Field(2, ge=1)

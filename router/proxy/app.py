@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import Receive, Scope, Send
 
+from common.errors import AppError, ServiceUnavailable
 from common.observability import request_id_var
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
@@ -17,7 +18,14 @@ from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
 from router.upstreams.pool import GLOBAL, Upstreams
-from router.upstreams.send import NoHealthyEndpoint, Outbound, Sender, Sent, UpstreamFailed
+from router.upstreams.send import (
+    NoHealthyEndpoint,
+    Outbound,
+    RegionOverloaded,
+    Sender,
+    Sent,
+    UpstreamFailed,
+)
 
 log = logging.getLogger("router.proxy")
 
@@ -52,6 +60,11 @@ class ProxyError(Exception):
         self.status = status
         self.body = {"error": code, "detail": detail, **extra}
         self.headers = headers or {}
+
+    @classmethod
+    def of(cls, error: AppError) -> "ProxyError":
+        """The router's answer for an application error."""
+        return cls(error.status, error.code, error.detail, error.headers, **error.extra)
 
 
 class ProxyApp:
@@ -206,6 +219,8 @@ class ProxyApp:
             )
         except NoHealthyEndpoint as exc:
             raise self._unavailable(exc.region) from None
+        except RegionOverloaded as exc:
+            raise _overloaded(exc.region) from None
         except UpstreamFailed as exc:
             raise _upstream_failed(exc) from None
         try:
@@ -288,6 +303,19 @@ async def _relay(sent: Sent, method: str, request_id: str, send: Send) -> int:
         return 502
     await send({"type": "http.response.body", "body": b""})
     return status
+
+
+def _overloaded(region: str) -> ProxyError:
+    # Queueing behind a full region only lengthens the rush; a prompt 503 lets clients back off.
+    return ProxyError.of(
+        ServiceUnavailable(
+            f"region {region} is at capacity, retry shortly",
+            code="region_overloaded",
+            headers={"Retry-After": "1"},
+            region=region,
+            retry_after=1,
+        )
+    )
 
 
 def _too_large(limit: int) -> ProxyError:

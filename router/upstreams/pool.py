@@ -75,13 +75,15 @@ class RegionPool:
         """How many endpoints take traffic now."""
         return sum(1 for endpoint in self.endpoints if endpoint.healthy)
 
-    def pick(self, exclude: list[Endpoint] | None = None) -> Endpoint | None:
-        """A healthy endpoint not in `exclude`, or None."""
+    def pick(self, exclude: list[Endpoint] | None = None, cap: int = 0) -> Endpoint | None:
+        """A healthy endpoint not in `exclude` with fewer than `cap` in flight (0: no cap)."""
         endpoints = self.endpoints
         count = len(endpoints)
         if count == 1:
             only = endpoints[0]
-            return only if only.healthy and not (exclude and only in exclude) else None
+            if not only.healthy or (exclude and only in exclude):
+                return None
+            return None if cap and only.in_flight >= cap else only
         self._turn = turn = (self._turn + 1) % max(count, 1)
         best: Endpoint | None = None
         for offset in range(count):
@@ -90,7 +92,12 @@ class RegionPool:
                 continue
             if best is None or endpoint.in_flight < best.in_flight:
                 best = endpoint
-        return best
+        return None if best is None or (cap and best.in_flight >= cap) else best
+
+    def saturated(self, cap: int) -> bool:
+        """Whether the pool has healthy endpoints and every one is at its in-flight cap."""
+        healthy = [endpoint for endpoint in self.endpoints if endpoint.healthy]
+        return bool(healthy) and all(endpoint.in_flight >= cap for endpoint in healthy)
 
 
 class Health:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
@@ -16,6 +15,7 @@ from tenacity import (
 )
 
 from router.config import RouterSettings
+from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import ConnectFailed, Headers, PoolBusy, Response
 from router.upstreams.pool import Endpoint, Health, RegionPool
 
@@ -23,6 +23,13 @@ RETRIES = Counter("router_retries_total", "Requests sent again after a failure",
 FAILOVERS = Counter(
     "router_failovers_total", "Requests answered by another endpoint after a failure", ["region"]
 )
+OVERLOADED = Counter(
+    "router_region_overloaded_total",
+    "Requests refused at once because every healthy endpoint was at its in-flight cap",
+    ["region"],
+)
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NoHealthyEndpoint(Exception):
@@ -31,6 +38,18 @@ class NoHealthyEndpoint(Exception):
     def __init__(self, region: str) -> None:
         super().__init__(region)
         self.region = region
+
+
+class RegionOverloaded(Exception):
+    """Every healthy endpoint of the pool is at its in-flight cap: nothing was sent."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self.region = region
+
+
+class _BudgetSpent(Exception):
+    """The region's retry budget refused a retry (never leaves this module)."""
 
 
 class UpstreamFailed(Exception):
@@ -74,10 +93,20 @@ class Outbound:
     body: bytes | None
     repeatable: bool
     deadline: float  # time.monotonic() by which the answer's headers must have arrived
+    timeouts: int = 0
 
     def may_retry(self, exc: BaseException) -> bool:
         """Whether a failed attempt may be repeated on another endpoint."""
-        return _never_sent(exc) or (self.repeatable and _is_transport_failure(exc))
+        if _never_sent(exc):
+            return True
+        if not (self.repeatable and _is_transport_failure(exc)):
+            return False
+        if isinstance(exc, TimeoutError) and self.method not in _SAFE_METHODS:
+            # A keyed write that timed out is likely still running on a slow upstream:
+            # one more try is enough, more only piles work on a region already behind.
+            self.timeouts += 1
+            return self.timeouts <= 1
+        return True
 
 
 class Sender:
@@ -86,12 +115,40 @@ class Sender:
     def __init__(self, settings: RouterSettings, health: Health) -> None:
         self.settings = settings
         self.health = health
+        # Past the connection limit requests would queue for a connection (PoolBusy): the cap
+        # never exceeds it, so a full endpoint is refused at once instead.
+        self.cap = min(settings.max_in_flight_per_endpoint, settings.upstream_connections)
+        self.budgets: dict[str, RetryBudget] = {}
+
+    def budget(self, region: str) -> RetryBudget:
+        """The retry budget of a region, created on first use."""
+        budget = self.budgets.get(region)
+        if budget is None:
+            settings = self.settings
+            budget = self.budgets[region] = RetryBudget(
+                region,
+                ratio=settings.retry_ratio,
+                floor=settings.retry_floor,
+                window=settings.retry_window_seconds,
+            )
+        return budget
+
+    def _pick(self, pool: RegionPool, tried: list[Endpoint] | None = None) -> Endpoint:
+        endpoint = pool.pick(tried, self.cap)
+        if endpoint is None and tried:
+            endpoint = pool.pick(cap=self.cap)
+        if endpoint is not None:
+            return endpoint
+        if pool.saturated(self.cap):
+            OVERLOADED.labels(pool.code).inc()
+            raise RegionOverloaded(pool.code)
+        raise NoHealthyEndpoint(pool.code)
 
     async def send(self, pool: RegionPool, request: Outbound) -> Sent:
         """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
-        endpoint = pool.pick()
-        if endpoint is None:
-            raise NoHealthyEndpoint(pool.code)
+        endpoint = self._pick(pool)
+        budget = self.budget(pool.code)
+        budget.request()
         try:
             return await self._attempt(pool, endpoint, request)
         except Exception as exc:
@@ -102,17 +159,12 @@ class Sender:
 
     def _retrying(self, pool: RegionPool, request: Outbound, remaining: float) -> AsyncRetrying:
         settings = self.settings
-
-        def count_retry(_: RetryCallState) -> None:
-            RETRIES.labels(pool.code).inc()
-
         return AsyncRetrying(
             stop=stop_after_attempt(settings.retry_budget) | stop_before_delay(remaining),
             wait=wait_random_exponential(
                 multiplier=settings.retry_backoff_seconds, max=settings.retry_backoff_max_seconds
             ),
             retry=retry_if_exception(request.may_retry),
-            before=count_retry,
             reraise=True,
         )
 
@@ -120,23 +172,32 @@ class Sender:
         self, pool: RegionPool, tried: list[Endpoint], error: BaseException, request: Outbound
     ) -> Sent:
         remaining = request.deadline - time.monotonic()
-        if self.settings.retry_budget == 0 or remaining <= 0:
+        budget = self.budget(pool.code)
+        if self.settings.retry_budget == 0 or remaining <= 0 or not budget.try_retry():
             raise _as_failure(pool.code, error)
+        errors = [error]
         # Tenacity spaces the retries; the first one also waits a jittered moment.
         await asyncio.sleep(random.uniform(0, self.settings.retry_backoff_seconds))
         try:
             async for attempt in self._retrying(pool, request, remaining):
                 with attempt:
-                    endpoint = pool.pick(exclude=tried) or pool.pick()
-                    if endpoint is None:
-                        raise NoHealthyEndpoint(pool.code)
+                    if len(tried) > 1 and not budget.try_retry():
+                        raise _BudgetSpent
+                    RETRIES.labels(pool.code).inc()
+                    endpoint = self._pick(pool, tried)
                     tried.append(endpoint)
-                    sent = await self._attempt(pool, endpoint, request)
+                    try:
+                        sent = await self._attempt(pool, endpoint, request)
+                    except Exception as exc:
+                        errors.append(exc)
+                        raise
                     if endpoint is not tried[0]:
                         FAILOVERS.labels(pool.code).inc()
                     return sent
-        except NoHealthyEndpoint:
+        except (NoHealthyEndpoint, RegionOverloaded):
             raise
+        except _BudgetSpent:
+            raise _as_failure(pool.code, errors[-1]) from None
         except Exception as exc:
             raise _as_failure(pool.code, exc) from exc
         raise _as_failure(pool.code, error)  # pragma: no cover - tenacity always reraises
@@ -165,8 +226,10 @@ class Sender:
 
 
 def _as_failure(region: str, exc: BaseException) -> BaseException:
-    if isinstance(exc, NoHealthyEndpoint | UpstreamFailed):
+    if isinstance(exc, NoHealthyEndpoint | UpstreamFailed | RegionOverloaded):
         return exc
+    if isinstance(exc, PoolBusy):
+        return RegionOverloaded(region)
     if isinstance(exc, TimeoutError):
         return UpstreamFailed(region, "timeout")
     if isinstance(exc, OSError):
