@@ -1,0 +1,166 @@
+"""Overload rules: the retry budget, the in-flight cap per endpoint, timed-out keyed writes."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from router.config import RouterSettings
+from router.upstreams.budget import RetryBudget
+from router.upstreams.http1 import Http1Pool
+from router.upstreams.pool import Endpoint, Health, RegionPool
+from router.upstreams.send import Outbound, RegionOverloaded, Sender, UpstreamFailed
+from tests.router.support import Proc, router
+
+
+def _endpoint(url: str, region: str) -> Endpoint:
+    client = Http1Pool(url, limit=8, keepalive=4, connect_timeout=0.3, read_timeout=1)
+    return Endpoint(region=region, url=url, client=client)
+
+
+def _request(method: str, path: str = "/echo", *, key: bool = False) -> Outbound:
+    return Outbound(
+        method=method,
+        path=path,
+        headers=[(b"idempotency-key", b"k-1")] if key else [],
+        body=b"{}" if method == "POST" else None,
+        repeatable=method == "GET" or key,
+        deadline=time.monotonic() + 2,
+    )
+
+
+async def _misbehaving(answer: bool) -> tuple[asyncio.Server, list[int]]:
+    """A server that reads each request, then hangs up (`answer`) or never answers."""
+    received: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        received.append(1)
+        if not answer:
+            await reader.read()  # until the router gives up and closes
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0), received
+
+
+def _url(server: asyncio.Server) -> str:
+    return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def test_the_budget_allows_a_fraction_of_requests_plus_a_floor() -> None:
+    now = [100.0]
+    budget = RetryBudget("budget-unit", ratio=0.2, floor=2, window=10, clock=lambda: now[0])
+    for _ in range(10):
+        budget.request()
+    assert [budget.try_retry() for _ in range(5)] == [True] * 4 + [False]
+    now[0] += 5
+    assert not budget.try_retry()  # half a window later the spent retries still count
+    now[0] += 6
+    assert budget.try_retry()  # a whole window later they have expired
+
+
+def test_retries_stop_when_the_budget_is_spent() -> None:
+    region = "budget-drop"
+    settings = RouterSettings(
+        retry_budget=2, retry_backoff_seconds=0.001, retry_ratio=0.2, retry_floor=2
+    )
+
+    async def scenario() -> None:
+        server, received = await _misbehaving(answer=True)
+        async with server:
+            sender = Sender(settings, Health(settings))
+            pool = RegionPool(region, [_endpoint(_url(server), region)])
+            for _ in range(10):
+                with pytest.raises(UpstreamFailed) as failed:
+                    await sender.send(pool, _request("GET"))
+                assert failed.value.kind == "connection"  # the original error, at once
+            # Without a budget: 10 x 3 attempts; with it: 10 + floor + 20 % of the requests.
+            assert len(received) == 14
+
+    asyncio.run(scenario())
+    exhausted = REGISTRY.get_sample_value("router_retry_budget_exhausted_total", {"region": region})
+    assert exhausted == 9  # one refusal per failed request beyond the budget
+
+
+def test_a_timed_out_keyed_write_is_retried_once_only() -> None:
+    region = "budget-slow"
+    settings = RouterSettings(
+        retry_budget=2, retry_backoff_seconds=0.001, attempt_timeout_seconds=0.2
+    )
+
+    async def scenario() -> None:
+        server, received = await _misbehaving(answer=False)
+        async with server:
+            sender = Sender(settings, Health(settings))
+            slow = [_endpoint(_url(server), region) for _ in range(3)]
+            for method, key, attempts in (("POST", True, 2), ("GET", False, 3)):
+                received.clear()
+                with pytest.raises(UpstreamFailed) as failed:
+                    await sender.send(RegionPool(region, slow), _request(method, key=key))
+                assert (failed.value.kind, len(received)) == ("timeout", attempts)
+
+    asyncio.run(scenario())
+
+
+def test_a_full_endpoint_refuses_at_once(upstreams: dict[str, Proc]) -> None:
+    settings = RouterSettings(max_in_flight_per_endpoint=2)
+
+    async def scenario() -> None:
+        sender = Sender(settings, Health(settings))
+        only = _endpoint(upstreams["c"].url, "us-east")
+        pool = RegionPool("us-east", [only])
+        slow = [
+            asyncio.create_task(sender.send(pool, _request("GET", "/slow?s=0.5"))) for _ in range(2)
+        ]
+        while only.in_flight < 2:
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        with pytest.raises(RegionOverloaded):
+            await sender.send(pool, _request("GET"))
+        assert time.perf_counter() - started < 0.1
+        for sent in await asyncio.gather(*slow):
+            sent.done()
+        sent = await sender.send(pool, _request("GET"))
+        assert sent.response.status == 200
+        sent.done()
+        await only.client.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def capped_router(directory_url: str) -> Iterator[str]:
+    """A router that lets one request at a time reach each endpoint."""
+    proc = router(directory_url, max_in_flight_per_endpoint=1).start()
+    try:
+        yield proc.url
+    finally:
+        proc.kill()
+
+
+def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) -> None:
+    with httpx.Client(base_url=capped_router, timeout=5.0) as client:
+        slow = threading.Thread(target=client.get, args=("/regions/us-east/slow?s=1",))
+        slow.start()
+        try:
+            deadline = time.monotonic() + 3
+            while (response := client.get("/regions/us-east/x")).status_code == 200:
+                assert time.monotonic() < deadline
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+            assert response.json() == {
+                "error": "region_overloaded",
+                "detail": "region us-east is at capacity, retry shortly",
+                "region": "us-east",
+                "retry_after": 1,
+            }
+            assert client.get("/regions/eu-west/x").status_code == 200  # other regions serve
+        finally:
+            slow.join()
+        assert client.get("/regions/us-east/x").status_code == 200
+        metrics = client.get("/metrics").text
+        assert 'router_region_overloaded_total{region="us-east"}' in metrics
