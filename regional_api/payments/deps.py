@@ -10,7 +10,7 @@ from regional_api.payments.provider import PaymentProvider, SimulatedProvider
 SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
 
 
-def get_provider(request: Request) -> PaymentProvider:
+async def get_provider(request: Request) -> PaymentProvider:
     """The app's payment provider; the simulated one unless a real one was installed."""
     provider: PaymentProvider | None = getattr(request.app.state, "payment_provider", None)
     if provider is None:

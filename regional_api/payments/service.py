@@ -8,6 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.ids import new_id
+from regional_api.payments import statements as sql
 from regional_api.payments.errors import AlreadyPaid, InvalidCard, NotPayable, PaymentNotFound
 from regional_api.payments.metrics import PAYMENTS, REVENUE
 from regional_api.payments.models import Payment
@@ -18,8 +19,7 @@ from regional_api.payments.provider import (
     luhn_valid,
 )
 from regional_api.reservations.errors import ReservationNotFound
-from regional_api.reservations.models import Reservation
-from regional_api.reservations.service import confirm_reservation
+from regional_api.reservations.service import sell_locked_reservation
 
 log = logging.getLogger("payments")
 
@@ -59,39 +59,6 @@ def check_card(method: str, card_number: str | None) -> None:
         raise InvalidCard("card_number is not a valid card number")
 
 
-async def lock_reservation(session: AsyncSession, reservation_id: str) -> Reservation:
-    """Load a reservation and lock its row so that concurrent payments queue behind us."""
-    reservation = await session.scalar(
-        select(Reservation)
-        .where(Reservation.id == reservation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if reservation is None:
-        raise ReservationNotFound(reservation_id)
-    return reservation
-
-
-async def _has_completed_payment(session: AsyncSession, reservation_id: str) -> bool:
-    found = await session.scalar(
-        text("SELECT 1 FROM payments WHERE reservation_id = :rid AND status = 'completed'"),
-        {"rid": reservation_id},
-    )
-    return found is not None
-
-
-async def amount_due(session: AsyncSession, reservation_id: str) -> int:
-    """The price of the reservation: the sum of its seats' price snapshots."""
-    total = await session.scalar(
-        text(
-            "SELECT coalesce(sum(price_minor), 0) FROM reservation_seats"
-            " WHERE reservation_id = :rid"
-        ),
-        {"rid": reservation_id},
-    )
-    return int(total or 0)
-
-
 async def pay_reservation(
     session: AsyncSession,
     *,
@@ -104,55 +71,73 @@ async def pay_reservation(
 ) -> PaymentAttempt:
     """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold."""
     check_card(method, card_number)
-    payment = await _open_payment(
+    payment, opened = await _open_payment(
         session, reservation_id=reservation_id, method=method, region=region, now=now
     )
-    await _charge_and_confirm(session, payment, provider=provider, card_number=card_number, now=now)
-    _record(payment)
-    status = await session.scalar(
-        text("SELECT status FROM reservations WHERE id = :rid"), {"rid": reservation_id}
+    tickets = await _charge_and_confirm(
+        session, payment, opened, provider=provider, card_number=card_number, now=now
     )
-    return PaymentAttempt(payment, str(status), await tickets_of(session, reservation_id))
+    _record(payment)
+    status = "confirmed" if payment.status == "completed" else opened.status
+    return PaymentAttempt(payment, status, tickets)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What the payment's opening statement read under the reservation's lock."""
+
+    show_id: str
+    status: str
+    seats: int
 
 
 async def _open_payment(
     session: AsyncSession, *, reservation_id: str, method: str, region: str, now: datetime
-) -> Payment:
+) -> tuple[Payment, _Opened]:
     """Lock the reservation, refuse a paid or dead one, and insert a pending payment row."""
-    reservation = await lock_reservation(session, reservation_id)
-    if reservation.status == "confirmed" or await _has_completed_payment(session, reservation_id):
+    payment_id = new_id("pay", region)
+    params = {"rid": reservation_id, "pid": payment_id, "method": method, "now": now}
+    row = (await session.execute(sql.OPEN_PAYMENT, params)).one_or_none()
+    if row is None:
+        raise ReservationNotFound(reservation_id)
+    if row.status == "confirmed" or row.paid:
         raise AlreadyPaid(reservation_id)
-    if reservation.status not in PAYABLE_STATUSES:
-        raise NotPayable(reservation_id, reservation.status)
+    if row.status not in PAYABLE_STATUSES or not row.opened:
+        raise NotPayable(reservation_id, row.status)
     payment = Payment(
-        id=new_id("pay", region),
+        id=payment_id,
         reservation_id=reservation_id,
         method=method,
         status="pending",
-        amount_minor=await amount_due(session, reservation_id),
-        currency=reservation.currency,
+        amount_minor=int(row.amount),
+        currency=row.currency,
         created_at=now,
     )
-    session.add(payment)
-    await session.flush()
-    return payment
+    return payment, _Opened(row.show_id, row.status, int(row.seats))
 
 
 async def _charge_and_confirm(
     session: AsyncSession,
     payment: Payment,
+    opened: _Opened,
     *,
     provider: PaymentProvider,
     card_number: str | None,
     now: datetime,
-) -> None:
+) -> list[Ticket]:
     """Confirm the seats in a savepoint, charge, then keep the savepoint only if it completed.
 
     Confirming BEFORE charging means money never moves for seats we cannot sell (HoldExpired
     aborts the request first); a refused charge rolls the confirmation back and keeps the hold.
     """
-    savepoint = await session.begin_nested()
-    await confirm_reservation(session, reservation_id=payment.reservation_id, now=now)
+    await session.execute(sql.SAVEPOINT)
+    sold = await sell_locked_reservation(
+        session,
+        reservation_id=payment.reservation_id,
+        show_id=opened.show_id,
+        seats=opened.seats,
+        now=now,
+    )
     result = await charge_with_timeout(
         provider,
         amount_minor=payment.amount_minor,
@@ -161,15 +146,22 @@ async def _charge_and_confirm(
         card_number=card_number,
         reference=payment.id,
     )
-    if result.status is ProviderStatus.completed:
-        await savepoint.commit()
-        payment.completed_at = now
-    else:
-        await savepoint.rollback()
+    completed = result.status is ProviderStatus.completed
+    if not completed:
+        await session.execute(sql.ROLLBACK_TO_SAVEPOINT)
     payment.status = result.status.value
     payment.provider_ref = result.provider_ref
     payment.failure_reason = result.failure_reason
-    await session.flush()
+    payment.completed_at = now if completed else None
+    finish = {
+        "pid": payment.id,
+        "status": payment.status,
+        "ref": payment.provider_ref,
+        "reason": payment.failure_reason,
+        "completed_at": payment.completed_at,
+    }
+    await session.execute(sql.FINISH_PAYMENT, finish)
+    return [Ticket(**row) for row in sold] if completed else []
 
 
 def _record(payment: Payment) -> None:

@@ -7,9 +7,10 @@ Placing holds lives in holds.py; its functions are re-exported here.
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regional_api.reservations import metrics
@@ -43,6 +44,7 @@ __all__ = [
     "place_best_available",
     "place_hold",
     "release_hold",
+    "sell_locked_reservation",
 ]
 
 log = logging.getLogger("reservations")
@@ -96,6 +98,24 @@ async def confirm_reservation(
     metrics.CONFIRMATIONS.inc()
     log.info("reservation confirmed", extra={"fields": {"reservation_id": reservation_id}})
     return reservation
+
+
+async def sell_locked_reservation(
+    session: AsyncSession, *, reservation_id: str, show_id: str, seats: int, now: datetime
+) -> Sequence[RowMapping]:
+    """Confirm a held reservation the caller has locked; its tickets, or HoldExpired.
+
+    The caller has checked the status under its row lock and counted the seats (`seats`).
+    """
+    codes = [secrets.token_urlsafe(16) for _ in range(seats)]
+    params = {"rid": reservation_id, "show_id": show_id, "codes": codes, "now": now}
+    tickets = (await session.execute(sql.CONFIRM, params)).mappings().all()
+    if len(tickets) != seats:
+        metrics.CONFIRM_REFUSALS.inc()
+        raise HoldExpired(reservation_id)
+    metrics.CONFIRMATIONS.inc()
+    log.info("reservation confirmed", extra={"fields": {"reservation_id": reservation_id}})
+    return tickets
 
 
 async def _free_seats(session: AsyncSession, reservation: Reservation) -> None:
