@@ -13,14 +13,14 @@ from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import request_hash, run_idempotent
 from regional_api.payments import service
 from regional_api.payments.deps import ProviderDep, SettingsDep
-from regional_api.payments.errors import CashNeedsStaff, PaymentNotFound
+from regional_api.payments.errors import PaymentNotFound
 from regional_api.payments.service import PaymentAttempt
 from regional_api.reservations.deps import ReservationDep, may_see
+from regional_api.reservations.errors import ReservationNotFound
 from regional_api.reservations.models import Reservation
 from schemas.errors import ErrorBody, error_body
 from schemas.payments import (
     PaymentCreate,
-    PaymentMethod,
     PaymentOutcome,
     PaymentRead,
     TicketList,
@@ -61,8 +61,8 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
     },
 )
 async def pay_reservation(
+    reservation_id: str,
     body: PaymentCreate,
-    reservation: ReservationDep,
     claims: Claims,
     request: Request,
     session: SessionDep,
@@ -72,13 +72,14 @@ async def pay_reservation(
     key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
-    if body.method is PaymentMethod.cash and not claims.may_manage(reservation.cinema_id):
-        raise CashNeedsStaff()
+    if parse_id(reservation_id) != ("res", settings.region):
+        raise ReservationNotFound(reservation_id)
 
     async def handler() -> tuple[int, dict[str, Any]]:
         attempt = await service.pay_reservation(
             session,
-            reservation_id=reservation.id,
+            reservation_id=reservation_id,
+            claims=claims,
             method=body.method.value,
             card_number=body.card_number,
             provider=provider,

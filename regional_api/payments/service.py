@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.ids import new_id
 from regional_api.payments import statements as sql
-from regional_api.payments.errors import AlreadyPaid, InvalidCard, NotPayable, PaymentNotFound
+from regional_api.payments.errors import (
+    AlreadyPaid,
+    CashNeedsStaff,
+    InvalidCard,
+    NotPayable,
+    PaymentNotFound,
+)
 from regional_api.payments.metrics import PAYMENTS, REVENUE
 from regional_api.payments.models import Payment
 from regional_api.payments.provider import (
@@ -20,6 +26,7 @@ from regional_api.payments.provider import (
 )
 from regional_api.reservations.errors import ReservationNotFound
 from regional_api.reservations.service import sell_locked_reservation
+from schemas.auth import TokenClaims
 
 log = logging.getLogger("payments")
 
@@ -68,12 +75,20 @@ async def pay_reservation(
     provider: PaymentProvider,
     region: str,
     now: datetime,
+    claims: TokenClaims | None = None,
 ) -> PaymentAttempt:
-    """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold."""
-    check_card(method, card_number)
+    """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold.
+
+    With `claims`, only the owner, staff of its cinema and admins may pay it (others get
+    ReservationNotFound) and cash is recorded by staff only; without, the caller has checked.
+    """
     payment, opened = await _open_payment(
         session, reservation_id=reservation_id, method=method, region=region, now=now
     )
+    if claims is not None:
+        _check_payer(claims, opened, reservation_id=reservation_id, method=method)
+    check_card(method, card_number)
+    opened.check_payable(reservation_id)
     tickets = await _charge_and_confirm(
         session, payment, opened, provider=provider, card_number=card_number, now=now
     )
@@ -82,28 +97,44 @@ async def pay_reservation(
     return PaymentAttempt(payment, status, tickets)
 
 
+def _check_payer(
+    claims: TokenClaims, opened: "_Opened", *, reservation_id: str, method: str
+) -> None:
+    """Hide the reservation from those who may not see it; keep cash for its cinema's staff."""
+    if opened.user_id != claims.sub and not claims.may_manage(opened.cinema_id):
+        raise ReservationNotFound(reservation_id)
+    if method == "cash" and not claims.may_manage(opened.cinema_id):
+        raise CashNeedsStaff()
+
+
 @dataclass(frozen=True, slots=True)
 class _Opened:
     """What the payment's opening statement read under the reservation's lock."""
 
     show_id: str
+    cinema_id: str
+    user_id: str | None
     status: str
+    paid: bool
     seats: int
+
+    def check_payable(self, reservation_id: str) -> None:
+        """Refuse a paid reservation, then one that is no longer held (409)."""
+        if self.status == "confirmed" or self.paid:
+            raise AlreadyPaid(reservation_id)
+        if self.status not in PAYABLE_STATUSES:
+            raise NotPayable(reservation_id, self.status)
 
 
 async def _open_payment(
     session: AsyncSession, *, reservation_id: str, method: str, region: str, now: datetime
 ) -> tuple[Payment, _Opened]:
-    """Lock the reservation, refuse a paid or dead one, and insert a pending payment row."""
+    """Lock the reservation and insert a pending payment row if it is payable."""
     payment_id = new_id("pay", region)
     params = {"rid": reservation_id, "pid": payment_id, "method": method, "now": now}
     row = (await session.execute(sql.OPEN_PAYMENT, params)).one_or_none()
     if row is None:
         raise ReservationNotFound(reservation_id)
-    if row.status == "confirmed" or row.paid:
-        raise AlreadyPaid(reservation_id)
-    if row.status not in PAYABLE_STATUSES or not row.opened:
-        raise NotPayable(reservation_id, row.status)
     payment = Payment(
         id=payment_id,
         reservation_id=reservation_id,
@@ -113,7 +144,10 @@ async def _open_payment(
         currency=row.currency,
         created_at=now,
     )
-    return payment, _Opened(row.show_id, row.status, int(row.seats))
+    opened = _Opened(
+        row.show_id, row.cinema_id, row.user_id, row.status, bool(row.paid), int(row.seats)
+    )
+    return payment, opened
 
 
 async def _charge_and_confirm(

@@ -3,11 +3,13 @@
 from sqlalchemy import text
 
 # benchmarks/holds.py hold_pay: lock the reservation, look for a completed payment, price its
-# seats and insert the pending payment in one round trip. FOR UPDATE returns the row's newest
+# seats and insert the pending payment in one round trip (who may pay is checked on its answer;
+# a refusal rolls the insert back). FOR UPDATE returns the row's newest
 # version after waiting, so a payment that won a race is seen through the status it confirmed.
 OPEN_PAYMENT = text("""
 WITH r AS (
-  SELECT id, show_id, status, currency FROM reservations WHERE id = :rid FOR UPDATE),
+  SELECT id, show_id, cinema_id, user_id, status, currency FROM reservations
+  WHERE id = :rid FOR UPDATE),
 paid AS (
   SELECT EXISTS (SELECT 1 FROM payments WHERE reservation_id = :rid AND status = 'completed')
     AS paid),
@@ -20,8 +22,7 @@ opened AS (
   FROM r, paid, due
   WHERE r.status IN ('held', 'expired') AND NOT paid.paid
   RETURNING id)
-SELECT r.show_id, r.status, r.currency, paid.paid, due.amount, due.seats,
-       EXISTS (SELECT 1 FROM opened) AS opened
+SELECT r.show_id, r.cinema_id, r.user_id, r.status, r.currency, paid.paid, due.amount, due.seats
 FROM r, paid, due
 """)
 
