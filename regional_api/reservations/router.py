@@ -1,10 +1,13 @@
 """Holds and reservations: hold, best available, extend, release, read, list, cancel."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Claims
 from regional_api.clock import ClockDep
@@ -20,7 +23,9 @@ from regional_api.reservations.deps import (
     ShowIdDep,
     seat_cap,
 )
+from regional_api.reservations.holds import Hold
 from regional_api.reservations.models import Reservation
+from schemas.auth import TokenClaims
 from schemas.pagination import MAX_PAGE_SIZE, Page
 from schemas.reservations import (
     BestAvailableCreate,
@@ -50,6 +55,29 @@ def _hold_ttl(settings: RegionalSettings) -> timedelta:
     return timedelta(seconds=settings.hold_ttl_seconds)
 
 
+async def _answer_hold(
+    place: Callable[[], Awaitable[Hold]],
+    *,
+    claims: TokenClaims,
+    body: BaseModel,
+    request: Request,
+    session: AsyncSession,
+    settings: RegionalSettings,
+    key: str | None,
+) -> JSONResponse:
+    """Place a hold once per Idempotency-Key and answer 201 with it (or replay the answer)."""
+
+    async def handler() -> tuple[int, dict[str, Any]]:
+        read = queries.hold_read(await place(), max_extensions=settings.hold_max_extensions)
+        return 201, read.model_dump(mode="json")
+
+    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
+    outcome = await run_idempotent(
+        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+    )
+    return outcome_response(outcome)
+
+
 @router.post(
     "/shows/{show_id}/holds",
     status_code=201,
@@ -67,27 +95,28 @@ async def hold_seats(
     key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Hold the given seats of a show, all or none, until the hold deadline."""
-    now = clock.now()
 
-    async def handler() -> tuple[int, dict[str, Any]]:
-        hold = await service.place_hold(
+    async def place() -> Hold:
+        return await service.place_hold(
             session,
             show_id=show_id,
             seat_ids=body.seat_ids,
             user_id=claims.sub,
             channel="online",
-            now=now,
+            now=clock.now(),
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(session, claims, show_id, settings),
         )
-        read = queries.hold_read(hold, max_extensions=settings.hold_max_extensions)
-        return 201, read.model_dump(mode="json")
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
-    outcome = await run_idempotent(
-        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+    return await _answer_hold(
+        place,
+        claims=claims,
+        body=body,
+        request=request,
+        session=session,
+        settings=settings,
+        key=key,
     )
-    return outcome_response(outcome)
 
 
 @router.post(
@@ -107,28 +136,29 @@ async def hold_best_available(
     key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Hold the best block of N adjacent free seats of a show."""
-    now = clock.now()
 
-    async def handler() -> tuple[int, dict[str, Any]]:
-        hold = await service.place_best_available(
+    async def place() -> Hold:
+        return await service.place_best_available(
             session,
             show_id=show_id,
             count=body.count,
             seat_type=body.seat_type,
             user_id=claims.sub,
             channel="online",
-            now=now,
+            now=clock.now(),
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(session, claims, show_id, settings),
         )
-        read = queries.hold_read(hold, max_extensions=settings.hold_max_extensions)
-        return 201, read.model_dump(mode="json")
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
-    outcome = await run_idempotent(
-        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+    return await _answer_hold(
+        place,
+        claims=claims,
+        body=body,
+        request=request,
+        session=session,
+        settings=settings,
+        key=key,
     )
-    return outcome_response(outcome)
 
 
 @router.get("/reservations/{reservation_id}")
