@@ -21,6 +21,14 @@ RULES: dict[str, dict[str, bool | tuple[int, ...]]] = {
         "anonymous": (401,), "customer": True, "other_customer": HIDDEN,
         "staff_other": HIDDEN, "staff": True, "admin": True,
     },
+    # The owner rule, on an endpoint whose object check is inside its single write statement
+    # (the pay hot path): the probe's invalid body is refused (422) before any object is read,
+    # for every id alike, so it reveals nothing. A valid body from a non-owner gets 404:
+    # tests/regional_api/payments/test_payments.py covers that.
+    "owner_checked_in_write": {
+        "anonymous": (401,), "customer": True, "other_customer": (*HIDDEN, 422),
+        "staff_other": (*HIDDEN, 422), "staff": True, "admin": True,
+    },
     "staff": {
         "anonymous": (401,), "customer": DENY + HIDDEN, "other_customer": DENY + HIDDEN,
         "staff_other": DENY + HIDDEN, "staff": True, "admin": True,
@@ -66,7 +74,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("GET", "/reservations/{reservation_id}"): "owner",
     ("POST", "/reservations/{reservation_id}/cancel"): "owner",
     ("POST", "/reservations/{reservation_id}/extend"): "owner",
-    ("POST", "/reservations/{reservation_id}/payments"): "owner",
+    ("POST", "/reservations/{reservation_id}/payments"): "owner_checked_in_write",
     ("GET", "/reservations/{reservation_id}/payments"): "owner",
     ("POST", "/reservations/{reservation_id}/release"): "owner",
     ("GET", "/reservations/{reservation_id}/tickets"): "owner",
