@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -116,6 +117,7 @@ class LocalStack:
             self.progress(f"stopping {proc.name} (pid {proc.pid})")
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda proc: proc.stop(), running))
+            _kill_unrecorded_children()
             servers = [self.servers.pop(name) for name in reversed(list(self.servers))]
             if servers:
                 self.progress(f"stopping {len(servers)} PostgreSQL servers")
@@ -337,3 +339,21 @@ def _load_or_make_credentials(path: Path) -> dict[str, dict[str, str]]:
     }
     _write_private(path, credentials)
     return credentials
+
+
+def _kill_unrecorded_children() -> None:
+    """Kill service processes of ours that a Ctrl-C cut off before they were recorded.
+
+    A signal can land between fork and the assignment of the child's handle; the child then
+    runs with no handle to stop it by, so find it by parent PID (Linux /proc) instead.
+    """
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[1] == me and b"uvicorn" in cmdline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(stat.parent.name), signal.SIGKILL)
