@@ -299,30 +299,3 @@ async def place_best_available(
     metrics.HOLDS.labels("conflict", "best_available").inc()
     metrics.CONFLICTS.inc()
     raise NoAdjacentSeats(count, seat_type)
-
-
-async def hold_best_available(
-    session: AsyncSession,
-    *,
-    show_id: str,
-    count: int,
-    seat_type: str | None,
-    user_id: str | None,
-    channel: str,
-    now: datetime,
-    ttl: timedelta,
-    max_per_customer: int | None = None,
-) -> Reservation:
-    """Hold the best block of `count` adjacent free seats of a show."""
-    hold = await place_best_available(
-        session,
-        show_id=show_id,
-        count=count,
-        seat_type=seat_type,
-        user_id=user_id,
-        channel=channel,
-        now=now,
-        ttl=ttl,
-        max_per_customer=max_per_customer,
-    )
-    return hold.reservation

@@ -24,7 +24,6 @@ from regional_api.reservations.errors import (
 from regional_api.reservations.holds import (
     HeldSeat,
     Hold,
-    hold_best_available,
     hold_seats,
     place_best_available,
     place_hold,
@@ -38,7 +37,6 @@ __all__ = [
     "confirm_reservation",
     "expire_lapsed_holds",
     "extend_hold",
-    "hold_best_available",
     "hold_seats",
     "lock_show_for_cancel",
     "place_best_available",
