@@ -1,8 +1,15 @@
-"""Structured JSON logs, request ids, Prometheus request metrics, /healthz, /readyz, /metrics."""
+"""Structured JSON logs, request ids, Prometheus request metrics, /healthz, /readyz, /metrics.
 
+Also an optional cap on requests in flight per process (`AdmissionControl`): each request the
+app is working on holds its coroutine, parsed body, models and database session (tens of kB),
+so a flood of simultaneous clients is what drives a worker's peak memory, not its traffic.
+"""
+
+import asyncio
 import contextvars
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -13,9 +20,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from schemas.errors import error_body
 
 REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -28,6 +37,12 @@ HTTP_LATENCY = Histogram(
     "HTTP request latency",
     ["service", "method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "Requests admitted and not answered", ["service"])
+HTTP_QUEUED = Gauge("http_requests_queued", "Requests waiting for admission", ["service"])
+HTTP_SHED = Counter(
+    "http_requests_shed_total", "Requests answered 503 overloaded", ["service", "reason"]
 )
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -136,6 +151,91 @@ class ObservabilityMiddleware:
 
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
+# Settings prefix of each service's environment (REGIONAL_MAX_IN_FLIGHT, ...).
+_ENV_PREFIX = {"regional_api": "REGIONAL_", "global_api": "GLOBAL_", "router": "ROUTER_"}
+ADMISSION_ENV_FIELDS = ("MAX_IN_FLIGHT", "MAX_QUEUED", "QUEUE_TIMEOUT_SECONDS")
+
+
+class AdmissionControl:
+    """Pure ASGI middleware: at most `max_in_flight` requests in the app, the rest wait.
+
+    At most `max_queued` wait (FIFO) for a slot, each for at most `queue_timeout` seconds;
+    any other request is answered at once with 503 `overloaded`, the standard error body and
+    `Retry-After`, before its body is read. A waiting request costs little memory (its
+    connection and ASGI scope); one in the app costs tens of kB. /healthz, /readyz and
+    /metrics are never queued, so probes see the process as it is, not behind the queue.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        max_in_flight: int,
+        max_queued: int,
+        queue_timeout: float,
+        retry_after: int = 1,
+    ) -> None:
+        if max_in_flight < 1 or max_queued < 0 or queue_timeout <= 0:
+            raise ValueError("max_in_flight >= 1, max_queued >= 0 and queue_timeout > 0")
+        self.app = app
+        self.service = service
+        self.max_queued = max_queued
+        self.queue_timeout = queue_timeout
+        self.retry_after = retry_after
+        self.slots = asyncio.Semaphore(max_in_flight)
+        self.queued = 0
+        self.in_flight = HTTP_IN_FLIGHT.labels(service)
+        self.waiting = HTTP_QUEUED.labels(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _QUIET_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        if self.slots.locked():
+            if self.queued >= self.max_queued:
+                await self._shed(scope, receive, send, "queue_full")
+                return
+            self.queued += 1
+            self.waiting.inc()
+            try:
+                async with asyncio.timeout(self.queue_timeout):
+                    await self.slots.acquire()
+            except TimeoutError:
+                await self._shed(scope, receive, send, "queue_timeout")
+                return
+            finally:
+                self.queued -= 1
+                self.waiting.dec()
+        else:
+            await self.slots.acquire()  # free: returns at once
+        self.in_flight.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.dec()
+            self.slots.release()
+
+    async def _shed(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
+        HTTP_SHED.labels(self.service, reason).inc()
+        body = error_body("overloaded", "the service is at capacity; retry")
+        headers = {"Retry-After": str(self.retry_after)}
+        await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
+
+
+def admission_from_env(service: str) -> dict[str, Any] | None:
+    """`AdmissionControl` options from `<PREFIX>MAX_IN_FLIGHT` (unset or 0: no cap),
+    `<PREFIX>MAX_QUEUED` (default 4 x in flight) and `<PREFIX>QUEUE_TIMEOUT_SECONDS` (5)."""
+    prefix = _ENV_PREFIX.get(service, service.upper() + "_")
+    max_in_flight = int(os.environ.get(f"{prefix}MAX_IN_FLIGHT", "0") or 0)
+    if max_in_flight <= 0:
+        return None
+    return {
+        "max_in_flight": max_in_flight,
+        "max_queued": int(os.environ.get(f"{prefix}MAX_QUEUED", str(4 * max_in_flight))),
+        "queue_timeout": float(os.environ.get(f"{prefix}QUEUE_TIMEOUT_SECONDS", "5")),
+    }
+
 
 def _header(scope: Scope, name: str) -> str | None:
     wanted = name.encode()
@@ -181,5 +281,11 @@ def ops_router(checks: Iterable[tuple[str, ReadinessCheck]]) -> APIRouter:
 
 
 def instrument(app: FastAPI, *, service: str) -> None:
-    """Wrap `app` with the observability middleware."""
+    """Wrap `app` with the observability middleware, and admission control if configured.
+
+    Admission control sits inside the observability middleware, so shed requests are
+    counted, timed and logged like any other answer.
+    """
+    if (admission := admission_from_env(service)) is not None:
+        app.add_middleware(AdmissionControl, service=service, **admission)
     app.add_middleware(ObservabilityMiddleware, service=service, router_app=app.router)

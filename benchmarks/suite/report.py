@@ -379,9 +379,11 @@ def _memory_line(result: dict[str, Any], name: str, peak: float) -> str:
     return (
         f"- **Memory under a flood.** {name} peaked at {_f(peak)} MB{when}. Every request in"
         " flight holds its coroutine, ASGI scope, parsed body, pydantic models and SQLAlchemy"
-        " session while it waits for one of the pool's 20 connections, and nothing bounds how"
-        " many one process accepts. Bounding in-flight requests per process (`uvicorn"
-        " --limit-concurrency`, or the router's admission control below) caps it."
+        " session while it waits for a pooled connection. `REGIONAL_MAX_IN_FLIGHT` (admission"
+        " control in `common/observability.py`: the rest wait briefly, then get 503"
+        " `overloaded` with `Retry-After`) bounds how many one process works on; is it set?"
+        " (`uvicorn --limit-concurrency` is no substitute: it counts open connections, so 2,000"
+        " keep-alive clients would get a plain-text 503 for every request.)"
     )
 
 

@@ -1,0 +1,120 @@
+"""The per-process cap on requests in flight that the launchers configure (issue #8, memory)."""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from common.observability import AdmissionControl, admission_from_env, instrument
+from deploy.local.topology import REGIONS, regional_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _app(gate: asyncio.Event, queue_timeout: float = 5.0) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/work")
+    async def work() -> dict[str, str]:
+        await gate.wait()
+        return {"status": "done"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    app.add_middleware(
+        AdmissionControl, service="test", max_in_flight=1, max_queued=1, queue_timeout=queue_timeout
+    )
+    return app
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def test_beyond_the_queue_answers_503_overloaded_with_retry_after_and_error_body() -> None:
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        async with _client(_app(gate)) as http:
+            first = asyncio.create_task(http.post("/work"))
+            await _settle()
+            queued = asyncio.create_task(http.post("/work"))
+            await _settle()
+            shed = await http.post("/work")
+            assert shed.status_code == 503
+            assert shed.headers["Retry-After"] == "1"
+            assert shed.json() == {
+                "error": "overloaded",
+                "detail": "the service is at capacity; retry",
+            }
+            probe = await http.get("/readyz")  # never queued behind the work
+            assert probe.status_code == 200
+            gate.set()
+            assert (await first).status_code == 200
+            assert (await queued).status_code == 200  # admitted when the slot came free
+
+    asyncio.run(scenario())
+
+
+def test_a_request_queued_past_the_timeout_is_shed() -> None:
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        async with _client(_app(gate, queue_timeout=0.05)) as http:
+            first = asyncio.create_task(http.post("/work"))
+            await _settle()
+            late = await http.post("/work")
+            assert late.status_code == 503
+            assert late.json()["error"] == "overloaded"
+            gate.set()
+            assert (await first).status_code == 200
+            assert (await http.post("/work")).status_code == 200  # the slot was given back
+
+    asyncio.run(scenario())
+
+
+def test_instrument_adds_the_cap_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGIONAL_MAX_IN_FLIGHT", raising=False)
+    assert admission_from_env("regional_api") is None
+    bare = FastAPI()
+    instrument(bare, service="regional_api")
+    assert "AdmissionControl" not in [getattr(m.cls, "__name__", "") for m in bare.user_middleware]
+
+    monkeypatch.setenv("REGIONAL_MAX_IN_FLIGHT", "8")
+    assert admission_from_env("regional_api") == {
+        "max_in_flight": 8,
+        "max_queued": 32,
+        "queue_timeout": 5.0,
+    }
+    capped = FastAPI()
+    instrument(capped, service="regional_api")
+    # Inside the observability middleware: shed requests are counted and logged too.
+    assert [getattr(m.cls, "__name__", "") for m in capped.user_middleware] == [
+        "ObservabilityMiddleware",
+        "AdmissionControl",
+    ]
+
+
+def test_every_launcher_caps_regional_replicas_alike(tmp_path: Path) -> None:
+    local = regional_env(
+        REGIONS[0], dsn="postgresql://x/y", global_url="http://g", jwks_cache=tmp_path
+    )
+    wanted = {"REGIONAL_MAX_IN_FLIGHT": "64", "REGIONAL_MAX_QUEUED": "256"}
+    assert wanted.items() <= local.items()
+    compose = yaml.safe_load((ROOT / "docker-compose.regions.yml").read_text())
+    regional = [
+        s for s in compose["services"].values() if "REGIONAL_REGION" in (s.get("environment") or {})
+    ]
+    assert regional
+    for service in regional:
+        assert wanted.items() <= {k: str(v) for k, v in service["environment"].items()}.items()
+    k8s = (ROOT / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text()
+    assert all(f"{name}={value}" in k8s for name, value in wanted.items())
