@@ -23,6 +23,12 @@ class GlobalSettings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_cost: int = Field(65536, ge=8, description="KiB")
     argon2_parallelism: int = Field(4, ge=1)
+    argon2_max_concurrent: int = Field(
+        1,
+        ge=1,
+        description="hashes at once per process: each takes argon2_memory_cost KiB and its"
+        " lanes already run in parallel threads",
+    )
 
     access_token_ttl_seconds: int = Field(900, ge=30, le=86400)
     refresh_token_ttl_seconds: int = Field(30 * 86400, ge=60)
