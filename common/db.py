@@ -1,9 +1,18 @@
-"""Async SQLAlchemy engine and the per-request session that commits before the response."""
+"""Async SQLAlchemy engine and the per-request session that commits before the response.
 
-from collections.abc import AsyncIterator
+The hot write paths (holds, payments, idempotency keys) skip SQLAlchemy and run their plain SQL
+on psycopg connections, from their own pool or from a session's transaction: SQLAlchemy's
+checkout, BEGIN and per-statement overhead cost more CPU than the statements themselves.
+"""
+
+import re
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from prometheus_client import Gauge
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -37,6 +46,112 @@ def async_dsn(dsn: str) -> str:
     raise ValueError("expected a postgresql:// DSN")
 
 
+Conn = AsyncConnection[Any]
+
+_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def plain_dsn(dsn: str) -> str:
+    """Turn any postgresql:// DSN (SQLAlchemy's +psycopg form included) into libpq's form."""
+    return "postgresql://" + async_dsn(dsn).removeprefix("postgresql+psycopg://")
+
+
+def raw_sql(statement: str) -> bytes:
+    """A statement written with SQLAlchemy's :name parameters, in psycopg's %(name)s form."""
+    return _BIND.sub(r"%(\1)s", statement.replace("%", "%%")).encode()
+
+
+Params = Mapping[str, Any] | None
+
+
+async def send(conn: Conn, query: bytes, params: Params = None) -> AsyncCursor[Any]:
+    """Send a statement; in pipeline mode it goes out with the next one that is waited on."""
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    await cursor.execute(query, params)
+    return cursor
+
+
+async def run(conn: Conn, query: bytes, params: Params = None) -> None:
+    """Send a statement whose result is not needed (errors surface by commit at the latest)."""
+    await send(conn, query, params)
+
+
+async def fetch(conn: Conn, query: bytes, params: Params = None) -> list[Any]:
+    """Run a statement that returns rows; the rows as named tuples."""
+    return await (await send(conn, query, params)).fetchall()
+
+
+async def fetch_one(conn: Conn, query: bytes, params: Params = None) -> Any:
+    """Run a statement; its first row, or None."""
+    rows = await fetch(conn, query, params)
+    return rows[0] if rows else None
+
+
+async def session_connection(session: AsyncSession) -> Conn:
+    """The psycopg connection under a session, inside the session's transaction."""
+    connection = await session.connection()
+    driver: Conn | None = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection is never detached
+    return driver
+
+
+def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+    return {
+        "connect_timeout": 3,
+        "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+        "application_name": service,
+    }
+
+
+def make_pool(
+    dsn: str,
+    *,
+    service: str,
+    size: int = 10,
+    timeout: float = 5.0,
+    max_waiting: int = 0,
+    statement_timeout_ms: int = 5000,
+) -> AsyncConnectionPool[Conn]:
+    """A psycopg pool of autocommit connections for the hot paths (`await pool.open()` it).
+
+    A connection broken by a database restart fails its request (503) and is replaced.
+    """
+    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        plain_dsn(dsn),
+        min_size=min(2, size),
+        max_size=size,
+        timeout=timeout,
+        max_waiting=max_waiting,
+        kwargs=_session_options(service, statement_timeout_ms) | {"autocommit": True},
+        open=False,
+        name=service,
+    )
+
+    def in_use() -> float:
+        stats = pool.get_stats()
+        return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+
+    DB_POOL_SIZE.labels(f"{service}:hot").set(size)
+    DB_POOL_IN_USE.labels(f"{service}:hot").set_function(in_use)
+    return pool
+
+
+async def ping_pool(pool: AsyncConnectionPool[Conn]) -> None:
+    """Check that the database answers on a pooled connection."""
+    async with pool.connection() as conn:
+        await conn.execute(b"SELECT 1")
+
+
+async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """Yield a pooled connection in a transaction, committed at the end (rolled back on error).
+
+    In pipeline mode BEGIN, the statements sent with `send`/`run` and COMMIT travel with the
+    next statement whose rows are awaited: a hold is two round trips instead of four.
+    """
+    async with pool.connection() as conn, conn.transaction():
+        yield conn
+
+
 def make_engine(
     dsn: str,
     *,
@@ -54,11 +169,7 @@ def make_engine(
         pool_timeout=pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={
-            "connect_timeout": 3,
-            "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
-            "application_name": service,
-        },
+        connect_args=_session_options(service, statement_timeout_ms),
     )
     DB_POOL_SIZE.labels(service).set(pool_size + max_overflow)
     pool: Any = engine.pool

@@ -6,6 +6,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import OperationalError as DriverOperationalError
+from psycopg_pool import PoolTimeout as DriverPoolTimeout
+from psycopg_pool import TooManyRequests as PoolQueueFull
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -183,8 +186,14 @@ def _document_error_body(app: FastAPI) -> None:
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, expected or not, as the `schemas` error body."""
     _document_error_body(app)
-    app.add_exception_handler(PoolTimeout, _database_busy)
-    app.add_exception_handler(OperationalError, _database_busy)
+    for transient in (
+        PoolTimeout,
+        OperationalError,
+        DriverPoolTimeout,
+        PoolQueueFull,
+        DriverOperationalError,
+    ):
+        app.add_exception_handler(transient, _database_busy)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -22,6 +22,7 @@ class RegionalSettings(BaseSettings):
     jwks_refresh_seconds: float = 300.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    db_hot_pool_size: int = Field(20, ge=1)  # psycopg pool of the hold and payment paths
     log_level: str = "INFO"
 
     hold_ttl_seconds: int = Field(600, ge=10)

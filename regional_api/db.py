@@ -9,7 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from common.db import naming_metadata, session_scope
+from common.db import Conn, naming_metadata, pool_transaction, session_scope
 
 
 class Base(DeclarativeBase):
@@ -26,3 +26,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_conn(request: Request) -> AsyncIterator[Conn]:
+    """The request's psycopg connection in a transaction that commits before the response."""
+    async for conn in pool_transaction(request.app.state.pool):
+        yield conn
+
+
+ConnDep = Annotated[Conn, Depends(get_conn, scope="function")]

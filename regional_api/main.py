@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import make_engine, make_sessionmaker, ping
+from common.db import make_engine, make_pool, make_sessionmaker, ping_pool
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from regional_api.boxoffice import router as boxoffice
@@ -60,6 +60,10 @@ def create_app(
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.pool = make_pool(
+            settings.database_url, service=SERVICE, size=settings.db_hot_pool_size
+        )
+        await app.state.pool.open(wait=False)
         tasks = [asyncio.create_task(sweeper.run(app), name="sweeper")]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
@@ -71,6 +75,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.pool.close()
             await engine.dispose()
 
     configure_logging(f"{SERVICE}:{settings.region}", settings.log_level)
@@ -83,7 +88,7 @@ def create_app(
     install_error_handlers(app)
 
     async def database_ready() -> None:
-        await ping(app.state.engine)
+        await ping_pool(app.state.pool)
 
     app.include_router(ops_router([("database", database_ready)]))
     for feature_router in FEATURE_ROUTERS:

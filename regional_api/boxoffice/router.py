@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from common.auth import StaffClaims
+from common.db import session_connection
 from regional_api.boxoffice import service, tickets
 from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
@@ -49,9 +50,11 @@ async def sell_seats(
 ) -> JSONResponse:
     """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
 
+    conn = await session_connection(session)
+
     async def handler() -> tuple[int, dict[str, Any]]:
         sale = await service.sell_seats(
-            session,
+            conn,
             show_id=show_id,
             seat_ids=body.seat_ids,
             method=body.method.value,
@@ -66,7 +69,7 @@ async def sell_seats(
 
     fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(
-        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
     )
     return outcome_response(outcome)
 

@@ -4,14 +4,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from common.db import Conn
 from regional_api.payments.errors import PaymentFailed
 from regional_api.payments.metrics import BOX_OFFICE_SALES
 from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import PaymentAttempt, check_card, pay_reservation
-from regional_api.reservations.models import Reservation
-from regional_api.reservations.service import hold_seats
+from regional_api.reservations.service import Hold, place_hold
 
 log = logging.getLogger("boxoffice")
 
@@ -24,12 +22,12 @@ SALE_HOLD_TTL = timedelta(minutes=5)
 class Sale:
     """A completed counter sale: its reservation and the payment with the tickets."""
 
-    reservation: Reservation
+    reservation: Hold
     attempt: PaymentAttempt
 
 
 async def sell_seats(
-    session: AsyncSession,
+    conn: Conn,
     *,
     show_id: str,
     seat_ids: list[int],
@@ -43,8 +41,8 @@ async def sell_seats(
 ) -> Sale:
     """Sell seats at the counter; a taken seat or a refused charge raises and rolls all back."""
     check_card(method, card_number)
-    reservation = await hold_seats(
-        session,
+    reservation = await place_hold(
+        conn,
         show_id=show_id,
         seat_ids=seat_ids,
         user_id=user_id,
@@ -54,7 +52,7 @@ async def sell_seats(
         customer_email=customer_email,
     )
     attempt = await pay_reservation(
-        session,
+        conn,
         reservation_id=reservation.id,
         method=method,
         card_number=card_number,

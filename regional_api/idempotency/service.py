@@ -12,24 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Conn, fetch_one, raw_sql, run
 from common.errors import Conflict, Unprocessable
 
 IDEMPOTENT_REQUESTS = Counter(
     "idempotent_requests_total", "Writes carrying an Idempotency-Key by outcome", ["outcome"]
 )
 
-_CLAIM = text("""
+_CLAIM = raw_sql("""
 INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:scope, :key, :hash)
 ON CONFLICT DO NOTHING RETURNING 1
 """)
-_READ = text(
+_READ = raw_sql(
     "SELECT request_hash, status_code, response FROM idempotency_keys"
     " WHERE scope = :scope AND key = :key"
 )
-_STORE = text(
+_STORE = raw_sql(
     "UPDATE idempotency_keys SET status_code = :status, response = CAST(:body AS jsonb)"
     " WHERE scope = :scope AND key = :key"
 )
@@ -71,16 +70,16 @@ def request_hash(method: str, path: str, body: Any) -> str:
 
 
 async def run_idempotent(
-    session: AsyncSession, *, key: str | None, scope: str, request_hash: str, handler: Handler
+    conn: Conn, *, key: str | None, scope: str, request_hash: str, handler: Handler
 ) -> Outcome:
     """Run `handler` once per (scope, key) and replay its stored answer to every retry."""
     if key is None:
         status, body = await handler()
         return Outcome(status, body, replayed=False)
     params = {"scope": scope, "key": key}
-    claimed = await session.scalar(_CLAIM, params | {"hash": request_hash})
+    claimed = await fetch_one(conn, _CLAIM, params | {"hash": request_hash})
     if claimed is None:
-        row = (await session.execute(_READ, params)).one()
+        row = await fetch_one(conn, _READ, params)
         if row.request_hash != request_hash:
             IDEMPOTENT_REQUESTS.labels("reused").inc()
             raise IdempotencyKeyReused()
@@ -89,6 +88,6 @@ async def run_idempotent(
         IDEMPOTENT_REQUESTS.labels("replayed").inc()
         return Outcome(int(row.status_code), dict(row.response), replayed=True)
     status, body = await handler()
-    await session.execute(_STORE, params | {"status": status, "body": json.dumps(body)})
+    await run(conn, _STORE, params | {"status": status, "body": json.dumps(body)})
     IDEMPOTENT_REQUESTS.labels("first").inc()
     return Outcome(status, body, replayed=False)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from common.auth import Claims
 from common.ids import parse_id
 from regional_api.clock import ClockDep
-from regional_api.db import SessionDep
+from regional_api.db import ConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import request_hash, run_idempotent
 from regional_api.payments import service
@@ -65,7 +65,7 @@ async def pay_reservation(
     body: PaymentCreate,
     claims: Claims,
     request: Request,
-    session: SessionDep,
+    conn: ConnDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
@@ -77,7 +77,7 @@ async def pay_reservation(
 
     async def handler() -> tuple[int, dict[str, Any]]:
         attempt = await service.pay_reservation(
-            session,
+            conn,
             reservation_id=reservation_id,
             claims=claims,
             method=body.method.value,
@@ -93,7 +93,7 @@ async def pay_reservation(
         "" if key is None else request_hash("POST", request.url.path, body.model_dump(mode="json"))
     )
     outcome = await run_idempotent(
-        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
     )
     return outcome_response(outcome)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Conn, fetch_one, run
 from common.ids import new_id
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -67,7 +68,7 @@ def check_card(method: str, card_number: str | None) -> None:
 
 
 async def pay_reservation(
-    session: AsyncSession,
+    conn: Conn,
     *,
     reservation_id: str,
     method: str,
@@ -83,14 +84,14 @@ async def pay_reservation(
     ReservationNotFound) and cash is recorded by staff only; without, the caller has checked.
     """
     payment, opened = await _open_payment(
-        session, reservation_id=reservation_id, method=method, region=region, now=now
+        conn, reservation_id=reservation_id, method=method, region=region, now=now
     )
     if claims is not None:
         _check_payer(claims, opened, reservation_id=reservation_id, method=method)
     check_card(method, card_number)
     opened.check_payable(reservation_id)
     tickets = await _charge_and_confirm(
-        session, payment, opened, provider=provider, card_number=card_number, now=now
+        conn, payment, opened, provider=provider, card_number=card_number, now=now
     )
     _record(payment)
     status = "confirmed" if payment.status == "completed" else opened.status
@@ -127,12 +128,12 @@ class _Opened:
 
 
 async def _open_payment(
-    session: AsyncSession, *, reservation_id: str, method: str, region: str, now: datetime
+    conn: Conn, *, reservation_id: str, method: str, region: str, now: datetime
 ) -> tuple[Payment, _Opened]:
     """Lock the reservation and insert a pending payment row if it is payable."""
     payment_id = new_id("pay", region)
     params = {"rid": reservation_id, "pid": payment_id, "method": method, "now": now}
-    row = (await session.execute(sql.OPEN_PAYMENT, params)).one_or_none()
+    row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
     if row is None:
         raise ReservationNotFound(reservation_id)
     payment = Payment(
@@ -151,7 +152,7 @@ async def _open_payment(
 
 
 async def _charge_and_confirm(
-    session: AsyncSession,
+    conn: Conn,
     payment: Payment,
     opened: _Opened,
     *,
@@ -164,9 +165,9 @@ async def _charge_and_confirm(
     Confirming BEFORE charging means money never moves for seats we cannot sell (HoldExpired
     aborts the request first); a refused charge rolls the confirmation back and keeps the hold.
     """
-    await session.execute(sql.SAVEPOINT)
+    await run(conn, sql.SAVEPOINT)
     sold = await sell_locked_reservation(
-        session,
+        conn,
         reservation_id=payment.reservation_id,
         show_id=opened.show_id,
         seats=opened.seats,
@@ -182,7 +183,7 @@ async def _charge_and_confirm(
     )
     completed = result.status is ProviderStatus.completed
     if not completed:
-        await session.execute(sql.ROLLBACK_TO_SAVEPOINT)
+        await run(conn, sql.ROLLBACK_TO_SAVEPOINT)
     payment.status = result.status.value
     payment.provider_ref = result.provider_ref
     payment.failure_reason = result.failure_reason
@@ -194,8 +195,8 @@ async def _charge_and_confirm(
         "reason": payment.failure_reason,
         "completed_at": payment.completed_at,
     }
-    await session.execute(sql.FINISH_PAYMENT, finish)
-    return [Ticket(**row) for row in sold] if completed else []
+    await run(conn, sql.FINISH_PAYMENT, finish)
+    return [Ticket(**row._asdict()) for row in sold] if completed else []
 
 
 def _record(payment: Payment) -> None:

@@ -1,12 +1,12 @@
-"""The SQL of the payment path (plain SQL: benchmarks/holds.py `hold_pay` measures it)."""
+"""The SQL of the payment path, run on psycopg (benchmarks/holds.py `hold_pay` measures it)."""
 
-from sqlalchemy import text
+from common.db import raw_sql
 
 # benchmarks/holds.py hold_pay: lock the reservation, look for a completed payment, price its
 # seats and insert the pending payment in one round trip (who may pay is checked on its answer;
 # a refusal rolls the insert back). FOR UPDATE returns the row's newest
 # version after waiting, so a payment that won a race is seen through the status it confirmed.
-OPEN_PAYMENT = text("""
+OPEN_PAYMENT = raw_sql("""
 WITH r AS (
   SELECT id, show_id, cinema_id, user_id, status, currency FROM reservations
   WHERE id = :rid FOR UPDATE),
@@ -27,7 +27,7 @@ FROM r, paid, due
 """)
 
 # benchmarks/holds.py hold_pay: the charge's outcome, written once it is known.
-FINISH_PAYMENT = text("""
+FINISH_PAYMENT = raw_sql("""
 UPDATE payments SET status = :status, provider_ref = :ref, failure_reason = :reason,
                     completed_at = :completed_at
 WHERE id = :pid
@@ -35,5 +35,5 @@ WHERE id = :pid
 
 # A savepoint around the confirmation: a refused charge rolls the sale back and keeps the hold.
 # It is never released: COMMIT keeps it, and the request's transaction ends right after.
-SAVEPOINT = text("SAVEPOINT payment_confirm")
-ROLLBACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT payment_confirm")
+SAVEPOINT = raw_sql("SAVEPOINT payment_confirm")
+ROLLBACK_TO_SAVEPOINT = raw_sql("ROLLBACK TO SAVEPOINT payment_confirm")

@@ -7,10 +7,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Claims
+from common.db import Conn, fetch_one
 from common.errors import Forbidden
 from common.ids import parse_id
 from regional_api.config import RegionalSettings, get_settings
 from regional_api.db import SessionDep
+from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
@@ -56,13 +58,17 @@ ManagedShowIdDep = Annotated[str, Depends(managed_show_id)]
 
 
 async def seat_cap(
-    session: AsyncSession, claims: TokenClaims, show_id: str, settings: RegionalSettings
+    conn: Conn, claims: TokenClaims, show_id: str, settings: RegionalSettings
 ) -> int | None:
     """How many seats of the show the caller may hold: staff of its cinema are not capped."""
     if claims.role is Role.admin:
         return None
-    if claims.role is Role.staff and claims.may_manage(await show_cinema(session, show_id)):
-        return None
+    if claims.role is Role.staff:
+        show = await fetch_one(conn, sql.SHOW_CINEMA, {"show_id": show_id})
+        if show is None:
+            raise ShowNotFound(show_id)
+        if claims.may_manage(show.cinema_id):
+            return None
     return settings.max_seats_per_customer_show
 
 

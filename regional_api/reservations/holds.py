@@ -1,15 +1,19 @@
-"""Placing holds: seats by id or the best adjacent block, all or none, in one statement."""
+"""Placing holds: seats by id or the best adjacent block, all or none, in one statement.
+
+These run on a psycopg connection (the request's, or a session's via `session_connection`).
+"""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from psycopg import AsyncCursor
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from common.db import Conn, fetch, fetch_one, run, send, session_connection
 from common.ids import new_id, region_of
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
@@ -43,12 +47,43 @@ class HeldSeat:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """A new hold: the reservation, its seats, and the show it is for."""
+    """A new hold: the reservation row written, its seats, and the show it is for."""
 
-    reservation: Reservation
+    id: str
+    show_id: str
+    cinema_id: str
+    user_id: str | None
+    customer_email: str | None
+    channel: str
+    hold_expires_at: datetime
+    amount_minor: int
+    currency: str
+    created_at: datetime
     seats: list[HeldSeat]
     show_starts_at: datetime
     movie_title: str
+
+    def reservation(self) -> Reservation:
+        """The ORM object of the row the claim wrote, attached without another query."""
+        reservation = Reservation(
+            id=self.id,
+            show_id=self.show_id,
+            cinema_id=self.cinema_id,
+            user_id=self.user_id,
+            customer_email=self.customer_email,
+            channel=self.channel,
+            status="held",
+            hold_expires_at=self.hold_expires_at,
+            extensions=0,
+            amount_minor=self.amount_minor,
+            currency=self.currency,
+            refund_minor=None,
+            created_at=self.created_at,
+            confirmed_at=None,
+            canceled_at=None,
+        )
+        make_transient_to_detached(reservation)
+        return reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +97,17 @@ class _Show:
     title: str
 
 
-async def _open_hold(
-    session: AsyncSession, *, show_id: str, user_id: str | None, now: datetime, capped: bool
-) -> _Show:
-    """Take the show's shared lock (and the customer's lock if capped) and read the show."""
-    if region_of(show_id) is None:
-        raise ShowNotFound(show_id)
+def _locked_show(
+    conn: Conn, *, show_id: str, user_id: str | None, capped: bool
+) -> Awaitable[AsyncCursor[Any]]:
+    """Send the statement taking the show's shared lock (and the customer's, if capped)."""
     query = sql.LOCKED_SHOW_AND_CUSTOMER if capped and user_id else sql.LOCKED_SHOW
-    params = {"show_id": show_id, "user_id": user_id}
-    row = (await session.execute(query, params)).one_or_none()
+    return send(conn, query, {"show_id": show_id, "user_id": user_id})
+
+
+async def _bookable(locked: AsyncCursor[Any], *, show_id: str, now: datetime) -> _Show:
+    """The show read under its lock, if it can still be booked."""
+    row = await locked.fetchone()
     if row is None:
         raise ShowNotFound(show_id)
     if row.status != "scheduled":
@@ -85,7 +122,7 @@ class _Draft:
     """The reservation a hold is about to create."""
 
     id: str
-    show: _Show
+    show_id: str
     user_id: str | None
     customer_email: str | None
     channel: str
@@ -97,41 +134,17 @@ class _Draft:
         return {
             "cap": self.cap,
             "rid": self.id,
-            "show_id": self.show.id,
-            "cinema_id": self.show.cinema_id,
+            "show_id": self.show_id,
             "user_id": self.user_id,
             "email": self.customer_email,
             "channel": self.channel,
             "deadline": self.deadline,
-            "currency": self.show.currency,
             "now": self.now,
         }
 
-    def reservation(self, seats: list[HeldSeat]) -> Reservation:
-        """The ORM object of the row the claim wrote, attached without another query."""
-        reservation = Reservation(
-            id=self.id,
-            show_id=self.show.id,
-            cinema_id=self.show.cinema_id,
-            user_id=self.user_id,
-            customer_email=self.customer_email,
-            channel=self.channel,
-            status="held",
-            hold_expires_at=self.deadline,
-            extensions=0,
-            amount_minor=sum(seat.price_minor for seat in seats),
-            currency=self.show.currency,
-            refund_minor=None,
-            created_at=self.now,
-            confirmed_at=None,
-            canceled_at=None,
-        )
-        make_transient_to_detached(reservation)
-        return reservation
-
 
 def _draft(
-    show: _Show,
+    show_id: str,
     *,
     user_id: str | None,
     customer_email: str | None,
@@ -140,18 +153,26 @@ def _draft(
     ttl: timedelta,
     cap: int | None,
 ) -> _Draft:
-    region = region_of(show.id) or ""
-    return _Draft(
-        new_id("res", region), show, user_id, customer_email, channel, now, now + ttl, cap
-    )
+    region = region_of(show_id)
+    if region is None:
+        raise ShowNotFound(show_id)
+    reservation_id = new_id("res", region)
+    return _Draft(reservation_id, show_id, user_id, customer_email, channel, now, now + ttl, cap)
 
 
-async def _claim(
-    session: AsyncSession, draft: _Draft, seat_ids: Sequence[int], *, new: bool
-) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
-    """Claim every seat for the reservation (creating it if `new`), or say why not."""
+def _send_claim(
+    conn: Conn, draft: _Draft, seat_ids: Sequence[int], *, new: bool
+) -> Awaitable[AsyncCursor[Any]]:
+    """Send the claim of every seat for the reservation (creating it if `new`)."""
     params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
-    rows = (await session.execute(sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)).all()
+    return send(conn, sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)
+
+
+async def _claimed(
+    conn: Conn, claim: AsyncCursor[Any], draft: _Draft, seat_ids: Sequence[int]
+) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
+    """The seats the claim won, or why it was refused."""
+    rows = await claim.fetchall()
     won = [r for r in rows if r.won]
     if won and len(won) == len(seat_ids):
         return [
@@ -166,36 +187,47 @@ async def _claim(
     taken = sorted(r.label for r in rows if not r.free)
     if taken:
         return SeatsTaken(taken)
-    return await _why_refused(session, draft, len(seat_ids))
+    return await _why_refused(conn, draft, len(seat_ids))
 
 
 async def _why_refused(
-    session: AsyncSession, draft: _Draft, count: int
+    conn: Conn, draft: _Draft, count: int
 ) -> SeatsTaken | ShowNotBookable | SeatCapExceeded:
     """Every seat was free, yet the claim was refused: the show or the cap changed meanwhile."""
-    status = await session.scalar(
-        text("SELECT status FROM shows WHERE id = :id"), {"id": draft.show.id}
-    )
-    if status != "scheduled":
-        return ShowNotBookable(draft.show.id, "canceled")
+    show = await fetch_one(conn, sql.SHOW_STATUS, {"show_id": draft.show_id})
+    if show is None or show.status != "scheduled":
+        return ShowNotBookable(draft.show_id, "canceled")
     if draft.cap is not None:
-        params = {"user_id": draft.user_id, "show_id": draft.show.id, "now": draft.now}
-        active = int(await session.scalar(sql.ACTIVE_SEATS, params) or 0)
+        params = {"user_id": draft.user_id, "show_id": draft.show_id, "now": draft.now}
+        active = int((await fetch_one(conn, sql.ACTIVE_SEATS, params)).active or 0)
         if active + count > draft.cap:
             return SeatCapExceeded(draft.cap, active)
     return SeatsTaken([])
 
 
-def _finish(session: AsyncSession, draft: _Draft, seats: list[HeldSeat], kind: str) -> Hold:
-    reservation = draft.reservation(seats)
-    session.add(reservation)
+def _finish(draft: _Draft, show: _Show, seats: list[HeldSeat], kind: str) -> Hold:
     metrics.HOLDS.labels("ok", kind).inc()
     metrics.SEATS_HELD.inc(len(seats))
-    return Hold(reservation, seats, draft.show.starts_at, draft.show.title)
+    amount = sum(seat.price_minor for seat in seats)
+    return Hold(
+        draft.id,
+        show.id,
+        show.cinema_id,
+        draft.user_id,
+        draft.customer_email,
+        draft.channel,
+        draft.deadline,
+        amount,
+        show.currency,
+        draft.now,
+        seats,
+        show.starts_at,
+        show.title,
+    )
 
 
 async def place_hold(
-    session: AsyncSession,
+    conn: Conn,
     *,
     show_id: str,
     seat_ids: Sequence[int],
@@ -206,12 +238,15 @@ async def place_hold(
     max_per_customer: int | None = None,
     customer_email: str | None = None,
 ) -> Hold:
-    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken)."""
+    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
+
+    The lock statement and the claim go out together (one round trip in pipeline mode); the
+    claim re-checks the show itself, so it writes nothing for a show that cannot be booked.
+    """
     seat_ids = sorted(set(seat_ids))
     capped = max_per_customer is not None
-    show = await _open_hold(session, show_id=show_id, user_id=user_id, now=now, capped=capped)
     draft = _draft(
-        show,
+        show_id,
         user_id=user_id,
         customer_email=customer_email,
         channel=channel,
@@ -219,13 +254,16 @@ async def place_hold(
         ttl=ttl,
         cap=max_per_customer,
     )
-    claimed = await _claim(session, draft, seat_ids, new=True)
+    locked = await _locked_show(conn, show_id=show_id, user_id=user_id, capped=capped)
+    claim = await _send_claim(conn, draft, seat_ids, new=True)
+    show = await _bookable(locked, show_id=show_id, now=now)
+    claimed = await _claimed(conn, claim, draft, seat_ids)
     if isinstance(claimed, SeatsTaken):
         metrics.HOLDS.labels("conflict", "seats").inc()
         metrics.CONFLICTS.inc()
     if not isinstance(claimed, list):
         raise claimed
-    return _finish(session, draft, claimed, "seats")
+    return _finish(draft, show, claimed, "seats")
 
 
 async def hold_seats(
@@ -240,9 +278,9 @@ async def hold_seats(
     max_per_customer: int | None = None,
     customer_email: str | None = None,
 ) -> Reservation:
-    """Hold all the given seats of a show for one reservation, or none (SeatsTaken)."""
+    """Hold seats in a session's transaction; the reservation is attached to the session."""
     hold = await place_hold(
-        session,
+        await session_connection(session),
         show_id=show_id,
         seat_ids=seat_ids,
         user_id=user_id,
@@ -252,16 +290,18 @@ async def hold_seats(
         max_per_customer=max_per_customer,
         customer_email=customer_email,
     )
-    return hold.reservation
+    reservation = hold.reservation()
+    session.add(reservation)
+    return reservation
 
 
-async def _seat_map(session: AsyncSession, *, show_id: str, now: datetime) -> list[SeatCell]:
-    rows = await session.execute(sql.SEAT_MAP, {"show_id": show_id, "now": now})
+async def _seat_map(conn: Conn, *, show_id: str, now: datetime) -> list[SeatCell]:
+    rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show_id, "now": now})
     return [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
 
 
 async def place_best_available(
-    session: AsyncSession,
+    conn: Conn,
     *,
     show_id: str,
     count: int,
@@ -274,9 +314,8 @@ async def place_best_available(
 ) -> Hold:
     """Hold the best block of `count` adjacent free seats (retrying if someone was faster)."""
     capped = max_per_customer is not None
-    show = await _open_hold(session, show_id=show_id, user_id=user_id, now=now, capped=capped)
     draft = _draft(
-        show,
+        show_id,
         user_id=user_id,
         customer_email=None,
         channel=channel,
@@ -284,18 +323,22 @@ async def place_best_available(
         ttl=ttl,
         cap=max_per_customer,
     )
-    await session.execute(sql.INSERT_RESERVATION, draft.params())
+    locked = await _locked_show(conn, show_id=show_id, user_id=user_id, capped=capped)
+    show = await _bookable(locked, show_id=show_id, now=now)
+    params = draft.params() | {"cinema_id": show.cinema_id, "currency": show.currency}
+    await run(conn, sql.INSERT_RESERVATION, params)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
-        block = choose_block(await _seat_map(session, show_id=show_id, now=now), count, seat_type)
+        block = choose_block(await _seat_map(conn, show_id=show_id, now=now), count, seat_type)
         if block is None:
             break
-        claimed = await _claim(session, draft, block, new=False)
+        claim = await _send_claim(conn, draft, block, new=False)
+        claimed = await _claimed(conn, claim, draft, block)
         if isinstance(claimed, list):
-            return _finish(session, draft, claimed, "best_available")
+            return _finish(draft, show, claimed, "best_available")
         if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
             raise claimed
     # Drop the empty reservation even if the caller catches the error and goes on.
-    await session.execute(text("DELETE FROM reservations WHERE id = :rid"), {"rid": draft.id})
+    await run(conn, sql.DELETE_RESERVATION, {"rid": draft.id})
     metrics.HOLDS.labels("conflict", "best_available").inc()
     metrics.CONFLICTS.inc()
     raise NoAdjacentSeats(count, seat_type)

@@ -175,13 +175,12 @@ async def show_reservations(
 
 def hold_read(hold: Hold, *, max_extensions: int) -> ReservationRead:
     """The wire form of a hold just placed, built from what the claim returned (no query)."""
-    reservation = hold.reservation
     return ReservationRead(
-        id=reservation.id,
-        show_id=reservation.show_id,
-        cinema_id=reservation.cinema_id,
-        user_id=reservation.user_id,
-        channel=reservation.channel,
+        id=hold.id,
+        show_id=hold.show_id,
+        cinema_id=hold.cinema_id,
+        user_id=hold.user_id,
+        channel=hold.channel,
         status=ReservationStatus.held,
         seats=[
             ReservationSeatRead(
@@ -194,13 +193,13 @@ def hold_read(hold: Hold, *, max_extensions: int) -> ReservationRead:
             )
             for seat in hold.seats
         ],
-        amount_minor=reservation.amount_minor,
-        currency=reservation.currency,
+        amount_minor=hold.amount_minor,
+        currency=hold.currency,
         refund_minor=None,
-        hold_expires_at=reservation.hold_expires_at,
+        hold_expires_at=hold.hold_expires_at,
         extensions_used=0,
         extensions_left=max_extensions,
-        created_at=reservation.created_at,
+        created_at=hold.created_at,
         confirmed_at=None,
         canceled_at=None,
         show_starts_at=hold.show_starts_at,

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Claims
+from common.db import Conn
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
-from regional_api.db import SessionDep
+from regional_api.db import ConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import request_hash, run_idempotent
 from regional_api.reservations import cancellation, queries, service
@@ -61,7 +61,7 @@ async def _answer_hold(
     claims: TokenClaims,
     body: BaseModel,
     request: Request,
-    session: AsyncSession,
+    conn: Conn,
     settings: RegionalSettings,
     key: str | None,
 ) -> JSONResponse:
@@ -73,7 +73,7 @@ async def _answer_hold(
 
     fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(
-        session, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
     )
     return outcome_response(outcome)
 
@@ -89,7 +89,7 @@ async def hold_seats(
     show_id: ShowIdDep,
     body: HoldCreate,
     request: Request,
-    session: SessionDep,
+    conn: ConnDep,
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
@@ -98,14 +98,14 @@ async def hold_seats(
 
     async def place() -> Hold:
         return await service.place_hold(
-            session,
+            conn,
             show_id=show_id,
             seat_ids=body.seat_ids,
             user_id=claims.sub,
             channel="online",
             now=clock.now(),
             ttl=_hold_ttl(settings),
-            max_per_customer=await seat_cap(session, claims, show_id, settings),
+            max_per_customer=await seat_cap(conn, claims, show_id, settings),
         )
 
     return await _answer_hold(
@@ -113,7 +113,7 @@ async def hold_seats(
         claims=claims,
         body=body,
         request=request,
-        session=session,
+        conn=conn,
         settings=settings,
         key=key,
     )
@@ -130,7 +130,7 @@ async def hold_best_available(
     show_id: ShowIdDep,
     body: BestAvailableCreate,
     request: Request,
-    session: SessionDep,
+    conn: ConnDep,
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
@@ -139,7 +139,7 @@ async def hold_best_available(
 
     async def place() -> Hold:
         return await service.place_best_available(
-            session,
+            conn,
             show_id=show_id,
             count=body.count,
             seat_type=body.seat_type,
@@ -147,7 +147,7 @@ async def hold_best_available(
             channel="online",
             now=clock.now(),
             ttl=_hold_ttl(settings),
-            max_per_customer=await seat_cap(session, claims, show_id, settings),
+            max_per_customer=await seat_cap(conn, claims, show_id, settings),
         )
 
     return await _answer_hold(
@@ -155,7 +155,7 @@ async def hold_best_available(
         claims=claims,
         body=body,
         request=request,
-        session=session,
+        conn=conn,
         settings=settings,
         key=key,
     )

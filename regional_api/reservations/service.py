@@ -7,12 +7,13 @@ Placing holds lives in holds.py; its functions are re-exported here.
 
 import logging
 import secrets
-from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import RowMapping, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Conn, fetch
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import (
@@ -99,15 +100,15 @@ async def confirm_reservation(
 
 
 async def sell_locked_reservation(
-    session: AsyncSession, *, reservation_id: str, show_id: str, seats: int, now: datetime
-) -> Sequence[RowMapping]:
+    conn: Conn, *, reservation_id: str, show_id: str, seats: int, now: datetime
+) -> list[Any]:
     """Confirm a held reservation the caller has locked; its tickets, or HoldExpired.
 
     The caller has checked the status under its row lock and counted the seats (`seats`).
     """
     codes = [secrets.token_urlsafe(16) for _ in range(seats)]
     params = {"rid": reservation_id, "show_id": show_id, "codes": codes, "now": now}
-    tickets = (await session.execute(sql.CONFIRM, params)).mappings().all()
+    tickets = await fetch(conn, sql.CONFIRM, params)
     if len(tickets) != seats:
         metrics.CONFIRM_REFUSALS.inc()
         raise HoldExpired(reservation_id)

@@ -2,9 +2,13 @@
 
 Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups) and
 claims only rows that are free by the availability rule: free, or held with a lapsed deadline.
+The hold and confirmation statements run on psycopg directly (`raw_sql`), the others through
+SQLAlchemy (`text`).
 """
 
 from sqlalchemy import text
+
+from common.db import raw_sql
 
 LOCK_SHOW_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(hashtextextended('show:' || :show_id, 0))")
 
@@ -18,8 +22,12 @@ WHERE s.id = :show_id
 """
 _SHOW_LOCK = "pg_advisory_xact_lock_shared(hashtextextended('show:' || :show_id, 0))"
 _CUSTOMER_LOCK = "pg_advisory_xact_lock(hashtextextended(:user_id || ':' || :show_id, 0))"
-LOCKED_SHOW = text(_LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}"))
-LOCKED_SHOW_AND_CUSTOMER = text(_LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}, {_CUSTOMER_LOCK}"))
+LOCKED_SHOW = raw_sql(_LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}"))
+LOCKED_SHOW_AND_CUSTOMER = raw_sql(
+    _LOCKED_SHOW.format(locks=f"SELECT {_SHOW_LOCK}, {_CUSTOMER_LOCK}")
+)
+SHOW_STATUS = raw_sql("SELECT status FROM shows WHERE id = :show_id")
+SHOW_CINEMA = raw_sql("SELECT cinema_id FROM shows WHERE id = :show_id")
 
 # The seats a customer holds (live) or bought in a show.
 _ACTIVE_SEATS = """
@@ -28,9 +36,9 @@ _ACTIVE_SEATS = """
   WHERE r.user_id = :user_id AND r.show_id = :show_id
     AND (ss.status = 'sold' OR (ss.status = 'held' AND ss.held_until > :now)))
 """
-ACTIVE_SEATS = text(f"SELECT {_ACTIVE_SEATS} AS active")
+ACTIVE_SEATS = raw_sql(f"SELECT {_ACTIVE_SEATS} AS active")
 
-INSERT_RESERVATION = text("""
+INSERT_RESERVATION = raw_sql("""
 INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
                           hold_expires_at, amount_minor, currency, created_at)
 VALUES (:rid, :show_id, :cinema_id, :user_id, :email, :channel, 'held', :deadline, 0,
@@ -49,7 +57,8 @@ WITH target AS (
   ORDER BY seat_id FOR UPDATE),
 ready AS (
   SELECT count(*) = :n
-     AND coalesce((SELECT status = 'scheduled' FROM shows WHERE id = :show_id), false)
+     AND coalesce((SELECT status = 'scheduled' AND starts_at > :now
+                   FROM shows WHERE id = :show_id), false)
      AND (CAST(:cap AS integer) IS NULL OR ACTIVE_SEATS + :n <= CAST(:cap AS integer)) AS ok
   FROM target),
 claimed AS (
@@ -75,22 +84,23 @@ ORDER BY grid_row, grid_col
 """
 
 # A new hold: the reservation row is inserted by the same statement (foreign keys are checked
-# at its end), so a hold is one round trip; nothing is inserted when the claim is refused.
-CLAIM_NEW = text(
+# at its end); nothing is inserted when the claim is refused. It takes nothing from the show's
+# row as a parameter, so it can be sent together with LOCKED_SHOW.
+CLAIM_NEW = raw_sql(
     _CLAIM_CTES  # noqa: S608 - constant fragments only
     + """,
 reservation AS (
   INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
                             hold_expires_at, amount_minor, currency, created_at)
-  SELECT :rid, :show_id, :cinema_id, :user_id, :email, :channel, 'held', :deadline,
-         coalesce((SELECT sum(price_minor) FROM claimed), 0), :currency, :now
-  FROM ready WHERE ready.ok)
+  SELECT :rid, :show_id, sh.cinema_id, :user_id, :email, :channel, 'held', :deadline,
+         coalesce((SELECT sum(price_minor) FROM claimed), 0), sh.currency, :now
+  FROM ready, shows sh WHERE ready.ok AND sh.id = :show_id)
 """
     + _CLAIM_RESULT
 )
 
 # Another attempt for an existing reservation (best available retries after losing a race).
-CLAIM_MORE = text(
+CLAIM_MORE = raw_sql(
     _CLAIM_CTES  # noqa: S608 - constant fragments only
     + """,
 amount AS (
@@ -100,12 +110,14 @@ amount AS (
     + _CLAIM_RESULT
 )
 
-SEAT_MAP = text("""
+SEAT_MAP = raw_sql("""
 SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
   ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now) AS free
 FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
 WHERE ss.show_id = :show_id
 """)
+
+DELETE_RESERVATION = raw_sql("DELETE FROM reservations WHERE id = :rid")
 
 SEAT_IDS = text(
     "SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid ORDER BY seat_id"
@@ -177,7 +189,7 @@ WHERE s.show_id = t.show_id AND s.seat_id = t.seat_id
 # benchmarks/holds.py hold_pay: SELL for a locked reservation in one round trip: its seats are
 # read here, each sold seat gets the code at its rank, the reservation is confirmed, and the
 # tickets come back; nothing changes unless every seat can be sold.
-CONFIRM = text("""
+CONFIRM = raw_sql("""
 WITH mine AS (
   SELECT seat_id, seat_type, price_minor, checked_in_at,
          row_number() OVER (ORDER BY seat_id) AS rank

@@ -9,14 +9,21 @@ from pathlib import Path
 from deploy.local.stack import LocalStack, StackOptions
 from deploy.local.topology import Ports
 
-# Cheap password hashing and fast health probes: the suites must stay short.
+# Cheap password hashing and fast health probes: the suites must stay short. Every simulated
+# customer comes from 127.0.0.1, so the router's per-address hold limit is raised to what a
+# crowd behind one address would get.
 FAST_ENV = {
     "global_api": {
         "GLOBAL_ARGON2_TIME_COST": "1",
         "GLOBAL_ARGON2_MEMORY_COST": "1024",
         "GLOBAL_ARGON2_PARALLELISM": "1",
     },
-    "router": {"ROUTER_PROBE_INTERVAL_SECONDS": "0.5", "ROUTER_MAP_REFRESH_SECONDS": "2"},
+    "router": {
+        "ROUTER_PROBE_INTERVAL_SECONDS": "0.5",
+        "ROUTER_MAP_REFRESH_SECONDS": "2",
+        "ROUTER_HOLD_RATE_PER_SECOND": "1000",
+        "ROUTER_HOLD_BURST": "1000",
+    },
     "regional_api": {},
 }
 

@@ -3,8 +3,8 @@
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import event
 
 from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, live_app, seed_cinema, seed_show
 from tests.support.tokens import TestIssuer
@@ -19,24 +19,27 @@ def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
         yield served
 
 
-def _statements(live: Live) -> list[str]:
-    """Record the statements the app sends from now on (psycopg's BEGIN/COMMIT are not seen)."""
-    seen: list[str] = []
-    engine = live.app.state.engine.sync_engine
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the statements psycopg cursors send from now on (BEGIN/COMMIT are not seen)."""
+    statements: list[str] = []
+    execute = psycopg.AsyncCursor.execute
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def record(*args: Any) -> None:
-        statement = " ".join(str(args[2]).split())
+    async def record(cursor: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+        text = query.decode() if isinstance(query, bytes) else str(query)
+        statement = " ".join(text.split())
         if "lapsed" not in statement:  # the hold sweeper runs on its own schedule
-            seen.append(statement[:60])
+            statements.append(statement[:60])
+        return await execute(cursor, query, *args, **kw)
 
-    return seen
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", record)
+    return statements
 
 
-def test_hold_then_pay_within_budget(live: Live, regional_dsn: str) -> None:
+def test_hold_then_pay_within_budget(live: Live, regional_dsn: str, seen: list[str]) -> None:
     show: Show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
     headers = live.issuer.headers(sub=USER)
-    seen = _statements(live)
+    seen.clear()
 
     held = live.client.post(
         f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids("A1", "A2")}, headers=headers
@@ -51,5 +54,5 @@ def test_hold_then_pay_within_budget(live: Live, regional_dsn: str) -> None:
 
     assert paid.status_code == 201, paid.text
     assert len(paid.json()["tickets"]) == 2
-    assert hold_count <= 3, seen
+    assert 2 <= hold_count <= 3, seen
     assert len(seen) - hold_count <= 4, seen[hold_count:]

@@ -19,7 +19,7 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.db import make_engine, make_sessionmaker
+from common.db import make_engine, make_sessionmaker, session_connection
 from common.errors import AppError
 from regional_api.reservations import service
 from tests.regional_api.reservations.seed import ShowSeed, seed_show
@@ -144,9 +144,9 @@ class Reservations(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from(USERS), count=st.integers(1, 3))
     def best_available(self, user: str, count: int) -> None:
-        result = self.run(
-            lambda s: service.place_best_available(
-                s,
+        async def place(s: AsyncSession) -> service.Hold:
+            return await service.place_best_available(
+                await session_connection(s),
                 show_id=self.show.show_id,
                 count=count,
                 seat_type=None,
@@ -155,14 +155,15 @@ class Reservations(RuleBasedStateMachine):
                 now=self.now,
                 ttl=TTL,
             )
-        )
+
+        result = self.run(place)
         if isinstance(result, AppError):
             assert result.code == "no_adjacent_seats"
             return
         seats = frozenset(seat.seat_id for seat in result.seats)
         assert len(seats) == count
         assert all(self.free(seat) for seat in seats)
-        self.take(result.reservation.id, user, seats)
+        self.take(result.id, user, seats)
 
     def pick(self, data: st.DataObject) -> Res:
         return self.reservations[data.draw(st.sampled_from(sorted(self.reservations)))]
