@@ -8,6 +8,7 @@ separate process with aiohttp clients. `--write` rewrites `docs/benchmarks/holds
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -284,28 +285,61 @@ def _profiler(pid: int, load: Load, out: Path | None) -> subprocess.Popen[bytes]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def children_of(pid: int) -> list[int]:
+    """Direct children of a process, from /proc/<pid>/stat."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def postgres_cpu(data_dir: Path) -> dict[int, float]:
+    """CPU seconds of the server's postmaster and of each process it runs (backends included)."""
+    try:
+        master = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not a local server: nothing to read
+        return {}
+    used = {}
+    for pid in [master, *children_of(master)]:
+        with contextlib.suppress(OSError, IndexError):
+            used[pid] = cpu_seconds(pid)
+    return used
+
+
 @dataclass
 class Row:
     """One line of the result table."""
 
     outcome: Outcome
     cpu_ms_per_op: float
+    pg_cpu_ms_per_op: float
 
 
-def measure(api: ServiceProcess, loads: list[Load], profile: Path | None) -> list[Row]:
-    """Run each load in a separate generator process, sampling the API's CPU time."""
+def measure(
+    api: ServiceProcess, loads: list[Load], profile: Path | None, pg_data: Path
+) -> list[Row]:
+    """Run each load in a separate generator process, sampling the API's and PostgreSQL's CPU."""
     assert api.pid is not None
     rows = []
     with ProcessPoolExecutor(max_workers=1) as pool:
         for load in loads:
             spy = _profiler(api.pid, load, profile)
-            before = cpu_seconds(api.pid)
+            before, pg_before = cpu_seconds(api.pid), postgres_cpu(pg_data)
             outcome = pool.submit(run_load, load).result()
             used = cpu_seconds(api.pid) - before
+            pg_after = postgres_cpu(pg_data)
+            pg_used = sum(s - pg_before.get(pid, 0.0) for pid, s in pg_after.items())
             if spy is not None:
                 spy.wait()
-            ops = outcome.ok + outcome.conflicts + outcome.errors
-            rows.append(Row(outcome, 1000 * used / max(ops, 1)))
+            ops = max(outcome.ok + outcome.conflicts + outcome.errors, 1)
+            rows.append(Row(outcome, 1000 * used / ops, 1000 * pg_used / ops))
     return rows
 
 
@@ -313,8 +347,9 @@ def table(rows: list[Row]) -> str:
     """A markdown table of the runs, with each rate as a ratio of the /readyz rate."""
     reference = next((r.outcome.rate for r in rows if r.outcome.scenario == "readyz"), 0.0)
     lines = [
-        "| scenario | clients | ok/s | 409/s | errors | p50 ms | p99 ms | vs /readyz | API CPU ms/op |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | clients | ok/s | 409/s | errors | p50 ms | p99 ms | vs /readyz"
+        " | API CPU ms/op | PostgreSQL CPU ms/op |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         o = row.outcome
@@ -322,7 +357,7 @@ def table(rows: list[Row]) -> str:
         lines.append(
             f"| {o.scenario} | {o.clients} | {o.rate:.0f} | {o.conflicts / o.seconds:.0f} |"
             f" {o.errors} | {o.percentile(0.5):.1f} | {o.percentile(0.99):.1f} |"
-            f" {ratio:.2f} | {row.cpu_ms_per_op:.2f} |"
+            f" {ratio:.2f} | {row.cpu_ms_per_op:.2f} | {row.pg_cpu_ms_per_op:.2f} |"
         )
     return "\n".join(lines)
 
@@ -361,7 +396,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-holds-") as tmp:
             api = start_api(dsn, issuer, Path(tmp))
             loads = scenarios(api.url, args, tokens, spread, big)
-            rows = measure(api, loads, args.profile)[1:]
+            rows = measure(api, loads, args.profile, getattr(server, "data_dir", Path("/nowhere")))[
+                1:
+            ]
             api.stop()
     finally:
         if api is not None:

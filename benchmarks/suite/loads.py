@@ -5,9 +5,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.holds import Hall, Load, Outcome, cpu_seconds, run_load
+from benchmarks.holds import Hall, Load, Outcome, children_of, cpu_seconds, run_load
 from benchmarks.suite.stats import latency_summary
-from benchmarks.suite.system import _children, postmaster_pid, seed
+from benchmarks.suite.system import postmaster_pid, seed
 from deploy.local.stack import LocalStack
 
 REGION = "eu-west"
@@ -43,7 +43,7 @@ def cpu_probes(stack: LocalStack, region: str = REGION) -> dict[str, list[int]]:
             probes[name] = [proc.pid]
     master = postmaster_pid(stack, region)
     if master:
-        probes[f"postgres {region}"] = [master, *_children(master)]
+        probes[f"postgres {region}"] = [master, *children_of(master)]
     return probes
 
 

@@ -1,6 +1,5 @@
 """The system under test: the whole local stack on free ports, seeded with benchmark shows."""
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -8,7 +7,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from benchmarks.holds import Hall, seed_hall
+from benchmarks.holds import Hall, children_of, seed_hall
 from common.ids import new_id
 from deploy.local.stack import LocalStack, StackOptions
 from deploy.local.topology import Ports
@@ -79,21 +78,6 @@ def _status(pid: int) -> dict[str, int]:
     return found
 
 
-def _children(pid: int) -> list[int]:
-    """Direct children of a process, from /proc/<pid>/stat."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            kids.append(int(entry))
-    return kids
-
-
 def postmaster_pid(stack: LocalStack, name: str) -> int | None:
     """PID of one PostgreSQL server of the stack, from its postmaster.pid."""
     pid_file = stack.paths.pg_data(name) / "postmaster.pid"
@@ -121,7 +105,7 @@ def memory(stack: LocalStack) -> dict[str, dict[str, float]]:
             "peak_mb": main.get("VmHWM", 0) / 1024,
             "anon_mb": main.get("RssAnon", 0) / 1024,
         }
-        kids = [status for kid in _children(pid) if (status := _status(kid))]
+        kids = [status for kid in children_of(pid) if (status := _status(kid))]
         if kids:
             readings[f"postgres {name} (max of {len(kids)} children)"] = {
                 "peak_mb": max(k["VmHWM"] for k in kids) / 1024,

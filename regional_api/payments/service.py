@@ -1,13 +1,14 @@
 """Paying a reservation: server-computed amount, provider charge, confirmation and tickets."""
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, fetch_one, run
+from common.db import Conn, fetch, fetch_one, run
 from common.ids import new_id
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -25,8 +26,8 @@ from regional_api.payments.provider import (
     charge_with_timeout,
     luhn_valid,
 )
-from regional_api.reservations.errors import ReservationNotFound
-from regional_api.reservations.service import sell_locked_reservation
+from regional_api.reservations import metrics as reservation_metrics
+from regional_api.reservations.errors import HoldExpired, ReservationNotFound
 from schemas.auth import TokenClaims
 
 log = logging.getLogger("payments")
@@ -90,6 +91,9 @@ async def pay_reservation(
         _check_payer(claims, opened, reservation_id=reservation_id, method=method)
     check_card(method, card_number)
     opened.check_payable(reservation_id)
+    if not opened.sellable:
+        reservation_metrics.CONFIRM_REFUSALS.inc()
+        raise HoldExpired(reservation_id)
     tickets = await _charge_and_confirm(
         conn, payment, opened, provider=provider, card_number=card_number, now=now
     )
@@ -118,6 +122,7 @@ class _Opened:
     status: str
     paid: bool
     seats: int
+    sellable: bool
 
     def check_payable(self, reservation_id: str) -> None:
         """Refuse a paid reservation, then one that is no longer held (409)."""
@@ -146,7 +151,13 @@ async def _open_payment(
         created_at=now,
     )
     opened = _Opened(
-        row.show_id, row.cinema_id, row.user_id, row.status, bool(row.paid), int(row.seats)
+        row.show_id,
+        row.cinema_id,
+        row.user_id,
+        row.status,
+        bool(row.paid),
+        int(row.seats),
+        bool(row.sellable),
     )
     return payment, opened
 
@@ -160,19 +171,11 @@ async def _charge_and_confirm(
     card_number: str | None,
     now: datetime,
 ) -> list[Ticket]:
-    """Confirm the seats in a savepoint, charge, then keep the savepoint only if it completed.
+    """Charge, then sell the seats and complete the payment, or record why it did not complete.
 
-    Confirming BEFORE charging means money never moves for seats we cannot sell (HoldExpired
-    aborts the request first); a refused charge rolls the confirmation back and keeps the hold.
+    The seats were found sellable under their row locks (`_open_payment`), so money only moves
+    for seats that will be sold; a refused charge leaves the hold as it was.
     """
-    await run(conn, sql.SAVEPOINT)
-    sold = await sell_locked_reservation(
-        conn,
-        reservation_id=payment.reservation_id,
-        show_id=opened.show_id,
-        seats=opened.seats,
-        now=now,
-    )
     result = await charge_with_timeout(
         provider,
         amount_minor=payment.amount_minor,
@@ -181,22 +184,35 @@ async def _charge_and_confirm(
         card_number=card_number,
         reference=payment.id,
     )
-    completed = result.status is ProviderStatus.completed
-    if not completed:
-        await run(conn, sql.ROLLBACK_TO_SAVEPOINT)
     payment.status = result.status.value
     payment.provider_ref = result.provider_ref
     payment.failure_reason = result.failure_reason
-    payment.completed_at = now if completed else None
-    finish = {
+    if result.status is not ProviderStatus.completed:
+        outcome = {
+            "pid": payment.id,
+            "status": payment.status,
+            "ref": payment.provider_ref,
+            "reason": payment.failure_reason,
+            "completed_at": None,
+        }
+        await run(conn, sql.FINISH_PAYMENT, outcome)
+        return []
+    payment.completed_at = now
+    codes = [secrets.token_urlsafe(16) for _ in range(opened.seats)]
+    params = {
+        "rid": payment.reservation_id,
+        "show_id": opened.show_id,
+        "codes": codes,
+        "now": now,
         "pid": payment.id,
-        "status": payment.status,
         "ref": payment.provider_ref,
-        "reason": payment.failure_reason,
-        "completed_at": payment.completed_at,
     }
-    await run(conn, sql.FINISH_PAYMENT, finish)
-    return [Ticket(**row._asdict()) for row in sold] if completed else []
+    sold = await fetch(conn, sql.SELL_AND_COMPLETE, params)
+    if len(sold) != opened.seats:  # cannot happen: the seats are locked since they were checked
+        reservation_metrics.CONFIRM_REFUSALS.inc()
+        raise HoldExpired(payment.reservation_id)
+    reservation_metrics.CONFIRMATIONS.inc()
+    return [Ticket(**row._asdict()) for row in sold]
 
 
 def _record(payment: Payment) -> None:

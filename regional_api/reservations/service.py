@@ -8,12 +8,10 @@ Placing holds lives in holds.py; its functions are re-exported here.
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, fetch
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import (
@@ -43,7 +41,6 @@ __all__ = [
     "place_best_available",
     "place_hold",
     "release_hold",
-    "sell_locked_reservation",
 ]
 
 log = logging.getLogger("reservations")
@@ -97,24 +94,6 @@ async def confirm_reservation(
     metrics.CONFIRMATIONS.inc()
     log.info("reservation confirmed", extra={"fields": {"reservation_id": reservation_id}})
     return reservation
-
-
-async def sell_locked_reservation(
-    conn: Conn, *, reservation_id: str, show_id: str, seats: int, now: datetime
-) -> list[Any]:
-    """Confirm a held reservation the caller has locked; its tickets, or HoldExpired.
-
-    The caller has checked the status under its row lock and counted the seats (`seats`).
-    """
-    codes = [secrets.token_urlsafe(16) for _ in range(seats)]
-    params = {"rid": reservation_id, "show_id": show_id, "codes": codes, "now": now}
-    tickets = await fetch(conn, sql.CONFIRM, params)
-    if len(tickets) != seats:
-        metrics.CONFIRM_REFUSALS.inc()
-        raise HoldExpired(reservation_id)
-    metrics.CONFIRMATIONS.inc()
-    log.info("reservation confirmed", extra={"fields": {"reservation_id": reservation_id}})
-    return tickets
 
 
 async def _free_seats(session: AsyncSession, reservation: Reservation) -> None:

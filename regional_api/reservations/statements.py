@@ -29,12 +29,14 @@ LOCKED_SHOW_AND_CUSTOMER = raw_sql(
 SHOW_STATUS = raw_sql("SELECT status FROM shows WHERE id = :show_id")
 SHOW_CINEMA = raw_sql("SELECT cinema_id FROM shows WHERE id = :show_id")
 
-# The seats a customer holds (live) or bought in a show.
+# The seats a customer holds (live) or bought in a show, from the reservations alone (a held
+# reservation keeps its seats until its deadline, a confirmed one has sold them). Joining
+# show_seats here let the planner, with statistics taken before a rush, walk the whole partial
+# index on show_seats.reservation_id for every hold (28 ms on a 20,000-seat show, measured).
 _ACTIVE_SEATS = """
-(SELECT count(*) FROM reservations r
-   JOIN show_seats ss ON ss.reservation_id = r.id AND ss.show_id = r.show_id
+(SELECT count(*) FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
   WHERE r.user_id = :user_id AND r.show_id = :show_id
-    AND (ss.status = 'sold' OR (ss.status = 'held' AND ss.held_until > :now)))
+    AND (r.status = 'confirmed' OR (r.status = 'held' AND r.hold_expires_at > :now)))
 """
 ACTIVE_SEATS = raw_sql(f"SELECT {_ACTIVE_SEATS} AS active")
 
@@ -184,40 +186,4 @@ UPDATE show_seats s SET status = 'free', reservation_id = NULL, held_until = NUL
 FROM target t
 WHERE s.show_id = t.show_id AND s.seat_id = t.seat_id
   AND s.reservation_id = ANY(CAST(:ids AS text[])) AND s.status = 'held'
-""")
-
-# benchmarks/holds.py hold_pay: SELL for a locked reservation in one round trip: its seats are
-# read here, each sold seat gets the code at its rank, the reservation is confirmed, and the
-# tickets come back; nothing changes unless every seat can be sold.
-CONFIRM = raw_sql("""
-WITH mine AS (
-  SELECT seat_id, seat_type, price_minor, checked_in_at,
-         row_number() OVER (ORDER BY seat_id) AS rank
-  FROM reservation_seats WHERE reservation_id = :rid),
-target AS (
-  SELECT show_id, seat_id, status, held_until, reservation_id FROM show_seats
-  WHERE show_id = :show_id AND seat_id IN (SELECT seat_id FROM mine)
-  ORDER BY seat_id FOR UPDATE),
-ready AS (
-  SELECT count(*) = (SELECT count(*) FROM mine) AS ok FROM target
-  WHERE reservation_id = :rid OR status = 'free' OR (status = 'held' AND held_until <= :now)),
-sold AS (
-  UPDATE show_seats s SET status = 'sold', reservation_id = :rid, held_until = NULL
-  FROM target t, ready
-  WHERE ready.ok AND s.show_id = t.show_id AND s.seat_id = t.seat_id
-    AND (s.reservation_id = :rid OR s.status = 'free'
-         OR (s.status = 'held' AND s.held_until <= :now))
-  RETURNING s.seat_id),
-ticketed AS (
-  UPDATE reservation_seats rs SET ticket_code = (CAST(:codes AS text[]))[m.rank]
-  FROM mine m, sold
-  WHERE rs.reservation_id = :rid AND rs.seat_id = m.seat_id AND sold.seat_id = m.seat_id
-  RETURNING rs.seat_id, rs.ticket_code),
-confirmed AS (
-  UPDATE reservations SET status = 'confirmed', confirmed_at = :now, hold_expires_at = NULL
-  FROM ready WHERE ready.ok AND id = :rid)
-SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, m.seat_type, m.price_minor,
-       m.checked_in_at
-FROM ticketed t JOIN mine m ON m.seat_id = t.seat_id JOIN seats st ON st.id = t.seat_id
-ORDER BY st.grid_row, st.grid_col
 """)
