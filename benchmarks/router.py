@@ -1,5 +1,9 @@
 """Router overhead: the same upstream reached directly, through the router and through nginx.
 
+Two upstreams, each measured direct / routed / through nginx in the same run: a real regional
+endpoint (`GET /shows/{id}` on one regional_api worker with its own durable PostgreSQL), and a
+no-op echo app (the worst case for the ratio: nothing but the proxy's own cost).
+
 Run: `.venv/bin/python -m benchmarks.router [--seconds 10]`. Needs `wrk` (falls back to an
 aiohttp load generator) and uses `nginx` when installed. Prints a table and, with `--write`,
 rewrites `docs/benchmarks/router.md`.
@@ -23,7 +27,12 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.holds import ROOT as REPO_ROOT
+from benchmarks.holds import seed, start_api
+from common.migrate import upgrade
+from common.pg import create_database, start_server
 from tests.router.support import Proc, directory_map, free_port, router, upstream
+from tests.support.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "router.md"
@@ -59,6 +68,7 @@ http {{
 class Result:
     """One load run."""
 
+    upstream: str  # regional | echo
     target: str
     connections: int
     rps: float
@@ -148,7 +158,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(targets: dict[str, tuple[str, int | None]], seconds: int) -> list[Result]:
+def measure(
+    upstream_name: str, targets: dict[str, tuple[str, int | None]], seconds: int
+) -> list[Result]:
     """Warm each target up, then load it at 64 connections and at 1."""
     load = run_wrk if shutil.which("wrk") else run_aiohttp
     results = []
@@ -158,9 +170,10 @@ def measure(targets: dict[str, tuple[str, int | None]], seconds: int) -> list[Re
             cpu_before = cpu_seconds(pid) if pid else 0.0
             rps, p50, p99 = load(url, connections, seconds)
             cpu = (cpu_seconds(pid) - cpu_before) / (rps * seconds) * 1e6 if pid else None
-            results.append(Result(name, connections, rps, p50, p99, cpu))
+            results.append(Result(upstream_name, name, connections, rps, p50, p99, cpu))
             print(
-                f"  {name:7} c={connections:<3} {rps:9.0f} req/s  p50 {p50:.3f} ms  p99 {p99:.3f} ms"
+                f"  {upstream_name:8} {name:7} c={connections:<3} {rps:9.0f} req/s"
+                f"  p50 {p50:.3f} ms  p99 {p99:.3f} ms"
             )
     return results
 
@@ -168,15 +181,15 @@ def measure(targets: dict[str, tuple[str, int | None]], seconds: int) -> list[Re
 def table(results: list[Result]) -> str:
     """A markdown table with throughput ratio and added p50 against direct."""
     lines = [
-        "| target | connections | req/s | vs direct | p50 ms | added p50 ms | p99 ms "
+        "| upstream | target | connections | req/s | vs direct | p50 ms | added p50 ms | p99 ms "
         "| proxy CPU µs/req |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    direct = {r.connections: r for r in results if r.target == "direct"}
+    direct = {(r.upstream, r.connections): r for r in results if r.target == "direct"}
     for r in results:
-        base = direct[r.connections]
+        base = direct[r.upstream, r.connections]
         lines.append(
-            f"| {r.target} | {r.connections} | {r.rps:.0f} | {r.rps / base.rps:.0%} "
+            f"| {r.upstream} | {r.target} | {r.connections} | {r.rps:.0f} | {r.rps / base.rps:.0%} "
             f"| {r.p50_ms:.3f} | {r.p50_ms - base.p50_ms:+.3f} | {r.p99_ms:.3f} "
             f"| {'-' if r.proxy_cpu_us is None else f'{r.proxy_cpu_us:.0f}'} |"
         )
@@ -196,12 +209,30 @@ def main() -> None:
         write_doc(results, args)
 
 
+@contextlib.contextmanager
+def regional_endpoint(workdir: Path) -> Iterator[tuple[str, str]]:
+    """One regional_api worker on its own durable PostgreSQL, seeded: its URL and a show id."""
+    server = start_server("bench-router", durable=True)
+    try:
+        dsn = create_database(server.admin_dsn, "router", drop_existing=True)
+        upgrade(REPO_ROOT / "regional_api" / "migrations", dsn)
+        spread, _ = seed(dsn)
+        api = start_api(dsn, TestIssuer(kid="bench-router"), workdir)
+        try:
+            yield api.url, spread.show_ids[0]
+        finally:
+            api.stop()
+    finally:
+        server.stop()
+
+
 def run(seconds: int, *, access_log: bool = False) -> list[Result]:
-    """Start the echo upstream, the router and nginx, and measure each (also used by the suite)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        echo = upstream("bench", "eu-west", Path(tmp) / "writes.log")
+    """Start both upstreams, the router and nginx, and measure each (also used by the suite)."""
+    with tempfile.TemporaryDirectory() as tmp, regional_endpoint(Path(tmp)) as (api, show_id):
+        echo = upstream("bench", "us-east", Path(tmp) / "writes.log")
         static = Path(tmp) / "map.json"
-        static.write_text(json.dumps(directory_map("bench", {"eu-west": [echo.url]}, {})))
+        regions = {"eu-west": [api], "us-east": [echo.url]}
+        static.write_text(json.dumps(directory_map("bench", regions, {})))
         proxy = router(
             f"http://127.0.0.1:{free_port()}",  # no directory: the static map is used
             static_config_file=static,
@@ -215,14 +246,21 @@ def run(seconds: int, *, access_log: bool = False) -> list[Result]:
         try:
             started += [echo.start(), proxy.start()]
             assert proxy.proc is not None
-            with nginx(echo.port) as front:
-                targets: dict[str, tuple[str, int | None]] = {
-                    "direct": (f"{echo.url}/echo", None),
-                    "router": (f"{proxy.url}/regions/eu-west/echo", proxy.proc.pid),
-                }
-                if front:
-                    targets["nginx"] = (f"{front[0]}/echo", front[1])
-                return measure(targets, seconds)
+            upstreams = {
+                "regional": (api, f"/shows/{show_id}", f"/shows/{show_id}"),
+                "echo": (echo.url, "/echo", "/regions/us-east/echo"),
+            }
+            results = []
+            for name, (base, path, routed) in upstreams.items():
+                with nginx(int(base.rsplit(":", 1)[1])) as front:
+                    targets: dict[str, tuple[str, int | None]] = {
+                        "direct": (base + path, None),
+                        "router": (proxy.url + routed, proxy.proc.pid),
+                    }
+                    if front:
+                        targets["nginx"] = (front[0] + path, front[1])
+                    results += measure(name, targets, seconds)
+            return results
         finally:
             for proc in started:
                 proc.kill()

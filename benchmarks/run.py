@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     result["pgbench"] = pgbench.run(list(args.clients), args.seconds)
     log(f"  {result['pgbench']}")
     if not args.quick:
-        log("router overhead: direct vs router vs nginx on an echo upstream")
+        log("router overhead: direct vs router vs nginx, regional endpoint and echo upstream")
         result["router_overhead"] = [
             asdict(r) for r in router_bench.run(max(1, round(args.seconds)))
         ]

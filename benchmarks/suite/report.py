@@ -233,18 +233,25 @@ def router_section(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Router overhead",
         "",
-        "On a trivial echo upstream (`benchmarks/router.py`: wrk, direct vs router vs nginx"
-        " `proxy_pass`; details in [router.md](router.md)):",
+        "In front of a real regional endpoint (`GET /shows/{id}` on one replica) and of a no-op"
+        " echo app (`benchmarks/router.py`: wrk, direct vs router vs nginx `proxy_pass`; details"
+        " in [router.md](router.md)):",
         "",
-        "| target | conns | req/s | vs direct | p50 ms | p99 ms | proxy CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| upstream | target | conns | req/s | vs direct | p50 ms | p99 ms | proxy CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     rows = result.get("router_overhead", [])
-    direct = {r["connections"]: r["rps"] for r in rows if r["target"] == "direct"}
+    direct = {
+        (r.get("upstream", "echo"), r["connections"]): r["rps"]
+        for r in rows
+        if r["target"] == "direct"
+    }
     for r in rows:
+        upstream = r.get("upstream", "echo")
+        base = direct.get((upstream, r["connections"]), math.nan)
         lines.append(
-            f"| {r['target']} | {r['connections']} | {_f(r['rps'])}"
-            f" | {ratio(r['rps'], direct.get(r['connections'], math.nan)):.0%}"
+            f"| {upstream} | {r['target']} | {r['connections']} | {_f(r['rps'])}"
+            f" | {ratio(r['rps'], base):.0%}"
             f" | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | {_f(r['proxy_cpu_us'])} |"
         )
     lines += [
