@@ -9,11 +9,11 @@ import asyncio
 import contextvars
 import json
 import logging
-import os
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,9 +151,15 @@ class ObservabilityMiddleware:
 
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
+
 # Settings prefix of each service's environment (REGIONAL_MAX_IN_FLIGHT, ...).
-_ENV_PREFIX = {"regional_api": "REGIONAL_", "global_api": "GLOBAL_", "router": "ROUTER_"}
-ADMISSION_ENV_FIELDS = ("MAX_IN_FLIGHT", "MAX_QUEUED", "QUEUE_TIMEOUT_SECONDS")
+@dataclass(frozen=True)
+class Admission:
+    """Limits of `AdmissionControl`: requests in the app, requests waiting, and for how long."""
+
+    max_in_flight: int
+    max_queued: int
+    queue_timeout: float
 
 
 class AdmissionControl:
@@ -223,20 +229,6 @@ class AdmissionControl:
         await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
 
 
-def admission_from_env(service: str) -> dict[str, Any] | None:
-    """`AdmissionControl` options from `<PREFIX>MAX_IN_FLIGHT` (unset or 0: no cap),
-    `<PREFIX>MAX_QUEUED` (default 4 x in flight) and `<PREFIX>QUEUE_TIMEOUT_SECONDS` (5)."""
-    prefix = _ENV_PREFIX.get(service, service.upper() + "_")
-    max_in_flight = int(os.environ.get(f"{prefix}MAX_IN_FLIGHT", "0") or 0)
-    if max_in_flight <= 0:
-        return None
-    return {
-        "max_in_flight": max_in_flight,
-        "max_queued": int(os.environ.get(f"{prefix}MAX_QUEUED", str(4 * max_in_flight))),
-        "queue_timeout": float(os.environ.get(f"{prefix}QUEUE_TIMEOUT_SECONDS", "5")),
-    }
-
-
 def _header(scope: Scope, name: str) -> str | None:
     wanted = name.encode()
     for key, value in scope.get("headers", ()):
@@ -280,12 +272,18 @@ def ops_router(checks: Iterable[tuple[str, ReadinessCheck]]) -> APIRouter:
     return router
 
 
-def instrument(app: FastAPI, *, service: str) -> None:
-    """Wrap `app` with the observability middleware, and admission control if configured.
+def instrument(app: FastAPI, *, service: str, admission: Admission | None = None) -> None:
+    """Wrap `app` with the observability middleware, and admission control if given.
 
     Admission control sits inside the observability middleware, so shed requests are
     counted, timed and logged like any other answer.
     """
-    if (admission := admission_from_env(service)) is not None:
-        app.add_middleware(AdmissionControl, service=service, **admission)
+    if admission is not None:
+        app.add_middleware(
+            AdmissionControl,
+            service=service,
+            max_in_flight=admission.max_in_flight,
+            max_queued=admission.max_queued,
+            queue_timeout=admission.queue_timeout,
+        )
     app.add_middleware(ObservabilityMiddleware, service=service, router_app=app.router)

@@ -7,6 +7,8 @@ from fastapi import Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.observability import Admission
+
 
 class RegionalSettings(BaseSettings):
     """Everything a regional API process is configured with."""
@@ -23,6 +25,10 @@ class RegionalSettings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_hot_pool_size: int = Field(20, ge=1)  # psycopg pool of the hold and payment paths
+    # Requests one process works on at once (0: no cap); more wait, then get 503 `overloaded`.
+    max_in_flight: int = Field(0, ge=0)
+    max_queued: int | None = Field(None, ge=0)  # default: 4 x max_in_flight
+    queue_timeout_seconds: float = Field(5.0, gt=0)
     log_level: str = "INFO"
 
     hold_ttl_seconds: int = Field(600, ge=10)
@@ -38,6 +44,13 @@ class RegionalSettings(BaseSettings):
     def effective_jwks_url(self) -> str:
         """Where to fetch the token-signing public keys."""
         return self.jwks_url or f"{self.global_api_url.rstrip('/')}/.well-known/jwks.json"
+
+    def admission(self) -> Admission | None:
+        """The cap on requests in flight, if one is set."""
+        if self.max_in_flight == 0:
+            return None
+        queued = 4 * self.max_in_flight if self.max_queued is None else self.max_queued
+        return Admission(self.max_in_flight, queued, self.queue_timeout_seconds)
 
 
 @lru_cache

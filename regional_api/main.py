@@ -93,5 +93,5 @@ def create_app(
     app.include_router(ops_router([("database", database_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
-    instrument(app, service=SERVICE)
+    instrument(app, service=SERVICE, admission=settings.admission())
     return app

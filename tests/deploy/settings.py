@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 from pydantic_settings import BaseSettings
 
-from common.observability import ADMISSION_ENV_FIELDS
 from global_api.config import GlobalSettings
 from regional_api.config import RegionalSettings
 from router.config import RouterSettings
@@ -22,7 +21,6 @@ def known_env_names() -> set[str]:
     for prefix, cls in SETTINGS.items():
         assert cls.model_config.get("env_prefix") == prefix
         names |= {prefix + field.upper() for field in cls.model_fields}
-        names |= {prefix + field for field in ADMISSION_ENV_FIELDS}  # read by instrument()
     return names
 
 

@@ -4,12 +4,12 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from fastapi import FastAPI
 
-from common.observability import AdmissionControl, admission_from_env, instrument
+from common.observability import Admission, AdmissionControl, instrument
 from deploy.local.topology import REGIONS, regional_env
+from regional_api.config import RegionalSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,21 +81,16 @@ def test_a_request_queued_past_the_timeout_is_shed() -> None:
     asyncio.run(scenario())
 
 
-def test_instrument_adds_the_cap_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("REGIONAL_MAX_IN_FLIGHT", raising=False)
-    assert admission_from_env("regional_api") is None
+def test_instrument_adds_the_cap_only_when_configured() -> None:
+    assert RegionalSettings().admission() is None
     bare = FastAPI()
-    instrument(bare, service="regional_api")
+    instrument(bare, service="regional_api", admission=RegionalSettings().admission())
     assert "AdmissionControl" not in [getattr(m.cls, "__name__", "") for m in bare.user_middleware]
 
-    monkeypatch.setenv("REGIONAL_MAX_IN_FLIGHT", "8")
-    assert admission_from_env("regional_api") == {
-        "max_in_flight": 8,
-        "max_queued": 32,
-        "queue_timeout": 5.0,
-    }
+    settings = RegionalSettings(max_in_flight=8)
+    assert settings.admission() == Admission(max_in_flight=8, max_queued=32, queue_timeout=5.0)
     capped = FastAPI()
-    instrument(capped, service="regional_api")
+    instrument(capped, service="regional_api", admission=settings.admission())
     # Inside the observability middleware: shed requests are counted and logged too.
     assert [getattr(m.cls, "__name__", "") for m in capped.user_middleware] == [
         "ObservabilityMiddleware",
