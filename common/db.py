@@ -5,6 +5,7 @@ on psycopg connections, from their own pool or from a session's transaction: SQL
 checkout, BEGIN and per-statement overhead cost more CPU than the statements themselves.
 """
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -136,10 +137,37 @@ def make_pool(
     return pool
 
 
-async def ping_pool(pool: AsyncConnectionPool[Conn]) -> None:
-    """Check that the database answers on a pooled connection."""
-    async with pool.connection() as conn:
-        await conn.execute(b"SELECT 1")
+class ProbeConnection:
+    """A connection of its own for readiness checks: a probe never waits behind a busy pool.
+
+    Under a rush every pooled connection is taken; a probe queued behind them timed out and got
+    a healthy, merely busy replica ejected by the router.
+    """
+
+    def __init__(self, dsn: str, *, service: str) -> None:
+        self._dsn = plain_dsn(dsn)
+        self._options = _session_options(service, statement_timeout_ms=2000)
+        self._conn: Conn | None = None
+        self._lock = asyncio.Lock()
+
+    async def ping(self) -> None:
+        """Check that the database answers (reconnecting after a failure)."""
+        async with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = await AsyncConnection.connect(
+                        self._dsn, autocommit=True, **self._options
+                    )
+                await self._conn.execute(b"SELECT 1")
+            except BaseException:
+                await self.close()
+                raise
+
+    async def close(self) -> None:
+        """Close the connection, if open."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
 
 async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import make_engine, make_pool, make_sessionmaker, ping_pool
+from common.db import ProbeConnection, make_engine, make_pool, make_sessionmaker
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from regional_api.boxoffice import router as boxoffice
@@ -64,6 +64,7 @@ def create_app(
             settings.database_url, service=SERVICE, size=settings.db_hot_pool_size
         )
         await app.state.pool.open(wait=False)
+        app.state.probe = ProbeConnection(settings.database_url, service=SERVICE)
         tasks = [asyncio.create_task(sweeper.run(app), name="sweeper")]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
@@ -75,6 +76,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.probe.close()
             await app.state.pool.close()
             await engine.dispose()
 
@@ -88,7 +90,7 @@ def create_app(
     install_error_handlers(app)
 
     async def database_ready() -> None:
-        await ping_pool(app.state.pool)
+        await app.state.probe.ping()
 
     app.include_router(ops_router([("database", database_ready)]))
     for feature_router in FEATURE_ROUTERS:

@@ -1,0 +1,71 @@
+"""The psycopg helpers of the hot path: pool transactions and the readiness probe connection."""
+
+import asyncio
+
+import psycopg
+import pytest
+
+from common.db import ProbeConnection, fetch_one, make_pool, plain_dsn, pool_transaction, run
+
+
+def test_pool_transaction_commits_and_rolls_back(regional_dsn: str) -> None:
+    async def scenario() -> None:
+        pool = make_pool(regional_dsn, service="test_db", size=1)
+        await pool.open(wait=True)
+        try:
+            async for conn in pool_transaction(pool):
+                await run(conn, b"CREATE TABLE kept (n int)")
+
+            async def failing_write() -> None:
+                async for conn in pool_transaction(pool):
+                    await run(conn, b"CREATE TABLE dropped (n int)")
+                    raise RuntimeError("abort")
+
+            with pytest.raises(RuntimeError):
+                await failing_write()
+            async for conn in pool_transaction(pool):
+                row = await fetch_one(
+                    conn,
+                    b"SELECT to_regclass('kept') IS NOT NULL AS kept,"
+                    b" to_regclass('dropped') IS NULL AS dropped",
+                )
+                assert row.kept
+                assert row.dropped
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_probe_answers_while_every_pooled_connection_is_taken(regional_dsn: str) -> None:
+    async def scenario() -> None:
+        pool = make_pool(regional_dsn, service="test_db", size=1)
+        await pool.open(wait=True)
+        probe = ProbeConnection(regional_dsn, service="test_db")
+        try:
+            async with pool.connection():  # the pool's only connection, busy
+                await asyncio.wait_for(probe.ping(), timeout=2)
+        finally:
+            await probe.close()
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_probe_reconnects_after_its_connection_is_killed(regional_dsn: str) -> None:
+    async def scenario() -> None:
+        probe = ProbeConnection(regional_dsn, service="test_db_probe")
+        try:
+            await probe.ping()
+            with psycopg.connect(plain_dsn(regional_dsn), autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'test_db_probe'"
+                )
+            with pytest.raises(psycopg.OperationalError):
+                await probe.ping()  # the dead connection fails once, and is dropped
+            await probe.ping()
+        finally:
+            await probe.close()
+
+    asyncio.run(scenario())
