@@ -405,16 +405,16 @@ def _overload_line(result: dict[str, Any]) -> str:
         else ""
     )
     return (
-        "- **Overload turns into failures, not queueing.** A saturated replica answers the"
-        " router's `/readyz` probe (0.5 s timeout; a database check through the same busy pool"
-        " and event loop) too late, so the router ejects it"
+        "- **Overload shows as ejections and fast 503s.** A saturated replica can answer the"
+        " router's `/readyz` probe (0.5 s timeout) too late, so the router ejects it"
         f" ({_f(_ejections(result))} ejections,"
         f" {_f(_counter(result, 'router_probes_total', 'outcome=timeout'))} probe timeouts in"
         " this run); failed attempts are retried, on the other replica when one is up"
         f" ({_f(_counter(result, 'router_retries_total'))} router retries), which adds load"
         " exactly when there is none to spare, and with every replica out the router answers"
-        f" 503 `region_unavailable`.{main} Every regional request waits for one of 20 pooled"
-        " connections; past the pool's 5 s timeout it gets 503 `database_unavailable`."
+        f" 503 `region_unavailable`.{main} Since this run's commit the probe's database check has"
+        " a connection of its own (`common.db.ProbeConnection`) instead of queueing behind the"
+        " 20 pooled connections, which was most of the probe's wait."
     )
 
 
@@ -435,25 +435,29 @@ def limits_section(result: dict[str, Any]) -> list[str]:
     parts = ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
     api = result.get("profile", {}).get("eu-west-1", {}).get("components", {})
     db_share = api.get("SQLAlchemy", 0.0) + api.get("psycopg driver", 0.0)
+    pg = next((v for k, v in cpu.items() if k.startswith("postgres")), 0.0)
     lines = [
         "## What limits it",
         "",
         f"- **CPU per operation.** Straight to one replica at {top['clients']} connections, a"
         f" hold+pay costs {total:.1f} ms of CPU ({parts}); {cores} cores could therefore do"
         f" at most ~{_f(ceiling)} hold+pay/s with nothing else running, and the load generator"
-        " and the machine's other tenants take their share of the same cores. PostgreSQL is"
-        f" not the limit: pgbench does {_f(_pgbench_at(result, top['clients']))} durable seat"
-        " inserts/s at the same connection count.",
+        " takes its share of the same cores. PostgreSQL's part"
+        f" ({pg:.1f} ms) is that of a durable multi-row write: a hold+pay is two requests and"
+        " four statements (lock and read the show, claim the seats and insert the reservation;"
+        " open the payment under the seats' row locks, sell and complete) plus a BEGIN and a"
+        " COMMIT each, changing ~10 rows with foreign-key checks, where pgbench's reference"
+        f" transaction inserts one row ({_f(_pgbench_at(result, top['clients']))}/s at the same"
+        " connection count).",
     ]
     if db_share:
         lines.append(
             f"- **Where the API's CPU goes.** {db_share:.0%} of the replica's samples are in"
-            " SQLAlchemy and the psycopg driver (the hottest line is psycopg handing each"
-            " statement to libpq, one socket write per statement): a hold+pay is more than a"
-            " dozen small statements"
-            " (idempotency look-up and record, seat cap, seat claims, hold, payment,"
-            " confirmation, tickets), each a full ORM/Core round trip through the event loop."
-            " The services' own code is a few percent."
+            " SQLAlchemy and the psycopg driver (the hold and pay paths use psycopg directly;"
+            " the samples include waits in the driver that py-spy cannot tell from work), the"
+            " rest is FastAPI/Starlette, uvicorn, the event loop, pydantic and JSON: per request,"
+            " a fixed few hundred microseconds of framework next to the statements"
+            " (docs/benchmarks/holds.md has the in-process breakdown)."
         )
     peak_name, peak = _biggest(result)
     if peak >= RSS_TARGET_MB:
@@ -461,25 +465,28 @@ def limits_section(result: dict[str, Any]) -> list[str]:
     if _ejections(result) or _counter(result, "router_retries_total"):
         lines.append(_overload_line(result))
     lines += [
+        "- **The on-sale's p99 is the queue of admitted requests.** Most answers of the rush are"
+        " immediate 503s (the router's cap of 64 in flight per endpoint, the replica's"
+        " admission control); the tail is the requests that were admitted and wait in a replica"
+        " for one of its 20 connections, plus the generator's own event-loop lag with 2,000"
+        " connections on the same two cores. One trial with the router's cap at 16 per endpoint"
+        " gave p99 1.19 s instead of 1.97 s for the same 250 seats sold; it is not the default"
+        " (one run, and a lower cap turns away load a quieter replica could serve).",
         "",
         "What would lift it, roughly in order of gain per effort:",
         "",
-        "- Fewer round trips per operation: the hold as one Core `INSERT ... SELECT ... ON"
-        " CONFLICT`/CTE statement and the payment's confirm + tickets as one statement"
-        " (a handful of statements instead of more than a dozen), psycopg pipeline mode for"
-        " the rest.",
         "- One uvicorn worker per core per region, and more cores: the service is CPU-bound and"
         " scales with processes; regions are independent (own processes, own PostgreSQL), so"
-        " on their own machines they add up.",
-        "- Admission control in the router (a bounded queue of in-flight requests per"
-        " endpoint, 503 with `Retry-After` beyond it) and probing a liveness check that does"
-        " not queue behind the pool, so overload sheds load instead of ejecting healthy"
-        " replicas.",
-        "- A router retry budget that is a share of the traffic (say 10 %) instead of up to 2"
-        " extra attempts per request, so retries cannot multiply the load of an overloaded"
-        " region.",
+        " on their own machines they add up. Load generation off the measured machine.",
+        "- PostgreSQL's CPU per hold: seat updates change an indexed column"
+        " (`show_seats.reservation_id`), so none is a HOT update; finding a reservation's seats"
+        " through `reservation_seats` would let that index go.",
+        "- Less framework per request on the two hot endpoints (fewer FastAPI dependencies, one"
+        " JSON encoder) and, for latency at one connection, fewer round trips (BEGIN sent with"
+        " the first statement).",
         "- For on-sales: a waiting room (queue tokens) in front of hot shows, so 2,000 clients"
-        " do not all reach the database at the same instant.",
+        " do not all reach the replicas at the same instant and the admitted ones are served"
+        " in well under 250 ms.",
         "",
     ]
     return lines
