@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from prometheus_client import Gauge
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import MetaData, text
@@ -65,21 +65,16 @@ def raw_sql(statement: str) -> bytes:
 Params = Mapping[str, Any] | None
 
 
-async def send(conn: Conn, query: bytes, params: Params = None) -> AsyncCursor[Any]:
-    """Send a statement; in pipeline mode it goes out with the next one that is waited on."""
-    cursor = conn.cursor(row_factory=namedtuple_row)
-    await cursor.execute(query, params)
-    return cursor
-
-
 async def run(conn: Conn, query: bytes, params: Params = None) -> None:
-    """Send a statement whose result is not needed (errors surface by commit at the latest)."""
-    await send(conn, query, params)
+    """Run a statement whose rows, if any, are not needed."""
+    await conn.execute(query, params)
 
 
 async def fetch(conn: Conn, query: bytes, params: Params = None) -> list[Any]:
     """Run a statement that returns rows; the rows as named tuples."""
-    return await (await send(conn, query, params)).fetchall()
+    cursor = conn.cursor(row_factory=namedtuple_row)
+    await cursor.execute(query, params)
+    return await cursor.fetchall()
 
 
 async def fetch_one(conn: Conn, query: bytes, params: Params = None) -> Any:
@@ -171,11 +166,7 @@ class ProbeConnection:
 
 
 async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
-    """Yield a pooled connection in a transaction, committed at the end (rolled back on error).
-
-    In pipeline mode BEGIN, the statements sent with `send`/`run` and COMMIT travel with the
-    next statement whose rows are awaited: a hold is two round trips instead of four.
-    """
+    """Yield a pooled connection in a transaction, committed at the end (rolled back on error)."""
     async with pool.connection() as conn, conn.transaction():
         yield conn
 

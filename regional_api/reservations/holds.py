@@ -4,16 +4,15 @@ These run on a psycopg connection (the request's, or a session's via `session_co
 """
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg import AsyncCursor
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from common.db import Conn, fetch, fetch_one, run, send, session_connection
+from common.db import Conn, fetch, fetch_one, run, session_connection
 from common.ids import new_id, region_of
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
@@ -97,17 +96,12 @@ class _Show:
     title: str
 
 
-def _locked_show(
-    conn: Conn, *, show_id: str, user_id: str | None, capped: bool
-) -> Awaitable[AsyncCursor[Any]]:
-    """Send the statement taking the show's shared lock (and the customer's, if capped)."""
+async def _open_hold(
+    conn: Conn, *, show_id: str, user_id: str | None, now: datetime, capped: bool
+) -> _Show:
+    """Take the show's shared lock (and the customer's lock if capped) and read the show."""
     query = sql.LOCKED_SHOW_AND_CUSTOMER if capped and user_id else sql.LOCKED_SHOW
-    return send(conn, query, {"show_id": show_id, "user_id": user_id})
-
-
-async def _bookable(locked: AsyncCursor[Any], *, show_id: str, now: datetime) -> _Show:
-    """The show read under its lock, if it can still be booked."""
-    row = await locked.fetchone()
+    row = await fetch_one(conn, query, {"show_id": show_id, "user_id": user_id})
     if row is None:
         raise ShowNotFound(show_id)
     if row.status != "scheduled":
@@ -160,19 +154,12 @@ def _draft(
     return _Draft(reservation_id, show_id, user_id, customer_email, channel, now, now + ttl, cap)
 
 
-def _send_claim(
+async def _claim(
     conn: Conn, draft: _Draft, seat_ids: Sequence[int], *, new: bool
-) -> Awaitable[AsyncCursor[Any]]:
-    """Send the claim of every seat for the reservation (creating it if `new`)."""
-    params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
-    return send(conn, sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)
-
-
-async def _claimed(
-    conn: Conn, claim: AsyncCursor[Any], draft: _Draft, seat_ids: Sequence[int]
 ) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
-    """The seats the claim won, or why it was refused."""
-    rows = await claim.fetchall()
+    """Claim every seat for the reservation (creating it if `new`), or say why not."""
+    params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
+    rows = await fetch(conn, sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)
     won = [r for r in rows if r.won]
     if won and len(won) == len(seat_ids):
         return [
@@ -238,11 +225,7 @@ async def place_hold(
     max_per_customer: int | None = None,
     customer_email: str | None = None,
 ) -> Hold:
-    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
-
-    The lock statement and the claim go out together (one round trip in pipeline mode); the
-    claim re-checks the show itself, so it writes nothing for a show that cannot be booked.
-    """
+    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken)."""
     seat_ids = sorted(set(seat_ids))
     capped = max_per_customer is not None
     draft = _draft(
@@ -254,10 +237,8 @@ async def place_hold(
         ttl=ttl,
         cap=max_per_customer,
     )
-    locked = await _locked_show(conn, show_id=show_id, user_id=user_id, capped=capped)
-    claim = await _send_claim(conn, draft, seat_ids, new=True)
-    show = await _bookable(locked, show_id=show_id, now=now)
-    claimed = await _claimed(conn, claim, draft, seat_ids)
+    show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
+    claimed = await _claim(conn, draft, seat_ids, new=True)
     if isinstance(claimed, SeatsTaken):
         metrics.HOLDS.labels("conflict", "seats").inc()
         metrics.CONFLICTS.inc()
@@ -323,16 +304,14 @@ async def place_best_available(
         ttl=ttl,
         cap=max_per_customer,
     )
-    locked = await _locked_show(conn, show_id=show_id, user_id=user_id, capped=capped)
-    show = await _bookable(locked, show_id=show_id, now=now)
+    show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
     params = draft.params() | {"cinema_id": show.cinema_id, "currency": show.currency}
     await run(conn, sql.INSERT_RESERVATION, params)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
         block = choose_block(await _seat_map(conn, show_id=show_id, now=now), count, seat_type)
         if block is None:
             break
-        claim = await _send_claim(conn, draft, block, new=False)
-        claimed = await _claimed(conn, claim, draft, block)
+        claimed = await _claim(conn, draft, block, new=False)
         if isinstance(claimed, list):
             return _finish(draft, show, claimed, "best_available")
         if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
