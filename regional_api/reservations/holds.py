@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from common.db import Conn, fetch, fetch_one, run, session_connection
+from common.db import Conn, fetch, fetch_one, session_connection
 from common.ids import new_id, region_of
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
@@ -155,11 +155,11 @@ def _draft(
 
 
 async def _claim(
-    conn: Conn, draft: _Draft, seat_ids: Sequence[int], *, new: bool
+    conn: Conn, draft: _Draft, seat_ids: Sequence[int]
 ) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
-    """Claim every seat for the reservation (creating it if `new`), or say why not."""
+    """Claim every seat and create the reservation, or say why not (and write nothing)."""
     params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
-    rows = await fetch(conn, sql.CLAIM_NEW if new else sql.CLAIM_MORE, params)
+    rows = await fetch(conn, sql.CLAIM, params)
     won = [r for r in rows if r.won]
     if won and len(won) == len(seat_ids):
         return [
@@ -238,7 +238,7 @@ async def place_hold(
         cap=max_per_customer,
     )
     show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
-    claimed = await _claim(conn, draft, seat_ids, new=True)
+    claimed = await _claim(conn, draft, seat_ids)
     if isinstance(claimed, SeatsTaken):
         metrics.HOLDS.labels("conflict", "seats").inc()
         metrics.CONFLICTS.inc()
@@ -305,19 +305,15 @@ async def place_best_available(
         cap=max_per_customer,
     )
     show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
-    params = draft.params() | {"cinema_id": show.cinema_id, "currency": show.currency}
-    await run(conn, sql.INSERT_RESERVATION, params)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
         block = choose_block(await _seat_map(conn, show_id=show_id, now=now), count, seat_type)
         if block is None:
             break
-        claimed = await _claim(conn, draft, block, new=False)
+        claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
         if isinstance(claimed, list):
             return _finish(draft, show, claimed, "best_available")
         if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
             raise claimed
-    # Drop the empty reservation even if the caller catches the error and goes on.
-    await run(conn, sql.DELETE_RESERVATION, {"rid": draft.id})
     metrics.HOLDS.labels("conflict", "best_available").inc()
     metrics.CONFLICTS.inc()
     raise NoAdjacentSeats(count, seat_type)

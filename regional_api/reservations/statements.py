@@ -40,18 +40,13 @@ _ACTIVE_SEATS = """
 """
 ACTIVE_SEATS = raw_sql(f"SELECT {_ACTIVE_SEATS} AS active")
 
-INSERT_RESERVATION = raw_sql("""
-INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
-                          hold_expires_at, amount_minor, currency, created_at)
-VALUES (:rid, :show_id, :cinema_id, :user_id, :email, :channel, 'held', :deadline, 0,
-        :currency, :now)
-""")
-
-# All or nothing in one statement: lock the requested rows that are free by the rule, in seat
-# order (rows visibly taken are never waited on), and claim them only if all of them are; record
-# them as the reservation's seats. A refused claim writes nothing and returns the requested
-# seats instead, each marked free or not, so the caller can name the taken ones.
-_CLAIM_CTES = """
+# A hold, all or nothing in one statement: lock the requested rows that are free by the rule,
+# in seat order (rows visibly taken are never waited on), and only if all of them are, claim
+# them, record them as the reservation's seats and insert the reservation (foreign keys are
+# checked at the end of the statement). A refused claim writes nothing and returns the
+# requested seats instead, each marked free or not, so the caller can name the taken ones.
+CLAIM = raw_sql(
+    """
 WITH target AS (
   SELECT show_id, seat_id FROM show_seats
   WHERE show_id = :show_id AND seat_id = ANY(CAST(:seat_ids AS bigint[]))
@@ -71,9 +66,13 @@ claimed AS (
   RETURNING s.seat_id, s.seat_type, s.price_minor),
 recorded AS (
   INSERT INTO reservation_seats (reservation_id, show_id, seat_id, seat_type, price_minor)
-  SELECT :rid, :show_id, seat_id, seat_type, price_minor FROM claimed)
-""".replace("ACTIVE_SEATS", _ACTIVE_SEATS)
-_CLAIM_RESULT = """
+  SELECT :rid, :show_id, seat_id, seat_type, price_minor FROM claimed),
+reservation AS (
+  INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
+                            hold_expires_at, amount_minor, currency, created_at)
+  SELECT :rid, :show_id, sh.cinema_id, :user_id, :email, :channel, 'held', :deadline,
+         coalesce((SELECT sum(price_minor) FROM claimed), 0), sh.currency, :now
+  FROM ready, shows sh WHERE ready.ok AND sh.id = :show_id)
 SELECT true AS won, c.seat_id, st.label, st.row_label, st.number, c.seat_type, c.price_minor,
        true AS free, st.grid_row, st.grid_col
 FROM claimed c JOIN seats st ON st.id = c.seat_id
@@ -83,33 +82,7 @@ SELECT false, ss.seat_id, st.label, st.row_label, st.number, ss.seat_type, ss.pr
 FROM ready, show_seats ss JOIN seats st ON st.id = ss.seat_id
 WHERE NOT ready.ok AND ss.show_id = :show_id AND ss.seat_id = ANY(CAST(:seat_ids AS bigint[]))
 ORDER BY grid_row, grid_col
-"""
-
-# A new hold: the reservation row is inserted by the same statement (foreign keys are checked
-# at its end); nothing is inserted when the claim is refused. It takes nothing from the show's
-# row as a parameter, so it can be sent together with LOCKED_SHOW.
-CLAIM_NEW = raw_sql(
-    _CLAIM_CTES  # noqa: S608 - constant fragments only
-    + """,
-reservation AS (
-  INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
-                            hold_expires_at, amount_minor, currency, created_at)
-  SELECT :rid, :show_id, sh.cinema_id, :user_id, :email, :channel, 'held', :deadline,
-         coalesce((SELECT sum(price_minor) FROM claimed), 0), sh.currency, :now
-  FROM ready, shows sh WHERE ready.ok AND sh.id = :show_id)
-"""
-    + _CLAIM_RESULT
-)
-
-# Another attempt for an existing reservation (best available retries after losing a race).
-CLAIM_MORE = raw_sql(
-    _CLAIM_CTES  # noqa: S608 - constant fragments only
-    + """,
-amount AS (
-  UPDATE reservations SET amount_minor = coalesce((SELECT sum(price_minor) FROM claimed), 0)
-  WHERE id = :rid)
-"""
-    + _CLAIM_RESULT
+""".replace("ACTIVE_SEATS", _ACTIVE_SEATS)
 )
 
 SEAT_MAP = raw_sql("""
@@ -118,8 +91,6 @@ SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
 FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
 WHERE ss.show_id = :show_id
 """)
-
-DELETE_RESERVATION = raw_sql("DELETE FROM reservations WHERE id = :rid")
 
 SEAT_IDS = text(
     "SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid ORDER BY seat_id"
