@@ -158,19 +158,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+ROUNDS = 5  # windows per target, interleaved: the VM's drift hits every target alike
+
+
 def measure(
     upstream_name: str, targets: dict[str, tuple[str, int | None]], seconds: int
 ) -> list[Result]:
-    """Warm each target up, then load it at 64 connections and at 1."""
+    """Warm each target up, then load it at 64 connections and at 1, in interleaved windows.
+
+    Each target gets ROUNDS windows of seconds / ROUNDS, taken in turn (direct, router, nginx,
+    direct, ...), so a slow spell of the machine lands on all of them; the figures are the
+    medians of the windows' rates and percentiles.
+    """
     load = run_wrk if shutil.which("wrk") else run_aiohttp
+    window = max(1, round(seconds / ROUNDS))
     results = []
     for connections in (64, 1):
-        for name, (url, pid) in targets.items():
+        runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in targets}
+        for url, _ in targets.values():
             load(url, connections, 2)
-            cpu_before = cpu_seconds(pid) if pid else 0.0
-            rps, p50, p99 = load(url, connections, seconds)
-            cpu = (cpu_seconds(pid) - cpu_before) / (rps * seconds) * 1e6 if pid else None
-            results.append(Result(upstream_name, name, connections, rps, p50, p99, cpu))
+        for _ in range(ROUNDS):
+            for name, (url, pid) in targets.items():
+                cpu_before = cpu_seconds(pid) if pid else 0.0
+                rps, p50, p99 = load(url, connections, window)
+                cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+                runs[name].append((rps, p50, p99, cpu))
+        for name, (_, pid) in targets.items():
+            rps = statistics.median(r[0] for r in runs[name])
+            p50 = statistics.median(r[1] for r in runs[name])
+            p99 = statistics.median(r[2] for r in runs[name])
+            served = sum(r[0] for r in runs[name]) * window
+            cpu_us = sum(r[3] for r in runs[name]) / served * 1e6 if pid else None
+            results.append(Result(upstream_name, name, connections, rps, p50, p99, cpu_us))
             print(
                 f"  {upstream_name:8} {name:7} c={connections:<3} {rps:9.0f} req/s"
                 f"  p50 {p50:.3f} ms  p99 {p99:.3f} ms"
