@@ -197,19 +197,19 @@ def _finish(draft: _Draft, show: _Show, seats: list[HeldSeat], kind: str) -> Hol
     metrics.SEATS_HELD.inc(len(seats))
     amount = sum(seat.price_minor for seat in seats)
     return Hold(
-        draft.id,
-        show.id,
-        show.cinema_id,
-        draft.user_id,
-        draft.customer_email,
-        draft.channel,
-        draft.deadline,
-        amount,
-        show.currency,
-        draft.now,
-        seats,
-        show.starts_at,
-        show.title,
+        id=draft.id,
+        show_id=show.id,
+        cinema_id=show.cinema_id,
+        user_id=draft.user_id,
+        customer_email=draft.customer_email,
+        channel=draft.channel,
+        hold_expires_at=draft.deadline,
+        amount_minor=amount,
+        currency=show.currency,
+        created_at=draft.now,
+        seats=seats,
+        show_starts_at=show.starts_at,
+        movie_title=show.title,
     )
 
 
