@@ -166,12 +166,12 @@ def measure(
 ) -> list[Result]:
     """Warm each target up, then load it at 64 connections and at 1, in interleaved windows.
 
-    Each target gets ROUNDS windows of seconds / ROUNDS, taken in turn (direct, router, nginx,
+    Each target gets ROUNDS windows of seconds / ROUNDS (at least 2 s), taken in turn (direct, router, nginx,
     direct, ...), so a slow spell of the machine lands on all of them; the figures are the
     medians of the windows' rates and percentiles.
     """
     load = run_wrk if shutil.which("wrk") else run_aiohttp
-    window = max(1, round(seconds / ROUNDS))
+    window = max(2, round(seconds / ROUNDS))  # wrk needs ~2 s to settle at one connection
     results = []
     for connections in (64, 1):
         runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in targets}

@@ -412,9 +412,9 @@ def _overload_line(result: dict[str, Any]) -> str:
         " this run); failed attempts are retried, on the other replica when one is up"
         f" ({_f(_counter(result, 'router_retries_total'))} router retries), which adds load"
         " exactly when there is none to spare, and with every replica out the router answers"
-        f" 503 `region_unavailable`.{main} Since this run's commit the probe's database check has"
-        " a connection of its own (`common.db.ProbeConnection`) instead of queueing behind the"
-        " 20 pooled connections, which was most of the probe's wait."
+        f" 503 `region_unavailable`.{main} The probe's database check has a connection of its"
+        " own (`common.db.ProbeConnection`), so it does not queue behind the 20 pooled"
+        " connections; what is left is the busy event loop."
     )
 
 
