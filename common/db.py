@@ -105,7 +105,6 @@ def make_pool(
     service: str,
     size: int = 10,
     timeout: float = 5.0,
-    max_waiting: int = 0,
     statement_timeout_ms: int = 5000,
 ) -> AsyncConnectionPool[Conn]:
     """A psycopg pool of autocommit connections for the hot paths (`await pool.open()` it).
@@ -117,7 +116,6 @@ def make_pool(
         min_size=min(2, size),
         max_size=size,
         timeout=timeout,
-        max_waiting=max_waiting,
         kwargs=_session_options(service, statement_timeout_ms) | {"autocommit": True},
         open=False,
         name=service,

@@ -12,7 +12,7 @@ from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
 from regional_api.db import SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import request_hash, run_idempotent
+from regional_api.idempotency.service import run_idempotent
 from regional_api.payments.deps import ProviderDep, SettingsDep
 from regional_api.reservations.deps import ManagedShowIdDep
 from schemas.errors import ErrorBody
@@ -67,9 +67,13 @@ async def sell_seats(
         )
         return 201, _sale_read(sale).model_dump(mode="json")
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(
-        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn,
+        key=key,
+        scope=claims.sub,
+        path=request.url.path,
+        request=body,
+        handler=handler,
     )
     return outcome_response(outcome)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from common.db import Conn, fetch_one, raw_sql, run
 from common.errors import Conflict, Unprocessable
@@ -70,17 +71,21 @@ def request_hash(method: str, path: str, body: Any) -> str:
 
 
 async def run_idempotent(
-    conn: Conn, *, key: str | None, scope: str, request_hash: str, handler: Handler
+    conn: Conn, *, key: str | None, scope: str, path: str, request: BaseModel, handler: Handler
 ) -> Outcome:
-    """Run `handler` once per (scope, key) and replay its stored answer to every retry."""
+    """Run `handler` once per (scope, key) and replay its stored answer to every retry.
+
+    `path` and `request` (the POST's body) are fingerprinted only when a key is given.
+    """
     if key is None:
         status, body = await handler()
         return Outcome(status, body, replayed=False)
+    fingerprint = request_hash("POST", path, request.model_dump(mode="json"))
     params = {"scope": scope, "key": key}
-    claimed = await fetch_one(conn, _CLAIM, params | {"hash": request_hash})
+    claimed = await fetch_one(conn, _CLAIM, params | {"hash": fingerprint})
     if claimed is None:
         row = await fetch_one(conn, _READ, params)
-        if row.request_hash != request_hash:
+        if row.request_hash != fingerprint:
             IDEMPOTENT_REQUESTS.labels("reused").inc()
             raise IdempotencyKeyReused()
         if row.status_code is None:

@@ -10,7 +10,7 @@ from common.ids import parse_id
 from regional_api.clock import ClockDep
 from regional_api.db import ConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import request_hash, run_idempotent
+from regional_api.idempotency.service import run_idempotent
 from regional_api.payments import service
 from regional_api.payments.deps import ProviderDep, SettingsDep
 from regional_api.payments.errors import PaymentNotFound
@@ -88,12 +88,13 @@ async def pay_reservation(
         )
         return attempt_answer(attempt)
 
-    # Without a key nothing is stored, so the fingerprint is not needed (benchmarks/holds.py).
-    fingerprint = (
-        "" if key is None else request_hash("POST", request.url.path, body.model_dump(mode="json"))
-    )
     outcome = await run_idempotent(
-        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn,
+        key=key,
+        scope=claims.sub,
+        path=request.url.path,
+        request=body,
+        handler=handler,
     )
     return outcome_response(outcome)
 

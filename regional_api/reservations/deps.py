@@ -3,11 +3,10 @@
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from common.auth import Claims
-from common.db import Conn, fetch_one
+from common.db import Conn, fetch_one, session_connection
 from common.errors import Forbidden
 from common.ids import parse_id
 from regional_api.config import RegionalSettings, get_settings
@@ -35,13 +34,12 @@ async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
 ShowIdDep = Annotated[str, Depends(valid_show_id)]
 
 
-async def show_cinema(session: AsyncSession, show_id: str) -> str:
+async def show_cinema(conn: Conn, show_id: str) -> str:
     """The cinema of a show (404 if there is no such show)."""
-    cinema_id: str | None = await session.scalar(
-        text("SELECT cinema_id FROM shows WHERE id = :id"), {"id": show_id}
-    )
-    if cinema_id is None:
+    show = await fetch_one(conn, sql.SHOW_CINEMA, {"show_id": show_id})
+    if show is None:
         raise ShowNotFound(show_id)
+    cinema_id: str = show.cinema_id
     return cinema_id
 
 
@@ -49,7 +47,7 @@ async def managed_show_id(claims: Claims, show_id: ShowIdDep, session: SessionDe
     """The show id, when the caller is an admin or staff of the show's cinema (else 403)."""
     if claims.role is Role.customer:
         raise Forbidden()
-    if not claims.may_manage(await show_cinema(session, show_id)):
+    if not claims.may_manage(await show_cinema(await session_connection(session), show_id)):
         raise Forbidden("not staff of this show's cinema")
     return show_id
 
@@ -63,12 +61,8 @@ async def seat_cap(
     """How many seats of the show the caller may hold: staff of its cinema are not capped."""
     if claims.role is Role.admin:
         return None
-    if claims.role is Role.staff:
-        show = await fetch_one(conn, sql.SHOW_CINEMA, {"show_id": show_id})
-        if show is None:
-            raise ShowNotFound(show_id)
-        if claims.may_manage(show.cinema_id):
-            return None
+    if claims.role is Role.staff and claims.may_manage(await show_cinema(conn, show_id)):
+        return None
     return settings.max_seats_per_customer_show
 
 

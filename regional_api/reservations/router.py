@@ -14,7 +14,7 @@ from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
 from regional_api.db import ConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import request_hash, run_idempotent
+from regional_api.idempotency.service import run_idempotent
 from regional_api.reservations import cancellation, queries, service
 from regional_api.reservations.deps import (
     ManagedShowIdDep,
@@ -71,9 +71,13 @@ async def _answer_hold(
         read = queries.hold_read(await place(), max_extensions=settings.hold_max_extensions)
         return 201, read.model_dump(mode="json")
 
-    fingerprint = request_hash("POST", request.url.path, body.model_dump(mode="json"))
     outcome = await run_idempotent(
-        conn, key=key, scope=claims.sub, request_hash=fingerprint, handler=handler
+        conn,
+        key=key,
+        scope=claims.sub,
+        path=request.url.path,
+        request=body,
+        handler=handler,
     )
     return outcome_response(outcome)
 
