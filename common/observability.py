@@ -6,12 +6,14 @@ so a flood of simultaneous clients is what drives a worker's peak memory, not it
 """
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import sys
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -155,21 +157,27 @@ _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 # Settings prefix of each service's environment (REGIONAL_MAX_IN_FLIGHT, ...).
 @dataclass(frozen=True)
 class Admission:
-    """Limits of `AdmissionControl`: requests in the app, requests waiting, and for how long."""
+    """Limits of `AdmissionControl`: requests in the app, requests waiting, and for how long.
+
+    `prioritized(method, path)` picks the requests that wait in a line of their own, served
+    before the others whenever a slot comes free.
+    """
 
     max_in_flight: int
     max_queued: int
     queue_timeout: float
+    prioritized: Callable[[str, str], bool] | None = None
 
 
 class AdmissionControl:
     """Pure ASGI middleware: at most `max_in_flight` requests in the app, the rest wait.
 
-    At most `max_queued` wait (FIFO) for a slot, each for at most `queue_timeout` seconds;
-    any other request is answered at once with 503 `overloaded`, the standard error body and
-    `Retry-After`, before its body is read. A waiting request costs little memory (its
-    connection and ASGI scope); one in the app costs tens of kB. /healthz, /readyz and
-    /metrics are never queued, so probes see the process as it is, not behind the queue.
+    Waiting requests stand in two FIFO lines, prioritized requests first; each line holds at
+    most `max_queued`, each request waits at most `queue_timeout` seconds. Any other request is
+    answered at once with 503 `overloaded`, the standard error body and `Retry-After`, before
+    its body is read. A waiting request costs little memory (its connection and ASGI scope);
+    one in the app costs tens of kB. /healthz, /readyz and /metrics are never queued, so
+    probes see the process as it is, not behind the queue.
     """
 
     def __init__(
@@ -180,6 +188,7 @@ class AdmissionControl:
         max_in_flight: int,
         max_queued: int,
         queue_timeout: float,
+        prioritized: Callable[[str, str], bool] | None = None,
         retry_after: int = 1,
     ) -> None:
         if max_in_flight < 1 or max_queued < 0 or queue_timeout <= 0:
@@ -188,9 +197,11 @@ class AdmissionControl:
         self.service = service
         self.max_queued = max_queued
         self.queue_timeout = queue_timeout
+        self.prioritized = prioritized
         self.retry_after = retry_after
-        self.slots = asyncio.Semaphore(max_in_flight)
-        self.queued = 0
+        self.free = max_in_flight
+        # A slot that comes free is handed to the first waiter of the first non-empty line.
+        self.lines: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
         self.in_flight = HTTP_IN_FLIGHT.labels(service)
         self.waiting = HTTP_QUEUED.labels(service)
 
@@ -198,29 +209,54 @@ class AdmissionControl:
         if scope["type"] != "http" or scope["path"] in _QUIET_ROUTES:
             await self.app(scope, receive, send)
             return
-        if self.slots.locked():
-            if self.queued >= self.max_queued:
-                await self._shed(scope, receive, send, "queue_full")
-                return
-            self.queued += 1
-            self.waiting.inc()
-            try:
-                async with asyncio.timeout(self.queue_timeout):
-                    await self.slots.acquire()
-            except TimeoutError:
-                await self._shed(scope, receive, send, "queue_timeout")
-                return
-            finally:
-                self.queued -= 1
-                self.waiting.dec()
+        if self.free > 0:
+            self.free -= 1
         else:
-            await self.slots.acquire()  # free: returns at once
+            first = self.prioritized is not None and self.prioritized(
+                scope["method"], scope["path"]
+            )
+            refused = await self._wait(self.lines[0 if first else 1])
+            if refused:
+                await self._shed(scope, receive, send, refused)
+                return
         self.in_flight.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight.dec()
-            self.slots.release()
+            self._release()
+
+    async def _wait(self, line: deque[asyncio.Future[None]]) -> str | None:
+        """Wait in `line` for a slot; None once it is ours, else why the request is shed."""
+        if len(line) >= self.max_queued:
+            return "queue_full"
+        slot = asyncio.get_running_loop().create_future()
+        line.append(slot)
+        self.waiting.inc()
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await slot
+        except BaseException as exc:
+            if slot.done() and not slot.cancelled():
+                self._release()  # handed over just as the wait ended: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    line.remove(slot)
+            if isinstance(exc, TimeoutError):
+                return "queue_timeout"
+            raise
+        finally:
+            self.waiting.dec()
+        return None
+
+    def _release(self) -> None:
+        for line in self.lines:
+            while line:
+                slot = line.popleft()
+                if not slot.done():
+                    slot.set_result(None)
+                    return
+        self.free += 1
 
     async def _shed(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         HTTP_SHED.labels(self.service, reason).inc()
@@ -285,5 +321,6 @@ def instrument(app: FastAPI, *, service: str, admission: Admission | None = None
             max_in_flight=admission.max_in_flight,
             max_queued=admission.max_queued,
             queue_timeout=admission.queue_timeout,
+            prioritized=admission.prioritized,
         )
     app.add_middleware(ObservabilityMiddleware, service=service, router_app=app.router)

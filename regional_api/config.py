@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.observability import Admission
+from common.priority import finishes_sale
 
 
 class RegionalSettings(BaseSettings):
@@ -50,7 +51,9 @@ class RegionalSettings(BaseSettings):
         if self.max_in_flight == 0:
             return None
         queued = 4 * self.max_in_flight if self.max_queued is None else self.max_queued
-        return Admission(self.max_in_flight, queued, self.queue_timeout_seconds)
+        return Admission(
+            self.max_in_flight, queued, self.queue_timeout_seconds, prioritized=finishes_sale
+        )
 
 
 @lru_cache

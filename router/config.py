@@ -44,6 +44,11 @@ class RouterSettings(BaseSettings):
         ge=1,
         description="requests in flight per endpoint (a regional worker's fill); beyond: 503",
     )
+    priority_headroom_per_endpoint: int = Field(
+        16,
+        ge=0,
+        description="payments and door check-ins may go this far past the in-flight cap",
+    )
     retry_backoff_seconds: float = Field(0.01, ge=0)
     retry_backoff_max_seconds: float = Field(0.2, ge=0)
     unavailable_retry_after_seconds: int = Field(2, ge=1)

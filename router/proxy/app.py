@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.errors import AppError, ServiceUnavailable
 from common.observability import request_id_var
+from common.priority import finishes_sale
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
@@ -215,6 +216,7 @@ class ProxyApp:
                     body=body,
                     repeatable=method in SAFE_METHODS or inbound.idempotency_key,
                     deadline=time.monotonic() + self.settings.request_deadline_seconds,
+                    priority=finishes_sale(method, scope["path"]),
                 ),
             )
         except NoHealthyEndpoint as exc:

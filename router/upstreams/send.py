@@ -93,6 +93,7 @@ class Outbound:
     body: bytes | None
     repeatable: bool
     deadline: float  # time.monotonic() by which the answer's headers must have arrived
+    priority: bool = False  # finishes a sale: may go past the in-flight cap (common.priority)
     timeouts: int = 0
 
     def may_retry(self, exc: BaseException) -> bool:
@@ -115,9 +116,13 @@ class Sender:
     def __init__(self, settings: RouterSettings, health: Health) -> None:
         self.settings = settings
         self.health = health
-        # Past the connection limit requests would queue for a connection (PoolBusy): the cap
-        # never exceeds it, so a full endpoint is refused at once instead.
-        self.cap = min(settings.max_in_flight_per_endpoint, settings.upstream_connections)
+        # Past the connection limit requests would queue for a connection (PoolBusy): the caps
+        # never exceed it, so a full endpoint is refused at once instead.
+        cap = settings.max_in_flight_per_endpoint
+        self.cap = min(cap, settings.upstream_connections)
+        self.priority_cap = min(
+            cap + settings.priority_headroom_per_endpoint, settings.upstream_connections
+        )
         self.budgets: dict[str, RetryBudget] = {}
 
     def budget(self, region: str) -> RetryBudget:
@@ -133,20 +138,23 @@ class Sender:
             )
         return budget
 
-    def _pick(self, pool: RegionPool, tried: list[Endpoint] | None = None) -> Endpoint:
-        endpoint = pool.pick(tried, self.cap)
+    def _pick(
+        self, pool: RegionPool, request: Outbound, tried: list[Endpoint] | None = None
+    ) -> Endpoint:
+        cap = self.priority_cap if request.priority else self.cap
+        endpoint = pool.pick(tried, cap)
         if endpoint is None and tried:
-            endpoint = pool.pick(cap=self.cap)
+            endpoint = pool.pick(cap=cap)
         if endpoint is not None:
             return endpoint
-        if pool.saturated(self.cap):
+        if pool.saturated(cap):
             OVERLOADED.labels(pool.code).inc()
             raise RegionOverloaded(pool.code)
         raise NoHealthyEndpoint(pool.code)
 
     async def send(self, pool: RegionPool, request: Outbound) -> Sent:
         """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
-        endpoint = self._pick(pool)
+        endpoint = self._pick(pool, request)
         budget = self.budget(pool.code)
         budget.request()
         try:
@@ -184,7 +192,7 @@ class Sender:
                     if len(tried) > 1 and not budget.try_retry():
                         raise _BudgetSpent
                     RETRIES.labels(pool.code).inc()
-                    endpoint = self._pick(pool, tried)
+                    endpoint = self._pick(pool, request, tried)
                     tried.append(endpoint)
                     try:
                         sent = await self._attempt(pool, endpoint, request)

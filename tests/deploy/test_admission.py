@@ -8,6 +8,7 @@ import yaml
 from fastapi import FastAPI
 
 from common.observability import Admission, AdmissionControl, instrument
+from common.priority import finishes_sale
 from deploy.local.topology import REGIONS, regional_env
 from regional_api.config import RegionalSettings
 
@@ -81,6 +82,53 @@ def test_a_request_queued_past_the_timeout_is_shed() -> None:
     asyncio.run(scenario())
 
 
+def test_payments_and_check_ins_are_admitted_before_new_work() -> None:
+    async def scenario() -> None:
+        gate, order = asyncio.Event(), []
+        app = FastAPI()
+
+        @app.post("/work")
+        async def work() -> None:
+            order.append("work")
+            await gate.wait()
+
+        @app.post("/reservations/{rid}/payments")
+        async def pay(rid: str) -> None:
+            order.append(f"pay {rid}")
+
+        app.add_middleware(
+            AdmissionControl,
+            service="test",
+            max_in_flight=1,
+            max_queued=1,
+            queue_timeout=5.0,
+            prioritized=finishes_sale,
+        )
+        async with _client(app) as http:
+            busy = asyncio.create_task(http.post("/work"))
+            await _settle()
+            waiting = asyncio.create_task(http.post("/work"))
+            await _settle()
+            payment = asyncio.create_task(http.post("/reservations/r1/payments"))
+            await _settle()
+            # Each line holds max_queued: the new-work line is full, the payments line is not.
+            assert (await http.post("/work")).status_code == 503
+            assert (await http.post("/reservations/r2/payments")).status_code == 503
+            gate.set()
+            assert [(await t).status_code for t in (busy, payment, waiting)] == [200, 200, 200]
+        assert order == ["work", "pay r1", "work"]
+
+    asyncio.run(scenario())
+
+
+def test_priority_requests_are_payments_of_holds_and_door_check_ins() -> None:
+    assert finishes_sale("POST", "/reservations/res-eu-west-abc/payments")
+    assert finishes_sale("POST", "/cinemas/cin-eu-west-abc/tickets/validate")
+    assert not finishes_sale("GET", "/reservations/res-eu-west-abc/payments")
+    assert not finishes_sale("POST", "/shows/show-eu-west-abc/holds")
+    assert not finishes_sale("POST", "/reservations/a/b/payments")
+
+
 def test_instrument_adds_the_cap_only_when_configured() -> None:
     assert RegionalSettings().admission() is None
     bare = FastAPI()
@@ -88,7 +136,9 @@ def test_instrument_adds_the_cap_only_when_configured() -> None:
     assert "AdmissionControl" not in [getattr(m.cls, "__name__", "") for m in bare.user_middleware]
 
     settings = RegionalSettings(max_in_flight=8)
-    assert settings.admission() == Admission(max_in_flight=8, max_queued=32, queue_timeout=5.0)
+    assert settings.admission() == Admission(
+        max_in_flight=8, max_queued=32, queue_timeout=5.0, prioritized=finishes_sale
+    )
     capped = FastAPI()
     instrument(capped, service="regional_api", admission=settings.admission())
     # Inside the observability middleware: shed requests are counted and logged too.

@@ -22,7 +22,9 @@ def _endpoint(url: str, region: str) -> Endpoint:
     return Endpoint(region=region, url=url, client=client)
 
 
-def _request(method: str, path: str = "/echo", *, key: bool = False) -> Outbound:
+def _request(
+    method: str, path: str = "/echo", *, key: bool = False, priority: bool = False
+) -> Outbound:
     return Outbound(
         method=method,
         path=path,
@@ -30,6 +32,7 @@ def _request(method: str, path: str = "/echo", *, key: bool = False) -> Outbound
         body=b"{}" if method == "POST" else None,
         repeatable=method == "GET" or key,
         deadline=time.monotonic() + 2,
+        priority=priority,
     )
 
 
@@ -127,6 +130,35 @@ def test_a_full_endpoint_refuses_at_once(upstreams: dict[str, Proc]) -> None:
         sent = await sender.send(pool, _request("GET"))
         assert sent.response.status == 200
         sent.done()
+        await only.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, Proc]) -> None:
+    settings = RouterSettings(max_in_flight_per_endpoint=2, priority_headroom_per_endpoint=1)
+
+    async def scenario() -> None:
+        sender = Sender(settings, Health(settings))
+        only = _endpoint(upstreams["c"].url, "us-east")
+        pool = RegionPool("us-east", [only])
+        slow = [
+            asyncio.create_task(sender.send(pool, _request("GET", "/slow?s=0.5"))) for _ in range(2)
+        ]
+        while only.in_flight < 2:
+            await asyncio.sleep(0.005)
+        with pytest.raises(RegionOverloaded):
+            await sender.send(pool, _request("POST"))
+        payment = asyncio.create_task(
+            sender.send(pool, _request("POST", "/slow?s=0.5", priority=True))
+        )
+        while only.in_flight < 3:
+            await asyncio.sleep(0.005)
+        with pytest.raises(RegionOverloaded):  # the headroom is full too
+            await sender.send(pool, _request("POST", priority=True))
+        for sent in await asyncio.gather(*slow, payment):
+            assert sent.response.status == 200
+            sent.done()
         await only.client.close()
 
     asyncio.run(scenario())
