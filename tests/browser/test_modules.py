@@ -128,3 +128,54 @@ def test_every_control_has_a_label(stack: Stack, new_page: Any) -> None:
         page.wait_for_load_state("networkidle")
         assert page.evaluate(UNLABELLED) == [], section
     assert not page.js_errors
+
+
+RETRY_CALLS = """async () => {
+  const { api } = await import("./js/api.js");
+  const read = await api("/healthz", { auth: false });
+  const keyed = await api("/retry-probe/keyed", { method: "POST", body: {}, idempotencyKey: "k-1" });
+  let unkeyed = null;
+  try {
+    await api("/retry-probe/unkeyed", { method: "POST", body: {} });
+  } catch (err) {
+    unkeyed = [err.status, err.code];
+  }
+  return { read, keyed, unkeyed };
+}"""
+
+
+def test_overloaded_answers_are_retried_only_when_safe(stack: Stack, new_page: Any) -> None:
+    """A 503 with Retry-After is tried again for reads and keyed writes, never for other writes."""
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/")
+    seen: list[tuple[str, str | None]] = []
+    overloaded = {
+        "status": 503,
+        "headers": {"Retry-After": "1"},
+        "content_type": "application/json",
+        "body": '{"error": "region_overloaded", "detail": "region eu-west is at capacity"}',
+    }
+
+    def first_overloaded(route: Any) -> None:
+        request = route.request
+        seen.append((request.url.rsplit("/", 1)[-1], request.headers.get("idempotency-key")))
+        if sum(1 for path, _ in seen if path == seen[-1][0]) == 1 or "unkeyed" in request.url:
+            route.fulfill(**overloaded)
+        elif "keyed" in request.url:
+            route.fulfill(status=201, content_type="application/json", body='{"id": "r-1"}')
+        else:
+            route.continue_()
+
+    page.route("**/healthz", first_overloaded)
+    page.route("**/retry-probe/*", first_overloaded)
+    result = page.evaluate(RETRY_CALLS)
+    assert result["read"] == {"status": "ok"}
+    assert result["keyed"] == {"id": "r-1"}
+    assert result["unkeyed"] == [503, "region_overloaded"]
+    assert seen == [
+        ("healthz", None),
+        ("healthz", None),
+        ("keyed", "k-1"),
+        ("keyed", "k-1"),
+        ("unkeyed", None),
+    ]

@@ -77,6 +77,37 @@ async function send(path, { method = "GET", body, headers = {}, token } = {}) {
   return { response, data };
 }
 
+// Answers worth trying again: no answer at all, a proxy error, an overloaded or unavailable
+// region. Only for requests that are safe to repeat: reads, and writes with an Idempotency-Key.
+const RETRIED = new Set([0, 502, 503]);
+const MAX_RETRIES = 3;
+const MAX_WAIT_S = 10;
+
+function waitSeconds(response) {
+  const told = Number(response?.headers.get("Retry-After"));
+  const base = Number.isFinite(told) && told > 0 ? Math.min(told, MAX_WAIT_S) : 1;
+  return base + Math.random(); // jitter: a rush's clients do not all come back at once
+}
+
+/** `send`, repeated after the server's Retry-After (plus jitter) while that may help. */
+async function sendRetrying(path, options, repeatable) {
+  for (let attempt = 0; ; attempt += 1) {
+    let result = null;
+    let failure = null;
+    try {
+      result = await send(path, options);
+    } catch (err) {
+      failure = err;
+    }
+    const status = result ? result.response.status : 0;
+    if (!repeatable || attempt >= MAX_RETRIES || !RETRIED.has(status)) {
+      if (failure) throw failure;
+      return result;
+    }
+    await new Promise((done) => setTimeout(done, waitSeconds(result?.response) * 1000));
+  }
+}
+
 let refreshing = null;
 
 /** Trade the refresh token for a new pair once; concurrent callers share the attempt. */
@@ -105,17 +136,20 @@ async function refreshTokens() {
 /**
  * Call the API; throws ApiError for non-2xx. Options: method, body, idempotencyKey, auth (default
  * true: send the token and refresh it once on 401), allow (statuses to return instead of throw).
+ * A read or a keyed write that gets no answer, 502 or 503 is tried again up to 3 times, after
+ * the Retry-After the server gave.
  */
 export async function api(path, opts = {}) {
   const { method = "GET", body, idempotencyKey, auth = true, allow = [], headers = {} } = opts;
   const extra = { ...headers };
   if (idempotencyKey) extra["Idempotency-Key"] = idempotencyKey;
   const token = auth ? getAuth()?.access_token : undefined;
-  let { response, data } = await send(path, { method, body, headers: extra, token });
+  const repeatable = method === "GET" || Boolean(idempotencyKey);
+  let { response, data } = await sendRetrying(path, { method, body, headers: extra, token }, repeatable);
   if (response.status === 401 && token && (await refreshTokens())) {
-    ({ response, data } = await send(path, {
+    ({ response, data } = await sendRetrying(path, {
       method, body, headers: extra, token: getAuth()?.access_token,
-    }));
+    }, repeatable));
   }
   if (response.ok || allow.includes(response.status)) return data;
   throw new ApiError(response.status, data);
