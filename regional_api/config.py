@@ -40,6 +40,8 @@ class RegionalSettings(BaseSettings):
     cancel_cutoff_minutes: int = Field(60, ge=0)
     cleaning_minutes: int = Field(15, ge=0)
     sweeper_interval_seconds: float = 30.0
+    # How long a replica may refuse holds on a show it saw with no free seat (0: never).
+    full_show_hint_seconds: float = Field(1.0, ge=0)
 
     @property
     def effective_jwks_url(self) -> str:

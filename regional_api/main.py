@@ -22,6 +22,7 @@ from regional_api.payments import router as payments
 from regional_api.reports import router as reports
 from regional_api.reservations import router as reservations
 from regional_api.reservations import sweeper
+from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
 
 SERVICE = "regional_api"
@@ -86,6 +87,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = Clock()
+    app.state.full_shows = FullShows(settings.full_show_hint_seconds)
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
 

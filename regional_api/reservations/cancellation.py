@@ -15,6 +15,7 @@ from regional_api.reservations.errors import (
     InvalidReservationState,
     ShowNotFound,
 )
+from regional_api.reservations.full_shows import FullShows, forget_on_commit
 from regional_api.reservations.models import Reservation
 from regional_api.reservations.service import cancel_reservation, lock_show_for_cancel
 
@@ -70,11 +71,17 @@ async def show_start(session: AsyncSession, show_id: str) -> datetime:
 
 
 async def cancel_and_refund(
-    session: AsyncSession, *, reservation_id: str, now: datetime, reason: str, note: str = ""
+    session: AsyncSession,
+    *,
+    reservation_id: str,
+    now: datetime,
+    reason: str,
+    note: str = "",
+    full: FullShows | None = None,
 ) -> Reservation:
     """Cancel a reservation, free its seats and refund it if it was paid (`reason`: who)."""
     reservation = await cancel_reservation(
-        session, reservation_id=reservation_id, now=now, reason=reason
+        session, reservation_id=reservation_id, now=now, reason=reason, full=full
     )
     await refund(session, reservation, now=now, reason=note or f"canceled by {reason}")
     return reservation
@@ -91,9 +98,18 @@ class ShowCancellation:
 
 
 async def cancel_show(
-    session: AsyncSession, *, show_id: str, now: datetime, reason: str
+    session: AsyncSession,
+    *,
+    show_id: str,
+    now: datetime,
+    reason: str,
+    full: FullShows | None = None,
 ) -> ShowCancellation:
-    """Cancel a show: every held or confirmed reservation is canceled, freed and refunded."""
+    """Cancel a show: every held or confirmed reservation is canceled, freed and refunded.
+
+    With `full`, the show's full-show hint is forgotten on commit: holds then meet the
+    cancellation (409 show_not_bookable) instead of the hint's seats_taken.
+    """
     await lock_show_for_cancel(session, show_id=show_id)
     status = await session.scalar(
         text("SELECT status FROM shows WHERE id = :id FOR UPDATE"), {"id": show_id}
@@ -106,6 +122,7 @@ async def cancel_show(
         text("UPDATE shows SET status = 'canceled', canceled_at = :now WHERE id = :id"),
         {"id": show_id, "now": now},
     )
+    forget_on_commit(session, full, show_id)
     ids = (
         await session.scalars(
             text(
@@ -118,7 +135,7 @@ async def cancel_show(
     refunded = refunded_minor = 0
     for reservation_id in ids:
         reservation = await cancel_reservation(
-            session, reservation_id=reservation_id, now=now, reason="show_canceled"
+            session, reservation_id=reservation_id, now=now, reason="show_canceled", full=full
         )
         amount = await refund(session, reservation, now=now, reason=reason or "show canceled")
         refunded += amount > 0

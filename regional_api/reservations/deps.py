@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy import select
 
 from common.auth import Claims
@@ -13,6 +13,7 @@ from regional_api.config import RegionalSettings, get_settings
 from regional_api.db import SessionDep
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
+from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
 
@@ -53,6 +54,16 @@ async def managed_show_id(claims: Claims, show_id: ShowIdDep, session: SessionDe
 
 
 ManagedShowIdDep = Annotated[str, Depends(managed_show_id)]
+
+
+# async on purpose: FastAPI runs a plain `def` dependency in its threadpool (a costly hop).
+async def get_full_shows(request: Request) -> FullShows:
+    """The app's full-show hint (online holds only: box-office sales stay exact)."""
+    full: FullShows = request.app.state.full_shows
+    return full
+
+
+FullShowsDep = Annotated[FullShows, Depends(get_full_shows)]
 
 
 async def seat_cap(

@@ -25,6 +25,7 @@ from regional_api.reservations.errors import (
     ShowNotFound,
     UnknownSeats,
 )
+from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.models import Reservation
 
 log = logging.getLogger("reservations.holds")
@@ -224,9 +225,17 @@ async def place_hold(
     ttl: timedelta,
     max_per_customer: int | None = None,
     customer_email: str | None = None,
+    full: FullShows | None = None,
 ) -> Hold:
-    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken)."""
+    """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
+
+    With `full`, a show known to have no free seat is refused without a statement.
+    """
     seat_ids = sorted(set(seat_ids))
+    taken = full.taken(show_id, seat_ids, now) if full is not None else None
+    if taken is not None:
+        _refused_full("seats")
+        raise SeatsTaken(taken)
     capped = max_per_customer is not None
     draft = _draft(
         show_id,
@@ -240,8 +249,7 @@ async def place_hold(
     show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
     claimed = await _claim(conn, draft, seat_ids)
     if isinstance(claimed, SeatsTaken):
-        metrics.HOLDS.labels("conflict", "seats").inc()
-        metrics.CONFLICTS.inc()
+        _conflict("seats")
     if not isinstance(claimed, list):
         raise claimed
     return _finish(draft, show, claimed, "seats")
@@ -258,6 +266,7 @@ async def hold_seats(
     ttl: timedelta,
     max_per_customer: int | None = None,
     customer_email: str | None = None,
+    full: FullShows | None = None,
 ) -> Reservation:
     """Hold seats in a session's transaction; the reservation is attached to the session."""
     hold = await place_hold(
@@ -270,15 +279,38 @@ async def hold_seats(
         ttl=ttl,
         max_per_customer=max_per_customer,
         customer_email=customer_email,
+        full=full,
     )
     reservation = hold.reservation()
     session.add(reservation)
     return reservation
 
 
-async def _seat_map(conn: Conn, *, show_id: str, now: datetime) -> list[SeatCell]:
-    rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show_id, "now": now})
-    return [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
+async def _seat_map(
+    conn: Conn, *, show: _Show, now: datetime, full: FullShows | None
+) -> list[SeatCell]:
+    """The show's seats as the chooser sees them; with no free seat, mark the show full."""
+    seen = full.version if full is not None else None
+    rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show.id, "now": now})
+    cells = [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
+    if full is not None and not any(cell.free for cell in cells):
+        # No seat is free by the rule, so every held seat's deadline is still ahead; the first
+        # of them (or the show's start) is when the show may next have one without an event.
+        deadlines = [r.held_until for r in rows if r.held_until is not None]
+        until = min([*deadlines, show.starts_at])
+        labels = {r.seat_id: r.label for r in rows}
+        full.mark(show.id, now=now, until=until, labels=labels, seen=seen)
+    return cells
+
+
+def _conflict(kind: str) -> None:
+    metrics.HOLDS.labels("conflict", kind).inc()
+    metrics.CONFLICTS.inc()
+
+
+def _refused_full(kind: str) -> None:
+    _conflict(kind)
+    metrics.HOLDS_REFUSED_FULL.labels(kind).inc()
 
 
 async def place_best_available(
@@ -292,8 +324,16 @@ async def place_best_available(
     now: datetime,
     ttl: timedelta,
     max_per_customer: int | None = None,
+    full: FullShows | None = None,
 ) -> Hold:
-    """Hold the best block of `count` adjacent free seats (retrying if someone was faster)."""
+    """Hold the best block of `count` adjacent free seats (retrying if someone was faster).
+
+    With `full`, a seat map without a free seat marks the show full, and a show known to be
+    full is refused without a statement.
+    """
+    if full is not None and full.is_full(show_id, now):
+        _refused_full("best_available")
+        raise NoAdjacentSeats(count, seat_type)
     capped = max_per_customer is not None
     draft = _draft(
         show_id,
@@ -306,7 +346,8 @@ async def place_best_available(
     )
     show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
-        block = choose_block(await _seat_map(conn, show_id=show_id, now=now), count, seat_type)
+        cells = await _seat_map(conn, show=show, now=now, full=full)
+        block = choose_block(cells, count, seat_type)
         if block is None:
             break
         claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
@@ -314,6 +355,5 @@ async def place_best_available(
             return _finish(draft, show, claimed, "best_available")
         if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
             raise claimed
-    metrics.HOLDS.labels("conflict", "best_available").inc()
-    metrics.CONFLICTS.inc()
+    _conflict("best_available")
     raise NoAdjacentSeats(count, seat_type)

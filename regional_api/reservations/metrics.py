@@ -13,3 +13,8 @@ CONFIRMATIONS = Counter("reservation_confirmations_total", "Reservations confirm
 CONFIRM_REFUSALS = Counter(
     "reservation_confirm_refusals_total", "Confirmations refused because the hold's seats were gone"
 )
+HOLDS_REFUSED_FULL = Counter(
+    "holds_refused_full",
+    "Holds refused by the full-show hint without a database statement",
+    ["kind"],
+)

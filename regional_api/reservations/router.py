@@ -17,6 +17,7 @@ from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
 from regional_api.reservations import cancellation, queries, service
 from regional_api.reservations.deps import (
+    FullShowsDep,
     ManagedShowIdDep,
     ReservationDep,
     SettingsDep,
@@ -97,6 +98,7 @@ async def hold_seats(
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
+    full: FullShowsDep,
 ) -> JSONResponse:
     """Hold the given seats of a show, all or none, until the hold deadline."""
 
@@ -110,6 +112,7 @@ async def hold_seats(
             now=clock.now(),
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(conn, claims, show_id, settings),
+            full=full,
         )
 
     return await _answer_hold(
@@ -138,6 +141,7 @@ async def hold_best_available(
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
+    full: FullShowsDep,
 ) -> JSONResponse:
     """Hold the best block of N adjacent free seats of a show."""
 
@@ -152,6 +156,7 @@ async def hold_best_available(
             now=clock.now(),
             ttl=_hold_ttl(settings),
             max_per_customer=await seat_cap(conn, claims, show_id, settings),
+            full=full,
         )
 
     return await _answer_hold(
@@ -192,11 +197,15 @@ async def extend_hold(
 
 @router.post("/reservations/{reservation_id}/release")
 async def release_hold(
-    reservation: ReservationDep, session: SessionDep, clock: ClockDep, settings: SettingsDep
+    reservation: ReservationDep,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    full: FullShowsDep,
 ) -> ReservationRead:
     """Give a held reservation's seats back at once."""
     now = clock.now()
-    await service.release_hold(session, reservation_id=reservation.id, now=now)
+    await service.release_hold(session, reservation_id=reservation.id, now=now, full=full)
     return await _read(session, reservation, now, settings)
 
 
@@ -207,6 +216,7 @@ async def cancel_reservation(
     claims: Claims,
     clock: ClockDep,
     settings: SettingsDep,
+    full: FullShowsDep,
     body: ReservationCancel | None = None,
 ) -> ReservationRead:
     """Cancel a reservation and refund it: customers their confirmed ones before the cut-off."""
@@ -225,6 +235,7 @@ async def cancel_reservation(
         now=now,
         reason="staff" if by_staff else "customer",
         note=body.reason if body else "",
+        full=full,
     )
     return await _read(session, reservation, now, settings)
 
@@ -276,11 +287,16 @@ async def cancel_show(
     show_id: ManagedShowIdDep,
     session: SessionDep,
     clock: ClockDep,
+    full: FullShowsDep,
     body: ShowCancel | None = None,
 ) -> ShowCancelRead:
     """Cancel a show: every held or confirmed reservation is canceled and refunded."""
     done = await cancellation.cancel_show(
-        session, show_id=show_id, now=clock.now(), reason=body.reason if body else ""
+        session,
+        show_id=show_id,
+        now=clock.now(),
+        reason=body.reason if body else "",
+        full=full,
     )
     return ShowCancelRead(
         show_id=done.show_id,

@@ -20,6 +20,7 @@ from regional_api.reservations.errors import (
     InvalidReservationState,
     ReservationNotFound,
 )
+from regional_api.reservations.full_shows import FullShows, forget_on_commit
 from regional_api.reservations.holds import (
     HeldSeat,
     Hold,
@@ -96,16 +97,21 @@ async def confirm_reservation(
     return reservation
 
 
-async def _free_seats(session: AsyncSession, reservation: Reservation) -> None:
+async def _free_seats(
+    session: AsyncSession, reservation: Reservation, full: FullShows | None
+) -> None:
     await session.execute(sql.FREE, {"show_id": reservation.show_id, "rid": reservation.id})
+    forget_on_commit(session, full, reservation.show_id)
 
 
-async def release_hold(session: AsyncSession, *, reservation_id: str, now: datetime) -> Reservation:
+async def release_hold(
+    session: AsyncSession, *, reservation_id: str, now: datetime, full: FullShows | None = None
+) -> Reservation:
     """Give a held reservation's seats back at once (a lapsed hold is marked expired)."""
     reservation = await _load(session, reservation_id, lock=True)
     if reservation.status != "held":
         raise InvalidReservationState(reservation_id, reservation.status, "release")
-    await _free_seats(session, reservation)
+    await _free_seats(session, reservation, full)
     lapsed = reservation.hold_expires_at is not None and reservation.hold_expires_at <= now
     if lapsed:
         reservation.status = "expired"
@@ -154,13 +160,18 @@ async def extend_hold(
 
 
 async def cancel_reservation(
-    session: AsyncSession, *, reservation_id: str, now: datetime, reason: str
+    session: AsyncSession,
+    *,
+    reservation_id: str,
+    now: datetime,
+    reason: str,
+    full: FullShows | None = None,
 ) -> Reservation:
     """Cancel a held or confirmed reservation and free its seats at once (refunds are separate)."""
     reservation = await _load(session, reservation_id, lock=True)
     if reservation.status not in ("held", "confirmed"):
         raise InvalidReservationState(reservation_id, reservation.status, "cancel")
-    await _free_seats(session, reservation)
+    await _free_seats(session, reservation, full)
     reservation.status = "canceled"
     reservation.canceled_at = now
     reservation.hold_expires_at = None
@@ -173,12 +184,18 @@ async def cancel_reservation(
     return reservation
 
 
-async def expire_lapsed_holds(session: AsyncSession, *, now: datetime, limit: int) -> int:
+async def expire_lapsed_holds(
+    session: AsyncSession, *, now: datetime, limit: int, full: FullShows | None = None
+) -> int:
     """Mark up to `limit` lapsed holds expired and free the seats they still hold."""
-    ids = list((await session.execute(sql.EXPIRE, {"now": now, "limit": limit})).scalars())
+    lapsed = (await session.execute(sql.EXPIRE, {"now": now, "limit": limit})).all()
+    ids = [row.id for row in lapsed]
     if ids:
         await session.execute(sql.FREE_LAPSED, {"ids": ids, "now": now})
         metrics.EXPIRIES.labels("sweeper").inc(len(ids))
+    # A hint never outlives a hold's deadline, so this only tidies: the seats were free already.
+    for show_id in {row.show_id for row in lapsed}:
+        forget_on_commit(session, full, show_id)
     return len(ids)
 
 

@@ -85,9 +85,12 @@ ORDER BY grid_row, grid_col
 """.replace("ACTIVE_SEATS", _ACTIVE_SEATS)
 )
 
+# The seat map of best-available; with no free seat, the labels and the hold deadlines make the
+# full-show hint (full_shows.py) without another statement.
 SEAT_MAP = raw_sql("""
 SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
-  ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now) AS free
+  ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now) AS free,
+  st.label, ss.held_until
 FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
 WHERE ss.show_id = :show_id
 """)
@@ -145,7 +148,7 @@ WITH lapsed AS (
   WHERE status = 'held' AND hold_expires_at <= :now
   ORDER BY hold_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
 UPDATE reservations r SET status = 'expired' FROM lapsed l WHERE r.id = l.id
-RETURNING r.id
+RETURNING r.id, r.show_id
 """)
 
 FREE_LAPSED = text("""

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from regional_api.clock import Clock
 from regional_api.config import RegionalSettings
+from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.service import expire_lapsed_holds
 
 log = logging.getLogger("reservations.sweeper")
@@ -20,10 +21,11 @@ BATCH = 500
 async def sweep_once(app: FastAPI) -> int:
     """Expire lapsed holds in batches until none is left; return how many were expired."""
     clock: Clock = app.state.clock
+    full: FullShows = app.state.full_shows
     total = 0
     while True:
         async with app.state.sessionmaker() as session:
-            expired = await expire_lapsed_holds(session, now=clock.now(), limit=BATCH)
+            expired = await expire_lapsed_holds(session, now=clock.now(), limit=BATCH, full=full)
             await session.commit()
         total += expired
         if expired < BATCH:

@@ -1,5 +1,8 @@
 """A state machine drives holds, best available, extend, release, confirm, cancel and expiry
-against a real database and checks the database against a model after every step."""
+against a real database and checks the database against a model after every step.
+
+Every call gets the full-show hint (with a TTL longer than any example), so the model also
+checks that the hint never refuses a hold the database would grant."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.db import make_engine, make_sessionmaker, session_connection
 from common.errors import AppError
 from regional_api.reservations import service
+from regional_api.reservations.full_shows import FullShows
 from tests.regional_api.reservations.seed import ShowSeed, seed_show
 
 TTL = timedelta(minutes=10)
@@ -80,11 +84,12 @@ class Reservations(RuleBasedStateMachine):
         self.now = datetime.now(UTC)
         self.reservations: dict[str, Res] = {}
         self.owners: dict[int, Owner] = {}
+        self.full = FullShows(3600)
 
     def teardown(self) -> None:
         # Examples share the database: expire every hold left so the next sweep counts its own.
         far = self.now + timedelta(days=365)
-        self.run(lambda s: service.expire_lapsed_holds(s, now=far, limit=10_000))
+        self.run(lambda s: service.expire_lapsed_holds(s, now=far, limit=10_000, full=self.full))
 
     def run(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         """Run `work` in one transaction: commit on success, roll back on an AppError."""
@@ -121,7 +126,15 @@ class Reservations(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS), picks=st.sets(st.integers(0, 7), min_size=1, max_size=4))
     def hold(self, user: str, picks: set[int]) -> None:
         ids = sorted(self.show.seats.values())
-        seats = frozenset(ids[i] for i in picks)
+        self.hold_seats(user, frozenset(ids[i] for i in picks))
+
+    @precondition(lambda self: any(self.free(seat) for seat in self.show.seats.values()))
+    @rule(user=st.sampled_from(USERS))
+    def hold_the_rest(self, user: str) -> None:
+        """Fill the show: the next best-available learns the full-show hint."""
+        self.hold_seats(user, frozenset(s for s in self.show.seats.values() if self.free(s)))
+
+    def hold_seats(self, user: str, seats: frozenset[int]) -> None:
         expected = all(self.free(seat) for seat in seats)
         result = self.run(
             lambda s: service.hold_seats(
@@ -133,6 +146,7 @@ class Reservations(RuleBasedStateMachine):
                 now=self.now,
                 ttl=TTL,
                 max_per_customer=None,
+                full=self.full,
             )
         )
         if isinstance(result, AppError):
@@ -154,6 +168,7 @@ class Reservations(RuleBasedStateMachine):
                 channel="online",
                 now=self.now,
                 ttl=TTL,
+                full=self.full,
             )
 
         result = self.run(place)
@@ -204,7 +219,9 @@ class Reservations(RuleBasedStateMachine):
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         res = self.pick(data)
-        result = self.run(lambda s: service.release_hold(s, reservation_id=res.id, now=self.now))
+        result = self.run(
+            lambda s: service.release_hold(s, reservation_id=res.id, now=self.now, full=self.full)
+        )
         if res.status != "held":
             assert isinstance(result, AppError)
             return
@@ -236,7 +253,7 @@ class Reservations(RuleBasedStateMachine):
         res = self.pick(data)
         result = self.run(
             lambda s: service.cancel_reservation(
-                s, reservation_id=res.id, now=self.now, reason="test"
+                s, reservation_id=res.id, now=self.now, reason="test", full=self.full
             )
         )
         if res.status not in ("held", "confirmed"):
@@ -252,7 +269,9 @@ class Reservations(RuleBasedStateMachine):
 
     @rule()
     def sweep(self) -> None:
-        expired = self.run(lambda s: service.expire_lapsed_holds(s, now=self.now, limit=100))
+        expired = self.run(
+            lambda s: service.expire_lapsed_holds(s, now=self.now, limit=100, full=self.full)
+        )
         lapsed = [
             r
             for r in self.reservations.values()

@@ -1,0 +1,132 @@
+"""An in-process hint that a show has no free seat, so refused holds skip the database.
+
+In a hot on-sale most holds arrive after the last seat went; each would still take the show's
+lock, run the claim and (best-available) read the seat map only to answer 409. Best-available
+learns the hint when its seat map has no free seat; holds and best-available then refuse at
+once. The database stays the only thing that grants seats: the hint only ever refuses, and it
+lapses at the earliest of `full_show_hint_seconds` after it was learnt, the first deadline of
+the show's holds (a lapsed hold frees its seat with no event) and the show's start.
+
+This process forgets a show's hint once a transaction that freed seats of it commits (release,
+cancellation, expiry sweep), and a seat map read that began before such a forget is not
+recorded. Other replicas learn within the TTL: until then they may refuse a seat that was
+freed elsewhere, which a retry a second later gets.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+# Each cached seat costs about 150 bytes (its id, label and dict slot): about 8 MB at most.
+MAX_SEATS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    until: datetime
+    labels: Mapping[int, str]  # every seat of the show: seat id -> label
+
+    @property
+    def size(self) -> int:
+        return len(self.labels) + 1
+
+
+class FullShows:
+    """Shows of this process known to have no free seat, each until a deadline."""
+
+    def __init__(self, ttl_seconds: float, *, max_seats: int = MAX_SEATS) -> None:
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.max_seats = max_seats
+        self.version = 0  # moves on every forget: a mark read before it is stale
+        self._entries: dict[str, _Entry] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def mark(
+        self,
+        show_id: str,
+        *,
+        now: datetime,
+        until: datetime,
+        labels: Mapping[int, str],
+        seen: int | None = None,
+    ) -> None:
+        """Record that the show had no free seat at `now`, true at most until `until`.
+
+        `labels` maps every seat id of the show to its label; `seen` is `version` as read
+        before the seat map was (the mark is dropped if a forget happened since).
+        """
+        until = min(until, now + self.ttl)
+        if until <= now or (seen is not None and seen != self.version):
+            return
+        entry = _Entry(until, labels)
+        self._drop(show_id)
+        if entry.size > self.max_seats:
+            return
+        if self._size + entry.size > self.max_seats:
+            self._make_room(entry.size, now)
+        self._entries[show_id] = entry
+        self._size += entry.size
+
+    def is_full(self, show_id: str, now: datetime) -> bool:
+        """Whether the show is known to have no free seat at `now`."""
+        return self._live(show_id, now) is not None
+
+    def taken(self, show_id: str, seat_ids: Sequence[int], now: datetime) -> list[str] | None:
+        """The sorted labels of the seats if the show is full and all of them are its seats."""
+        entry = self._live(show_id, now)
+        if entry is None:
+            return None
+        labels = entry.labels
+        if not all(seat_id in labels for seat_id in seat_ids):
+            return None  # unknown seats: the database answers (422 unknown_seats)
+        return sorted(labels[seat_id] for seat_id in seat_ids)
+
+    def forget(self, show_id: str) -> None:
+        """Drop the show's hint: seats of it were freed."""
+        self.version += 1
+        self._drop(show_id)
+
+    def _live(self, show_id: str, now: datetime) -> _Entry | None:
+        entry = self._entries.get(show_id)
+        if entry is not None and entry.until <= now:
+            self._drop(show_id)
+            return None
+        return entry
+
+    def _drop(self, show_id: str) -> None:
+        entry = self._entries.pop(show_id, None)
+        if entry is not None:
+            self._size -= entry.size
+
+    def _make_room(self, size: int, now: datetime) -> None:
+        """Drop expired entries, then the oldest ones, until `size` more seats fit."""
+        for show_id in [s for s, e in self._entries.items() if e.until <= now]:
+            self._drop(show_id)
+        while self._entries and self._size + size > self.max_seats:
+            self._drop(next(iter(self._entries)))
+
+
+_PENDING = "full_shows.forget"  # session.info key: shows to forget when it commits
+
+
+def forget_on_commit(session: AsyncSession, full: FullShows | None, show_id: str) -> None:
+    """Forget the show's hint when the session commits (its freed seats are visible only then)."""
+    if full is None:
+        return
+    pending: set[str] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = set()
+
+        def forget(committed: Session) -> None:
+            for pending_show in committed.info.pop(_PENDING, ()):
+                full.forget(pending_show)
+
+        event.listen(session.sync_session, "after_commit", forget, once=True)
+    pending.add(show_id)
