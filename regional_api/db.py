@@ -35,3 +35,12 @@ async def get_conn(request: Request) -> AsyncIterator[Conn]:
 
 
 ConnDep = Annotated[Conn, Depends(get_conn, scope="function")]
+
+
+async def get_autocommit_conn(request: Request) -> AsyncIterator[Conn]:
+    """A pooled psycopg connection outside any transaction: each statement commits on its own."""
+    async with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+AutocommitConnDep = Annotated[Conn, Depends(get_autocommit_conn, scope="function")]

@@ -97,12 +97,8 @@ class _Show:
     title: str
 
 
-async def _open_hold(
-    conn: Conn, *, show_id: str, user_id: str | None, now: datetime, capped: bool
-) -> _Show:
-    """Take the show's shared lock (and the customer's lock if capped) and read the show."""
-    query = sql.LOCKED_SHOW_AND_CUSTOMER if capped and user_id else sql.LOCKED_SHOW
-    row = await fetch_one(conn, query, {"show_id": show_id, "user_id": user_id})
+def _bookable(row: Any, show_id: str, now: datetime) -> _Show:
+    """The show of a `SHOW` row, or why it cannot be booked."""
     if row is None:
         raise ShowNotFound(show_id)
     if row.status != "scheduled":
@@ -110,6 +106,11 @@ async def _open_hold(
     if row.starts_at <= now:
         raise ShowNotBookable(show_id, "started")
     return _Show(show_id, row.cinema_id, row.currency.strip(), row.starts_at, row.title)
+
+
+async def _read_show(conn: Conn, *, show_id: str, now: datetime) -> _Show:
+    """The show, if it can be booked (the claim checks again under the show's lock)."""
+    return _bookable(await fetch_one(conn, sql.SHOW, {"show_id": show_id}), show_id, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,42 +156,53 @@ def _draft(
     return _Draft(reservation_id, show_id, user_id, customer_email, channel, now, now + ttl, cap)
 
 
+Refusal = SeatsTaken | UnknownSeats | ShowNotFound | ShowNotBookable | SeatCapExceeded
+
+
 async def _claim(
     conn: Conn, draft: _Draft, seat_ids: Sequence[int]
-) -> list[HeldSeat] | SeatsTaken | UnknownSeats | ShowNotBookable | SeatCapExceeded:
+) -> tuple[_Show, list[HeldSeat]] | Refusal:
     """Claim every seat and create the reservation, or say why not (and write nothing)."""
-    params = draft.params() | {"seat_ids": list(seat_ids), "n": len(seat_ids)}
+    params = draft.params() | {"seat_ids": list(seat_ids)}
     rows = await fetch(conn, sql.CLAIM, params)
     won = [r for r in rows if r.won]
     if won and len(won) == len(seat_ids):
-        return [
+        first = won[0]
+        show = _Show(
+            draft.show_id, first.cinema_id, first.currency.strip(), first.starts_at, first.title
+        )
+        seats = [
             HeldSeat(r.seat_id, r.label, r.row_label, r.number, r.seat_type, r.price_minor)
             for r in won
         ]
+        return show, seats
     if won:  # cannot happen (the rows were locked); never keep a partial claim
         raise SeatsTaken(sorted(r.label for r in won))
+    return await _why_refused(conn, draft, seat_ids, rows)
+
+
+async def _why_refused(
+    conn: Conn, draft: _Draft, seat_ids: Sequence[int], rows: list[Any]
+) -> Refusal:
+    """Why a claim was refused: the show, unknown or taken seats, or the customer's cap."""
+    try:
+        _bookable(
+            await fetch_one(conn, sql.SHOW, {"show_id": draft.show_id}), draft.show_id, draft.now
+        )
+    except (ShowNotFound, ShowNotBookable) as refusal:
+        return refusal
     unknown = sorted(set(seat_ids) - {r.seat_id for r in rows})
     if unknown:
         return UnknownSeats(unknown)
     taken = sorted(r.label for r in rows if not r.free)
     if taken:
         return SeatsTaken(taken)
-    return await _why_refused(conn, draft, len(seat_ids))
-
-
-async def _why_refused(
-    conn: Conn, draft: _Draft, count: int
-) -> SeatsTaken | ShowNotBookable | SeatCapExceeded:
-    """Every seat was free, yet the claim was refused: the show or the cap changed meanwhile."""
-    show = await fetch_one(conn, sql.SHOW_STATUS, {"show_id": draft.show_id})
-    if show is None or show.status != "scheduled":
-        return ShowNotBookable(draft.show_id, "canceled")
     if draft.cap is not None:
         params = {"user_id": draft.user_id, "show_id": draft.show_id, "now": draft.now}
         active = int((await fetch_one(conn, sql.ACTIVE_SEATS, params)).active or 0)
-        if active + count > draft.cap:
+        if active + len(seat_ids) > draft.cap:
             return SeatCapExceeded(draft.cap, active)
-    return SeatsTaken([])
+    return SeatsTaken([])  # every seat was free a moment ago: someone was faster
 
 
 def _finish(draft: _Draft, show: _Show, seats: list[HeldSeat], kind: str) -> Hold:
@@ -236,7 +248,6 @@ async def place_hold(
     if taken is not None:
         _refused_full("seats")
         raise SeatsTaken(taken)
-    capped = max_per_customer is not None
     draft = _draft(
         show_id,
         user_id=user_id,
@@ -246,13 +257,13 @@ async def place_hold(
         ttl=ttl,
         cap=max_per_customer,
     )
-    show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
     claimed = await _claim(conn, draft, seat_ids)
     if isinstance(claimed, SeatsTaken):
         _conflict("seats")
-    if not isinstance(claimed, list):
+    if not isinstance(claimed, tuple):
         raise claimed
-    return _finish(draft, show, claimed, "seats")
+    show, seats = claimed
+    return _finish(draft, show, seats, "seats")
 
 
 async def hold_seats(
@@ -334,7 +345,6 @@ async def place_best_available(
     if full is not None and full.is_full(show_id, now):
         _refused_full("best_available")
         raise NoAdjacentSeats(count, seat_type)
-    capped = max_per_customer is not None
     draft = _draft(
         show_id,
         user_id=user_id,
@@ -344,16 +354,16 @@ async def place_best_available(
         ttl=ttl,
         cap=max_per_customer,
     )
-    show = await _open_hold(conn, show_id=show_id, user_id=user_id, now=now, capped=capped)
+    show = await _read_show(conn, show_id=show_id, now=now)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
         cells = await _seat_map(conn, show=show, now=now, full=full)
         block = choose_block(cells, count, seat_type)
         if block is None:
             break
         claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
-        if isinstance(claimed, list):
-            return _finish(draft, show, claimed, "best_available")
-        if isinstance(claimed, ShowNotBookable | SeatCapExceeded):
+        if isinstance(claimed, tuple):
+            return _finish(draft, *claimed, "best_available")
+        if not isinstance(claimed, SeatsTaken):
             raise claimed
     _conflict("best_available")
     raise NoAdjacentSeats(count, seat_type)

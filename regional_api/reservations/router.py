@@ -1,5 +1,6 @@
 """Holds and reservations: hold, best available, extend, release, read, list, cancel."""
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from common.auth import Claims
 from common.db import Conn
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
-from regional_api.db import ConnDep, SessionDep
+from regional_api.db import AutocommitConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
 from regional_api.reservations import cancellation, queries, service
@@ -72,14 +73,18 @@ async def _answer_hold(
         read = queries.hold_read(await place(), max_extensions=settings.hold_max_extensions)
         return 201, read.model_dump(mode="json")
 
-    outcome = await run_idempotent(
-        conn,
-        key=key,
-        scope=claims.sub,
-        path=request.url.path,
-        request=body,
-        handler=handler,
-    )
+    # Without a key the hold is one statement that commits on its own (no BEGIN and COMMIT
+    # round trips); with one, the key and the hold commit together.
+    transaction = conn.transaction() if key else contextlib.nullcontext()
+    async with transaction:
+        outcome = await run_idempotent(
+            conn,
+            key=key,
+            scope=claims.sub,
+            path=request.url.path,
+            request=body,
+            handler=handler,
+        )
     return outcome_response(outcome)
 
 
@@ -94,7 +99,7 @@ async def hold_seats(
     show_id: ShowIdDep,
     body: HoldCreate,
     request: Request,
-    conn: ConnDep,
+    conn: AutocommitConnDep,
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
@@ -137,7 +142,7 @@ async def hold_best_available(
     show_id: ShowIdDep,
     body: BestAvailableCreate,
     request: Request,
-    conn: ConnDep,
+    conn: AutocommitConnDep,
     clock: ClockDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
