@@ -2,7 +2,10 @@
 
 import asyncio
 import random
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +16,7 @@ from fastapi import FastAPI
 from tests.regional_api.reservations.conftest import make_app
 from tests.regional_api.reservations.seed import ShowSeed
 from tests.support import tokens
+from tests.support.live import live_server
 
 CLIENTS = 200
 
@@ -24,13 +28,13 @@ def app(regional_dsn: str, issuer: tokens.TestIssuer) -> FastAPI:
 
 
 async def _storm(
-    base_url: str, show: ShowSeed, issuer: tokens.TestIssuer
+    base_url: str, show: ShowSeed, issuer: tokens.TestIssuer, *, keyed: bool
 ) -> list[tuple[int, dict[str, Any]]]:
     rng = random.Random(4)
     pool = show.ids(*[f"{row}{n}" for row in "EF" for n in range(1, 13)])
     requests = [
         (
-            {**issuer.headers(sub=f"racer-{i}"), "Idempotency-Key": f"race-{i}"},
+            issuer.headers(sub=f"racer-{i}") | ({"Idempotency-Key": f"race-{i}"} if keyed else {}),
             sorted(rng.sample(pool, rng.randint(1, 4))),
         )
         for i in range(CLIENTS)
@@ -39,8 +43,8 @@ async def _storm(
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
 
         async def one(headers: dict[str, str], seat_ids: list[int]) -> tuple[int, dict[str, Any]]:
-            # A busy server may answer 503 (Retry-After): retry under the same Idempotency-Key,
-            # as a real client or the router would; a 500 is never acceptable.
+            # A busy server may answer 503 (Retry-After) before doing anything: retry (under the
+            # same Idempotency-Key if any), as a real client would; a 500 is never acceptable.
             for _ in range(10):
                 response = await client.post(
                     f"/shows/{show.show_id}/holds", json={"seat_ids": seat_ids}, headers=headers
@@ -53,10 +57,12 @@ async def _storm(
         return await asyncio.gather(*(one(h, s) for h, s in requests))
 
 
+@pytest.mark.parametrize("keyed", [True, False], ids=["with-keys", "without-keys"])
 def test_overlapping_holds_never_double_book(
-    base_url: str, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+    base_url: str, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer, keyed: bool
 ) -> None:
-    results = asyncio.run(_storm(base_url, show, issuer))
+    # With a key the hold runs in a transaction with the key; without one, on its own.
+    results = asyncio.run(_storm(base_url, show, issuer, keyed=keyed))
     statuses = Counter(status for status, _ in results)
     assert set(statuses) <= {201, 409}, statuses
     assert statuses[201] > 0
@@ -144,3 +150,63 @@ def test_idempotent_replay_and_reuse(
     with psycopg.connect(regional_dsn) as conn:
         count = conn.execute("SELECT count(*) FROM reservations WHERE user_id = 'idem'").fetchone()
     assert count == (1,)
+
+
+async def _greedy(
+    base_url: str, pairs: list[list[int]], headers: dict[str, str], path: str
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(pairs))
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+        return await asyncio.gather(
+            *(client.post(path, json={"seat_ids": pair}, headers=headers) for pair in pairs)
+        )
+
+
+def test_one_customer_at_once_never_passes_the_seat_cap(
+    regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    """30 simultaneous holds of free seats by one customer: the cap (6) lets exactly 3 through."""
+    app = make_app(regional_dsn, issuer, db_hot_pool_size=30)
+    seat_ids = sorted(show.seats.values())[:60]
+    pairs = [seat_ids[i : i + 2] for i in range(0, 60, 2)]
+    headers = issuer.headers(sub="greedy")
+    with live_server(app) as url:
+        answers = asyncio.run(_greedy(url, pairs, headers, f"/shows/{show.show_id}/holds"))
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses == {201: 3, 409: 27}, statuses
+    assert {a.json()["error"] for a in answers if a.status_code == 409} == {"seat_cap_exceeded"}
+    with psycopg.connect(regional_dsn) as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM show_seats ss JOIN reservations r ON r.id = ss.reservation_id"
+            " WHERE r.user_id = 'greedy' AND ss.status = 'held'"
+        ).fetchone()
+    assert held == (6,)
+
+
+def test_claims_released_at_once_still_keep_the_cap(regional_dsn: str, show: ShowSeed) -> None:
+    """Ten claims by one customer, let go together by a show cancellation's lock: cap 6, 3 win.
+
+    Each claim_seats call waits on the show's lock, then takes the customer's; its claim sees
+    the claims committed before it (a snapshot taken after the locks, migration 0003).
+    """
+    seat_ids = sorted(show.seats.values())[:20]
+    now = datetime.now(UTC)
+
+    def claim(pair: list[int]) -> int:
+        with psycopg.connect(regional_dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT won FROM claim_seats(%s, %s, %s, 'greedy', NULL, 'online', %s, %s, 6)",
+                (show.show_id, pair, f"res-eu-west-cap{pair[0]}", now, now + timedelta(minutes=10)),
+            ).fetchall()
+            return sum(1 for (won,) in rows if won)
+
+    with psycopg.connect(regional_dsn) as blocker:
+        blocker.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('show:' || %s, 0))", (show.show_id,)
+        )
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            claims = [pool.submit(claim, seat_ids[i : i + 2]) for i in range(0, 20, 2)]
+            time.sleep(0.5)  # every claim is now waiting on the show's lock
+            blocker.rollback()
+            won = sorted(c.result() for c in claims)
+    assert won == [0] * 7 + [2] * 3
