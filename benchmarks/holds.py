@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import subprocess
 import tempfile
 import time
@@ -282,13 +281,11 @@ def cpu_seconds(pid: int) -> float:
 
 def _profiler(pid: int, load: Load, out: Path | None) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the API for the length of a run (collapsed stacks), if asked for."""
-    if out is None or load.scenario == "warmup" or shutil.which("py-spy") is None:
+    if out is None or load.scenario == "warmup":
         return None
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{load.scenario}-{load.clients}.txt"
-    command = ["py-spy", "record", "-p", str(pid), "-d", str(int(load.seconds)), "-r", "200"]
-    command += ["--gil", "--format", "raw", "-o", str(target)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from benchmarks.suite import profile  # the suite imports this module
+
+    return profile.start(pid, load.seconds, out / f"{load.scenario}-{load.clients}.txt")
 
 
 def children_of(pid: int) -> list[int]:
