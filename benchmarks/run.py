@@ -106,6 +106,7 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
             log(f"hot on-sale ({target}): {ONSALE_CLIENTS} clients, one 300-seat show")
             hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
             rush = pool.submit(run_rush, OnSale(url, tokens, hall)).result()
+            rush |= system.leftovers(stack, loads.REGION, hall.show_ids[0])
             result["onsale" if target == "router" else f"onsale_{target}"] = rush
             log(f"  {json.dumps(rush)}")
             phases[f"after the on-sale ({target})"] = system.memory(stack)

@@ -151,11 +151,17 @@ def holds_section(result: dict[str, Any]) -> list[str]:
 
 
 def _rush_row(label: str, o: dict[str, Any]) -> str:
-    sold_out = o["seats_sold"] >= o["capacity"]
     last = f"{_f(o['time_to_sell_out_s'], 2)} s"
+    if o["seats_sold"] >= o["capacity"]:
+        sold = last
+    elif o.get("seats_left_paired") == 0:  # every customer wants two adjacent seats
+        sold = f"{last} (no two free seats adjacent)"
+    else:
+        sold = f"not sold out (last sale {last})"
+    left = f"{o['seats_left']} ({o['seats_left_paired']})" if "seats_left" in o else "-"
     return (
         f"| {label} | {o.get('seats_held', '-')} | {o['seats_sold']} / {o['capacity']}"
-        f" | {last if sold_out else f'not sold out (last sale {last})'}"
+        f" | {left} | {sold}"
         f" | {_f(o['all_answered_s'], 2)} s | {o['requests']:,} | {o['conflicts']:,}"
         f" | {o['errors']:,} | {_f(o['p50_ms'], 1)} | {_f(o['p95_ms'], 1)} | {_f(o['p99_ms'], 1)}"
         f" | {_f(o['max_ms'], 1)} | {o.get('retries', 0):,} | {_f(o.get('customer_p99_ms'))} |"
@@ -185,12 +191,17 @@ def onsale_section(result: dict[str, Any]) -> list[str]:
         " the same `Idempotency-Key`. Sold out = the last successful payment; p50..max cover"
         " every request (holds, best-available, payments, whatever the answer); errors count"
         " answers other than 201/409, retried ones included; customer p99 is from the rush's"
-        " start to the customer's last answer. Seats held but not sold belong to customers"
-        " whose payment failed even after retries: they stay held until the hold expires.",
+        " start to the customer's last answer. Payments are admitted ahead of new holds (their own"
+        " line in each replica, 16 slots past the router's cap: `common/priority.py`); seats held"
+        " but not sold belong to customers whose payment failed even after retries, and stay held"
+        " until the hold expires. Customers pick random pairs, so single seats are left between"
+        " holds: once no two free seats are adjacent, the show is sold out for every customer"
+        " still trying.",
         "",
-        "| path | seats held | seats sold | time to sell out | all answered | requests | 409 conflicts |"
-        " errors | p50 ms | p95 ms | p99 ms | max ms | retries | customer p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| path | seats held | seats sold | left free (with a free neighbour) | time to sell out"
+        " | all answered | requests | 409 conflicts | errors | p50 ms | p95 ms | p99 ms | max ms"
+        " | retries | customer p99 ms |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(_rush_row(label, o) for label, o in rushes),
         "",
     ]
@@ -444,9 +455,10 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         f" at most ~{_f(ceiling)} hold+pay/s with nothing else running, and the load generator"
         " takes its share of the same cores. PostgreSQL's part"
         f" ({pg:.1f} ms) is that of a durable multi-row write: a hold+pay is two requests and"
-        " four statements (lock and read the show, claim the seats and insert the reservation;"
-        " open the payment under the seats' row locks, sell and complete) plus a BEGIN and a"
-        " COMMIT each, changing ~10 rows with foreign-key checks, where pgbench's reference"
+        " three statements (the hold is one call of `claim_seats`, which takes the locks, claims"
+        " the seats and inserts the reservation, committed on its own; the payment opens under"
+        " the seats' row locks, then sells and completes, between a BEGIN and a COMMIT),"
+        " changing ~10 rows with foreign-key checks, where pgbench's reference"
         f" transaction inserts one row ({_f(_pgbench_at(result, top['clients']))}/s at the same"
         " connection count).",
     ]
@@ -478,12 +490,14 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         "- One uvicorn worker per core per region, and more cores: the service is CPU-bound and"
         " scales with processes; regions are independent (own processes, own PostgreSQL), so"
         " on their own machines they add up. Load generation off the measured machine.",
-        "- PostgreSQL's CPU per hold: seat updates change an indexed column"
-        " (`show_seats.reservation_id`), so none is a HOT update; finding a reservation's seats"
-        " through `reservation_seats` would let that index go.",
         "- Less framework per request on the two hot endpoints (fewer FastAPI dependencies, one"
-        " JSON encoder) and, for latency at one connection, fewer round trips (BEGIN sent with"
-        " the first statement).",
+        " JSON encoder): a hold is now one statement, and the rest of its ~2.6 ms of API CPU is"
+        " the request around it (docs/benchmarks/holds.md). The payment cannot be one round"
+        " trip: the charge runs between its two statements, with the seats locked.",
+        "- PostgreSQL's CPU per hold: the foreign keys of the hot tables (~0.2-0.3 ms of it,"
+        " measured by dropping them; kept, they are invariants) and the commit flush"
+        " (`synchronous_commit = off` for holds alone would risk a hold, never a sale, on a"
+        " crash).",
         "- For on-sales: a waiting room (queue tokens) in front of hot shows, so 2,000 clients"
         " do not all reach the replicas at the same instant and the admitted ones are served"
         " in well under 250 ms.",

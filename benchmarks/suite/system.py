@@ -64,6 +64,20 @@ def seed(stack: LocalStack, region: str, *, rows: int, cols: int, shows: int) ->
     return hall
 
 
+def leftovers(stack: LocalStack, region: str, show_id: str) -> dict[str, int]:
+    """Seats of a show still free after a rush, and how many of them have a free neighbour."""
+    with psycopg.connect(stack.dsns[region]) as conn:
+        free = set(
+            conn.execute(
+                "SELECT st.grid_row, st.grid_col FROM show_seats ss JOIN seats st"
+                " ON st.id = ss.seat_id WHERE ss.show_id = %s AND ss.status = 'free'",
+                (show_id,),
+            ).fetchall()
+        )
+    paired = {(row, col) for row, col in free if (row, col - 1) in free or (row, col + 1) in free}
+    return {"seats_left": len(free), "seats_left_paired": len(paired)}
+
+
 def _status(pid: int) -> dict[str, int]:
     """VmHWM, VmRSS and RssAnon of a process in kB (empty when it is gone)."""
     found = {}

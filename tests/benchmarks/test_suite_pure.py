@@ -186,6 +186,15 @@ def test_targets_are_judged() -> None:
     }
 
 
+def test_a_rush_that_leaves_only_single_seats_is_sold_out_for_pairs() -> None:
+    rush = fake_result()["onsale"] | {"seats_sold": 250, "seats_left": 50, "seats_left_paired": 0}
+    assert "| 250 / 300 | 50 (0) | 2.50 s (no two free seats adjacent) |" in report._rush_row(
+        "x", rush
+    )
+    rush |= {"seats_left_paired": 4}
+    assert "| 50 (4) | not sold out (last sale 2.50 s) |" in report._rush_row("x", rush)
+
+
 def test_report_renders_every_section(tmp_path: Path) -> None:
     data = json.loads(json.dumps(fake_result()))  # as read back from results.json
     text = report.render(data)
@@ -203,7 +212,7 @@ def test_report_renders_every_section(tmp_path: Path) -> None:
         assert heading in text
     assert "| hold_pay | spread | router | 64 | 150 | 7.5% |" in text
     assert "| router | 100.0 | 120.0 | 90.0 | yes |" in text
-    assert "| through the router | 300 | 300 / 300 | 2.50 s |" in text
+    assert "| through the router | 300 | 300 / 300 | - | 2.50 s |" in text
     assert "abc1234" in text
     assert "300 / 300" in text
     report.chart(data, tmp_path / "chart.png")
