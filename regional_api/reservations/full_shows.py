@@ -1,11 +1,14 @@
-"""An in-process hint that a show has no free seat, so refused holds skip the database.
+"""An in-process hint of which seats of a show are taken, so refused holds skip the database.
 
-In a hot on-sale most holds arrive after the last seat went; each would still take the show's
-lock, run the claim and (best-available) read the seat map only to answer 409. Best-available
-learns the hint when its seat map has no free seat; holds and best-available then refuse at
-once. The database stays the only thing that grants seats: the hint only ever refuses, and it
-lapses at the earliest of `full_show_hint_seconds` after it was learnt, the first deadline of
-the show's holds (a lapsed hold frees its seat with no event) and the show's start.
+In a hot on-sale most holds arrive after the seats went; each would still take the show's lock,
+run the claim and (best-available) read the seat map only to answer 409. Best-available
+remembers the seat map it read when the map refused it: no free seat at all, or (for a request
+of no particular seat type) no block of the requested size. Until the hint lapses, holds of
+seats it shows taken, best-available on a full show and untyped best-available for at least
+that many seats are refused at once. The database stays the only thing that grants seats: the
+hint only ever refuses (a hold of seats it shows free goes to the database), and it lapses at
+the earliest of `full_show_hint_seconds` after it was learnt, the first deadline of the show's
+holds (a lapsed hold frees its seat with no event) and the show's start.
 
 This process forgets a show's hint once a transaction that freed seats of it commits (release,
 cancellation, expiry sweep), and a seat map read that began before such a forget is not
@@ -29,14 +32,16 @@ MAX_SEATS = 50_000
 class _Entry:
     until: datetime
     labels: Mapping[int, str]  # every seat of the show: seat id -> label
+    free: frozenset[int]  # the seats that were free (none: the show was full)
+    no_block_from: int | None  # no block of this many adjacent seats (of the default types)
 
     @property
     def size(self) -> int:
-        return len(self.labels) + 1
+        return len(self.labels) + len(self.free) + 1
 
 
 class FullShows:
-    """Shows of this process known to have no free seat, each until a deadline."""
+    """Seat maps of shows that refused a best-available request, each until a deadline."""
 
     def __init__(self, ttl_seconds: float, *, max_seats: int = MAX_SEATS) -> None:
         self.ttl = timedelta(seconds=ttl_seconds)
@@ -55,17 +60,21 @@ class FullShows:
         now: datetime,
         until: datetime,
         labels: Mapping[int, str],
+        free: frozenset[int] = frozenset(),
+        no_block_from: int | None = None,
         seen: int | None = None,
     ) -> None:
-        """Record that the show had no free seat at `now`, true at most until `until`.
+        """Record that only `free` seats were free at `now`, true at most until `until`.
 
-        `labels` maps every seat id of the show to its label; `seen` is `version` as read
-        before the seat map was (the mark is dropped if a forget happened since).
+        `labels` maps every seat id of the show to its label; with `no_block_from`, no block
+        of that many adjacent seats was free (best-available without a seat type); `seen` is
+        `version` as read before the seat map was (the mark is dropped if a forget happened
+        since).
         """
         until = min(until, now + self.ttl)
         if until <= now or (seen is not None and seen != self.version):
             return
-        entry = _Entry(until, labels)
+        entry = _Entry(until, labels, free, no_block_from)
         self._drop(show_id)
         if entry.size > self.max_seats:
             return
@@ -76,17 +85,26 @@ class FullShows:
 
     def is_full(self, show_id: str, now: datetime) -> bool:
         """Whether the show is known to have no free seat at `now`."""
-        return self._live(show_id, now) is not None
+        entry = self._live(show_id, now)
+        return entry is not None and not entry.free
+
+    def lacks_block(self, show_id: str, count: int, now: datetime) -> bool:
+        """Whether the show is known to have no `count` adjacent free seats of the default types."""
+        entry = self._live(show_id, now)
+        if entry is None:
+            return False
+        return not entry.free or (entry.no_block_from is not None and count >= entry.no_block_from)
 
     def taken(self, show_id: str, seat_ids: Sequence[int], now: datetime) -> list[str] | None:
-        """The sorted labels of the seats if the show is full and all of them are its seats."""
+        """The sorted labels of the seats known to be taken, if all of them are the show's."""
         entry = self._live(show_id, now)
         if entry is None:
             return None
         labels = entry.labels
         if not all(seat_id in labels for seat_id in seat_ids):
             return None  # unknown seats: the database answers (422 unknown_seats)
-        return sorted(labels[seat_id] for seat_id in seat_ids)
+        gone = sorted(labels[seat_id] for seat_id in seat_ids if seat_id not in entry.free)
+        return gone or None  # every seat was free: the database decides
 
     def forget(self, show_id: str) -> None:
         """Drop the show's hint: seats of it were freed."""

@@ -241,7 +241,7 @@ async def place_hold(
 ) -> Hold:
     """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
 
-    With `full`, a show known to have no free seat is refused without a statement.
+    With `full`, seats it knows to be taken are refused without a statement.
     """
     seat_ids = sorted(set(seat_ids))
     taken = full.taken(show_id, seat_ids, now) if full is not None else None
@@ -297,21 +297,42 @@ async def hold_seats(
     return reservation
 
 
-async def _seat_map(
-    conn: Conn, *, show: _Show, now: datetime, full: FullShows | None
-) -> list[SeatCell]:
-    """The show's seats as the chooser sees them; with no free seat, mark the show full."""
+async def _choose(
+    conn: Conn,
+    *,
+    show: _Show,
+    now: datetime,
+    count: int,
+    seat_type: str | None,
+    full: FullShows | None,
+) -> list[int] | None:
+    """The best free block from the show's seat map; remember a map that refuses for a while.
+
+    With `full`, a map with no free seat, or with no block of `count` seats for a request of
+    no particular type, is remembered with its free seats (see full_shows.py).
+    """
     seen = full.version if full is not None else None
     rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show.id, "now": now})
     cells = [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
-    if full is not None and not any(cell.free for cell in cells):
-        # No seat is free by the rule, so every held seat's deadline is still ahead; the first
-        # of them (or the show's start) is when the show may next have one without an event.
-        deadlines = [r.held_until for r in rows if r.held_until is not None]
+    block = choose_block(cells, count, seat_type)
+    free = frozenset(cell.seat_id for cell in cells if cell.free)
+    no_block = block is None and seat_type is None
+    if full is not None and (not free or no_block):
+        # A held seat frees itself at its deadline: the first one still ahead (or the show's
+        # start) is when the map may change without an event this process sees.
+        deadlines = [r.held_until for r in rows if r.held_until is not None and r.held_until > now]
         until = min([*deadlines, show.starts_at])
         labels = {r.seat_id: r.label for r in rows}
-        full.mark(show.id, now=now, until=until, labels=labels, seen=seen)
-    return cells
+        full.mark(
+            show.id,
+            now=now,
+            until=until,
+            labels=labels,
+            free=free,
+            no_block_from=count if no_block else None,
+            seen=seen,
+        )
+    return block
 
 
 def _conflict(kind: str) -> None:
@@ -339,10 +360,12 @@ async def place_best_available(
 ) -> Hold:
     """Hold the best block of `count` adjacent free seats (retrying if someone was faster).
 
-    With `full`, a seat map without a free seat marks the show full, and a show known to be
-    full is refused without a statement.
+    With `full`, a seat map without a free seat, or without such a block, is remembered, and
+    a request it answers is refused without a statement.
     """
-    if full is not None and full.is_full(show_id, now):
+    if full is not None and (
+        full.lacks_block(show_id, count, now) if seat_type is None else full.is_full(show_id, now)
+    ):
         _refused_full("best_available")
         raise NoAdjacentSeats(count, seat_type)
     draft = _draft(
@@ -356,8 +379,7 @@ async def place_best_available(
     )
     show = await _read_show(conn, show_id=show_id, now=now)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
-        cells = await _seat_map(conn, show=show, now=now, full=full)
-        block = choose_block(cells, count, seat_type)
+        block = await _choose(conn, show=show, now=now, count=count, seat_type=seat_type, full=full)
         if block is None:
             break
         claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing

@@ -15,6 +15,7 @@ CONFIRM_REFUSALS = Counter(
 )
 HOLDS_REFUSED_FULL = Counter(
     "holds_refused_full",
-    "Holds refused by the full-show hint without a database statement",
+    "Holds refused from the replica's recent seat map (full show, seats taken, no block)"
+    " without a database statement",
     ["kind"],
 )

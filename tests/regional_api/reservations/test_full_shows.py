@@ -55,6 +55,22 @@ def test_taken_names_known_seats_only() -> None:
     assert full.taken("s1", [1], NOW + SECOND) is None
 
 
+def test_a_map_with_free_seats_refuses_only_what_it_shows_taken() -> None:
+    full = FullShows(10)
+    full.mark(
+        "s1", now=NOW, until=NOW + SECOND, labels=LABELS, free=frozenset({2}), no_block_from=2
+    )
+    assert not full.is_full("s1", NOW)
+    assert full.taken("s1", [1, 2, 3], NOW) == ["A1", "B1"]
+    assert full.taken("s1", [2], NOW) is None  # free then: the database decides
+    assert full.lacks_block("s1", 2, NOW)
+    assert full.lacks_block("s1", 3, NOW)
+    assert not full.lacks_block("s1", 1, NOW)
+    full.mark("s2", now=NOW, until=NOW + SECOND, labels=LABELS)  # full: no block of any size
+    assert full.lacks_block("s2", 1, NOW)
+    assert not full.lacks_block("other", 1, NOW)
+
+
 def test_forget_and_stale_marks() -> None:
     full = FullShows(10)
     full.mark("s1", now=NOW, until=NOW + SECOND, labels=LABELS)
@@ -236,9 +252,26 @@ def test_release_lets_the_next_hold_through_at_once(
     assert best(client, small, cat).status_code == 201
     assert best(client, small, cat).status_code == 409  # only A1 is left: a wheelchair seat
     assert not is_full(app, small)  # a free seat of any type means not full
-    assert hold(client, small, cat, "A1").status_code == 201
-    assert best(client, small, cat).status_code == 409
-    assert is_full(app, small)
+    assert hold(client, small, cat, "A1").status_code == 201  # free in that map: the database
+    assert best(client, small, cat).status_code == 409  # answered by the map read before
+
+
+def test_a_map_without_a_pair_refuses_pairs_and_taken_seats_only(
+    served: Served, small: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    app, client = served
+    ann, cat = issuer.headers(sub="ann"), issuer.headers(sub="cat")
+    assert hold(client, small, ann, "A2", "B1", "B3").status_code == 201  # A3 and B2 stay single
+    before = _counters()
+    assert best(client, small, cat, 2).status_code == 409  # reads the map: no pair left
+    assert not is_full(app, small)
+    assert best(client, small, cat, 3).json()["error"] == "no_adjacent_seats"  # by the hint
+    by_hint = hold(client, small, cat, "A2", "A3")
+    assert (by_hint.status_code, by_hint.json()["seats"]) == (409, ["A2"])
+    after = _counters()
+    assert (after["best"] - before["best"], after["seats"] - before["seats"]) == (1, 1)
+    assert hold(client, small, cat, "A3").status_code == 201  # free in the map: the database
+    assert best(client, small, cat, 1).status_code == 201  # B2: single seats were never refused
 
 
 def test_cancellations_forget_the_hint(
