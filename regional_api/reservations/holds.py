@@ -315,21 +315,20 @@ async def _choose(
     rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show.id, "now": now})
     cells = [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
     block = choose_block(cells, count, seat_type)
+    if full is None or block is not None:
+        return block
     free = frozenset(cell.seat_id for cell in cells if cell.free)
-    no_block = block is None and seat_type is None
-    if full is not None and (not free or no_block):
+    if seat_type is None or not free:
         # A held seat frees itself at its deadline: the first one still ahead (or the show's
         # start) is when the map may change without an event this process sees.
         deadlines = [r.held_until for r in rows if r.held_until is not None and r.held_until > now]
-        until = min([*deadlines, show.starts_at])
-        labels = {r.seat_id: r.label for r in rows}
         full.mark(
             show.id,
             now=now,
-            until=until,
-            labels=labels,
+            until=min([*deadlines, show.starts_at]),
+            labels={r.seat_id: r.label for r in rows},
             free=free,
-            no_block_from=count if no_block else None,
+            no_block_from=count if seat_type is None else None,
             seen=seen,
         )
     return block

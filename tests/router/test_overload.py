@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -109,6 +110,18 @@ def test_a_timed_out_keyed_write_is_retried_once_only() -> None:
     asyncio.run(scenario())
 
 
+async def _busy(
+    sender: Sender, pool: RegionPool, only: Endpoint, n: int
+) -> list[asyncio.Task[Any]]:
+    """`n` slow GETs in flight on the pool's only endpoint."""
+    slow = [
+        asyncio.create_task(sender.send(pool, _request("GET", "/slow?s=0.5"))) for _ in range(n)
+    ]
+    while only.in_flight < n:
+        await asyncio.sleep(0.005)
+    return slow
+
+
 def test_a_full_endpoint_refuses_at_once(upstreams: dict[str, Proc]) -> None:
     settings = RouterSettings(max_in_flight_per_endpoint=2)
 
@@ -116,11 +129,7 @@ def test_a_full_endpoint_refuses_at_once(upstreams: dict[str, Proc]) -> None:
         sender = Sender(settings, Health(settings))
         only = _endpoint(upstreams["c"].url, "us-east")
         pool = RegionPool("us-east", [only])
-        slow = [
-            asyncio.create_task(sender.send(pool, _request("GET", "/slow?s=0.5"))) for _ in range(2)
-        ]
-        while only.in_flight < 2:
-            await asyncio.sleep(0.005)
+        slow = await _busy(sender, pool, only, 2)
         started = time.perf_counter()
         with pytest.raises(RegionOverloaded):
             await sender.send(pool, _request("GET"))
@@ -142,11 +151,7 @@ def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, P
         sender = Sender(settings, Health(settings))
         only = _endpoint(upstreams["c"].url, "us-east")
         pool = RegionPool("us-east", [only])
-        slow = [
-            asyncio.create_task(sender.send(pool, _request("GET", "/slow?s=0.5"))) for _ in range(2)
-        ]
-        while only.in_flight < 2:
-            await asyncio.sleep(0.005)
+        slow = await _busy(sender, pool, only, 2)
         with pytest.raises(RegionOverloaded):
             await sender.send(pool, _request("POST"))
         payment = asyncio.create_task(

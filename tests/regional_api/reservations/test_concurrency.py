@@ -183,6 +183,20 @@ def test_one_customer_at_once_never_passes_the_seat_cap(
     assert held == (6,)
 
 
+def _wait_for_lock_waiters(dsn: str, count: int) -> None:
+    """Until `count` sessions wait for an advisory lock (the claims are queued on the show's)."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            if waiting == (count,):
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"{count} claims never queued on the show's lock")
+
+
 def test_claims_released_at_once_still_keep_the_cap(regional_dsn: str, show: ShowSeed) -> None:
     """Ten claims by one customer, let go together by a show cancellation's lock: cap 6, 3 win.
 
@@ -206,7 +220,7 @@ def test_claims_released_at_once_still_keep_the_cap(regional_dsn: str, show: Sho
         )
         with ThreadPoolExecutor(max_workers=10) as pool:
             claims = [pool.submit(claim, seat_ids[i : i + 2]) for i in range(0, 20, 2)]
-            time.sleep(0.5)  # every claim is now waiting on the show's lock
+            _wait_for_lock_waiters(regional_dsn, 10)
             blocker.rollback()
             won = sorted(c.result() for c in claims)
     assert won == [0] * 7 + [2] * 3
