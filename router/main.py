@@ -23,35 +23,34 @@ from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
 from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
+from router.proxy.fastpath import FastPath
+from router.proxy.resolve import answered_by_router
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.probes import probe_all, probe_forever
 from router.upstreams.send import Sender
 
 SERVICE = "router"
 
-# Paths the router answers itself; everything else is proxied.
-OWN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/me/reservations", "/search/shows", "/app"}
-)
-OWN_PREFIXES = ("/router/", "/app/")
 # The frontends (docs/frontends.md), served as files under /app/.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class RouterApp:
-    """Top-level ASGI app: the router's own endpoints on FastAPI, all else on the raw proxy."""
+    """Top-level ASGI app: the router's own endpoints on FastAPI, all else on the raw proxy.
+
+    `fast` is the fast path that `router.proxy.protocol.RouterProtocol` takes GETs on.
+    """
 
     def __init__(self, api: FastAPI, proxy: ProxyApp, state: RouterState) -> None:
         self.api = api
         self.proxy = proxy
         self.state = state
+        self.fast = FastPath(proxy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path not in OWN_PATHS and not path.startswith(OWN_PREFIXES):
-                await self.proxy(scope, receive, send)
-                return
+        if scope["type"] == "http" and not answered_by_router(scope["path"]):
+            await self.proxy(scope, receive, send)
+            return
         await self.api(scope, receive, send)
 
 

@@ -16,6 +16,8 @@ APPS = {
     "regional_api": "regional_api.main:create_app",
     "router": "router.main:create_app",
 }
+# The router's own uvicorn protocol, with its proxy fast path (router/proxy/protocol.py).
+HTTP_PROTOCOLS = {"router": "router.proxy.protocol:RouterProtocol"}
 
 
 @dataclass
@@ -59,7 +61,7 @@ class ServiceProcess:
             str(self.workers),
         ]
         if self.workers == 1:
-            command += ["--loop", "uvloop", "--http", "httptools"]
+            command += ["--loop", "uvloop", "--http", HTTP_PROTOCOLS.get(self.app, "httptools")]
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             command,

@@ -4,9 +4,10 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
 from common.errors import AppError, ServiceUnavailable
@@ -17,8 +18,9 @@ from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
 from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
+from router.proxy.stats import STATS
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
-from router.upstreams.pool import GLOBAL, Upstreams
+from router.upstreams.pool import GLOBAL, Endpoint, RegionPool, Upstreams
 from router.upstreams.send import (
     NoHealthyEndpoint,
     Outbound,
@@ -30,13 +32,6 @@ from router.upstreams.send import (
 
 log = logging.getLogger("router.proxy")
 
-REQUESTS = Counter("router_requests_total", "Proxied requests", ["region", "outcome"])
-LATENCY = Histogram(
-    "router_request_duration_seconds",
-    "Proxied request latency, to the end of the response",
-    ["region", "outcome"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
 UNAVAILABLE = Counter(
     "router_region_unavailable_total", "503s for want of a healthy endpoint", ["region"]
 )
@@ -44,6 +39,22 @@ UNAVAILABLE = Counter(
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SMALL_BODY = 256 * 1024
 HOLD_SUFFIXES = ("/holds", "/best-available")
+
+
+RESUME = "router.resume"  # scope key: a request the fast path began (router.proxy.fastpath)
+
+
+@dataclass(slots=True, kw_only=True)
+class Resume:
+    """A GET the fast path began and hands over: its answer to relay, or its failed attempt."""
+
+    started: float  # time.perf_counter() when the request arrived
+    deadline: float
+    route: Route
+    inbound: Inbound
+    endpoint: Endpoint
+    sent: Sent | None = None
+    error: Exception | None = None
 
 
 class ProxyError(Exception):
@@ -97,22 +108,30 @@ class ProxyApp:
             burst=settings.hold_burst,
             max_clients=settings.rate_limit_max_clients,
         )
-        self._metrics: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
+        resume: Resume | None = scope.get(RESUME)
+        started = resume.started if resume else time.perf_counter()
         client = scope.get("client")
         client_host = client[0] if client else None
-        inbound = read_request_headers(
-            scope["headers"], client=client_host, scheme=scope.get("scheme", "http")
+        inbound = (
+            resume.inbound
+            if resume
+            else read_request_headers(
+                scope["headers"], client=client_host, scheme=scope.get("scheme", "http")
+            )
         )
         token = request_id_var.set(inbound.request_id)
         region, status, outcome = "-", 500, "error"
         try:
-            route = await self._route(scope)
+            if resume:
+                route, body = resume.route, None
+            else:
+                route = await self._route(scope)
+                self._limit(scope["method"], route, client_host)
             region = route.region or GLOBAL
-            self._limit(scope["method"], route, client_host)
-            body = await self._body(inbound, receive)
+            if not resume:
+                body = await self._body(inbound, receive)
             status = await self._forward(scope, route, inbound, body, send)
             outcome = "ok" if status < 500 else "upstream_5xx"
         except ProxyError as exc:
@@ -125,7 +144,14 @@ class ProxyApp:
                 internal = {"error": "internal", "detail": "internal error"}
                 await _send_json(send, 500, internal, {}, inbound.request_id)
         finally:
-            self._observe(scope, inbound.request_id, region, (outcome, status), started)
+            self.observe(
+                scope["method"],
+                scope["path"],
+                inbound.request_id,
+                region,
+                (outcome, status),
+                started,
+            )
             request_id_var.reset(token)
 
     async def _route(self, scope: Scope) -> Route:
@@ -201,24 +227,27 @@ class ProxyApp:
         self, scope: Scope, route: Route, inbound: Inbound, body: bytes | None, send: Send
     ) -> int:
         method: str = scope["method"]
-        pool = (
-            self.upstreams.global_pool
-            if route.region is None
-            else self.upstreams.regions[route.region]
+        pool = self.pool(route)
+        if pool is None:
+            raise ProxyError(404, "not_found", f"unknown region {route.region!r}")
+        resume: Resume | None = scope.get(RESUME)
+        outbound = Outbound(
+            method=method,
+            path=route.path,
+            headers=inbound.forward,
+            body=body,
+            repeatable=method in SAFE_METHODS or inbound.idempotency_key,
+            deadline=resume.deadline if resume else self.deadline(),
+            priority=finishes_sale(method, scope["path"]),
         )
         try:
-            sent = await self.sender.send(
-                pool,
-                Outbound(
-                    method=method,
-                    path=route.path,
-                    headers=inbound.forward,
-                    body=body,
-                    repeatable=method in SAFE_METHODS or inbound.idempotency_key,
-                    deadline=time.monotonic() + self.settings.request_deadline_seconds,
-                    priority=finishes_sale(method, scope["path"]),
-                ),
-            )
+            if resume is None:
+                sent = await self.sender.send(pool, outbound)
+            elif resume.sent is not None:
+                sent = resume.sent
+            else:
+                assert resume.error is not None
+                sent = await self.sender.send_again(pool, outbound, resume.endpoint, resume.error)
         except NoHealthyEndpoint as exc:
             raise self._unavailable(exc.region) from None
         except RegionOverloaded as exc:
@@ -229,6 +258,16 @@ class ProxyApp:
             return await _relay(sent, method, inbound.request_id, send)
         finally:
             sent.done()
+
+    def pool(self, route: Route) -> RegionPool | None:
+        """The endpoints that serve a route (None once its region has left the map)."""
+        if route.region is None:
+            return self.upstreams.global_pool
+        return self.upstreams.regions.get(route.region)
+
+    def deadline(self) -> float:
+        """The `time.monotonic()` by which a request starting now must have its answer's headers."""
+        return time.monotonic() + self.settings.request_deadline_seconds
 
     def _unavailable(self, region: str) -> ProxyError:
         UNAVAILABLE.labels(region).inc()
@@ -249,27 +288,24 @@ class ProxyApp:
             region=region,
         )
 
-    def _observe(
+    def observe(
         self,
-        scope: Scope,
+        method: str,
+        path: str,
         request_id: str,
         region: str,
         result: tuple[str, int],
         started: float,
     ) -> None:
+        """Count and time one answered request; log it if the access log is on or it failed."""
         outcome, status = result
         elapsed = time.perf_counter() - started
-        metrics = self._metrics.get((region, outcome))
-        if metrics is None:
-            metrics = (REQUESTS.labels(region, outcome), LATENCY.labels(region, outcome))
-            self._metrics[(region, outcome)] = metrics
-        metrics[0].inc()
-        metrics[1].observe(elapsed)
+        STATS.record(region, outcome, elapsed)
         if self.access_log is None and status < 500:
             return
         fields = {
-            "method": scope["method"],
-            "path": scope["path"],
+            "method": method,
+            "path": path,
             "region": region,
             "status": status,
             "outcome": outcome,

@@ -42,6 +42,7 @@ class Inbound:
     chunked: bool = False
     idempotency_key: bool = False
     bad_length: bool = False
+    forwarded: bool = False  # X-Forwarded-For or -Proto came in (uvicorn may act on them)
 
 
 def read_request_headers(
@@ -64,6 +65,9 @@ def read_request_headers(
             inbound.content_length, inbound.bad_length = _length(value)
         elif name == b"x-forwarded-for":
             forwarded_for = value.decode("latin-1")
+            inbound.forwarded = True
+        elif name == b"x-forwarded-proto":
+            inbound.forwarded = True
         elif name == b"transfer-encoding":
             inbound.chunked = True
         elif name == b"connection":

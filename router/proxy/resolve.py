@@ -7,6 +7,12 @@ from common.ids import parse_id
 
 GLOBAL_PREFIXES = frozenset({"auth", "users", "directory", ".well-known"})
 
+# Paths the router answers itself; everything else is proxied.
+OWN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/me/reservations", "/search/shows", "/app"}
+)
+OWN_PREFIXES = ("/router/", "/app/")
+
 # Resource-addressed collections and the id kind their first path segment must carry.
 COLLECTION_KINDS = {
     "cinemas": "cin",
@@ -34,6 +40,11 @@ class RouteNotFound(Exception):
         super().__init__(detail)
         self.detail = detail
         self.cinema_miss = cinema_miss
+
+
+def answered_by_router(path: str) -> bool:
+    """Whether the router answers `path` itself rather than proxying it."""
+    return path in OWN_PATHS or path.startswith(OWN_PREFIXES)
 
 
 def resolve(

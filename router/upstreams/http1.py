@@ -7,8 +7,9 @@ httptools (the parser uvicorn uses), which is all a proxy to known upstreams nee
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -17,6 +18,45 @@ Headers = Sequence[tuple[bytes, bytes]]
 
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _HIGH_WATER = 256 * 1024  # pause reading the upstream when the client is this far behind
+
+
+class _Slots:
+    """At most `limit` connections in use at once; waiters get freed slots in arrival order."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take_now(self) -> bool:
+        """Take a slot if one is free and nobody is queued for it."""
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a slot."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot just as this waiter gave up: pass it on
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):  # give() may have dropped it already
+                    self.waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Free a slot, handing it straight to the first live waiter if there is one."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
 
 
 class ConnectFailed(ConnectionError):
@@ -31,6 +71,19 @@ class Disconnected(ConnectionError):
     """The connection broke after the request was sent: the upstream may have acted on it."""
 
 
+class Listener(Protocol):
+    """Told of an answer's progress instead of futures being resolved (the proxy's fast path)."""
+
+    def on_head(self, conn: "_Connection") -> None:
+        """The status and headers have arrived."""
+
+    def on_done(self, conn: "_Connection") -> None:
+        """The whole body has arrived (it is in `conn.chunks`)."""
+
+    def on_fail(self, conn: "_Connection", error: Exception) -> None:
+        """The answer cannot be completed."""
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; carries one request at a time."""
 
@@ -40,32 +93,42 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
-        self._reset(head=False)
+        self._reset(head=False, listener=None)
 
-    def _reset(self, *, head: bool) -> None:
+    def _reset(self, *, head: bool, listener: Listener | None) -> None:
         self.head = head
+        self.listener = listener
         self.status = 0
+        self.headed = False
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.content_length: int | None = None
         self.framed = False  # length or chunked: the end of the body is known without EOF
         self.keep_alive = False
-        self.headers_ready: asyncio.Future[None] = self.loop.create_future()
+        # A listener is called back instead: no future to create and resolve per request.
+        self.headers_ready: asyncio.Future[None] | None = (
+            None if listener else self.loop.create_future()
+        )
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
         self.body_done = False
         self.error: Exception | None = None
         self.waiter: asyncio.Future[None] | None = None
 
-    def send(self, data: bytes, *, head: bool) -> None:
-        """Write one whole request."""
-        self._reset(head=head)
+    def send(self, data: bytes, *, head: bool, listener: Listener | None = None) -> None:
+        """Write one whole request; `listener`, if given, hears of the answer."""
+        self._reset(head=head, listener=listener)
         assert self.transport is not None
         self.transport.write(data)
 
     def time_out(self) -> None:
         """Give up waiting for the answer's headers."""
-        if not self.headers_ready.done():
+        if not self.headed:
             self._fail(TimeoutError("no answer from upstream in time"))
+
+    def time_out_body(self) -> None:
+        """Give up waiting for the rest of the body (listener mode only)."""
+        if not self.body_done:
+            self._fail(TimeoutError("upstream body stalled"))
 
     def close(self) -> None:
         """Close the socket."""
@@ -87,7 +150,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.headers_ready.done() and not self.framed and not self.head:
+        if self.headed and not self.framed and not self.head:
             self.on_message_complete()  # the body ran to EOF: that is how it ends
         else:
             self._fail(Disconnected("upstream closed the connection"))
@@ -95,9 +158,13 @@ class _Connection(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         if not self.body_done:
             self.error = error
-        if not self.headers_ready.done():
-            self.headers_ready.set_exception(error)
-            self.headers_ready.exception()  # retrieved here; the caller re-raises it
+        if self.listener is not None:
+            self.listener.on_fail(self, error)
+            return
+        ready = self.headers_ready
+        if ready is not None and not ready.done():
+            ready.set_exception(error)
+            ready.exception()  # retrieved here; the caller re-raises it
         self._wake()
 
     def _wake(self) -> None:
@@ -124,7 +191,10 @@ class _Connection(asyncio.Protocol):
             self.body_done = True
         if self.status in (204, 304):
             self.framed = True
-        if not self.headers_ready.done():
+        self.headed = True
+        if self.listener is not None:
+            self.listener.on_head(self)
+        elif self.headers_ready is not None and not self.headers_ready.done():
             self.headers_ready.set_result(None)
 
     def on_body(self, body: bytes) -> None:
@@ -136,7 +206,10 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.body_done = True
-        self._wake()
+        if self.listener is not None:
+            self.listener.on_done(self)
+        else:
+            self._wake()
 
 
 class Response:
@@ -144,7 +217,7 @@ class Response:
 
     __slots__ = ("_conn", "_pool", "_released", "status")
 
-    def __init__(self, conn: _Connection, pool: "Http1Pool") -> None:
+    def __init__(self, conn: "_Connection", pool: "Http1Pool") -> None:
         self._conn = conn
         self._pool = pool
         self._released = False
@@ -219,15 +292,12 @@ class Http1Pool:
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = _Slots(limit)
         self._idle: list[_Connection] = []
         self._closed = False
 
-    async def request(
-        self, method: str, target: str, headers: Headers, body: bytes | None, *, wait: float
-    ) -> Response:
-        """Send a request on a pooled connection; wait at most `wait` seconds for the headers."""
-        conn = await self._acquire()
+    def encode(self, method: str, target: str, headers: Headers, body: bytes | None) -> bytes:
+        """One whole request, ready to write."""
         target = self.base_path + target
         lines = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), self.host_header]
         for name, value in headers:
@@ -237,10 +307,18 @@ class Http1Pool:
         lines.append(b"\r\n\r\n")
         if body:
             lines.append(body)
-        conn.send(b"".join(lines), head=method == "HEAD")
+        return b"".join(lines)
+
+    async def request(
+        self, method: str, target: str, headers: Headers, body: bytes | None, *, wait: float
+    ) -> Response:
+        """Send a request on a pooled connection; wait at most `wait` seconds for the headers."""
+        conn = await self._acquire()
+        conn.send(self.encode(method, target, headers, body), head=method == "HEAD")
         # A timer handle is much cheaper than asyncio.timeout() on this path (py-spy profile).
         timer = conn.loop.call_later(wait, conn.time_out)
         try:
+            assert conn.headers_ready is not None
             await conn.headers_ready
         except BaseException:
             self.give_back(conn, reusable=False)
@@ -249,31 +327,43 @@ class Http1Pool:
             timer.cancel()
         return Response(conn, self)
 
-    async def _acquire(self) -> _Connection:
-        if self._slots.locked():
-            try:
-                async with asyncio.timeout(self.connect_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise PoolBusy(f"all connections to {self.host}:{self.port} busy") from None
-        else:
-            await self._slots.acquire()
-        now = asyncio.get_running_loop().time()
+    def take_idle(self) -> "_Connection | None":
+        """A kept-alive connection, taken with its slot without waiting; None if there is none."""
+        if not self._idle or not self._slots.take_now():
+            return None
+        conn = self._reuse()
+        if conn is None:
+            self._slots.give()
+        return conn
+
+    def _reuse(self) -> "_Connection | None":
         while self._idle:
             conn = self._idle.pop()
-            if not conn.closed and now - conn.idle_since < self.keepalive:
+            if not conn.closed and conn.loop.time() - conn.idle_since < self.keepalive:
                 return conn
             conn.close()
+        return None
+
+    async def _acquire(self) -> _Connection:
+        if not self._slots.take_now():
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await self._slots.take()
+            except TimeoutError:
+                raise PoolBusy(f"all connections to {self.host}:{self.port} busy") from None
+        conn = self._reuse()
+        if conn is not None:
+            return conn
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await asyncio.get_running_loop().create_connection(
                     _Connection, self.host, self.port
                 )
         except (OSError, TimeoutError) as exc:
-            self._slots.release()
+            self._slots.give()
             raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         except BaseException:
-            self._slots.release()
+            self._slots.give()
             raise
         return conn
 
@@ -284,7 +374,7 @@ class Http1Pool:
             self._idle.append(conn)
         else:
             conn.close()
-        self._slots.release()
+        self._slots.give()
 
     async def close(self) -> None:
         """Close every idle connection; busy ones close when given back."""

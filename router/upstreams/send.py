@@ -155,15 +155,34 @@ class Sender:
     async def send(self, pool: RegionPool, request: Outbound) -> Sent:
         """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
         endpoint = self._pick(pool, request)
-        budget = self.budget(pool.code)
-        budget.request()
+        self.budget(pool.code).request()
         try:
             return await self._attempt(pool, endpoint, request)
         except Exception as exc:
-            if not request.may_retry(exc):
-                raise _as_failure(pool.code, exc) from exc
-            first_error: BaseException = exc
-        return await self._retry(pool, [endpoint], first_error, request)
+            return await self.send_again(pool, request, endpoint, exc)
+
+    async def send_again(
+        self, pool: RegionPool, request: Outbound, failed: Endpoint, error: Exception
+    ) -> Sent:
+        """After a first attempt on `failed` ended in `error`: retry elsewhere if safe, else raise."""
+        if not request.may_retry(error):
+            raise _as_failure(pool.code, error) from error
+        return await self._retry(pool, [failed], error, request)
+
+    def answered(self, endpoint: Endpoint, pool: RegionPool, status: int) -> None:
+        """Count an attempt's answer toward the endpoint's health."""
+        if status >= 500:
+            self.health.traffic_5xx(endpoint, pool)
+        else:
+            self.health.traffic_ok(endpoint)
+
+    def attempt_failed(self, endpoint: Endpoint, pool: RegionPool, exc: BaseException) -> None:
+        """Free the attempt's in-flight slot and count a transport failure against the endpoint."""
+        endpoint.in_flight -= 1
+        if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
+            self.health.traffic_failed(
+                endpoint, pool, reason="connection", immediate=_never_sent(exc)
+            )
 
     def _retrying(self, pool: RegionPool, request: Outbound, remaining: float) -> AsyncRetrying:
         settings = self.settings
@@ -220,16 +239,9 @@ class Sender:
                 request.method, request.path, request.headers, request.body, wait=timeout
             )
         except BaseException as exc:
-            endpoint.in_flight -= 1
-            if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
-                self.health.traffic_failed(
-                    endpoint, pool, reason="connection", immediate=_never_sent(exc)
-                )
+            self.attempt_failed(endpoint, pool, exc)
             raise
-        if response.status >= 500:
-            self.health.traffic_5xx(endpoint, pool)
-        else:
-            self.health.traffic_ok(endpoint)
+        self.answered(endpoint, pool, response.status)
         return Sent(response, endpoint)
 
 

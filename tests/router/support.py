@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from router.proxy.protocol import SPEC as PROTOCOL_SPEC
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,6 +35,7 @@ class Proc:
     app: str
     env: dict[str, str]
     port: int = field(default_factory=free_port)
+    http: str = "httptools"  # uvicorn's --http: a protocol name or class
     log: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
@@ -46,7 +49,7 @@ class Proc:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", self.app,
             "--host", "127.0.0.1", "--port", str(self.port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--loop", "uvloop", "--http", self.http, "--no-access-log",
         ]  # fmt: skip
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -98,7 +101,7 @@ def router(global_url: str, **settings: Any) -> Proc:
         "ROUTER_ACCESS_LOG": "false",
     }
     env |= {f"ROUTER_{key.upper()}": str(value) for key, value in settings.items()}
-    return Proc("router.main:create_app", env)
+    return Proc("router.main:create_app", env, http=PROTOCOL_SPEC)
 
 
 def directory_map(

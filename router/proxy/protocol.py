@@ -1,0 +1,124 @@
+"""uvicorn's httptools protocol, with the router's fast path tried before the ASGI cycle.
+
+Serve the router with `uvicorn --factory router.main:create_app --http
+router.proxy.protocol:RouterProtocol`; with uvicorn's own protocols every request takes the
+ASGI path, which behaves the same, only slower.
+"""
+
+import asyncio
+from typing import Any
+
+import httptools
+from starlette.types import Scope
+from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
+
+from router.main import RouterApp
+from router.proxy.fastpath import Exchange, FastPath
+from router.proxy.headers import read_request_headers
+
+# What `uvicorn --http` takes to serve the router with this protocol.
+SPEC = "router.proxy.protocol:RouterProtocol"
+
+
+class RouterProtocol(HttpToolsProtocol):
+    """Takes qualifying GETs on the fast path; everything else goes to uvicorn's ASGI cycle."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.fast: FastPath | None = None
+        self.trusted: Any = None  # the proxy-headers middleware's trusted hosts, if it runs
+        app: Any = self.app
+        while app is not None and self.fast is None:
+            if isinstance(app, ProxyHeadersMiddleware):
+                self.trusted = app.trusted_hosts
+            if isinstance(app, RouterApp):
+                self.fast = app.fast
+            app = getattr(app, "app", None)
+
+    def on_headers_complete(self) -> None:
+        if self.fast is None or not self._start_fast(self.fast):
+            super().on_headers_complete()
+
+    def _start_fast(self, fast: FastPath) -> bool:
+        parser = self.parser
+        cycle = self.cycle
+        if (
+            parser.get_method() != b"GET"
+            or (cycle is not None and not cycle.response_complete)
+            or self.pipeline
+            or self.limit_concurrency is not None
+            or self.root_path
+            or self.expect_100_continue
+            or parser.should_upgrade()
+        ):
+            return False
+        url = httptools.parse_url(self.url)
+        raw_path: bytes = url.path
+        if b"%" in raw_path or not raw_path.isascii():
+            return False  # uvicorn's decoding rules apply: the ASGI path
+        client = self.client[0] if self.client else None
+        inbound = read_request_headers(self.headers, client=client, scheme=self.scheme or "http")
+        if inbound.content_length or inbound.chunked or inbound.bad_length:
+            return False
+        if inbound.forwarded and self.trusted is not None and client in self.trusted:
+            return False  # the proxy-headers middleware rewrites client and scheme first
+        version = parser.get_http_version()
+        scope: Scope = self.scope  # type: ignore[assignment]  # the ASGI path reads it alike
+        scope["method"] = "GET"
+        scope["path"] = raw_path.decode("ascii")
+        scope["raw_path"] = raw_path
+        scope["query_string"] = url.query or b""
+        if version != "1.1":
+            scope["http_version"] = version
+        keep_alive = version != "1.0" and bool(parser.should_keep_alive())
+        exchange = fast.start(self, scope, inbound, keep_alive)
+        if exchange is None:
+            return False
+        self.cycle = exchange  # type: ignore[assignment]  # it has what uvicorn reads on a cycle
+        return True
+
+    def on_body(self, body: bytes) -> None:
+        if not isinstance(self.cycle, Exchange):
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not isinstance(self.cycle, Exchange):
+            super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        if isinstance(cycle, Exchange):
+            cycle.client_gone()
+            self.cycle = None  # uvicorn would signal it as a cycle
+        super().connection_lost(exc)
+
+    def resume(self, exchange: Exchange) -> None:
+        """Finish a fast exchange on the ASGI path (its scope carries the `Resume`)."""
+        cycle = RequestResponseCycle(
+            scope=exchange.scope,  # type: ignore[arg-type]  # built by uvicorn as an HTTPScope
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=exchange.keep_alive,
+            on_response=self.on_response_complete,
+        )
+        cycle.more_body = False  # a GET without a body: nothing more will come
+        cycle.message_event.set()
+        cycle.disconnected = exchange.disconnected
+        if self.cycle is exchange:  # type: ignore[comparison-overlap]
+            self.cycle = cycle
+        self._start_asgi_task(cycle, self.app)
