@@ -20,6 +20,7 @@ from common.observability import request_id_var
 from router.proxy.app import RESUME, SMALL_BODY, ProxyApp, Resume
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
+from router.proxy.stats import STATS
 from router.upstreams.http1 import Response, _Connection
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Sent
@@ -238,6 +239,7 @@ class Exchange:
         self.response_complete = True
         if not self.keep_alive:
             protocol.transport.close()
+        STATS.fast["answered"] += 1
         token = request_id_var.set(self.inbound.request_id)
         try:
             region = self.route.region or GLOBAL
@@ -259,4 +261,5 @@ class Exchange:
             error=error,
         )
         self.scope[RESUME] = resume
+        STATS.fast["resumed"] += 1
         self.protocol.resume(self)

@@ -22,6 +22,8 @@ class RequestStats(Collector):
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str], list[int]] = {}
         self._sums: dict[tuple[str, str], float] = {}
+        # GETs the fast path answered itself, and those it handed to the ASGI path.
+        self.fast = {"answered": 0, "resumed": 0}
 
     def record(self, region: str, outcome: str, seconds: float) -> None:
         """Count one answered request."""
@@ -52,6 +54,14 @@ class RequestStats(Collector):
             latency.add_metric(list(key), buckets, self._sums[key])
         yield requests
         yield latency
+        fast = CounterMetricFamily(
+            "router_fast_path_requests",
+            "GETs begun on the fast path, by how they ended: answered, or resumed on the ASGI path",
+            labels=["result"],
+        )
+        for result, count in self.fast.items():
+            fast.add_metric([result], count)
+        yield fast
 
 
 STATS = RequestStats()

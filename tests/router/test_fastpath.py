@@ -1,0 +1,154 @@
+"""The proxy's fast path (GETs answered from parser callbacks) against a real router process.
+
+Paths go to us-east, which has one endpoint, so after a first GET the router holds an idle
+connection to it and the GETs that follow qualify for the fast path.
+"""
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.router.support import wait_all_healthy
+
+
+@pytest.fixture
+def client(router_url: str) -> Iterator[httpx.Client]:
+    """An HTTP client for the router, with an idle upstream connection to us-east."""
+    wait_all_healthy(router_url)
+    with httpx.Client(base_url=router_url, timeout=5.0) as http:
+        assert http.get("/regions/us-east/warm").status_code == 200
+        yield http
+
+
+def _fast(client: httpx.Client) -> dict[str, float]:
+    text = client.get("/metrics").text
+    found = re.findall(r'router_fast_path_requests_total\{result="(\w+)"\} ([\d.e+]+)', text)
+    return {result: float(count) for result, count in found}
+
+
+def _raw(router_url: str, data: bytes, *, until_eof: bool = False, answers: int = 1) -> bytes:
+    host, port = router_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(data)
+        received = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if not until_eof and received.count(b"HTTP/1.1 ") >= answers and _complete(received):
+                break
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def _complete(data: bytes) -> bool:
+    head, _, body = data.rpartition(b"HTTP/1.1 ")[2].partition(b"\r\n\r\n")
+    match = re.search(rb"content-length: (\d+)", head)
+    return match is not None and len(body) >= int(match.group(1))
+
+
+def test_gets_take_the_fast_path_and_reach_the_upstream_intact(client: httpx.Client) -> None:
+    before = _fast(client)
+    for n in range(20):
+        response = client.get(f"/regions/us-east/items/{n}?page={n}", headers={"X-Trace": "t"})
+        assert response.status_code == 200
+        echo = response.json()
+        assert (echo["method"], echo["path"], echo["query"]) == ("GET", f"/items/{n}", f"page={n}")
+        assert echo["headers"]["x-trace"] == "t"
+        assert echo["headers"]["x-forwarded-for"] == "127.0.0.1"
+        assert echo["headers"]["x-request-id"] == response.headers["x-request-id"]
+    after = _fast(client)
+    assert after["answered"] - before["answered"] >= 19
+
+
+def test_fast_answers_carry_the_headers_the_asgi_path_gives(client: httpx.Client) -> None:
+    fast = client.get("/regions/us-east/hop", headers={"X-Request-Id": "rid-1"})
+    # A percent-encoded path is left to uvicorn's decoding rules: the ASGI path.
+    asgi = client.get("/regions/us-east/h%6Fp", headers={"X-Request-Id": "rid-2"})
+    assert fast.json()["path"] == asgi.json()["path"] == "/hop"
+    for response, request_id in ((fast, "rid-1"), (asgi, "rid-2")):
+        names = [name.lower() for name, _ in response.headers.multi_items()]
+        assert sorted(names) == [
+            "content-length",
+            "content-type",
+            "date",
+            "server",
+            "x-request-id",
+        ], names
+        assert response.headers["x-request-id"] == request_id
+
+
+def test_pipelined_gets_are_answered_in_order(router_url: str, client: httpx.Client) -> None:
+    request = "GET /regions/us-east/n{} HTTP/1.1\r\nHost: x\r\n\r\n"
+    data = _raw(router_url, "".join(request.format(n) for n in range(3)).encode(), answers=3)
+    assert [int(n) for n in re.findall(rb'"path": "/n(\d)"', data)] == [0, 1, 2]
+
+
+def test_http10_client_gets_its_answer_then_the_connection_closes(
+    router_url: str, client: httpx.Client
+) -> None:
+    data = _raw(router_url, b"GET /regions/us-east/old HTTP/1.0\r\n\r\n", until_eof=True)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in head.lower()
+    assert b'"path": "/old"' in body
+
+
+def test_a_client_that_hangs_up_early_leaves_the_router_serving(
+    router_url: str, client: httpx.Client
+) -> None:
+    host, port = router_url.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"GET /regions/us-east/slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    for _ in range(5):
+        assert client.get("/regions/us-east/after").json()["path"] == "/after"
+
+
+def test_a_long_streamed_answer_is_resumed_on_the_asgi_path(client: httpx.Client) -> None:
+    before = _fast(client)
+    response = client.get("/regions/us-east/big?n=300000")
+    assert response.status_code == 200
+    assert response.content == b"x" * 300000
+    assert _fast(client)["resumed"] - before["resumed"] >= 1
+
+
+def test_upstream_5xx_passes_through_and_is_counted(client: httpx.Client) -> None:
+    response = client.get("/regions/us-east/boom")
+    assert (response.status_code, response.json()["error"]) == (500, "internal")
+    metrics = client.get("/metrics").text
+    assert re.search(
+        r'router_requests_total\{outcome="upstream_5xx",region="us-east"\} [1-9]', metrics
+    )
+
+
+def test_a_fast_get_that_times_out_is_retried_then_answered_504(client: httpx.Client) -> None:
+    before = _fast(client)
+    started = time.monotonic()
+    response = client.get("/regions/us-east/slow?s=3")
+    assert (response.status_code, response.json()["error"]) == (504, "upstream_timeout")
+    assert time.monotonic() - started < 2.5  # the request deadline (1.5 s), not the upstream's 3 s
+    assert _fast(client)["resumed"] - before["resumed"] >= 1
+
+
+def test_latency_histogram_is_cumulative(client: httpx.Client) -> None:
+    client.get("/regions/us-east/hist")
+    metrics = client.get("/metrics").text
+    pattern = r'router_request_duration_seconds_bucket\{le="([^"]+)",outcome="ok",region="us-east"\} ([\d.e+]+)'
+    buckets = [(bound, float(count)) for bound, count in re.findall(pattern, metrics)]
+    assert buckets[-1][0] == "+Inf"
+    counts = [count for _, count in buckets]
+    assert counts == sorted(counts)
+    assert counts[-1] >= 1
+    total = re.search(
+        r'router_request_duration_seconds_count\{outcome="ok",region="us-east"\} ([\d.e+]+)',
+        metrics,
+    )
+    assert total is not None
+    assert float(total.group(1)) == counts[-1]
