@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -159,6 +160,79 @@ def cpu_seconds(pid: int) -> float:
 
 
 ROUNDS = 5  # windows per target, interleaved: the VM's drift hits every target alike
+PAIRED_ROUNDS = 3000  # one request to each target per round
+
+
+@dataclass
+class Paired:
+    """One-connection latency of a target from requests alternated with the other targets'."""
+
+    upstream: str
+    target: str
+    p50_ms: float
+    p99_ms: float
+    added_ms: float  # median over rounds of (this target's time - direct's time)
+
+
+class _KeepAlive:
+    """A blocking keep-alive connection sending one GET at a time (reconnects when closed)."""
+
+    def __init__(self, url: str) -> None:
+        hostport, _, path = url.removeprefix("http://").partition("/")
+        host, port = hostport.rsplit(":", 1)
+        self.address = (host, int(port))
+        self.request = f"GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n".encode()
+        self.sock = self._connect()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address, timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def get(self) -> float:
+        """Seconds from sending the request to the last byte of its answer."""
+        started = time.perf_counter()
+        self.sock.sendall(self.request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.sock.recv(65536)
+            if not chunk:  # the server closed a kept-alive connection (nginx: 1,000 requests)
+                self.sock.close()
+                self.sock = self._connect()
+                return self.get()
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(body) < length:
+            body += self.sock.recv(65536)
+        return time.perf_counter() - started
+
+
+def paired(upstream_name: str, urls: dict[str, str], rounds: int) -> list[Paired]:
+    """Alternate single GETs across the targets; `direct` (the first) is the reference.
+
+    Windows of wrk taken one after another drift by more than the router adds at one connection
+    on this VM; here every round sends one request to each target in turn, so the machine's
+    state is shared, and the added latency is the median of the per-round differences.
+    """
+    connections = {name: _KeepAlive(url) for name, url in urls.items()}
+    for _ in range(200):  # warm-up: connections, upstream pools, caches
+        for connection in connections.values():
+            connection.get()
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, connection in connections.items():
+            times[name].append(connection.get() * 1000)
+    for connection in connections.values():
+        connection.sock.close()
+    direct = times["direct"]
+    results = []
+    for name, samples in times.items():
+        q = statistics.quantiles(samples, n=100)
+        added = statistics.median(a - b for a, b in zip(samples, direct, strict=True))
+        results.append(Paired(upstream_name, name, q[49], q[98], added))
+        print(f"  {upstream_name:8} {name:7} c=1 paired  p50 {q[49]:.3f} ms  added {added:+.3f} ms")
+    return results
 
 
 def measure(
@@ -197,6 +271,19 @@ def measure(
     return results
 
 
+def paired_table(results: list[Paired]) -> str:
+    """A markdown table of the alternated one-connection figures."""
+    lines = [
+        "| upstream | target | p50 ms | p99 ms | added p50 ms (median of paired differences) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.upstream} | {r.target} | {r.p50_ms:.3f} | {r.p99_ms:.3f} | {r.added_ms:+.3f} |"
+        for r in results
+    ]
+    return "\n".join(lines)
+
+
 def table(results: list[Result]) -> str:
     """A markdown table with throughput ratio and added p50 against direct."""
     lines = [
@@ -221,11 +308,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     parser.add_argument("--access-log", action="store_true", help="router logs every request")
+    parser.add_argument(
+        "--rounds", type=int, default=PAIRED_ROUNDS, help="alternated one-connection rounds"
+    )
     args = parser.parse_args()
-    results = run(args.seconds, access_log=args.access_log)
+    results, alternated = run(args.seconds, access_log=args.access_log, paired_rounds=args.rounds)
     print(table(results))
+    print(paired_table(alternated))
     if args.write:
-        write_doc(results, args)
+        write_doc(results, alternated, args)
 
 
 @contextlib.contextmanager
@@ -245,7 +336,9 @@ def regional_endpoint(workdir: Path) -> Iterator[tuple[str, str]]:
         server.stop()
 
 
-def run(seconds: int, *, access_log: bool = False) -> list[Result]:
+def run(
+    seconds: int, *, access_log: bool = False, paired_rounds: int = PAIRED_ROUNDS
+) -> tuple[list[Result], list[Paired]]:
     """Start both upstreams, the router and nginx, and measure each (also used by the suite)."""
     with tempfile.TemporaryDirectory() as tmp, regional_endpoint(Path(tmp)) as (api, show_id):
         echo = upstream("bench", "us-east", Path(tmp) / "writes.log")
@@ -269,7 +362,8 @@ def run(seconds: int, *, access_log: bool = False) -> list[Result]:
                 "regional": (api, f"/shows/{show_id}", f"/shows/{show_id}"),
                 "echo": (echo.url, "/echo", "/regions/us-east/echo"),
             }
-            results = []
+            results: list[Result] = []
+            alternated: list[Paired] = []
             for name, (base, path, routed) in upstreams.items():
                 with nginx(int(base.rsplit(":", 1)[1])) as front:
                     targets: dict[str, tuple[str, int | None]] = {
@@ -279,19 +373,23 @@ def run(seconds: int, *, access_log: bool = False) -> list[Result]:
                     if front:
                         targets["nginx"] = (front[0] + path, front[1])
                     results += measure(name, targets, seconds)
-            return results
+                    urls = {target: url for target, (url, _) in targets.items()}
+                    alternated += paired(name, urls, paired_rounds)
+            return results, alternated
         finally:
             for proc in started:
                 proc.kill()
 
 
-def write_doc(results: list[Result], args: argparse.Namespace) -> None:
+def write_doc(results: list[Result], alternated: list[Paired], args: argparse.Namespace) -> None:
     """Replace the figures section of the benchmark document."""
     load = os.getloadavg()[0]
     figures = (
         f"<!-- figures -->\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{args.seconds} s per run, {os.cpu_count()} cores, load average {load:.1f} before the run, "
-        f"router access log {'on' if args.access_log else 'off'}.\n\n{table(results)}\n<!-- /figures -->"
+        f"router access log {'on' if args.access_log else 'off'}.\n\n{table(results)}\n\n"
+        f"One connection, single GETs alternated across the targets ({args.rounds} rounds):\n\n"
+        f"{paired_table(alternated)}\n<!-- /figures -->"
     )
     text = DOC.read_text() if DOC.exists() else "<!-- figures -->\n<!-- /figures -->\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     log(f"  {result['pgbench']}")
     if not args.quick:
         log("router overhead: direct vs router vs nginx, regional endpoint and echo upstream")
-        result["router_overhead"] = [
-            asdict(r) for r in router_bench.run(max(1, round(args.seconds)))
-        ]
+        overhead, alternated = router_bench.run(max(1, round(args.seconds)))
+        result["router_overhead"] = [asdict(r) for r in overhead]
+        result["router_paired"] = [asdict(r) for r in alternated]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         on_stack(args, result, pool)

@@ -267,6 +267,19 @@ def router_section(result: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
+        "At one connection, single GETs alternated across the targets (added p50: the median of"
+        " per-round differences from direct):",
+        "",
+        "| upstream | target | p50 ms | p99 ms | added p50 ms |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['upstream']} | {r['target']} | {_f(r['p50_ms'], 3)} | {_f(r['p99_ms'], 3)}"
+        f" | {r['added_ms']:+.3f} |"
+        for r in result.get("router_paired", [])
+    ]
+    lines += [
+        "",
         "On the real hold path (from the table above, routed / direct; the router balances over"
         " two replicas where direct uses one, so routed can beat direct when not saturated):",
         "",

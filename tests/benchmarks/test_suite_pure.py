@@ -158,6 +158,22 @@ def fake_result() -> dict[str, Any]:
                 "proxy_cpu_us": 200.0,
             },
         ],
+        "router_paired": [
+            {
+                "upstream": "regional",
+                "target": "direct",
+                "p50_ms": 3.0,
+                "p99_ms": 5.0,
+                "added_ms": 0.0,
+            },
+            {
+                "upstream": "regional",
+                "target": "router",
+                "p50_ms": 3.3,
+                "p99_ms": 5.5,
+                "added_ms": 0.3,
+            },
+        ],
         "regions": [
             {"regions": 1, "ok_per_s": 150.0, "per_region": {"eu-west": region}},
             {"regions": 2, "ok_per_s": 300.0, "per_region": {"eu-west": region, "us-east": region}},
@@ -213,6 +229,7 @@ def test_report_renders_every_section(tmp_path: Path) -> None:
     assert "| hold_pay | spread | router | 64 | 150 | 7.5% |" in text
     assert "| router | 100.0 | 120.0 | 90.0 | yes |" in text
     assert "| through the router | 300 | 300 / 300 | - | 2.50 s |" in text
+    assert "| regional | router | 3.300 | 5.500 | +0.300 |" in text
     assert "abc1234" in text
     assert "300 / 300" in text
     report.chart(data, tmp_path / "chart.png")
