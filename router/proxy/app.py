@@ -124,13 +124,11 @@ class ProxyApp:
         token = request_id_var.set(inbound.request_id)
         region, status, outcome = "-", 500, "error"
         try:
-            if resume:
-                route, body = resume.route, None
-            else:
-                route = await self._route(scope)
-                self._limit(scope["method"], route, client_host)
+            route = resume.route if resume else await self._route(scope)
             region = route.region or GLOBAL
+            body = None  # a resumed GET has none
             if not resume:
+                self._limit(scope["method"], route, client_host)
                 body = await self._body(inbound, receive)
             status = await self._forward(scope, route, inbound, body, send)
             outcome = "ok" if status < 500 else "upstream_5xx"
