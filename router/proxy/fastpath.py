@@ -104,8 +104,7 @@ class FastPath:
             return None
         sender.budget(pool.code).request()
         endpoint.in_flight += 1
-        exchange = Exchange(self, protocol, scope, route, inbound, pool, endpoint, conn)
-        exchange.keep_alive = keep_alive
+        exchange = Exchange(self, protocol, scope, route, inbound, pool, endpoint, conn, keep_alive)
         conn.send(
             endpoint.client.encode("GET", route.path, inbound.forward, None),
             head=False,
@@ -145,6 +144,7 @@ class Exchange:
         pool: RegionPool,
         endpoint: Endpoint,
         conn: _Connection,
+        keep_alive: bool,
     ) -> None:
         self.started = time.perf_counter()
         self.deadline = fast.proxy.deadline()
@@ -159,7 +159,7 @@ class Exchange:
         self.timer: asyncio.TimerHandle | None = None
         # What uvicorn's HttpToolsProtocol reads and writes on its current cycle.
         self.response_complete = False
-        self.keep_alive = True
+        self.keep_alive = keep_alive
         self.disconnected = False
 
     def time_out(self) -> None:
@@ -240,12 +240,13 @@ class Exchange:
         if not self.keep_alive:
             protocol.transport.close()
         STATS.fast["answered"] += 1
-        token = request_id_var.set(self.inbound.request_id)
+        request_id = self.inbound.request_id
+        region = self.route.region or GLOBAL
+        token = request_id_var.set(request_id)
         try:
-            region = self.route.region or GLOBAL
-            request_id, path = self.inbound.request_id, self.scope["path"]
-            result = (outcome, status)
-            self.fast.proxy.observe("GET", path, request_id, region, result, self.started)
+            self.fast.proxy.observe(
+                "GET", self.scope["path"], request_id, region, (outcome, status), self.started
+            )
         finally:
             request_id_var.reset(token)
         protocol.on_response_complete()

@@ -99,14 +99,24 @@ def test_http10_client_gets_its_answer_then_the_connection_closes(
     assert b'"path": "/old"' in body
 
 
+def _answered_us_east(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    found = re.search(r'router_requests_total\{outcome="ok",region="us-east"\} ([\d.e+]+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_a_client_that_hangs_up_early_leaves_the_router_serving(
     router_url: str, client: httpx.Client
 ) -> None:
     host, port = router_url.removeprefix("http://").split(":")
+    before = _answered_us_east(client)
     for _ in range(3):
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(b"GET /regions/us-east/slow?s=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    while _answered_us_east(client) < before + 3:  # the upstream answered all three, unread
+        assert time.monotonic() < deadline, "the abandoned requests never finished"
+        time.sleep(0.05)
     for _ in range(5):
         assert client.get("/regions/us-east/after").json()["path"] == "/after"
 
