@@ -127,14 +127,17 @@ async function loadBookings() {
 
 async function cancelBooking(r) {
   if (!window.confirm(`Cancel reservation ${r.id} (${r.seats.map((x) => x.label).join(", ")})? A paid one is refunded.`)) return;
+  let outcome;
   try {
     const done = await api(`/reservations/${encodeURIComponent(r.id)}/cancel`, { method: "POST", body: { reason: "canceled at the box office" } });
     if ($("#printed-info").textContent.endsWith(r.id)) $("#printed").hidden = true;
-    notify($("#bookings-notice"), `Canceled${done.refund_minor ? `; refunded ${money(done.refund_minor, done.currency)}` : ""}.`, "ok");
+    outcome = [`Canceled${done.refund_minor ? `; refunded ${money(done.refund_minor, done.currency)}` : ""}.`, "ok"];
   } catch (err) {
-    notify($("#bookings-notice"), errorText(err), "error");
+    outcome = [errorText(err), "error"];
   }
+  // Reload first: loadBookings resets the notice, and the outcome must outlive that.
   await Promise.all([loadBookings(), refresh()]);
+  notify($("#bookings-notice"), ...outcome);
 }
 
 function renderSelection(seats) {
