@@ -181,7 +181,9 @@ class Reservations(RuleBasedStateMachine):
         self.take(result.id, user, seats)
 
     def pick(self, data: st.DataObject) -> Res:
-        return self.reservations[data.draw(st.sampled_from(sorted(self.reservations)))]
+        # By creation order: ids are random, so sorting them would make a replayed example
+        # pick a different reservation (hypothesis then reports flaky data generation).
+        return self.reservations[data.draw(st.sampled_from(list(self.reservations)))]
 
     @precondition(lambda self: self.reservations)
     @rule(data=st.data())
