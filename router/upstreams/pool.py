@@ -16,6 +16,11 @@ log = logging.getLogger("router.upstreams")
 ENDPOINT_HEALTH = Gauge(
     "router_endpoint_healthy", "1 when the endpoint takes traffic", ["region", "endpoint"]
 )
+ENDPOINT_IN_FLIGHT = Gauge(
+    "router_endpoint_in_flight",
+    "Requests sent to the endpoint and not yet answered (the in-flight cap counts these)",
+    ["region", "endpoint"],
+)
 EJECTIONS = Counter(
     "router_endpoint_ejections_total", "Endpoints taken out of rotation", ["region", "reason"]
 )
@@ -179,6 +184,8 @@ class Upstreams:
         )
         endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client)
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
+        # Read at scrape time: the hot path only changes the plain counter.
+        ENDPOINT_IN_FLIGHT.labels(region, endpoint.url).set_function(lambda: endpoint.in_flight)
         return endpoint
 
     def start(self) -> None:
@@ -206,8 +213,9 @@ class Upstreams:
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
-            with contextlib.suppress(KeyError):  # another app in this process may share it
-                ENDPOINT_HEALTH.remove(endpoint.region, endpoint.url)
+            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT):
+                with contextlib.suppress(KeyError):  # another app in this process may share it
+                    gauge.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()
 
     def pool_of(self, endpoint: Endpoint) -> RegionPool | None:

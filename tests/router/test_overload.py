@@ -179,19 +179,20 @@ def capped_router(directory_url: str) -> Iterator[str]:
         proc.kill()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="timing-sensitive on a loaded 2-core box: the 1 s request may leave its slot before "
-    "the poll lands; the cap itself is covered by test_a_full_endpoint_refuses_at_once",
-)
 def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) -> None:
-    with httpx.Client(base_url=capped_router, timeout=5.0) as client:
-        slow = threading.Thread(target=client.get, args=("/regions/us-east/slow?s=1",))
+    with (
+        httpx.Client(base_url=capped_router, timeout=5.0) as client,
+        httpx.Client(base_url=capped_router, timeout=5.0) as other,
+    ):
+        slow = threading.Thread(target=other.get, args=("/regions/us-east/slow?s=1",))
         slow.start()
         try:
+            # Ask only once the slow request holds the slot: asked earlier, either may be refused.
             deadline = time.monotonic() + 3
-            while (response := client.get("/regions/us-east/x")).status_code == 200:
-                assert time.monotonic() < deadline
+            while not (in_flight := _in_flight_series(client, "us-east")).endswith(" 1.0"):
+                assert time.monotonic() < deadline, in_flight
+                time.sleep(0.01)
+            response = client.get("/regions/us-east/x")
             assert response.status_code == 503
             assert response.headers["retry-after"] == "1"
             assert response.json() == {
@@ -203,6 +204,18 @@ def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) ->
             assert client.get("/regions/eu-west/x").status_code == 200  # other regions serve
         finally:
             slow.join()
-        assert client.get("/regions/us-east/x").status_code == 200
+        deadline = time.monotonic() + 3  # the slot is freed just after the answer is written
+        while client.get("/regions/us-east/x").status_code != 200:
+            assert time.monotonic() < deadline
         metrics = client.get("/metrics").text
-        assert 'router_region_overloaded_total{region="us-east"}' in metrics
+        assert 'router_region_overloaded_total{region="us-east"} 1.0' in metrics
+
+
+def _in_flight_series(client: httpx.Client, region: str) -> str:
+    """The router's `router_endpoint_in_flight` line of `region`'s endpoint, or ''."""
+    lines = client.get("/metrics").text.splitlines()
+    label = f'region="{region}"'
+    return next(
+        (line for line in lines if line.startswith("router_endpoint_in_flight{") and label in line),
+        "",
+    )

@@ -233,6 +233,7 @@ def test_ops_endpoints(client: httpx.Client) -> None:
     metrics = client.get("/metrics").text
     assert "router_requests_total" in metrics
     assert "router_endpoint_healthy" in metrics
+    assert "router_endpoint_in_flight" in metrics
 
 
 def test_frontends_are_served_under_app(client: httpx.Client) -> None:
