@@ -7,7 +7,7 @@ checkout, BEGIN and per-statement overhead cost more CPU than the statements the
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from prometheus_client import Gauge
@@ -99,6 +99,29 @@ def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
     }
 
 
+class HotPool(AsyncConnectionPool[Conn]):
+    """A pool that checks its idle connections as soon as one comes back broken.
+
+    After a database restart every idle connection is broken, and each would fail the next
+    request that takes it; the check replaces them at once, so only the requests in flight
+    during the outage fail. Checking on every checkout would cost a round trip per request.
+    """
+
+    checking: "asyncio.Task[None] | None" = None  # the check running now, if any
+
+    async def putconn(self, conn: Conn) -> None:
+        """Return `conn`; if it is broken, check the idle connections too."""
+        broken = conn.broken
+        await super().putconn(conn)
+        if broken:
+            self.check_soon()
+
+    def check_soon(self) -> None:
+        """Check the idle connections in the background (once at a time)."""
+        if self.checking is None or self.checking.done():
+            self.checking = asyncio.get_running_loop().create_task(self.check())
+
+
 def make_pool(
     dsn: str,
     *,
@@ -106,12 +129,13 @@ def make_pool(
     size: int = 10,
     timeout: float = 5.0,
     statement_timeout_ms: int = 5000,
-) -> AsyncConnectionPool[Conn]:
+) -> HotPool:
     """A psycopg pool of autocommit connections for the hot paths (`await pool.open()` it).
 
-    A connection broken by a database restart fails its request (503) and is replaced.
+    A connection broken by a database restart fails its request (503) and is replaced, and the
+    idle ones are checked then (`HotPool`).
     """
-    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+    pool = HotPool(
         plain_dsn(dsn),
         min_size=min(2, size),
         max_size=size,
@@ -137,11 +161,15 @@ class ProbeConnection:
     a healthy, merely busy replica ejected by the router.
     """
 
-    def __init__(self, dsn: str, *, service: str) -> None:
+    def __init__(
+        self, dsn: str, *, service: str, on_recovery: Callable[[], None] | None = None
+    ) -> None:
         self._dsn = plain_dsn(dsn)
         self._options = _session_options(service, statement_timeout_ms=2000)
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
+        self._failed = False
+        self._on_recovery = on_recovery  # called when a ping succeeds after a failed one
 
     async def ping(self) -> None:
         """Check that the database answers (reconnecting after a failure)."""
@@ -153,8 +181,13 @@ class ProbeConnection:
                     )
                 await self._conn.execute(b"SELECT 1")
             except BaseException:
+                self._failed = True
                 await self.close()
                 raise
+            if self._failed:
+                self._failed = False
+                if self._on_recovery is not None:
+                    self._on_recovery()
 
     async def close(self) -> None:
         """Close the connection, if open."""

@@ -65,7 +65,10 @@ def create_app(
             settings.database_url, service=SERVICE, size=settings.db_hot_pool_size
         )
         await app.state.pool.open(wait=False)
-        app.state.probe = ProbeConnection(settings.database_url, service=SERVICE)
+        # The database is back after an outage: replace the pool's broken idle connections.
+        app.state.probe = ProbeConnection(
+            settings.database_url, service=SERVICE, on_recovery=app.state.pool.check_soon
+        )
         tasks = [asyncio.create_task(sweeper.run(app), name="sweeper")]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))

@@ -52,20 +52,59 @@ def test_probe_answers_while_every_pooled_connection_is_taken(regional_dsn: str)
     asyncio.run(scenario())
 
 
+def _kill_connections(dsn: str, application_name: str) -> int:
+    """Terminate the server side of every connection of `application_name`, as a crash would."""
+    with psycopg.connect(plain_dsn(dsn), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchall()
+    return len(rows)
+
+
 def test_probe_reconnects_after_its_connection_is_killed(regional_dsn: str) -> None:
+    recoveries: list[int] = []
+
     async def scenario() -> None:
-        probe = ProbeConnection(regional_dsn, service="test_db_probe")
+        probe = ProbeConnection(
+            regional_dsn, service="test_db_probe", on_recovery=lambda: recoveries.append(1)
+        )
         try:
             await probe.ping()
-            with psycopg.connect(plain_dsn(regional_dsn), autocommit=True) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = 'test_db_probe'"
-                )
+            assert _kill_connections(regional_dsn, "test_db_probe") == 1
             with pytest.raises(psycopg.OperationalError):
                 await probe.ping()  # the dead connection fails once, and is dropped
+            assert recoveries == []
             await probe.ping()
+            assert recoveries == [1]  # told once that the database is back
+            await probe.ping()
+            assert recoveries == [1]
         finally:
             await probe.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_broken_connection_gets_every_idle_one_replaced(regional_dsn: str) -> None:
+    """After a restart each idle connection is broken: only the first request may fail."""
+
+    async def scenario() -> None:
+        pool = make_pool(regional_dsn, service="test_db_hot", size=3)
+        await pool.open(wait=True)  # two idle connections
+        try:
+            assert _kill_connections(regional_dsn, "test_db_hot") == 2
+
+            async def select_1() -> None:
+                async with pool.connection() as conn:
+                    await conn.execute(b"SELECT pg_sleep(0.05)")  # both are taken at once
+
+            with pytest.raises(psycopg.OperationalError):
+                await select_1()
+            assert pool.checking is not None
+            await pool.checking
+            await asyncio.gather(select_1(), select_1())
+            await asyncio.gather(select_1(), select_1(), select_1())
+        finally:
+            await pool.close()
 
     asyncio.run(scenario())

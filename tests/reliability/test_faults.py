@@ -148,7 +148,7 @@ def test_global_api_down(
         n for (kind, outcome), n in run.ledger.statuses.items()
         if kind in ("best", "pay") and outcome not in ("2xx", "4xx")
     )  # fmt: skip
-    assert booking_failures == 0, run.ledger.statuses
+    assert booking_failures == 0, (run.ledger.statuses, run.ledger.errors)
     _assert_nothing_lost(stack, arena, run)
 
 
