@@ -118,7 +118,7 @@ class HotPool(AsyncConnectionPool[Conn]):
 
     def check_soon(self) -> None:
         """Check the idle connections in the background (once at a time)."""
-        if self.checking is None or self.checking.done():
+        if not self.closed and (self.checking is None or self.checking.done()):
             self.checking = asyncio.get_running_loop().create_task(self.check())
 
 
