@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
@@ -178,3 +179,12 @@ def wait_all_healthy(base: str, timeout: float = 10.0) -> None:
             return
         assert time.monotonic() < deadline, regions
         time.sleep(0.05)
+
+
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    """The router's sample `name` with exactly these labels, from `/metrics` (0 when absent)."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.router.support import wait_all_healthy
+from tests.router.support import metric, wait_all_healthy
 
 
 @pytest.fixture
@@ -25,9 +25,10 @@ def client(router_url: str) -> Iterator[httpx.Client]:
 
 
 def _fast(client: httpx.Client) -> dict[str, float]:
-    text = client.get("/metrics").text
-    found = re.findall(r'router_fast_path_requests_total\{result="(\w+)"\} ([\d.e+]+)', text)
-    return {result: float(count) for result, count in found}
+    return {
+        result: metric(client, "router_fast_path_requests_total", result=result)
+        for result in ("answered", "resumed")
+    }
 
 
 def _raw(router_url: str, data: bytes, *, until_eof: bool = False, answers: int = 1) -> bytes:
@@ -100,9 +101,7 @@ def test_http10_client_gets_its_answer_then_the_connection_closes(
 
 
 def _answered_us_east(client: httpx.Client) -> float:
-    text = client.get("/metrics").text
-    found = re.search(r'router_requests_total\{outcome="ok",region="us-east"\} ([\d.e+]+)', text)
-    return float(found.group(1)) if found else 0.0
+    return metric(client, "router_requests_total", outcome="ok", region="us-east")
 
 
 def test_a_client_that_hangs_up_early_leaves_the_router_serving(

@@ -15,7 +15,7 @@ from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender, UpstreamFailed
-from tests.router.support import Proc, router
+from tests.router.support import Proc, metric, router
 
 
 def _endpoint(url: str, region: str) -> Endpoint:
@@ -179,7 +179,10 @@ def capped_router(directory_url: str) -> Iterator[str]:
         proc.kill()
 
 
-def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) -> None:
+def test_a_saturated_region_answers_503_region_overloaded(
+    capped_router: str, upstreams: dict[str, Proc]
+) -> None:
+    only = upstreams["c"].url  # us-east's one endpoint
     with (
         httpx.Client(base_url=capped_router, timeout=5.0) as client,
         httpx.Client(base_url=capped_router, timeout=5.0) as other,
@@ -189,8 +192,8 @@ def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) ->
         try:
             # Ask only once the slow request holds the slot: asked earlier, either may be refused.
             deadline = time.monotonic() + 3
-            while not (in_flight := _in_flight_series(client, "us-east")).endswith(" 1.0"):
-                assert time.monotonic() < deadline, in_flight
+            while _in_flight(client, only) != 1:
+                assert time.monotonic() < deadline, "the slow request never took the slot"
                 time.sleep(0.01)
             response = client.get("/regions/us-east/x")
             assert response.status_code == 503
@@ -205,17 +208,13 @@ def test_a_saturated_region_answers_503_region_overloaded(capped_router: str) ->
         finally:
             slow.join()
         deadline = time.monotonic() + 3  # the slot is freed just after the answer is written
-        while client.get("/regions/us-east/x").status_code != 200:
-            assert time.monotonic() < deadline
-        metrics = client.get("/metrics").text
-        assert 'router_region_overloaded_total{region="us-east"} 1.0' in metrics
+        while _in_flight(client, only) != 0:
+            assert time.monotonic() < deadline, "the slow request never left the slot"
+            time.sleep(0.01)
+        assert client.get("/regions/us-east/x").status_code == 200
+        assert metric(client, "router_region_overloaded_total", region="us-east") == 1
 
 
-def _in_flight_series(client: httpx.Client, region: str) -> str:
-    """The router's `router_endpoint_in_flight` line of `region`'s endpoint, or ''."""
-    lines = client.get("/metrics").text.splitlines()
-    label = f'region="{region}"'
-    return next(
-        (line for line in lines if line.startswith("router_endpoint_in_flight{") and label in line),
-        "",
-    )
+def _in_flight(client: httpx.Client, endpoint: str) -> float:
+    """Requests the router has in flight to a us-east endpoint."""
+    return metric(client, "router_endpoint_in_flight", region="us-east", endpoint=endpoint)
