@@ -1,5 +1,6 @@
 """Settings of one regional_api process (environment prefix `REGIONAL_`)."""
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.observability import Admission
 from common.priority import finishes_sale
+from regional_api.payments.provider import PaymentProvider, SimulatedProvider
+from regional_api.payments.remote import HttpProvider
 
 
 class RegionalSettings(BaseSettings):
@@ -43,10 +46,32 @@ class RegionalSettings(BaseSettings):
     # How long a replica may refuse holds on a show it saw with no free seat (0: never).
     full_show_hint_seconds: float = Field(1.0, ge=0)
 
+    # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
+    payment_provider_url: str | None = None
+    payment_provider_timeout_seconds: float = Field(5.0, gt=0)
+    # The simulated provider answers after this long, like a card processor across a network.
+    payment_provider_latency_ms: float = Field(300.0, ge=0)
+    # A payment keeps its seats held this long past the provider's timeout, so they cannot lapse
+    # while it waits; the reconciler settles a payment left pending past it.
+    payment_guard_seconds: float = Field(60.0, ge=1)
+    payment_reconcile_interval_seconds: float = Field(10.0, gt=0)
+
     @property
     def effective_jwks_url(self) -> str:
         """Where to fetch the token-signing public keys."""
         return self.jwks_url or f"{self.global_api_url.rstrip('/')}/.well-known/jwks.json"
+
+    def payment_guard(self, provider: PaymentProvider) -> timedelta:
+        """How long past its opening a payment's seats stay held for it."""
+        return timedelta(seconds=provider.timeout_seconds + self.payment_guard_seconds)
+
+    def payment_provider(self) -> PaymentProvider:
+        """The configured payment provider."""
+        timeout = self.payment_provider_timeout_seconds
+        if self.payment_provider_url is not None:
+            return HttpProvider(self.payment_provider_url, timeout_seconds=timeout)
+        latency = self.payment_provider_latency_ms / 1000
+        return SimulatedProvider(timeout_seconds=timeout, latency_seconds=latency)
 
     def admission(self) -> Admission | None:
         """The cap on requests in flight, if one is set."""

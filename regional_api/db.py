@@ -9,7 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from common.db import Conn, naming_metadata, pool_transaction, session_scope
+from common.db import Conn, HotPool, naming_metadata, pool_transaction, session_scope
 
 
 class Base(DeclarativeBase):
@@ -44,3 +44,12 @@ async def get_autocommit_conn(request: Request) -> AsyncIterator[Conn]:
 
 
 AutocommitConnDep = Annotated[Conn, Depends(get_autocommit_conn, scope="function")]
+
+
+async def get_pool(request: Request) -> HotPool:
+    """The app's psycopg pool, for endpoints that open and commit their own short units."""
+    pool: HotPool = request.app.state.pool
+    return pool
+
+
+PoolDep = Annotated[HotPool, Depends(get_pool)]

@@ -18,7 +18,9 @@ from regional_api.clock import Clock
 from regional_api.config import RegionalSettings, settings_from_env
 from regional_api.halls import router as halls
 from regional_api.movies import router as movies
+from regional_api.payments import reconcile
 from regional_api.payments import router as payments
+from regional_api.payments.remote import HttpProvider
 from regional_api.reports import router as reports
 from regional_api.reservations import router as reservations
 from regional_api.reservations import sweeper
@@ -69,7 +71,10 @@ def create_app(
         app.state.probe = ProbeConnection(
             settings.database_url, service=SERVICE, on_recovery=app.state.pool.check_soon
         )
-        tasks = [asyncio.create_task(sweeper.run(app), name="sweeper")]
+        tasks = [
+            asyncio.create_task(sweeper.run(app), name="sweeper"),
+            asyncio.create_task(reconcile.run_forever(app), name="payment-reconciler"),
+        ]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
         try:
@@ -80,6 +85,8 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if isinstance(app.state.payment_provider, HttpProvider):
+                await app.state.payment_provider.aclose()
             await app.state.probe.close()
             await app.state.pool.close()
             await engine.dispose()
@@ -90,6 +97,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = Clock()
+    app.state.payment_provider = settings.payment_provider()
     app.state.full_shows = FullShows(settings.full_show_hint_seconds)
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)

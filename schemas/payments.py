@@ -35,6 +35,8 @@ class PaymentStatus(StrEnum):
     pending = "pending"
     completed = "completed"
     failed = "failed"
+    refunding = "refunding"  # charged for seats that could not be sold, or voided: money returns
+    refunded = "refunded"
 
 
 def _normalize_card(value: object) -> object:

@@ -6,16 +6,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from common.auth import StaffClaims
-from common.db import session_connection
 from regional_api.boxoffice import service, tickets
 from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
-from regional_api.db import SessionDep
+from regional_api.db import PoolDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import run_idempotent
+from regional_api.idempotency.service import Keyed
+from regional_api.payments import flow
 from regional_api.payments.deps import ProviderDep, SettingsDep
+from regional_api.payments.service import PaymentAttempt, check_card
 from regional_api.reservations.deps import ManagedShowIdDep
-from schemas.errors import ErrorBody
+from schemas.errors import ErrorBody, error_body
 from schemas.payments import (
     PaymentRead,
     SaleCreate,
@@ -42,55 +43,64 @@ async def sell_seats(
     body: SaleCreate,
     claims: StaffClaims,
     request: Request,
-    session: SessionDep,
+    pool: PoolDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
     key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
-
-    conn = await session_connection(session)
-
-    async def handler() -> tuple[int, dict[str, Any]]:
-        sale = await service.sell_seats(
-            conn,
-            show_id=show_id,
-            seat_ids=body.seat_ids,
-            method=body.method.value,
-            card_number=body.card_number,
-            customer_email=body.customer_email,
-            user_id=body.user_id,
-            provider=provider,
-            region=settings.region,
-            now=clock.now(),
-        )
-        return 201, _sale_read(sale).model_dump(mode="json")
-
-    outcome = await run_idempotent(
-        conn,
-        key=key,
-        scope=claims.sub,
-        path=request.url.path,
-        request=body,
-        handler=handler,
+    check_card(body.method.value, body.card_number)
+    now = clock.now()
+    sale = service.CounterSale(
+        show_id=show_id,
+        seat_ids=body.seat_ids,
+        method=body.method.value,
+        customer_email=body.customer_email,
+        user_id=body.user_id,
+        region=settings.region,
+        now=now,
+        guard_until=now + settings.payment_guard(provider),
     )
+
+    def answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
+        return _sale_answer(sale, attempt)
+
+    outcome, attempt = await flow.pay(
+        pool,
+        provider,
+        keyed=Keyed(key, claims.sub, request.url.path, body),
+        open_intent=sale.open,
+        card_number=body.card_number,
+        clock=clock,
+        answer=answer,
+        is_sale=True,
+    )
+    if attempt is not None:
+        sale.record(attempt)
     return outcome_response(outcome)
 
 
-def _sale_read(sale: service.Sale) -> SaleRead:
-    reservation, payment = sale.reservation, sale.attempt.payment
-    return SaleRead(
-        reservation_id=reservation.id,
-        show_id=reservation.show_id,
-        cinema_id=reservation.cinema_id,
+def _sale_answer(sale: service.CounterSale, attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
+    """201 with the tickets, 202 while the provider decides, else 402 (nothing stays held)."""
+    payment, hold = attempt.payment, sale.hold
+    assert hold is not None  # the answer is built once the sale is open
+    if payment.status not in ("completed", "pending"):
+        reason = payment.failure_reason
+        body = error_body("payment_failed", f"payment failed: {reason}", reason=reason)
+        return 402, body | {"show_id": sale.show_id}
+    read = SaleRead(
+        reservation_id=hold.id,
+        show_id=hold.show_id,
+        cinema_id=hold.cinema_id,
         amount_minor=payment.amount_minor,
         currency=payment.currency,
-        customer_email=reservation.customer_email,
-        user_id=reservation.user_id,
+        customer_email=hold.customer_email,
+        user_id=hold.user_id,
         payment=PaymentRead.model_validate(payment),
-        tickets=[TicketRead.model_validate(ticket) for ticket in sale.attempt.tickets],
+        tickets=[TicketRead.model_validate(ticket) for ticket in attempt.tickets],
     )
+    return (201 if payment.status == "completed" else 202), read.model_dump(mode="json")
 
 
 @router.post(

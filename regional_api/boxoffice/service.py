@@ -1,79 +1,69 @@
-"""Counter sales: hold, charge and confirm in one transaction, or leave nothing behind."""
+"""Counter sales: hold and open the payment, charge with nothing locked, then sell or undo."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from common.db import Conn
-from regional_api.payments.errors import PaymentFailed
 from regional_api.payments.metrics import BOX_OFFICE_SALES
-from regional_api.payments.provider import PaymentProvider
-from regional_api.payments.service import PaymentAttempt, check_card, pay_reservation
+from regional_api.payments.service import Intent, PaymentAttempt, open_payment
 from regional_api.reservations.service import Hold, place_hold
 
 log = logging.getLogger("boxoffice")
 
-# The hold of a counter sale lives only inside its own transaction; the deadline just has to
-# outlast the charge.
+# The hold of a counter sale only has to outlast the charge; a failed sale cancels it at once.
 SALE_HOLD_TTL = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class Sale:
-    """A completed counter sale: its reservation and the payment with the tickets."""
+@dataclass
+class CounterSale:
+    """One counter sale: what is sold to whom, and the hold once it is placed."""
 
-    reservation: Hold
-    attempt: PaymentAttempt
+    show_id: str
+    seat_ids: list[int]
+    method: str
+    customer_email: str | None
+    user_id: str | None
+    region: str
+    now: datetime
+    guard_until: datetime
+    hold: Hold | None = field(default=None, init=False)
 
+    async def open(self, conn: Conn) -> Intent:
+        """Hold the seats and open their payment in the caller's transaction."""
+        self.hold = await place_hold(
+            conn,
+            show_id=self.show_id,
+            seat_ids=self.seat_ids,
+            user_id=self.user_id,
+            channel="box_office",
+            now=self.now,
+            ttl=SALE_HOLD_TTL,
+            customer_email=self.customer_email,
+        )
+        return await open_payment(
+            conn,
+            reservation_id=self.hold.id,
+            method=self.method,
+            region=self.region,
+            now=self.now,
+            guard_until=self.guard_until,
+        )
 
-async def sell_seats(
-    conn: Conn,
-    *,
-    show_id: str,
-    seat_ids: list[int],
-    method: str,
-    card_number: str | None,
-    customer_email: str | None,
-    user_id: str | None,
-    provider: PaymentProvider,
-    region: str,
-    now: datetime,
-) -> Sale:
-    """Sell seats at the counter; a taken seat or a refused charge raises and rolls all back."""
-    check_card(method, card_number)
-    reservation = await place_hold(
-        conn,
-        show_id=show_id,
-        seat_ids=seat_ids,
-        user_id=user_id,
-        channel="box_office",
-        now=now,
-        ttl=SALE_HOLD_TTL,
-        customer_email=customer_email,
-    )
-    attempt = await pay_reservation(
-        conn,
-        reservation_id=reservation.id,
-        method=method,
-        card_number=card_number,
-        provider=provider,
-        region=region,
-        now=now,
-    )
-    if attempt.payment.status != "completed":
-        BOX_OFFICE_SALES.labels(method, "payment_failed").inc()
-        # Raising rolls the whole transaction back: no hold, no reservation stays behind.
-        raise PaymentFailed(attempt.payment.failure_reason, show_id=show_id)
-    BOX_OFFICE_SALES.labels(method, "sold").inc()
-    log.info(
-        "box office sale",
-        extra={
-            "fields": {
-                "reservation_id": reservation.id,
-                "show_id": show_id,
-                "seats": len(seat_ids),
-                "amount_minor": attempt.payment.amount_minor,
-            }
-        },
-    )
-    return Sale(reservation, attempt)
+    def record(self, attempt: PaymentAttempt) -> None:
+        """Count and log the sale's outcome."""
+        payment = attempt.payment
+        outcome = "sold" if payment.status == "completed" else "payment_failed"
+        BOX_OFFICE_SALES.labels(self.method, outcome).inc()
+        log.info(
+            "box office sale",
+            extra={
+                "fields": {
+                    "reservation_id": payment.reservation_id,
+                    "show_id": self.show_id,
+                    "seats": len(self.seat_ids),
+                    "amount_minor": payment.amount_minor,
+                    "outcome": outcome,
+                }
+            },
+        )

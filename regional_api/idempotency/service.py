@@ -70,6 +70,44 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method.upper()}\n{path}\n{canonical}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A write's idempotency context: its key (if sent), whose it is, and the request."""
+
+    key: str | None
+    scope: str
+    path: str
+    request: BaseModel
+
+
+async def claim(conn: Conn, keyed: Keyed) -> Outcome | None:
+    """Claim the key for this write (None: go ahead), or the stored answer to replay."""
+    if keyed.key is None:
+        return None
+    fingerprint = request_hash("POST", keyed.path, keyed.request.model_dump(mode="json"))
+    params = {"scope": keyed.scope, "key": keyed.key}
+    claimed = await fetch_one(conn, _CLAIM, params | {"hash": fingerprint})
+    if claimed is not None:
+        IDEMPOTENT_REQUESTS.labels("first").inc()
+        return None
+    row = await fetch_one(conn, _READ, params)
+    if row.request_hash != fingerprint:
+        IDEMPOTENT_REQUESTS.labels("reused").inc()
+        raise IdempotencyKeyReused()
+    if row.status_code is None:
+        raise IdempotencyInProgress()
+    IDEMPOTENT_REQUESTS.labels("replayed").inc()
+    return Outcome(int(row.status_code), dict(row.response), replayed=True)
+
+
+async def store(conn: Conn, keyed: Keyed, status: int, body: dict[str, Any]) -> None:
+    """Store the answer that retries of this write replay (nothing without a key)."""
+    if keyed.key is None:
+        return
+    params = {"scope": keyed.scope, "key": keyed.key, "status": status}
+    await run(conn, _STORE, params | {"body": json.dumps(body)})
+
+
 async def run_idempotent(
     conn: Conn, *, key: str | None, scope: str, path: str, request: BaseModel, handler: Handler
 ) -> Outcome:
@@ -77,22 +115,10 @@ async def run_idempotent(
 
     `path` and `request` (the POST's body) are fingerprinted only when a key is given.
     """
-    if key is None:
-        status, body = await handler()
-        return Outcome(status, body, replayed=False)
-    fingerprint = request_hash("POST", path, request.model_dump(mode="json"))
-    params = {"scope": scope, "key": key}
-    claimed = await fetch_one(conn, _CLAIM, params | {"hash": fingerprint})
-    if claimed is None:
-        row = await fetch_one(conn, _READ, params)
-        if row.request_hash != fingerprint:
-            IDEMPOTENT_REQUESTS.labels("reused").inc()
-            raise IdempotencyKeyReused()
-        if row.status_code is None:
-            raise IdempotencyInProgress()
-        IDEMPOTENT_REQUESTS.labels("replayed").inc()
-        return Outcome(int(row.status_code), dict(row.response), replayed=True)
+    keyed = Keyed(key, scope, path, request)
+    replay = await claim(conn, keyed)
+    if replay is not None:
+        return replay
     status, body = await handler()
-    await run(conn, _STORE, params | {"status": status, "body": json.dumps(body)})
-    IDEMPOTENT_REQUESTS.labels("first").inc()
+    await store(conn, keyed, status, body)
     return Outcome(status, body, replayed=False)

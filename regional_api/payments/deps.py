@@ -5,17 +5,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from regional_api.config import RegionalSettings, get_settings
-from regional_api.payments.provider import PaymentProvider, SimulatedProvider
+from regional_api.payments.provider import PaymentProvider
 
 SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
 
 
 async def get_provider(request: Request) -> PaymentProvider:
-    """The app's payment provider; the simulated one unless a real one was installed."""
-    provider: PaymentProvider | None = getattr(request.app.state, "payment_provider", None)
-    if provider is None:
-        provider = SimulatedProvider()
-        request.app.state.payment_provider = provider
+    """The app's payment provider (`RegionalSettings.payment_provider`; tests may swap it)."""
+    provider: PaymentProvider = request.app.state.payment_provider
     return provider
 
 

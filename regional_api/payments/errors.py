@@ -59,3 +59,14 @@ class PaymentFailed(AppError):
 
     def __init__(self, reason: str | None, **extra: Any) -> None:
         super().__init__(f"payment failed: {reason or 'unknown'}", reason=reason, **extra)
+
+
+class PaymentInProgress(Conflict):
+    """Another payment of the reservation is waiting for the provider's answer."""
+
+    code = "payment_in_progress"
+
+    def __init__(self, reservation_id: str) -> None:
+        super().__init__(
+            "a payment of this reservation is in progress", reservation_id=reservation_id
+        )

@@ -16,3 +16,13 @@ BOX_OFFICE_SALES = Counter(
 TICKETS_VALIDATED = Counter(
     "regional_tickets_validated_total", "Ticket check-ins by outcome", ["outcome"]
 )
+CHARGES_REFUNDED = Counter(
+    "regional_charges_refunded_total",
+    "Charges returned because their seats could not be sold, or voided after a timeout",
+    ["reason"],
+)
+RECONCILED = Counter(
+    "regional_payments_reconciled_total",
+    "Payments settled by the reconciler after their replica lost the provider's answer",
+    ["outcome"],
+)

@@ -1,10 +1,9 @@
 """The payment provider interface and the simulated provider used in development and tests.
 
-Timeouts: the caller bounds every charge by the provider's `timeout_seconds`. A charge that does
-not answer in time is recorded as `failed` with reason `provider_timeout` and the hold is kept,
-so the customer may simply pay again. The charge carries our payment id as its `reference`; a
-real provider deduplicates on it, so a late success of the timed-out attempt is found (and
-voided) by reconciliation instead of charging twice.
+The provider is another system: it is called with no database connection held (see
+`payments/service.py`). Every charge carries our payment id as its `reference`; the provider
+deduplicates on it, answers `lookup(reference)` for a charge whose answer we never got (a
+replica that died mid-charge, a timeout), and `refund(reference)` returns its money at most once.
 """
 
 import asyncio
@@ -31,8 +30,11 @@ class ProviderResult:
     failure_reason: str | None = None
 
 
+TIMED_OUT = ProviderResult(ProviderStatus.failed, None, "provider_timeout")
+
+
 class PaymentProvider(Protocol):
-    """Anything that can charge an amount; a real card processor plugs in here."""
+    """Anything that can charge, look up and refund by reference; a card processor plugs in here."""
 
     timeout_seconds: float
 
@@ -46,6 +48,14 @@ class PaymentProvider(Protocol):
         reference: str,
     ) -> ProviderResult:
         """Charge `amount_minor` of `currency`; `reference` makes a retried charge idempotent."""
+        ...
+
+    async def lookup(self, reference: str) -> ProviderResult | None:
+        """The outcome of the charge with this reference; None if it never arrived."""
+        ...
+
+    async def refund(self, reference: str) -> bool:
+        """Return the money of a completed charge once; False if nothing was charged."""
         ...
 
 
@@ -78,11 +88,17 @@ class SimulatedProvider:
     """Card, cash and online charges with well-known test card numbers.
 
     Any other Luhn-valid card succeeds; `CARD_TIMEOUT` never answers (the caller's timeout
-    fires). Charges are remembered by reference, like a real provider's idempotency.
+    fires). A charge is decided and booked when it arrives and answered `latency_seconds`
+    later (cash at once), like a card processor across a network: a caller that dies while
+    waiting has been charged all the same. Charges are remembered by reference.
     """
 
     timeout_seconds: float = 5.0
+    latency_seconds: float = 0.0
     charges: dict[str, ProviderResult] = field(default_factory=dict)
+    refunded: set[str] = field(default_factory=set)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most charges answered at once: callers do not queue
 
     async def charge(
         self,
@@ -98,9 +114,27 @@ class SimulatedProvider:
             return self.charges[reference]
         if method == "card" and card_number == CARD_TIMEOUT:
             await asyncio.Event().wait()  # hangs until the caller's timeout cancels it
-        result = self._decide(method, card_number)
-        self.charges[reference] = result
+        result = self.charges[reference] = self._decide(method, card_number)
+        if method != "cash" and self.latency_seconds > 0:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.latency_seconds)
+            finally:
+                self.in_flight -= 1
         return result
+
+    async def lookup(self, reference: str) -> ProviderResult | None:
+        """The booked outcome of a charge."""
+        return self.charges.get(reference)
+
+    async def refund(self, reference: str) -> bool:
+        """Refund a completed charge once."""
+        result = self.charges.get(reference)
+        if result is None or result.status is not ProviderStatus.completed:
+            return False
+        self.refunded.add(reference)
+        return True
 
     @staticmethod
     def _decide(method: str, card_number: str | None) -> ProviderResult:
@@ -123,7 +157,7 @@ async def charge_with_timeout(
     card_number: str | None,
     reference: str,
 ) -> ProviderResult:
-    """Charge through `provider`, turning a late answer into a `provider_timeout` failure."""
+    """Charge through `provider`, turning a late answer into `TIMED_OUT` (voided by the caller)."""
     try:
         return await asyncio.wait_for(
             provider.charge(
@@ -136,4 +170,4 @@ async def charge_with_timeout(
             timeout=provider.timeout_seconds,
         )
     except TimeoutError:
-        return ProviderResult(ProviderStatus.failed, None, "provider_timeout")
+        return TIMED_OUT

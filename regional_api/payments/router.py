@@ -6,15 +6,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from common.auth import Claims
+from common.db import Conn
 from common.ids import parse_id
 from regional_api.clock import ClockDep
-from regional_api.db import ConnDep, SessionDep
+from regional_api.db import PoolDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import run_idempotent
-from regional_api.payments import service
+from regional_api.idempotency.service import Keyed
+from regional_api.payments import flow, service
 from regional_api.payments.deps import ProviderDep, SettingsDep
 from regional_api.payments.errors import PaymentNotFound
-from regional_api.payments.service import PaymentAttempt
+from regional_api.payments.service import LOST_SEATS, Intent, PaymentAttempt
 from regional_api.reservations.deps import ReservationDep, may_see
 from regional_api.reservations.errors import ReservationNotFound
 from regional_api.reservations.models import Reservation
@@ -31,23 +32,32 @@ router = APIRouter(tags=["payments"])
 
 
 def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
-    """The status and JSON body that answer a payment attempt (201, 202 or 402)."""
-    payment = PaymentRead.model_validate(attempt.payment).model_dump(mode="json")
-    if attempt.payment.status == "failed":
-        body = error_body(
-            "payment_failed",
-            f"payment failed: {attempt.payment.failure_reason}",
-            reason=attempt.payment.failure_reason,
-            payment=payment,
+    """The status and JSON body that answer a payment attempt (201, 202, 402 or 409)."""
+    payment = attempt.payment
+    read = PaymentRead.model_validate(payment)
+    if payment.status in ("completed", "pending"):
+        outcome = PaymentOutcome(
+            payment=read,
+            reservation_id=payment.reservation_id,
+            reservation_status=attempt.reservation_status,
+            tickets=[TicketRead.model_validate(ticket) for ticket in attempt.tickets],
         )
-        return 402, body
-    outcome = PaymentOutcome(
-        payment=PaymentRead.model_validate(attempt.payment),
-        reservation_id=attempt.payment.reservation_id,
-        reservation_status=attempt.reservation_status,
-        tickets=[TicketRead.model_validate(ticket) for ticket in attempt.tickets],
+        return (201 if payment.status == "completed" else 202), outcome.model_dump(mode="json")
+    if payment.failure_reason == LOST_SEATS:
+        body = error_body(
+            "hold_expired",
+            "the seats were no longer held when the charge completed; it is refunded",
+            reservation_id=payment.reservation_id,
+            payment=read.model_dump(mode="json"),
+        )
+        return 409, body
+    body = error_body(
+        "payment_failed",
+        f"payment failed: {payment.failure_reason}",
+        reason=payment.failure_reason,
+        payment=read.model_dump(mode="json"),
     )
-    return (201 if attempt.payment.status == "completed" else 202), outcome.model_dump(mode="json")
+    return 402, body
 
 
 @router.post(
@@ -57,7 +67,11 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
     responses={
         202: {"model": PaymentOutcome, "description": "the provider has not decided yet"},
         402: {"model": ErrorBody, "description": "payment_failed; the hold is kept"},
-        409: {"model": ErrorBody, "description": "already_paid, hold_expired"},
+        409: {
+            "model": ErrorBody,
+            "description": "already_paid, payment_in_progress, hold_expired (a charge that"
+            " completed after the seats were lost is refunded)",
+        },
     },
 )
 async def pay_reservation(
@@ -65,7 +79,7 @@ async def pay_reservation(
     body: PaymentCreate,
     claims: Claims,
     request: Request,
-    conn: ConnDep,
+    pool: PoolDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
@@ -74,27 +88,28 @@ async def pay_reservation(
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
     if parse_id(reservation_id) != ("res", settings.region):
         raise ReservationNotFound(reservation_id)
+    service.check_card(body.method.value, body.card_number)
+    now = clock.now()
 
-    async def handler() -> tuple[int, dict[str, Any]]:
-        attempt = await service.pay_reservation(
+    async def open_intent(conn: Conn) -> Intent:
+        return await service.open_payment(
             conn,
             reservation_id=reservation_id,
             claims=claims,
             method=body.method.value,
-            card_number=body.card_number,
-            provider=provider,
             region=settings.region,
-            now=clock.now(),
+            now=now,
+            guard_until=now + settings.payment_guard(provider),
         )
-        return attempt_answer(attempt)
 
-    outcome = await run_idempotent(
-        conn,
-        key=key,
-        scope=claims.sub,
-        path=request.url.path,
-        request=body,
-        handler=handler,
+    outcome, _ = await flow.pay(
+        pool,
+        provider,
+        keyed=Keyed(key, claims.sub, request.url.path, body),
+        open_intent=open_intent,
+        card_number=body.card_number,
+        clock=clock,
+        answer=attempt_answer,
     )
     return outcome_response(outcome)
 

@@ -1,14 +1,19 @@
-"""Paying a reservation: server-computed amount, provider charge, confirmation and tickets."""
+"""Paying a reservation: record the intent, charge with no lock held, then settle in one statement.
+
+`payments/flow.py` runs the steps; the reconciler (`payments/reconcile.py`) settles the payments
+whose replica died between the charge and the settle, asking the provider by reference.
+"""
 
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, fetch, fetch_one, run
+from common.db import Conn, HotPool, fetch, fetch_one
 from common.ids import new_id
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -16,23 +21,28 @@ from regional_api.payments.errors import (
     CashNeedsStaff,
     InvalidCard,
     NotPayable,
+    PaymentInProgress,
     PaymentNotFound,
 )
-from regional_api.payments.metrics import PAYMENTS, REVENUE
+from regional_api.payments.metrics import CHARGES_REFUNDED, PAYMENTS, REVENUE
 from regional_api.payments.models import Payment
 from regional_api.payments.provider import (
+    TIMED_OUT,
     PaymentProvider,
+    ProviderResult,
     ProviderStatus,
     charge_with_timeout,
     luhn_valid,
 )
 from regional_api.reservations import metrics as reservation_metrics
 from regional_api.reservations.errors import HoldExpired, ReservationNotFound
-from schemas.auth import TokenClaims
+from schemas.auth import Role, TokenClaims
 
 log = logging.getLogger("payments")
 
 PAYABLE_STATUSES = frozenset({"held", "expired"})
+LOST_SEATS = "hold_lapsed"  # the failure reason of a charge whose seats could not be sold
+NEVER_CHARGED = ProviderResult(ProviderStatus.failed, None, "provider_no_charge")
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,25 @@ class Ticket:
 
 @dataclass(frozen=True)
 class PaymentAttempt:
-    """A payment row after the charge, the reservation's status and its tickets."""
+    """A payment row as it stands, the reservation's status and its tickets."""
 
     payment: Payment
     reservation_status: str
     tickets: list[Ticket]
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A recorded pending payment and what settling it needs; no lock outlives its statement."""
+
+    payment: Payment
+    show_id: str
+    seats: int
+    reservation_status: str
+
+    def pending(self) -> PaymentAttempt:
+        """The attempt as it stands while the provider decides."""
+        return PaymentAttempt(self.payment, self.reservation_status, [])
 
 
 def check_card(method: str, card_number: str | None) -> None:
@@ -68,79 +92,49 @@ def check_card(method: str, card_number: str | None) -> None:
         raise InvalidCard("card_number is not a valid card number")
 
 
-async def pay_reservation(
+async def open_payment(
     conn: Conn,
     *,
     reservation_id: str,
     method: str,
-    card_number: str | None,
-    provider: PaymentProvider,
     region: str,
     now: datetime,
+    guard_until: datetime,
     claims: TokenClaims | None = None,
-) -> PaymentAttempt:
-    """Charge a held reservation and confirm it; a refused charge leaves a failed row and the hold.
+) -> Intent:
+    """Record a pending payment of a held reservation and keep its seats held until `guard_until`.
 
     With `claims`, only the owner, staff of its cinema and admins may pay it (others get
     ReservationNotFound) and cash is recorded by staff only; without, the caller has checked.
     """
-    payment, opened = await _open_payment(
-        conn, reservation_id=reservation_id, method=method, region=region, now=now
-    )
-    if claims is not None:
-        _check_payer(claims, opened, reservation_id=reservation_id, method=method)
-    check_card(method, card_number)
-    opened.check_payable(reservation_id)
-    if not opened.sellable:
+    payment_id = new_id("pay", region)
+    params = {
+        "rid": reservation_id,
+        "pid": payment_id,
+        "method": method,
+        "now": now,
+        "guard": guard_until,
+        "payer": None if claims is None else claims.sub,
+        "admin": claims is not None and claims.role is Role.admin,
+        "cinemas": [] if claims is None else list(claims.cinemas),
+    }
+    try:
+        row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
+    except UniqueViolation as exc:  # a concurrent payment was opened after our snapshot
+        raise PaymentInProgress(reservation_id) from exc
+    if row is None or not row.allowed:
+        raise ReservationNotFound(reservation_id)
+    if not row.cash_ok:
+        raise CashNeedsStaff()
+    if row.status == "confirmed" or row.paid:
+        raise AlreadyPaid(reservation_id)
+    if row.status not in PAYABLE_STATUSES:
+        raise NotPayable(reservation_id, row.status)
+    if row.pending:
+        raise PaymentInProgress(reservation_id)
+    if not row.sellable:
         reservation_metrics.CONFIRM_REFUSALS.inc()
         raise HoldExpired(reservation_id)
-    tickets = await _charge_and_confirm(
-        conn, payment, opened, provider=provider, card_number=card_number, now=now
-    )
-    _record(payment)
-    status = "confirmed" if payment.status == "completed" else opened.status
-    return PaymentAttempt(payment, status, tickets)
-
-
-def _check_payer(
-    claims: TokenClaims, opened: "_Opened", *, reservation_id: str, method: str
-) -> None:
-    """Hide the reservation from those who may not see it; keep cash for its cinema's staff."""
-    if opened.user_id != claims.sub and not claims.may_manage(opened.cinema_id):
-        raise ReservationNotFound(reservation_id)
-    if method == "cash" and not claims.may_manage(opened.cinema_id):
-        raise CashNeedsStaff()
-
-
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    """What the payment's opening statement read under the reservation's lock."""
-
-    show_id: str
-    cinema_id: str
-    user_id: str | None
-    status: str
-    paid: bool
-    seats: int
-    sellable: bool
-
-    def check_payable(self, reservation_id: str) -> None:
-        """Refuse a paid reservation, then one that is no longer held (409)."""
-        if self.status == "confirmed" or self.paid:
-            raise AlreadyPaid(reservation_id)
-        if self.status not in PAYABLE_STATUSES:
-            raise NotPayable(reservation_id, self.status)
-
-
-async def _open_payment(
-    conn: Conn, *, reservation_id: str, method: str, region: str, now: datetime
-) -> tuple[Payment, _Opened]:
-    """Lock the reservation and insert a pending payment row if it is payable."""
-    payment_id = new_id("pay", region)
-    params = {"rid": reservation_id, "pid": payment_id, "method": method, "now": now}
-    row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
-    if row is None:
-        raise ReservationNotFound(reservation_id)
     payment = Payment(
         id=payment_id,
         reservation_id=reservation_id,
@@ -150,72 +144,90 @@ async def _open_payment(
         currency=row.currency,
         created_at=now,
     )
-    opened = _Opened(
-        row.show_id,
-        row.cinema_id,
-        row.user_id,
-        row.status,
-        bool(row.paid),
-        int(row.seats),
-        bool(row.sellable),
-    )
-    return payment, opened
+    return Intent(payment, row.show_id, int(row.seats), "held")
 
 
-async def _charge_and_confirm(
-    conn: Conn,
-    payment: Payment,
-    opened: _Opened,
-    *,
-    provider: PaymentProvider,
-    card_number: str | None,
-    now: datetime,
-) -> list[Ticket]:
-    """Charge, then sell the seats and complete the payment, or record why it did not complete.
-
-    The seats were found sellable under their row locks (`_open_payment`), so money only moves
-    for seats that will be sold; a refused charge leaves the hold as it was.
-    """
-    result = await charge_with_timeout(
+async def charge(
+    provider: PaymentProvider, intent: Intent, card_number: str | None
+) -> ProviderResult:
+    """Ask the provider for the money, bounded by its timeout; call it with no connection held."""
+    return await charge_with_timeout(
         provider,
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        method=payment.method,
+        amount_minor=intent.payment.amount_minor,
+        currency=intent.payment.currency,
+        method=intent.payment.method,
         card_number=card_number,
-        reference=payment.id,
+        reference=intent.payment.id,
     )
-    payment.status = result.status.value
-    payment.provider_ref = result.provider_ref
-    payment.failure_reason = result.failure_reason
-    if result.status is not ProviderStatus.completed:
-        outcome = {
-            "pid": payment.id,
-            "status": payment.status,
-            "ref": payment.provider_ref,
-            "reason": payment.failure_reason,
-            "completed_at": None,
-        }
-        await run(conn, sql.FINISH_PAYMENT, outcome)
-        return []
-    payment.completed_at = now
-    codes = [secrets.token_urlsafe(16) for _ in range(opened.seats)]
-    params = {
-        "rid": payment.reservation_id,
-        "show_id": opened.show_id,
-        "codes": codes,
-        "now": now,
-        "pid": payment.id,
-        "ref": payment.provider_ref,
-    }
-    sold = await fetch(conn, sql.SELL_AND_COMPLETE, params)
-    if len(sold) != opened.seats:  # cannot happen: the seats are locked since they were checked
+
+
+async def settle(
+    conn: Conn, intent: Intent, result: ProviderResult, *, now: datetime
+) -> PaymentAttempt:
+    """Sell the seats of a completed charge, or record why the payment did not complete.
+
+    A charge whose seats were lost meanwhile (the hold lapsed while its replica was down, or the
+    reservation was canceled) and a timed-out charge become `refunding`: see `return_money`.
+    """
+    payment = intent.payment
+    if result.status is ProviderStatus.pending:
+        return intent.pending()  # the provider decides later; the reconciler asks it
+    if result.status is ProviderStatus.failed:
+        status = "refunding" if result is TIMED_OUT else "failed"
+        finish = {"pid": payment.id, "status": status, "reason": result.failure_reason}
+        await fetch_one(conn, sql.FINISH, finish | {"ref": result.provider_ref})
+    else:
+        sold = await fetch(conn, sql.SETTLE, _sale_params(intent, result, now))
+        if sold:
+            payment.status, payment.completed_at = "completed", now
+            payment.provider_ref = result.provider_ref
+            reservation_metrics.CONFIRMATIONS.inc()
+            return PaymentAttempt(payment, "confirmed", [Ticket(**row._asdict()) for row in sold])
+    row = await fetch_one(conn, sql.PAYMENT, {"pid": payment.id})
+    payment.status, payment.provider_ref = row.status, row.provider_ref
+    payment.failure_reason, payment.completed_at = row.failure_reason, row.completed_at
+    if payment.failure_reason == LOST_SEATS:
         reservation_metrics.CONFIRM_REFUSALS.inc()
-        raise HoldExpired(payment.reservation_id)
-    reservation_metrics.CONFIRMATIONS.inc()
-    return [Ticket(**row._asdict()) for row in sold]
+    return PaymentAttempt(payment, intent.reservation_status, [])
 
 
-def _record(payment: Payment) -> None:
+def _sale_params(intent: Intent, result: ProviderResult, now: datetime) -> dict[str, object]:
+    """The parameters of `SETTLE`: one fresh ticket code per seat."""
+    return {
+        "rid": intent.payment.reservation_id,
+        "show_id": intent.show_id,
+        "codes": [secrets.token_urlsafe(16) for _ in range(intent.seats)],
+        "now": now,
+        "pid": intent.payment.id,
+        "ref": result.provider_ref,
+    }
+
+
+async def return_money(pool: HotPool, provider: PaymentProvider, payment: Payment) -> None:
+    """Refund (or void) a `refunding` payment at the provider, then record it; safe to repeat."""
+    returned = await provider.refund(payment.id)
+    async with pool.connection() as conn:
+        row = await fetch_one(conn, sql.REFUNDED, {"pid": payment.id, "returned": returned})
+    if row is not None:
+        payment.status = row.status
+        if returned:
+            CHARGES_REFUNDED.labels(payment.failure_reason or "unknown").inc()
+            log.warning(
+                "charge refunded",
+                extra={
+                    "fields": {
+                        "payment_id": payment.id,
+                        "reservation_id": payment.reservation_id,
+                        "reason": payment.failure_reason,
+                        "amount_minor": payment.amount_minor,
+                        "currency": payment.currency,
+                    }
+                },
+            )
+
+
+def record(payment: Payment) -> None:
+    """Count and log a payment attempt's outcome."""
     PAYMENTS.labels(payment.method, payment.status).inc()
     if payment.status == "completed":
         REVENUE.labels(payment.currency).inc(payment.amount_minor)

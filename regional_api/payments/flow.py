@@ -1,0 +1,72 @@
+"""One payment, start to end: open in a short transaction, charge with nothing held, settle.
+
+Customer payments and counter sales both run `pay`; only what opens the payment differs. With an
+Idempotency-Key, the key is claimed with the intent and answered `202` (pending) until the
+settle stores the final answer, so a retry during the charge, or after the replica died, is told
+the payment is in progress and never charges twice.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from common.db import Conn, HotPool, run
+from regional_api.clock import Clock
+from regional_api.idempotency.service import Keyed, Outcome, claim, store
+from regional_api.payments import service
+from regional_api.payments import statements as sql
+from regional_api.payments.provider import PaymentProvider
+from regional_api.payments.service import Intent, PaymentAttempt
+
+Answer = Callable[[PaymentAttempt], tuple[int, dict[str, Any]]]
+
+
+@asynccontextmanager
+async def _unit(pool: HotPool, *, transaction: bool) -> AsyncIterator[Conn]:
+    """A pooled connection, in a transaction only when more than one statement must commit."""
+    async with pool.connection() as conn:
+        if not transaction:
+            yield conn
+            return
+        async with conn.transaction():
+            yield conn
+
+
+async def pay(
+    pool: HotPool,
+    provider: PaymentProvider,
+    *,
+    keyed: Keyed,
+    open_intent: Callable[[Conn], Awaitable[Intent]],
+    card_number: str | None,
+    clock: Clock,
+    answer: Answer,
+    is_sale: bool = False,
+) -> tuple[Outcome, PaymentAttempt | None]:
+    """Open, charge, settle; a counter sale (`is_sale`) that does not complete leaves nothing.
+
+    Returns the answer, and the attempt unless the answer is a replay.
+    """
+    keyed_write = keyed.key is not None
+    async with _unit(pool, transaction=keyed_write or is_sale) as conn:
+        replay = await claim(conn, keyed)
+        if replay is not None:
+            return replay, None
+        intent = await open_intent(conn)
+        await store(conn, keyed, *answer(intent.pending()))
+    result = await service.charge(provider, intent, card_number)
+    async with _unit(pool, transaction=keyed_write or is_sale) as conn:
+        attempt = await service.settle(conn, intent, result, now=clock.now())
+        if is_sale and attempt.payment.status not in ("completed", "pending"):
+            params = {"rid": attempt.payment.reservation_id, "now": clock.now()}
+            await run(conn, sql.DROP_SALE, params)
+        if attempt.payment.status != "refunding":
+            status, body = answer(attempt)
+            await store(conn, keyed, status, body)
+    if attempt.payment.status == "refunding":  # answered once the money is back
+        await service.return_money(pool, provider, attempt.payment)
+        status, body = answer(attempt)
+        async with pool.connection() as conn:
+            await store(conn, keyed, status, body)
+    service.record(attempt.payment)
+    return Outcome(status, body, replayed=False), attempt
