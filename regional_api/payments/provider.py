@@ -96,7 +96,7 @@ class SimulatedProvider:
     timeout_seconds: float = 5.0
     latency_seconds: float = 0.0
     charges: dict[str, ProviderResult] = field(default_factory=dict)
-    refunded: set[str] = field(default_factory=set)
+    refunded: list[str] = field(default_factory=list)  # references whose money went back
     in_flight: int = 0
     max_in_flight: int = 0  # the most charges answered at once: callers do not queue
 
@@ -133,7 +133,8 @@ class SimulatedProvider:
         result = self.charges.get(reference)
         if result is None or result.status is not ProviderStatus.completed:
             return False
-        self.refunded.add(reference)
+        if reference not in self.refunded:
+            self.refunded.append(reference)
         return True
 
     @staticmethod

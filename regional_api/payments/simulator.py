@@ -41,7 +41,7 @@ def create_app(latency_seconds: float = 0.3) -> FastAPI:
     async def charges() -> dict[str, Any]:
         """Every booked charge and refund."""
         booked = {ref: _body(result) for ref, result in provider.charges.items()}
-        return {"charges": booked, "refunded": sorted(provider.refunded)}
+        return {"charges": booked, "refunded": provider.refunded}
 
     @app.get("/charges/{reference}")
     async def lookup(reference: str) -> dict[str, Any]:

@@ -1,0 +1,211 @@
+"""A replica killed between the provider's charge and the sale: the payment is settled once.
+
+Real processes: the simulated provider runs on its own (so it outlives the replica, as a card
+processor does), replicas are uvicorn processes killed with SIGKILL mid-charge and restarted.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from common.pg import free_port
+from deploy.local.processes import ServiceProcess
+from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
+from tests.support.tokens import TestIssuer
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_S = 2  # the provider's timeout; the simulator answers well within it
+LATENCY_MS = 1500
+GUARD_S = 1  # seats stay held TIMEOUT_S + GUARD_S past the payment's opening
+
+
+@pytest.fixture
+def provider_url() -> Iterator[str]:
+    """The simulated provider as a process of its own."""
+    port = free_port()
+    command = [sys.executable, "-m", "regional_api.payments.simulator"]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port), "--latency-ms", str(LATENCY_MS)],
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(url + "/charges"))
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def replica_env(
+    regional_dsn: str, issuer: TestIssuer, provider_url: str, tmp_path: Path
+) -> dict[str, str]:
+    """What a replica of this test is started with."""
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.jwks))
+    return {
+        "REGIONAL_REGION": "eu-west",
+        "REGIONAL_DATABASE_URL": regional_dsn,
+        "REGIONAL_GLOBAL_API_URL": "http://127.0.0.1:9",
+        "REGIONAL_JWKS_CACHE_FILE": str(jwks),
+        "REGIONAL_PAYMENT_PROVIDER_URL": provider_url,
+        "REGIONAL_PAYMENT_PROVIDER_TIMEOUT_SECONDS": str(TIMEOUT_S),
+        "REGIONAL_PAYMENT_GUARD_SECONDS": str(GUARD_S),
+        "REGIONAL_PAYMENT_RECONCILE_INTERVAL_SECONDS": "0.5",
+    }
+
+
+@contextlib.contextmanager
+def replica(name: str, env: dict[str, str], log_dir: Path) -> Iterator[ServiceProcess]:
+    """A regional_api process, ready; killed at the end."""
+    process = ServiceProcess(name, "regional_api", free_port(), env, log_dir / f"{name}.log")
+    process.start().wait_ready()
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 45.0) -> None:
+    """Poll `check` until it holds, or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1).status_code == 200
+    return False
+
+
+def ledger(provider_url: str) -> dict[str, Any]:
+    """The provider's charges and refunds."""
+    answer: dict[str, Any] = httpx.get(provider_url + "/charges").json()
+    return answer
+
+
+def hold(url: str, issuer: TestIssuer, show: Show, user: str, *labels: str) -> str:
+    """Hold seats through a replica's API."""
+    answer = httpx.post(
+        f"{url}/shows/{show.show_id}/holds",
+        json={"seat_ids": show.ids(*labels)},
+        headers=issuer.headers(sub=user),
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def pay_and_crash(process: ServiceProcess, issuer: TestIssuer, provider_url: str, rid: str) -> str:
+    """Pay through `process` and SIGKILL it once the provider has taken the money."""
+
+    def pay() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(
+                f"{process.url}/reservations/{rid}/payments",
+                json={"method": "card", "card_number": GOOD_CARD},
+                headers=issuer.headers(sub="user-payer"),
+                timeout=30,
+            )
+
+    payer = threading.Thread(target=pay)
+    payer.start()
+    wait_until(lambda: len(ledger(provider_url)["charges"]) == 1)
+    process.kill()
+    payer.join(timeout=30)
+    (reference,) = ledger(provider_url)["charges"]
+    return str(reference)
+
+
+def payment(dsn: str, payment_id: str) -> tuple[str, str | None]:
+    """A payment's status and failure reason."""
+    rows = query(dsn, "SELECT status, failure_reason FROM payments WHERE id = %s", payment_id)
+    return rows[0]
+
+
+def test_a_charge_whose_replica_died_is_sold_once_after_restart(
+    regional_dsn: str,
+    issuer: TestIssuer,
+    provider_url: str,
+    replica_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    with replica("eu-west-a", replica_env, tmp_path) as process:
+        rid = hold(process.url, issuer, show, "user-payer", "A1", "A2")
+        pid = pay_and_crash(process, issuer, provider_url, rid)
+        assert payment(regional_dsn, pid) == ("pending", None)
+        seats = "SELECT status, reservation_id FROM show_seats WHERE seat_id = ANY(%s)"
+        assert query(regional_dsn, seats, show.ids("A1", "A2")) == [("held", rid)] * 2
+
+        process.start().wait_ready()
+        wait_until(lambda: payment(regional_dsn, pid)[0] != "pending")
+        assert payment(regional_dsn, pid) == ("completed", None)
+        reconciled = httpx.get(process.url + "/metrics").text
+        process.restart().wait_ready()  # a second reconciler round finds nothing to do
+        time.sleep(1.5)
+
+    assert 'regional_payments_reconciled_total{outcome="completed"} 1.0' in reconciled
+    assert query(regional_dsn, "SELECT status FROM reservations WHERE id = %s", rid) == [
+        ("confirmed",)
+    ]
+    codes = "SELECT count(ticket_code) FROM reservation_seats WHERE reservation_id = %s"
+    assert query(regional_dsn, codes, rid) == [(2,)]
+    assert query(regional_dsn, seats, show.ids("A1", "A2")) == [("sold", rid)] * 2
+    assert payment(regional_dsn, pid) == ("completed", None)
+    books = ledger(provider_url)
+    assert (len(books["charges"]), books["refunded"]) == (1, [])
+
+
+def test_a_charge_whose_seats_went_meanwhile_is_refunded_once(
+    regional_dsn: str,
+    issuer: TestIssuer,
+    provider_url: str,
+    replica_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    # Holds lapse after 10 s here. A second replica keeps selling while the first is down; it
+    # reconciles only at its start.
+    replica_env |= {"REGIONAL_HOLD_TTL_SECONDS": "10"}
+    other_env = replica_env | {"REGIONAL_PAYMENT_RECONCILE_INTERVAL_SECONDS": "3600"}
+    with (
+        replica("eu-west-a", replica_env, tmp_path) as crashed,
+        replica("eu-west-b", other_env, tmp_path) as other,
+    ):
+        rid = hold(crashed.url, issuer, show, "user-payer", "A1")
+        pid = pay_and_crash(crashed, issuer, provider_url, rid)
+        guard = "SELECT held_until < now() FROM show_seats WHERE seat_id = %s"
+        wait_until(lambda: query(regional_dsn, guard, show.seats["A1"]) == [(True,)])
+        taker = hold(other.url, issuer, show, "user-taker", "A1")
+
+        crashed.start().wait_ready()
+        wait_until(lambda: payment(regional_dsn, pid)[0] not in ("pending", "refunding"))
+        crashed.restart().wait_ready()
+        time.sleep(1.5)
+
+    assert payment(regional_dsn, pid) == ("refunded", "hold_lapsed")
+    seat = "SELECT status, reservation_id FROM show_seats WHERE seat_id = %s"
+    assert query(regional_dsn, seat, show.seats["A1"]) == [("held", taker)]
+    assert query(regional_dsn, "SELECT status FROM reservations WHERE id = %s", rid) != [
+        ("confirmed",)
+    ]
+    books = ledger(provider_url)
+    assert (len(books["charges"]), books["refunded"]) == (1, [pid])

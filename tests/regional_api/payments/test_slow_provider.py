@@ -1,0 +1,87 @@
+"""A slow payment provider holds no lock and no pooled connection while it decides."""
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from regional_api.config import RegionalSettings
+from regional_api.main import create_app
+from regional_api.payments.provider import SimulatedProvider
+from tests.regional_api.payments.seed import GOOD_CARD, Show, seed_cinema, seed_show
+from tests.support.live import live_server
+from tests.support.tokens import TestIssuer
+
+LATENCY = 2.0
+
+
+@pytest.fixture
+def served(regional_dsn: str, issuer: TestIssuer) -> Iterator[tuple[str, SimulatedProvider]]:
+    """A replica with ONE pooled connection and a provider that answers after 2 s."""
+    settings = RegionalSettings(
+        region="eu-west",
+        database_url=regional_dsn,
+        global_api_url="http://127.0.0.1:9",
+        db_hot_pool_size=1,
+    )
+    app = create_app(settings, jwks=issuer.jwks)
+    provider = SimulatedProvider(timeout_seconds=30, latency_seconds=LATENCY)
+    app.state.payment_provider = provider
+    with live_server(app) as url:
+        yield url, provider
+
+
+def _hold(url: str, issuer: TestIssuer, show: Show, user: str, label: str) -> str:
+    headers = issuer.headers(sub=user)
+    answer = httpx.post(
+        f"{url}/shows/{show.show_id}/holds", json={"seat_ids": show.ids(label)}, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+def _pay(url: str, issuer: TestIssuer, user: str, rid: str) -> int:
+    body = {"method": "card", "card_number": GOOD_CARD}
+    answer = httpx.post(
+        f"{url}/reservations/{rid}/payments",
+        json=body,
+        headers=issuer.headers(sub=user),
+        timeout=30,
+    )
+    return answer.status_code
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_holds_and_payments_of_others_go_on_while_a_slow_charge_is_in_flight(
+    served: tuple[str, SimulatedProvider], regional_dsn: str, issuer: TestIssuer
+) -> None:
+    url, provider = served
+    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    payers = {
+        f"user-pay-{n}": _hold(url, issuer, show, f"user-pay-{n}", label)
+        for n, label in enumerate(("A1", "A2", "A3"))
+    }
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        paying = [pool.submit(_pay, url, issuer, user, rid) for user, rid in payers.items()]
+        # All three charges are at the provider at once: none waits for another's connection.
+        _wait_for(lambda: provider.in_flight == 3)
+        # With the one pooled connection, other customers' holds still go through meanwhile.
+        _hold(url, issuer, show, "user-other-1", "A4")
+        _hold(url, issuer, show, "user-other-2", "B1")
+        still_in_flight = provider.in_flight
+        statuses = [future.result() for future in paying]
+
+    assert still_in_flight == 3, "the holds waited for the charges"
+    assert statuses == [201, 201, 201]
+    assert provider.max_in_flight == 3
