@@ -266,7 +266,11 @@ async function pay(event) {
     const outcome = await api(`/reservations/${encodeURIComponent(state.reservation.id)}/payments`, {
       method: "POST", body, idempotencyKey: state.payKey,
     });
-    showTickets(outcome.tickets || [], state.reservation.currency);
+    if (outcome.payment && outcome.payment.status === "pending") {
+      await awaitPayment(state.reservation.id);
+    } else {
+      showTickets(outcome.tickets || [], state.reservation.currency);
+    }
   } catch (err) {
     state.payKey = newKey();
     const failed = err.code === "payment_failed";
@@ -276,6 +280,29 @@ async function pay(event) {
   } finally {
     $("#pay").disabled = false;
   }
+}
+
+// A 202 means the provider has not answered yet (a retried click, or a replica that went away):
+// the payment settles on the server by itself, so watch the reservation until it does.
+async function awaitPayment(reservationId) {
+  notify($("#pay-notice"), "Your payment is being confirmed…", "info");
+  const path = `/reservations/${encodeURIComponent(reservationId)}`;
+  for (let attempt = 0; attempt < 60; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const tickets = await api(`${path}/tickets`);
+    if (tickets.status === "confirmed") {
+      showTickets(tickets.tickets, state.reservation.currency);
+      return;
+    }
+    const payments = await api(`${path}/payments`);
+    const last = payments[payments.length - 1];
+    if (last && last.status !== "pending") {
+      notify($("#pay-notice"), "The payment did not go through and nothing stays charged: try again.", "error");
+      state.payKey = newKey();
+      return;
+    }
+  }
+  notify($("#pay-notice"), "The payment is still being confirmed: check My reservations in a minute.", "warn");
 }
 
 function showTickets(tickets, currency) {
