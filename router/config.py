@@ -49,6 +49,14 @@ class RouterSettings(BaseSettings):
         ge=0,
         description="payments and door check-ins may go this far past the in-flight cap",
     )
+    line_max_per_region: int = Field(
+        2048,
+        ge=0,
+        description="requests that may wait for a slot of a saturated region (0: refuse at once)",
+    )
+    line_timeout_seconds: float = Field(
+        5.0, gt=0, description="how long a request waits in the line before 503 region_overloaded"
+    )
     retry_backoff_seconds: float = Field(0.01, ge=0)
     retry_backoff_max_seconds: float = Field(0.2, ge=0)
     unavailable_retry_after_seconds: int = Field(2, ge=1)

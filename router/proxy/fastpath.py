@@ -96,6 +96,8 @@ class FastPath:
         if pool is None:
             return None  # the region is leaving the map
         sender = proxy.sender
+        if pool.line.ahead_of(False):
+            return None  # others wait for a slot: the ASGI path queues behind them
         endpoint = pool.pick(None, sender.cap)
         if endpoint is None:
             return None
@@ -103,7 +105,7 @@ class FastPath:
         if conn is None:
             return None
         sender.budget(pool.code).request()
-        endpoint.in_flight += 1
+        endpoint.take()
         exchange = Exchange(self, protocol, scope, route, inbound, pool, endpoint, conn, keep_alive)
         conn.send(
             endpoint.client.encode("GET", route.path, inbound.forward, None),
@@ -188,7 +190,7 @@ class Exchange:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._write(self._head(status, conn.raw_headers) + body)
-        self.endpoint.in_flight -= 1
+        self.endpoint.release()
         self.endpoint.client.give_back(conn, reusable=conn.keep_alive and not conn.closed)
         self._finish(status, "ok" if status < 500 else "upstream_5xx")
 
@@ -200,7 +202,7 @@ class Exchange:
             self.fast.proxy.sender.attempt_failed(self.endpoint, self.pool, error)
             self._hand_over(error=error)
             return
-        self.endpoint.in_flight -= 1
+        self.endpoint.release()
         self._write(self._head(502, _CUT_SHORT_HEADERS) + _CUT_SHORT)
         self._finish(502, "upstream_failed")
 

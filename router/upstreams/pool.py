@@ -9,6 +9,7 @@ from prometheus_client import Counter, Gauge
 
 from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
+from router.upstreams.line import WaitingLine
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.upstreams")
@@ -49,6 +50,18 @@ class Endpoint:
     probe_failures: int = 0
     traffic_failures: int = 0
     in_flight: int = 0
+    line: WaitingLine | None = None  # the region's line, woken when a slot comes free
+
+    def take(self) -> None:
+        """Count a request sent to this endpoint."""
+        self.in_flight += 1
+
+    def release(self) -> None:
+        """Count a request answered (or failed), and hand its slot to the first waiter."""
+        self.in_flight -= 1
+        line = self.line
+        if line is not None and (line.lines[0] or line.lines[1]):
+            line.wake()
 
     def mark(self, healthy: bool, reason: str) -> None:
         """Move the endpoint in or out of rotation, counting and logging the change."""
@@ -70,11 +83,27 @@ class Endpoint:
 
 @dataclass(eq=False)
 class RegionPool:
-    """The endpoints of one region; picks the least-loaded healthy one, round robin on ties."""
+    """The endpoints of one region; picks the least-loaded healthy one, round robin on ties.
+
+    When every healthy endpoint is at its cap, requests wait in the region's `line` (at most
+    `max_waiting`; 0: refused at once).
+    """
 
     code: str
     endpoints: list[Endpoint] = field(default_factory=list)
+    max_waiting: int = 0
     _turn: int = 0
+    line: WaitingLine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.line = WaitingLine(self.code, max_waiting=self.max_waiting)
+        self.adopt(self.endpoints)
+
+    def adopt(self, endpoints: list[Endpoint]) -> None:
+        """Serve with these endpoints; their freed slots wake this pool's line."""
+        for endpoint in endpoints:
+            endpoint.line = self.line
+        self.endpoints = endpoints
 
     def healthy_count(self) -> int:
         """How many endpoints take traffic now."""
@@ -170,7 +199,7 @@ class Upstreams:
     def __init__(self, settings: RouterSettings) -> None:
         self.settings = settings
         self.regions: dict[str, RegionPool] = {}
-        self.global_pool = RegionPool(GLOBAL)
+        self.global_pool = RegionPool(GLOBAL, max_waiting=settings.line_max_per_region)
         self.probe_session: aiohttp.ClientSession | None = None
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
@@ -190,7 +219,7 @@ class Upstreams:
 
     def start(self) -> None:
         """Create the global_api pool and the probes' session (inside the running event loop)."""
-        self.global_pool.endpoints = [self._endpoint(GLOBAL, self.settings.global_api_url)]
+        self.global_pool.adopt([self._endpoint(GLOBAL, self.settings.global_api_url)])
         # Probes open connections of their own: a probe proves a fresh connect works.
         self.probe_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64, force_close=True),
@@ -204,11 +233,14 @@ class Upstreams:
         }
         retired: list[Endpoint] = []
         for code, urls in wanted.items():
-            pool = self.regions.setdefault(code, RegionPool(code))
+            pool = self.regions.get(code)
+            if pool is None:
+                max_waiting = self.settings.line_max_per_region
+                pool = self.regions[code] = RegionPool(code, max_waiting=max_waiting)
             known = {endpoint.url: endpoint for endpoint in pool.endpoints}
-            pool.endpoints = [
-                known.pop(url) if url in known else self._endpoint(code, url) for url in urls
-            ]
+            pool.adopt(
+                [known.pop(url) if url in known else self._endpoint(code, url) for url in urls]
+            )
             retired.extend(known.values())
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)

@@ -17,6 +17,7 @@ from tenacity import (
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import ConnectFailed, Headers, PoolBusy, Response
+from router.upstreams.line import LINE_WAIT_SECONDS, LINE_WAITS
 from router.upstreams.pool import Endpoint, Health, RegionPool
 
 RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
@@ -25,7 +26,8 @@ FAILOVERS = Counter(
 )
 OVERLOADED = Counter(
     "router_region_overloaded_total",
-    "Requests refused at once because every healthy endpoint was at its in-flight cap",
+    "Requests refused because every healthy endpoint was at its in-flight cap and the line was"
+    " full or their wait reached its deadline",
     ["region"],
 )
 
@@ -70,8 +72,8 @@ class Sent:
 
     def done(self) -> None:
         """Release the connection and the endpoint's in-flight slot."""
-        self.endpoint.in_flight -= 1
         self.response.release()
+        self.endpoint.release()
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -138,23 +140,36 @@ class Sender:
             )
         return budget
 
-    def _pick(
+    async def _pick(
         self, pool: RegionPool, request: Outbound, tried: list[Endpoint] | None = None
     ) -> Endpoint:
+        """A healthy endpoint with a free slot, after waiting in the region's line if need be."""
         cap = self.priority_cap if request.priority else self.cap
-        endpoint = pool.pick(tried, cap)
-        if endpoint is None and tried:
-            endpoint = pool.pick(cap=cap)
-        if endpoint is not None:
-            return endpoint
-        if pool.saturated(cap):
-            OVERLOADED.labels(pool.code).inc()
-            raise RegionOverloaded(pool.code)
-        raise NoHealthyEndpoint(pool.code)
+        line, woken, started = pool.line, False, 0.0
+        while True:
+            if woken or not line.ahead_of(request.priority):
+                endpoint = pool.pick(tried, cap)
+                if endpoint is None and tried:
+                    endpoint = pool.pick(cap=cap)
+                if endpoint is not None:
+                    if woken:
+                        _waited(pool.code, "admitted", started)
+                    return endpoint
+                if not pool.saturated(cap):
+                    raise NoHealthyEndpoint(pool.code)
+            if not started:
+                started = time.monotonic()
+            limit = min(started + self.settings.line_timeout_seconds, request.deadline)
+            refused = await line.wait(request.priority, limit - time.monotonic(), front=woken)
+            if refused is not None:
+                _waited(pool.code, refused, started)
+                OVERLOADED.labels(pool.code).inc()
+                raise RegionOverloaded(pool.code)
+            woken = True
 
     async def send(self, pool: RegionPool, request: Outbound) -> Sent:
         """Send to a healthy endpoint; on a transport failure retry elsewhere if safe to repeat."""
-        endpoint = self._pick(pool, request)
+        endpoint = await self._pick(pool, request)
         self.budget(pool.code).request()
         try:
             return await self._attempt(pool, endpoint, request)
@@ -178,7 +193,7 @@ class Sender:
 
     def attempt_failed(self, endpoint: Endpoint, pool: RegionPool, exc: BaseException) -> None:
         """Free the attempt's in-flight slot and count a transport failure against the endpoint."""
-        endpoint.in_flight -= 1
+        endpoint.release()
         if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
             self.health.traffic_failed(
                 endpoint, pool, reason="connection", immediate=_never_sent(exc)
@@ -211,7 +226,7 @@ class Sender:
                     if len(tried) > 1 and not budget.try_retry():
                         raise _BudgetSpent
                     RETRIES.labels(pool.code).inc()
-                    endpoint = self._pick(pool, request, tried)
+                    endpoint = await self._pick(pool, request, tried)
                     tried.append(endpoint)
                     try:
                         sent = await self._attempt(pool, endpoint, request)
@@ -233,7 +248,7 @@ class Sender:
         timeout = min(self.settings.attempt_timeout_seconds, request.deadline - time.monotonic())
         if timeout <= 0:
             raise TimeoutError("request deadline passed")
-        endpoint.in_flight += 1
+        endpoint.take()
         try:
             response = await endpoint.client.request(
                 request.method, request.path, request.headers, request.body, wait=timeout
@@ -243,6 +258,11 @@ class Sender:
             raise
         self.answered(endpoint, pool, response.status)
         return Sent(response, endpoint)
+
+
+def _waited(region: str, outcome: str, started: float) -> None:
+    LINE_WAITS.labels(region, outcome).inc()
+    LINE_WAIT_SECONDS.labels(region).observe(time.monotonic() - started)
 
 
 def _as_failure(region: str, exc: BaseException) -> BaseException:

@@ -171,8 +171,8 @@ def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, P
 
 @pytest.fixture(scope="module")
 def capped_router(directory_url: str) -> Iterator[str]:
-    """A router that lets one request at a time reach each endpoint."""
-    proc = router(directory_url, max_in_flight_per_endpoint=1).start()
+    """A router that lets one request at a time reach each endpoint, with no line to wait in."""
+    proc = router(directory_url, max_in_flight_per_endpoint=1, line_max_per_region=0).start()
     try:
         yield proc.url
     finally:
