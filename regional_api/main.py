@@ -84,12 +84,12 @@ def create_app(
         try:
             yield
         finally:
+            await breaker.stop()  # releases the pool's reconnects waiting for it to close
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await breaker.stop()
             await app.state.probe.close()
             await app.state.pool.close()
             await engine.dispose()
