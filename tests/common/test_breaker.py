@@ -4,6 +4,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,7 +15,12 @@ from sqlalchemy.exc import OperationalError
 from common.breaker import Breaker
 from common.db import HotPool, ProbeConnection, make_breaker, make_engine, make_pool
 from common.errors import DatabaseUnavailable
-from common.pg import LocalServer, PgServer, start_server
+from common.migrate import upgrade
+from common.pg import LocalServer, PgServer, create_database, start_server
+from global_api.config import GlobalSettings
+from global_api.main import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Far below the pool's 5 s connection timeout, yet safe on a loaded machine.
 FAST = 1.0
@@ -189,5 +195,27 @@ def test_stop_releases_the_pool_while_open(server: LocalServer) -> None:
             await pool.close()
             assert time.monotonic() - started < FAST
             await asyncio.to_thread(server.restart)
+
+    asyncio.run(scenario())
+
+
+def test_global_api_starts_while_its_database_is_still_down(server: LocalServer) -> None:
+    """The breaker opens during start-up; start-up keeps retrying and finishes once it is up."""
+    dsn = create_database(server.admin_dsn, "global_startup", drop_existing=True)
+    upgrade(ROOT / "global_api" / "migrations", dsn)
+    with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
+        admin.execute("CHECKPOINT")  # the server is non-durable: keep the schema across the crash
+    app = create_app(GlobalSettings(database_url=dsn, startup_db_wait_seconds=30))
+
+    async def scenario() -> None:
+        await asyncio.to_thread(server.kill)
+        lifespan = app.router.lifespan_context(app)
+        starting = asyncio.create_task(lifespan.__aenter__())
+        await _until(lambda: getattr(app.state, "breaker", None) is not None)
+        await _until(lambda: app.state.breaker.is_open)
+        assert not starting.done()
+        await asyncio.to_thread(server.restart)
+        await asyncio.wait_for(starting, timeout=30)
+        await lifespan.__aexit__(None, None, None)
 
     asyncio.run(scenario())

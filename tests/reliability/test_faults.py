@@ -16,6 +16,7 @@ from tests.reliability.faults import Fault, Run, run_fault
 from tests.reliability.kit import CARD_OK, Arena, Minter
 from tests.reliability.outage import Call, Outage, run_outage, send
 from tests.reliability.report import record
+from tests.router.support import metric
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +223,10 @@ def test_regional_database_down_answers_at_once(
     _assert_refused_fast(outage, {"hold", "pay", "show", "seats", "readyz"})
     assert recovery is not None, "bookings did not succeed again"
     assert replica.pid == pid, "the replica was restarted"
+    with httpx.Client(base_url=replica.url, timeout=10.0) as client:
+        assert metric(client, "db_breaker_open", service="regional_api") == 0
+        assert metric(client, "db_breaker_opened_total", service="regional_api") >= 1
+        assert metric(client, "db_breaker_refusals_total", service="regional_api") > 0
 
 
 async def _hold_one(base: str, headers: dict[str, str], arena: Arena) -> str:
