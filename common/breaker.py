@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 
 from common.errors import DatabaseUnavailable
 
@@ -28,6 +28,13 @@ DB_BREAKER_REFUSALS = Counter(
 )
 
 Conn = AsyncConnection[Any]
+
+
+class BreakerOpen(OperationalError):
+    """A connect refused by the open breaker."""
+
+    # A driver error, so code that survives an outage (SQLAlchemy's wrapping into its
+    # OperationalError, start-up retries, background loops) treats it like a failed connect.
 
 
 class Breaker:
@@ -100,7 +107,9 @@ class Breaker:
 
     async def connect(self, **overrides: Any) -> Conn:
         """A new connection, refused at once while open; a failed connect opens the breaker."""
-        self.check()
+        if self._opened_at is not None:
+            DB_BREAKER_REFUSALS.labels(self.service).inc()
+            raise BreakerOpen("the database breaker is open: not connecting")
         try:
             return await AsyncConnection.connect(self._dsn, **(self._options | overrides))
         except Exception as exc:

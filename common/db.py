@@ -130,6 +130,8 @@ class HotPool(AsyncConnectionPool[Conn]):
         return await super().getconn(timeout)
 
     async def _connect(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
+        # psycopg_pool's own connect, used by its background workers: no public hook reports a
+        # failed connect (tests/common/test_breaker.py covers this override).
         breaker = self.breaker
         if breaker is None:
             return await super()._connect(timeout)
@@ -146,6 +148,7 @@ class HotPool(AsyncConnectionPool[Conn]):
         """Refuse every request waiting for a connection: none will come while the breaker is open."""
         if self.closed or self.breaker is None:
             return
+        # What psycopg_pool's close() does to its waiting clients, with our error instead.
         async with self._lock:
             waiting = list(self._waiting)
             self._waiting.clear()

@@ -14,7 +14,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from common.auth import TokenVerifier
 from common.db import make_breaker, make_engine, make_sessionmaker, ping
-from common.errors import DatabaseUnavailable, install_error_handlers
+from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping
@@ -41,7 +41,7 @@ async def _prepare_database(
 ) -> None:
     # The database may still be starting (compose, k8s): retry briefly before giving up.
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type((OperationalError, DatabaseUnavailable)),
+        retry=retry_if_exception_type(OperationalError),
         stop=stop_after_delay(settings.startup_db_wait_seconds),
         wait=wait_fixed(0.5),
         reraise=True,
