@@ -128,7 +128,10 @@ class Breaker:
 
     async def _probe_until_closed(self) -> None:
         for hook in self.on_open:
-            await hook()
+            try:
+                await hook()
+            except Exception:  # a failed hook must not leave the breaker open for good
+                log.exception("database breaker hook failed")
         attempts = 0
         while True:
             await asyncio.sleep(self.probe_interval)
