@@ -100,11 +100,6 @@ class Breaker:
         """Wait until the breaker is closed (or stopped)."""
         await self._closed.wait()
 
-    @property
-    def stopped(self) -> bool:
-        """Whether `stop` was called: nothing will close the breaker any more."""
-        return self._stopped
-
     async def connect(self, **overrides: Any) -> Conn:
         """A new connection, refused at once while open; a failed connect opens the breaker."""
         if self._opened_at is not None:
