@@ -6,6 +6,7 @@ checkout, BEGIN and per-statement overhead cost more CPU than the statements the
 """
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from common.breaker import Breaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -99,15 +102,58 @@ def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
     }
 
 
+def make_breaker(dsn: str, *, service: str, probe_interval: float = 0.5) -> Breaker:
+    """The database's circuit breaker, shared by the service's hot pool, engine and probe."""
+    options = _session_options(service, statement_timeout_ms=2000)
+    return Breaker(plain_dsn(dsn), service=service, options=options, probe_interval=probe_interval)
+
+
 class HotPool(AsyncConnectionPool[Conn]):
     """A pool that checks its idle connections as soon as one comes back broken.
 
     After a database restart every idle connection is broken, and each would fail the next
     request that takes it; the check replaces them at once, so only the requests in flight
     during the outage fail. Checking on every checkout would cost a round trip per request.
+
+    With a `breaker`, a checkout is refused at once while it is open, and a failed connect
+    opens it. The pool's own reconnection attempts then wait for the breaker to close instead
+    of backing off (up to 10 s between attempts): the pool refills as soon as a probe connects.
     """
 
     checking: "asyncio.Task[None] | None" = None  # the check running now, if any
+    breaker: Breaker | None = None
+
+    async def getconn(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
+        """A pooled connection; refused at once while the breaker is open."""
+        if self.breaker is not None:
+            self.breaker.check()
+        return await super().getconn(timeout)
+
+    async def _connect(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
+        # psycopg_pool's own connect, used by its background workers: no public hook reports a
+        # failed connect (tests/common/test_breaker.py covers this override).
+        breaker = self.breaker
+        if breaker is None:
+            return await super()._connect(timeout)
+        await breaker.wait_closed()
+        if breaker.is_open:  # stopped while open: the pool is closing
+            raise breaker.error()
+        try:
+            return await super()._connect(timeout)
+        except Exception as exc:
+            breaker.trip(exc)
+            raise
+
+    async def fail_waiting(self) -> None:
+        """Refuse every request waiting for a connection: none will come while the breaker is open."""
+        if self.closed or self.breaker is None:
+            return
+        # What psycopg_pool's close() does to its waiting clients, with our error instead.
+        async with self._lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
+        for client in waiting:
+            await client.fail(self.breaker.refusal())
 
     async def putconn(self, conn: Conn) -> None:
         """Return `conn`; if it is broken, check the idle connections too."""
@@ -129,11 +175,12 @@ def make_pool(
     size: int = 10,
     timeout: float = 5.0,
     statement_timeout_ms: int = 5000,
+    breaker: Breaker | None = None,
 ) -> HotPool:
     """A psycopg pool of autocommit connections for the hot paths (`await pool.open()` it).
 
     A connection broken by a database restart fails its request (503) and is replaced, and the
-    idle ones are checked then (`HotPool`).
+    idle ones are checked then (`HotPool`); so they are when `breaker` closes again.
     """
     pool = HotPool(
         plain_dsn(dsn),
@@ -144,6 +191,10 @@ def make_pool(
         open=False,
         name=service,
     )
+    if breaker is not None:
+        pool.breaker = breaker
+        breaker.on_open.append(pool.fail_waiting)
+        breaker.on_close.append(pool.check_soon)
 
     def in_use() -> float:
         stats = pool.get_stats()
@@ -162,8 +213,14 @@ class ProbeConnection:
     """
 
     def __init__(
-        self, dsn: str, *, service: str, on_recovery: Callable[[], None] | None = None
+        self,
+        dsn: str,
+        *,
+        service: str,
+        on_recovery: Callable[[], None] | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
+        self._breaker = breaker  # open: fail at once; a failed connect opens it
         self._dsn = plain_dsn(dsn)
         self._options = _session_options(service, statement_timeout_ms=2000)
         self._conn: Conn | None = None
@@ -175,10 +232,10 @@ class ProbeConnection:
         """Check that the database answers (reconnecting after a failure)."""
         async with self._lock:
             try:
+                if self._breaker is not None and self._breaker.is_open:
+                    raise self._breaker.error()
                 if self._conn is None or self._conn.closed:
-                    self._conn = await AsyncConnection.connect(
-                        self._dsn, autocommit=True, **self._options
-                    )
+                    self._conn = await self._connect()
                 await self._conn.execute(b"SELECT 1")
             except BaseException:
                 self._failed = True
@@ -188,6 +245,11 @@ class ProbeConnection:
                 self._failed = False
                 if self._on_recovery is not None:
                     self._on_recovery()
+
+    async def _connect(self) -> Conn:
+        if self._breaker is not None:
+            return await self._breaker.connect(autocommit=True, **self._options)
+        return await AsyncConnection.connect(self._dsn, autocommit=True, **self._options)
 
     async def close(self) -> None:
         """Close the connection, if open."""
@@ -210,8 +272,17 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout: float = 5.0,
     statement_timeout_ms: int = 5000,
+    breaker: Breaker | None = None,
 ) -> AsyncEngine:
-    """Build the service's pooled engine; stale connections are dropped after a DB restart."""
+    """Build the service's pooled engine; stale connections are dropped after a DB restart.
+
+    With a `breaker`, connects go through it: refused at once while it is open, and a failed
+    one opens it.
+    """
+    options = _session_options(service, statement_timeout_ms)
+    connecting: dict[str, Any] = {"connect_args": options}
+    if breaker is not None:
+        connecting = {"async_creator": functools.partial(breaker.connect, **options)}
     engine = create_async_engine(
         async_dsn(dsn),
         pool_size=pool_size,
@@ -219,7 +290,7 @@ def make_engine(
         pool_timeout=pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args=_session_options(service, statement_timeout_ms),
+        **connecting,
     )
     DB_POOL_SIZE.labels(service).set(pool_size + max_overflow)
     pool: Any = engine.pool

@@ -87,6 +87,17 @@ class ServiceUnavailable(AppError):
     code = "unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is unreachable (its breaker is open): retry after `retry_after` seconds."""
+
+    code = "database_unavailable"
+
+    def __init__(self, *, retry_after: int = 1) -> None:
+        super().__init__(
+            "the database is unreachable; retry", headers={"Retry-After": str(retry_after)}
+        )
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from common.auth import TokenVerifier
-from common.db import make_engine, make_sessionmaker, ping
+from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from global_api.admin.router import router as admin_router
@@ -69,11 +69,13 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.breaker = breaker = make_breaker(settings.database_url, service=SERVICE)
         engine = make_engine(
             settings.database_url,
             service=SERVICE,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            breaker=breaker,
         )
         app.state.engine = engine
         app.state.sessionmaker = jwks.sessionmaker = make_sessionmaker(engine)
@@ -88,6 +90,7 @@ def _lifespan(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await breaker.stop()
             await engine.dispose()
 
     return lifespan
@@ -109,6 +112,9 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     install_db_error_handlers(app)
 
     async def database_ready() -> None:
+        breaker = app.state.breaker
+        if breaker.is_open:  # unready at once: the router stops sending
+            raise breaker.error()
         await ping(app.state.engine)
 
     app.include_router(ops_router([("database", database_ready)]))

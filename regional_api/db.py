@@ -21,6 +21,7 @@ class Base(DeclarativeBase):
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session; it commits before the response is sent."""
+    request.app.state.breaker.check()  # the database is unreachable: 503 at once
     async for session in session_scope(request.app.state.sessionmaker):
         yield session
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import ProbeConnection, make_engine, make_pool, make_sessionmaker
+from common.db import ProbeConnection, make_breaker, make_engine, make_pool, make_sessionmaker
 from common.errors import install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from regional_api.boxoffice import router as boxoffice
@@ -55,21 +55,30 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One breaker for the database: the engine, the hot pool and the probe share it.
+        app.state.breaker = breaker = make_breaker(settings.database_url, service=SERVICE)
         engine = make_engine(
             settings.database_url,
             service=SERVICE,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            breaker=breaker,
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.pool = make_pool(
-            settings.database_url, service=SERVICE, size=settings.db_hot_pool_size
+            settings.database_url,
+            service=SERVICE,
+            size=settings.db_hot_pool_size,
+            breaker=breaker,
         )
         await app.state.pool.open(wait=False)
         # The database is back after an outage: replace the pool's broken idle connections.
         app.state.probe = ProbeConnection(
-            settings.database_url, service=SERVICE, on_recovery=app.state.pool.check_soon
+            settings.database_url,
+            service=SERVICE,
+            on_recovery=app.state.pool.check_soon,
+            breaker=breaker,
         )
         tasks = [
             asyncio.create_task(sweeper.run(app), name="sweeper"),
@@ -80,6 +89,7 @@ def create_app(
         try:
             yield
         finally:
+            await breaker.stop()  # releases the pool's reconnects waiting for it to close
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import aiohttp
 import httpx
 import psycopg
 import pytest
@@ -12,10 +13,14 @@ from psycopg import sql
 from deploy.local.stack import LocalStack
 from tests.reliability.checks import assert_acknowledged_present, assert_seats_consistent
 from tests.reliability.faults import Fault, Run, run_fault
-from tests.reliability.kit import Arena, Minter
+from tests.reliability.kit import CARD_OK, Arena, Minter
+from tests.reliability.outage import Call, Outage, run_outage, send
 from tests.reliability.report import record
+from tests.router.support import metric
 
 pytestmark = pytest.mark.slow
+
+PAYMENT = {"method": "card", "card_number": CARD_OK}
 
 
 def _run(stack: LocalStack, minter: Minter, arena: Arena, fault: Fault) -> Run:
@@ -162,3 +167,99 @@ def test_router_restart(stack: LocalStack, minter: Minter, new_arena: Callable[.
     )
     run = _run(stack, minter, arena, fault)
     _assert_nothing_lost(stack, arena, run)
+
+
+def _assert_refused_fast(outage: Outage, kinds: set[str]) -> None:
+    """While down, every answer of every kind is 503 (with `Retry-After`, but /readyz), at once."""
+    down = outage.while_down()
+    assert {answer.kind for answer in down} == kinds, outage.summary()
+    for answer in down:
+        assert answer.status == 503, (answer, outage.summary())
+        assert answer.seconds < 1.0, (answer, outage.summary())  # the pool timeout is 5 s
+        if answer.kind != "readyz":
+            assert answer.error == "database_unavailable", answer
+            assert answer.retry_after is not None, answer
+
+
+def test_regional_database_down_answers_at_once(
+    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+) -> None:
+    """eu-west's PostgreSQL stopped: a replica answers holds, payments and reads 503 at once."""
+    arena = new_arena(20, 25)
+    server = stack.servers["eu-west"]
+    replica = stack.process("eu-west-1")
+    pid = replica.pid
+    headers = minter.headers("outage-customer")
+    setup = asyncio.run(_hold_one(replica.url, headers, arena))
+    show = f"/shows/{arena.show_id}"
+    workers = [
+        [Call("hold", "POST", f"{show}/best-available", {"count": 1}, keyed=True)],
+        [Call("pay", "POST", f"/reservations/{setup}/payments", PAYMENT, keyed=True)],
+        [Call("show", "GET", show), Call("seats", "GET", f"{show}/seats")],
+        [Call("readyz", "GET", "/readyz")],
+    ]
+
+    async def booked(session: aiohttp.ClientSession) -> bool:
+        fresh = minter.headers()
+        hold, body = await send(session, replica.url, fresh, workers[0][0])
+        if hold.status != 201:
+            return False
+        pay = Call("pay", "POST", f"/reservations/{body['id']}/payments", PAYMENT, keyed=True)
+        paid, _ = await send(session, replica.url, fresh, pay)
+        return paid.status == 201
+
+    outage, recovery = asyncio.run(
+        run_outage(
+            replica.url,
+            headers,
+            workers,
+            stop_database=server.kill,  # type: ignore[attr-defined]
+            start_database=server.restart,  # type: ignore[attr-defined]
+            down_seconds=3.0,
+            recovered=booked,
+        )
+    )
+    record("outage", "eu-west PostgreSQL stopped", outage.summary() | {"booked_again_s": recovery})
+    _assert_refused_fast(outage, {"hold", "pay", "show", "seats", "readyz"})
+    assert recovery is not None, "bookings did not succeed again"
+    assert replica.pid == pid, "the replica was restarted"
+    with httpx.Client(base_url=replica.url, timeout=10.0) as client:
+        assert metric(client, "db_breaker_open", service="regional_api") == 0
+        assert metric(client, "db_breaker_opened_total", service="regional_api") >= 1
+        assert metric(client, "db_breaker_refusals_total", service="regional_api") > 0
+
+
+async def _hold_one(base: str, headers: dict[str, str], arena: Arena) -> str:
+    """Hold one seat directly on a replica; the reservation id."""
+    async with aiohttp.ClientSession() as session:
+        call = Call("hold", "POST", f"/shows/{arena.show_id}/best-available", {"count": 1}, True)
+        answer, body = await send(session, base, headers, call)
+    assert answer.status == 201, (answer, body)
+    return str(body["id"])
+
+
+def test_global_database_down_answers_at_once(stack: LocalStack, minter: Minter) -> None:
+    """The global PostgreSQL stopped: logins and account reads answer 503 at once, then work."""
+    server = stack.servers["global"]
+    customer = stack.credentials["customer"]
+    login = Call("login", "POST", "/auth/login", {k: customer[k] for k in ("email", "password")})
+    workers = [[login], [Call("me", "GET", "/users/me")], [Call("readyz", "GET", "/readyz")]]
+
+    async def logged_in(session: aiohttp.ClientSession) -> bool:
+        answer, _ = await send(session, stack.global_url, {}, login)
+        return answer.status == 200
+
+    outage, recovery = asyncio.run(
+        run_outage(
+            stack.global_url,
+            minter.headers(),
+            workers,
+            stop_database=server.kill,  # type: ignore[attr-defined]
+            start_database=server.restart,  # type: ignore[attr-defined]
+            down_seconds=3.0,
+            recovered=logged_in,
+        )
+    )
+    record("outage", "global PostgreSQL stopped", outage.summary() | {"login_again_s": recovery})
+    _assert_refused_fast(outage, {"login", "me", "readyz"})
+    assert recovery is not None, "logins did not succeed again"
