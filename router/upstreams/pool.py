@@ -23,6 +23,11 @@ ENDPOINT_IN_FLIGHT = Gauge(
     "Requests sent to the endpoint and not yet answered (the in-flight cap counts these)",
     ["region", "endpoint"],
 )
+ENDPOINT_CAPACITY = Gauge(
+    "router_endpoint_capacity",
+    "Requests the endpoint may have in flight: the per-pod cap times its pods",
+    ["region", "endpoint"],
+)
 EJECTIONS = Counter(
     "router_endpoint_ejections_total", "Endpoints taken out of rotation", ["region", "reason"]
 )
@@ -196,6 +201,8 @@ class Upstreams:
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
         # Read at scrape time: the hot path only changes the plain counter.
         ENDPOINT_IN_FLIGHT.labels(region, endpoint.url).set_function(lambda: endpoint.in_flight)
+        per_pod = min(settings.max_in_flight_per_endpoint, settings.upstream_connections)
+        ENDPOINT_CAPACITY.labels(region, endpoint.url).set_function(lambda: per_pod * endpoint.pods)
         return endpoint
 
     def start(self) -> None:
@@ -248,7 +255,7 @@ class Upstreams:
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
-            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT):
+            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT, ENDPOINT_CAPACITY):
                 with contextlib.suppress(KeyError):  # another app in this process may share it
                     gauge.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()

@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from router.config import RouterSettings
 from router.upstreams.pool import Endpoint, Health, RegionPool, Upstreams
@@ -66,6 +67,8 @@ def test_ready_pods_come_from_the_headless_service_within_the_most(
         assert endpoint.pods == 12  # until counted, the most
         await pool_set.count_pods()
         assert endpoint.pods == 1  # one address behind the name: one ready pod
+        labels = {"region": "us-east", "endpoint": url}
+        assert REGISTRY.get_sample_value("router_endpoint_capacity", labels) == 64
         await endpoint.client.close()
 
     asyncio.run(scenario())
