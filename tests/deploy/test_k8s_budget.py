@@ -122,15 +122,16 @@ def test_other_clusters_are_reached_at_their_public_endpoints(region: str) -> No
 
 @needs_kubectl
 @pytest.mark.parametrize("region", REGIONS)
-def test_the_router_cap_is_sized_per_pod_of_each_region(region: str) -> None:
+def test_the_router_cap_is_sized_per_pod_of_each_region(
+    region: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     objects = render(f"overlays/{region}")
     env = env_of(
         objects, named(objects, "Deployment", "router")["spec"]["template"]["spec"]["containers"][0]
     )
-    settings = RouterSettings(
-        endpoint_pods=json.loads(env["ROUTER_ENDPOINT_PODS"]),
-        endpoint_pods_dns=json.loads(env["ROUTER_ENDPOINT_PODS_DNS"]),
-    )
+    for name in ("ROUTER_ENDPOINT_PODS", "ROUTER_ENDPOINT_PODS_DNS"):
+        monkeypatch.setenv(name, env[name])
+    settings = RouterSettings()  # read from the environment, as the router pod does
     for code in REGIONS:
         remote = render(f"overlays/{code}")
         hpa = hpa_target(remote, named(remote, "Deployment", "regional-api"))
