@@ -1,17 +1,37 @@
 """`python -m deploy.migrate global|regional`: the init step that migrates a service's database.
 
 The DSN comes from the service's own settings (`GLOBAL_DATABASE_URL` / `REGIONAL_DATABASE_URL`),
-so the migration container shares the API container's environment.
+so the migration container shares the API container's environment. Every pod of a rollout runs
+it as an init container: a session advisory lock lets one migrate while the others wait, then
+find nothing left to do. The DSN must reach PostgreSQL directly, not through a pooler in
+transaction mode (a session lock needs its session).
 """
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
 
 from common.migrate import upgrade
 from common.pg import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
+# One lock per database: any pod of either role may run this at the same time as its peers.
+LOCK_KEY = 0x63696E656D61  # "cinema"
+
+
+@contextmanager
+def migration_lock(dsn: str) -> Iterator[None]:
+    """Hold the migration advisory lock of the database at `dsn` for the block."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
 def database_url(role: str) -> str:
@@ -34,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     dsn = database_url(args.role)
     wait_until_ready(dsn, timeout=args.wait_seconds)
     service = "global_api" if args.role == "global" else "regional_api"
-    upgrade(ROOT / service / "migrations", dsn)
+    with migration_lock(dsn):
+        upgrade(ROOT / service / "migrations", dsn)
     print(f"{service}: migrations applied", flush=True)
     return 0
 

@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
@@ -15,6 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from common.auth import TokenVerifier
 from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
+from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping
@@ -32,6 +34,7 @@ from global_api.users.router import router as users_router
 from global_api.users.service import admin_exists, ensure_admin
 
 SERVICE = "global_api"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger("global_api")
 
@@ -117,7 +120,8 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
             raise breaker.error()
         await ping(app.state.engine)
 
-    app.include_router(ops_router([("database", database_ready)]))
+    schema_ready = schema_check(lambda: app.state.engine, MIGRATIONS)
+    app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     # /users/me before /users/{user_id}: the first match wins.
     for router in (auth_router, tokens_router, users_router, admin_router, directory_router):
         app.include_router(router)

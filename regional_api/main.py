@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from common.auth import JwksCache, TokenVerifier
 from common.db import ProbeConnection, make_breaker, make_engine, make_pool, make_sessionmaker
 from common.errors import install_error_handlers
+from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas
@@ -28,6 +30,7 @@ from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
 
 SERVICE = "regional_api"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Feature routers, mounted in this order.
 FEATURE_ROUTERS: tuple[APIRouter, ...] = (
@@ -115,7 +118,8 @@ def create_app(
     async def database_ready() -> None:
         await app.state.probe.ping()
 
-    app.include_router(ops_router([("database", database_ready)]))
+    schema_ready = schema_check(lambda: app.state.engine, MIGRATIONS)
+    app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
     instrument(app, service=SERVICE, admission=settings.admission())

@@ -44,6 +44,16 @@ class RouterSettings(BaseSettings):
         ge=1,
         description="requests in flight per endpoint (a regional worker's fill); beyond: 503",
     )
+    endpoint_pods: dict[str, int] = Field(
+        default_factory=dict,
+        description="endpoint URL -> the most pods behind it (a region's Service or Ingress): "
+        "the in-flight cap above and the connection pool are per pod",
+    )
+    endpoint_pods_dns: dict[str, str] = Field(
+        default_factory=dict,
+        description="endpoint URL -> a headless Service name whose addresses are its ready "
+        "pods, counted every probe interval (at most endpoint_pods)",
+    )
     priority_headroom_per_endpoint: int = Field(
         16,
         ge=0,

@@ -1,7 +1,9 @@
 """Regional endpoints, their health state and the choice of an endpoint for a request."""
 
+import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -20,6 +22,11 @@ ENDPOINT_HEALTH = Gauge(
 ENDPOINT_IN_FLIGHT = Gauge(
     "router_endpoint_in_flight",
     "Requests sent to the endpoint and not yet answered (the in-flight cap counts these)",
+    ["region", "endpoint"],
+)
+ENDPOINT_CAPACITY = Gauge(
+    "router_endpoint_capacity",
+    "Requests the endpoint may have in flight: the per-pod cap times its pods",
     ["region", "endpoint"],
 )
 EJECTIONS = Counter(
@@ -50,7 +57,13 @@ class Endpoint:
     probe_failures: int = 0
     traffic_failures: int = 0
     in_flight: int = 0
+    # Pods behind the URL (a region's Service or Ingress): the in-flight cap is per pod.
+    pods: int = 1
     line: WaitingLine | None = None  # the region's line, woken when a slot comes free
+
+    def full(self, cap: int) -> bool:
+        """Whether `cap` requests per pod are in flight (a cap of 0 is no cap)."""
+        return bool(cap) and self.in_flight >= cap * self.pods
 
     def take(self) -> None:
         """Count a request sent to this endpoint."""
@@ -117,21 +130,21 @@ class RegionPool:
             only = endpoints[0]
             if not only.healthy or (exclude and only in exclude):
                 return None
-            return None if cap and only.in_flight >= cap else only
+            return None if only.full(cap) else only
         self._turn = turn = (self._turn + 1) % max(count, 1)
         best: Endpoint | None = None
         for offset in range(count):
             endpoint = endpoints[(turn + offset) % count]
             if not endpoint.healthy or (exclude and endpoint in exclude):
                 continue
-            if best is None or endpoint.in_flight < best.in_flight:
+            if best is None or endpoint.in_flight * best.pods < best.in_flight * endpoint.pods:
                 best = endpoint
-        return None if best is None or (cap and best.in_flight >= cap) else best
+        return None if best is None or best.full(cap) else best
 
     def saturated(self, cap: int) -> bool:
         """Whether the pool has healthy endpoints and every one is at its in-flight cap."""
         healthy = [endpoint for endpoint in self.endpoints if endpoint.healthy]
-        return bool(healthy) and all(endpoint.in_flight >= cap for endpoint in healthy)
+        return bool(healthy) and all(endpoint.full(cap) for endpoint in healthy)
 
 
 class Health:
@@ -201,20 +214,24 @@ class Upstreams:
         self.regions: dict[str, RegionPool] = {}
         self.global_pool = RegionPool(GLOBAL, max_waiting=settings.line_max_per_region)
         self.probe_session: aiohttp.ClientSession | None = None
+        self._pods_task: asyncio.Task[None] | None = None
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
         settings = self.settings
+        most = settings.endpoint_pods.get(url.rstrip("/"), 1)
         client = Http1Pool(
             url,
-            limit=settings.upstream_connections,
+            limit=settings.upstream_connections * most,
             keepalive=settings.upstream_keepalive_seconds,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.attempt_timeout_seconds,
         )
-        endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client)
+        endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client, pods=most)
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
         # Read at scrape time: the hot path only changes the plain counter.
         ENDPOINT_IN_FLIGHT.labels(region, endpoint.url).set_function(lambda: endpoint.in_flight)
+        per_pod = min(settings.max_in_flight_per_endpoint, settings.upstream_connections)
+        ENDPOINT_CAPACITY.labels(region, endpoint.url).set_function(lambda: per_pod * endpoint.pods)
         return endpoint
 
     def start(self) -> None:
@@ -225,6 +242,31 @@ class Upstreams:
             connector=aiohttp.TCPConnector(limit=64, force_close=True),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
+        if self.settings.endpoint_pods_dns:
+            self._pods_task = asyncio.create_task(self._count_pods_forever())
+
+    async def count_pods(self) -> None:
+        """Set each endpoint's pods to the ready pods of its headless Service, at most its most."""
+        loop = asyncio.get_running_loop()
+        settings = self.settings
+        for endpoint in self.all_endpoints():
+            name = settings.endpoint_pods_dns.get(endpoint.url)
+            if name is None:
+                continue
+            try:
+                infos = await loop.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+            except OSError:
+                continue  # a DNS hiccup is no news about capacity: keep the last count
+            ready = len({info[4][0] for info in infos})
+            endpoint.pods = max(1, min(ready, settings.endpoint_pods.get(endpoint.url, 1)))
+
+    async def _count_pods_forever(self) -> None:
+        while True:
+            try:
+                await self.count_pods()
+            except Exception:  # a bug here must not stop the count for good
+                log.exception("pod count failed")
+            await asyncio.sleep(self.settings.probe_interval_seconds)
 
     async def sync(self, directory: DirectoryMap) -> None:
         """Add new regions and endpoints, drop the ones the map no longer lists."""
@@ -245,7 +287,7 @@ class Upstreams:
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
-            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT):
+            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT, ENDPOINT_CAPACITY):
                 with contextlib.suppress(KeyError):  # another app in this process may share it
                     gauge.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()
@@ -261,6 +303,10 @@ class Upstreams:
         return [endpoint for pool in self.regions.values() for endpoint in pool.endpoints]
 
     async def close(self) -> None:
-        """Close every connection pool."""
+        """Stop the pod count and close every connection pool."""
+        if self._pods_task is not None:
+            self._pods_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pods_task
         for endpoint in [*self.all_endpoints(), *self.global_pool.endpoints]:
             await endpoint.client.close()

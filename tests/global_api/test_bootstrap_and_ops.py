@@ -1,5 +1,6 @@
 """The bootstrap-admin CLI, startup key creation, and the operations endpoints."""
 
+import psycopg
 import pytest
 
 from global_api.bootstrap_admin import main
@@ -44,7 +45,7 @@ def test_ops_endpoints(api: GlobalClient) -> None:
     assert api.http.get("/healthz").json() == {"status": "ok"}
     ready = api.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "schema": "ok"}
     api.register()
     api.http.post("/auth/login", json={"email": "nobody@example.com", "password": "xxxxxxxx"})
     api.http.get("/directory/cinemas/cin-eu-west-000000000000")
@@ -55,3 +56,30 @@ def test_ops_endpoints(api: GlobalClient) -> None:
     assert "global_registrations_total" in metrics
     assert 'global_logins_total{outcome="failed"}' in metrics
     assert 'global_tokens_issued_total{kind="access"}' in metrics
+
+
+def _set_revision(dsn: str, revision: str | None) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM alembic_version")
+        if revision is not None:
+            conn.execute("INSERT INTO alembic_version VALUES (%s)", (revision,))
+
+
+def test_not_ready_until_the_schema_is_at_the_expected_revision(
+    api: GlobalClient, global_dsn: str
+) -> None:
+    with psycopg.connect(global_dsn) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert row is not None
+    _set_revision(global_dsn, None)  # as before the migration ran
+    ready = api.http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "schema": "failed: SchemaBehind"}
+    assert ready.json()["error"] == "not_ready"
+    _set_revision(global_dsn, row[0])
+    assert api.http.get("/readyz").status_code == 200
+
+
+def test_a_newer_schema_keeps_old_pods_ready(api: GlobalClient, global_dsn: str) -> None:
+    _set_revision(global_dsn, "9999_from_the_next_release")
+    assert api.http.get("/readyz").json()["checks"]["schema"] == "ok"
