@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STATIC_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "router.example.json"
 
@@ -59,6 +60,11 @@ class RouterSettings(BaseSettings):
         4.0, gt=0, description="below uvicorn's 5 s so the upstream never closes first"
     )
 
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of the proxies in front of the router whose X-Forwarded-For is"
+        " believed (comma-separated); none: the client is the socket peer",
+    )
     rate_limit_enabled: bool = True
     login_rate_per_second: float = Field(5.0, gt=0)
     login_burst: int = Field(20, ge=1)
@@ -71,6 +77,13 @@ class RouterSettings(BaseSettings):
 
     access_log: bool = True
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def jwks_url(self) -> str:

@@ -23,6 +23,7 @@ from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
 from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
+from router.proxy.clients import TrustedProxies
 from router.proxy.fastpath import FastPath
 from router.proxy.resolve import answered_by_router
 from router.upstreams.pool import Health, Upstreams
@@ -69,6 +70,7 @@ def _build_state(settings: RouterSettings) -> RouterState:
         upstreams=upstreams,
         health=health,
         sender=Sender(settings, health),
+        trusted=TrustedProxies(settings.trusted_proxies),
         access_log=AccessLog(SERVICE) if settings.access_log else None,
     )
 
@@ -159,6 +161,7 @@ def create_app(
         directory=state.directory,
         upstreams=state.upstreams,
         sender=state.sender,
+        trusted=state.trusted,
         access_log=state.access_log,
     )
     return RouterApp(api, proxy, state)

@@ -18,6 +18,10 @@ APPS = {
 }
 # The router's own uvicorn protocol, with its proxy fast path (router/proxy/protocol.py).
 HTTP_PROTOCOLS = {"router": "router.proxy.protocol:RouterProtocol"}
+# Whose X-Forwarded-For uvicorn believes (never its implicit 127.0.0.1 default): the services
+# believe the router's hop, which is 127.0.0.1 here; the router believes no peer's, it
+# derives the client itself (ROUTER_TRUSTED_PROXIES). docs/operations.md, "Client addresses".
+FORWARDED_ALLOW_IPS = {"global_api": "127.0.0.1", "regional_api": "127.0.0.1", "router": ""}
 
 
 @dataclass
@@ -42,8 +46,8 @@ class ServiceProcess:
         """PID of the running process, if any."""
         return self.proc.pid if self.proc and self.proc.poll() is None else None
 
-    def start(self) -> "ServiceProcess":
-        """Spawn the process (it is not yet known to be ready)."""
+    def command(self) -> list[str]:
+        """The uvicorn command line of the process."""
         command = [
             sys.executable,
             "-m",
@@ -55,6 +59,8 @@ class ServiceProcess:
             "--port",
             str(self.port),
             "--no-access-log",
+            "--forwarded-allow-ips",
+            FORWARDED_ALLOW_IPS[self.app],
             "--timeout-graceful-shutdown",
             "5",
             "--workers",
@@ -62,6 +68,11 @@ class ServiceProcess:
         ]
         if self.workers == 1:
             command += ["--loop", "uvloop", "--http", HTTP_PROTOCOLS.get(self.app, "httptools")]
+        return command
+
+    def start(self) -> "ServiceProcess":
+        """Spawn the process (it is not yet known to be ready)."""
+        command = self.command()
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             command,

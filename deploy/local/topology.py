@@ -141,8 +141,6 @@ def global_env(
     return {
         "GLOBAL_DATABASE_URL": dsn,
         "GLOBAL_LOG_LEVEL": log_level,
-        # Behind the router: take the client address from X-Forwarded-For (login throttling).
-        "GLOBAL_TRUST_FORWARDED": "true",
     } | dict(extra or {})
 
 

@@ -22,6 +22,12 @@ from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def client_from(address: str, base_url: str | httpx.URL, **kwargs: Any) -> httpx.Client:
+    """An HTTP client whose connections come from `address` (any 127.0.0.0/8 one)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=base_url, transport=transport, timeout=5.0, **kwargs)
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
@@ -37,6 +43,7 @@ class Proc:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     http: str = "httptools"  # uvicorn's --http: a protocol name or class
+    forwarded_allow_ips: str = ""  # whose X-Forwarded-For uvicorn believes: nobody's
     log: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +58,7 @@ class Proc:
             sys.executable, "-m", "uvicorn", "--factory", self.app,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--loop", "uvloop", "--http", self.http, "--no-access-log",
+            "--forwarded-allow-ips", self.forwarded_allow_ips,
         ]  # fmt: skip
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
