@@ -79,7 +79,10 @@ def _build_state(settings: RouterSettings) -> RouterState:
 async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> AsyncIterator[None]:
     settings = state.settings
     state.upstreams.start()
-    directory_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    directory_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=state.upstreams.tls),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
     await state.directory.start(directory_session, settings.static_config_file)
     await probe_all(state.upstreams, state.health, probe_timeout=settings.probe_timeout_seconds)
     jobs: list[Coroutine[Any, Any, None]] = [
@@ -153,6 +156,7 @@ def create_app(
         jwks=jwks,
         cache_file=settings.jwks_cache_file,
         min_refetch_seconds=30.0,
+        tls=state.upstreams.tls,
     )
 
     api = _build_api(state, keys, pin_keys=jwks is not None)

@@ -9,6 +9,7 @@ from prometheus_client import Counter, Gauge
 
 from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
+from router.upstreams.tls import client_context
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.upstreams")
@@ -172,6 +173,7 @@ class Upstreams:
         self.regions: dict[str, RegionPool] = {}
         self.global_pool = RegionPool(GLOBAL)
         self.probe_session: aiohttp.ClientSession | None = None
+        self.tls = client_context(settings)
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
         settings = self.settings
@@ -181,6 +183,7 @@ class Upstreams:
             keepalive=settings.upstream_keepalive_seconds,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.attempt_timeout_seconds,
+            tls=self.tls,
         )
         endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client)
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
@@ -193,7 +196,7 @@ class Upstreams:
         self.global_pool.endpoints = [self._endpoint(GLOBAL, self.settings.global_api_url)]
         # Probes open connections of their own: a probe proves a fresh connect works.
         self.probe_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=True),
+            connector=aiohttp.TCPConnector(limit=64, force_close=True, ssl=self.tls),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
