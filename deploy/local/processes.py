@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from deploy.local.tls import TlsFiles
+
 APPS = {
     "global_api": "global_api.main:create_app",
     "regional_api": "regional_api.main:create_app",
@@ -34,12 +36,13 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     workers: int = 1
+    tls: TlsFiles | None = None  # serve HTTPS and require client certificates (--tls)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the process."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -68,6 +71,8 @@ class ServiceProcess:
         ]
         if self.workers == 1:
             command += ["--loop", "uvloop", "--http", HTTP_PROTOCOLS.get(self.app, "httptools")]
+        if self.tls is not None:
+            command += self.tls.uvicorn_args()
         return command
 
     def start(self) -> "ServiceProcess":
@@ -86,12 +91,13 @@ class ServiceProcess:
     def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
         """Wait until the process answers 200 on `path`, or raise with its exit status."""
         deadline = time.monotonic() + timeout
+        verify = self.tls.client_context() if self.tls else True
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 code = self.proc.returncode if self.proc else None
                 raise RuntimeError(f"{self.name} exited with {code} (log: {self.log_path})")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} not ready on {self.url}{path} after {timeout}s")

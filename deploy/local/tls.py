@@ -24,6 +24,7 @@ class TlsFiles:
     """Where the CA certificate and the server and client certificates with keys are."""
 
     directory: Path
+    require_client_cert: bool = True  # servers ask for the router's certificate: mutual TLS
 
     @property
     def ca(self) -> Path:
@@ -38,15 +39,15 @@ class TlsFiles:
         """The private key of `server` or `client` (PEM, mode 0600)."""
         return self.directory / f"{role}.key"
 
-    def uvicorn_args(self, *, require_client_cert: bool = True) -> list[str]:
-        """uvicorn's flags to serve HTTPS with the server certificate, mTLS if asked."""
+    def uvicorn_args(self) -> list[str]:
+        """uvicorn's flags to serve HTTPS with the server certificate (and require clients')."""
         args = [
             "--ssl-certfile",
             str(self.cert("server")),
             "--ssl-keyfile",
             str(self.key("server")),
         ]
-        if require_client_cert:
+        if self.require_client_cert:
             args += ["--ssl-ca-certs", str(self.ca), "--ssl-cert-reqs", str(int(ssl.CERT_REQUIRED))]
         return args
 

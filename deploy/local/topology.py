@@ -129,9 +129,9 @@ class StackPaths:
         return self.root / "jwks" / f"{region}-{replica}.json"
 
 
-def url(port: int) -> str:
+def url(port: int, scheme: str = "http") -> str:
     """Loopback base URL of a port."""
-    return f"http://127.0.0.1:{port}"
+    return f"{scheme}://127.0.0.1:{port}"
 
 
 def global_env(
