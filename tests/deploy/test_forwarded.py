@@ -34,6 +34,7 @@ def test_compose_commands_believe_only_the_router() -> None:
 
 def test_dockerfile_router_believes_nobody() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'FORWARDED_ALLOW_IPS=""' in dockerfile  # the default of any command in the image
     cmd = dockerfile.split("CMD [", 1)[1].split("]", 1)[0]
     command = [part.strip().strip('"') for part in cmd.replace("\\\n", "").split(",")]
     assert _allowed(command) == ""
