@@ -8,8 +8,8 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from router.config import RouterSettings
+from router.upstreams import tls
 from router.upstreams.http1 import Http1Pool
-from router.upstreams.tls import client_context
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.upstreams")
@@ -173,7 +173,7 @@ class Upstreams:
         self.regions: dict[str, RegionPool] = {}
         self.global_pool = RegionPool(GLOBAL)
         self.probe_session: aiohttp.ClientSession | None = None
-        self.tls = client_context(settings)
+        self.tls = tls.client_context(settings)
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
         settings = self.settings
