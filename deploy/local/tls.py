@@ -8,6 +8,7 @@ and localhost that every regional replica serves, and a client certificate the r
 import datetime
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,13 @@ class TlsFiles:
         return context
 
 
-def make_throwaway_ca(directory: Path, *, name: str = "cinema local CA") -> TlsFiles:
-    """Write a fresh CA certificate and server and client certificates it signed."""
+def make_throwaway_ca(
+    directory: Path,
+    *,
+    name: str = "cinema local CA",
+    hosts: Sequence[str] = ("127.0.0.1", "localhost"),
+) -> TlsFiles:
+    """Write a fresh CA certificate and server and client certificates it signed for `hosts`."""
     directory.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(directory)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -79,7 +85,7 @@ def make_throwaway_ca(directory: Path, *, name: str = "cinema local CA") -> TlsF
         .sign(ca_key, hashes.SHA256())
     )
     files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    names = [_general_name(host) for host in hosts]
     for role, purpose in (
         ("server", ExtendedKeyUsageOID.SERVER_AUTH),
         ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
@@ -97,6 +103,13 @@ def make_throwaway_ca(directory: Path, *, name: str = "cinema local CA") -> TlsF
         files.cert(role).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_private(files.key(role), key)
     return files
+
+
+def _general_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
 
 
 def _builder(

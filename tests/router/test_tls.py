@@ -6,8 +6,9 @@ Three routers reach it: one configured right, one trusting another CA, one witho
 certificate. Only the first gets through; the others answer a 5xx error body, never a 500.
 """
 
+import contextlib
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from deploy.local.tls import TlsFiles, make_throwaway_ca
 from tests.router.support import (
     FakeDirectory,
+    Proc,
     directory_map,
     metric,
     router,
@@ -48,7 +50,7 @@ def tls_directory(
         proc.kill()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _router(directory: str, env: dict[str, str]) -> Iterator[str]:
     settings = {key.removeprefix("ROUTER_").lower(): value for key, value in env.items()}
     proc = router(directory, **settings).start()
@@ -106,3 +108,33 @@ def test_a_router_without_the_client_certificate_is_refused(
 ) -> None:
     with _router(tls_directory, {"ROUTER_UPSTREAM_CA_FILE": str(ca.ca)}) as url:
         _refused(url)
+
+
+def test_a_certificate_for_another_host_name_is_refused(issuer: TestIssuer, tmp_path: Path) -> None:
+    named = make_throwaway_ca(tmp_path / "named", hosts=("localhost",))  # not 127.0.0.1
+    proc = upstream("named", "eu-west", tmp_path / "writes.log")
+    proc.tls = named
+    proc.start(wait_path=None)
+    try:
+        _wait_serving(proc, named)
+        document = directory_map("v1", {"eu-west": [proc.url]}, {})
+        with (
+            live_server(FakeDirectory(document, issuer.jwks)) as directory,
+            _router(directory, named.router_env()) as url,
+        ):
+            _refused(url)
+    finally:
+        proc.kill()
+
+
+def _wait_serving(proc: Proc, files: TlsFiles) -> None:
+    """Wait until `proc` answers over TLS, its name not checked: only the name is wrong."""
+    context = files.client_context()
+    context.check_hostname = False
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(proc.url + "/readyz", verify=context, timeout=1).status_code == 200:
+                return
+        assert time.monotonic() < deadline, "upstream did not start"
+        time.sleep(0.05)
