@@ -1,4 +1,4 @@
-"""Every uvicorn this repository starts says whose X-Forwarded-For it believes.
+"""Every uvicorn this repository starts says whose X-Forwarded-For it believes; `--tls` wiring.
 
 uvicorn's implicit default believes 127.0.0.1, which let a client of the local stack reset the
 router's per-address limits with a header of its own (issue 15). The router believes nobody's
@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from deploy.local.processes import APPS, FORWARDED_ALLOW_IPS, ServiceProcess
+from deploy.local.stack import LocalStack, StackOptions
+from deploy.local.tls import make_throwaway_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +51,19 @@ def test_local_stack_processes_set_it(tmp_path: Path) -> None:
     for app in APPS:
         process = ServiceProcess(app, app, port=1, log_path=tmp_path / "log")
         assert _allowed(process.command()) == FORWARDED_ALLOW_IPS[app]
+
+
+def test_tls_stack_serves_the_replicas_over_mutual_tls(tmp_path: Path) -> None:
+    files = make_throwaway_ca(tmp_path / "tls")
+    replica = ServiceProcess("eu-west-1", "regional_api", port=1, tls=files)
+    command = replica.command()
+    assert command[command.index("--ssl-cert-reqs") + 1] == "2"  # ssl.CERT_REQUIRED
+    assert command[command.index("--ssl-ca-certs") + 1] == str(files.ca)
+    assert replica.url == "https://127.0.0.1:1"
+    stack = LocalStack(StackOptions(root=tmp_path / "var", tls=True), progress=lambda _: None)
+    assert all(url.startswith("https://") for url in stack.regional_urls("eu-west"))
+    assert set(files.router_env()) == {
+        "ROUTER_UPSTREAM_CA_FILE",
+        "ROUTER_UPSTREAM_CERT_FILE",
+        "ROUTER_UPSTREAM_KEY_FILE",
+    }
