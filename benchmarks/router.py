@@ -236,7 +236,11 @@ def paired(upstream_name: str, urls: dict[str, str], rounds: int) -> list[Paired
 
 
 def measure(
-    upstream_name: str, targets: dict[str, tuple[str, int | None]], seconds: int
+    upstream_name: str,
+    targets: dict[str, tuple[str, int | None]],
+    seconds: int,
+    *,
+    rounds: int = ROUNDS,
 ) -> list[Result]:
     """Warm each target up, then load it at 64 connections and at 1, in interleaved windows.
 
@@ -245,13 +249,13 @@ def measure(
     medians of the windows' rates and percentiles.
     """
     load = run_wrk if shutil.which("wrk") else run_aiohttp
-    window = max(2, round(seconds / ROUNDS))  # wrk needs ~2 s to settle at one connection
+    window = max(2, round(seconds / rounds))  # wrk needs ~2 s to settle at one connection
     results = []
     for connections in (64, 1):
         runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in targets}
         for url, _ in targets.values():
             load(url, connections, 2)
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             for name, (url, pid) in targets.items():
                 cpu_before = cpu_seconds(pid) if pid else 0.0
                 rps, p50, p99 = load(url, connections, window)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,8 +39,10 @@ class JwksCache:
         jwks: dict[str, Any] | None = None,
         cache_file: Path | None = None,
         min_refetch_seconds: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
+        self.verify: ssl.SSLContext | bool = tls or True  # True: the system's trust store
         self.cache_file = cache_file
         self.min_refetch_seconds = min_refetch_seconds
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -77,7 +80,7 @@ class JwksCache:
                 return False
             self._last_fetch = time.monotonic()
             try:
-                async with httpx.AsyncClient(timeout=2.0) as client:
+                async with httpx.AsyncClient(timeout=2.0, verify=self.verify) as client:
                     response = await client.get(self.url)
                     response.raise_for_status()
                     document = response.json()

@@ -37,8 +37,6 @@ class GlobalSettings(BaseSettings):
 
     login_failure_threshold: int = Field(5, ge=1, le=1000)
     login_failure_window_seconds: int = Field(900, ge=1)
-    # Take the client address from X-Forwarded-For (first hop): only behind the router.
-    trust_forwarded: bool = False
 
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None

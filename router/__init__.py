@@ -5,11 +5,14 @@ Where things live:
 - `proxy/` the hot path, a raw ASGI app (no framework routing): `resolve.py` decides the
   upstream from the path alone (global prefixes, `/regions/{region}/...` with the prefix
   stripped, or the region inside the first id; cinemas through the cached map, refreshed once
-  on a miss); `app.py` applies the body limit and rate limits, forwards and streams the answer.
+  on a miss); `app.py` applies the body limit and rate limits, forwards and streams the answer;
+  `clients.py` names the client (socket peer, or `ROUTER_TRUSTED_PROXIES`), and `headers.py`
+  replaces whatever forwarding headers the client sent.
 - `upstreams/` one `Http1Pool` (own HTTP/1.1 keep-alive client, see
   docs/benchmarks/router.md) per regional endpoint; health state in memory (`pool.py`: active
   probes with rise/fall, passive ejection on refused connections and 5xx streaks); `send.py`
-  picks the least-loaded healthy endpoint and fails over with tenacity inside one deadline.
+  picks the least-loaded healthy endpoint and fails over with tenacity inside one deadline;
+  `tls.py` the one TLS context (CA bundle, client certificate) for `https://` upstreams.
 - `directory/` the directory map cache (conditional GET with ETag, background refresh, static
   JSON fallback at start-up when global_api is down).
 - `fanout/`, `admin/` the router's own endpoints (FastAPI): cross-region reads and

@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STATIC_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "router.example.json"
 
@@ -77,6 +78,21 @@ class RouterSettings(BaseSettings):
         4.0, gt=0, description="below uvicorn's 5 s so the upstream never closes first"
     )
 
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of the proxies in front of the router whose X-Forwarded-For is"
+        " believed (comma-separated); none: the client is the socket peer",
+    )
+    upstream_ca_file: Path | None = Field(
+        None, description="CA bundle that https:// upstreams are verified against; none: system"
+    )
+    upstream_cert_file: Path | None = Field(
+        None, description="client certificate (PEM) for upstreams that require mutual TLS"
+    )
+    upstream_key_file: Path | None = Field(
+        None, description="its private key, unless the certificate file holds it"
+    )
+
     rate_limit_enabled: bool = True
     login_rate_per_second: float = Field(5.0, gt=0)
     login_burst: int = Field(20, ge=1)
@@ -89,6 +105,19 @@ class RouterSettings(BaseSettings):
 
     access_log: bool = True
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _key_needs_a_certificate(self) -> "RouterSettings":
+        if self.upstream_key_file is not None and self.upstream_cert_file is None:
+            raise ValueError("ROUTER_UPSTREAM_KEY_FILE needs ROUTER_UPSTREAM_CERT_FILE")
+        return self
 
     @property
     def jwks_url(self) -> str:

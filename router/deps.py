@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
+from router.proxy.clients import TrustedProxies
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.send import Sender
 
@@ -21,6 +22,7 @@ class RouterState:
     upstreams: Upstreams
     health: Health
     sender: Sender
+    trusted: TrustedProxies
     access_log: AccessLog | None = None
 
 

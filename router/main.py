@@ -23,6 +23,7 @@ from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
 from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
+from router.proxy.clients import TrustedProxies
 from router.proxy.fastpath import FastPath
 from router.proxy.resolve import answered_by_router
 from router.upstreams.pool import Health, Upstreams
@@ -69,6 +70,7 @@ def _build_state(settings: RouterSettings) -> RouterState:
         upstreams=upstreams,
         health=health,
         sender=Sender(settings, health),
+        trusted=TrustedProxies(settings.trusted_proxies),
         access_log=AccessLog(SERVICE) if settings.access_log else None,
     )
 
@@ -77,7 +79,10 @@ def _build_state(settings: RouterSettings) -> RouterState:
 async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> AsyncIterator[None]:
     settings = state.settings
     state.upstreams.start()
-    directory_session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    directory_session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=state.upstreams.tls),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
     await state.directory.start(directory_session, settings.static_config_file)
     await probe_all(state.upstreams, state.health, probe_timeout=settings.probe_timeout_seconds)
     jobs: list[Coroutine[Any, Any, None]] = [
@@ -151,6 +156,7 @@ def create_app(
         jwks=jwks,
         cache_file=settings.jwks_cache_file,
         min_refetch_seconds=30.0,
+        tls=state.upstreams.tls,
     )
 
     api = _build_api(state, keys, pin_keys=jwks is not None)
@@ -159,6 +165,7 @@ def create_app(
         directory=state.directory,
         upstreams=state.upstreams,
         sender=state.sender,
+        trusted=state.trusted,
         access_log=state.access_log,
     )
     return RouterApp(api, proxy, state)

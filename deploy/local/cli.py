@@ -27,6 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     up.add_argument("--no-fsync", action="store_true", help="faster, not crash-safe PostgreSQL")
     up.add_argument("--log-level", default="INFO")
     up.add_argument(
+        "--tls",
+        action="store_true",
+        help="router to regions over HTTPS with mutual TLS (a throwaway CA in DATA_DIR/tls)",
+    )
+    up.add_argument(
         "--prometheus", action="store_true", help="also run Prometheus (port base+1090) with alerts"
     )
     return parser.parse_args(argv)
@@ -71,6 +76,7 @@ def up(args: argparse.Namespace) -> int:
         demo=demo,
         wipe=args.wipe,
         log_level=args.log_level,
+        tls=args.tls,
     )
     stack = LocalStack(options, progress=lambda line: print(f"[up] {line}", flush=True))
     try:

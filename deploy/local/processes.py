@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from deploy.local.tls import TlsFiles
+
 APPS = {
     "global_api": "global_api.main:create_app",
     "regional_api": "regional_api.main:create_app",
@@ -18,6 +20,10 @@ APPS = {
 }
 # The router's own uvicorn protocol, with its proxy fast path (router/proxy/protocol.py).
 HTTP_PROTOCOLS = {"router": "router.proxy.protocol:RouterProtocol"}
+# Whose X-Forwarded-For uvicorn believes (never its implicit 127.0.0.1 default): the services
+# believe the router's hop, which is 127.0.0.1 here; the router believes no peer's, it
+# derives the client itself (ROUTER_TRUSTED_PROXIES). docs/operations.md, "Client addresses".
+FORWARDED_ALLOW_IPS = {"global_api": "127.0.0.1", "regional_api": "127.0.0.1", "router": ""}
 
 
 @dataclass
@@ -30,20 +36,21 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     workers: int = 1
+    tls: TlsFiles | None = None  # serve HTTPS and require client certificates (--tls)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the process."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
         """PID of the running process, if any."""
         return self.proc.pid if self.proc and self.proc.poll() is None else None
 
-    def start(self) -> "ServiceProcess":
-        """Spawn the process (it is not yet known to be ready)."""
+    def command(self) -> list[str]:
+        """The uvicorn command line of the process."""
         command = [
             sys.executable,
             "-m",
@@ -55,6 +62,8 @@ class ServiceProcess:
             "--port",
             str(self.port),
             "--no-access-log",
+            "--forwarded-allow-ips",
+            FORWARDED_ALLOW_IPS[self.app],
             "--timeout-graceful-shutdown",
             "5",
             "--workers",
@@ -62,6 +71,13 @@ class ServiceProcess:
         ]
         if self.workers == 1:
             command += ["--loop", "uvloop", "--http", HTTP_PROTOCOLS.get(self.app, "httptools")]
+        if self.tls is not None:
+            command += self.tls.uvicorn_args()
+        return command
+
+    def start(self) -> "ServiceProcess":
+        """Spawn the process (it is not yet known to be ready)."""
+        command = self.command()
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             command,
@@ -75,12 +91,13 @@ class ServiceProcess:
     def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
         """Wait until the process answers 200 on `path`, or raise with its exit status."""
         deadline = time.monotonic() + timeout
+        verify = self.tls.client_context() if self.tls else True
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 code = self.proc.returncode if self.proc else None
                 raise RuntimeError(f"{self.name} exited with {code} (log: {self.log_path})")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} not ready on {self.url}{path} after {timeout}s")

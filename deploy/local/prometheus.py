@@ -19,7 +19,7 @@ def scrape_config(stack: LocalStack, *, interval: str = "1s") -> dict[str, Any]:
     """The compose scrape jobs, pointed at the local stack's ports instead of container names."""
     regional = [
         {
-            "targets": [url.removeprefix("http://") for url in stack.regional_urls(code)],
+            "targets": [url.split("://", 1)[1] for url in stack.regional_urls(code)],
             "labels": {"role": "regional_api", "region": code},
         }
         for code in stack.ports.regional
@@ -31,13 +31,22 @@ def scrape_config(stack: LocalStack, *, interval: str = "1s") -> dict[str, Any]:
         ],
         "regional_api": regional,
     }
+    scrape: list[dict[str, Any]] = [
+        {"job_name": name, "metrics_path": "/metrics", "static_configs": groups}
+        for name, groups in jobs.items()
+    ]
+    if stack.tls is not None:  # the replicas serve HTTPS and want a client certificate
+        files = stack.tls
+        scrape[-1]["scheme"] = "https"
+        scrape[-1]["tls_config"] = {
+            "ca_file": str(files.ca),
+            "cert_file": str(files.cert("client")),
+            "key_file": str(files.key("client")),
+        }
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {"job_name": name, "metrics_path": "/metrics", "static_configs": groups}
-            for name, groups in jobs.items()
-        ],
+        "scrape_configs": scrape,
     }
 
 

@@ -21,6 +21,7 @@ from common.migrate import upgrade
 from common.pg import PgServer, create_database, database_exists, dsn_for, start_server
 from deploy.local import demo
 from deploy.local.processes import ServiceProcess
+from deploy.local.tls import TlsFiles, make_throwaway_ca
 from deploy.local.topology import (
     GLOBAL_DB,
     REGIONS,
@@ -49,6 +50,7 @@ class StackOptions:
     wipe: bool = False
     log_level: str = "INFO"
     ready_timeout: float = 60.0
+    tls: bool = False  # router to regions over HTTPS with mutual TLS, from a throwaway CA
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by app, for tests
 
 
@@ -65,6 +67,7 @@ class LocalStack:
         self.processes: dict[str, ServiceProcess] = {}
         self.credentials: dict[str, dict[str, str]] = {}
         self.demo_summary: dict[str, Any] | None = None
+        self.tls: TlsFiles | None = None
 
     # --- public handles ---------------------------------------------------------------------
 
@@ -80,7 +83,8 @@ class LocalStack:
 
     def regional_urls(self, region: str) -> list[str]:
         """Base URLs of a region's replicas."""
-        return [url(port) for port in self.ports.regional[region]]
+        scheme = "https" if self.options.tls else "http"
+        return [url(port, scheme) for port in self.ports.regional[region]]
 
     def process(self, name: str) -> ServiceProcess:
         """One process by name: `global_api`, `router`, `eu-west-1`, `eu-west-2`, `us-east-1`."""
@@ -149,6 +153,9 @@ class LocalStack:
         for directory in (self.paths.root, self.paths.root / "pg"):
             directory.chmod(0o755)
         self.credentials = _load_or_make_credentials(self.paths.credentials)
+        if self.options.tls:
+            self.tls = make_throwaway_ca(self.paths.root / "tls")
+            self.progress(f"tls: a throwaway CA and certificates in {self.tls.directory}")
 
     def _start_databases(self) -> None:
         names = {"global": GLOBAL_DB} | {spec.code: spec.db_name for spec in REGIONS}
@@ -207,7 +214,8 @@ class LocalStack:
 
     def _spawn(self, name: str, app: str, port: int, env: dict[str, str]) -> ServiceProcess:
         log_path = self.paths.logs / f"{name}.log"
-        proc = ServiceProcess(name=name, app=app, port=port, env=env, log_path=log_path)
+        tls = self.tls if app == "regional_api" else None  # TLS between router and regions
+        proc = ServiceProcess(name=name, app=app, port=port, env=env, log_path=log_path, tls=tls)
         self.processes[name] = proc
         self.progress(f"{name}: starting on {proc.url} (log {log_path})")
         return proc.start()
@@ -258,7 +266,7 @@ class LocalStack:
             global_url=self.global_url,
             static_config=self.paths.router_static,
             log_level=level,
-            extra=self._extra("router"),
+            extra=(self.tls.router_env() if self.tls else {}) | self._extra("router"),
         )
         started.append(self._spawn("router", "router", self.ports.router, env))
         self._wait(started)

@@ -129,9 +129,9 @@ class StackPaths:
         return self.root / "jwks" / f"{region}-{replica}.json"
 
 
-def url(port: int) -> str:
+def url(port: int, scheme: str = "http") -> str:
     """Loopback base URL of a port."""
-    return f"http://127.0.0.1:{port}"
+    return f"{scheme}://127.0.0.1:{port}"
 
 
 def global_env(
@@ -141,8 +141,6 @@ def global_env(
     return {
         "GLOBAL_DATABASE_URL": dsn,
         "GLOBAL_LOG_LEVEL": log_level,
-        # Behind the router: take the client address from X-Forwarded-For (login throttling).
-        "GLOBAL_TRUST_FORWARDED": "true",
     } | dict(extra or {})
 
 

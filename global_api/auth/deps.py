@@ -4,17 +4,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from global_api.config import SettingsDep
 from global_api.tokens.keys import KeyRing
 
 
-def client_address(request: Request, settings: SettingsDep) -> str:
-    """The caller's address: the first X-Forwarded-For hop when trusted, else the peer."""
-    if settings.trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first[:64]
+def client_address(request: Request) -> str:
+    """The caller's address: the socket peer, or the client the router's hop names.
+
+    uvicorn's `--forwarded-allow-ips` (the router's addresses only) decides whose
+    X-Forwarded-For is believed; a header from any other peer never reaches this.
+    """
     return request.client.host if request.client else "unknown"
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 
 from common.auth import Claims
 from common.observability import request_id_var
-from router.deps import StateDep
+from router.deps import RouterState, StateDep
 from router.fanout.service import ask_all, merge, region_query
 from schemas.pagination import MAX_PAGE_SIZE
 from schemas.router import FanOutResult
@@ -17,12 +17,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
 
 
-def _headers(request: Request) -> list[tuple[bytes, bytes]]:
+def _headers(request: Request, state: RouterState) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-request-id", request_id_var.get().encode("latin-1"))]
     if authorization := request.headers.get("authorization"):
         headers.append((b"authorization", authorization.encode("latin-1")))
-    if request.client:
-        headers.append((b"x-forwarded-for", request.client.host.encode("latin-1")))
+    peer = request.client.host if request.client else None
+    if client := state.trusted.client(peer, request.headers.getlist("x-forwarded-for")):
+        headers.append((b"x-forwarded-for", client.encode("latin-1")))
     return headers
 
 
@@ -32,7 +33,9 @@ async def my_reservations(
 ) -> FanOutResult:
     """List the caller's reservations in every region, newest first."""
     query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    answers = await ask_all(state, path=f"/me/reservations?{query}", headers=_headers(request))
+    answers = await ask_all(
+        state, path=f"/me/reservations?{query}", headers=_headers(request, state)
+    )
     return merge(
         answers,
         kind="me_reservations",
@@ -49,7 +52,7 @@ async def search_shows(
 ) -> FanOutResult:
     """Search shows in every region (same filters as a region's `/shows`), soonest first."""
     query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    answers = await ask_all(state, path=f"/shows?{query}", headers=_headers(request))
+    answers = await ask_all(state, path=f"/shows?{query}", headers=_headers(request, state))
     return merge(
         answers,
         kind="search_shows",

@@ -16,6 +16,7 @@ from common.priority import finishes_sale
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
+from router.proxy.clients import TrustedProxies
 from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.proxy.stats import STATS
@@ -89,9 +90,11 @@ class ProxyApp:
         directory: DirectoryCache,
         upstreams: Upstreams,
         sender: Sender,
+        trusted: TrustedProxies,
         access_log: AccessLog | None = None,
     ) -> None:
         self.settings = settings
+        self.trusted = trusted
         self.access_log = access_log
         self.directory = directory
         self.upstreams = upstreams
@@ -112,13 +115,15 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         resume: Resume | None = scope.get(RESUME)
         started = resume.started if resume else time.perf_counter()
-        client = scope.get("client")
-        client_host = client[0] if client else None
+        peer = scope.get("client")
         inbound = (
             resume.inbound
             if resume
             else read_request_headers(
-                scope["headers"], client=client_host, scheme=scope.get("scheme", "http")
+                scope["headers"],
+                client=peer[0] if peer else None,
+                scheme=scope.get("scheme", "http"),
+                trusted=self.trusted,
             )
         )
         token = request_id_var.set(inbound.request_id)
@@ -128,7 +133,7 @@ class ProxyApp:
             region = route.region or GLOBAL
             body = None  # a resumed GET has none
             if not resume:
-                self._limit(scope["method"], route, client_host)
+                self._limit(scope["method"], route, inbound.client)
                 body = await self._body(inbound, receive)
             status = await self._forward(scope, route, inbound, body, send)
             outcome = "ok" if status < 500 else "upstream_5xx"

@@ -4,6 +4,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from router.proxy.clients import TrustedProxies
+
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -18,9 +20,19 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Rewritten by the router (or by the HTTP client: host, content-length).
+# Rewritten by the router (or by the HTTP client: host, content-length). The client's own
+# forwarding headers are replaced, never passed on: services behind believe the router's.
 _REQUEST_REWRITTEN = frozenset(
-    {b"host", b"content-length", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"}
+    {
+        b"host",
+        b"content-length",
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+        b"x-real-ip",
+    }
 )
 # The body is buffered before it is sent: an interim `100 Continue` would only confuse the client.
 _REQUEST_EXPECT = frozenset({b"expect"})
@@ -43,15 +55,21 @@ class Inbound:
     idempotency_key: bool = False
     bad_length: bool = False
     forwarded: bool = False  # X-Forwarded-For or -Proto came in (uvicorn may act on them)
+    client: str | None = None  # the socket peer, or the client a trusted proxy names
 
 
 def read_request_headers(
-    raw: Iterable[tuple[bytes, bytes]], *, client: str | None, scheme: str
+    raw: Iterable[tuple[bytes, bytes]],
+    *,
+    client: str | None,
+    scheme: str,
+    trusted: TrustedProxies | None = None,
 ) -> Inbound:
     """Split the client's headers into the forwarded set and the facts the router acts on."""
     inbound = Inbound()
     forward = inbound.forward
-    forwarded_for = ""
+    forwarded_for: list[str] = []
+    forwarded_proto = b""
     connection_tokens: list[bytes] = []
     for name, value in raw:
         if name not in _REQUEST_SPECIAL:
@@ -64,9 +82,10 @@ def read_request_headers(
         elif name == b"content-length":
             inbound.content_length, inbound.bad_length = _length(value)
         elif name == b"x-forwarded-for":
-            forwarded_for = value.decode("latin-1")
+            forwarded_for.append(value.decode("latin-1"))
             inbound.forwarded = True
         elif name == b"x-forwarded-proto":
+            forwarded_proto = value
             inbound.forwarded = True
         elif name == b"transfer-encoding":
             inbound.chunked = True
@@ -77,11 +96,14 @@ def read_request_headers(
     # Ids need to be unique, not secret: the Mersenne twister is far cheaper than uuid4.
     inbound.request_id = inbound.request_id or f"{random.getrandbits(128):032x}"
     forward.append((b"x-request-id", inbound.request_id.encode("latin-1")))
-    if client and forwarded_for.rpartition(",")[2].strip() != client:
-        forwarded_for = f"{forwarded_for}, {client}" if forwarded_for else client
-    if forwarded_for:
-        # uvicorn may already have taken `client` from a trusted proxy's X-Forwarded-For.
-        forward.append((b"x-forwarded-for", forwarded_for.encode("latin-1")))
+    if trusted is not None and client is not None and forwarded_for and client in trusted:
+        inbound.client = trusted.client(client, forwarded_for)
+        if forwarded_proto in (b"http", b"https"):
+            scheme = forwarded_proto.decode()
+    else:
+        inbound.client = client
+    if inbound.client:
+        forward.append((b"x-forwarded-for", inbound.client.encode("latin-1")))
     forward.append((b"x-forwarded-proto", scheme.encode("latin-1")))
     return inbound
 

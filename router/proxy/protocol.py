@@ -66,7 +66,9 @@ class RouterProtocol(HttpToolsProtocol):
         if b"%" in raw_path or not raw_path.isascii():
             return False  # uvicorn's decoding rules apply: the ASGI path
         client = self.client[0] if self.client else None
-        inbound = read_request_headers(self.headers, client=client, scheme=self.scheme or "http")
+        inbound = read_request_headers(
+            self.headers, client=client, scheme=self.scheme or "http", trusted=fast.proxy.trusted
+        )
         if inbound.content_length or inbound.chunked or inbound.bad_length:
             return False
         if inbound.forwarded and self.trusted is not None and client in self.trusted:

@@ -8,6 +8,7 @@ httptools (the parser uvicorn uses), which is all a proxy to known upstreams nee
 import asyncio
 import collections
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, cast
 from urllib.parse import urlsplit
@@ -281,12 +282,16 @@ class Http1Pool:
         keepalive: float,
         connect_timeout: float,
         read_timeout: float,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream must be an http:// URL, not {url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"upstream must be an http:// or https:// URL, not {url!r}")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        https = parts.scheme == "https"
+        self.port = parts.port or (443 if https else 80)
+        # Certificate and host name are checked by the context (router/upstreams/tls.py).
+        self.tls = (tls or ssl.create_default_context()) if https else None
         self.host_header = parts.netloc.encode("latin-1")
         self.base_path = parts.path.rstrip("/")  # an upstream may live under a path prefix
         self.keepalive = keepalive
@@ -357,7 +362,7 @@ class Http1Pool:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await asyncio.get_running_loop().create_connection(
-                    _Connection, self.host, self.port
+                    _Connection, self.host, self.port, ssl=self.tls
                 )
         except (OSError, TimeoutError) as exc:
             self._slots.give()

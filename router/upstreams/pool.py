@@ -10,6 +10,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge
 
 from router.config import RouterSettings
+from router.upstreams import tls
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.line import WaitingLine
 from schemas.directory import DirectoryMap
@@ -215,6 +216,7 @@ class Upstreams:
         self.global_pool = RegionPool(GLOBAL, max_waiting=settings.line_max_per_region)
         self.probe_session: aiohttp.ClientSession | None = None
         self._pods_task: asyncio.Task[None] | None = None
+        self.tls = tls.client_context(settings)
 
     def _endpoint(self, region: str, url: str) -> Endpoint:
         settings = self.settings
@@ -225,6 +227,7 @@ class Upstreams:
             keepalive=settings.upstream_keepalive_seconds,
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.attempt_timeout_seconds,
+            tls=self.tls,
         )
         endpoint = Endpoint(region=region, url=url.rstrip("/"), client=client, pods=most)
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
@@ -239,7 +242,7 @@ class Upstreams:
         self.global_pool.adopt([self._endpoint(GLOBAL, self.settings.global_api_url)])
         # Probes open connections of their own: a probe proves a fresh connect works.
         self.probe_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=True),
+            connector=aiohttp.TCPConnector(limit=64, force_close=True, ssl=self.tls),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
         if self.settings.endpoint_pods_dns:

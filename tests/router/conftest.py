@@ -11,6 +11,8 @@ from tests.support.live import live_server
 from tests.support.tokens import TestIssuer
 
 CINEMA_EU = new_id("cin", "eu-west")
+# Stands in for a load balancer in front of the router: its X-Forwarded-For is believed.
+LOAD_BALANCER = "127.0.0.2"
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +70,7 @@ def router_url(directory_url: str) -> Iterator[str]:
         login_rate_per_second=0.1,
         request_deadline_seconds=1.5,
         attempt_timeout_seconds=1,
+        trusted_proxies=f"{LOAD_BALANCER}/32",
     ).start()
     try:
         yield proc.url

@@ -17,9 +17,16 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
+from deploy.local.tls import TlsFiles
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def client_from(address: str, base_url: str | httpx.URL, **kwargs: Any) -> httpx.Client:
+    """An HTTP client whose connections come from `address` (any 127.0.0.0/8 one)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=base_url, transport=transport, timeout=5.0, **kwargs)
 
 
 def free_port() -> int:
@@ -37,13 +44,15 @@ class Proc:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     http: str = "httptools"  # uvicorn's --http: a protocol name or class
+    forwarded_allow_ips: str = ""  # whose X-Forwarded-For uvicorn believes: nobody's
+    tls: TlsFiles | None = None  # serve HTTPS with its server certificate, client certs required
     log: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, wait_path: str | None = "/readyz") -> "Proc":
         """Spawn uvicorn (uvloop + httptools) and wait until `wait_path` answers 200."""
@@ -51,6 +60,8 @@ class Proc:
             sys.executable, "-m", "uvicorn", "--factory", self.app,
             "--host", "127.0.0.1", "--port", str(self.port),
             "--loop", "uvloop", "--http", self.http, "--no-access-log",
+            "--forwarded-allow-ips", self.forwarded_allow_ips,
+            *(self.tls.uvicorn_args() if self.tls else ()),
         ]  # fmt: skip
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -68,12 +79,13 @@ class Proc:
     def wait(self, path: str, timeout: float = 20.0) -> None:
         """Wait until the process answers 200 on `path`."""
         deadline = time.monotonic() + timeout
+        verify = self.tls.client_context() if self.tls else True
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.app} exited with {self.proc.returncode}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
                     return
             time.sleep(0.05)
         raise TimeoutError(f"{self.app} not ready on {self.url}{path}")

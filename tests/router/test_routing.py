@@ -8,8 +8,8 @@ import pytest
 
 from common.ids import new_id
 from schemas.auth import Role
-from tests.router.conftest import CINEMA_EU
-from tests.router.support import FakeDirectory, Proc, wait_all_healthy
+from tests.router.conftest import CINEMA_EU, LOAD_BALANCER
+from tests.router.support import FakeDirectory, Proc, client_from, wait_all_healthy
 from tests.support.tokens import TestIssuer
 
 
@@ -132,8 +132,8 @@ def test_forwarded_for_and_hop_by_hop_headers(client: httpx.Client) -> None:
     for dropped in ("x-secret-hop", "keep-alive", "proxy-authorization", "te"):
         assert dropped not in seen, dropped
     assert seen["x-kept"] == "yes"
-    # uvicorn trusts X-Forwarded-For from loopback peers, so the chain is not doubled.
-    assert seen["x-forwarded-for"] == "203.0.113.9"
+    # The client's own X-Forwarded-For is replaced by the address it connected from.
+    assert seen["x-forwarded-for"] == "127.0.0.1"
     assert "keep-alive" not in response.headers
     assert "proxy-authenticate" not in response.headers
     assert len(response.headers.get_list("date")) == 1
@@ -167,9 +167,17 @@ def test_large_response_is_streamed_intact(client: httpx.Client) -> None:
     assert len(response.content) == 3_000_000
 
 
-def test_hold_endpoints_are_rate_limited(client: httpx.Client) -> None:
+@pytest.fixture
+def balanced(router_url: str) -> Iterator[httpx.Client]:
+    """A client behind the trusted load balancer, named by its X-Forwarded-For."""
+    with client_from(LOAD_BALANCER, router_url) as http:
+        yield http
+
+
+def test_hold_endpoints_are_rate_limited(balanced: httpx.Client) -> None:
+    client = balanced
     show = new_id("show", "eu-west")
-    me = {"X-Forwarded-For": "198.51.100.7"}  # a client of its own (uvicorn trusts loopback)
+    me = {"X-Forwarded-For": "198.51.100.7"}  # a client of its own, behind the load balancer
     statuses = [
         client.post(f"/shows/{show}/holds", json={}, headers=me).status_code for _ in range(5)
     ]
@@ -184,9 +192,9 @@ def test_hold_endpoints_are_rate_limited(client: httpx.Client) -> None:
     assert client.post(f"/shows/{show}/holds", json={}, headers=other).status_code == 200
 
 
-def test_login_is_rate_limited(client: httpx.Client) -> None:
+def test_login_is_rate_limited(balanced: httpx.Client) -> None:
     me = {"X-Forwarded-For": "198.51.100.9"}
-    statuses = [client.post("/auth/login", json={}, headers=me).status_code for _ in range(3)]
+    statuses = [balanced.post("/auth/login", json={}, headers=me).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
 
 

@@ -1,6 +1,7 @@
 """The router's pure rules: path resolution, health transitions, token buckets, fan-out merge."""
 
 import json
+from ipaddress import ip_network
 
 import pytest
 
@@ -8,6 +9,7 @@ from common.ids import new_id
 from router.config import RouterSettings
 from router.fanout.service import RegionAnswer, merge, region_query
 from router.proxy.accesslog import AccessLog
+from router.proxy.clients import TrustedProxies
 from router.proxy.headers import read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.ratelimit.buckets import TokenBuckets
@@ -159,3 +161,31 @@ def test_access_log_lines_carry_the_request_id(capfd: pytest.CaptureFixture[str]
         ("rid-2", 503),
     ]
     assert lines[0]["ts"].endswith("+00:00")
+
+
+def test_trusted_proxies_name_the_rightmost_untrusted_hop() -> None:
+    trusted = TrustedProxies([ip_network("10.0.0.0/8"), ip_network("fd00::/8")])
+    assert trusted.client("192.0.2.1", ["203.0.113.9"]) == "192.0.2.1"  # an untrusted peer
+    assert trusted.client("10.0.0.1", ["198.51.100.1, 203.0.113.9"]) == "203.0.113.9"
+    assert trusted.client("10.0.0.1", ["198.51.100.1", "203.0.113.9, 10.2.3.4"]) == "203.0.113.9"
+    assert trusted.client("10.0.0.1", ["203.0.113.9:5000, [fd00::1]:80"]) == "203.0.113.9"
+    assert trusted.client("10.0.0.1", ["10.9.9.9, 10.0.0.2"]) == "10.9.9.9"  # all trusted
+    assert trusted.client("10.0.0.1", ["203.0.113.9, junk"]) == "10.0.0.1"  # stop at garbage
+    assert trusted.client("10.0.0.1", []) == "10.0.0.1"
+    assert TrustedProxies([]).client("10.0.0.1", ["203.0.113.9"]) == "10.0.0.1"
+
+
+def test_client_forwarding_headers_are_replaced() -> None:
+    raw = [(b"x-forwarded-for", b"198.51.100.1"), (b"forwarded", b"for=1.2.3.4"),
+           (b"x-real-ip", b"1.2.3.4"), (b"x-forwarded-proto", b"https")]  # fmt: skip
+    inbound = read_request_headers(raw, client="192.0.2.7", scheme="http")
+    assert inbound.client == "192.0.2.7"
+    assert [h for h in inbound.forward if h[0] != b"x-request-id"] == [
+        (b"x-forwarded-for", b"192.0.2.7"),
+        (b"x-forwarded-proto", b"http"),
+    ]
+    behind = read_request_headers(
+        raw, client="10.0.0.1", scheme="http", trusted=TrustedProxies([ip_network("10.0.0.0/8")])
+    )
+    assert behind.client == "198.51.100.1"
+    assert (b"x-forwarded-proto", b"https") in behind.forward
