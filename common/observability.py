@@ -5,15 +5,12 @@ app is working on holds its coroutine, parsed body, models and database session 
 so a flood of simultaneous clients is what drives a worker's peak memory, not its traffic.
 """
 
-import asyncio
-import contextlib
 import contextvars
 import json
 import logging
 import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.line import WAIT_BUCKETS, WaitingLine
 from schemas.errors import error_body
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -46,6 +44,13 @@ HTTP_QUEUED = Gauge("http_requests_queued", "Requests waiting for admission", ["
 HTTP_SHED = Counter(
     "http_requests_shed_total", "Requests answered 503 overloaded", ["service", "reason"]
 )
+HTTP_QUEUE_WAIT = Histogram(
+    "http_request_queue_wait_seconds",
+    "Time requests waited for admission (admitted or shed)",
+    ["service"],
+    buckets=WAIT_BUCKETS,
+)
+_SHED_REASONS = {"full": "queue_full", "deadline": "queue_timeout"}
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -200,62 +205,35 @@ class AdmissionControl:
         self.prioritized = prioritized
         self.retry_after = retry_after
         self.free = max_in_flight
-        # A slot that comes free is handed to the first waiter of the first non-empty line.
-        self.lines: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        self.line = WaitingLine(max_waiting=max_queued, unclaimed=self._unclaimed)
         self.in_flight = HTTP_IN_FLIGHT.labels(service)
-        self.waiting = HTTP_QUEUED.labels(service)
+        HTTP_QUEUED.labels(service).set_function(lambda: float(len(self.line)))
+        self.waited = HTTP_QUEUE_WAIT.labels(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _QUIET_ROUTES:
             await self.app(scope, receive, send)
             return
-        if self.free > 0:
+        if self.free > 0 and not self.line.ahead_of(False):
             self.free -= 1
         else:
             first = self.prioritized is not None and self.prioritized(
                 scope["method"], scope["path"]
             )
-            refused = await self._wait(self.lines[0 if first else 1])
+            started = time.perf_counter()
+            refused = await self.line.wait(first, self.queue_timeout)
+            self.waited.observe(time.perf_counter() - started)
             if refused:
-                await self._shed(scope, receive, send, refused)
+                await self._shed(scope, receive, send, _SHED_REASONS[refused])
                 return
         self.in_flight.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight.dec()
-            self._release()
+            self.line.hand_on()
 
-    async def _wait(self, line: deque[asyncio.Future[None]]) -> str | None:
-        """Wait in `line` for a slot; None once it is ours, else why the request is shed."""
-        if len(line) >= self.max_queued:
-            return "queue_full"
-        slot = asyncio.get_running_loop().create_future()
-        line.append(slot)
-        self.waiting.inc()
-        try:
-            async with asyncio.timeout(self.queue_timeout):
-                await slot
-        except BaseException as exc:
-            if slot.done() and not slot.cancelled():
-                self._release()  # handed over just as the wait ended: pass it on
-            else:
-                with contextlib.suppress(ValueError):
-                    line.remove(slot)
-            if isinstance(exc, TimeoutError):
-                return "queue_timeout"
-            raise
-        finally:
-            self.waiting.dec()
-        return None
-
-    def _release(self) -> None:
-        for line in self.lines:
-            while line:
-                slot = line.popleft()
-                if not slot.done():
-                    slot.set_result(None)
-                    return
+    def _unclaimed(self) -> None:
         self.free += 1
 
     async def _shed(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:

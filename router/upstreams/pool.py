@@ -7,12 +7,12 @@ import socket
 from dataclasses import dataclass, field
 
 import aiohttp
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
+from common.line import WAIT_BUCKETS, WaitingLine
 from router.config import RouterSettings
 from router.upstreams import tls
 from router.upstreams.http1 import Http1Pool
-from router.upstreams.line import WaitingLine
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.upstreams")
@@ -40,6 +40,19 @@ SLOW_PROBES_TOLERATED = Counter(
 )
 READMISSIONS = Counter(
     "router_endpoint_readmissions_total", "Endpoints put back into rotation", ["region"]
+)
+
+LINE_LENGTH = Gauge("router_line_length", "Requests waiting for a slot of the region", ["region"])
+LINE_WAITS = Counter(
+    "router_line_waits_total",
+    "Requests that waited for a slot, by outcome (admitted, deadline, full)",
+    ["region", "outcome"],
+)
+LINE_WAIT_SECONDS = Histogram(
+    "router_line_wait_seconds",
+    "Time requests waited in the region's line before a slot or refusal",
+    ["region"],
+    buckets=WAIT_BUCKETS,
 )
 
 GLOBAL = "global"
@@ -110,7 +123,8 @@ class RegionPool:
     line: WaitingLine = field(init=False)
 
     def __post_init__(self) -> None:
-        self.line = WaitingLine(self.code, max_waiting=self.max_waiting)
+        self.line = WaitingLine(max_waiting=self.max_waiting)
+        LINE_LENGTH.labels(self.code).set_function(lambda: float(len(self.line)))
         self.adopt(self.endpoints)
 
     def adopt(self, endpoints: list[Endpoint]) -> None:

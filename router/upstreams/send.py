@@ -17,8 +17,7 @@ from tenacity import (
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import ConnectFailed, Headers, PoolBusy, Response
-from router.upstreams.line import LINE_WAIT_SECONDS, LINE_WAITS
-from router.upstreams.pool import Endpoint, Health, RegionPool
+from router.upstreams.pool import LINE_WAIT_SECONDS, LINE_WAITS, Endpoint, Health, RegionPool
 
 RETRIES = Counter("router_retries_total", "Requests sent again after a failure", ["region"])
 FAILOVERS = Counter(

@@ -1,39 +1,30 @@
-"""The line in front of a region whose endpoints are all at their in-flight cap.
+"""A bounded line of requests waiting for a slot: first come first served, priority first.
 
-A request that finds no free slot waits here, first come first served, instead of being refused:
-payments and door check-ins in a line of their own that is served first. A slot freed by an
-answer wakes the first waiter. A request is refused with `503 region_overloaded` only when the
-line is full or its wait reaches the deadline. A waiter costs a future and its request, whose
-body the router has already bounded (`ROUTER_MAX_BODY_BYTES`; booking requests are < 1 kB).
+Used wherever work past a cap waits instead of being refused: the router's line in front of a
+saturated region (`router/upstreams/send.py`) and a replica's admission control
+(`common/observability.py`). Payments and door check-ins stand in a line of their own that is
+served first. A freed slot wakes the first waiter; a waiter is refused only when the line is
+full or its wait reaches its deadline. A waiter costs a future (and its request, which each user
+has already bounded in size).
 """
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
-from prometheus_client import Counter, Gauge, Histogram
-
-LINE_LENGTH = Gauge("router_line_length", "Requests waiting for a slot of the region", ["region"])
-LINE_WAITS = Counter(
-    "router_line_waits_total",
-    "Requests that waited for a slot, by outcome (admitted, deadline, full)",
-    ["region", "outcome"],
-)
-LINE_WAIT_SECONDS = Histogram(
-    "router_line_wait_seconds",
-    "Time requests waited in the region's line before a slot or refusal",
-    ["region"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class WaitingLine:
-    """Two FIFO lines of waiters for one region: priority first."""
+    """Two FIFO lines of waiters, priority first; each holds at most `max_waiting`.
 
-    def __init__(self, region: str, *, max_waiting: int) -> None:
-        self.region = region
+    Each line has its own bound, so a full line of browsing never turns a payment away.
+    """
+
+    def __init__(self, *, max_waiting: int, unclaimed: Callable[[], None] | None = None) -> None:
         self.max_waiting = max_waiting
         self.lines: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
-        LINE_LENGTH.labels(region).set_function(lambda: float(len(self)))
+        self._unclaimed = unclaimed  # takes back a slot that nobody waits for
 
     def __len__(self) -> int:
         return len(self.lines[0]) + len(self.lines[1])
@@ -48,7 +39,7 @@ class WaitingLine:
         `front` puts back a waiter that was woken but lost the slot, ahead of the others.
         """
         line = self.lines[0 if priority else 1]
-        if not front and len(self) >= self.max_waiting:
+        if not front and len(line) >= self.max_waiting:
             return "full"
         if patience <= 0:
             return "deadline"
@@ -61,25 +52,31 @@ class WaitingLine:
             await asyncio.wait_for(asyncio.shield(waiter), patience)
         except TimeoutError:
             if waiter.done():  # woken as the deadline passed: pass the slot on
-                self.wake()
+                self.hand_on()
             else:
                 waiter.cancel()
                 line.remove(waiter)
             return "deadline"
         except asyncio.CancelledError:  # the client went away while waiting
             if waiter.done():
-                self.wake()
+                self.hand_on()
             else:
                 waiter.cancel()
                 line.remove(waiter)
             raise
         return None
 
-    def wake(self) -> None:
-        """A slot came free: wake the first waiter (priority line first)."""
+    def wake(self) -> bool:
+        """A slot came free: hand it to the first waiter (priority line first); False if none."""
         for line in self.lines:
             while line:
                 waiter = line.popleft()
                 if not waiter.done():
                     waiter.set_result(None)
-                    return
+                    return True
+        return False
+
+    def hand_on(self) -> None:
+        """Give a slot to the first waiter, or back to its owner when nobody waits."""
+        if not self.wake() and self._unclaimed is not None:
+            self._unclaimed()
