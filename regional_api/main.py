@@ -20,6 +20,9 @@ from regional_api.clock import Clock
 from regional_api.config import RegionalSettings, settings_from_env
 from regional_api.halls import router as halls
 from regional_api.movies import router as movies
+from regional_api.onsale import router as onsale
+from regional_api.onsale.admitter import Admitter
+from regional_api.onsale.rooms import WaitingRooms
 from regional_api.payments import reconcile
 from regional_api.payments import router as payments
 from regional_api.payments.remote import HttpProvider
@@ -39,6 +42,7 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     movies.router,
     shows.router,
     reservations.router,
+    onsale.router,
     payments.router,
     boxoffice.router,
     reports.router,
@@ -86,6 +90,8 @@ def create_app(
         tasks = [
             asyncio.create_task(sweeper.run(app), name="sweeper"),
             asyncio.create_task(reconcile.run_forever(app), name="payment-reconciler"),
+            asyncio.create_task(rooms.refresh_forever(app.state.pool), name="waiting-rooms"),
+            asyncio.create_task(Admitter(app.state.pool, app.state.clock).run_forever()),
         ]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
@@ -112,6 +118,7 @@ def create_app(
     app.state.clock = Clock()
     app.state.payment_provider = settings.payment_provider()
     app.state.full_shows = FullShows(settings.full_show_hint_seconds)
+    app.state.waiting_rooms = rooms = WaitingRooms()
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
 

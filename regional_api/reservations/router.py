@@ -16,6 +16,7 @@ from regional_api.config import RegionalSettings
 from regional_api.db import AutocommitConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
+from regional_api.onsale.deps import AdmittedDep
 from regional_api.reservations import cancellation, queries, service
 from regional_api.reservations.deps import (
     FullShowsDep,
@@ -92,7 +93,11 @@ async def _answer_hold(
     "/shows/{show_id}/holds",
     status_code=201,
     response_model=ReservationRead,
-    responses={409: {"description": "seats taken, show canceled or started, seat cap"}},
+    responses={
+        403: {"description": "queue_required: the show sells through its waiting room"},
+        409: {"description": "seats taken, show canceled or started, seat cap"},
+    },
+    dependencies=[AdmittedDep],
 )
 async def hold_seats(
     claims: Claims,
@@ -135,7 +140,11 @@ async def hold_seats(
     "/shows/{show_id}/best-available",
     status_code=201,
     response_model=ReservationRead,
-    responses={409: {"description": "no adjacent seats, show canceled or started, seat cap"}},
+    responses={
+        403: {"description": "queue_required: the show sells through its waiting room"},
+        409: {"description": "no adjacent seats, show canceled or started, seat cap"},
+    },
+    dependencies=[AdmittedDep],
 )
 async def hold_best_available(
     claims: Claims,

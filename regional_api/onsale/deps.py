@@ -1,0 +1,65 @@
+"""The admission check of holds: a show with a waiting room is held only with a valid pass."""
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from prometheus_client import Counter
+
+from common.auth import Claims
+from common.errors import DatabaseUnavailable, Forbidden
+from regional_api.clock import ClockDep
+from regional_api.onsale import passes
+from regional_api.onsale.rooms import WaitingRooms
+from regional_api.reservations.deps import ShowIdDep
+from schemas.onsale import ADMISSION_PASS_HEADER
+
+PASSES_REFUSED = Counter(
+    "onsale_passes_refused_total",
+    "Holds of a waiting-room show refused for their admission pass",
+    ["reason"],
+)
+
+
+class QueueRequired(Forbidden):
+    """The show sells through its waiting room: holds need this customer's admission pass."""
+
+    code = "queue_required"
+
+    def __init__(self, show_id: str, reason: str) -> None:
+        super().__init__(
+            "this show sells through its waiting room: join the line",
+            show_id=show_id,
+            reason=reason,
+        )
+
+
+async def get_rooms(request: Request) -> WaitingRooms:
+    """The replica's set of waiting-room shows."""
+    rooms: WaitingRooms = request.app.state.waiting_rooms
+    return rooms
+
+
+RoomsDep = Annotated[WaitingRooms, Depends(get_rooms)]
+
+
+async def admitted(
+    show_id: ShowIdDep,
+    claims: Claims,
+    rooms: RoomsDep,
+    clock: ClockDep,
+    admission_pass: Annotated[str | None, Header(alias=ADMISSION_PASS_HEADER)] = None,
+) -> None:
+    """Refuse a hold of a waiting-room show without this customer's pass for it (403)."""
+    if show_id not in rooms.shows:
+        return
+    if not rooms.secret:
+        raise DatabaseUnavailable()
+    reason = passes.check(
+        rooms.secret, admission_pass, show_id=show_id, user_id=claims.sub, now=clock.now()
+    )
+    if reason:
+        PASSES_REFUSED.labels(reason).inc()
+        raise QueueRequired(show_id, reason)
+
+
+AdmittedDep = Depends(admitted)

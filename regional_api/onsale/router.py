@@ -1,0 +1,93 @@
+"""On-sale endpoints: admins announce them; customers join the line and watch their place."""
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from common.auth import AdminClaims, Claims
+from regional_api.clock import ClockDep
+from regional_api.db import PoolDep
+from regional_api.movies.deps import MovieDep
+from regional_api.onsale import service
+from regional_api.onsale.deps import RoomsDep
+from regional_api.reservations.deps import ShowIdDep
+from regional_api.reservations.errors import ShowNotFound
+from schemas.errors import ErrorBody
+from schemas.onsale import LineStatus, OnSaleMovieRead, OnSaleRead, OnSaleSet
+
+router = APIRouter(tags=["on-sales"])
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "no such show, or no on-sale"}
+}
+
+
+@router.put("/shows/{show_id}/onsale", response_model=OnSaleRead, responses=_NOT_FOUND)
+async def set_show_onsale(
+    show_id: ShowIdDep, body: OnSaleSet, _: AdminClaims, pool: PoolDep, clock: ClockDep
+) -> OnSaleRead:
+    """Announce a show's on-sale: its opening, and a waiting room in front of its seats."""
+    now = clock.now()
+    async with pool.connection() as conn:
+        if not await service.set_onsale(conn, show_id=show_id, body=body, now=now):
+            raise ShowNotFound(show_id)
+        return await service.read_onsale(conn, show_id=show_id, now=now)
+
+
+@router.put("/movies/{movie_id}/onsale", response_model=OnSaleMovieRead)
+async def set_movie_onsale(
+    movie: MovieDep, body: OnSaleSet, _: AdminClaims, pool: PoolDep, clock: ClockDep
+) -> OnSaleMovieRead:
+    """Announce the same on-sale for every upcoming show of a movie in this region."""
+    now = clock.now()
+    async with pool.connection() as conn, conn.transaction():
+        shows = await service.movie_shows(conn, movie_id=movie.id, now=now)
+        for show_id in shows:
+            await service.set_onsale(conn, show_id=show_id, body=body, now=now)
+    return OnSaleMovieRead(movie_id=movie.id, show_ids=shows)
+
+
+@router.delete("/shows/{show_id}/onsale", status_code=204, responses=_NOT_FOUND)
+async def drop_show_onsale(show_id: ShowIdDep, _: AdminClaims, pool: PoolDep) -> Response:
+    """End a show's on-sale: holds need no pass any more, the line is gone."""
+    async with pool.connection() as conn:
+        await service.drop_onsale(conn, show_id=show_id)
+    return Response(status_code=204)
+
+
+@router.get("/shows/{show_id}/onsale", response_model=OnSaleRead, responses=_NOT_FOUND)
+async def read_show_onsale(show_id: ShowIdDep, pool: PoolDep, clock: ClockDep) -> OnSaleRead:
+    """An on-sale and its line, live: waiting, admitted, admission rate, seats sold and free."""
+    async with pool.connection() as conn:
+        return await service.read_onsale(conn, show_id=show_id, now=clock.now())
+
+
+@router.post("/shows/{show_id}/line", response_model=LineStatus, responses=_NOT_FOUND)
+async def join_line(
+    show_id: ShowIdDep, claims: Claims, pool: PoolDep, clock: ClockDep, rooms: RoomsDep
+) -> LineStatus:
+    """Join a show's waiting room (again: keeps the place) and say where the caller stands."""
+    now, secret = clock.now(), await _secret(rooms, pool)
+    async with pool.connection() as conn:
+        await service.join(conn, show_id=show_id, user_id=claims.sub, now=now)
+        return await service.place_in_line(
+            conn, show_id=show_id, user_id=claims.sub, now=now, secret=secret
+        )
+
+
+@router.get("/shows/{show_id}/line", response_model=LineStatus)
+async def my_place(
+    show_id: ShowIdDep, claims: Claims, pool: PoolDep, clock: ClockDep, rooms: RoomsDep
+) -> LineStatus:
+    """Where the caller stands in a show's waiting room; the admission pass once admitted."""
+    secret = await _secret(rooms, pool)
+    async with pool.connection() as conn:
+        return await service.place_in_line(
+            conn, show_id=show_id, user_id=claims.sub, now=clock.now(), secret=secret
+        )
+
+
+async def _secret(rooms: RoomsDep, pool: PoolDep) -> bytes:
+    """The passes' secret (read now if the replica started while the database was down)."""
+    if not rooms.secret:
+        await rooms.load(pool)
+    return rooms.secret

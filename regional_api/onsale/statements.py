@@ -1,0 +1,98 @@
+"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0005)."""
+
+from common.db import raw_sql
+
+SET_ONSALE = raw_sql("""
+INSERT INTO onsales (show_id, opens_at, waiting_room, window_seconds, max_admit_per_second,
+                     created_at)
+SELECT s.id, :opens_at, :waiting_room, :window_seconds, :rate, :now FROM shows s
+WHERE s.id = :show_id AND s.status = 'scheduled'
+ON CONFLICT (show_id) DO UPDATE SET
+  opens_at = CASE WHEN onsales.shuffled THEN onsales.opens_at ELSE EXCLUDED.opens_at END,
+  waiting_room = EXCLUDED.waiting_room, window_seconds = EXCLUDED.window_seconds,
+  max_admit_per_second = EXCLUDED.max_admit_per_second
+RETURNING show_id
+""")
+
+MOVIE_SHOWS = raw_sql("""
+SELECT id FROM shows WHERE movie_id = :movie_id AND status = 'scheduled' AND starts_at > :now
+ORDER BY starts_at
+""")
+
+DROP_ONSALE = raw_sql("DELETE FROM onsales WHERE show_id = :show_id RETURNING show_id")
+
+# The live figures of an on-sale: its row, and its seats counted by the availability rule.
+ONSALE = raw_sql("""
+SELECT o.*,
+  (SELECT count(*) FROM show_seats WHERE show_id = o.show_id AND status = 'sold') AS sold,
+  (SELECT count(*) FROM show_seats WHERE show_id = o.show_id
+     AND (status = 'free' OR (status = 'held' AND held_until <= :now))) AS free
+FROM onsales o WHERE o.show_id = :show_id
+""")
+
+JOIN = raw_sql("SELECT joined FROM join_line(:show_id, :user_id, :now)")
+
+# A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
+PLACE = raw_sql("""
+SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
+       o.admit_rate, o.sold_out_at, e.user_id IS NOT NULL AS in_line, e.rank, e.admitted_at,
+       e.expires_at
+FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = :user_id
+WHERE o.show_id = :show_id
+""")
+
+# A window that is over frees its place: joining again queues at the end.
+LEAVE_EXPIRED = raw_sql("""
+DELETE FROM line_entries WHERE show_id = :show_id AND user_id = :user_id AND expires_at <= :now
+""")
+
+WAITING_ROOMS = raw_sql("SELECT show_id FROM onsales WHERE waiting_room")
+
+SECRET = raw_sql("SELECT secret FROM onsale_secret")
+
+# The admitter's work list: open waiting rooms not sold out.
+OPEN_ROOMS = raw_sql("""
+SELECT show_id FROM onsales
+WHERE waiting_room AND opens_at <= :now AND sold_out_at IS NULL
+""")
+
+# One replica admits for a show at a time: the others skip the locked row.
+LOCK_ROOM = raw_sql("""
+SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second
+FROM onsales WHERE show_id = :show_id AND sold_out_at IS NULL FOR UPDATE SKIP LOCKED
+""")
+
+SHUFFLE = raw_sql("SELECT shuffle_line(:show_id) AS ranked")
+
+# What admission is paced by: seats free and held now, holds made in the last 10 s, and the
+# admitted customers whose window is open and who hold nothing yet.
+ROOM_LOAD = raw_sql("""
+SELECT
+  (SELECT count(*) FROM show_seats WHERE show_id = :show_id
+     AND (status = 'free' OR (status = 'held' AND held_until <= :now))) AS free,
+  (SELECT count(*) FROM show_seats WHERE show_id = :show_id
+     AND status = 'held' AND held_until > :now) AS held,
+  (SELECT count(*) FROM reservations WHERE show_id = :show_id AND channel = 'online'
+     AND created_at > :now - interval '10 seconds') AS recent_holds,
+  (SELECT count(*) FROM line_entries e WHERE e.show_id = :show_id
+     AND e.admitted_at IS NOT NULL AND e.expires_at > :now
+     AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = :show_id
+       AND r.user_id = e.user_id AND r.created_at >= e.admitted_at
+       AND r.status IN ('held', 'confirmed'))) AS idle_admitted
+""")
+
+ADMIT = raw_sql("""
+WITH admitted AS (
+  UPDATE line_entries SET admitted_at = :now,
+    expires_at = :now + make_interval(secs => :window_seconds)
+  WHERE show_id = :show_id AND rank > :after AND rank <= :through AND admitted_at IS NULL
+  RETURNING 1)
+UPDATE onsales SET admitted_through = :through, admit_rate = :rate
+WHERE show_id = :show_id
+RETURNING (SELECT count(*) FROM admitted) AS admitted
+""")
+
+SOLD_OUT = raw_sql("""
+UPDATE onsales SET sold_out_at = :now, admit_rate = 0
+WHERE show_id = :show_id AND sold_out_at IS NULL
+""")

@@ -1,0 +1,66 @@
+"""Announced on-sales and their waiting room on the wire."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import RequestModel, ResponseModel
+
+ADMISSION_PASS_HEADER = "X-Admission-Pass"  # noqa: S105 - a header name
+
+
+class OnSaleSet(RequestModel):
+    """Announce an on-sale: its opening and whether customers queue in a waiting room."""
+
+    opens_at: AwareDatetime
+    waiting_room: bool = True
+    window_minutes: int = Field(10, ge=1, le=120, description="each admitted customer's window")
+    max_admit_per_second: float = Field(20.0, gt=0, le=10_000, description="admission ceiling")
+
+
+class OnSaleRead(ResponseModel):
+    """An on-sale and its line, as the admin console shows it live."""
+
+    show_id: str
+    opens_at: datetime
+    waiting_room: bool
+    window_minutes: int
+    max_admit_per_second: float
+    line_length: int = Field(description="customers waiting, not yet admitted")
+    admitted: int = Field(description="customers admitted so far")
+    admit_rate: float = Field(description="customers admitted per second now")
+    sold: int = Field(description="seats sold")
+    free: int = Field(description="seats free now")
+    sold_out: bool
+
+
+class OnSaleMovieRead(ResponseModel):
+    """The shows of a movie an on-sale was set for."""
+
+    movie_id: str
+    show_ids: list[str]
+
+
+class LineState(StrEnum):
+    """Where a customer stands in a show's waiting room."""
+
+    open = "open"  # no waiting room: go ahead
+    not_in_line = "not_in_line"
+    waiting = "waiting"
+    admitted = "admitted"
+    expired = "expired"  # the purchase window is over; joining again queues at the end
+    sold_out = "sold_out"
+
+
+class LineStatus(ResponseModel):
+    """A customer's place in a show's waiting room."""
+
+    show_id: str
+    state: LineState
+    opens_at: datetime | None = None
+    position: int | None = Field(None, description="1 = next; unknown before the opening")
+    line_length: int = 0
+    estimated_wait_seconds: float | None = None
+    admission_pass: str | None = Field(None, description=f"send as {ADMISSION_PASS_HEADER}")
+    pass_expires_at: datetime | None = None

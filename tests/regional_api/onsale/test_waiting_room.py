@@ -1,0 +1,193 @@
+"""The waiting room of an announced on-sale: a fair line, passes that admit one customer."""
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from schemas.auth import Role
+from tests.regional_api.payments.seed import (
+    GOOD_CARD,
+    Live,
+    Show,
+    live_app,
+    query,
+    seed_cinema,
+    seed_show,
+)
+from tests.support.tokens import TestIssuer
+
+PASS = "X-Admission-Pass"
+
+
+@pytest.fixture
+def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
+    """A served regional app (its admitter runs every 0.5 s on the app's clock)."""
+    with live_app(regional_dsn, issuer) as served:
+        yield served
+
+
+@pytest.fixture
+def show(regional_dsn: str) -> Show:
+    """A show with 6 sellable seats."""
+    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+
+
+def admin(live: Live) -> dict[str, str]:
+    return live.issuer.headers(sub="user-admin", role=Role.admin)
+
+
+def customer(live: Live, n: int | str) -> dict[str, str]:
+    return live.issuer.headers(sub=f"user-{n}")
+
+
+def announce(live: Live, show: Show, *, opens_in: timedelta, rate: float = 4.0) -> Any:
+    body = {
+        "opens_at": (live.now() + opens_in).isoformat(),
+        "window_minutes": 10,
+        "max_admit_per_second": rate,
+    }
+    answer = live.client.put(f"/shows/{show.show_id}/onsale", json=body, headers=admin(live))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def join(live: Live, show: Show, n: int | str) -> Any:
+    answer = live.client.post(f"/shows/{show.show_id}/line", headers=customer(live, n))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def place(live: Live, show: Show, n: int | str) -> Any:
+    return live.client.get(f"/shows/{show.show_id}/line", headers=customer(live, n)).json()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def ranks(live: Live, show: Show) -> dict[str, int | None]:
+    rows = query(
+        live.dsn, "SELECT user_id, rank FROM line_entries WHERE show_id = %s", show.show_id
+    )
+    return dict(rows)
+
+
+def hold(live: Live, show: Show, n: int | str, label: str, admission: str | None) -> Any:
+    headers = customer(live, n) | ({PASS: admission} if admission else {})
+    answer = live.client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids(label)}, headers=headers
+    )
+    return {**answer.json(), "http": answer.status_code}
+
+
+def test_the_early_line_is_shuffled_and_later_arrivals_keep_their_order(
+    live: Live, show: Show
+) -> None:
+    announce(live, show, opens_in=timedelta(hours=1), rate=0.5)
+    early = [f"early-{n}" for n in range(30)]
+    for user in early:
+        status = join(live, show, user)
+        assert (status["state"], status["position"]) == ("waiting", None)
+    assert join(live, show, "early-0")["line_length"] == 30  # joining again keeps the place
+
+    live.advance(timedelta(hours=1, seconds=1))  # the opening
+    late = [f"late-{n}" for n in range(10)]
+    for user in late:
+        join(live, show, user)
+
+    order = ranks(live, show)
+    early_ranks = [order[f"user-{user}"] for user in early]
+    assert sorted(early_ranks) == list(range(1, 31))  # type: ignore[type-var]
+    assert early_ranks != list(range(1, 31)), "the early line kept its arrival order"
+    assert [order[f"user-{user}"] for user in late] == list(range(31, 41))  # 0 inversions
+    status = place(live, show, "late-9")
+    assert status["state"] == "waiting"
+    assert (
+        status["position"]
+        == 40
+        - query(live.dsn, "SELECT admitted_through FROM onsales WHERE show_id = %s", show.show_id)[
+            0
+        ][0]
+    )
+    assert status["estimated_wait_seconds"] > 0
+
+
+def test_admission_follows_the_line_and_a_pass_admits_only_its_customer(
+    live: Live, show: Show, regional_dsn: str
+) -> None:
+    announce(live, show, opens_in=timedelta(seconds=-1), rate=2.0)
+    for n in range(4):
+        join(live, show, n)
+    wait_until(lambda: place(live, show, 0)["state"] == "admitted")
+    first = place(live, show, 0)
+    admission = first["admission_pass"]
+    # Admission is a prefix of the line: nobody behind an unadmitted customer is admitted.
+    admitted = query(
+        regional_dsn,
+        "SELECT rank FROM line_entries WHERE show_id = %s AND admitted_at IS NOT NULL ORDER BY rank",
+        show.show_id,
+    )
+    assert [rank for (rank,) in admitted] == list(range(1, len(admitted) + 1))
+
+    assert hold(live, show, 0, "A1", None)["error"] == "queue_required"
+    assert hold(live, show, 0, "A1", "123.forged")["reason"] == "forged"
+    assert hold(live, show, 3, "A1", admission)["reason"] == "forged"  # another customer's
+    other = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    announce(live, other, opens_in=timedelta(seconds=-1))
+    wait_until(lambda: live.client.get(f"/shows/{other.show_id}/onsale").status_code == 200)
+    time.sleep(1.2)  # the replica's set of waiting rooms is refreshed every second
+    assert hold(live, other, 0, "A1", admission)["reason"] == "forged"  # another show's
+    held = hold(live, show, 0, "A1", admission)
+    assert held["http"] == 201, held
+
+    live.advance(timedelta(minutes=11))  # the window is over
+    assert hold(live, show, 0, "A2", admission)["reason"] == "expired"
+    assert place(live, show, 0)["state"] == "expired"
+
+
+def test_a_show_without_a_waiting_room_sells_as_before(live: Live, show: Show) -> None:
+    assert place(live, show, 1)["state"] == "open"
+    assert hold(live, show, 1, "A1", None)["http"] == 201
+
+
+def test_everyone_waiting_is_told_when_the_show_sells_out(live: Live, show: Show) -> None:
+    announce(live, show, opens_in=timedelta(seconds=-1), rate=20.0)
+    for n in range(10):
+        join(live, show, n)
+    wait_until(lambda: place(live, show, 0)["state"] == "admitted")
+    admission = place(live, show, 0)["admission_pass"]
+    seats = show.ids("A1", "A2", "A3", "A4", "B1", "B2")
+    headers = customer(live, 0) | {PASS: admission}
+    held = live.client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": seats}, headers=headers
+    )
+    assert held.status_code == 201, held.text
+    paid = live.client.post(
+        f"/reservations/{held.json()['id']}/payments",
+        json={"method": "card", "card_number": GOOD_CARD},
+        headers=customer(live, 0),
+    )
+    assert paid.status_code == 201, paid.text
+
+    wait_until(lambda: place(live, show, 9)["state"] == "sold_out", timeout=5)
+    figures = live.client.get(f"/shows/{show.show_id}/onsale").json()
+    assert (figures["sold"], figures["free"], figures["sold_out"]) == (6, 0, True)
+
+
+def test_only_admins_announce_on_sales(live: Live, show: Show) -> None:
+    body = {"opens_at": live.now().isoformat()}
+    url = f"/shows/{show.show_id}/onsale"
+    staff = live.issuer.headers(sub="user-staff", role=Role.staff, cinemas=(show.cinema_id,))
+    for headers in (customer(live, 1), staff):
+        assert live.client.put(url, json=body, headers=headers).status_code == 403
+        assert live.client.delete(url, headers=headers).status_code == 403
+    assert live.client.put(url, json=body).status_code == 401
+    assert live.client.post(f"/shows/{show.show_id}/line").status_code == 401
