@@ -59,7 +59,17 @@ class RouterSettings(BaseSettings):
         4.0, gt=0, description="below uvicorn's 5 s so the upstream never closes first"
     )
 
-    # Bounds on client connections, enforced by router.proxy.protocol (docs/operations.md).
+    rate_limit_enabled: bool = True
+    login_rate_per_second: float = Field(5.0, gt=0)
+    login_burst: int = Field(20, ge=1)
+    hold_rate_per_second: float = Field(20.0, gt=0)
+    hold_burst: int = Field(60, ge=1)
+    rate_limit_max_clients: int = Field(100_000, ge=1)
+
+    fanout_region_deadline_seconds: float = Field(2.0, gt=0)
+    fanout_max_items: int = Field(500, ge=1)
+
+    # Bounds on client connections, enforced by router.proxy.bounds (docs/operations.md).
     client_header_timeout_seconds: float = Field(
         10.0, gt=0, description="from connect or a request's first byte to the end of its headers"
     )
@@ -83,16 +93,6 @@ class RouterSettings(BaseSettings):
     max_connections_per_client: int = Field(
         128, ge=1, description="open connections per peer address (trusted proxies exempt); 429"
     )
-
-    rate_limit_enabled: bool = True
-    login_rate_per_second: float = Field(5.0, gt=0)
-    login_burst: int = Field(20, ge=1)
-    hold_rate_per_second: float = Field(20.0, gt=0)
-    hold_burst: int = Field(60, ge=1)
-    rate_limit_max_clients: int = Field(100_000, ge=1)
-
-    fanout_region_deadline_seconds: float = Field(2.0, gt=0)
-    fanout_max_items: int = Field(500, ge=1)
 
     access_log: bool = True
     log_level: str = "INFO"

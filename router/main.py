@@ -21,9 +21,9 @@ from router.config import RouterSettings, settings_from_env
 from router.deps import RouterState
 from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
+from router.proxy import door
 from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
-from router.proxy.door import FrontDoor
 from router.proxy.fastpath import FastPath
 from router.proxy.resolve import answered_by_router
 from router.upstreams.pool import Health, Upstreams
@@ -48,7 +48,7 @@ class RouterApp:
         self.proxy = proxy
         self.state = state
         self.fast = FastPath(proxy)
-        self.door = FrontDoor(state.settings)
+        self.door = door.FrontDoor(state.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not answered_by_router(scope["path"]):

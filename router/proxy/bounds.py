@@ -74,7 +74,7 @@ class BoundedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         CONNECTIONS.inc()
         client = self.client[0] if self.client else None
-        if client is not None and not (self.trusted is not None and client in self.trusted):
+        if client is not None and not self._is_proxy(client):
             if not self.door.admit(client):
                 self._close("client_connection_limit", self.door.crowded)
                 return
@@ -177,6 +177,14 @@ class BoundedProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     # Internals
+
+    def _is_proxy(self, client: str) -> bool:
+        """Whether `client` is a trusted proxy in front of the router: its clients share it."""
+        proxy = self.router_app.proxy if self.router_app is not None else None
+        routers_own = getattr(proxy, "trusted", None)  # ROUTER_TRUSTED_PROXIES, where supported
+        return any(
+            trusted is not None and client in trusted for trusted in (self.trusted, routers_own)
+        )
 
     def _grow(self, size: int) -> None:
         self._head_bytes += size

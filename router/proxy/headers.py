@@ -18,8 +18,6 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Never hop-by-hop, whatever `Connection` names: the platform acts on them end to end.
-END_TO_END = frozenset({b"idempotency-key", b"authorization", b"x-request-id"})
 # Rewritten by the router (or by the HTTP client: host, content-length).
 _REQUEST_REWRITTEN = frozenset(
     {b"host", b"content-length", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto"}
@@ -32,6 +30,8 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server"}
 
 REQUEST_ID = "x-request-id"
 MAX_REQUEST_ID = 128
+# Never hop-by-hop, whatever `Connection` names: the platform acts on them end to end.
+END_TO_END = frozenset({b"idempotency-key", b"authorization", b"x-request-id"})
 
 
 @dataclass(slots=True)
