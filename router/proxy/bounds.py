@@ -57,6 +57,7 @@ class BoundedProtocol(HttpToolsProtocol):
         self.door: FrontDoor = door or FrontDoor(RouterSettings())
         self.timeout_keep_alive = self.door.keepalive  # type: ignore[assignment]  # int in uvicorn
         self.running: RequestResponseCycle | None = None  # the request whose answer comes next
+        self._counted = False  # in router_client_connections
         self._peer: str | None = None  # the address counted against the per-client cap
         self._phase = IDLE
         self._began = False  # a request began in the data being parsed
@@ -73,6 +74,7 @@ class BoundedProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         CONNECTIONS.inc()
+        self._counted = True
         client = self.client[0] if self.client else None
         if client is not None and not self._is_proxy(client):
             if not self.door.admit(client):
@@ -82,21 +84,13 @@ class BoundedProtocol(HttpToolsProtocol):
         self._arm(HEAD, self.door.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        CONNECTIONS.dec()
-        if self._peer is not None:
-            self.door.release(self._peer)
-            self._peer = None
-        self._cancel()
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
+        self._forget()
         running = self.running
-        if isinstance(running, RequestResponseCycle):
+        if isinstance(running, RequestResponseCycle) and not running.response_complete:
             # uvicorn only tells the last request parsed; a pipelined one may be answering.
             running.scope[CLIENT_GONE] = True  # type: ignore[literal-required]
-            if not running.response_complete:
-                running.disconnected = True
-                running.message_event.set()
+            running.disconnected = True
+            running.message_event.set()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -106,6 +100,7 @@ class BoundedProtocol(HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
+                self._forget()  # the WebSocket protocol owns the connection from here
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
@@ -177,6 +172,19 @@ class BoundedProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     # Internals
+
+    def _forget(self) -> None:
+        """Stop counting and timing this connection (once)."""
+        if self._counted:
+            self._counted = False
+            CONNECTIONS.dec()
+        if self._peer is not None:
+            self.door.release(self._peer)
+            self._peer = None
+        self._cancel()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
     def _is_proxy(self, client: str) -> bool:
         """Whether `client` is a trusted proxy in front of the router: its clients share it."""

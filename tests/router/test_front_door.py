@@ -273,6 +273,17 @@ def crowded(directory_url: str) -> Iterator[str]:
 
 
 def test_connections_past_the_per_address_cap_are_refused(crowded: str) -> None:
+    upgrade = (
+        b"GET /regions/eu-west/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    for _ in range(5):  # a connection handed to the WebSocket protocol is no longer counted
+        sock = connect(crowded, source=ATTACKER)
+        sock.sendall(upgrade)
+        answer = closed_by_peer(sock, POLL) or b""
+        close_all([sock])
+        assert not answer.startswith(b"HTTP/1.1 429")
     holders = [connect(crowded, source=ATTACKER) for _ in range(4)]
     try:
         wait_for(
