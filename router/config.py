@@ -103,6 +103,31 @@ class RouterSettings(BaseSettings):
     fanout_region_deadline_seconds: float = Field(2.0, gt=0)
     fanout_max_items: int = Field(500, ge=1)
 
+    # Bounds on client connections, enforced by router.proxy.bounds (docs/operations.md).
+    client_header_timeout_seconds: float = Field(
+        10.0, gt=0, description="from connect or a request's first byte to the end of its headers"
+    )
+    client_body_timeout_seconds: float = Field(
+        10.0, gt=0, description="to send a body, plus one second per minimum-rate bytes sent"
+    )
+    client_body_min_bytes_per_second: float = Field(
+        1024.0, gt=0, description="each body byte extends the body deadline by 1/this seconds"
+    )
+    client_keepalive_seconds: float = Field(5.0, gt=0, description="idle between two requests")
+    client_write_timeout_seconds: float = Field(
+        10.0, gt=0, description="an answer may sit undrained this long before the client is cut off"
+    )
+    max_header_bytes: int = Field(
+        32_768, ge=1024, description="request line and headers; 431 beyond"
+    )
+    max_header_count: int = Field(100, ge=1, description="request headers; 431 beyond")
+    max_pipelined_requests: int = Field(
+        32, ge=1, description="requests queued behind the one being answered; closed beyond"
+    )
+    max_connections_per_client: int = Field(
+        128, ge=1, description="open connections per peer address (trusted proxies exempt); 429"
+    )
+
     access_log: bool = True
     log_level: str = "INFO"
 

@@ -21,6 +21,7 @@ from router.config import RouterSettings, settings_from_env
 from router.deps import RouterState
 from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
+from router.proxy import door
 from router.proxy.accesslog import AccessLog
 from router.proxy.app import ProxyApp
 from router.proxy.clients import TrustedProxies
@@ -39,7 +40,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 class RouterApp:
     """Top-level ASGI app: the router's own endpoints on FastAPI, all else on the raw proxy.
 
-    `fast` is the fast path that `router.proxy.protocol.RouterProtocol` takes GETs on.
+    `fast` is the fast path that `router.proxy.protocol.RouterProtocol` takes GETs on, `door`
+    the bounds it holds client connections to.
     """
 
     def __init__(self, api: FastAPI, proxy: ProxyApp, state: RouterState) -> None:
@@ -47,6 +49,7 @@ class RouterApp:
         self.proxy = proxy
         self.state = state
         self.fast = FastPath(proxy)
+        self.door = door.FrontDoor(state.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not answered_by_router(scope["path"]):

@@ -43,6 +43,7 @@ HOLD_SUFFIXES = ("/holds", "/best-available")
 
 
 RESUME = "router.resume"  # scope key: a request the fast path began (router.proxy.fastpath)
+CLIENT_GONE = "router.client_gone"  # scope key: the client hung up (router.proxy.bounds)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,6 +148,8 @@ class ProxyApp:
                 internal = {"error": "internal", "detail": "internal error"}
                 await _send_json(send, 500, internal, {}, inbound.request_id)
         finally:
+            if scope.get(CLIENT_GONE):
+                outcome = "client_gone"  # whatever the status, nobody received it
             self.observe(
                 scope["method"],
                 scope["path"],
@@ -257,10 +260,7 @@ class ProxyApp:
             raise _overloaded(exc.region) from None
         except UpstreamFailed as exc:
             raise _upstream_failed(exc) from None
-        try:
-            return await _relay(sent, method, inbound.request_id, send)
-        finally:
-            sent.done()
+        return await _relay(sent, scope, inbound.request_id, send)
 
     def pool(self, route: Route) -> RegionPool | None:
         """The endpoints that serve a route (None once its region has left the map)."""
@@ -320,28 +320,35 @@ class ProxyApp:
             log.warning("proxied", extra={"fields": fields})
 
 
-async def _relay(sent: Sent, method: str, request_id: str, send: Send) -> int:
+async def _relay(sent: Sent, scope: Scope, request_id: str, send: Send) -> int:
     """Stream the upstream answer to the client; small bodies go in one message."""
     response = sent.response
     headers = response_headers(response.raw_headers, request_id)
     status = response.status
     length = response.content_length
+    method = scope["method"]
     if method == "HEAD" or status in (204, 304) or (length is not None and length <= SMALL_BODY):
         try:
             data = b"" if method == "HEAD" else await response.read()
         except (ConnectionError, TimeoutError) as exc:
             raise ProxyError(502, "upstream_failed", "the upstream answer was cut short") from exc
+        finally:
+            sent.done()  # the answer is in hand: a slow reader must not hold the endpoint's slot
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         return status
-    await send({"type": "http.response.start", "status": status, "headers": headers})
     try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         async for chunk in response.chunks():
+            if scope.get(CLIENT_GONE):
+                return status  # cut off (router.proxy.bounds): stop reading for nobody
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except (ConnectionError, TimeoutError) as exc:
         # Too late for an error status: ending without the last chunk tells the client.
         log.warning("upstream body cut short", extra={"fields": {"error": type(exc).__name__}})
         return 502
+    finally:
+        sent.done()
     await send({"type": "http.response.body", "body": b""})
     return status
 

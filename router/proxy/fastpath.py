@@ -242,6 +242,8 @@ class Exchange:
         if not self.keep_alive:
             protocol.transport.close()
         STATS.fast["answered"] += 1
+        if self.disconnected:
+            outcome = "client_gone"
         request_id = self.inbound.request_id
         region = self.route.region or GLOBAL
         token = request_id_var.set(request_id)

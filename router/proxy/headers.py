@@ -42,6 +42,8 @@ _RESPONSE_DROP = HOP_BY_HOP | {b"date", b"server"}
 
 REQUEST_ID = "x-request-id"
 MAX_REQUEST_ID = 128
+# Never hop-by-hop, whatever `Connection` names: the platform acts on them end to end.
+END_TO_END = frozenset({b"idempotency-key", b"authorization", b"x-request-id"})
 
 
 @dataclass(slots=True)
@@ -116,7 +118,7 @@ def _length(value: bytes) -> tuple[int | None, bool]:
 
 def _drop_named(forward: list[tuple[bytes, bytes]], tokens: list[bytes]) -> None:
     # Headers named in `Connection` are hop-by-hop too (RFC 9110 section 7.6.1).
-    named = {token for token in tokens if token}
+    named = {token for token in tokens if token} - END_TO_END
     forward[:] = [(k, v) for k, v in forward if k not in named]
 
 
@@ -136,7 +138,7 @@ def response_headers(
         has_id = has_id or lower == b"x-request-id"
         out.append((lower, value))
     if connection_tokens:
-        named = set(connection_tokens)
+        named = set(connection_tokens) - END_TO_END
         out = [(k, v) for k, v in out if k not in named]
     if not has_id:
         out.append((b"x-request-id", request_id.encode("latin-1")))

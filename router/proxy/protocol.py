@@ -11,11 +11,10 @@ from typing import Any
 import httptools
 from starlette.types import Scope
 from uvicorn.config import Config
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 from uvicorn.server import ServerState
 
-from router.main import RouterApp
+from router.proxy.bounds import BoundedProtocol
 from router.proxy.fastpath import Exchange, FastPath
 from router.proxy.headers import read_request_headers
 
@@ -23,7 +22,7 @@ from router.proxy.headers import read_request_headers
 SPEC = "router.proxy.protocol:RouterProtocol"
 
 
-class RouterProtocol(HttpToolsProtocol):
+class RouterProtocol(BoundedProtocol):
     """Takes qualifying GETs on the fast path; everything else goes to uvicorn's ASGI cycle."""
 
     def __init__(
@@ -34,19 +33,11 @@ class RouterProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self.fast: FastPath | None = None
-        self.trusted: Any = None  # the proxy-headers middleware's trusted hosts, if it runs
-        app: Any = self.app
-        while app is not None and self.fast is None:
-            if isinstance(app, ProxyHeadersMiddleware):
-                self.trusted = app.trusted_hosts
-            if isinstance(app, RouterApp):
-                self.fast = app.fast
-            app = getattr(app, "app", None)
+        self.fast: FastPath | None = self.router_app.fast if self.router_app else None
 
-    def on_headers_complete(self) -> None:
+    def dispatch(self) -> None:
         if self.fast is None or not self._start_fast(self.fast):
-            super().on_headers_complete()
+            super().dispatch()
 
     def _start_fast(self, fast: FastPath) -> bool:
         parser = self.parser
@@ -86,6 +77,7 @@ class RouterProtocol(HttpToolsProtocol):
         if exchange is None:
             return False
         self.cycle = exchange  # type: ignore[assignment]  # it has what uvicorn reads on a cycle
+        self.running = exchange  # type: ignore[assignment]
         return True
 
     def on_body(self, body: bytes) -> None:
@@ -93,13 +85,16 @@ class RouterProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if not isinstance(self.cycle, Exchange):
+        if isinstance(self.cycle, Exchange):
+            self.message_done()
+        else:
             super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        cycle = self.cycle
-        if isinstance(cycle, Exchange):
-            cycle.client_gone()
+        for cycle in (self.running, self.cycle):
+            if isinstance(cycle, Exchange):
+                cycle.client_gone()
+        if isinstance(self.cycle, Exchange):
             self.cycle = None  # uvicorn would signal it as a cycle
         super().connection_lost(exc)
 

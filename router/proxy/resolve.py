@@ -13,6 +13,9 @@ OWN_PATHS = frozenset(
 )
 OWN_PREFIXES = ("/router/", "/app/")
 
+# A replica's own pages: metrics are for Prometheus, which scrapes replicas directly.
+INTERNAL_SEGMENTS = frozenset({"metrics", "docs", "redoc", "openapi.json"})
+
 # Resource-addressed collections and the id kind their first path segment must carry.
 COLLECTION_KINDS = {
     "cinemas": "cin",
@@ -87,5 +90,7 @@ def _region_prefixed(parts: list[str], raw_path: str, regions: Container[str]) -
         raise RouteNotFound(f"unknown region {region!r}")
     prefix = f"/regions/{region}"
     if len(parts) < 4 or not parts[3] or not raw_path.startswith(prefix + "/"):
+        raise RouteNotFound(f"nothing to route under {prefix}")
+    if parts[3].split("/", 1)[0] in INTERNAL_SEGMENTS:
         raise RouteNotFound(f"nothing to route under {prefix}")
     return Route(region, raw_path[len(prefix) :])

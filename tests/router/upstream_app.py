@@ -106,6 +106,9 @@ def create_app() -> ASGIApp:
         if path == "/big":
             await _stream(send, int(query.get("n", ["1000000"])[0]))
             return
+        if path == "/blob":  # a framed answer of n bytes, short enough for the fast path
+            await _blob(send, int(query.get("n", ["1000"])[0]))
+            return
         if path == "/boom":
             await _json(send, 500, {"error": "internal", "detail": "boom"})
             return
@@ -139,3 +142,9 @@ async def _stream(send: Send, size: int) -> None:
         sent += len(part)
         await send({"type": "http.response.body", "body": part, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _blob(send: Send, size: int) -> None:
+    headers = [(b"content-type", b"application/octet-stream"), (b"content-length", b"%d" % size)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"x" * size})
