@@ -1,5 +1,6 @@
 // Shows: a per-hall week calendar (one column per local day) and a create form.
 import { barChart, cinemaSelect, cinemas, movies, regions } from "./admin-common.js";
+import { onSaleCard } from "./admin-onsale.js";
 import { api } from "./api.js";
 import {
   addDays, errorText, field, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, toMinor,
@@ -91,7 +92,8 @@ async function showDetail(ctx, show) {
     h("h3", {}, `${show.movie_title}, ${localDateTime(show.starts_at, tz)}`),
     h("p", {}, `${report.status} · ${report.sold} sold, ${report.held} held, ${report.free} free of ${report.capacity} · occupancy ${report.occupancy_pct}% · revenue ${money(report.revenue_minor, report.currency)} · refunds ${money(report.refunds_minor, report.currency)}`),
     barChart(report.by_seat_type.map((t) => ({ label: t.seat_type, value: t.revenue_minor, text: `${money(t.revenue_minor, report.currency)} (${t.sold}/${t.capacity})` })), "Revenue by seat type"),
-    report.status === "scheduled" ? h("div", { class: "btn-row" }, cancel) : null));
+    report.status === "scheduled" ? h("div", { class: "btn-row" }, cancel) : null,
+    report.status === "scheduled" ? await onSaleCard(show, tz, ctx.say) : null));
 }
 
 async function createForm(ctx) {

@@ -4,6 +4,7 @@ import { SeatMap, legend } from "./seatmap.js";
 import { loadMine } from "./my-reservations.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
+import { WaitingRoom, admissionHeaders } from "./waiting-room.js";
 import {
   $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
 } from "./ui.js";
@@ -14,6 +15,11 @@ const state = {
   reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null,
 };
 const session = sessionControls($("#session"), { allowRegister: true, onChange: onAuthChange });
+const room = new WaitingRoom($("#waiting-room"), {
+  onAdmitted: showPicker,
+  onSoldOut: () => { $("#picker").hidden = true; },
+  needLogin: (then) => { state.pending = then; session.openLogin(); },
+});
 
 function onAuthChange(user) {
   if (!user && !$("#page-mine").hidden) showPage("book");
@@ -134,9 +140,16 @@ async function openShow(show) {
   state.seatMap = new SeatMap($("#seatmap"), { onToggle: renderSelection, label: `Seats of ${show.hall_name}` });
   history.replaceState(null, "", `#show=${encodeURIComponent(show.id)}`);
   notify($("#seat-notice"), "");
+  $("#picker").hidden = true;
+  $("#seats-panel").scrollIntoView({ block: "start" });
+  await room.enter(show);
+}
+
+/** The seats may be picked: no waiting room, or this customer was admitted. */
+async function showPicker() {
+  $("#picker").hidden = false;
   await refreshSeats(true);
   startPolling();
-  $("#seats-panel").scrollIntoView({ block: "start" });
 }
 
 async function refreshSeats(first = false, quiet = false) {
@@ -210,11 +223,17 @@ async function hold(path, body, key) {
   $("#hold").disabled = true;
   notify($("#seat-notice"), "Holding your seats…", "info");
   try {
-    const reservation = await api(path, { method: "POST", body, idempotencyKey: key });
+    const headers = admissionHeaders(state.show.id);
+    const reservation = await api(path, { method: "POST", body, idempotencyKey: key, headers });
     state.holdKey = null;
     notify($("#seat-notice"), "");
     startCheckout(reservation);
   } catch (err) {
+    if (err.code === "queue_required") {
+      notify($("#seat-notice"), "This show sells through its waiting room: your place is being checked.", "info");
+      await room.enter(state.show);
+      return;
+    }
     const taken = err.code === "seats_taken";
     notify($("#seat-notice"), taken
       ? `Sorry, these seats were just taken: ${(err.body.seats || []).join(", ") || "someone was faster"}. Please choose other seats.`

@@ -1,0 +1,116 @@
+// The waiting room of an announced on-sale: join the line, watch the place, get the pass.
+import { api, currentUser } from "./api.js";
+import { $, errorText, h, localDateTime, mount, notify } from "./ui.js";
+
+const POLL_MS = 2000;
+const passKey = (showId) => `admission:${showId}`;
+
+/** The admission pass this tab holds for a show, if its window is still open. */
+export function admissionHeaders(showId) {
+  const saved = JSON.parse(sessionStorage.getItem(passKey(showId)) || "null");
+  if (!saved || Date.parse(saved.expires) <= Date.now()) return {};
+  return { "X-Admission-Pass": saved.pass };
+}
+
+/**
+ * Stand in a show's line until admitted: `onAdmitted()` once the seats may be picked (at once
+ * for a show without a waiting room), `onSoldOut()` when the line closes. The place belongs to
+ * the signed-in customer, so a reload or another tab finds it again.
+ */
+export class WaitingRoom {
+  constructor(panel, { onAdmitted, onSoldOut, needLogin }) {
+    this.panel = panel;
+    this.onAdmitted = onAdmitted;
+    this.onSoldOut = onSoldOut;
+    this.needLogin = needLogin;
+    this.timer = null;
+    this.first = null;
+  }
+
+  async enter(show) {
+    this.leave();
+    this.show = show;
+    this.first = null;
+    let figures;
+    try {
+      figures = await api(`/shows/${encodeURIComponent(show.id)}/onsale`, { auth: false, allow: [404] });
+    } catch (err) {
+      figures = null;
+    }
+    if (!figures || !figures.waiting_room) {
+      this.panel.hidden = true;
+      this.onAdmitted();
+      return;
+    }
+    this.panel.hidden = false;
+    if (!currentUser()) {
+      this.render({ state: "not_in_line", opens_at: figures.opens_at, line_length: figures.line_length });
+      this.needLogin(() => this.enter(show));
+      return;
+    }
+    await this.step("POST");
+  }
+
+  leave() {
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  async step(method = "GET") {
+    const path = `/shows/${encodeURIComponent(this.show.id)}/line`;
+    let status;
+    try {
+      status = await api(path, { method });
+      if (status.state === "not_in_line" || status.state === "expired") status = await api(path, { method: "POST" });
+    } catch (err) {
+      notify($("#line-notice", this.panel), `Cannot reach the line: ${errorText(err)}. Retrying…`, "warn");
+      this.timer = setTimeout(() => this.step(), POLL_MS * 2);
+      return;
+    }
+    notify($("#line-notice", this.panel), "");
+    this.render(status);
+    if (status.state === "admitted" || status.state === "open") {
+      if (status.admission_pass) {
+        const saved = { pass: status.admission_pass, expires: status.pass_expires_at };
+        sessionStorage.setItem(passKey(this.show.id), JSON.stringify(saved));
+      }
+      this.panel.hidden = status.state === "open";
+      this.onAdmitted();
+      return;
+    }
+    if (status.state === "sold_out") {
+      this.onSoldOut();
+      return;
+    }
+    this.timer = setTimeout(() => this.step(), POLL_MS);
+  }
+
+  render(status) {
+    const body = $("#line-body", this.panel);
+    if (status.state === "sold_out") {
+      mount(body, h("p", { class: "line-big" }, "Sold out. Every seat of this show has been sold."));
+      return;
+    }
+    if (status.state === "admitted") {
+      const until = localDateTime(status.pass_expires_at, this.show.timezone);
+      mount(body, h("p", { class: "line-big" }, `It's your turn: choose your seats before ${until}.`));
+      return;
+    }
+    const opens = status.opens_at ? localDateTime(status.opens_at, this.show.timezone) : "";
+    if (status.position == null) {
+      mount(body,
+        h("p", { class: "line-big" }, "You are in the waiting room."),
+        h("p", {}, `Sales open at ${opens} (local time). Everyone here now gets a random place in line at the opening: arriving earlier gives no advantage.`),
+        h("p", { class: "muted" }, `${status.line_length} waiting.`));
+      return;
+    }
+    this.first = Math.max(this.first ?? status.position, status.position);
+    const done = this.first > 1 ? (this.first - status.position) / (this.first - 1) : 1;
+    const wait = status.estimated_wait_seconds;
+    const estimate = wait == null ? "" : wait < 60 ? "less than a minute" : `about ${Math.round(wait / 60)} min`;
+    mount(body,
+      h("p", { class: "line-big" }, `Your place in line: ${status.position}`),
+      h("progress", { max: "100", value: String(Math.round(done * 100)), "aria-label": "Progress in line" }),
+      h("p", {}, `Estimated wait: ${estimate}. ${status.line_length} waiting. Keep this page open; a reload keeps your place.`));
+  }
+}
