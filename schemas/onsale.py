@@ -20,10 +20,10 @@ class OnSaleSet(RequestModel):
 
 
 class OnSaleRead(ResponseModel):
-    """An on-sale and its line, as the admin console shows it live."""
+    """A show's on-sale and its line, as the admin console shows it live."""
 
     show_id: str
-    opens_at: datetime
+    opens_at: datetime | None = Field(description="None: the show has no on-sale")
     waiting_room: bool
     window_minutes: int
     max_admit_per_second: float

@@ -4,21 +4,12 @@ from datetime import datetime
 from typing import Any
 
 from common.db import Conn, fetch, fetch_one, run
-from common.errors import NotFound
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
+from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
 
 MIN_RATE = 0.1  # per second, so a stalled line still shows a (long) estimate
-
-
-class OnSaleNotFound(NotFound):
-    """The show has no on-sale (or is not a scheduled show of this region)."""
-
-    code = "onsale_not_found"
-
-    def __init__(self, show_id: str) -> None:
-        super().__init__("this show has no on-sale", show_id=show_id)
 
 
 async def set_onsale(conn: Conn, *, show_id: str, body: OnSaleSet, now: datetime) -> bool:
@@ -41,16 +32,15 @@ async def movie_shows(conn: Conn, *, movie_id: str, now: datetime) -> list[str]:
 
 
 async def drop_onsale(conn: Conn, *, show_id: str) -> None:
-    """End a show's on-sale and its line."""
-    if await fetch_one(conn, sql.DROP_ONSALE, {"show_id": show_id}) is None:
-        raise OnSaleNotFound(show_id)
+    """End a show's on-sale and its line (nothing to do if it has none)."""
+    await run(conn, sql.DROP_ONSALE, {"show_id": show_id})
 
 
 async def read_onsale(conn: Conn, *, show_id: str, now: datetime) -> OnSaleRead:
-    """An on-sale and its line's live figures."""
+    """A show's on-sale and its line's live figures (`opens_at` None: it has none)."""
     row = await fetch_one(conn, sql.ONSALE, {"show_id": show_id, "now": now})
     if row is None:
-        raise OnSaleNotFound(show_id)
+        raise ShowNotFound(show_id)
     return OnSaleRead(
         show_id=show_id,
         opens_at=row.opens_at,
@@ -71,11 +61,13 @@ def _waiting(row: Any) -> int:
 
 
 async def join(conn: Conn, *, show_id: str, user_id: str, now: datetime) -> None:
-    """Join a show's line once (a customer whose window is over joins at the end again)."""
+    """Join a show's line once (a customer whose window is over joins at the end again).
+
+    A show without an on-sale has no line: its status then says `open`.
+    """
     params = {"show_id": show_id, "user_id": user_id, "now": now}
     await run(conn, sql.LEAVE_EXPIRED, params)
-    if not await fetch(conn, sql.JOIN, params):
-        raise OnSaleNotFound(show_id)
+    await fetch(conn, sql.JOIN, params)
 
 
 async def place_in_line(

@@ -19,15 +19,21 @@ SELECT id FROM shows WHERE movie_id = :movie_id AND status = 'scheduled' AND sta
 ORDER BY starts_at
 """)
 
-DROP_ONSALE = raw_sql("DELETE FROM onsales WHERE show_id = :show_id RETURNING show_id")
+DROP_ONSALE = raw_sql("DELETE FROM onsales WHERE show_id = :show_id")
 
-# The live figures of an on-sale: its row, and its seats counted by the availability rule.
+# The live figures of a show's on-sale (all NULL when it has none): its row, and its seats
+# counted by the availability rule.
 ONSALE = raw_sql("""
-SELECT o.*,
-  (SELECT count(*) FROM show_seats WHERE show_id = o.show_id AND status = 'sold') AS sold,
-  (SELECT count(*) FROM show_seats WHERE show_id = o.show_id
+SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_room,
+  coalesce(o.window_seconds, 0) AS window_seconds,
+  coalesce(o.max_admit_per_second, 0) AS max_admit_per_second,
+  coalesce(o.shuffled, false) AS shuffled, coalesce(o.early_count, 0) AS early_count,
+  coalesce(o.next_rank, 0) AS next_rank, coalesce(o.admitted_through, 0) AS admitted_through,
+  coalesce(o.admit_rate, 0) AS admit_rate, o.sold_out_at,
+  (SELECT count(*) FROM show_seats WHERE show_id = s.id AND status = 'sold') AS sold,
+  (SELECT count(*) FROM show_seats WHERE show_id = s.id
      AND (status = 'free' OR (status = 'held' AND held_until <= :now))) AS free
-FROM onsales o WHERE o.show_id = :show_id
+FROM shows s LEFT JOIN onsales o ON o.show_id = s.id WHERE s.id = :show_id
 """)
 
 JOIN = raw_sql("SELECT joined FROM join_line(:show_id, :user_id, :now)")
