@@ -89,6 +89,20 @@ def test_staff_cinema_assignment_checks_the_directory(api: GlobalClient) -> None
     assert ok.json()["cinemas"] == [cinema["id"]]
 
 
+def test_demoting_staff_clears_their_cinemas(api: GlobalClient) -> None:
+    admin = api.admin_headers()
+    cinema = api.cinema()
+    staff = api.user("staff")
+    path = f"/users/{staff['id']}"
+    api.http.put(f"{path}/cinemas", json={"cinema_ids": [cinema["id"]]}, headers=admin)
+    renamed = api.http.patch(path, json={"display_name": "Still staff"}, headers=admin)
+    assert renamed.json()["cinemas"] == [cinema["id"]]
+    demoted = api.http.patch(path, json={"role": "customer"}, headers=admin)
+    assert demoted.json()["cinemas"] == []
+    promoted = api.http.patch(path, json={"role": "staff"}, headers=admin)
+    assert promoted.json()["cinemas"] == []
+
+
 def test_admin_cannot_demote_or_disable_self(api: GlobalClient) -> None:
     admin = api.admin_headers()
     me = api.http.get("/users/me", headers=admin).json()

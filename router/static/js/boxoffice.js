@@ -200,6 +200,12 @@ async function checkIn(event) {
       ticket_not_found: "UNKNOWN TICKET", ticket_canceled: "CANCELED TICKET", too_early: "TOO EARLY",
       show_over: "SHOW IS OVER",
     };
+    // A malformed code is refused by validation (the API keeps `validation_error`): staff get words, not a regex.
+    if (err.code === "validation_error") {
+      verdict("bad", "NOT A TICKET CODE", "This is not a ticket code. Scan the QR code again or type the code printed under it.");
+      $("#code").select();
+      return;
+    }
     let detail = used ? `Checked in at ${localDateTime(err.body.used_at, tz)}.` : errorText(err);
     if (err.code === "too_early" && err.body.starts_at) detail += ` (show at ${localDateTime(err.body.starts_at, tz)})`;
     verdict(used ? "used" : "bad", titles[err.code] || "REFUSED", detail);
