@@ -101,8 +101,10 @@ def new_page(browser: Browser) -> Iterator[Any]:
     """Open pages in fresh browser contexts (separate sessionStorage), all closed afterwards."""
     contexts = []
 
-    def open_page(viewport: ViewportSize | None = None) -> Page:
-        context = browser.new_context(viewport=viewport or DESKTOP)
+    def open_page(viewport: ViewportSize | None = None, *, touch: bool = False) -> Page:
+        context = browser.new_context(
+            viewport=viewport or DESKTOP, has_touch=touch, is_mobile=touch
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
