@@ -68,3 +68,29 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     page.locator("#checkin-form").get_by_role("button", name="Check in").click()
     expect(page.locator(".verdict")).to_contain_text("CANCELED TICKET")
     assert not page.js_errors
+
+
+def test_demo_ticket_checks_in_and_a_malformed_code_reads_plainly(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """The demo customer's ticket for the early show is admitted at once; a typo gets words."""
+    staff = stack.credentials["staff"]
+    token = stack.token("customer")
+    mine = stack.get("/me/reservations", token)["items"]
+    early = [r for r in mine if r["cinema_id"] == staff["cinema_id"] and r["status"] == "confirmed"]
+    assert early, "the demo sold the customer tickets for an early show in the staff's cinema"
+    ticket = stack.get(f"/reservations/{early[-1]['id']}/tickets", token)["tickets"][0]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/boxoffice.html")
+    log_in(page, staff["email"], staff["password"])
+    page.get_by_role("button", name="Check in", exact=True).click()
+    page.get_by_label("Ticket code").fill("not a code!")
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("NOT A TICKET CODE")
+    expect(page.locator(".verdict")).to_contain_text("This is not a ticket code.")
+    expect(page.locator(".verdict")).not_to_contain_text("pattern")
+    shots.take(page, "malformed-code")
+    page.get_by_label("Ticket code").fill(ticket["code"])
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("VALID")
+    assert not page.js_errors

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from deploy.local import demo
-from tests.browser.conftest import ROOT, PHONE, Shots, Stack
+from tests.browser.conftest import PHONE, ROOT, Shots, Stack
 
 pytestmark = pytest.mark.browser
 

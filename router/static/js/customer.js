@@ -1,5 +1,5 @@
 // The customer app: find a show, pick seats, hold, pay, see tickets and reservations.
-import { api, currentUser } from "./api.js";
+import { api, currentUser, getIfChanged } from "./api.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { loadMine } from "./my-reservations.js";
 import { sessionControls } from "./session.js";
@@ -8,10 +8,11 @@ import {
   $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
 } from "./ui.js";
 
-const POLL_MS = 2500;
+// Seats others take appear within 2 s: a poll is a 304 without a body when nothing changed.
+const POLL_MS = 1500;
 const state = {
   cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null,
-  reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null,
+  reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null, seatsEtag: null,
 };
 const session = sessionControls($("#session"), { allowRegister: true, onChange: onAuthChange });
 
@@ -143,7 +144,10 @@ async function refreshSeats(first = false, quiet = false) {
   if (!state.show) return;
   let map;
   try {
-    map = await api(`/shows/${encodeURIComponent(state.show.id)}/seats`);
+    const known = first ? null : state.seatsEtag;
+    const answer = await getIfChanged(`/shows/${encodeURIComponent(state.show.id)}/seats`, known);
+    if (!answer.data) return; // 304: nothing moved since the last poll
+    [map, state.seatsEtag] = [answer.data, answer.etag];
   } catch (err) {
     notify($("#seat-notice"), `Cannot load seats: ${errorText(err)}`, "error");
     return;
