@@ -18,6 +18,8 @@ const session = sessionControls($("#session"), { allowRegister: true, onChange: 
 
 function onAuthChange(user) {
   if (!user && !$("#page-mine").hidden) showPage("book");
+  // Logging in from "My reservations" shows them at once (no tab switch needed).
+  if (user && !$("#page-mine").hidden) loadMine({ cinemas: state.cinemas, openLogin: session.openLogin });
   const pending = state.pending;
   state.pending = null;
   if (user && pending) pending();
