@@ -194,7 +194,9 @@ def test_my_reservations_after_login_grouped_with_place_zone_and_refund(
     expect(row).to_contain_text(later["hall_name"])
     expect(row).to_contain_text(re.compile(r"\(Paris time, UTC\+\d\)"))
     refund = f"{bought['amount_minor'] // 100}.{bought['amount_minor'] % 100:02d} EUR"
-    cancel = row.get_by_role("button", name=re.compile(f"^Cancel reservation .* get {refund} back$"))
+    cancel = row.get_by_role(
+        "button", name=re.compile(f"^Cancel reservation .* get {refund} back$")
+    )
     expect(cancel).to_have_text(f"Cancel (refund {refund})")
     # The demo's early show starts within the hour: no Cancel the API would refuse.
     early = upcoming.get_by_role("row").filter(has_text="No cancel within 60 min")
