@@ -3,6 +3,7 @@ import { hallsSection } from "./admin-halls.js";
 import { reportsSection } from "./admin-reports.js";
 import { showsSection } from "./admin-shows.js";
 import { cinemas, movies, regions, table } from "./admin-common.js";
+import { customerService } from "./customer-service.js";
 import { api, currentUser } from "./api.js";
 import { sessionControls } from "./session.js";
 import { $, errorText, field, h, mount, notify, select } from "./ui.js";
@@ -14,6 +15,7 @@ const SECTIONS = {
   movies: ["Movies", moviesSection],
   shows: ["Shows", showsSection],
   users: ["Users", usersSection],
+  customers: ["Customer service", async (panel) => customerService(panel)],
   reports: ["Reports", reportsSection],
 };
 let timer = null;

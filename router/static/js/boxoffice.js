@@ -1,5 +1,6 @@
 // The box office: sell seats at the counter in one step, print tickets, check tickets in.
 import { api, currentUser, getIfChanged } from "./api.js";
+import { customerService } from "./customer-service.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
@@ -223,7 +224,8 @@ function verdict(kind, title, detail) {
 function showPage(name) {
   $("#page-sell").hidden = name !== "sell";
   $("#page-checkin").hidden = name !== "checkin";
-  for (const [id, page] of [["#nav-sell", "sell"], ["#nav-checkin", "checkin"]]) {
+  $("#page-customers").hidden = name !== "customers";
+  for (const [id, page] of [["#nav-sell", "sell"], ["#nav-checkin", "checkin"], ["#nav-customers", "customers"]]) {
     $(id).removeAttribute("aria-current");
     if (page === name) $(id).setAttribute("aria-current", "page");
   }
@@ -237,6 +239,8 @@ $("#checkin-form").addEventListener("submit", checkIn);
 $("#bookings-refresh").addEventListener("click", loadBookings);
 $("#nav-sell").addEventListener("click", () => showPage("sell"));
 $("#nav-checkin").addEventListener("click", () => showPage("checkin"));
+$("#nav-customers").addEventListener("click", () => showPage("customers"));
+customerService($("#customers-panel"));
 document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
   $("#card").disabled = new FormData($("#sale-form")).get("method") !== "card";
 }));
