@@ -94,3 +94,50 @@ def test_demo_ticket_checks_in_and_a_malformed_code_reads_plainly(
     page.locator("#checkin-form").get_by_role("button", name="Check in").click()
     expect(page.locator(".verdict")).to_contain_text("VALID")
     assert not page.js_errors
+
+
+def test_customer_service_finds_a_customer_and_cancels_for_them(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Staff see the customer's reservations at their cinema only; admins see every region's."""
+    staff = stack.credentials["staff"]
+    customer = stack.credentials["customer"]
+    token = stack.token("customer")
+    show = bookable_show(stack, skip=7)
+    held = stack.post(f"/shows/{show['id']}/best-available", {"count": 1}, token)
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/boxoffice.html")
+    log_in(page, staff["email"], staff["password"])
+    page.get_by_role("button", name="Customers", exact=True).click()
+    page.get_by_label("Customer email", exact=True).fill("nobody@example.com")
+    page.get_by_role("button", name="Find customer").click()
+    expect(page.locator("#customers-panel .notice")).to_contain_text("No customer with the email")
+    page.get_by_label("Customer email", exact=True).fill(customer["email"])
+    page.get_by_role("button", name="Find customer").click()
+    rows = page.locator("#customers-panel tbody tr")
+    expect(rows.filter(has_text=show["movie_title"]).first).to_be_visible()
+    expect(rows.filter(has_text="New York")).to_have_count(0)  # not this clerk's cinema
+    expect(rows.filter(has_text="Paris").first).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Tickets of ")).first.click()
+    expect(page.get_by_role("link", name=f"Email the codes to {customer['email']}")).to_be_visible()
+    expect(page.locator("#customers-panel .ticket").first).to_be_visible()
+    shots.take(page, "customer-service")
+    page.on("dialog", lambda box: box.accept())
+    page.get_by_role("button", name=f"Cancel reservation {held['id']}").click()
+    expect(page.locator("#customers-panel .notice")).to_contain_text(f"Canceled {held['id']}")
+    expect(rows.filter(has_text="canceled").first).to_be_visible()
+    page.set_viewport_size(PHONE)
+    shots.take(page, "customer-service-phone")
+    page.set_viewport_size(DESKTOP)
+    assert not page.js_errors
+
+    admin_page = new_page(DESKTOP)
+    admin_page.goto(f"{stack.url}/app/admin.html#customers")
+    admin = stack.credentials["admin"]
+    log_in(admin_page, admin["email"], admin["password"])
+    admin_page.get_by_label("Customer email", exact=True).fill(customer["email"])
+    admin_page.get_by_role("button", name="Find customer").click()
+    admin_rows = admin_page.locator("tbody tr")
+    expect(admin_rows.filter(has_text="New York").first).to_be_visible()
+    expect(admin_rows.filter(has_text="Paris").first).to_be_visible()
+    assert not admin_page.js_errors
