@@ -241,3 +241,37 @@ def test_seats_taken_elsewhere_appear_without_reload(stack: Stack, new_page: Any
 def _shot(path: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, SCREENSHOTS / name)
+
+
+def test_best_available_shows_its_price_and_any_means_cheapest(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Any picks the cheapest type with a block (standard here, never VIP); the price shows first."""
+    show = bookable_show(stack, skip=8)
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/")
+    log_in(page, stack.credentials["customer"]["email"], stack.credentials["customer"]["password"])
+    open_show(page, show)
+    page.get_by_label("Number of seats").select_option("2")
+    expect(page.locator("#best-price")).to_have_text("2 × Standard at 11.50 EUR = 23.00 EUR")
+    page.get_by_label("Seat type").select_option("vip")
+    expect(page.locator("#best-price")).to_have_text("2 × VIP at 19.00 EUR = 38.00 EUR")
+    expect(page.get_by_role("button", name="Hold best seats (38.00 EUR)")).to_be_visible()
+    page.get_by_label("Seat type").select_option("")
+    shots.take(page, "best-price")
+    page.get_by_role("button", name="Hold best seats (23.00 EUR)").click()
+    expect(
+        page.get_by_role("button", name=re.compile(r", standard, .*, yours, held$"))
+    ).to_have_count(2)
+    expect(page.locator("#hold-summary")).to_contain_text("Total 23.00 EUR")
+    page.get_by_role("button", name="Release seats").click()
+    # The rule behind "Any": a type counts only with `count` free seats side by side.
+    blocks = page.evaluate("""async () => {
+      const { hasBlock } = await import("/app/js/customer.js");
+      const seat = (col, type, status = "free") => ({grid_row: 0, grid_col: col, seat_type: type, status});
+      const row = [seat(0, "standard"), seat(1, "standard", "sold"), seat(2, "standard"),
+                   seat(4, "premium"), seat(5, "premium")];
+      return [hasBlock(row, "standard", 2), hasBlock(row, "premium", 2), hasBlock(row, "premium", 3)];
+    }""")
+    assert blocks == [False, True, False]
+    assert not page.js_errors
