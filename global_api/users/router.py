@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query
 
 from common.auth import StaffClaims
 from common.errors import NotFound
-
 from global_api.auth.deps import KeyRingDep
 from global_api.auth.service import issue_pair
 from global_api.config import SettingsDep
