@@ -2,7 +2,6 @@
 
 import random
 import re
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, ROOT, Shots, Stack
-from tests.browser.helpers import log_in
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import log_in, publish
 
 pytestmark = pytest.mark.browser
 
@@ -87,13 +86,34 @@ def test_reports_are_compact_charts_with_csv(stack: Stack, new_page: Any, shots:
     assert re.fullmatch(r"\d{4}-\d\d-\d\d,\d+,\d+,\d+,[\d.]+,\d+\.\d\d,\d+\.\d\d,EUR", lines[1])
     height = page.evaluate("document.documentElement.scrollHeight")
     assert height < 1800, f"the reports page is {height} px tall"
-    _publish(shots.take(page, "reports"), "reports-desktop.png")
+    publish(shots.take(page, "reports"), "reports-desktop.png")
     page.set_viewport_size(PHONE)
-    _publish(shots.take(page, "reports-phone"), "reports-phone.png")
+    publish(shots.take(page, "reports-phone"), "reports-phone.png")
     assert not page.js_errors
 
 
-def _publish(path: Path, name: str) -> None:
-    target = ROOT / "docs" / "screenshots"
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, target / name)
+def test_staff_cinemas_are_a_checklist_only_for_staff(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Every cinema is a visible checkbox; choosing another role than staff clears and locks them."""
+    staff = stack.credentials["staff"]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/admin.html#users")
+    admin = stack.credentials["admin"]
+    log_in(page, admin["email"], admin["password"])
+    page.get_by_label("Search email or name").fill(staff["email"])
+    page.get_by_role("button", name="Search", exact=True).click()
+    group = page.get_by_role("group", name=f"Cinemas of {staff['email']}")
+    boxes = group.get_by_role("checkbox")
+    expect(boxes).to_have_count(len(stack.get("/directory/cinemas")))
+    for n in range(boxes.count()):
+        expect(boxes.nth(n)).to_be_in_viewport()
+    checked = group.get_by_role("checkbox", checked=True)
+    expect(checked).to_have_count(1)
+    publish(shots.take(page, "users"), "users-desktop.png")
+    page.get_by_label(f"Role of {staff['email']}").select_option("customer")
+    expect(checked).to_have_count(0)
+    expect(boxes.first).to_be_disabled()
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "users-phone"), "users-phone.png")
+    assert not page.js_errors

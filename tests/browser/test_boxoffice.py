@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in
+from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in, publish
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +89,10 @@ def test_demo_ticket_checks_in_and_a_malformed_code_reads_plainly(
     expect(page.locator(".verdict")).to_contain_text("NOT A TICKET CODE")
     expect(page.locator(".verdict")).to_contain_text("This is not a ticket code.")
     expect(page.locator(".verdict")).not_to_contain_text("pattern")
-    shots.take(page, "malformed-code")
+    publish(shots.take(page, "malformed-code"), "checkin-not-a-code-desktop.png")
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "malformed-code-phone"), "checkin-not-a-code-phone.png")
+    page.set_viewport_size(DESKTOP)
     page.get_by_label("Ticket code").fill(ticket["code"])
     page.locator("#checkin-form").get_by_role("button", name="Check in").click()
     expect(page.locator(".verdict")).to_contain_text("VALID")
@@ -121,13 +124,13 @@ def test_customer_service_finds_a_customer_and_cancels_for_them(
     page.get_by_role("button", name=re.compile("^Tickets of ")).first.click()
     expect(page.get_by_role("link", name=f"Email the codes to {customer['email']}")).to_be_visible()
     expect(page.locator("#customers-panel .ticket").first).to_be_visible()
-    shots.take(page, "customer-service")
+    publish(shots.take(page, "customer-service"), "customer-service-desktop.png")
     page.on("dialog", lambda box: box.accept())
     page.get_by_role("button", name=f"Cancel reservation {held['id']}").click()
     expect(page.locator("#customers-panel .notice")).to_contain_text(f"Canceled {held['id']}")
     expect(rows.filter(has_text="canceled").first).to_be_visible()
     page.set_viewport_size(PHONE)
-    shots.take(page, "customer-service-phone")
+    publish(shots.take(page, "customer-service-phone"), "customer-service-phone.png")
     page.set_viewport_size(DESKTOP)
     assert not page.js_errors
 

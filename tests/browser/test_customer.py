@@ -1,7 +1,6 @@
 """A customer books seats from start to finish; two customers race for one seat."""
 
 import re
-import shutil
 import time
 import uuid
 from typing import Any
@@ -10,18 +9,18 @@ import httpx
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, ROOT, Shots, Stack
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
 from tests.browser.helpers import (
     bookable_show,
     log_in,
     open_show,
+    publish,
     register,
     scanned_qr_codes,
 )
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, standard, .*, free$")
 
 
@@ -180,6 +179,8 @@ def test_my_reservations_after_login_grouped_with_place_zone_and_refund(
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Your name")).to_be_hidden()  # log-in mode asks no name
+    size = "desktop" if viewport is DESKTOP else "phone"
+    publish(shots.take(page, "login", full_page=False), f"login-dialog-{size}.png")
     dialog.get_by_label("Email").fill(customer["email"])
     dialog.get_by_label("Password").fill(customer["password"])
     dialog.get_by_role("button", name="Log in").click()
@@ -204,9 +205,9 @@ def test_my_reservations_after_login_grouped_with_place_zone_and_refund(
     expect(early.first.get_by_role("button", name=re.compile("^Cancel"))).to_have_count(0)
     folded = page.locator("details.mine-group")
     expect(folded.filter(has_text="Canceled or expired")).not_to_have_attribute("open", "")
-    _shot(
+    publish(
         shots.take(page, "mine"),
-        f"my-reservations-{'desktop' if viewport is DESKTOP else 'phone'}.png",
+        f"my-reservations-{size}.png",
     )
     folded.filter(has_text="Canceled or expired").locator("summary").click()
     expect(page.get_by_role("row").filter(has_text="New York time")).not_to_have_count(0)
@@ -238,11 +239,6 @@ def test_seats_taken_elsewhere_appear_without_reload(stack: Stack, new_page: Any
     assert not page.js_errors
 
 
-def _shot(path: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENSHOTS / name)
-
-
 def test_best_available_shows_its_price_and_any_means_cheapest(
     stack: Stack, new_page: Any, shots: Shots
 ) -> None:
@@ -258,7 +254,12 @@ def test_best_available_shows_its_price_and_any_means_cheapest(
     expect(page.locator("#best-price")).to_have_text("2 \u00d7 VIP at 19.00 EUR = 38.00 EUR")
     expect(page.get_by_role("button", name="Hold best seats (38.00 EUR)")).to_be_visible()
     page.get_by_label("Seat type").select_option("")
-    shots.take(page, "best-price")
+    page.locator("#best-form").scroll_into_view_if_needed()
+    publish(shots.take(page, "best-price", full_page=False), "best-price-desktop.png")
+    page.set_viewport_size(PHONE)
+    page.locator("#best-form").scroll_into_view_if_needed()
+    publish(shots.take(page, "best-price-phone", full_page=False), "best-price-phone.png")
+    page.set_viewport_size(DESKTOP)
     page.get_by_role("button", name="Hold best seats (23.00 EUR)").click()
     expect(
         page.get_by_role("button", name=re.compile(r", standard, .*, yours, held$"))

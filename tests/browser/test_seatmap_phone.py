@@ -1,7 +1,6 @@
 """The 180-seat hall on a 375 px phone: it fits, zooms (buttons and pinch) and pans to tap seats."""
 
 import random
-import shutil
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,11 +8,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from deploy.local import demo
-from tests.browser.conftest import PHONE, ROOT, Shots, Stack
+from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
+from tests.browser.helpers import publish
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 GEOMETRY = """() => {
   const view = document.querySelector("#seatmap .seat-viewport");
   const seat = document.querySelector("#seatmap .seat").getBoundingClientRect();
@@ -65,7 +64,7 @@ def test_big_hall_fits_a_phone_then_zooms_for_tapping(
     assert fitted["content"] <= fitted["view"], "the whole hall fits the screen's width"
     assert fitted["seat"] < 32
     page.locator("#seatmap").scroll_into_view_if_needed()
-    _save(shots.take(page, "fit", full_page=False), "seatmap-phone-fit.png")
+    publish(shots.take(page, "fit", full_page=False), "seatmap-phone-fit.png")
 
     page.get_by_role("button", name="Zoom in").tap()
     zoomed = page.evaluate(GEOMETRY)
@@ -78,7 +77,7 @@ def test_big_hall_fits_a_phone_then_zooms_for_tapping(
     assert (last.bounding_box() or {"x": 1e6})["x"] + 32 <= zoomed["right"] + 1
     last.tap()
     expect(last).to_have_attribute("aria-pressed", "true")
-    _save(shots.take(page, "zoomed", full_page=False), "seatmap-phone-zoomed.png")
+    publish(shots.take(page, "zoomed", full_page=False), "seatmap-phone-zoomed.png")
 
     page.get_by_role("button", name="Fit the hall to the screen").tap()
     assert page.evaluate(GEOMETRY)["seat"] == fitted["seat"]
@@ -87,8 +86,8 @@ def test_big_hall_fits_a_phone_then_zooms_for_tapping(
     pinch(page, x=box["x"] + box["width"] / 2, y=box["y"] + 80, start=40, end=160)
     assert page.evaluate(GEOMETRY)["seat"] >= 2 * fitted["seat"], "pinching zooms in"
     assert not page.js_errors
-
-
-def _save(path: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SCREENSHOTS / name)
+    desktop = new_page(DESKTOP)
+    desktop.goto(f"{stack.url}/app/#show={show['id']}")
+    expect(desktop.get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()
+    assert desktop.evaluate(GEOMETRY)["seat"] == 32, "a desktop shows the hall at tapping size"
+    publish(shots.take(desktop, "desktop"), "seatmap-desktop.png")
