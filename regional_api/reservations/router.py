@@ -266,7 +266,7 @@ async def my_reservations(
     )
 
 
-@router.get("/users/{user_id}/reservations")
+@router.get("/customers/{user_id}/reservations")
 async def customer_reservations(
     user_id: UserIdPath,
     session: SessionDep,

@@ -55,7 +55,7 @@ async def customer_reservations(
 ) -> FanOutResult:
     """List a customer's reservations in every region for customer service (staff: their cinemas)."""
     query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    path = f"/users/{user_id}/reservations?{query}"
+    path = f"/customers/{user_id}/reservations?{query}"
     answers = await ask_all(state, path=path, headers=_headers(request))
     return merge(
         answers,

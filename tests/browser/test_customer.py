@@ -3,7 +3,9 @@
 import re
 import time
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -188,8 +190,12 @@ def test_my_reservations_after_login_grouped_with_place_zone_and_refund(
         ".mine-group", has=page.get_by_role("heading", name=re.compile("^Upcoming"))
     )
     expect(upcoming.get_by_role("row").filter(has_text=later["movie_title"]).first).to_be_visible()
-    row = upcoming.get_by_role("row").filter(
-        has_text=", ".join(s["label"] for s in bought["seats"])
+    starts = datetime.fromisoformat(later["starts_at"]).astimezone(ZoneInfo(later["timezone"]))
+    row = (
+        upcoming.get_by_role("row")
+        .filter(has_text=", ".join(s["label"] for s in bought["seats"]))
+        .filter(has_text=later["movie_title"])
+        .filter(has_text=starts.strftime(", %H:%M ("))
     )
     expect(row).to_contain_text("Lumière Bastille, Paris")
     expect(row).to_contain_text(later["hall_name"])

@@ -95,7 +95,7 @@ def create_app() -> ASGIApp:
             os.write(log_fd, line.encode())
         if path == "/slow":
             await asyncio.sleep(float(query.get("s", ["1"])[0]))
-        if path in ("/shows", "/me/reservations") or path.startswith("/users/"):
+        if path in ("/shows", "/me/reservations") or path.startswith("/customers/"):
             if path != "/shows" and "authorization" not in headers:
                 await _json(send, 401, {"error": "unauthorized", "detail": "no token"})
             elif "bad" in query:

@@ -16,7 +16,7 @@ def test_admins_see_all_staff_their_cinemas_and_others_are_refused(
     assert pay(client, first, customer).status_code == 201
     second = hold(client, show, customer, "H2").json()["id"]
     hold(client, show, issuer.headers(sub="someone-else"), "H3")
-    path = "/users/cora/reservations"
+    path = "/customers/cora/reservations"
 
     admin = client.get(path, headers=issuer.headers(role=Role.admin))
     assert admin.status_code == 200, admin.text
@@ -46,8 +46,8 @@ def test_admins_see_all_staff_their_cinemas_and_others_are_refused(
 
 def test_bad_user_ids_and_pages_are_422(client: httpx.Client, issuer: tokens.TestIssuer) -> None:
     admin = issuer.headers(role=Role.admin)
-    for path in ("/users/a%20b/reservations", f"/users/{'x' * 65}/reservations"):
+    for path in ("/customers/a%20b/reservations", f"/customers/{'x' * 65}/reservations"):
         response = client.get(path, headers=admin)
         assert response.status_code == 422, path
         assert response.json()["error"] == "validation_error"
-    assert client.get("/users/cora/reservations?limit=0", headers=admin).status_code == 422
+    assert client.get("/customers/cora/reservations?limit=0", headers=admin).status_code == 422
