@@ -81,8 +81,8 @@ def _preflight(args: argparse.Namespace, ports: Ports) -> str | None:
     return None
 
 
-def _print_summary(stack: LocalStack, prometheus: PrometheusProcess | None) -> None:
-    print("\nThe cinema platform is up.", flush=True)
+def _print_summary(stack: LocalStack, prometheus: PrometheusProcess | None, seconds: float) -> None:
+    print(f"\nThe cinema platform is up (started in {seconds:.0f} s).", flush=True)
     for label, link in stack.urls().items():
         print(f"  {label:<28} {link}")
     if prometheus:
@@ -122,6 +122,7 @@ def up(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     stack = LocalStack(options, progress=line_printer(sys.stdout))
+    started = time.monotonic()
     try:
         stack.start()
     except PortInUseError as exc:
@@ -141,7 +142,7 @@ def up(args: argparse.Namespace) -> int:
                 args.base_port + PROMETHEUS_OFFSET,
                 scrape_config(stack, interval="5s"),
             ).start()
-        _print_summary(stack, prometheus)
+        _print_summary(stack, prometheus, time.monotonic() - started)
         _watch(stack)
     except (KeyboardInterrupt, SystemExit):
         print("\nstopping...", flush=True)

@@ -264,3 +264,11 @@ def test_install_says_what_it_does_and_how_long_it_took(tmp_path: Path) -> None:
     assert re.fullmatch(r"\[install\] ready in \d+ s", lines[-1])
     assert calls.read_text().splitlines()[0] == "ensure"
     assert "pip install -q -e .[dev]" in calls.read_text()
+
+
+def test_the_early_demo_show_starts_soon_with_its_doors_already_open() -> None:
+    now = datetime(2026, 12, 6, 4, 58, 13, tzinfo=ZoneInfo("Europe/Paris"))
+    start = demo.early_show_start(now)
+    assert timedelta(minutes=40) <= start - now < timedelta(minutes=45)
+    assert (start.minute % 5, start.second, start.microsecond) == (0, 0, 0)
+    assert start - timedelta(hours=1) < now  # doors open an hour before the start
