@@ -56,7 +56,7 @@ export class Zoom {
   }
 
   refit() {
-    if (!this.columns) return;
+    if (!this.columns || !this.viewport.isConnected) return; // a map replaced by another show's
     const wasFit = this.size === this.fitSize;
     const before = this.size;
     this.fit(this.columns);
