@@ -39,9 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     up.add_argument("--no-fsync", action="store_true", help="faster, not crash-safe PostgreSQL")
     up.add_argument("--log-level", default="INFO")
     up.add_argument(
-        "--prometheus",
-        action="store_true",
-        help=f"also run Prometheus (port base+{PROMETHEUS_OFFSET}) with alerts",
+        "--prometheus", action="store_true", help="also run Prometheus (port base+1090) with alerts"
     )
     return parser.parse_args(argv)
 
