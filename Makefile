@@ -8,11 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	bash deploy/ensure-packages.sh
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@VENV=$(VENV) bash deploy/local/install.sh
+	@touch $(STAMP)
 
 up: install  ## start the whole system with demo data (Ctrl-C stops it)
 	$(PY) -m deploy.local up $(ARGS)

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -104,7 +105,10 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     settings = settings or settings_from_env()
     jwks = DatabaseJwks(retired_grace_seconds=retired_grace_seconds(settings))
     configure_logging(SERVICE, settings.log_level)
-    app = FastAPI(title="Cinema global API", version="1.0.0", lifespan=_lifespan(settings, jwks))
+    # Swagger UI and ReDoc from the fastapi-offline package: the docs render without Internet.
+    app = FastAPIOffline(
+        title="Cinema global API", version="1.0.0", lifespan=_lifespan(settings, jwks)
+    )
     app.state.settings = settings
     app.state.hasher = hasher = make_hasher(settings)
     app.state.dummy_hash = hasher.hash(secrets.token_urlsafe(16))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from common.auth import JwksCache, TokenVerifier
 from common.db import ProbeConnection, make_breaker, make_engine, make_pool, make_sessionmaker
@@ -111,7 +112,8 @@ def create_app(
             await engine.dispose()
 
     configure_logging(f"{SERVICE}:{settings.region}", settings.log_level)
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package: the docs render without Internet.
+    app = FastAPIOffline(
         title=f"Cinema regional API ({settings.region})", version="1.0.0", lifespan=lifespan
     )
     app.state.settings = settings

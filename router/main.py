@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import Receive, Scope, Send
 
 from common.auth import JwksCache, TokenVerifier
@@ -122,13 +123,15 @@ def _build_api(state: RouterState, keys: JwksCache, *, pin_keys: bool) -> FastAP
         async with _running(state, keys, pin_keys=pin_keys):
             yield
 
-    api = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package: the docs render without Internet.
+    api = FastAPIOffline(
         title="Cinema router",
         version="1.0.0",
         lifespan=lifespan,
         docs_url="/router/docs",
         openapi_url="/router/openapi.json",
-        redoc_url=None,
+        redoc_url="/router/redoc",
+        static_url="/router/docs-assets",
     )
     api.state.router = state
     api.state.verifier = TokenVerifier(keys)

@@ -13,6 +13,9 @@ from deploy.local.topology import REGIONS
 
 LEGEND = {"A": "standard", "P": "premium", "V": "vip", "W": "wheelchair", "C": "companion"}
 
+EARLY_SHOW_AFTER = timedelta(minutes=40)  # the early show starts this long after the demo loads
+DEMO_CARD = "4242424242424242"  # the simulated provider's always-accepted test card
+
 PRICES = {
     "EUR": {"standard": 1150, "premium": 1450, "vip": 1900, "wheelchair": 950, "companion": 950},
     "USD": {"standard": 1400, "premium": 1700, "vip": 2200, "wheelchair": 1100, "companion": 1100},
@@ -241,6 +244,7 @@ class DemoApi:
     def call(self, method: str, url: str, *, ok: tuple[int, ...] = (200, 201), **kw: Any) -> Any:
         """Send one request; raise ApiError unless the status is in `ok`."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers |= kw.pop("headers", {})
         response = self.client.request(method, url, headers=headers, **kw)
         if response.status_code not in ok:
             raise ApiError(f"{method} {url} -> {response.status_code}: {response.text[:300]}")
@@ -294,24 +298,42 @@ def load_people(api: DemoApi, credentials: dict[str, dict[str, str]], staff_cine
     credentials["staff"]["cinema_id"] = staff_cinema
 
 
+def early_show_start(now: datetime) -> datetime:
+    """When the demo's early show starts: doors (an hour before) are open as soon as it loads."""
+    return _round_up(now + EARLY_SHOW_AFTER, 5)
+
+
 def _load_cinema(
     api: DemoApi, spec: CinemaSpec, movies: list[dict[str, Any]], *, currency: str, days: int,
-    cleaning_minutes: int, pool: ThreadPoolExecutor,
-) -> tuple[str, int]:  # fmt: skip
-    """Create one cinema, its halls and their shows; return its id and the number of shows."""
+    cleaning_minutes: int, pool: ThreadPoolExecutor, early_show: bool = False,
+) -> tuple[str, int, str | None]:  # fmt: skip
+    """Create one cinema, its halls and their shows; return its id, the number of shows and the
+    id of the early show (first hall, shortly after now) when asked for one."""
     cinema = api.call("POST", f"{api.global_url}/directory/cinemas", json=cinema_document(spec))
     region_url = api.region_urls[spec.region]
     zone = ZoneInfo(spec.timezone)
     now = datetime.now(zone)
     durations = [int(m["duration_minutes"]) for m in movies]
     jobs = []
+    early_id = None
     for index, hall_spec in enumerate(spec.halls):
         layout = hall_document(hall_spec)
         hall = api.call("POST", f"{region_url}/cinemas/{cinema['id']}/halls", json=layout)
         hall_prices = prices(currency, seat_types(layout))
+        not_before = now + timedelta(minutes=30)
+        if early_show and index == 0:
+            # Check-in can be tried at once: a show whose doors are already open.
+            start = early_show_start(now)
+            body = {
+                "movie_id": movies[0]["id"],
+                "starts_at": start.isoformat(),
+                "prices": hall_prices,
+            }
+            early_id = api.call("POST", f"{region_url}/halls/{hall['id']}/shows", json=body)["id"]
+            not_before = start + timedelta(minutes=durations[0] + cleaning_minutes)
         plan = schedule(
             now.date(), days, spec.timezone, durations, cleaning_minutes=cleaning_minutes,
-            hall_index=index, not_before=now + timedelta(minutes=30),
+            hall_index=index, not_before=not_before,
         )  # fmt: skip
         for movie, starts_at in plan:
             show = {
@@ -323,7 +345,24 @@ def _load_cinema(
             jobs.append(pool.submit(api.call, "POST", url, json=show))
     for job in jobs:
         job.result()
-    return str(cinema["id"]), len(jobs)
+    return str(cinema["id"]), len(jobs) + (early_id is not None), early_id
+
+
+def sell_early_tickets(api: DemoApi, customer: dict[str, str], show_ids: list[str]) -> None:
+    """The demo customer buys two seats of each early show (tickets to check in at once)."""
+    token = api.login(customer["email"], customer["password"])
+    as_customer = DemoApi(api.client, api.global_url, api.region_urls, token)
+    base = api.global_url  # the router: it routes each show and reservation to its region
+    for show_id in show_ids:
+        held = as_customer.call(
+            "POST", f"{base}/shows/{show_id}/best-available", json={"count": 2},
+            headers={"Idempotency-Key": f"demo-hold-{show_id}"},
+        )  # fmt: skip
+        as_customer.call(
+            "POST", f"{base}/reservations/{held['id']}/payments",
+            json={"method": "card", "card_number": DEMO_CARD},
+            headers={"Idempotency-Key": f"demo-pay-{show_id}"},
+        )  # fmt: skip
 
 
 def load_demo(
@@ -336,7 +375,7 @@ def load_demo(
 ) -> dict[str, Any]:
     """Load cinemas, halls, movies, two weeks of shows and the demo accounts; return a summary."""
     days = 2 if small else 14
-    summary: dict[str, Any] = {"cinemas": {}, "movies": {}, "shows": 0}
+    summary: dict[str, Any] = {"cinemas": {}, "movies": {}, "shows": 0, "early_shows": {}}
     with ThreadPoolExecutor(max_workers=4) as pool:
         for region in REGIONS:
             url = f"{api.region_urls[region.code]}/movies"
@@ -345,13 +384,17 @@ def load_demo(
                 for doc in movie_documents(region.code, count=2 if small else 12)
             ]
             summary["movies"][region.code] = [m["id"] for m in movies]
-            for spec in (c for c in cinemas(small=small) if c.region == region.code):
-                cinema_id, shows = _load_cinema(
+            for n, spec in enumerate(c for c in cinemas(small=small) if c.region == region.code):
+                cinema_id, shows, early = _load_cinema(
                     api, spec, movies, currency=region.currency, days=days,
-                    cleaning_minutes=cleaning_minutes, pool=pool,
+                    cleaning_minutes=cleaning_minutes, pool=pool, early_show=n == 0,
                 )  # fmt: skip
                 summary["cinemas"][cinema_id] = spec.city
                 summary["shows"] += shows
+                if early:
+                    summary["early_shows"][region.code] = early
                 progress(f"demo: {spec.name} ({spec.city}): {len(spec.halls)} halls, {shows} shows")
     load_people(api, credentials, staff_cinema=next(iter(summary["cinemas"])))
+    sell_early_tickets(api, credentials["customer"], list(summary["early_shows"].values()))
+    progress("demo: the customer has 2 tickets for an early show in each region (doors open)")
     return summary

@@ -1,7 +1,7 @@
 """What the local stack runs: regions, processes, ports, and each process's environment."""
 
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,8 @@ REGIONS: tuple[RegionSpec, ...] = (
     RegionSpec("us-east", "US East", "USD", replicas=1),
 )
 GLOBAL_DB = "cinema_global"
+PG_OFFSET = 40  # PostgreSQL servers from base+40 (room for 3 regions of 9 replicas below)
+PROMETHEUS_OFFSET = 1090  # `--prometheus`: 9090 for the default base
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,15 @@ class Ports:
     postgres: dict[str, int]
 
     @classmethod
-    def from_base(cls, base: int = 8000, pg_base: int = 5433) -> "Ports":
-        """The documented layout: router base, global base+1, region i at base+100*i+1..."""
+    def from_base(cls, base: int = 8000, pg_base: int | None = None) -> "Ports":
+        """The documented layout, all in base..base+49: router base, global base+1, region i's
+        replica r at base+10*i+r, PostgreSQL global, then each region, from base+40."""
         regional = {
-            spec.code: tuple(base + 100 * i + 1 + r for r in range(spec.replicas))
+            spec.code: tuple(base + 10 * i + r for r in range(1, spec.replicas + 1))
             for i, spec in enumerate(REGIONS, start=1)
         }
-        postgres = {name: pg_base + i for i, name in enumerate(("global", *regional_codes()))}
+        first_pg = base + PG_OFFSET if pg_base is None else pg_base
+        postgres = {name: first_pg + i for i, name in enumerate(("global", *regional_codes()))}
         return cls(router=base, global_api=base + 1, regional=regional, postgres=postgres)
 
     @classmethod
@@ -90,10 +94,10 @@ class PortInUseError(RuntimeError):
         self.service = service
 
 
-def check_ports_free(ports: Ports) -> None:
-    """Raise PortInUseError for the first taken port, before anything starts."""
+def check_ports_free(ports: Ports, extra: Sequence[tuple[int, str]] = ()) -> None:
+    """Raise PortInUseError for the first taken port (of the stack, then `extra`), before anything starts."""
     seen: dict[int, str] = {}
-    for port, service in ports.owners():
+    for port, service in [*ports.owners(), *extra]:
         if port in seen:
             raise ValueError(f"port {port} assigned to both {seen[port]} and {service}")
         seen[port] = service

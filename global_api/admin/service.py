@@ -47,7 +47,7 @@ async def search_users(
 async def update_user(
     session: AsyncSession, *, user_id: str, actor_id: str, changes: UserUpdate
 ) -> User:
-    """Apply an admin's changes; a new role or disabling signs the user out everywhere."""
+    """Apply an admin's changes; a new role signs out and a non-staff role drops cinema assignments."""
     user = await get_user(session, user_id)
     fields = changes.model_dump(exclude_unset=True, exclude_none=True)
     if user.id == actor_id and (
@@ -66,6 +66,10 @@ async def update_user(
     user.updated_at = func.now()
     await session.flush()
     await session.refresh(user)
+    if user.role != Role.staff.value:
+        # Only staff work for chosen cinemas: a demoted member must not keep them for a later
+        # promotion back to staff to silently restore.
+        await session.execute(delete(StaffCinema).where(StaffCinema.user_id == user.id))
     if sign_out:
         await revoke_user_tokens(session, user_id=user.id)
     log.info("user updated", extra={"fields": {"user_id": user.id, "by": actor_id, **fields}})

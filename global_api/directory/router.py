@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from common.auth import AdminClaims
 from common.errors import Unprocessable
+from common.etag import etag_matches
 from global_api.db import SessionDep
 from global_api.directory import service
 from global_api.directory.cache import MapCache
@@ -84,7 +85,7 @@ async def directory_map(
 ) -> Response:
     """Return everything the router needs to route, with an ETag; 304 when unchanged."""
     version = await service.directory_version(session)
-    if if_none_match and _etag_matches(if_none_match, version):
+    if etag_matches(if_none_match, f'"{version}"'):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=_headers(version))
     cache: MapCache = request.app.state.map_cache
     version, body = await cache.get(session, version=version)
@@ -93,11 +94,3 @@ async def directory_map(
 
 def _headers(version: str) -> dict[str, str]:
     return {"ETag": f'"{version}"', "Cache-Control": "no-cache"}
-
-
-def _etag_matches(header: str, version: str) -> bool:
-    for candidate in header.split(","):
-        tag = candidate.strip().removeprefix("W/")
-        if tag in ("*", f'"{version}"'):
-            return True
-    return False

@@ -30,6 +30,7 @@ ORDER BY st.grid_row, st.grid_col
 _USER_PAGE = text("""
 SELECT id, count(*) OVER () AS total FROM reservations
 WHERE user_id = :user_id
+  AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """)
 
@@ -138,12 +139,13 @@ async def user_reservations(
     offset: int,
     now: datetime,
     max_extensions: int,
+    cinemas: Sequence[str] | None = None,
 ) -> Page[ReservationRead]:
-    """A customer's reservations in this region, newest first."""
+    """A customer's reservations in this region, newest first; only at `cinemas` if given."""
     return await _page(
         session,
         _USER_PAGE,
-        {"user_id": user_id},
+        {"user_id": user_id, "cinemas": None if cinemas is None else list(cinemas)},
         limit=limit,
         offset=offset,
         now=now,

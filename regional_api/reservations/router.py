@@ -5,11 +5,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from common.auth import Claims
+from common.auth import Claims, StaffClaims
 from common.db import Conn
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
@@ -28,7 +28,7 @@ from regional_api.reservations.deps import (
 )
 from regional_api.reservations.holds import Hold
 from regional_api.reservations.models import Reservation
-from schemas.auth import TokenClaims
+from schemas.auth import Role, TokenClaims
 from schemas.pagination import MAX_PAGE_SIZE, Page
 from schemas.reservations import (
     BestAvailableCreate,
@@ -44,6 +44,7 @@ router = APIRouter(tags=["reservations"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+UserIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 async def _read(
@@ -267,6 +268,28 @@ async def my_reservations(
     return await queries.user_reservations(
         session,
         user_id=claims.sub,
+        limit=limit,
+        offset=offset,
+        now=clock.now(),
+        max_extensions=settings.hold_max_extensions,
+    )
+
+
+@router.get("/customers/{user_id}/reservations")
+async def customer_reservations(
+    user_id: UserIdPath,
+    session: SessionDep,
+    claims: StaffClaims,
+    clock: ClockDep,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[ReservationRead]:
+    """List a customer's reservations here, newest first (admins: all; staff: their cinemas')."""
+    return await queries.user_reservations(
+        session,
+        user_id=user_id,
+        cinemas=None if claims.role is Role.admin else claims.cinemas,
         limit=limit,
         offset=offset,
         now=clock.now(),

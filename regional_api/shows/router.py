@@ -1,10 +1,12 @@
 """Endpoints of shows: schedule one, list them, read one, and its seat availability."""
 
 from dataclasses import replace
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Response, status
 
 from common.errors import NotFound
+from common.etag import etag_matches, etag_of
 from regional_api.cinemas.deps import CinemaDep, SettingsDep
 from regional_api.cinemas.service import require_local_id
 from regional_api.clock import ClockDep
@@ -83,13 +85,25 @@ async def get_show(
     return ShowRead.model_validate(item)
 
 
-@router.get("/shows/{show_id}/seats", response_model=ShowSeatMap)
+@router.get(
+    "/shows/{show_id}/seats",
+    response_model=ShowSeatMap,
+    responses={304: {"description": "unchanged since the ETag given in If-None-Match"}},
+)
 async def get_show_seats(
-    show_id: str, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    show_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
-    """Every seat of a show with type, price and status (a lapsed hold shows as free)."""
+    """Every seat of a show with type, price and status (a lapsed hold shows as free); ETag/304."""
     require_local_id(show_id, kind="show", region=settings.region)
     document = await queries.seat_map_json(session, show_id=show_id, now=clock.now())
     if document is None:
         raise NotFound(f"no show {show_id}", code="show_not_found")
-    return Response(document, media_type="application/json")
+    # Hashed from the document itself: a poll that finds nothing new gets 304 and no body.
+    headers = {"ETag": etag_of(document), "Cache-Control": "no-cache"}
+    if etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(document, media_type="application/json", headers=headers)

@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
-from common.auth import Claims
+from common.auth import Claims, StaffClaims
 from common.observability import request_id_var
 from router.deps import RouterState, StateDep
 from router.fanout.service import ask_all, merge, region_query
@@ -15,6 +15,7 @@ router = APIRouter(tags=["cross-region"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
+UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def _headers(request: Request, state: RouterState) -> list[tuple[bytes, bytes]]:
@@ -39,6 +40,37 @@ async def my_reservations(
     return merge(
         answers,
         kind="me_reservations",
+        sort_key="created_at",
+        newest_first=True,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _staff_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    # A staff look-up needs no client address upstream (no per-address limit applies to it).
+    headers = [(b"x-request-id", request_id_var.get().encode("latin-1"))]
+    if authorization := request.headers.get("authorization"):
+        headers.append((b"authorization", authorization.encode("latin-1")))
+    return headers
+
+
+@router.get("/router/customers/{user_id}/reservations")
+async def customer_reservations(
+    request: Request,
+    state: StateDep,
+    user_id: UserId,
+    _: StaffClaims,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> FanOutResult:
+    """List a customer's reservations in every region for customer service (staff: their cinemas)."""
+    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
+    path = f"/customers/{user_id}/reservations?{query}"
+    answers = await ask_all(state, path=path, headers=_staff_headers(request))
+    return merge(
+        answers,
+        kind="customer_reservations",
         sort_key="created_at",
         newest_first=True,
         limit=limit,

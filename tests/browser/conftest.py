@@ -1,13 +1,14 @@
 """The whole local stack on free ports plus headless Chromium driven by Playwright.
 
 Set `BROWSER_STACK_URL` (a router base URL serving `/app/`) and `BROWSER_STACK_CREDENTIALS`
-(the stack's demo-credentials.json) to run the tests against a stack that is already up.
+(the stack's demo-credentials.json) to run the tests against a stack that is already up, and
+optionally `BROWSER_STACK_SERVICES` (JSON: process name -> base URL) for the API docs test.
 """
 
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ class Stack:
 
     url: str
     credentials: dict[str, dict[str, str]]
+    services: dict[str, str] = field(default_factory=dict)  # process name -> its own base URL
 
     def token(self, role: str) -> str:
         """An access token of a demo account, for arranging data through the API."""
@@ -77,12 +79,14 @@ def stack() -> Iterator[Stack]:
     external = os.environ.get("BROWSER_STACK_URL")
     if external:
         credentials = json.loads(Path(os.environ["BROWSER_STACK_CREDENTIALS"]).read_text())
-        yield Stack(external.rstrip("/"), credentials)
+        services = json.loads(os.environ.get("BROWSER_STACK_SERVICES", "{}"))
+        yield Stack(external.rstrip("/"), credentials, services)
         return
     from tests.support.stack import running_stack
 
     with running_stack("browser", log_level="WARNING") as local:
-        yield Stack(local.router_url, local.credentials)
+        services = {name: proc.url for name, proc in local.processes.items()}
+        yield Stack(local.router_url, local.credentials, services)
 
 
 @pytest.fixture(scope="package")
@@ -101,8 +105,10 @@ def new_page(browser: Browser) -> Iterator[Any]:
     """Open pages in fresh browser contexts (separate sessionStorage), all closed afterwards."""
     contexts = []
 
-    def open_page(viewport: ViewportSize | None = None) -> Page:
-        context = browser.new_context(viewport=viewport or DESKTOP)
+    def open_page(viewport: ViewportSize | None = None, *, touch: bool = False) -> Page:
+        context = browser.new_context(
+            viewport=viewport or DESKTOP, has_touch=touch, is_mobile=touch
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

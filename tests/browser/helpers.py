@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Stack
+from tests.browser.conftest import ROOT, Stack
+
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 def log_in(page: Page, email: str, password: str) -> None:
@@ -109,3 +111,9 @@ def scanned_qr_codes(png: Path) -> set[str] | None:
         check=False,
     )
     return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+
+def publish(png: Path, name: str) -> None:
+    """Copy a step's screenshot to docs/screenshots/ (linked from docs/frontends.md)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, SCREENSHOTS / name)

@@ -3,13 +3,14 @@
 import random
 import re
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import log_in
+from tests.browser.helpers import log_in, publish
 
 pytestmark = pytest.mark.browser
 
@@ -61,4 +62,58 @@ def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots:
     page.get_by_role("button", name="Show reports").click()
     expect(page.get_by_text(re.compile("^(Revenue per movie|No sales) in eu-west"))).to_be_visible()
     shots.take(page, "reports-phone")
+    assert not page.js_errors
+
+
+def test_reports_are_compact_charts_with_csv(stack: Stack, new_page: Any, shots: Shots) -> None:
+    """Occupancy and revenue per day as columns, movies without sales folded, CSV downloads."""
+    paris = stack.get("/directory/cinemas?city=Paris")[0]["id"]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/admin.html#reports")
+    admin = stack.credentials["admin"]
+    log_in(page, admin["email"], admin["password"])
+    page.get_by_label("Cinema (daily figures)").select_option(paris)
+    page.get_by_role("button", name="Show reports").click()
+    expect(page.get_by_role("img", name=re.compile("^Occupancy per day: "))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile(r"^Revenue per day \(EUR\): "))).to_be_visible()
+    zero_rows = page.locator(".bars text", has_text=re.compile(r"^0(\.00 EUR| tickets)$"))
+    expect(zero_rows).to_have_count(0)
+    with page.expect_download() as caught:
+        page.get_by_role("link", name=re.compile(r"^Download daily-")).click()
+    lines = Path(caught.value.path()).read_text().splitlines()
+    assert lines[0] == "Day,Shows,Capacity,Tickets,Occupancy %,Revenue,Refunds,Currency"
+    assert len(lines) >= 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d,\d+,\d+,\d+,[\d.]+,\d+\.\d\d,\d+\.\d\d,EUR", lines[1])
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 1800, f"the reports page is {height} px tall"
+    publish(shots.take(page, "reports"), "reports-desktop.png")
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "reports-phone"), "reports-phone.png")
+    assert not page.js_errors
+
+
+def test_staff_cinemas_are_a_checklist_only_for_staff(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Every cinema is a visible checkbox; choosing another role than staff clears and locks them."""
+    staff = stack.credentials["staff"]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/admin.html#users")
+    admin = stack.credentials["admin"]
+    log_in(page, admin["email"], admin["password"])
+    page.get_by_label("Search email or name").fill(staff["email"])
+    page.get_by_role("button", name="Search", exact=True).click()
+    group = page.get_by_role("group", name=f"Cinemas of {staff['email']}")
+    boxes = group.get_by_role("checkbox")
+    expect(boxes).to_have_count(len(stack.get("/directory/cinemas")))
+    for n in range(boxes.count()):
+        expect(boxes.nth(n)).to_be_in_viewport()
+    checked = group.get_by_role("checkbox", checked=True)
+    expect(checked).to_have_count(1)
+    publish(shots.take(page, "users"), "users-desktop.png")
+    page.get_by_label(f"Role of {staff['email']}").select_option("customer")
+    expect(checked).to_have_count(0)
+    expect(boxes.first).to_be_disabled()
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "users-phone"), "users-phone.png")
     assert not page.js_errors

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in
+from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in, publish
 
 pytestmark = pytest.mark.browser
 
@@ -68,3 +68,79 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     page.locator("#checkin-form").get_by_role("button", name="Check in").click()
     expect(page.locator(".verdict")).to_contain_text("CANCELED TICKET")
     assert not page.js_errors
+
+
+def test_demo_ticket_checks_in_and_a_malformed_code_reads_plainly(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """The demo customer's ticket for the early show is admitted at once; a typo gets words."""
+    staff = stack.credentials["staff"]
+    token = stack.token("customer")
+    mine = stack.get("/me/reservations", token)["items"]
+    early = [r for r in mine if r["cinema_id"] == staff["cinema_id"] and r["status"] == "confirmed"]
+    assert early, "the demo sold the customer tickets for an early show in the staff's cinema"
+    ticket = stack.get(f"/reservations/{early[-1]['id']}/tickets", token)["tickets"][0]
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/boxoffice.html")
+    log_in(page, staff["email"], staff["password"])
+    page.get_by_role("button", name="Check in", exact=True).click()
+    page.get_by_label("Ticket code").fill("not a code!")
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("NOT A TICKET CODE")
+    expect(page.locator(".verdict")).to_contain_text("This is not a ticket code.")
+    expect(page.locator(".verdict")).not_to_contain_text("pattern")
+    publish(shots.take(page, "malformed-code"), "checkin-not-a-code-desktop.png")
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "malformed-code-phone"), "checkin-not-a-code-phone.png")
+    page.set_viewport_size(DESKTOP)
+    page.get_by_label("Ticket code").fill(ticket["code"])
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    expect(page.locator(".verdict")).to_contain_text("VALID")
+    assert not page.js_errors
+
+
+def test_customer_service_finds_a_customer_and_cancels_for_them(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Staff see the customer's reservations at their cinema only; admins see every region's."""
+    staff = stack.credentials["staff"]
+    customer = stack.credentials["customer"]
+    token = stack.token("customer")
+    show = bookable_show(stack, skip=7)
+    held = stack.post(f"/shows/{show['id']}/best-available", {"count": 1}, token)
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/boxoffice.html")
+    log_in(page, staff["email"], staff["password"])
+    page.get_by_role("button", name="Customers", exact=True).click()
+    page.get_by_label("Customer email", exact=True).fill("nobody@example.com")
+    page.get_by_role("button", name="Find customer").click()
+    expect(page.locator("#customers-panel .notice")).to_contain_text("No customer with the email")
+    page.get_by_label("Customer email", exact=True).fill(customer["email"])
+    page.get_by_role("button", name="Find customer").click()
+    rows = page.locator("#customers-panel tbody tr")
+    expect(rows.filter(has_text=show["movie_title"]).first).to_be_visible()
+    expect(rows.filter(has_text="New York")).to_have_count(0)  # not this clerk's cinema
+    expect(rows.filter(has_text="Paris").first).to_be_visible()
+    page.get_by_role("button", name=re.compile("^Tickets of ")).first.click()
+    expect(page.get_by_role("link", name=f"Email the codes to {customer['email']}")).to_be_visible()
+    expect(page.locator("#customers-panel .ticket").first).to_be_visible()
+    publish(shots.take(page, "customer-service"), "customer-service-desktop.png")
+    page.on("dialog", lambda box: box.accept())
+    page.get_by_role("button", name=f"Cancel reservation {held['id']}").click()
+    expect(page.locator("#customers-panel .notice")).to_contain_text(f"Canceled {held['id']}")
+    expect(rows.filter(has_text="canceled").first).to_be_visible()
+    page.set_viewport_size(PHONE)
+    publish(shots.take(page, "customer-service-phone"), "customer-service-phone.png")
+    page.set_viewport_size(DESKTOP)
+    assert not page.js_errors
+
+    admin_page = new_page(DESKTOP)
+    admin_page.goto(f"{stack.url}/app/admin.html#customers")
+    admin = stack.credentials["admin"]
+    log_in(admin_page, admin["email"], admin["password"])
+    admin_page.get_by_label("Customer email", exact=True).fill(customer["email"])
+    admin_page.get_by_role("button", name="Find customer").click()
+    admin_rows = admin_page.locator("tbody tr")
+    expect(admin_rows.filter(has_text="New York").first).to_be_visible()
+    expect(admin_rows.filter(has_text="Paris").first).to_be_visible()
+    assert not admin_page.js_errors

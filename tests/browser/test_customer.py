@@ -1,9 +1,13 @@
 """A customer books seats from start to finish; two customers race for one seat."""
 
 import re
+import time
 import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
@@ -12,6 +16,7 @@ from tests.browser.helpers import (
     bookable_show,
     log_in,
     open_show,
+    publish,
     register,
     scanned_qr_codes,
 )
@@ -135,3 +140,145 @@ def test_two_customers_race_for_one_seat(stack: Stack, new_page: Any, shots: Sho
     expect(loser.get_by_role("button", name=re.compile(r"held by someone$"))).not_to_have_count(0)
     shots.take(loser, "loser-message")
     shots.take(winner, "winner-held")
+
+
+def _buy(stack: Stack, token: str, show: dict[str, Any], count: int = 1) -> dict[str, Any]:
+    """Hold and pay `count` best seats through the API (as another tab or customer would)."""
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    held = httpx.post(
+        f"{stack.url}/shows/{show['id']}/best-available",
+        json={"count": count, "seat_type": "standard"},
+        headers={"Authorization": f"Bearer {token}", **key},
+        timeout=30,
+    )
+    assert held.status_code == 201, held.text
+    paid = httpx.post(
+        f"{stack.url}/reservations/{held.json()['id']}/payments",
+        json={"method": "card", "card_number": "4242424242424242"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert paid.is_success, paid.text
+    reservation: dict[str, Any] = held.json()
+    return reservation
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_my_reservations_after_login_grouped_with_place_zone_and_refund(
+    stack: Stack, new_page: Any, shots: Shots, viewport: ViewportSize
+) -> None:
+    """Log in from the tab: the list appears at once, grouped, with city, hall, zone, refund."""
+    customer = stack.credentials["customer"]
+    token = stack.token("customer")
+    later = bookable_show(stack, skip=4 if viewport is DESKTOP else 5)
+    bought = _buy(stack, token, later)
+    dropped = _buy(stack, token, bookable_show(stack, city="New York", skip=3))
+    stack.post(f"/reservations/{dropped['id']}/cancel", {}, token)
+    page = new_page(viewport)
+    page.goto(f"{stack.url}/app/")
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="My reservations").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Your name")).to_be_hidden()  # log-in mode asks no name
+    size = "desktop" if viewport is DESKTOP else "phone"
+    publish(shots.take(page, "login", full_page=False), f"login-dialog-{size}.png")
+    dialog.get_by_label("Email").fill(customer["email"])
+    dialog.get_by_label("Password").fill(customer["password"])
+    dialog.get_by_role("button", name="Log in").click()
+    upcoming = page.locator(
+        ".mine-group", has=page.get_by_role("heading", name=re.compile("^Upcoming"))
+    )
+    expect(upcoming.get_by_role("row").filter(has_text=later["movie_title"]).first).to_be_visible()
+    starts = datetime.fromisoformat(later["starts_at"]).astimezone(ZoneInfo(later["timezone"]))
+    row = (
+        upcoming.get_by_role("row")
+        .filter(has_text=", ".join(s["label"] for s in bought["seats"]))
+        .filter(has_text=later["movie_title"])
+        .filter(has_text=starts.strftime(", %H:%M ("))
+    )
+    expect(row).to_contain_text("Lumière Bastille, Paris")
+    expect(row).to_contain_text(later["hall_name"])
+    expect(row).to_contain_text(re.compile(r"\(Paris time, UTC\+\d\)"))
+    refund = f"{bought['amount_minor'] // 100}.{bought['amount_minor'] % 100:02d} EUR"
+    cancel = row.get_by_role(
+        "button", name=re.compile(f"^Cancel reservation .* get {refund} back$")
+    )
+    expect(cancel).to_have_text(f"Cancel (refund {refund})")
+    # The demo's early show starts within the hour: no Cancel the API would refuse.
+    early = upcoming.get_by_role("row").filter(has_text="No cancel within 60 min")
+    expect(early.first).to_be_visible()
+    expect(early.first.get_by_role("button", name=re.compile("^Cancel"))).to_have_count(0)
+    folded = page.locator("details.mine-group")
+    expect(folded.filter(has_text="Canceled or expired")).not_to_have_attribute("open", "")
+    publish(
+        shots.take(page, "mine"),
+        f"my-reservations-{size}.png",
+    )
+    folded.filter(has_text="Canceled or expired").locator("summary").click()
+    expect(page.get_by_role("row").filter(has_text="New York time")).not_to_have_count(0)
+    page.on("dialog", lambda box: box.accept())
+    cancel.click()
+    expect(page.locator("#mine-notice")).to_contain_text(f"{refund} is on its way back")
+    assert not page.js_errors
+
+
+def test_seats_taken_elsewhere_appear_without_reload(stack: Stack, new_page: Any) -> None:
+    """Another customer buys while the map is open: it turns sold; quiet polls are 304s."""
+    show = bookable_show(stack, skip=6)
+    page = new_page(DESKTOP)
+    statuses: list[int] = []
+    page.on(
+        "response",
+        lambda answer: statuses.append(answer.status) if answer.url.endswith("/seats") else None,
+    )
+    page.goto(f"{stack.url}/app/#show={show['id']}")
+    expect(page.get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()
+    deadline = time.monotonic() + 20
+    while 304 not in statuses and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert 304 in statuses, "an unchanged map is revalidated, not downloaded again"
+    bought = _buy(stack, stack.token("customer"), show)
+    for seat in bought["seats"]:
+        label = f"Row {seat['row_label']} seat {seat['number']}, standard"
+        expect(page.get_by_role("button", name=re.compile(f"^{label}, .*, sold$"))).to_be_visible()
+    assert not page.js_errors
+
+
+def test_best_available_shows_its_price_and_any_means_cheapest(
+    stack: Stack, new_page: Any, shots: Shots
+) -> None:
+    """Any picks the cheapest type with a block (standard here, never VIP); the price shows first."""
+    show = bookable_show(stack, skip=8)
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/")
+    log_in(page, stack.credentials["customer"]["email"], stack.credentials["customer"]["password"])
+    open_show(page, show)
+    page.get_by_label("Number of seats").select_option("2")
+    expect(page.locator("#best-price")).to_have_text("2 \u00d7 Standard at 11.50 EUR = 23.00 EUR")
+    page.get_by_label("Seat type").select_option("vip")
+    expect(page.locator("#best-price")).to_have_text("2 \u00d7 VIP at 19.00 EUR = 38.00 EUR")
+    expect(page.get_by_role("button", name="Hold best seats (38.00 EUR)")).to_be_visible()
+    page.get_by_label("Seat type").select_option("")
+    page.locator("#best-form").scroll_into_view_if_needed()
+    publish(shots.take(page, "best-price", full_page=False), "best-price-desktop.png")
+    page.set_viewport_size(PHONE)
+    page.locator("#best-form").scroll_into_view_if_needed()
+    publish(shots.take(page, "best-price-phone", full_page=False), "best-price-phone.png")
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("button", name="Hold best seats (23.00 EUR)").click()
+    expect(
+        page.get_by_role("button", name=re.compile(r", standard, .*, yours, held$"))
+    ).to_have_count(2)
+    expect(page.locator("#hold-summary")).to_contain_text("Total 23.00 EUR")
+    page.get_by_role("button", name="Release seats").click()
+    # The rule behind "Any": a type counts only with `count` free seats side by side.
+    blocks = page.evaluate("""async () => {
+      const { hasBlock } = await import("/app/js/customer.js");
+      const seat = (col, type, status = "free") => ({grid_row: 0, grid_col: col, seat_type: type, status});
+      const row = [seat(0, "standard"), seat(1, "standard", "sold"), seat(2, "standard"),
+                   seat(4, "premium"), seat(5, "premium")];
+      return [hasBlock(row, "standard", 2), hasBlock(row, "premium", 2), hasBlock(row, "premium", 3)];
+    }""")
+    assert blocks == [False, True, False]
+    assert not page.js_errors

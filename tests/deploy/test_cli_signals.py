@@ -79,6 +79,8 @@ def test_sigterm_during_start_up_stops_what_was_started() -> None:
     text = "".join(lines)
     assert proc.returncode != 0, text
     assert "start-up failed: stopping what was started" in text
+    # Parallel start-up threads print whole lines: never two progress lines merged into one.
+    assert not [line for line in text.splitlines() if "[up]" in line[1:]], text
     time.sleep(0.5)
     assert all(_free(port) for port, _ in ports.owners()), text
     for child in children:

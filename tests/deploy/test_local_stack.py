@@ -1,7 +1,14 @@
 """The local stack's pure parts: port layout, busy-port errors, the demo dataset, settings names."""
 
+import io
+import os
+import re
+import shutil
 import socket
 import stat
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from deploy.local import demo
-from deploy.local.cli import parse_args
+from deploy.local.cli import line_printer, parse_args, up
 from deploy.local.stack import LocalStack, StackOptions, _load_or_make_credentials
 from deploy.local.topology import (
+    PROMETHEUS_OFFSET,
     REGIONS,
     PortInUseError,
     Ports,
@@ -22,14 +30,80 @@ from deploy.local.topology import (
 )
 from tests.deploy.settings import unknown_settings
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def test_default_ports_follow_the_documented_layout() -> None:
-    ports = Ports.from_base(8000, 5433)
+    ports = Ports.from_base()
     assert ports.router == 8000
     assert ports.global_api == 8001
-    assert ports.regional == {"eu-west": (8101, 8102), "us-east": (8201,)}
-    assert ports.postgres == {"global": 5433, "eu-west": 5434, "us-east": 5435}
+    assert ports.regional == {"eu-west": (8011, 8012), "us-east": (8021,)}
+    assert ports.postgres == {"global": 8040, "eu-west": 8041, "us-east": 8042}
     assert len({port for port, _ in ports.owners()}) == 8
+
+
+def test_base_port_moves_every_port_into_one_range() -> None:
+    ports = Ports.from_base(9100)
+    assert sorted(port for port, _ in ports.owners()) == [
+        9100,
+        9101,
+        9111,
+        9112,
+        9121,
+        9140,
+        9141,
+        9142,
+    ]
+    assert Ports.from_base(9100, 6433).postgres == {
+        "global": 6433,
+        "eu-west": 6434,
+        "us-east": 6435,
+    }
+    assert parse_args(["up", "--base-port", "9100"]).pg_base_port is None
+
+
+def test_progress_lines_from_many_threads_never_merge() -> None:
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            time.sleep(0)  # let another thread in between two writes of one line, if any
+            return len(text)
+
+    emit = line_printer(Recorder())
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: [emit(f"service {n}: line {i}") for i in range(100)], range(8)))
+    assert len(writes) == 800
+    assert all(re.fullmatch(r"\[up\] service \d: line \d+\n", text) for text in writes)
+
+
+def test_prometheus_missing_is_reported_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus on it
+    data = tmp_path / "var"
+    args = parse_args(["up", "--prometheus", "--base-port", "18900", "--data-dir", str(data)])
+    assert up(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --prometheus needs the prometheus program")
+    assert "Traceback" not in err
+    assert not data.exists()
+
+
+def test_prometheus_port_is_checked_with_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("prometheus") is None:
+        pytest.skip("prometheus is not installed")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        base = busy.getsockname()[1] - PROMETHEUS_OFFSET
+        argv = ["up", "--prometheus", "--base-port", str(base), "--data-dir", str(tmp_path / "v")]
+        assert up(parse_args(argv)) == 2
+    assert "(needed by prometheus) is already in use" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
 
 
 def test_free_ports_are_distinct() -> None:
@@ -156,3 +230,45 @@ def test_no_show_is_scheduled_in_the_past() -> None:
         now.date(), 2, "Europe/Paris", durations, cleaning_minutes=15, not_before=now
     )
     assert all(start >= now for _, start in plan)
+
+
+def test_install_says_what_it_does_and_how_long_it_took(tmp_path: Path) -> None:
+    # Stubs stand in for apt and pip: the test checks what the user reads, not the downloads.
+    calls = tmp_path / "calls"
+    pip = tmp_path / "pip"
+    pip.write_text(f'#!/bin/sh\necho "pip $*" >> {calls}\n')
+    python = tmp_path / "python3"
+    python.write_text(
+        f'#!/bin/sh\necho "python $*" >> {calls}\nmkdir -p "$3/bin"\ncp {pip} "$3/bin/pip"\n'
+    )
+    for stub in (pip, python):
+        stub.chmod(0o755)
+    ensure = tmp_path / "ensure.sh"
+    ensure.write_text(f'echo "ensure" >> {calls}\n')
+    env = {**os.environ, "VENV": str(tmp_path / "venv"), "PYTHON": str(python)}
+    env["ENSURE"] = str(ensure)
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy/local/install.sh")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "[install] checking the Debian packages (postgresql) ..."
+    assert lines[2].startswith("[install] creating the virtualenv ")
+    assert lines[4].startswith("[install] installing the Python dependencies")
+    assert all(re.fullmatch(r"\[install\]   done in \d+ s", lines[n]) for n in (1, 3, 5))
+    assert re.fullmatch(r"\[install\] ready in \d+ s", lines[-1])
+    assert calls.read_text().splitlines()[0] == "ensure"
+    assert "pip install -q -e .[dev]" in calls.read_text()
+
+
+def test_the_early_demo_show_starts_soon_with_its_doors_already_open() -> None:
+    now = datetime(2026, 12, 6, 4, 58, 13, tzinfo=ZoneInfo("Europe/Paris"))
+    start = demo.early_show_start(now)
+    assert timedelta(minutes=40) <= start - now < timedelta(minutes=45)
+    assert (start.minute % 5, start.second, start.microsecond) == (0, 0, 0)
+    assert start - timedelta(hours=1) < now  # doors open an hour before the start

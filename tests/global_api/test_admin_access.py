@@ -89,6 +89,20 @@ def test_staff_cinema_assignment_checks_the_directory(api: GlobalClient) -> None
     assert ok.json()["cinemas"] == [cinema["id"]]
 
 
+def test_demoting_staff_clears_their_cinemas(api: GlobalClient) -> None:
+    admin = api.admin_headers()
+    cinema = api.cinema()
+    staff = api.user("staff")
+    path = f"/users/{staff['id']}"
+    api.http.put(f"{path}/cinemas", json={"cinema_ids": [cinema["id"]]}, headers=admin)
+    renamed = api.http.patch(path, json={"display_name": "Still staff"}, headers=admin)
+    assert renamed.json()["cinemas"] == [cinema["id"]]
+    demoted = api.http.patch(path, json={"role": "customer"}, headers=admin)
+    assert demoted.json()["cinemas"] == []
+    promoted = api.http.patch(path, json={"role": "staff"}, headers=admin)
+    assert promoted.json()["cinemas"] == []
+
+
 def test_admin_cannot_demote_or_disable_self(api: GlobalClient) -> None:
     admin = api.admin_headers()
     me = api.http.get("/users/me", headers=admin).json()
@@ -96,3 +110,32 @@ def test_admin_cannot_demote_or_disable_self(api: GlobalClient) -> None:
         response = api.http.patch(f"/users/{me['id']}", json=change, headers=admin)
         assert response.status_code == 409
         assert response.json()["error"] == "cannot_modify_self"
+
+
+def test_customer_lookup_by_email_for_staff_and_admins(api: GlobalClient) -> None:
+    customer = api.user()
+    staff = api.user("staff")
+    other_staff = api.user("staff")
+    admin = api.admin_headers()
+    found = api.http.get(
+        "/users/lookup", params={"email": customer["email"].upper()}, headers=staff["headers"]
+    )
+    assert found.status_code == 200, found.text
+    assert (found.json()["id"], found.json()["role"]) == (customer["id"], "customer")
+    by_admin = api.http.get("/users/lookup", params={"email": staff["email"]}, headers=admin)
+    assert by_admin.json()["id"] == staff["id"]
+    # Staff cannot look up staff (or admins); unknown emails look the same.
+    for email in (other_staff["email"], "nobody@example.com"):
+        hidden = api.http.get("/users/lookup", params={"email": email}, headers=staff["headers"])
+        assert hidden.status_code == 404
+        assert hidden.json()["error"] == "user_not_found"
+    refused = api.http.get(
+        "/users/lookup", params={"email": staff["email"]}, headers=customer["headers"]
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
+    assert api.http.get("/users/lookup", params={"email": customer["email"]}).status_code == 401
+    for params in ({}, {"email": "x"}, {"email": "a" * 400}):
+        bad = api.http.get("/users/lookup", params=params, headers=admin)
+        assert bad.status_code == 422, params
+        assert bad.json()["error"] == "validation_error"

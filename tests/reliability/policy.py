@@ -93,6 +93,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("GET", "/shows/{show_id}/reservations"): "staff",
     ("POST", "/shows/{show_id}/sales"): "staff",
     ("GET", "/shows/{show_id}/seats"): "public",
+    ("GET", "/customers/{user_id}/reservations"): "any_staff",  # staff: their cinemas' rows
 }
 
 GLOBAL_POLICY: dict[tuple[str, str], str] = OPS | {
@@ -110,6 +111,7 @@ GLOBAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("GET", "/directory/regions"): "public",
     ("PUT", "/directory/regions/{code}"): "admin",
     ("GET", "/users"): "admin",
+    ("GET", "/users/lookup"): "any_staff",  # staff find customers only
     ("GET", "/users/me"): "user",
     ("POST", "/users/me/password"): "user",
     ("GET", "/users/{user_id}"): "admin",
@@ -124,6 +126,8 @@ ROUTER_POLICY: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "public",
     ("GET", "/docs/oauth2-redirect"): "public",
     ("GET", "/router/docs"): "public",
+    ("GET", "/router/redoc"): "public",
+    ("GET", "/router/customers/{user_id}/reservations"): "any_staff",
     ("GET", "/router/openapi.json"): "public",
     ("GET", "/router/regions"): "public",
     ("GET", "/me/reservations"): "user",

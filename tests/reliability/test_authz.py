@@ -152,7 +152,7 @@ def _regional_world(
     values = {
         "cinema_id": seed.cinema_id, "hall_id": seed.hall_id, "movie_id": seed.movie_id,
         "show_id": seed.show_id, "reservation_id": held["id"],
-        "payment_id": payment["payment"]["id"],
+        "payment_id": payment["payment"]["id"], "user_id": "usr-owner",
     }  # fmt: skip
     return headers, values
 

@@ -221,6 +221,25 @@ def test_my_reservations_need_a_token_and_merge_newest_first(
     assert ids == ["res-us-east-4", "res-eu-west-3", "res-us-east-2", "res-eu-west-1"]
 
 
+def test_customer_reservations_fan_out_for_staff_and_admins_only(
+    client: httpx.Client, issuer: TestIssuer
+) -> None:
+    path = "/router/customers/user-1/reservations"
+    assert client.get(path).status_code == 401
+    refused = client.get(path, headers=issuer.headers())
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "forbidden"
+    for role in (Role.staff, Role.admin):
+        response = client.get(path, headers=issuer.headers(role=role))
+        assert response.status_code == 200, response.text
+        ids = [item["id"] for item in response.json()["items"]]
+        assert ids == ["res-us-east-4", "res-eu-west-3", "res-us-east-2", "res-eu-west-1"]
+    bad = client.get(
+        "/router/customers/a%20b/reservations", headers=issuer.headers(role=Role.admin)
+    )
+    assert bad.status_code == 422
+
+
 def test_router_regions_hides_urls_from_anonymous_callers(
     client: httpx.Client, issuer: TestIssuer, upstreams: dict[str, Proc]
 ) -> None:

@@ -61,3 +61,44 @@ export function barChart(items, title) {
   });
   return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)), svg);
 }
+
+/** A vertical SVG column chart of `[{label, value, text}]` (one column per item, e.g. a day). */
+export function columnChart(items, title, { max = null } = {}) {
+  const ns = "http://www.w3.org/2000/svg";
+  const top = max ?? Math.max(1, ...items.map((i) => i.value));
+  const [width, height, base] = [Math.max(320, items.length * 34), 190, 150];
+  const step = width / Math.max(1, items.length);
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("class", "columns");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}`);
+  const make = (tag, attrs, text = null) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (text !== null) node.textContent = text;
+    return node;
+  };
+  svg.append(make("line", { x1: 0, x2: width, y1: base + 0.5, y2: base + 0.5, class: "axis" }));
+  items.forEach((item, index) => {
+    const x = index * step;
+    const bar = Math.round(((base - 18) * item.value) / top);
+    const column = make("rect", { x: x + step * 0.15, y: base - bar, width: step * 0.7, height: Math.max(bar, 1) });
+    column.append(make("title", {}, `${item.label}: ${item.text}`));
+    svg.append(column, make("text", { x: x + step / 2, y: base - bar - 4, "text-anchor": "middle", class: "value" }, item.short ?? item.text),
+      make("text", { x: x + step / 2, y: base + 16, "text-anchor": "middle" }, item.label));
+  });
+  return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)),
+    h("div", { class: "chart-scroll" }, svg));
+}
+
+/** A "Download CSV" link for `rows` (arrays of cells) under `headers`. */
+export function csvLink(filename, headers, rows) {
+  const quote = (cell) => {
+    const text = String(cell ?? "");
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  const csv = [headers, ...rows].map((row) => row.map(quote).join(",")).join("\r\n") + "\r\n";
+  const href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
+  return h("a", { class: "btn secondary", href, download: filename }, `Download ${filename}`);
+}

@@ -3,6 +3,7 @@ import { hallsSection } from "./admin-halls.js";
 import { reportsSection } from "./admin-reports.js";
 import { showsSection } from "./admin-shows.js";
 import { cinemas, movies, regions, table } from "./admin-common.js";
+import { customerService } from "./customer-service.js";
 import { api, currentUser } from "./api.js";
 import { sessionControls } from "./session.js";
 import { $, errorText, field, h, mount, notify, select } from "./ui.js";
@@ -14,6 +15,7 @@ const SECTIONS = {
   movies: ["Movies", moviesSection],
   shows: ["Shows", showsSection],
   users: ["Users", usersSection],
+  customers: ["Customer service", async (panel) => customerService(panel)],
   reports: ["Reports", reportsSection],
 };
 let timer = null;
@@ -151,16 +153,27 @@ async function usersSection(panel, { say }) {
     const roleSelect = select(["customer", "staff", "admin"].map((r) => ({ value: r, label: r })), user.role,
       { "aria-label": `Role of ${user.email}` });
     const disabled = h("input", { type: "checkbox", checked: user.disabled, "aria-label": `${user.email} disabled` });
-    const assigned = h("select", { multiple: true, size: 3, "aria-label": `Cinemas of ${user.email}` },
-      cinemaList.map((c) => h("option", { value: c.id, selected: (user.cinemas || []).includes(c.id) }, `${c.city}: ${c.name}`)));
+    // Every cinema visible at once (a multi-select box clipped its rows); only staff have any.
+    const assigned = h("fieldset", { class: "checklist", "aria-label": `Cinemas of ${user.email}` },
+      cinemaList.map((c) => h("label", {}, h("input", {
+        type: "checkbox", value: c.id, checked: (user.cinemas || []).includes(c.id),
+      }), `${c.city}: ${c.name}`)));
+    const syncAssigned = () => {
+      assigned.disabled = roleSelect.value !== "staff";
+      if (assigned.disabled) for (const box of assigned.querySelectorAll("input")) box.checked = false;
+    };
+    roleSelect.addEventListener("change", syncAssigned);
+    syncAssigned();
     const save = h("button", { type: "button", class: "btn secondary", "aria-label": `Save ${user.email}`, onclick: async () => {
       try {
         await api(`/users/${encodeURIComponent(user.id)}`, { method: "PATCH", body: { role: roleSelect.value, disabled: disabled.checked } });
         if (roleSelect.value === "staff") {
-          const ids = [...assigned.selectedOptions].map((o) => o.value);
+          const ids = [...assigned.querySelectorAll("input:checked")].map((box) => box.value);
           await api(`/users/${encodeURIComponent(user.id)}/cinemas`, { method: "PUT", body: { cinema_ids: ids } });
         }
-        say(`Saved ${user.email}.`, "ok");
+        const dropped = user.role === "staff" && roleSelect.value !== "staff" && (user.cinemas || []).length;
+        say(`Saved ${user.email}.${dropped ? " No longer staff: their cinema assignments were removed." : ""}`, "ok");
+        user.role = roleSelect.value;
       } catch (err) {
         say(errorText(err), "error");
       }

@@ -53,8 +53,9 @@ function pairFrom(body, email) {
   return { access_token: access, refresh_token: refresh, email };
 }
 
-async function send(path, { method = "GET", body, headers = {}, token } = {}) {
+async function send(path, { method = "GET", body, headers = {}, token, cache } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (cache) init.cache = cache;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -183,4 +184,17 @@ export async function logout() {
     }
   }
   setAuth(null);
+}
+
+/**
+ * GET a public JSON document unless it is unchanged since `etag`: answers {data, etag}, with
+ * data null on 304. Polling this way costs the server a query but no body when nothing moved.
+ */
+export async function getIfChanged(path, etag = null) {
+  const headers = etag ? { "If-None-Match": etag } : {};
+  // no-store: the page, not the browser cache, owns the validator (a 304 must reach us).
+  const { response, data } = await sendRetrying(path, { headers, cache: "no-store" }, true);
+  if (response.status === 304) return { data: null, etag };
+  if (!response.ok) throw new ApiError(response.status, data);
+  return { data, etag: response.headers.get("ETag") };
 }

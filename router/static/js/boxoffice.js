@@ -1,5 +1,6 @@
 // The box office: sell seats at the counter in one step, print tickets, check tickets in.
-import { api, currentUser } from "./api.js";
+import { api, currentUser, getIfChanged } from "./api.js";
+import { customerService } from "./customer-service.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
@@ -7,9 +8,10 @@ import {
   $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
 } from "./ui.js";
 
-const POLL_MS = 2500;
+const POLL_MS = 1500; // seats sold online appear within 2 s (304s while nothing changes)
 const state = {
   cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null, saleKey: null, selling: false,
+  seatsEtag: null,
 };
 const session = sessionControls($("#session"), { onChange: loadCinemas });
 
@@ -88,7 +90,9 @@ async function openShow(show) {
 async function refresh(first = false) {
   if (!state.show) return;
   try {
-    state.map = await api(`/shows/${encodeURIComponent(state.show.id)}/seats`);
+    const answer = await getIfChanged(`/shows/${encodeURIComponent(state.show.id)}/seats`, first ? null : state.seatsEtag);
+    if (!answer.data) return; // 304: nothing moved since the last poll
+    [state.map, state.seatsEtag] = [answer.data, answer.etag];
   } catch (err) {
     notify($("#sale-notice"), errorText(err), "error");
     return;
@@ -200,6 +204,12 @@ async function checkIn(event) {
       ticket_not_found: "UNKNOWN TICKET", ticket_canceled: "CANCELED TICKET", too_early: "TOO EARLY",
       show_over: "SHOW IS OVER",
     };
+    // A malformed code is refused by validation (the API keeps `validation_error`): staff get words, not a regex.
+    if (err.code === "validation_error") {
+      verdict("bad", "NOT A TICKET CODE", "This is not a ticket code. Scan the QR code again or type the code printed under it.");
+      $("#code").select();
+      return;
+    }
     let detail = used ? `Checked in at ${localDateTime(err.body.used_at, tz)}.` : errorText(err);
     if (err.code === "too_early" && err.body.starts_at) detail += ` (show at ${localDateTime(err.body.starts_at, tz)})`;
     verdict(used ? "used" : "bad", titles[err.code] || "REFUSED", detail);
@@ -214,7 +224,8 @@ function verdict(kind, title, detail) {
 function showPage(name) {
   $("#page-sell").hidden = name !== "sell";
   $("#page-checkin").hidden = name !== "checkin";
-  for (const [id, page] of [["#nav-sell", "sell"], ["#nav-checkin", "checkin"]]) {
+  $("#page-customers").hidden = name !== "customers";
+  for (const [id, page] of [["#nav-sell", "sell"], ["#nav-checkin", "checkin"], ["#nav-customers", "customers"]]) {
     $(id).removeAttribute("aria-current");
     if (page === name) $(id).setAttribute("aria-current", "page");
   }
@@ -228,6 +239,8 @@ $("#checkin-form").addEventListener("submit", checkIn);
 $("#bookings-refresh").addEventListener("click", loadBookings);
 $("#nav-sell").addEventListener("click", () => showPage("sell"));
 $("#nav-checkin").addEventListener("click", () => showPage("checkin"));
+$("#nav-customers").addEventListener("click", () => showPage("customers"));
+customerService($("#customers-panel"));
 document.querySelectorAll("input[name=method]").forEach((radio) => radio.addEventListener("change", () => {
   $("#card").disabled = new FormData($("#sale-form")).get("method") !== "card";
 }));

@@ -1,5 +1,5 @@
 // The customer app: find a show, pick seats, hold, pay, see tickets and reservations.
-import { api, currentUser } from "./api.js";
+import { api, currentUser, getIfChanged } from "./api.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { loadMine } from "./my-reservations.js";
 import { sessionControls } from "./session.js";
@@ -9,10 +9,11 @@ import {
   $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
 } from "./ui.js";
 
-const POLL_MS = 2500;
+// Seats others take appear within 2 s: a poll is a 304 without a body when nothing changed.
+const POLL_MS = 1500;
 const state = {
   cinemas: [], cinema: null, shows: [], show: null, seatMap: null, map: null,
-  reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null,
+  reservation: null, holdKey: null, payKey: null, poll: null, tick: null, pending: null, seatsEtag: null,
 };
 const session = sessionControls($("#session"), { allowRegister: true, onChange: onAuthChange });
 const room = new WaitingRoom($("#waiting-room"), {
@@ -23,6 +24,8 @@ const room = new WaitingRoom($("#waiting-room"), {
 
 function onAuthChange(user) {
   if (!user && !$("#page-mine").hidden) showPage("book");
+  // Logging in from "My reservations" shows them at once (no tab switch needed).
+  if (user && !$("#page-mine").hidden) loadMine({ cinemas: state.cinemas, openLogin: session.openLogin });
   const pending = state.pending;
   state.pending = null;
   if (user && pending) pending();
@@ -156,7 +159,10 @@ async function refreshSeats(first = false, quiet = false) {
   if (!state.show) return;
   let map;
   try {
-    map = await api(`/shows/${encodeURIComponent(state.show.id)}/seats`);
+    const known = first ? null : state.seatsEtag;
+    const answer = await getIfChanged(`/shows/${encodeURIComponent(state.show.id)}/seats`, known);
+    if (!answer.data) return; // 304: nothing moved since the last poll
+    [map, state.seatsEtag] = [answer.data, answer.etag];
   } catch (err) {
     notify($("#seat-notice"), `Cannot load seats: ${errorText(err)}`, "error");
     return;
@@ -164,6 +170,7 @@ async function refreshSeats(first = false, quiet = false) {
   state.map = map;
   const lost = state.seatMap.update(map);
   if (first) mount($("#legend"), legend(map.seats, map.currency, { prices: state.show.prices }));
+  renderBestPrice();
   if (lost.length && !quiet) {
     notify($("#seat-notice"), `Sorry, ${lost.map(seatName).join(", ")} ${lost.length > 1 ? "were" : "was"} just taken by someone else.`, "error");
     renderSelection(state.seatMap.selectedSeats());
@@ -185,6 +192,55 @@ function startPolling() {
 }
 
 const seatName = (seat) => `${seat.row_label}${seat.number}`;
+const BEST_TYPES = ["standard", "premium", "vip", "wheelchair", "companion"];
+const typeName = (type) => (type === "vip" ? "VIP" : type.charAt(0).toUpperCase() + type.slice(1));
+
+/** Whether `count` free seats of `type` sit side by side (no aisle between) in some row. */
+export function hasBlock(seats, type, count) {
+  const rows = new Map();
+  for (const seat of seats) {
+    if (seat.seat_type !== type || seat.status !== "free") continue;
+    if (!rows.has(seat.grid_row)) rows.set(seat.grid_row, []);
+    rows.get(seat.grid_row).push(seat.grid_col);
+  }
+  for (const cols of rows.values()) {
+    cols.sort((a, b) => a - b);
+    let run = 0;
+    for (let i = 0; i < cols.length; i += 1) {
+      run = i && cols[i] === cols[i - 1] + 1 ? run + 1 : 1;
+      if (run >= count) return true;
+    }
+  }
+  return false;
+}
+
+/** What "Hold best seats" would hold: the chosen type, or for "Any" the cheapest with a block. */
+function bestPlan() {
+  if (!state.map) return null;
+  const count = Number($("#best-count").value);
+  const prices = state.show.prices || {};
+  const chosen = $("#best-type").value;
+  // Accessibility seats only when asked for by type, as the API's "Any" does.
+  const candidates = chosen ? [chosen] : Object.keys(prices)
+    .filter((t) => t !== "wheelchair" && t !== "companion")
+    .sort((a, b) => prices[a] - prices[b]);
+  const type = candidates.find((t) => hasBlock(state.map.seats, t, count));
+  return type ? { type, count, unit: prices[type], total: prices[type] * count } : null;
+}
+
+/** The type options with their prices, and the price of the current choice, before holding. */
+function renderBestPrice() {
+  const prices = state.show?.prices || {};
+  const chosen = $("#best-type").value;
+  const types = BEST_TYPES.filter((t) => t in prices);
+  mount($("#best-type"), h("option", { value: "" }, "Any: the cheapest with seats together"),
+    types.map((t) => h("option", { value: t, selected: t === chosen }, `${typeName(t)} ${money(prices[t], state.map?.currency || "")}`)));
+  const plan = bestPlan();
+  $("#best-price").textContent = plan
+    ? `${plan.count} × ${typeName(plan.type)} at ${money(plan.unit, state.map.currency)} = ${money(plan.total, state.map.currency)}`
+    : "No block of that many seats together is free for this choice.";
+  $("#best-submit").textContent = plan ? `Hold best seats (${money(plan.total, state.map.currency)})` : "Hold best seats";
+}
 
 function renderSelection(seats) {
   const total = seats.reduce((sum, s) => sum + s.price_minor, 0);
@@ -214,8 +270,13 @@ async function holdSelected() {
 async function holdBest(event) {
   event?.preventDefault();
   if (await needLogin(holdBest)) return;
-  const body = { count: Number($("#best-count").value) };
-  if ($("#best-type").value) body.seat_type = $("#best-type").value;
+  const plan = bestPlan();
+  if (!plan) {
+    notify($("#seat-notice"), "No block of that many seats together is free. Try fewer seats or another type.", "error");
+    return;
+  }
+  // "Any" is resolved here to the cheapest type with a block: the API never picks pricier seats.
+  const body = { count: plan.count, seat_type: plan.type };
   await hold(`/shows/${encodeURIComponent(state.show.id)}/best-available`, body, newKey());
 }
 
@@ -376,6 +437,8 @@ $("#movie").addEventListener("change", renderShows);
 $("#hold").addEventListener("click", holdSelected);
 $("#clear").addEventListener("click", () => state.seatMap && state.seatMap.setSelected([]));
 $("#best-form").addEventListener("submit", holdBest);
+$("#best-count").addEventListener("change", renderBestPrice);
+$("#best-type").addEventListener("change", renderBestPrice);
 $("#search-form").addEventListener("submit", searchEverywhere);
 $("#pay-form").addEventListener("submit", pay);
 $("#release").addEventListener("click", release);

@@ -1,5 +1,6 @@
 // The seat map: a grid of seat buttons with aisles as gaps, keyboard navigation and a legend.
 import { h, money, mount } from "./ui.js";
+import { Zoom } from "./zoom.js";
 
 export const SEAT_TYPES = ["standard", "premium", "vip", "wheelchair", "companion"];
 const TYPE_MARK = { wheelchair: "\u267F", companion: "+" };
@@ -35,7 +36,10 @@ export class SeatMap {
     this.currency = "";
     this.grid = h("div", { class: "seat-grid", role: "group", "aria-label": label });
     this.grid.addEventListener("keydown", (event) => this.onKey(event));
-    mount(root, h("div", { class: "screen", "aria-hidden": "true" }, "Screen"), this.grid);
+    this.viewport = h("div", { class: "seat-viewport" },
+      h("div", { class: "screen", "aria-hidden": "true" }, "Screen"), this.grid);
+    this.zoom = new Zoom(this.viewport, (px) => root.style.setProperty("--seat", `${px}px`));
+    mount(root, this.zoom.controls(label), this.viewport);
     root.classList.add("seatmap");
   }
 
@@ -60,9 +64,8 @@ export class SeatMap {
     this.signature = signature;
     this.buttons.clear();
     this.seats.clear();
-    // Fit the whole hall to the width when possible (phones), else scroll sideways.
-    const fit = Math.floor((this.root.clientWidth - 8) / (map.grid_cols + 2)) - 3;
-    this.root.style.setProperty("--seat", `${Math.max(14, Math.min(32, fit || 28))}px`);
+    // The whole hall fits the width at first (phones); zooming in makes seats big enough to tap.
+    this.zoom.fit(map.grid_cols + 2);
     this.grid.style.gridTemplateColumns = `repeat(${map.grid_cols + 2}, var(--seat))`;
     this.grid.style.gridTemplateRows = `repeat(${map.grid_rows}, var(--seat))`;
     const rows = new Map();

@@ -154,3 +154,24 @@ def test_availability_lists_every_seat_and_lapsed_holds_turn_free(
     assert {s["label"]: s["status"] for s in later["seats"]}["A2"] == "free"
     assert later["counts"] == {"free": 6, "held": 0, "sold": 1, "blocked": 1}
     assert api.get(f"/shows/{show}").json()["free_seats"] == 6
+
+
+def test_seat_map_answers_304_until_a_seat_changes(api: httpx.Client, regional_dsn: str) -> None:
+    cinema = make_cinema(regional_dsn)
+    hall = make_hall(regional_dsn, cinema, rows=ROWS)
+    show = make_show(regional_dsn, hall, make_movie(regional_dsn), starts_at=LATE)
+    first = api.get(f"/shows/{show}/seats")
+    etag = first.headers["etag"]
+    assert etag.startswith('"')
+    assert first.headers["cache-control"] == "no-cache"
+    same = api.get(f"/shows/{show}/seats", headers={"If-None-Match": etag})
+    assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+    weak = api.get(f"/shows/{show}/seats", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert weak.status_code == 304
+    _mark(regional_dsn, show, seat_ids(regional_dsn, hall), {"A1": "sold"})
+    changed = api.get(f"/shows/{show}/seats", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert {s["label"]: s["status"] for s in changed.json()["seats"]}["A1"] == "sold"
+    too_long = api.get(f"/shows/{show}/seats", headers={"If-None-Match": "x" * 2000})
+    assert too_long.status_code == 422
