@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from deploy.local.topology import REGIONS
 LEGEND = {"A": "standard", "P": "premium", "V": "vip", "W": "wheelchair", "C": "companion"}
 
 EARLY_SHOW_AFTER = timedelta(minutes=40)  # the early show starts this long after the demo loads
+ONSALE_OPENS_AFTER = timedelta(minutes=5)  # the demo's on-sale opens this long after it loads
 DEMO_CARD = "4242424242424242"  # the simulated provider's always-accepted test card
 
 PRICES = {
@@ -365,6 +366,21 @@ def sell_early_tickets(api: DemoApi, customer: dict[str, str], show_ids: list[st
         )  # fmt: skip
 
 
+def announce_onsale(api: DemoApi, cinema_id: str, region: str) -> dict[str, Any]:
+    """Put tomorrow's first show of a cinema on sale through its waiting room, soon."""
+    region_url = api.region_urls[region]
+    listing = _items(api.call("GET", f"{region_url}/cinemas/{cinema_id}/shows?limit=200"))
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    show = min(
+        (s for s in listing if datetime.fromisoformat(s["starts_at"]) > tomorrow),
+        key=lambda s: str(s["starts_at"]),
+    )
+    opens_at = _round_up(datetime.now(UTC) + ONSALE_OPENS_AFTER, 1)
+    body = {"opens_at": opens_at.isoformat(), "waiting_room": True, "max_admit_per_second": 5}
+    api.call("PUT", f"{region_url}/shows/{show['id']}/onsale", json=body)
+    return {"show_id": show["id"], "movie": show["movie_title"], "opens_at": opens_at.isoformat()}
+
+
 def load_demo(
     api: DemoApi,
     credentials: dict[str, dict[str, str]],
@@ -397,4 +413,10 @@ def load_demo(
     load_people(api, credentials, staff_cinema=next(iter(summary["cinemas"])))
     sell_early_tickets(api, credentials["customer"], list(summary["early_shows"].values()))
     progress("demo: the customer has 2 tickets for an early show in each region (doors open)")
+    first = next(iter(summary["cinemas"]))
+    summary["onsale"] = announce_onsale(api, first, REGIONS[0].code)
+    progress(
+        f"demo: on-sale of {summary['onsale']['movie']} (show {summary['onsale']['show_id']})"
+        f" opens at {summary['onsale']['opens_at']} through its waiting room"
+    )
     return summary
