@@ -51,8 +51,12 @@ def bookable_show(stack: Stack, *, city: str = "Paris", skip: int = 0) -> dict[s
         (s for s in shows if s["status"] == "scheduled" and _aware(s["starts_at"]) > soon),
         key=lambda s: str(s["starts_at"]),
     )
-    demo = [s for s in future if not s["hall_name"].startswith("Door test")]
-    return {**demo[skip], "cinema": cinema}
+    # Neither a hall made by another test nor the demo's on-sale (it sells through its line).
+    demo = (s for s in future if not s["hall_name"].startswith(("Door test", "Premiere")))
+    plain = (s for s in demo if not stack.get(f"/shows/{s['id']}/onsale")["waiting_room"])
+    for _ in range(skip):
+        next(plain)
+    return {**next(plain), "cinema": cinema}
 
 
 def imminent_show(stack: Stack, *, cinema_id: str) -> dict[str, Any]:

@@ -1,0 +1,187 @@
+"""The on-sale through its waiting room: every customer queues, is admitted, buys or is told.
+
+Half the customers arrive before the opening (they are ranked at random at the opening), the
+rest over the two seconds after it (ranked by arrival). Each polls its place (every 0.5-3 s,
+sooner near the front), and once admitted holds two seats with its pass (its pick, else the
+best pair left) and pays, as the seat picker does; a customer whose line is sold out stops.
+"""
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.holds import CARD, Hall
+from benchmarks.suite.stats import latency_summary
+from schemas.onsale import ADMISSION_PASS_HEADER as PASS
+
+
+@dataclass(frozen=True)
+class LineRush:
+    """One rush through the waiting room of `hall`'s first show, opening `opens_in_s` from now."""
+
+    url: str
+    tokens: list[str]
+    hall: Hall
+    opens_at: float  # time.time() of the opening
+    seats_per_client: int = 2
+    late_spread_s: float = 2.0
+
+
+@dataclass
+class Tally:
+    """What the generator measured."""
+
+    admitted_ms: list[float] = field(default_factory=list)  # holds and payments of admitted ones
+    statuses: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    customers_5xx: int = 0
+    sold_at: list[float] = field(default_factory=list)
+    told_sold_out_at: list[float] = field(default_factory=list)
+    series: list[dict[str, float]] = field(default_factory=list)
+    polls: int = 0
+
+
+async def _request(
+    http: Any, tally: Tally, method: str, path: str, headers: dict[str, str], body: Any = None
+) -> tuple[int, Any, float]:
+    started = time.perf_counter()
+    try:
+        async with http.request(method, path, json=body, headers=headers) as response:
+            status, payload = int(response.status), await response.json()
+    except Exception as exc:  # a refused or reset connection is an answer too
+        tally.statuses[type(exc).__name__] += 1
+        return 0, {}, 0.0
+    took = (time.perf_counter() - started) * 1000
+    code = payload.get("error") if isinstance(payload, dict) else None
+    tally.statuses[f"{method} {status} {code}" if code else f"{method} {status}"] += 1
+    return status, payload, took
+
+
+async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None:
+    auth = {"Authorization": f"Bearer {rush.tokens[index]}"}
+    show_id = rush.hall.show_ids[0]
+    line = f"/shows/{show_id}/line"
+    late = index % 2 == 1
+    delay = rush.opens_at - time.time() + (random.random() * rush.late_spread_s if late else 0)
+    if late:
+        await asyncio.sleep(max(0.0, delay))
+    saw_5xx = False
+    status, place, _ = await _request(http, tally, "POST", line, auth)
+    while True:
+        saw_5xx |= status == 0 or status >= 500
+        state = place.get("state") if status == 200 else None
+        if state in ("admitted", "sold_out"):
+            break
+        wait = place.get("estimated_wait_seconds") if status == 200 else None
+        pause = 1.0 if wait is None else min(3.0, max(0.5, wait / 5))
+        await asyncio.sleep(pause * (0.8 + 0.4 * random.random()))
+        tally.polls += 1
+        status, place, _ = await _request(http, tally, "GET", line, auth)
+    if state == "sold_out":
+        tally.outcomes["told sold out"] += 1
+        tally.told_sold_out_at.append(time.time())
+    else:
+        bought, failed = await _buy(
+            http, rush, tally, index, auth | {PASS: place["admission_pass"]}
+        )
+        saw_5xx |= failed
+        tally.outcomes["bought" if bought else "admitted, no seats left"] += 1
+        if not bought:
+            tally.told_sold_out_at.append(time.time())
+    tally.customers_5xx += saw_5xx
+
+
+async def _buy(
+    http: Any, rush: LineRush, tally: Tally, index: int, headers: dict[str, str]
+) -> tuple[bool, bool]:
+    """Hold a pair and pay; (bought, saw a 5xx)."""
+    show_id = rush.hall.show_ids[0]
+    pick = {"seat_ids": rush.hall.pair(random.Random(index))}
+    status, hold, took = await _request(
+        http, tally, "POST", f"/shows/{show_id}/holds", headers, pick
+    )
+    tally.admitted_ms.append(took)
+    if status == 409:
+        body = {"count": rush.seats_per_client}
+        path = f"/shows/{show_id}/best-available"
+        status, hold, took = await _request(http, tally, "POST", path, headers, body)
+        tally.admitted_ms.append(took)
+    if status != 201:
+        return False, status == 0 or status >= 500
+    path = f"/reservations/{hold['id']}/payments"
+    status, _, took = await _request(http, tally, "POST", path, headers, CARD)
+    tally.admitted_ms.append(took)
+    if status == 201:
+        tally.sold_at.append(time.time())
+    return status == 201, status == 0 or status >= 500
+
+
+async def _sample(http: Any, rush: LineRush, tally: Tally, stop: asyncio.Event) -> None:
+    """The line's figures every 0.5 s, for the chart."""
+    path = f"/shows/{rush.hall.show_ids[0]}/onsale"
+    while not stop.is_set():
+        try:
+            async with http.get(path) as response:
+                figures = await response.json()
+            tally.series.append(
+                {
+                    "t": round(time.time() - rush.opens_at, 2),
+                    "line_length": figures["line_length"],
+                    "admitted": figures["admitted"],
+                    "admit_rate": figures["admit_rate"],
+                    "sold": figures["sold"],
+                }
+            )
+        except Exception as exc:  # a missed sample is only a gap in the chart
+            tally.statuses[f"sample {type(exc).__name__}"] += 1
+        await asyncio.sleep(0.5)
+
+
+async def _rush(rush: LineRush) -> dict[str, Any]:
+    import aiohttp
+
+    tally = Tally()
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http:
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(_sample(http, rush, tally, stop))
+        await asyncio.gather(*(_customer(http, rush, tally, i) for i in range(len(rush.tokens))))
+        stop.set()
+        await sampler
+    return result(tally, rush)
+
+
+def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
+    """The rush's figures against the issue's targets."""
+    last_sold = max(tally.sold_at) if tally.sold_at else None
+    last_told = max(tally.told_sold_out_at) if tally.told_sold_out_at else None
+    return {
+        "clients": len(rush.tokens),
+        "capacity": len(rush.hall.seat_ids),
+        "seats_sold": len(tally.sold_at) * rush.seats_per_client,
+        "outcomes": dict(tally.outcomes),
+        "customers_with_5xx": tally.customers_5xx,
+        "time_to_sell_out_s": round(last_sold - rush.opens_at, 3) if last_sold else None,
+        "last_told_after_last_sale_s": (
+            round(last_told - last_sold, 3) if last_sold and last_told else None
+        ),
+        "polls": tally.polls,
+        "statuses": dict(tally.statuses),
+        "admitted_requests": latency_summary(tally.admitted_ms),
+        "series": tally.series,
+    }
+
+
+def run_line_rush(rush: LineRush) -> dict[str, Any]:
+    """Entry point of the generator process."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_rush(rush))
