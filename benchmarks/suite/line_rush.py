@@ -28,6 +28,7 @@ class LineRush:
     opens_at: float  # time.time() of the opening
     seats_per_client: int = 2
     late_spread_s: float = 2.0
+    patience_s: float = 180.0  # a customer still in line this long after the opening gives up
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Tally:
     told_sold_out_at: list[float] = field(default_factory=list)
     series: list[dict[str, float]] = field(default_factory=list)
     polls: int = 0
+    seats_sold: int = 0
 
 
 async def _request(
@@ -75,6 +77,11 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
         state = place.get("state") if status == 200 else None
         if state in ("admitted", "sold_out"):
             break
+        if time.time() - rush.opens_at > rush.patience_s:
+            await _request(http, tally, "DELETE", line, auth)
+            tally.outcomes["gave up"] += 1
+            tally.customers_5xx += saw_5xx
+            return
         wait = place.get("estimated_wait_seconds") if status == 200 else None
         pause = 1.0 if wait is None else min(3.0, max(0.5, wait / 5))
         await asyncio.sleep(pause * (0.8 + 0.4 * random.random()))
@@ -104,18 +111,22 @@ async def _buy(
         http, tally, "POST", f"/shows/{show_id}/holds", headers, pick
     )
     tally.admitted_ms.append(took)
-    if status == 409:
-        body = {"count": rush.seats_per_client}
+    # Taken: the best pair left, else one seat rather than nothing (the last seats are singles).
+    for count in (rush.seats_per_client, 1):
+        if status != 409:
+            break
         path = f"/shows/{show_id}/best-available"
-        status, hold, took = await _request(http, tally, "POST", path, headers, body)
+        status, hold, took = await _request(http, tally, "POST", path, headers, {"count": count})
         tally.admitted_ms.append(took)
     if status != 201:
+        await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
         return False, status == 0 or status >= 500
     path = f"/reservations/{hold['id']}/payments"
     status, _, took = await _request(http, tally, "POST", path, headers, CARD)
     tally.admitted_ms.append(took)
     if status == 201:
         tally.sold_at.append(time.time())
+        tally.seats_sold += len(hold["seats"])
     return status == 201, status == 0 or status >= 500
 
 
@@ -162,7 +173,7 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
     return {
         "clients": len(rush.tokens),
         "capacity": len(rush.hall.seat_ids),
-        "seats_sold": len(tally.sold_at) * rush.seats_per_client,
+        "seats_sold": tally.seats_sold,
         "outcomes": dict(tally.outcomes),
         "customers_with_5xx": tally.customers_5xx,
         "time_to_sell_out_s": round(last_sold - rush.opens_at, 3) if last_sold else None,

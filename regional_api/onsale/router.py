@@ -74,6 +74,14 @@ async def join_line(
         )
 
 
+@router.delete("/shows/{show_id}/line", status_code=204)
+async def leave_line(show_id: ShowIdDep, claims: Claims, pool: PoolDep) -> Response:
+    """Leave a show's waiting room (an admitted customer's window goes to the next in line)."""
+    async with pool.connection() as conn:
+        await service.leave(conn, show_id=show_id, user_id=claims.sub)
+    return Response(status_code=204)
+
+
 @router.get("/shows/{show_id}/line", response_model=LineStatus)
 async def my_place(
     show_id: ShowIdDep, claims: Claims, pool: PoolDep, clock: ClockDep, rooms: RoomsDep

@@ -70,6 +70,11 @@ async def join(conn: Conn, *, show_id: str, user_id: str, now: datetime) -> None
     await fetch(conn, sql.JOIN, params)
 
 
+async def leave(conn: Conn, *, show_id: str, user_id: str) -> None:
+    """Leave a show's line (nothing to do when not in it)."""
+    await run(conn, sql.LEAVE, {"show_id": show_id, "user_id": user_id})
+
+
 async def place_in_line(
     conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes
 ) -> LineStatus:

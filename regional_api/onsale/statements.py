@@ -52,6 +52,10 @@ LEAVE_EXPIRED = raw_sql("""
 DELETE FROM line_entries WHERE show_id = :show_id AND user_id = :user_id AND expires_at <= :now
 """)
 
+# A customer who gives up: an admitted one frees the room for the next (the admitter paces on
+# admitted customers who hold nothing yet); a waiting one leaves a gap that admission skips.
+LEAVE = raw_sql("DELETE FROM line_entries WHERE show_id = :show_id AND user_id = :user_id")
+
 WAITING_ROOMS = raw_sql("SELECT show_id FROM onsales WHERE waiting_room")
 
 SECRET = raw_sql("SELECT secret FROM onsale_secret")

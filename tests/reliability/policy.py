@@ -89,6 +89,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("PUT", "/movies/{movie_id}/onsale"): "admin",
     ("POST", "/shows/{show_id}/line"): "user",
     ("GET", "/shows/{show_id}/line"): "user",
+    ("DELETE", "/shows/{show_id}/line"): "user",
     ("GET", "/shows/{show_id}/report"): "staff",
     ("GET", "/shows/{show_id}/reservations"): "staff",
     ("POST", "/shows/{show_id}/sales"): "staff",

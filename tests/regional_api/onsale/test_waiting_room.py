@@ -191,3 +191,20 @@ def test_only_admins_announce_on_sales(live: Live, show: Show) -> None:
         assert live.client.delete(url, headers=headers).status_code == 403
     assert live.client.put(url, json=body).status_code == 401
     assert live.client.post(f"/shows/{show.show_id}/line").status_code == 401
+
+
+def test_admission_stops_at_the_free_seats_and_a_leaver_lets_the_next_in(
+    live: Live, show: Show
+) -> None:
+    announce(live, show, opens_in=timedelta(seconds=-1), rate=40.0)
+    for n in range(8):
+        join(live, show, n)
+    # 6 free seats: 6 admitted customers who hold nothing yet fill the room.
+    wait_until(lambda: place(live, show, 5)["state"] == "admitted")
+    time.sleep(1.5)
+    assert place(live, show, 6)["state"] == "waiting"
+    gone = live.client.delete(f"/shows/{show.show_id}/line", headers=customer(live, 0))
+    assert gone.status_code == 204
+    assert place(live, show, 0)["state"] == "not_in_line"
+    wait_until(lambda: place(live, show, 6)["state"] == "admitted")
+    assert place(live, show, 7)["state"] == "waiting"
