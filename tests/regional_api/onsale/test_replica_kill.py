@@ -6,7 +6,6 @@ on-sale's row lock); one is SIGKILLed mid-admission and the other carries on.
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,21 +16,12 @@ from common.pg import free_port
 from deploy.local.processes import ServiceProcess
 from schemas.auth import Role
 from tests.regional_api.payments.seed import query, seed_cinema, seed_show
+from tests.support.poll import wait_until
 from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 24
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 45.0) -> None:
-    """Poll `check` until it holds, or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def entries(dsn: str, show_id: str) -> dict[str, tuple[int | None, datetime | None]]:

@@ -1,7 +1,7 @@
 """The waiting room of an announced on-sale: a fair line, passes that admit one customer."""
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from tests.regional_api.payments.seed import (
     seed_cinema,
     seed_show,
 )
+from tests.support.poll import wait_until
 from tests.support.tokens import TestIssuer
 
 PASS = "X-Admission-Pass"
@@ -62,15 +63,6 @@ def join(live: Live, show: Show, n: int | str) -> Any:
 
 def place(live: Live, show: Show, n: int | str) -> Any:
     return live.client.get(f"/shows/{show.show_id}/line", headers=customer(live, n)).json()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def ranks(live: Live, show: Show) -> dict[str, int | None]:

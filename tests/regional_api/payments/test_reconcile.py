@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from common.pg import free_port
 from deploy.local.processes import ServiceProcess
 from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
+from tests.support.poll import wait_until
 from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
@@ -78,16 +79,6 @@ def replica(name: str, env: dict[str, str], log_dir: Path) -> Iterator[ServicePr
         yield process
     finally:
         process.kill()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 45.0) -> None:
-    """Poll `check` until it holds, or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _answers(url: str) -> bool:

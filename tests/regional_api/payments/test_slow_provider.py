@@ -1,7 +1,6 @@
 """A slow payment provider holds no lock and no pooled connection while it decides."""
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,6 +11,7 @@ from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
 from tests.regional_api.payments.seed import GOOD_CARD, Show, seed_cinema, seed_show
 from tests.support.live import live_server
+from tests.support.poll import wait_until
 from tests.support.tokens import TestIssuer
 
 LATENCY = 2.0
@@ -53,15 +53,6 @@ def _pay(url: str, issuer: TestIssuer, user: str, rid: str) -> int:
     return answer.status_code
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def test_holds_and_payments_of_others_go_on_while_a_slow_charge_is_in_flight(
     served: tuple[str, SimulatedProvider], regional_dsn: str, issuer: TestIssuer
 ) -> None:
@@ -75,7 +66,7 @@ def test_holds_and_payments_of_others_go_on_while_a_slow_charge_is_in_flight(
     with ThreadPoolExecutor(max_workers=3) as pool:
         paying = [pool.submit(_pay, url, issuer, user, rid) for user, rid in payers.items()]
         # All three charges are at the provider at once: none waits for another's connection.
-        _wait_for(lambda: provider.in_flight == 3)
+        wait_until(lambda: provider.in_flight == 3)
         # With the one pooled connection, other customers' holds still go through meanwhile.
         _hold(url, issuer, show, "user-other-1", "A4")
         _hold(url, issuer, show, "user-other-2", "B1")
