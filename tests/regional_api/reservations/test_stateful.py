@@ -10,6 +10,7 @@ would grant.
 """
 
 import asyncio
+import os
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,10 @@ from tests.regional_api.reservations.stateful_model import (
     StoppedClock,
 )
 from tests.support.tokens import TestIssuer
+
+
+# CI runs 12; a longer search finds subtler bugs (docs/reliability.md, the booking rules).
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "12"))
 
 
 class Reservations(RuleBasedStateMachine):
@@ -369,7 +374,7 @@ def test_reservations_state_machine(regional_dsn: str, issuer: TestIssuer) -> No
         run_state_machine_as_test(
             Reservations,
             settings=settings(
-                max_examples=12,
+                max_examples=EXAMPLES,
                 stateful_step_count=25,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
