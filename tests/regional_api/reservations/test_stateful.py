@@ -52,7 +52,6 @@ from tests.regional_api.reservations.stateful_model import (
 )
 from tests.support.tokens import TestIssuer
 
-
 # CI runs 12; a longer search finds subtler bugs (docs/reliability.md, the booking rules).
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "12"))
 
