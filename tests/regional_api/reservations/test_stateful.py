@@ -158,15 +158,15 @@ class Reservations(RuleBasedStateMachine):
     @rule(user=st.sampled_from(CUSTOMERS), picks=st.sets(st.integers(0, 7), min_size=1, max_size=4))
     def hold(self, user: str, picks: set[int]) -> None:
         ids = sorted(self.cells)
-        self.hold_seats(user, frozenset(ids[i] for i in picks))
+        self.hold_exactly(user, frozenset(ids[i] for i in picks))
 
     @precondition(lambda self: any(self.free(seat) for seat in self.cells))
     @rule()
     def hold_the_rest(self) -> None:
         """Staff fill the show: the next best-available learns the full-show hint."""
-        self.hold_seats(STAFF, frozenset(s for s in self.cells if self.free(s)))
+        self.hold_exactly(STAFF, frozenset(s for s in self.cells if self.free(s)))
 
-    def hold_seats(self, user: str, seats: frozenset[int]) -> None:
+    def hold_exactly(self, user: str, seats: frozenset[int]) -> None:
         refusal = None
         if not all(self.free(seat) for seat in seats):
             refusal = "seats_taken"
