@@ -9,10 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
-
-from common.db import Conn, fetch, fetch_one, session_connection
+from common.db import Conn, fetch, fetch_one
 from common.ids import new_id, region_of
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
@@ -26,7 +23,6 @@ from regional_api.reservations.errors import (
     UnknownSeats,
 )
 from regional_api.reservations.full_shows import FullShows
-from regional_api.reservations.models import Reservation
 
 log = logging.getLogger("reservations.holds")
 
@@ -62,28 +58,6 @@ class Hold:
     seats: list[HeldSeat]
     show_starts_at: datetime
     movie_title: str
-
-    def reservation(self) -> Reservation:
-        """The ORM object of the row the claim wrote, attached without another query."""
-        reservation = Reservation(
-            id=self.id,
-            show_id=self.show_id,
-            cinema_id=self.cinema_id,
-            user_id=self.user_id,
-            customer_email=self.customer_email,
-            channel=self.channel,
-            status="held",
-            hold_expires_at=self.hold_expires_at,
-            extensions=0,
-            amount_minor=self.amount_minor,
-            currency=self.currency,
-            refund_minor=None,
-            created_at=self.created_at,
-            confirmed_at=None,
-            canceled_at=None,
-        )
-        make_transient_to_detached(reservation)
-        return reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,37 +238,6 @@ async def place_hold(
         raise claimed
     show, seats = claimed
     return _finish(draft, show, seats, "seats")
-
-
-async def hold_seats(
-    session: AsyncSession,
-    *,
-    show_id: str,
-    seat_ids: Sequence[int],
-    user_id: str | None,
-    channel: str,
-    now: datetime,
-    ttl: timedelta,
-    max_per_customer: int | None = None,
-    customer_email: str | None = None,
-    full: FullShows | None = None,
-) -> Reservation:
-    """Hold seats in a session's transaction; the reservation is attached to the session."""
-    hold = await place_hold(
-        await session_connection(session),
-        show_id=show_id,
-        seat_ids=seat_ids,
-        user_id=user_id,
-        channel=channel,
-        now=now,
-        ttl=ttl,
-        max_per_customer=max_per_customer,
-        customer_email=customer_email,
-        full=full,
-    )
-    reservation = hold.reservation()
-    session.add(reservation)
-    return reservation
 
 
 async def _choose(

@@ -1,12 +1,12 @@
-"""Holds, confirmation, release, extension, cancellation and expiry of reservations.
+"""Holds, release, extension, cancellation and expiry of reservations.
 
 Every seat change is one atomic conditional UPDATE of `show_seats` (see statements.py) that
 locks its rows in seat order and claims only rows that are free by the availability rule.
-Placing holds lives in holds.py; its functions are re-exported here.
+Placing holds lives in holds.py; its functions are re-exported here. Paying (which confirms)
+lives in payments/.
 """
 
 import logging
-import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +16,6 @@ from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import (
     ExtensionRefused,
-    HoldExpired,
     InvalidReservationState,
     ReservationNotFound,
 )
@@ -24,7 +23,6 @@ from regional_api.reservations.full_shows import FullShows, forget_on_commit
 from regional_api.reservations.holds import (
     HeldSeat,
     Hold,
-    hold_seats,
     place_best_available,
     place_hold,
 )
@@ -34,10 +32,8 @@ __all__ = [
     "HeldSeat",
     "Hold",
     "cancel_reservation",
-    "confirm_reservation",
     "expire_lapsed_holds",
     "extend_hold",
-    "hold_seats",
     "lock_show_for_cancel",
     "place_best_available",
     "place_hold",
@@ -55,45 +51,6 @@ async def _load(session: AsyncSession, reservation_id: str, *, lock: bool) -> Re
     reservation = result.scalar_one_or_none()
     if reservation is None:
         raise ReservationNotFound(reservation_id)
-    return reservation
-
-
-async def seat_ids_of(session: AsyncSession, reservation_id: str) -> list[int]:
-    """The seat ids of a reservation, in order."""
-    rows = await session.execute(
-        sql.SEAT_IDS,
-        {"rid": reservation_id},
-    )
-    return [int(seat_id) for seat_id in rows.scalars()]
-
-
-async def confirm_reservation(
-    session: AsyncSession, *, reservation_id: str, now: datetime
-) -> Reservation:
-    """Sell the reservation's seats and issue one ticket code per seat (HoldExpired if gone)."""
-    reservation = await _load(session, reservation_id, lock=True)
-    if reservation.status not in ("held", "expired"):
-        raise InvalidReservationState(reservation_id, reservation.status, "confirm")
-    seat_ids = await seat_ids_of(session, reservation_id)
-    codes = [secrets.token_urlsafe(16) for _ in seat_ids]
-    params = {
-        "show_id": reservation.show_id,
-        "seat_ids": seat_ids,
-        "codes": codes,
-        "n": len(seat_ids),
-        "rid": reservation_id,
-        "now": now,
-    }
-    sold = (await session.execute(sql.SELL, params)).all()
-    if len(sold) != len(seat_ids):
-        metrics.CONFIRM_REFUSALS.inc()
-        raise HoldExpired(reservation_id)
-    reservation.status = "confirmed"
-    reservation.confirmed_at = now
-    reservation.hold_expires_at = None
-    await session.flush()
-    metrics.CONFIRMATIONS.inc()
-    log.info("reservation confirmed", extra={"fields": {"reservation_id": reservation_id}})
     return reservation
 
 

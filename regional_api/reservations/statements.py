@@ -2,8 +2,8 @@
 
 Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups) and
 claims only rows that are free by the availability rule: free, or held with a lapsed deadline.
-The hold and confirmation statements run on psycopg directly (`raw_sql`), the others through
-SQLAlchemy (`text`).
+The hold statements run on psycopg directly (`raw_sql`), the others through SQLAlchemy
+(`text`). Selling a reservation's seats is the payment's statement (payments/statements.py).
 """
 
 from sqlalchemy import text
@@ -46,32 +46,6 @@ SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
   st.label, ss.held_until
 FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
 WHERE ss.show_id = :show_id
-""")
-
-SEAT_IDS = text(
-    "SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid ORDER BY seat_id"
-)
-
-# Sell every seat of the reservation and give each a ticket code, or change nothing.
-SELL = text("""
-WITH target AS (
-  SELECT show_id, seat_id, status, held_until, reservation_id FROM show_seats
-  WHERE show_id = :show_id AND seat_id = ANY(CAST(:seat_ids AS bigint[]))
-  ORDER BY seat_id FOR UPDATE),
-ready AS (
-  SELECT count(*) = :n AS ok FROM target
-  WHERE reservation_id = :rid OR status = 'free' OR (status = 'held' AND held_until <= :now)),
-sold AS (
-  UPDATE show_seats s SET status = 'sold', reservation_id = :rid, held_until = NULL
-  FROM target t, ready
-  WHERE ready.ok AND s.show_id = t.show_id AND s.seat_id = t.seat_id
-    AND (s.reservation_id = :rid OR s.status = 'free'
-         OR (s.status = 'held' AND s.held_until <= :now))
-  RETURNING s.seat_id)
-UPDATE reservation_seats rs SET ticket_code = c.code
-FROM unnest(CAST(:seat_ids AS bigint[]), CAST(:codes AS text[])) AS c(seat_id, code), sold
-WHERE rs.reservation_id = :rid AND rs.seat_id = c.seat_id AND sold.seat_id = c.seat_id
-RETURNING rs.seat_id
 """)
 
 # Free the rows this reservation still holds or owns (rows re-claimed by others are untouched).

@@ -17,7 +17,7 @@ from common.ids import new_id
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
-from regional_api.reservations import service as reservations
+from tests.regional_api.reservations.seed import place
 from tests.support.live import live_server
 from tests.support.tokens import TestIssuer
 
@@ -145,21 +145,16 @@ def run_db(dsn: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def hold(
     dsn: str, show: Show, labels: list[str], *, user_id: str, now: datetime, minutes: int = 10
 ) -> str:
-    """Hold seats through the reservation service; returns the reservation id."""
-
-    async def work(session: AsyncSession) -> str:
-        reservation = await reservations.hold_seats(
-            session,
-            show_id=show.show_id,
-            seat_ids=show.ids(*labels),
-            user_id=user_id,
-            channel="online",
-            now=now,
-            ttl=timedelta(minutes=minutes),
-        )
-        return reservation.id
-
-    return run_db(dsn, work)
+    """Hold seats the way the hold endpoint does; returns the reservation id."""
+    placed = place(
+        dsn,
+        show_id=show.show_id,
+        seat_ids=show.ids(*labels),
+        user_id=user_id,
+        now=now,
+        ttl=timedelta(minutes=minutes),
+    )
+    return placed.id
 
 
 def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -189,6 +184,11 @@ class Live:
         self.app.state.clock.advance(delta)
 
 
+def fast_provider() -> SimulatedProvider:
+    """A simulated provider that answers at once and gives up on a silent charge quickly."""
+    return SimulatedProvider(timeout_seconds=0.2)
+
+
 @contextmanager
 def live_app(dsn: str, issuer: TestIssuer) -> Iterator[Live]:
     """Serve a regional app on `dsn` with a fast-timing simulated provider."""
@@ -196,7 +196,7 @@ def live_app(dsn: str, issuer: TestIssuer) -> Iterator[Live]:
         region="eu-west", database_url=dsn, global_api_url="http://127.0.0.1:9"
     )
     app = create_app(settings, jwks=issuer.jwks)
-    provider = SimulatedProvider(timeout_seconds=0.2)
+    provider = fast_provider()
     app.state.payment_provider = provider
     with live_server(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield Live(app, client, provider, dsn, issuer)

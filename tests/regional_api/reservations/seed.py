@@ -1,12 +1,18 @@
-"""Catalog rows for reservation tests, inserted with plain SQL (cinema, hall, seats, show)."""
+"""Catalog rows for reservation tests, inserted with plain SQL (cinema, hall, seats, show).
 
+Holds are placed the way the hold endpoint places them (`place`).
+"""
+
+import asyncio
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
 from common.ids import new_id
+from regional_api.reservations.holds import Hold, place_hold
 
 PRICES = {"standard": 1000, "premium": 1500, "vip": 2200, "wheelchair": 1000, "companion": 1000}
 
@@ -108,3 +114,31 @@ def seed_show(
         )
         labels = conn.execute("SELECT label, id FROM seats WHERE hall_id = %s", (hall_id,))
         return ShowSeed(cinema_id, hall_id, show_id, movie_id, dict(labels.fetchall()))
+
+
+def place(
+    dsn: str,
+    *,
+    show_id: str,
+    seat_ids: Sequence[int],
+    user_id: str,
+    now: datetime,
+    ttl: timedelta,
+    cap: int | None = None,
+) -> Hold:
+    """Hold seats as `POST /shows/{id}/holds` does: `place_hold` on an autocommit connection."""
+
+    async def main() -> Hold:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            return await place_hold(
+                conn,
+                show_id=show_id,
+                seat_ids=seat_ids,
+                user_id=user_id,
+                channel="online",
+                now=now,
+                ttl=ttl,
+                max_per_customer=cap,
+            )
+
+    return asyncio.run(main())

@@ -1,4 +1,5 @@
-"""Many clients at once: overlapping holds never double-book; duplicate keys have one effect."""
+"""Many clients at once: overlapping holds never double-book, paying lapsed holds races new holds
+for their seats, duplicate keys have one effect."""
 
 import asyncio
 import random
@@ -13,18 +14,22 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from tests.regional_api.payments.seed import GOOD_CARD, fast_provider
 from tests.regional_api.reservations.conftest import make_app
 from tests.regional_api.reservations.seed import ShowSeed
 from tests.support import tokens
 from tests.support.live import live_server
 
 CLIENTS = 200
+Lapsed = tuple[str, list[int]]  # a lapsed hold's owner and seats
 
 
 @pytest.fixture
 def app(regional_dsn: str, issuer: tokens.TestIssuer) -> FastAPI:
     # One connection per client: the race is decided by row locks, not by the pool.
-    return make_app(regional_dsn, issuer, db_pool_size=CLIENTS, db_max_overflow=0)
+    app = make_app(regional_dsn, issuer, db_pool_size=CLIENTS, db_max_overflow=0)
+    app.state.payment_provider = fast_provider()
+    return app
 
 
 async def _storm(
@@ -92,6 +97,91 @@ def test_overlapping_holds_never_double_book(
     for rid, seats in winners.items():
         assert all(held[seat] == rid for seat in seats)
     assert live == (len(winners),)  # losers left no reservation behind
+
+
+async def _pay_or_take(
+    base_url: str, show: ShowSeed, issuer: tokens.TestIssuer, lapsed: dict[str, Lapsed]
+) -> tuple[list[tuple[str, int]], list[tuple[list[int], int, dict[str, Any]]]]:
+    """The owners of lapsed holds pay while newcomers hold the same seats, all at once."""
+    rng = random.Random(7)
+    seats = sorted(seat for _, pair in lapsed.values() for seat in pair)
+    wanted = [sorted(rng.sample(seats, rng.randint(1, 3))) for _ in range(2 * len(lapsed))]
+    limits = httpx.Limits(max_connections=len(lapsed) + len(wanted))
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+
+        async def pay(rid: str) -> tuple[str, int]:
+            response = await client.post(
+                f"/reservations/{rid}/payments",
+                json={"method": "card", "card_number": GOOD_CARD},
+                headers=issuer.headers(sub=lapsed[rid][0]),
+            )
+            return rid, response.status_code
+
+        async def take(i: int, seat_ids: list[int]) -> tuple[list[int], int, dict[str, Any]]:
+            response = await client.post(
+                f"/shows/{show.show_id}/holds",
+                json={"seat_ids": seat_ids},
+                headers=issuer.headers(sub=f"newcomer-{i}"),
+            )
+            return seat_ids, response.status_code, response.json()
+
+        paid, taken = await asyncio.gather(
+            asyncio.gather(*(pay(rid) for rid in lapsed)),
+            asyncio.gather(*(take(i, ids) for i, ids in enumerate(wanted))),
+        )
+    return list(paid), list(taken)
+
+
+def test_paying_lapsed_holds_races_new_holds_without_double_selling(
+    app: FastAPI, base_url: str, regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
+) -> None:
+    """Lapsed holds are paid (payment endpoint) while others hold their seats (hold endpoint).
+
+    Each seat ends with at most one owner: sold to a paid reservation or held by a newcomer.
+    """
+    lapsed: dict[str, Lapsed] = {}
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for row, n in [(row, n) for row in "EF" for n in range(1, 13, 2)]:
+            owner, pair = f"owner-{row}{n}", show.ids(f"{row}{n}", f"{row}{n + 1}")
+            answer = client.post(
+                f"/shows/{show.show_id}/holds",
+                json={"seat_ids": pair},
+                headers=issuer.headers(sub=owner),
+            )
+            assert answer.status_code == 201, answer.text
+            lapsed[answer.json()["id"]] = (owner, pair)
+    app.state.clock.advance(timedelta(minutes=11))
+    paid, taken = asyncio.run(_pay_or_take(base_url, show, issuer, lapsed))
+    assert {status for _, status in paid} <= {201, 409}, paid
+    assert {status for _, status, _ in taken} <= {201, 409}, taken
+    sold = {seat: rid for rid, status in paid if status == 201 for seat in lapsed[rid][1]}
+    held = {
+        seat: body["id"] for seat_ids, status, body in taken if status == 201 for seat in seat_ids
+    }
+    assert sold or held
+    assert not set(sold) & set(held)
+    rows = _seat_owners(regional_dsn, show)
+    for seat, rid in sold.items():
+        assert rows[seat] == ("sold", rid, "confirmed", 1)
+    for seat, rid in held.items():
+        assert rows[seat] == ("held", rid, "held", 0)
+    for seat, (status, _, _, _) in rows.items():
+        if status == "sold":
+            assert seat in sold  # nothing sold that was not answered 201
+
+
+def _seat_owners(dsn: str, show: ShowSeed) -> dict[int, tuple[str, str | None, str | None, int]]:
+    """Each seat's status and reservation, that reservation's status and completed payments."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT ss.seat_id, ss.status, ss.reservation_id, r.status,"
+            " (SELECT count(*) FROM payments p"
+            "   WHERE p.reservation_id = r.id AND p.status = 'completed')"
+            " FROM show_seats ss LEFT JOIN reservations r ON r.id = ss.reservation_id"
+            " WHERE ss.show_id = %s",
+            (show.show_id,),
+        ).fetchall()
+    return {seat: (status, rid, res_status, int(n)) for seat, status, rid, res_status, n in rows}
 
 
 async def _duplicates(

@@ -1,4 +1,5 @@
-"""Service functions against a real database: hold, conflict, confirm, release, extend, expire."""
+"""The reservation functions the endpoints call, on a real database: hold, conflict, release,
+extend, expire."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -13,14 +14,13 @@ from common.db import make_engine, make_sessionmaker
 from regional_api.reservations import service
 from regional_api.reservations.errors import (
     ExtensionRefused,
-    HoldExpired,
     InvalidReservationState,
     SeatCapExceeded,
     SeatsTaken,
     ShowNotBookable,
     UnknownSeats,
 )
-from tests.regional_api.reservations.seed import ShowSeed, seed_show
+from tests.regional_api.reservations.seed import ShowSeed, place, seed_show
 
 T = TypeVar("T")
 TTL = timedelta(minutes=10)
@@ -46,21 +46,26 @@ def run(dsn: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def hold(dsn: str, show: ShowSeed, labels: list[str], now: datetime, **kw: object) -> str:
-    async def work(session: AsyncSession) -> str:
-        reservation = await service.hold_seats(
-            session,
-            show_id=show.show_id,
-            seat_ids=show.ids(*labels),
-            user_id=str(kw.get("user_id", "u1")),
-            channel="online",
-            now=now,
-            ttl=TTL,
-            max_per_customer=kw.get("cap", 10),  # type: ignore[arg-type]
-        )
-        return reservation.id
-
-    return run(dsn, work)
+def hold(
+    dsn: str,
+    show: ShowSeed,
+    labels: list[str],
+    now: datetime,
+    *,
+    user_id: str = "u1",
+    cap: int = 10,
+) -> str:
+    """Hold seats as the hold endpoint does; returns the reservation id."""
+    placed = place(
+        dsn,
+        show_id=show.show_id,
+        seat_ids=show.ids(*labels),
+        user_id=user_id,
+        now=now,
+        ttl=TTL,
+        cap=cap,
+    )
+    return placed.id
 
 
 def seat_states(dsn: str, show: ShowSeed) -> dict[str, tuple[str, str | None]]:
@@ -97,46 +102,28 @@ def test_hold_is_all_or_nothing(regional_dsn: str, show: ShowSeed) -> None:
 def test_unknown_seats_and_cap(regional_dsn: str, show: ShowSeed) -> None:
     now = datetime.now(UTC)
 
-    async def unknown(session: AsyncSession) -> None:
-        await service.hold_seats(
-            session,
-            show_id=show.show_id,
-            seat_ids=[999_999],
-            user_id="u",
-            channel="online",
-            now=now,
-            ttl=TTL,
-        )
-
     with pytest.raises(UnknownSeats):
-        run(regional_dsn, unknown)
+        place(regional_dsn, show_id=show.show_id, seat_ids=[999_999], user_id="u", now=now, ttl=TTL)
     hold(regional_dsn, show, ["A2", "A3"], now, cap=3)
     with pytest.raises(SeatCapExceeded):
         hold(regional_dsn, show, ["B2", "B3"], now, cap=3)
     hold(regional_dsn, show, ["B2"], now, cap=3)
 
 
-def test_lapsed_hold_is_free_and_confirm_after_expiry(regional_dsn: str, show: ShowSeed) -> None:
+def test_lapsed_hold_is_free(regional_dsn: str, show: ShowSeed) -> None:
+    """A seat of a hold past its deadline may be held again; the rest of that hold is untouched.
+
+    Paying such holds (sold while the seats are free, hold_expired once one is taken) goes through
+    the payment endpoint: tests/regional_api/payments/test_payments.py.
+    """
     now = datetime.now(UTC)
     first = hold(regional_dsn, show, ["D1", "D2"], now)
-    later = now + TTL + timedelta(seconds=1)
-    second = hold(regional_dsn, show, ["D2"], later, user_id="u2")
-
-    def confirm(rid: str) -> Callable[[AsyncSession], Awaitable[str]]:
-        async def work(session: AsyncSession) -> str:
-            return (
-                await service.confirm_reservation(session, reservation_id=rid, now=later)
-            ).status
-
-        return work
-
-    with pytest.raises(HoldExpired):
-        run(regional_dsn, confirm(first))
-    assert seat_states(regional_dsn, show)["D1"] == ("held", first)  # nothing half-sold
-    assert run(regional_dsn, confirm(second)) == "confirmed"
-    assert seat_states(regional_dsn, show)["D2"] == ("sold", second)
-    third = hold(regional_dsn, show, ["E1"], now)
-    assert run(regional_dsn, confirm(third)) == "confirmed"  # late but still free
+    with pytest.raises(SeatsTaken):
+        hold(regional_dsn, show, ["D2"], now + TTL - timedelta(seconds=1), user_id="u2")
+    second = hold(regional_dsn, show, ["D2"], now + TTL, user_id="u2")  # free at its deadline
+    states = seat_states(regional_dsn, show)
+    assert states["D1"] == ("held", first)
+    assert states["D2"] == ("held", second)
 
 
 def test_release_extend_expire(regional_dsn: str, show: ShowSeed) -> None:

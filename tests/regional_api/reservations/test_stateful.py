@@ -1,15 +1,23 @@
-"""A state machine drives holds, best available, extend, release, confirm, cancel and expiry
-against a real database and checks the database against a model after every step.
+"""A state machine books through the regional app's endpoints and checks the database against a
+model after every step.
 
-Every call gets the full-show hint (with a TTL longer than any example), so the model also
-checks that the hint never refuses a hold the database would grant."""
+Holds, best available, extend, release, payments and cancellations are HTTP requests to the
+real app (`create_app` with its lifespan, in-process over `httpx.ASGITransport`, on the test's
+database); expiry is the app's own sweeper (`sweeper.sweep_once`). The app's clock is stopped
+and moved by the test. The app keeps its full-show hint (`app.state.full_shows`, its TTL longer
+than any example), so the model also checks that the hint never refuses a hold the database
+would grant.
+"""
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import os
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import psycopg
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -19,92 +27,83 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.db import make_engine, make_sessionmaker, session_connection
-from common.errors import AppError
-from regional_api.reservations import service
-from regional_api.reservations.full_shows import FullShows
+from common.db import Conn, fetch
+from regional_api.reservations.sweeper import sweep_once
+from schemas.auth import Role
+from tests.regional_api.payments.seed import GOOD_CARD, fast_provider
+from tests.regional_api.reservations.conftest import make_app
 from tests.regional_api.reservations.seed import ShowSeed, seed_show
-
-TTL = timedelta(minutes=10)
-EXTENSION = timedelta(minutes=5)
-MAX_EXTENSIONS = 2
-CAP = timedelta(minutes=20)
-USERS = ("ann", "ben", "cat")
-
-SEATS_SQL = text(
-    "SELECT seat_id, status, reservation_id, held_until FROM show_seats WHERE show_id = :s"
+from tests.regional_api.reservations.stateful_model import (
+    CAP,
+    CUSTOMERS,
+    EXCLUDED_TYPES,
+    EXTENSION,
+    MAX_EXTENSIONS,
+    RESERVATIONS_SQL,
+    SEAT_CAP,
+    SEATS_SQL,
+    STAFF,
+    TTL,
+    Cell,
+    Owner,
+    Res,
+    StoppedClock,
 )
-RESERVATIONS_SQL = text("""
-SELECT r.id, r.status, r.hold_expires_at, r.amount_minor,
-  (SELECT coalesce(sum(price_minor), 0) FROM reservation_seats
-    WHERE reservation_id = r.id) AS seat_total,
-  (SELECT count(*) FROM reservation_seats rs
-     JOIN show_seats ss ON ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id
-    WHERE rs.reservation_id = r.id AND ss.status = 'sold' AND ss.reservation_id = r.id) AS sold,
-  (SELECT count(*) FROM reservation_seats WHERE reservation_id = r.id) AS n
-FROM reservations r WHERE r.show_id = :s
-""")
+from tests.support.tokens import TestIssuer
 
-
-@dataclass
-class Res:
-    """The model of one reservation."""
-
-    id: str
-    seats: frozenset[int]
-    status: str
-    created: datetime
-    deadline: datetime | None
-    extensions: int = 0
-
-
-@dataclass
-class Owner:
-    """The model of one seat's row: who holds or bought it, and until when."""
-
-    rid: str
-    status: str
-    until: datetime | None
+# CI runs 12; a longer search finds subtler bugs (docs/reliability.md, the booking rules).
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "12"))
 
 
 class Reservations(RuleBasedStateMachine):
-    """Service calls, each in its own transaction like a request, checked against a model."""
+    """Requests to the app, one at a time like customers' clicks, checked against a model."""
 
-    # One loop and one pooled connection for the whole test; each example seeds its own show.
+    # One loop, one app (lifespan entered) and one reading connection for the whole test; each
+    # example seeds its own show and gives the app a fresh stopped clock.
     dsn = ""
     loop: asyncio.AbstractEventLoop
-    maker: async_sessionmaker[AsyncSession]
+    app: FastAPI
+    http: httpx.AsyncClient
+    issuer: TestIssuer
+    db: Conn  # autocommit, for the checks only
 
     def __init__(self) -> None:
         super().__init__()
         self.show: ShowSeed = seed_show(self.dsn, rows=2, cols=4, aisle_after=None)
-        self.now = datetime.now(UTC)
+        self.clock = StoppedClock(datetime.now(UTC))
+        self.app.state.clock = self.clock
+        self.cells = {cell.seat_id: cell for cell in self.read_cells()}
         self.reservations: dict[str, Res] = {}
         self.owners: dict[int, Owner] = {}
-        self.full = FullShows(3600)
+        self.headers = {user: self.issuer.headers(sub=user) for user in CUSTOMERS}
+        self.headers[STAFF] = self.issuer.headers(
+            sub=STAFF, role=Role.staff, cinemas=(self.show.cinema_id,)
+        )
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
 
     def teardown(self) -> None:
         # Examples share the database: expire every hold left so the next sweep counts its own.
-        far = self.now + timedelta(days=365)
-        self.run(lambda s: service.expire_lapsed_holds(s, now=far, limit=10_000, full=self.full))
+        self.clock.advance(timedelta(days=365))
+        self.loop.run_until_complete(sweep_once(self.app))
 
-    def run(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-        """Run `work` in one transaction: commit on success, roll back on an AppError."""
+    def call(self, path: str, user: str, body: Any = None) -> httpx.Response:
+        """POST to the app as `user`."""
+        request = self.http.post(path, json=body, headers=self.headers[user])
+        return self.loop.run_until_complete(request)
 
-        async def main() -> Any:
-            async with self.maker() as session:
-                try:
-                    result = await work(session)
-                except AppError as exc:
-                    await session.rollback()
-                    return exc
-                await session.commit()
-                return result
+    def read(self, query: bytes) -> list[Any]:
+        """The rows of a check's query about this example's show."""
+        return self.loop.run_until_complete(fetch(self.db, query, {"s": self.show.show_id}))
 
-        return self.loop.run_until_complete(main())
+    def read_cells(self) -> list[Cell]:
+        return [
+            Cell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.price_minor)
+            for r in self.read(SEATS_SQL)
+        ]
 
     def free(self, seat: int) -> bool:
         owner = self.owners.get(seat)
@@ -112,93 +111,107 @@ class Reservations(RuleBasedStateMachine):
             owner.status == "held" and owner.until is not None and owner.until <= self.now
         )
 
+    def active_seats(self, user: str) -> int:
+        """Seats the customer holds (live) or bought: what the seat cap counts."""
+        return sum(
+            len(r.seats)
+            for r in self.reservations.values()
+            if r.user == user
+            and (
+                r.status == "confirmed"
+                or (r.status == "held" and r.deadline is not None and r.deadline > self.now)
+            )
+        )
+
+    def over_cap(self, user: str, count: int) -> bool:
+        return user != STAFF and self.active_seats(user) + count > SEAT_CAP
+
+    def has_block(self, count: int) -> bool:
+        """Whether some row has `count` adjacent free seats best available may offer."""
+        rows: dict[int, list[Cell]] = {}
+        for cell in sorted(self.cells.values(), key=lambda c: (c.row, c.col)):
+            rows.setdefault(cell.row, []).append(cell)
+        for cells in rows.values():
+            run = 0
+            for cell in cells:
+                fits = self.free(cell.seat_id) and cell.seat_type not in EXCLUDED_TYPES
+                run = run + 1 if fits else 0
+                if run >= count:
+                    return True
+        return False
+
     def release_seats(self, rid: str) -> None:
         for seat, owner in list(self.owners.items()):
             if owner.rid == rid:
                 del self.owners[seat]
 
-    def take(self, rid: str, user: str, seats: frozenset[int]) -> None:
+    def take(self, body: dict[str, Any], user: str, seats: frozenset[int]) -> None:
+        assert body["status"] == "held"
+        assert body["amount_minor"] == sum(self.cells[seat].price for seat in seats)
         deadline = self.now + TTL
-        self.reservations[rid] = Res(rid, seats, "held", self.now, deadline)
+        assert datetime.fromisoformat(body["hold_expires_at"]) == deadline
+        rid = body["id"]
+        self.reservations[rid] = Res(rid, user, seats, "held", self.now, deadline)
         for seat in seats:
             self.owners[seat] = Owner(rid, "held", deadline)
 
-    @rule(user=st.sampled_from(USERS), picks=st.sets(st.integers(0, 7), min_size=1, max_size=4))
+    @rule(user=st.sampled_from(CUSTOMERS), picks=st.sets(st.integers(0, 7), min_size=1, max_size=4))
     def hold(self, user: str, picks: set[int]) -> None:
-        ids = sorted(self.show.seats.values())
-        self.hold_seats(user, frozenset(ids[i] for i in picks))
+        ids = sorted(self.cells)
+        self.hold_exactly(user, frozenset(ids[i] for i in picks))
 
-    @precondition(lambda self: any(self.free(seat) for seat in self.show.seats.values()))
-    @rule(user=st.sampled_from(USERS))
-    def hold_the_rest(self, user: str) -> None:
-        """Fill the show: the next best-available learns the full-show hint."""
-        self.hold_seats(user, frozenset(s for s in self.show.seats.values() if self.free(s)))
+    @precondition(lambda self: any(self.free(seat) for seat in self.cells))
+    @rule()
+    def hold_the_rest(self) -> None:
+        """Staff fill the show: the next best-available learns the full-show hint."""
+        self.hold_exactly(STAFF, frozenset(s for s in self.cells if self.free(s)))
 
-    def hold_seats(self, user: str, seats: frozenset[int]) -> None:
-        expected = all(self.free(seat) for seat in seats)
-        result = self.run(
-            lambda s: service.hold_seats(
-                s,
-                show_id=self.show.show_id,
-                seat_ids=sorted(seats),
-                user_id=user,
-                channel="online",
-                now=self.now,
-                ttl=TTL,
-                max_per_customer=None,
-                full=self.full,
-            )
-        )
-        if isinstance(result, AppError):
-            assert not expected, result.code
-            assert result.code == "seats_taken"
-        else:
-            assert expected
-            self.take(result.id, user, seats)
-
-    @rule(user=st.sampled_from(USERS), count=st.integers(1, 3))
-    def best_available(self, user: str, count: int) -> None:
-        async def place(s: AsyncSession) -> service.Hold:
-            return await service.place_best_available(
-                await session_connection(s),
-                show_id=self.show.show_id,
-                count=count,
-                seat_type=None,
-                user_id=user,
-                channel="online",
-                now=self.now,
-                ttl=TTL,
-                full=self.full,
-            )
-
-        result = self.run(place)
-        if isinstance(result, AppError):
-            assert result.code == "no_adjacent_seats"
+    def hold_exactly(self, user: str, seats: frozenset[int]) -> None:
+        refusal = None
+        if not all(self.free(seat) for seat in seats):
+            refusal = "seats_taken"
+        elif self.over_cap(user, len(seats)):
+            refusal = "seat_cap_exceeded"
+        answer = self.call(f"/shows/{self.show.show_id}/holds", user, {"seat_ids": sorted(seats)})
+        if refusal is not None:
+            assert (answer.status_code, answer.json()["error"]) == (409, refusal), answer.text
             return
-        seats = frozenset(seat.seat_id for seat in result.seats)
+        assert answer.status_code == 201, answer.text
+        self.take(answer.json(), user, seats)
+
+    @rule(user=st.sampled_from((*CUSTOMERS, STAFF)), count=st.integers(1, 3))
+    def best_available(self, user: str, count: int) -> None:
+        refusal = None
+        if not self.has_block(count):
+            refusal = "no_adjacent_seats"
+        elif self.over_cap(user, count):
+            refusal = "seat_cap_exceeded"
+        answer = self.call(f"/shows/{self.show.show_id}/best-available", user, {"count": count})
+        if refusal is not None:
+            assert (answer.status_code, answer.json()["error"]) == (409, refusal), answer.text
+            return
+        assert answer.status_code == 201, answer.text
+        seats = frozenset(seat["seat_id"] for seat in answer.json()["seats"])
+        cells = sorted((self.cells[seat] for seat in seats), key=lambda c: c.col)
         assert len(seats) == count
         assert all(self.free(seat) for seat in seats)
-        self.take(result.id, user, seats)
+        assert len({c.row for c in cells}) == 1  # one row, side by side
+        assert [c.col for c in cells] == list(range(cells[0].col, cells[0].col + count))
+        self.take(answer.json(), user, seats)
 
     def pick(self, data: st.DataObject) -> Res:
         # By creation order: ids are random, so sorting them would make a replayed example
         # pick a different reservation (hypothesis then reports flaky data generation).
         return self.reservations[data.draw(st.sampled_from(list(self.reservations)))]
 
+    def refused(self, answer: httpx.Response, code: str) -> None:
+        assert (answer.status_code, answer.json()["error"]) == (409, code), answer.text
+
     @precondition(lambda self: self.reservations)
     @rule(data=st.data())
     def extend(self, data: st.DataObject) -> None:
         res = self.pick(data)
-        result = self.run(
-            lambda s: service.extend_hold(
-                s,
-                reservation_id=res.id,
-                now=self.now,
-                extension=EXTENSION,
-                max_extensions=MAX_EXTENSIONS,
-                cap=CAP,
-            )
-        )
+        answer = self.call(f"/reservations/{res.id}/extend", res.user)
         new = None
         if (
             res.status == "held"
@@ -209,9 +222,10 @@ class Reservations(RuleBasedStateMachine):
             new = min(res.deadline + EXTENSION, res.created + CAP)
             new = new if new > res.deadline else None
         if new is None:
-            assert isinstance(result, AppError)
+            self.refused(answer, "extension_refused")
             return
-        assert not isinstance(result, AppError), result.code
+        assert answer.status_code == 200, answer.text
+        assert datetime.fromisoformat(answer.json()["hold_expires_at"]) == new
         res.deadline, res.extensions = new, res.extensions + 1
         for owner in self.owners.values():
             if owner.rid == res.id:
@@ -221,59 +235,78 @@ class Reservations(RuleBasedStateMachine):
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         res = self.pick(data)
-        result = self.run(
-            lambda s: service.release_hold(s, reservation_id=res.id, now=self.now, full=self.full)
-        )
+        answer = self.call(f"/reservations/{res.id}/release", res.user)
         if res.status != "held":
-            assert isinstance(result, AppError)
+            self.refused(answer, "invalid_reservation_state")
             return
-        assert not isinstance(result, AppError), result.code
+        assert answer.status_code == 200, answer.text
         lapsed = res.deadline is not None and res.deadline <= self.now
-        res.status, res.deadline = ("expired" if lapsed else "canceled"), res.deadline
-        assert result.status == res.status
+        res.status = "expired" if lapsed else "canceled"
+        assert answer.json()["status"] == res.status
         self.release_seats(res.id)
 
     @precondition(lambda self: self.reservations)
     @rule(data=st.data())
-    def confirm(self, data: st.DataObject) -> None:
+    def pay(self, data: st.DataObject) -> None:
         res = self.pick(data)
-        result = self.run(
-            lambda s: service.confirm_reservation(s, reservation_id=res.id, now=self.now)
-        )
+        card = {"method": "card", "card_number": GOOD_CARD}
+        answer = self.call(f"/reservations/{res.id}/payments", res.user, card)
         ours = all(self.free(seat) or self.owners[seat].rid == res.id for seat in res.seats)
-        if res.status not in ("held", "expired") or not ours:
-            assert isinstance(result, AppError)
+        if res.paid:
+            self.refused(answer, "already_paid")
             return
-        assert not isinstance(result, AppError), result.code
-        res.status, res.deadline = "confirmed", None
+        if res.status not in ("held", "expired"):
+            self.refused(answer, "reservation_not_payable")
+            return
+        if not ours:
+            self.refused(answer, "hold_expired")
+            return
+        assert answer.status_code == 201, answer.text
+        body = answer.json()
+        assert body["reservation_status"] == "confirmed"
+        assert body["payment"]["amount_minor"] == sum(self.cells[s].price for s in res.seats)
+        assert {ticket["seat_id"] for ticket in body["tickets"]} == res.seats
+        res.status, res.deadline, res.paid = "confirmed", None, True
         for seat in res.seats:
             self.owners[seat] = Owner(res.id, "sold", None)
 
     @precondition(lambda self: self.reservations)
-    @rule(data=st.data())
-    def cancel(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), by_staff=st.booleans())
+    def cancel(self, data: st.DataObject, by_staff: bool) -> None:
         res = self.pick(data)
-        result = self.run(
-            lambda s: service.cancel_reservation(
-                s, reservation_id=res.id, now=self.now, reason="test", full=self.full
-            )
-        )
-        if res.status not in ("held", "confirmed"):
-            assert isinstance(result, AppError)
+        caller = STAFF if by_staff else res.user
+        answer = self.call(f"/reservations/{res.id}/cancel", caller)
+        # Customers cancel only what they bought (a hold is released); staff also cancel holds.
+        allowed = ("held", "confirmed") if caller == STAFF else ("confirmed",)
+        if res.status not in allowed:
+            self.refused(answer, "invalid_reservation_state")
             return
-        assert not isinstance(result, AppError), result.code
+        assert answer.status_code == 200, answer.text
         res.status, res.deadline = "canceled", None
         self.release_seats(res.id)
 
     @rule(minutes=st.integers(1, 12))
     def advance_clock(self, minutes: int) -> None:
-        self.now += timedelta(minutes=minutes)
+        self.clock.advance(timedelta(minutes=minutes))
+
+    def deadlines_ahead(self) -> list[datetime]:
+        return sorted(
+            {
+                r.deadline
+                for r in self.reservations.values()
+                if r.status == "held" and r.deadline and r.deadline > self.now
+            }
+        )
+
+    @precondition(lambda self: self.deadlines_ahead())
+    @rule(data=st.data())
+    def advance_to_a_deadline(self, data: st.DataObject) -> None:
+        """Stop the clock exactly on a hold's deadline: the edge of the availability rule."""
+        self.clock.advance(data.draw(st.sampled_from(self.deadlines_ahead())) - self.now)
 
     @rule()
     def sweep(self) -> None:
-        expired = self.run(
-            lambda s: service.expire_lapsed_holds(s, now=self.now, limit=100, full=self.full)
-        )
+        expired = self.loop.run_until_complete(sweep_once(self.app))
         lapsed = [
             r
             for r in self.reservations.values()
@@ -288,14 +321,7 @@ class Reservations(RuleBasedStateMachine):
 
     @invariant()
     def database_matches_model(self) -> None:
-        async def read(session: AsyncSession) -> tuple[list[Any], list[Any]]:
-            params = {"s": self.show.show_id}
-            seats = (await session.execute(SEATS_SQL, params)).all()
-            reservations = (await session.execute(RESERVATIONS_SQL, params)).all()
-            return list(seats), list(reservations)
-
-        seats, reservations = self.run(read)
-        for row in seats:
+        for row in self.read(SEATS_SQL):
             owner = self.owners.get(row.seat_id)
             if owner is None:
                 assert (row.status, row.reservation_id) == ("free", None)
@@ -305,32 +331,54 @@ class Reservations(RuleBasedStateMachine):
                     owner.rid,
                     owner.until,
                 )
+        reservations = self.read(RESERVATIONS_SQL)
         assert {r.id for r in reservations} == set(self.reservations)
         for row in reservations:
-            model = self.reservations[row.id]
-            assert row.status == model.status
-            assert row.amount_minor == row.seat_total  # amount = sum of its seat prices
-            if row.status == "confirmed":
-                assert row.sold == row.n  # a confirmed reservation owns all its seats as sold
-            if row.status == "held":
-                assert row.hold_expires_at == model.deadline
+            self.reservation_matches(row, self.reservations[row.id])
+
+    def reservation_matches(self, row: Any, model: Res) -> None:
+        assert row.status == model.status
+        assert frozenset(row.seat_ids) == model.seats
+        assert row.amount_minor == row.seat_total  # amount = sum of its seat prices
+        assert row.payments == int(model.paid)  # charged once, and only if sold
+        if model.paid:
+            assert row.paid_minor == row.amount_minor
+        refunded = model.paid and model.status == "canceled"
+        assert row.refund_minor == (row.amount_minor if refunded else None)
+        if row.status == "confirmed":
+            assert row.sold == row.n  # a confirmed reservation owns all its seats as sold
+        if row.status == "held":
+            assert row.hold_expires_at == model.deadline
 
 
-def test_reservations_state_machine(regional_dsn: str) -> None:
-    loop = asyncio.new_event_loop()
-    engine = make_engine(regional_dsn, service="stateful", pool_size=1)
-    Reservations.dsn, Reservations.loop = regional_dsn, loop
-    Reservations.maker = make_sessionmaker(engine)
+async def _start(app: FastAPI, stack: AsyncExitStack, dsn: str) -> httpx.AsyncClient:
+    Reservations.db = await stack.enter_async_context(
+        await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    )
+    await stack.enter_async_context(app.router.lifespan_context(app))
+    transport = httpx.ASGITransport(app=app)
+    return await stack.enter_async_context(
+        httpx.AsyncClient(transport=transport, base_url="http://regional")
+    )
+
+
+def test_reservations_state_machine(regional_dsn: str, issuer: TestIssuer) -> None:
+    app = make_app(regional_dsn, issuer, full_show_hint_seconds=3600)
+    app.state.payment_provider = fast_provider()
+    loop, stack = asyncio.new_event_loop(), AsyncExitStack()
+    Reservations.dsn, Reservations.loop, Reservations.app = regional_dsn, loop, app
+    Reservations.issuer = issuer
     try:
+        Reservations.http = loop.run_until_complete(_start(app, stack, regional_dsn))
         run_state_machine_as_test(
             Reservations,
             settings=settings(
-                max_examples=12,
+                max_examples=EXAMPLES,
                 stateful_step_count=25,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
     finally:
-        loop.run_until_complete(engine.dispose())
+        loop.run_until_complete(stack.aclose())
         loop.close()
