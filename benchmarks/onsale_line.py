@@ -28,12 +28,13 @@ DOC = ROOT / "docs" / "benchmarks" / "onsale-line.md"
 OPENS_IN_S = 5.0
 CEILING = 100.0  # admissions per second at most
 
+# Concurrent joins are ordered where the line serializes them (the on-sale's row lock in
+# join_line): that order is the rank, so an inversion is a later-ranked customer admitted first.
 INVERSIONS = """
 WITH late AS (
-  SELECT e.joined_at, e.admitted_at FROM line_entries e JOIN onsales o USING (show_id)
+  SELECT e.rank, e.admitted_at FROM line_entries e JOIN onsales o USING (show_id)
   WHERE e.show_id = %s AND e.joined_at >= o.opens_at AND e.admitted_at IS NOT NULL)
-SELECT count(*) FROM late a JOIN late b
-  ON a.joined_at < b.joined_at AND a.admitted_at > b.admitted_at
+SELECT count(*) FROM late a JOIN late b ON a.rank < b.rank AND a.admitted_at > b.admitted_at
 """
 
 

@@ -87,6 +87,8 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
         await asyncio.sleep(pause * (0.8 + 0.4 * random.random()))
         tally.polls += 1
         status, place, _ = await _request(http, tally, "GET", line, auth)
+        if status == 200 and place.get("state") == "not_in_line":  # the join got no answer
+            status, place, _ = await _request(http, tally, "POST", line, auth)
     if state == "sold_out":
         tally.outcomes["told sold out"] += 1
         tally.told_sold_out_at.append(time.time())

@@ -16,7 +16,11 @@ from tests.reliability.kit import Minter
 # The router's per-address hold limit would throttle a load generator that is one address;
 # regions' per-customer seat cap would refuse the generator's users long before seats run out.
 EXTRA_ENV = {
-    "router": {"ROUTER_RATE_LIMIT_ENABLED": "false"},
+    # ...and its per-address connection cap: thousands of customers here share one address.
+    "router": {
+        "ROUTER_RATE_LIMIT_ENABLED": "false",
+        "ROUTER_MAX_CONNECTIONS_PER_CLIENT": "1000000",
+    },
     "regional_api": {"REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW": "100000"},
 }
 
