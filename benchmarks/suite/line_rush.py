@@ -52,7 +52,8 @@ async def _request(
     started = time.perf_counter()
     try:
         async with http.request(method, path, json=body, headers=headers) as response:
-            status, payload = int(response.status), await response.json()
+            status = int(response.status)
+            payload = await response.json() if status != 204 else {}
     except Exception as exc:  # a refused or reset connection is an answer too
         tally.statuses[type(exc).__name__] += 1
         return 0, {}, 0.0
