@@ -159,7 +159,6 @@ class ObservabilityMiddleware:
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-# Settings prefix of each service's environment (REGIONAL_MAX_IN_FLIGHT, ...).
 @dataclass(frozen=True)
 class Admission:
     """Limits of `AdmissionControl`: requests in the app, requests waiting, and for how long.

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from common.db import Conn
 from regional_api.payments.metrics import BOX_OFFICE_SALES
 from regional_api.payments.service import Intent, PaymentAttempt, open_payment
-from regional_api.reservations.service import Hold, place_hold
+from regional_api.reservations.holds import Hold, place_hold
 
 log = logging.getLogger("boxoffice")
 

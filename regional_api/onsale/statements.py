@@ -1,4 +1,4 @@
-"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0005)."""
+"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0006)."""
 
 from common.db import raw_sql
 

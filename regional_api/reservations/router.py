@@ -17,7 +17,7 @@ from regional_api.db import AutocommitConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
 from regional_api.onsale.deps import AdmittedDep
-from regional_api.reservations import cancellation, queries, service
+from regional_api.reservations import cancellation, holds, queries, service
 from regional_api.reservations.deps import (
     FullShowsDep,
     ManagedShowIdDep,
@@ -114,7 +114,7 @@ async def hold_seats(
     """Hold the given seats of a show, all or none, until the hold deadline."""
 
     async def place() -> Hold:
-        return await service.place_hold(
+        return await holds.place_hold(
             conn,
             show_id=show_id,
             seat_ids=body.seat_ids,
@@ -161,7 +161,7 @@ async def hold_best_available(
     """Hold the best block of N adjacent free seats of a show."""
 
     async def place() -> Hold:
-        return await service.place_best_available(
+        return await holds.place_best_available(
             conn,
             show_id=show_id,
             count=body.count,

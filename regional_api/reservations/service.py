@@ -1,9 +1,8 @@
 """Holds, release, extension, cancellation and expiry of reservations.
 
 Every seat change is one atomic conditional UPDATE of `show_seats` (see statements.py) that
-locks its rows in seat order and claims only rows that are free by the availability rule.
-Placing holds lives in holds.py; its functions are re-exported here. Paying (which confirms)
-lives in payments/.
+locks its rows in seat order and frees only this reservation's rows. Placing holds lives in
+holds.py, paying (which sells the seats and confirms) in payments/.
 """
 
 import logging
@@ -20,25 +19,7 @@ from regional_api.reservations.errors import (
     ReservationNotFound,
 )
 from regional_api.reservations.full_shows import FullShows, forget_on_commit
-from regional_api.reservations.holds import (
-    HeldSeat,
-    Hold,
-    place_best_available,
-    place_hold,
-)
 from regional_api.reservations.models import Reservation
-
-__all__ = [
-    "HeldSeat",
-    "Hold",
-    "cancel_reservation",
-    "expire_lapsed_holds",
-    "extend_hold",
-    "lock_show_for_cancel",
-    "place_best_available",
-    "place_hold",
-    "release_hold",
-]
 
 log = logging.getLogger("reservations")
 

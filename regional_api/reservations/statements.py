@@ -1,9 +1,10 @@
 """The SQL of holds and reservations (plain SQL: benchmarks/holds.py measures these paths).
 
-Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups) and
-claims only rows that are free by the availability rule: free, or held with a lapsed deadline.
-The hold statements run on psycopg directly (`raw_sql`), the others through SQLAlchemy
-(`text`). Selling a reservation's seats is the payment's statement (payments/statements.py).
+Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups).
+A hold is `claim_seats()` (migration 0003), which claims only rows free by the availability
+rule: free, or held with a lapsed deadline. The hot statements run on psycopg directly
+(`raw_sql`), the others through SQLAlchemy (`text`). Selling a reservation's seats is the
+payment's `SETTLE` (payments/statements.py).
 """
 
 from sqlalchemy import text

@@ -8,8 +8,18 @@ import httpx
 import pytest
 
 from common.ids import new_id
-from tests.router.support import FakeDirectory, Proc, directory_map, free_port, router
+from tests.router.support import (
+    FakeDirectory,
+    Proc,
+    directory_map,
+    free_port,
+    metric,
+    router,
+)
 from tests.support.live import live_server
+from tests.support.poll import wait_until
+
+FAILED_REFRESH = {"trigger": "periodic", "outcome": "failed"}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +50,9 @@ def test_routing_survives_the_directory_going_down(
 ) -> None:
     lost, _ = orphans
     cinema = fake_directory.document["cinemas"][0]["id"]
-    time.sleep(0.6)  # past a periodic refresh that now fails
     with httpx.Client(base_url=lost.url, timeout=5.0) as client:
+        # A periodic refresh has failed since the directory went down.
+        wait_until(lambda: metric(client, "router_map_refreshes_total", **FAILED_REFRESH) > 0)
         assert client.get(f"/cinemas/{cinema}/shows").json()["region"] == "eu-west"
         assert client.get("/regions/us-east/movies").json()["region"] == "us-east"
         started = time.perf_counter()

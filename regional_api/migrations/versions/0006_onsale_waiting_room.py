@@ -7,14 +7,14 @@ with no count; the admitter moves `admitted_through` forward under the on-sale's
 nobody is admitted twice, by any number of replicas. The passes' signing secret lives here
 too, so every replica of the region shares it without configuration.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
