@@ -3,16 +3,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test lint fmt bench clean reliability soak
+.PHONY: install lock up test lint fmt bench clean reliability soak
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency comes from requirements.lock (exact versions and hashes); `make lock`
+# regenerates it after a change to pyproject.toml.
+$(STAMP): requirements.lock pyproject.toml
 	bash deploy/ensure-packages.sh
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+lock: install  ## re-resolve pyproject.toml (runtime + dev) into requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--no-emit-package cinema-platform $(ARGS) -o requirements.lock
 
 up: install  ## start the whole system with demo data (Ctrl-C stops it)
 	$(PY) -m deploy.local up $(ARGS)

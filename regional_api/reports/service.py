@@ -105,28 +105,13 @@ async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> 
     return {**header, **totals, **refunds, "by_seat_type": by_type}
 
 
+# Every figure is looked up per show of the window through an index (show_seats by show,
+# reservations by show, their seats and refunds by reservation): the cost follows the shows
+# in the window, not the history. Joining CTEs of whole tables made PostgreSQL estimate
+# millions of rows, hash every refund ever made and JIT-compile the plan (growth.md); JIT is
+# off for the service's connections (common/db.py).
 _DAILY = text(
     """
-    WITH s AS (
-        SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
-        FROM shows sh
-        WHERE sh.cinema_id = :cinema_id
-          AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
-          AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
-    ),
-    cap AS (
-        SELECT ss.show_id, count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
-        FROM show_seats ss JOIN s ON s.id = ss.show_id GROUP BY ss.show_id
-    ), sold AS (
-        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
-        FROM reservations r JOIN s ON s.id = r.show_id
-        JOIN reservation_seats rs ON rs.reservation_id = r.id
-        WHERE r.status = 'confirmed' GROUP BY r.show_id
-    ), ref AS (
-        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
-        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
-        JOIN s ON s.id = r.show_id GROUP BY r.show_id
-    )
     SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
            refunds_minor,
            coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
@@ -139,8 +124,32 @@ _DAILY = text(
                coalesce(sum(sold.revenue), 0) AS revenue_minor,
                coalesce(sum(ref.n), 0) AS refunds_count,
                coalesce(sum(ref.amount), 0) AS refunds_minor
-        FROM s LEFT JOIN cap ON cap.show_id = s.id LEFT JOIN sold ON sold.show_id = s.id
-        LEFT JOIN ref ON ref.show_id = s.id
+        FROM (
+            SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
+            FROM shows sh
+            WHERE sh.cinema_id = :cinema_id
+              AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
+              AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
+        ) s
+        CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
+            FROM show_seats ss WHERE ss.show_id = s.id
+        ) cap
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS tickets, sum(rs.price_minor) AS revenue
+            FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
+            WHERE r.show_id = s.id AND r.status = 'confirmed'
+        ) sold
+        CROSS JOIN LATERAL (
+            -- One probe of refunds' unique index per reservation (OFFSET 0 keeps it a probe),
+            -- never a hash of every refund ever made.
+            SELECT count(f.amount_minor) AS n, sum(f.amount_minor) AS amount
+            FROM reservations r
+            CROSS JOIN LATERAL (
+                SELECT f.amount_minor FROM refunds f WHERE f.reservation_id = r.id OFFSET 0
+            ) f
+            WHERE r.show_id = s.id
+        ) ref
         GROUP BY s.day, s.currency
     ) per_day
     ORDER BY day, currency

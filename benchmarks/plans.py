@@ -1,0 +1,301 @@
+"""The hot and report statements with realistic parameters, and what EXPLAIN says of them.
+
+Shared by the data-growth benchmark (`benchmarks/growth.py`) and the plan tests
+(`tests/regional_api/test_plans.py`): each `Case` is the statement the code runs, taken from
+its module, with the parameters of a real call on a database loaded by `benchmarks.history`.
+Write statements run inside a transaction that the caller rolls back.
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy import TextClause
+
+from benchmarks.history import History
+from common.db import raw_sql
+from regional_api.payments import statements as pay_sql
+from regional_api.reports import service as reports
+from regional_api.reservations import queries as reservation_queries
+from regional_api.reservations import statements as hold_sql
+from regional_api.shows import queries as show_queries
+
+# Tables whose size follows the history: a sequential scan of one costs more every day.
+GROWING = frozenset(
+    {"reservations", "reservation_seats", "payments", "refunds", "show_seats", "shows", "seats"}
+)
+RID = "res-us-east-planprobe01"
+PID = "pay-us-east-planprobe01"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One statement as the code runs it: `kind` hot or report."""
+
+    name: str
+    kind: str
+    sql: bytes
+    params: Callable[[History, datetime], dict[str, Any]]
+
+
+def psycopg_sql(statement: bytes | TextClause) -> bytes:
+    """A statement constant (psycopg bytes or a SQLAlchemy text()) as psycopg bytes."""
+    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
+
+
+def _claim(h: History, now: datetime) -> dict[str, Any]:
+    return {
+        "show_id": h.future_show,
+        "seat_ids": _seat_ids(h),
+        "rid": RID,
+        "user_id": "user-probe",
+        "email": "probe@example.com",
+        "channel": "online",
+        "now": now,
+        "deadline": now + timedelta(minutes=10),
+        "cap": 10,
+    }
+
+
+_SEATS: dict[str, list[int]] = {}
+
+
+def _seat_ids(h: History) -> list[int]:
+    return _SEATS.get(h.future_show, [])
+
+
+def _open(h: History, now: datetime) -> dict[str, Any]:
+    return {
+        "rid": RID,
+        "pid": PID,
+        "method": "card",
+        "now": now,
+        "guard": now + timedelta(minutes=2),
+        "payer": "user-probe",
+        "admin": False,
+        "cinemas": [],
+    }
+
+
+def _settle(h: History, now: datetime) -> dict[str, Any]:
+    codes = [f"code-{i}" for i in range(2)]
+    return {"rid": RID, "pid": PID, "show_id": h.future_show, "codes": codes, "now": now}
+
+
+def _report(h: History, now: datetime) -> dict[str, Any]:
+    today = now.date()
+    return {
+        "cinema_id": h.cinema_id,
+        "tz": h.timezone,
+        "date_from": today - timedelta(days=30),
+        "date_to": today - timedelta(days=1),
+    }
+
+
+def _show(h: History, now: datetime) -> dict[str, Any]:
+    return {"show_id": h.future_show, "now": now}
+
+
+def _past_show(h: History, now: datetime) -> dict[str, Any]:
+    return {"show_id": "show-us-east-hist0", "now": now}
+
+
+_READ_SHOW = raw_sql(f"{show_queries._SHOW_SELECT} WHERE s.id = :show_id")
+
+HOT = (
+    Case("claim", "hot", hold_sql.CLAIM, _claim),
+    Case("best-available seat map", "hot", hold_sql.SEAT_MAP, _show),
+    Case("pay: open", "hot", pay_sql.OPEN_PAYMENT, _open),
+    Case("pay: settle", "hot", pay_sql.SETTLE, lambda h, now: _settle(h, now) | {"ref": "r"}),
+    Case(
+        "extend",
+        "hot",
+        psycopg_sql(hold_sql.MOVE_DEADLINE),
+        lambda h, now: {"show_id": h.future_show, "rid": RID, "deadline": now},
+    ),
+    Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
+    Case("seat map", "hot", psycopg_sql(show_queries._SEAT_MAP), _show),
+    Case("show read", "hot", _READ_SHOW, _show),
+)
+
+REPORT = (
+    Case("cinema report, 30 days", "report", psycopg_sql(reports._DAILY), _report),
+    Case("show report: seats", "report", psycopg_sql(reports._SHOW_SEATS), _past_show),
+    Case("show report: refunds", "report", psycopg_sql(reports._SHOW_REFUNDS), _past_show),
+    Case(
+        "my reservations, first page",
+        "report",
+        psycopg_sql(reservation_queries._USER_PAGE),
+        lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
+    ),
+)
+
+
+def prepare(conn: psycopg.Connection, history: History) -> None:
+    """Look up the seats the write cases claim (two free seats of the future show)."""
+    rows = conn.execute(
+        "SELECT seat_id FROM show_seats WHERE show_id = %s AND status = 'free'"
+        " ORDER BY seat_id LIMIT 2",
+        (history.future_show,),
+    ).fetchall()
+    _SEATS[history.future_show] = [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What EXPLAIN ANALYZE said of one run of a case."""
+
+    name: str
+    kind: str
+    planning_ms: float
+    execution_ms: float
+    seq_scans: tuple[str, ...]
+    jit: bool
+
+
+def explain(
+    conn: psycopg.Connection, history: History, *, analyze: bool = True
+) -> Iterator[Explained]:
+    """EXPLAIN every case in one transaction, in order (the writes build on each other)."""
+    now = datetime.now(UTC)
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    with conn.transaction(force_rollback=True):
+        for case in (*HOT, *REPORT):
+            params = case.params(history, now)
+            raw = conn.execute(b"EXPLAIN (" + options.encode() + b") " + case.sql, params)
+            plan = _as_json(raw.fetchone())
+            yield Explained(
+                case.name,
+                case.kind,
+                float(plan.get("Planning Time", 0.0)),
+                float(plan.get("Execution Time", 0.0)),
+                tuple(sorted(set(seq_scans(plan["Plan"])) & GROWING)),
+                "JIT" in plan,
+            )
+
+
+def _as_json(row: Any) -> dict[str, Any]:
+    value = row[0]
+    document = json.loads(value) if isinstance(value, str) else value
+    return dict(document[0])
+
+
+def seq_scans(node: dict[str, Any]) -> Iterator[str]:
+    """Every relation the plan reads with a sequential scan."""
+    if node.get("Node Type") == "Seq Scan":
+        yield str(node.get("Relation Name"))
+    for child in node.get("Plans", []):
+        yield from seq_scans(child)
+
+
+def prepared_plans(
+    conn: psycopg.Connection, history: History, *, rounds: int = 8
+) -> dict[str, tuple[int, int]]:
+    """Run the hot cases `rounds` times as prepared statements: (generic, custom) plans each.
+
+    The counts come from `pg_prepared_statements` on `conn` (an autocommit connection), so
+    they show what the connection's settings (`plan_cache_mode`) make PostgreSQL do with
+    psycopg's prepared statements.
+    """
+    for _ in range(rounds):
+        now = datetime.now(UTC)
+        conn.execute("BEGIN")
+        try:
+            for case in HOT:
+                conn.execute(case.sql, case.params(history, now), prepare=True)
+        finally:
+            # Not conn.rollback(): psycopg forgets its prepared statements on a ROLLBACK.
+            conn.pgconn.exec_(b"ROLLBACK")
+    rows = conn.execute(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    ).fetchall()
+    by_text = {text: (generic, custom) for text, generic, custom in rows}
+    return {
+        case.name: by_text[numbered(case.sql)[0]]
+        for case in HOT
+        if numbered(case.sql)[0] in by_text
+    }
+
+
+def numbered(statement: bytes) -> tuple[str, list[str]]:
+    """The statement with $1, $2... for its %(name)s parameters (as psycopg sends it)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = _PARAM.sub(number, statement.decode()).replace("%%", "%")
+    return text, names
+
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Explained]:
+    """EXPLAIN ANALYZE the hot cases as prepared statements with their generic plans."""
+    now = datetime.now(UTC)
+    cursor = psycopg.ClientCursor(conn)  # EXECUTE's arguments are spelled out as literals
+    conn.execute("DEALLOCATE ALL")
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for number_, case in enumerate(HOT):
+            text, names = numbered(case.sql)
+            conn.execute(f"PREPARE probe{number_} AS {text}".encode())
+            params = case.params(history, now)
+            args = ", ".join(["%s"] * len(names))
+            values = [params[name] for name in names]
+            # The first EXECUTE builds the generic plan; the second is what every call costs.
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+            )
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+            )
+            plan = _as_json(cursor.fetchone())
+            yield Explained(
+                case.name,
+                case.kind,
+                float(plan.get("Planning Time", 0.0)),
+                float(plan.get("Execution Time", 0.0)),
+                tuple(sorted(set(seq_scans(plan["Plan"])) & GROWING)),
+                "JIT" in plan,
+            )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """How often pg_stat_statements saw one statement run and planned."""
+
+    query: str
+    toplevel: bool
+    calls: int
+    plans: int
+    mean_plan_ms: float
+
+
+def statement_plans(
+    conn: psycopg.Connection, history: History, *, rounds: int = 8
+) -> list[Planned]:
+    """Run the hot cases `rounds` times on `conn`; every statement's calls and plans, nested too.
+
+    Needs pg_stat_statements loaded and a superuser `conn` (autocommit); the statements inside
+    `claim_seats` appear with `toplevel` false.
+    """
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    conn.execute("SET pg_stat_statements.track = 'all'")
+    conn.execute("SET pg_stat_statements.track_planning = on")
+    conn.execute("SELECT pg_stat_statements_reset()")
+    prepared_plans(conn, history, rounds=rounds)
+    rows = conn.execute(
+        "SELECT query, toplevel, calls, plans, mean_plan_time FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND calls >= %s",
+        (rounds,),
+    ).fetchall()
+    return [Planned(q, top, calls, plans, float(mean)) for q, top, calls, plans, mean in rows]
