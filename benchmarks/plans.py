@@ -163,6 +163,7 @@ def explain(
     """EXPLAIN every case in one transaction, in order (the writes build on each other)."""
     now = datetime.now(UTC)
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    partial = partial_indexes(conn)
     with conn.transaction(force_rollback=True):
         for case in (*HOT, *REPORT):
             params = case.params(history, now)
@@ -173,7 +174,7 @@ def explain(
                 case.kind,
                 float(plan.get("Planning Time", 0.0)),
                 float(plan.get("Execution Time", 0.0)),
-                tuple(sorted(set(seq_scans(plan["Plan"])) & GROWING)),
+                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
                 "JIT" in plan,
             )
 
@@ -184,12 +185,29 @@ def _as_json(row: Any) -> dict[str, Any]:
     return dict(document[0])
 
 
-def seq_scans(node: dict[str, Any]) -> Iterator[str]:
-    """Every relation the plan reads with a sequential scan."""
-    if node.get("Node Type") == "Seq Scan":
+_INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
+
+
+def seq_scans(node: dict[str, Any], partial: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every relation the plan reads whole: a sequential scan, or an index scan with no
+    condition (except on a `partial` index, which holds only the rows of its predicate)."""
+    kind = node.get("Node Type")
+    if kind == "Seq Scan":
         yield str(node.get("Relation Name"))
+    elif kind in _INDEX_SCANS and "Index Cond" not in node:
+        if node.get("Index Name") not in partial:
+            yield str(node.get("Relation Name") or node.get("Index Name"))
     for child in node.get("Plans", []):
-        yield from seq_scans(child)
+        yield from seq_scans(child, partial)
+
+
+def partial_indexes(conn: psycopg.Connection) -> frozenset[str]:
+    """The names of the database's partial indexes."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indpred IS NOT NULL"
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
 
 
 def prepared_plans(

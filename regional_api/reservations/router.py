@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from common.auth import Claims
 from common.db import Conn
+from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
 from regional_api.db import AutocommitConnDep, SessionDep
@@ -28,7 +29,7 @@ from regional_api.reservations.deps import (
 from regional_api.reservations.holds import Hold
 from regional_api.reservations.models import Reservation
 from schemas.auth import TokenClaims
-from schemas.pagination import MAX_PAGE_SIZE, Page
+from schemas.pagination import MAX_PAGE_SIZE, KeysetPage, Page, decode_cursor
 from schemas.reservations import (
     BestAvailableCreate,
     HoldCreate,
@@ -252,14 +253,20 @@ async def my_reservations(
     clock: ClockDep,
     settings: SettingsDep,
     limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[ReservationRead]:
-    """List the caller's reservations in this region, newest first."""
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)] = 0,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> KeysetPage[ReservationRead]:
+    """List the caller's reservations in this region, newest first, paged by key."""
+    try:
+        key = decode_cursor(before) if before is not None else None
+    except ValueError:
+        raise Unprocessable("before is not a page key", code="invalid_cursor") from None
     return await queries.user_reservations(
         session,
         user_id=claims.sub,
         limit=limit,
         offset=offset,
+        before=key,
         now=clock.now(),
         max_extensions=settings.hold_max_extensions,
     )
