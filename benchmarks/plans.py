@@ -194,9 +194,10 @@ def seq_scans(node: dict[str, Any], partial: frozenset[str] = frozenset()) -> It
     kind = node.get("Node Type")
     if kind == "Seq Scan":
         yield str(node.get("Relation Name"))
-    elif kind in _INDEX_SCANS and "Index Cond" not in node:
-        if node.get("Index Name") not in partial:
-            yield str(node.get("Relation Name") or node.get("Index Name"))
+    elif (
+        kind in _INDEX_SCANS and "Index Cond" not in node and node.get("Index Name") not in partial
+    ):
+        yield str(node.get("Relation Name") or node.get("Index Name"))
     for child in node.get("Plans", []):
         yield from seq_scans(child, partial)
 

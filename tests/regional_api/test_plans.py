@@ -13,17 +13,18 @@ import pytest
 from benchmarks import plans
 from benchmarks.history import History, load
 from common.db import hot_options
+from tests.support.db import DatabaseFactory
 
 ROUNDS = 8
 
 
 @pytest.fixture(scope="module")
-def history_dsn(regional_databases: dict[str, object]) -> Iterator[str]:
+def history_dsn(regional_databases: dict[str, DatabaseFactory]) -> Iterator[str]:
     """One regional database with 6,000 past reservations, shared by this module's tests."""
     factory = regional_databases["us-east"]
-    dsn: str = factory.new("plans")  # type: ignore[attr-defined]
+    dsn = factory.new("plans")
     yield dsn
-    factory.drop(dsn)  # type: ignore[attr-defined]
+    factory.drop(dsn)
 
 
 @pytest.fixture(scope="module")
