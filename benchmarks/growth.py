@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import plans
-from benchmarks.history import load
+from benchmarks.history import History, load
 from common.migrate import upgrade
 from common.pg import create_database, start_server
 
@@ -81,7 +81,28 @@ def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET jit = off")
         generic = [list(plans.explain_generic(conn, history)) for _ in range(repeat)]
+    facts |= _claim_plans(dsn, history)
     return _collect(custom, size, "custom") + _collect(generic, size, "generic"), facts
+
+
+def _claim_plans(dsn: str, history: History) -> dict[str, str]:
+    """Planning inside claim_seats per 20 calls, as migrated and with the plan mode reset."""
+    facts: dict[str, str] = {}
+    for label, setting in (
+        ("auto", "RESET plan_cache_mode"),
+        ("generic", "SET plan_cache_mode = force_generic_plan"),
+    ):
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"ALTER FUNCTION {plans.CLAIM_FUNCTION} {setting}".encode())
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                p = plans.claim_planning(conn, history)
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            return {}  # pg_stat_statements not loaded
+        facts[f"claim_seats {label}: plans/calls, plan ms"] = (
+            f"{p.plans}/{p.calls}, {p.mean_plan_ms:.2f}"
+        )
+    return facts
 
 
 def _sizes(conn: psycopg.Connection) -> dict[str, str]:
@@ -147,7 +168,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     args = parser.parse_args()
     sizes = QUICK if args.quick else tuple(int(s) for s in args.sizes.split(","))
-    server = start_server("bench-growth", durable=False)
+    server = start_server("bench-growth", durable=False, statement_stats=True)
     rows: list[Row] = []
     facts: dict[int, dict[str, str]] = {}
     try:

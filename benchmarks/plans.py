@@ -261,6 +261,7 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
     now = datetime.now(UTC)
     cursor = psycopg.ClientCursor(conn)  # EXECUTE's arguments are spelled out as literals
     conn.execute("DEALLOCATE ALL")
+    partial = partial_indexes(conn)
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         for number_, case in enumerate(HOT):
@@ -282,7 +283,7 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
                 case.kind,
                 float(plan.get("Planning Time", 0.0)),
                 float(plan.get("Execution Time", 0.0)),
-                tuple(sorted(set(seq_scans(plan["Plan"])) & GROWING)),
+                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
                 "JIT" in plan,
             )
 
@@ -318,3 +319,14 @@ def statement_plans(
         (rounds,),
     ).fetchall()
     return [Planned(q, top, calls, plans, float(mean)) for q, top, calls, plans, mean in rows]
+
+
+CLAIM_FUNCTION = (
+    "claim_seats(text, bigint[], text, text, text, text, timestamptz, timestamptz, integer)"
+)
+
+
+def claim_planning(conn: psycopg.Connection, history: History, *, rounds: int = 20) -> Planned:
+    """The statement inside `claim_seats` over `rounds` claims on one new connection."""
+    planned = statement_plans(conn, history, rounds=rounds)
+    return next(p for p in planned if not p.toplevel and "claimed AS" in p.query)
