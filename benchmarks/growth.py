@@ -76,7 +76,7 @@ def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str
         facts = {"load_s": f"{time.monotonic() - started:.0f}"}
         plans.prepare(conn, history)
         conn.execute("SET jit = off")  # as the service's connections (common/db.py)
-        custom = [list(plans.explain(conn, history)) for _ in range(repeat)]
+        custom = [list(plans.explain(conn, history, before=True)) for _ in range(repeat)]
         facts |= _sizes(conn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET jit = off")
