@@ -82,7 +82,7 @@ SELECT k, 'res-us-east-' || substr(md5(k::text), 1, 12) AS id,
        CASE WHEN k %% 50 <= 30 THEN 'paid' WHEN k %% 50 <= 35 THEN 'box'
             WHEN k %% 50 <= 39 THEN 'canceled' ELSE 'expired' END AS kind,
        CASE WHEN k %% 997 = 0 THEN %(heavy)s
-            ELSE 'user-' || (k * 7919 %% greatest(%(n)s / 10, 1)) END AS user_id
+            ELSE 'user-' || (k::bigint * 7919 %% greatest(%(n)s / 10, 1)) END AS user_id
 FROM generate_series(0, %(n)s - 1) k;
 INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
                           amount_minor, currency, refund_minor, created_at, confirmed_at,
