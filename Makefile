@@ -17,7 +17,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 lock: install  ## re-resolve pyproject.toml (runtime + dev) into requirements.lock
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 		--no-emit-package cinema-platform $(ARGS) -o requirements.lock
 
