@@ -1,7 +1,8 @@
 """A regional database with a past: shows, reservations, payments and refunds made in SQL.
 
 `load(conn, reservations=N)` adds about N past reservations to a migrated regional database:
-a year of shows in 100-seat halls (about 40 reservations of two seats each per show), one
+up to a year of shows in cinemas of four 100-seat halls with four shows a day (about 40
+reservations of two seats each per show; more history is more cinemas), one
 customer per ~10 reservations plus one heavy customer (`HEAVY_USER`) with a long history, and a
 mix of 62 % paid online (card), 10 % box office (cash), 8 % canceled after paying (refunded),
 20 % expired holds (a tenth of them with a failed payment). It also adds a few future shows
@@ -19,6 +20,7 @@ HEAVY_USER = "user-heavy"
 SEATS_PER_HALL = 100  # 10 x 10
 PER_SHOW = 40  # reservations of two seats each per past show
 FUTURE_SHOWS = 20
+HALLS_PER_CINEMA = 4
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ INSERT INTO movies (id, title, duration_minutes)
 SELECT 'mov-us-east-hist' || m, 'Movie ' || m, 110 FROM generate_series(0, 49) m;
 """
 
-# Show i plays in hall i % halls, its (i / halls)-th slot: slots are 3 h apart, the past ones
-# ending before :now and the future ones starting a day after it.
+# Show i plays in hall i % halls, its (i / halls)-th slot: slots are 6 h apart (four shows a
+# day), the past ones ending before :now and the future ones starting a day after it.
 SHOWS = """
 INSERT INTO shows (id, movie_id, hall_id, cinema_id, starts_at, ends_at, currency, created_at)
 SELECT 'show-us-east-hist' || i, 'mov-us-east-hist' || (i %% 50), 'hall-us-east-hist' || h,
@@ -59,8 +61,8 @@ SELECT 'show-us-east-hist' || i, 'mov-us-east-hist' || (i %% 50), 'hall-us-east-
 FROM generate_series(0, %(shows)s + %(future)s - 1) i,
      LATERAL (SELECT i %% %(halls)s AS h) hh,
      LATERAL (SELECT CASE WHEN i < %(shows)s
-                  THEN now() - interval '3 hours' * (%(shows)s / %(halls)s + 1 - i / %(halls)s)
-                  ELSE now() + interval '1 day' + interval '3 hours' * ((i - %(shows)s) / %(halls)s)
+                  THEN now() - interval '6 hours' * (%(shows)s / %(halls)s + 1 - i / %(halls)s)
+                  ELSE now() + interval '1 day' + interval '6 hours' * ((i - %(shows)s) / %(halls)s)
                   END AS t) tt;
 INSERT INTO show_prices (show_id, seat_type, amount_minor)
 SELECT s.id, t.seat_type, t.amount FROM shows s,
@@ -128,9 +130,11 @@ DROP TABLE gen;
 def load(conn: psycopg.Connection, *, reservations: int) -> History:
     """Add about `reservations` past reservations (and the catalog they need), then ANALYZE."""
     shows = max(1, math.ceil(reservations / PER_SHOW))
-    # A hall holds at most one show per 3 h slot: ~2,900 slots a year.
-    halls = max(8, math.ceil(shows / 2900))
-    cinemas = max(2, halls // 4)
+    # Every cinema looks the same whatever the size: four halls of four shows a day, so a
+    # 30-day report covers 480 shows once the history is 30 days deep. A bigger history is
+    # more cinemas (up to a year deep each), not busier ones.
+    cinemas = max(1, math.ceil(shows / (HALLS_PER_CINEMA * 4 * 365)))
+    halls = cinemas * HALLS_PER_CINEMA
     params = {
         "cinemas": cinemas,
         "halls": halls,
