@@ -46,6 +46,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("not a cursor") from exc
     at, sep, item_id = raw.partition("|")
     moment = datetime.fromisoformat(at)
-    if not sep or not item_id or moment.tzinfo is None:
+    # Only keys `encode_cursor` could have made: an id is short and printable (no NUL).
+    if not sep or not 0 < len(item_id) <= 100 or not item_id.isprintable() or not moment.tzinfo:
         raise ValueError("not a cursor")
     return moment, item_id

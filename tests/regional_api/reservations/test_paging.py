@@ -1,5 +1,6 @@
 """A customer's history is paged by key: every reservation once, newest first, bad keys 422."""
 
+from base64 import urlsafe_b64encode
 from datetime import datetime
 
 import httpx
@@ -45,7 +46,9 @@ def test_a_key_from_another_listing_is_only_a_position(
 
 def test_bad_keys_are_422(client: httpx.Client, issuer: tokens.TestIssuer) -> None:
     me = issuer.headers(sub="rita")
-    for bad in ("x", "not-base64!", encode_cursor.__name__, "MjAyNi0wMS0wMQ", "fA"):
+    nul = urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|res\x00").decode()
+    naive = urlsafe_b64encode(b"2026-01-01T00:00:00|res-1").decode()
+    for bad in ("x", "not-base64!", encode_cursor.__name__, "MjAyNi0wMS0wMQ", "fA", nul, naive):
         response = client.get("/me/reservations", params={"before": bad}, headers=me)
         assert response.status_code == 422, bad
         assert response.json()["error"] == "invalid_cursor"
