@@ -111,11 +111,13 @@ async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> 
     return {**header, **totals, **refunds, "by_seat_type": by_type}
 
 
-# Every figure is looked up per show of the window through an index (show_seats by show,
-# reservations by show, their seats and refunds by reservation): the cost follows the shows
-# in the window, not the history. Joining CTEs of whole tables made PostgreSQL estimate
-# millions of rows, hash every refund ever made and JIT-compile the plan (growth.md); JIT is
-# off for the service's connections (common/db.py).
+# Every figure is looked up per show of the window through an index, so the cost follows the
+# shows in the window, not the history: one pass over the show's seats (primary key) gives
+# capacity, tickets and revenue (a sold seat is a seat of a confirmed reservation, and its
+# price is the one the reservation recorded: the claim copies it and it never changes), and
+# refunds are probed per canceled reservation. Joining CTEs of whole tables made PostgreSQL
+# estimate millions of rows, hash every refund ever made and JIT-compile the plan
+# (docs/benchmarks/growth.md); JIT is off for the service's connections (common/db.py).
 _DAILY = text(
     """
     SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
@@ -125,9 +127,9 @@ _DAILY = text(
     FROM (
         SELECT s.day, s.currency,
                count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
-               coalesce(sum(cap.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
-               coalesce(sum(sold.tickets), 0) AS tickets_sold,
-               coalesce(sum(sold.revenue), 0) AS revenue_minor,
+               coalesce(sum(st.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
+               coalesce(sum(st.tickets), 0) AS tickets_sold,
+               coalesce(sum(st.revenue), 0) AS revenue_minor,
                coalesce(sum(ref.n), 0) AS refunds_count,
                coalesce(sum(ref.amount), 0) AS refunds_minor
         FROM (
@@ -138,14 +140,11 @@ _DAILY = text(
               AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
         ) s
         CROSS JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
+            SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity,
+                   count(*) FILTER (WHERE ss.status = 'sold') AS tickets,
+                   sum(ss.price_minor) FILTER (WHERE ss.status = 'sold') AS revenue
             FROM show_seats ss WHERE ss.show_id = s.id
-        ) cap
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS tickets, sum(rs.price_minor) AS revenue
-            FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
-            WHERE r.show_id = s.id AND r.status = 'confirmed'
-        ) sold
+        ) st
         CROSS JOIN LATERAL (
             -- One probe of refunds' unique index per canceled reservation (only those are
             -- refunded; OFFSET 0 keeps it a probe), never a hash of every refund ever made.
