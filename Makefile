@@ -3,13 +3,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up test lint fmt bench clean reliability soak
+.PHONY: install lock up test lint fmt bench clean reliability soak
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every dependency comes from requirements.lock (exact versions and hashes); `make lock`
+# regenerates it after a change to pyproject.toml.
+$(STAMP): requirements.lock pyproject.toml
 	@VENV=$(VENV) bash deploy/local/install.sh
 	@touch $(STAMP)
+
+lock: install  ## re-resolve pyproject.toml (runtime + dev) into requirements.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--no-emit-package cinema-platform $(ARGS) -o requirements.lock
 
 up: install  ## start the whole system with demo data (Ctrl-C stops it)
 	$(PY) -m deploy.local up $(ARGS)

@@ -97,7 +97,9 @@ async def session_connection(session: AsyncSession) -> Conn:
 def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
     return {
         "connect_timeout": 3,
-        "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+        # No JIT: compiling a plan costs 100+ ms, more than any statement of ours runs
+        # (docs/benchmarks/growth.md: the 30-day report).
+        "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC -c jit=off",
         "application_name": service,
     }
 
@@ -106,6 +108,19 @@ def make_breaker(dsn: str, *, service: str, probe_interval: float = 0.5) -> Brea
     """The database's circuit breaker, shared by the service's hot pool, engine and probe."""
     options = _session_options(service, statement_timeout_ms=2000)
     return Breaker(plain_dsn(dsn), service=service, options=options, probe_interval=probe_interval)
+
+
+def hot_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+    """Connection settings of the hot pool: autocommit, every statement planned once.
+
+    Its statements are prepared on first use and keep one generic plan per connection, so a
+    hold or payment never pays for planning again (custom plans cost 0.2-1 ms a call;
+    `tests/regional_api/test_plans.py` checks each statement and docs/benchmarks/holds.md
+    has the figures).
+    """
+    options = _session_options(service, statement_timeout_ms)
+    options["options"] += " -c plan_cache_mode=force_generic_plan"
+    return options | {"autocommit": True, "prepare_threshold": 0}
 
 
 class HotPool(AsyncConnectionPool[Conn]):
@@ -187,7 +202,7 @@ def make_pool(
         min_size=min(2, size),
         max_size=size,
         timeout=timeout,
-        kwargs=_session_options(service, statement_timeout_ms) | {"autocommit": True},
+        kwargs=hot_options(service, statement_timeout_ms),
         open=False,
         name=service,
     )

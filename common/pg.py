@@ -142,6 +142,7 @@ class LocalServer:
     bin_dir: Path
     durable: bool = True
     keep: bool = False
+    statement_stats: bool = False  # load pg_stat_statements (when this build ships it)
     _owner: pwd.struct_passwd | None = field(default=None, repr=False)
     _watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -187,6 +188,11 @@ class LocalServer:
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        if (
+            self.statement_stats
+            and (self.bin_dir.parent / "lib" / "pg_stat_statements.so").exists()
+        ):
+            options.append("-c shared_preload_libraries=pg_stat_statements")
         self._run(
             str(self.bin_dir / "pg_ctl"),
             "-D",
@@ -285,9 +291,17 @@ def docker_reachable() -> bool:
 
 
 def start_server(
-    name: str, *, data_dir: Path | None = None, port: int | None = None, durable: bool = True
+    name: str,
+    *,
+    data_dir: Path | None = None,
+    port: int | None = None,
+    durable: bool = True,
+    statement_stats: bool = False,
 ) -> PgServer:
-    """Start (or reach) a PostgreSQL server for `name`, choosing the path as documented above."""
+    """Start (or reach) a PostgreSQL server for `name`, choosing the path as documented above.
+
+    With `statement_stats`, a local server loads pg_stat_statements if its build has it.
+    """
     if dsn := os.environ.get(f"CINEMA_PG_DSN_{name.upper().replace('-', '_')}"):
         return ExternalServer(dsn)
     mode = os.environ.get("CINEMA_PG_MODE", "auto")
@@ -306,7 +320,12 @@ def start_server(
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix=f"cinema-pg-{name}-")) / "data"
     server = LocalServer(
-        data_dir=data_dir, port=port or free_port(), bin_dir=bin_dir, durable=durable, keep=keep
+        data_dir=data_dir,
+        port=port or free_port(),
+        bin_dir=bin_dir,
+        durable=durable,
+        keep=keep,
+        statement_stats=statement_stats,
     )
     return server.start()
 

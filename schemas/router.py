@@ -40,3 +40,6 @@ class FanOutResult(ResponseModel):
     items: list[dict[str, Any]]
     regions: dict[str, str] = Field(description="region -> ok | timeout | unavailable | error")
     unavailable_regions: list[str]
+    next_before: str | None = Field(
+        None, description="`/me/reservations`: pass as `before` for the next page; null at the end"
+    )

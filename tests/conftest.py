@@ -19,7 +19,7 @@ def pg_servers() -> Iterator[dict[str, PgServer]]:
     servers: dict[str, PgServer] = {}
     try:
         for name in ("global", *REGIONS):
-            servers[name] = start_server(name, durable=False)
+            servers[name] = start_server(name, durable=False, statement_stats=True)
         yield servers
     finally:
         for server in servers.values():

@@ -19,6 +19,8 @@ step "creating the virtualenv $VENV ..."
 took
 step "installing the Python dependencies into $VENV (about a minute the first time) ..."
 "$VENV/bin/pip" install -q --upgrade pip
-"$VENV/bin/pip" install -q -e '.[dev]'
+# Exact versions and hashes from the lock file (`make lock` regenerates it), then the project.
+"$VENV/bin/pip" install -q --require-hashes -r requirements.lock
+"$VENV/bin/pip" install -q --no-deps -e .
 took
 echo "[install] ready in $(( $(date +%s) - started )) s"

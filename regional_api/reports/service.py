@@ -78,11 +78,17 @@ _SHOW_SEATS = text(
     """
 )
 
+# One probe of refunds' unique index per canceled reservation of the show (only those are
+# refunded; OFFSET 0 keeps it a probe), never a pass over every refund ever made
+# (docs/benchmarks/growth.md).
 _SHOW_REFUNDS = text(
     """
     SELECT count(*) AS refunds_count, coalesce(sum(f.amount_minor), 0) AS refunds_minor
-    FROM refunds f JOIN reservations r ON r.id = f.reservation_id
-    WHERE r.show_id = :show_id
+    FROM reservations r
+    CROSS JOIN LATERAL (
+        SELECT f.amount_minor FROM refunds f WHERE f.reservation_id = r.id OFFSET 0
+    ) f
+    WHERE r.show_id = :show_id AND r.status = 'canceled'
     """
 )
 
@@ -105,28 +111,15 @@ async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> 
     return {**header, **totals, **refunds, "by_seat_type": by_type}
 
 
+# Every figure is looked up per show of the window through an index, so the cost follows the
+# shows in the window, not the history: one pass over the show's seats (primary key) gives
+# capacity, tickets and revenue (a sold seat is a seat of a confirmed reservation, and its
+# price is the one the reservation recorded: the claim copies it and it never changes), and
+# refunds are probed per canceled reservation. Joining CTEs of whole tables made PostgreSQL
+# estimate millions of rows, hash every refund ever made and JIT-compile the plan
+# (docs/benchmarks/growth.md); JIT is off for the service's connections (common/db.py).
 _DAILY = text(
     """
-    WITH s AS (
-        SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
-        FROM shows sh
-        WHERE sh.cinema_id = :cinema_id
-          AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
-          AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
-    ),
-    cap AS (
-        SELECT ss.show_id, count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
-        FROM show_seats ss JOIN s ON s.id = ss.show_id GROUP BY ss.show_id
-    ), sold AS (
-        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
-        FROM reservations r JOIN s ON s.id = r.show_id
-        JOIN reservation_seats rs ON rs.reservation_id = r.id
-        WHERE r.status = 'confirmed' GROUP BY r.show_id
-    ), ref AS (
-        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
-        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
-        JOIN s ON s.id = r.show_id GROUP BY r.show_id
-    )
     SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
            refunds_minor,
            coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
@@ -134,13 +127,34 @@ _DAILY = text(
     FROM (
         SELECT s.day, s.currency,
                count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
-               coalesce(sum(cap.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
-               coalesce(sum(sold.tickets), 0) AS tickets_sold,
-               coalesce(sum(sold.revenue), 0) AS revenue_minor,
+               coalesce(sum(st.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
+               coalesce(sum(st.tickets), 0) AS tickets_sold,
+               coalesce(sum(st.revenue), 0) AS revenue_minor,
                coalesce(sum(ref.n), 0) AS refunds_count,
                coalesce(sum(ref.amount), 0) AS refunds_minor
-        FROM s LEFT JOIN cap ON cap.show_id = s.id LEFT JOIN sold ON sold.show_id = s.id
-        LEFT JOIN ref ON ref.show_id = s.id
+        FROM (
+            SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
+            FROM shows sh
+            WHERE sh.cinema_id = :cinema_id
+              AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
+              AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
+        ) s
+        CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity,
+                   count(*) FILTER (WHERE ss.status = 'sold') AS tickets,
+                   sum(ss.price_minor) FILTER (WHERE ss.status = 'sold') AS revenue
+            FROM show_seats ss WHERE ss.show_id = s.id
+        ) st
+        CROSS JOIN LATERAL (
+            -- One probe of refunds' unique index per canceled reservation (only those are
+            -- refunded; OFFSET 0 keeps it a probe), never a hash of every refund ever made.
+            SELECT count(f.amount_minor) AS n, sum(f.amount_minor) AS amount
+            FROM reservations r
+            CROSS JOIN LATERAL (
+                SELECT f.amount_minor FROM refunds f WHERE f.reservation_id = r.id OFFSET 0
+            ) f
+            WHERE r.show_id = s.id AND r.status = 'canceled'
+        ) ref
         GROUP BY s.day, s.currency
     ) per_day
     ORDER BY day, currency

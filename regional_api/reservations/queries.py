@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regional_api.reservations.holds import Hold
-from schemas.pagination import Page
+from schemas.pagination import KeysetPage, Page, encode_cursor
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 # One round trip for the reservations, their show, movie and seats (rows repeat per seat).
@@ -27,9 +27,18 @@ WHERE r.id = ANY(CAST(:ids AS text[]))
 ORDER BY st.grid_row, st.grid_col
 """)
 
+# A customer's history is paged by key on ix_reservations_user (user_id, created_at, id): a
+# page reads its own rows and one more, never the whole history (docs/benchmarks/growth.md).
+# Customer service sees only the reservations at `:cinemas` (staff), or all (NULL: admins).
 _USER_PAGE = text("""
-SELECT id, count(*) OVER () AS total FROM reservations
+SELECT id, created_at FROM reservations
 WHERE user_id = :user_id
+  AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
+ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
+""")
+_USER_PAGE_BEFORE = text("""
+SELECT id, created_at FROM reservations
+WHERE user_id = :user_id AND (created_at, id) < (:before_at, :before_id)
   AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """)
@@ -137,19 +146,34 @@ async def user_reservations(
     user_id: str,
     limit: int,
     offset: int,
+    before: tuple[datetime, str] | None,
     now: datetime,
     max_extensions: int,
     cinemas: Sequence[str] | None = None,
-) -> Page[ReservationRead]:
-    """A customer's reservations in this region, newest first; only at `cinemas` if given."""
-    return await _page(
-        session,
-        _USER_PAGE,
-        {"user_id": user_id, "cinemas": None if cinemas is None else list(cinemas)},
+) -> KeysetPage[ReservationRead]:
+    """A customer's reservations in this region, newest first, after the key `before`; only
+    those at `cinemas` when given."""
+    params: dict[str, Any] = {
+        "user_id": user_id,
+        "cinemas": None if cinemas is None else list(cinemas),
+        "limit": limit + 1,
+        "offset": offset,
+    }
+    query = _USER_PAGE
+    if before is not None:
+        query = _USER_PAGE_BEFORE
+        params |= {"before_at": before[0], "before_id": before[1]}
+    rows = (await session.execute(query, params)).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    items = await reservation_reads(
+        session, [r.id for r in rows], now=now, max_extensions=max_extensions
+    )
+    last = rows[-1] if more else None
+    return KeysetPage[ReservationRead](
+        items=items,
         limit=limit,
         offset=offset,
-        now=now,
-        max_extensions=max_extensions,
+        next_before=encode_cursor(last.created_at, last.id) if last else None,
     )
 
 

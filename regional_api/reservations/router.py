@@ -5,12 +5,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.auth import Claims, StaffClaims
 from common.db import Conn
+from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings
 from regional_api.db import AutocommitConnDep, SessionDep
@@ -29,7 +30,7 @@ from regional_api.reservations.deps import (
 from regional_api.reservations.holds import Hold
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
-from schemas.pagination import MAX_PAGE_SIZE, Page
+from schemas.pagination import MAX_PAGE_SIZE, KeysetPage, Page, decode_cursor
 from schemas.reservations import (
     BestAvailableCreate,
     HoldCreate,
@@ -255,21 +256,37 @@ async def cancel_reservation(
     return await _read(session, reservation, now, settings)
 
 
+async def page_key(
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> tuple[datetime, str] | None:
+    """The `before` page key of a keyset-paged list, decoded (422 if it is not one)."""
+    try:
+        return decode_cursor(before) if before is not None else None
+    except ValueError:
+        raise Unprocessable("before is not a page key", code="invalid_cursor") from None
+
+
+PageKeyDep = Annotated[tuple[datetime, str] | None, Depends(page_key)]
+KeyedOffset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
+
+
 @router.get("/me/reservations")
 async def my_reservations(
     session: SessionDep,
     claims: Claims,
     clock: ClockDep,
     settings: SettingsDep,
+    before: PageKeyDep,
     limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[ReservationRead]:
-    """List the caller's reservations in this region, newest first."""
+    offset: KeyedOffset = 0,
+) -> KeysetPage[ReservationRead]:
+    """List the caller's reservations in this region, newest first, paged by key."""
     return await queries.user_reservations(
         session,
         user_id=claims.sub,
         limit=limit,
         offset=offset,
+        before=before,
         now=clock.now(),
         max_extensions=settings.hold_max_extensions,
     )
@@ -282,9 +299,10 @@ async def customer_reservations(
     claims: StaffClaims,
     clock: ClockDep,
     settings: SettingsDep,
+    before: PageKeyDep,
     limit: Limit = 50,
-    offset: Offset = 0,
-) -> Page[ReservationRead]:
+    offset: KeyedOffset = 0,
+) -> KeysetPage[ReservationRead]:
     """List a customer's reservations here, newest first (admins: all; staff: their cinemas')."""
     return await queries.user_reservations(
         session,
@@ -292,6 +310,7 @@ async def customer_reservations(
         cinemas=None if claims.role is Role.admin else claims.cinemas,
         limit=limit,
         offset=offset,
+        before=before,
         now=clock.now(),
         max_extensions=settings.hold_max_extensions,
     )

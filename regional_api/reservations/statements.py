@@ -41,12 +41,13 @@ SELECT * FROM claim_seats(:show_id, CAST(:seat_ids AS bigint[]), :rid, :user_id,
                           :channel, :now, :deadline, CAST(:cap AS integer))
 """)
 
+# The show's seats, looked up in its hall (ix_seats_hall), never in every hall's seats.
 SEAT_MAP = raw_sql("""
 SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
   ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now) AS free,
   st.label, ss.held_until
 FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
-WHERE ss.show_id = :show_id
+WHERE ss.show_id = :show_id AND st.hall_id = (SELECT hall_id FROM shows WHERE id = :show_id)
 """)
 
 # Free the rows this reservation still holds or owns (rows re-claimed by others are untouched).

@@ -45,7 +45,9 @@ _SEAT_MAP = text(f"""
                ss.seat_type, ss.price_minor,
                CASE WHEN {_FREE} THEN 'free' ELSE ss.status END AS status
         FROM show_seats ss JOIN seats se ON se.id = ss.seat_id
+        -- The hall's seats by ix_seats_hall, never every seat of every hall (growth.md).
         WHERE ss.show_id = :show_id
+          AND se.hall_id = (SELECT hall_id FROM shows WHERE id = :show_id)
     )
     SELECT json_build_object(
         'show_id', s.id, 'show_status', s.status, 'hall_id', s.hall_id, 'currency', s.currency,

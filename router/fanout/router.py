@@ -1,5 +1,7 @@
 """Cross-region reads answered by the router itself: `/me/reservations`, `/search/shows`."""
 
+import contextlib
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -8,7 +10,7 @@ from common.auth import Claims, StaffClaims
 from common.observability import request_id_var
 from router.deps import RouterState, StateDep
 from router.fanout.service import ask_all, merge, region_query
-from schemas.pagination import MAX_PAGE_SIZE
+from schemas.pagination import MAX_PAGE_SIZE, encode_cursor
 from schemas.router import FanOutResult
 
 router = APIRouter(tags=["cross-region"])
@@ -32,12 +34,16 @@ def _headers(request: Request, state: RouterState) -> list[tuple[bytes, bytes]]:
 async def my_reservations(
     request: Request, state: StateDep, _: Claims, limit: Limit = 50, offset: Offset = 0
 ) -> FanOutResult:
-    """List the caller's reservations in every region, newest first."""
+    """List the caller's reservations in every region, newest first, paged by key (`before`).
+
+    Each region gets the same `before` key and answers from it; the next key is the last
+    item's, so a page never depends on how deep the customer's history is.
+    """
     query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
     answers = await ask_all(
         state, path=f"/me/reservations?{query}", headers=_headers(request, state)
     )
-    return merge(
+    result = merge(
         answers,
         kind="me_reservations",
         sort_key="created_at",
@@ -45,6 +51,17 @@ async def my_reservations(
         limit=limit,
         offset=offset,
     )
+    return _keyed(result, limit)
+
+
+def _keyed(result: FanOutResult, limit: int) -> FanOutResult:
+    """A full page of reservations carries the key of its last item, to ask for the next."""
+    if len(result.items) == limit:
+        last = result.items[-1]
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            at = datetime.fromisoformat(last["created_at"])
+            result.next_before = encode_cursor(at, str(last["id"]))
+    return result
 
 
 def _staff_headers(request: Request) -> list[tuple[bytes, bytes]]:
@@ -68,7 +85,7 @@ async def customer_reservations(
     query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
     path = f"/customers/{user_id}/reservations?{query}"
     answers = await ask_all(state, path=path, headers=_staff_headers(request))
-    return merge(
+    result = merge(
         answers,
         kind="customer_reservations",
         sort_key="created_at",
@@ -76,6 +93,7 @@ async def customer_reservations(
         limit=limit,
         offset=offset,
     )
+    return _keyed(result, limit)
 
 
 @router.get("/search/shows")

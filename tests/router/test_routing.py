@@ -8,6 +8,7 @@ import pytest
 
 from common.ids import new_id
 from schemas.auth import Role
+from schemas.pagination import decode_cursor
 from tests.router.conftest import CINEMA_EU, LOAD_BALANCER
 from tests.router.support import FakeDirectory, Proc, client_from, wait_all_healthy
 from tests.support.tokens import TestIssuer
@@ -219,6 +220,16 @@ def test_my_reservations_need_a_token_and_merge_newest_first(
     assert response.status_code == 200
     ids = [item["id"] for item in response.json()["items"]]
     assert ids == ["res-us-east-4", "res-eu-west-3", "res-us-east-2", "res-eu-west-1"]
+    assert response.json()["next_before"] is None
+
+
+def test_my_reservations_page_ends_with_the_key_of_its_last_item(
+    client: httpx.Client, issuer: TestIssuer
+) -> None:
+    page = client.get("/me/reservations", params={"limit": 2}, headers=issuer.headers()).json()
+    assert [item["id"] for item in page["items"]] == ["res-us-east-4", "res-eu-west-3"]
+    at, rid = decode_cursor(page["next_before"])
+    assert (at.isoformat(), rid) == ("2029-12-03T00:00:00+00:00", "res-eu-west-3")
 
 
 def test_customer_reservations_fan_out_for_staff_and_admins_only(

@@ -1,0 +1,189 @@
+"""Data-growth benchmark: every hot and report statement at 0, 1M and 5M past reservations.
+
+For each size it builds a fresh regional database (migrations, then `benchmarks.history`
+generated in SQL), runs every statement of `benchmarks.plans` under EXPLAIN ANALYZE
+`--repeat` times (writes rolled back) and reports the median planning and execution time,
+the sequential scans of tables that grow with history and whether JIT ran. The hot
+statements are measured twice: as one-off statements (a custom plan each call) and as the
+hot pool runs them (prepared, generic plan). `--quick` runs 0 and 20,000 only.
+
+    .venv/bin/python -m benchmarks.growth --quick
+    .venv/bin/python -m benchmarks.growth --sizes 0,1000000 --write
+"""
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from benchmarks import plans
+from benchmarks.history import History, load
+from common.migrate import upgrade
+from common.pg import create_database, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks" / "growth.md"
+SIZES = (0, 1_000_000, 5_000_000)
+QUICK = (0, 20_000)
+
+
+@dataclass(frozen=True)
+class Row:
+    """The median of one statement's runs at one size."""
+
+    size: int
+    name: str
+    mode: str  # custom (one-off statement) or generic (prepared on the hot pool)
+    planning_ms: float
+    execution_ms: float
+    seq_scans: tuple[str, ...]
+    jit: bool
+
+
+def _median(runs: list[plans.Explained], size: int, mode: str) -> Row:
+    return Row(
+        size,
+        runs[0].name,
+        mode,
+        statistics.median(r.planning_ms for r in runs),
+        statistics.median(r.execution_ms for r in runs),
+        tuple(sorted({t for r in runs for t in r.seq_scans})),
+        any(r.jit for r in runs),
+    )
+
+
+def _collect(runs: Iterable[list[plans.Explained]], size: int, mode: str) -> list[Row]:
+    by_name: dict[str, list[plans.Explained]] = {}
+    for batch in runs:
+        for run in batch:
+            by_name.setdefault(run.name, []).append(run)
+    return [_median(batch, size, mode) for batch in by_name.values()]
+
+
+def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str, str]]:
+    """Build the database of `size` reservations and measure every statement there."""
+    dsn = create_database(admin_dsn, f"growth_{size}", drop_existing=True)
+    upgrade(ROOT / "regional_api" / "migrations", dsn)
+    started = time.monotonic()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        history = load(conn, reservations=size)
+        facts = {"load_s": f"{time.monotonic() - started:.0f}"}
+        plans.prepare(conn, history)
+        conn.execute("SET jit = off")  # as the service's connections (common/db.py)
+        custom = [list(plans.explain(conn, history, before=True)) for _ in range(repeat)]
+        facts |= _sizes(conn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET jit = off")
+        generic = [list(plans.explain_generic(conn, history)) for _ in range(repeat)]
+    facts |= _claim_plans(dsn, history)
+    return _collect(custom, size, "custom") + _collect(generic, size, "generic"), facts
+
+
+def _claim_plans(dsn: str, history: History) -> dict[str, str]:
+    """Planning inside claim_seats per 20 calls, as migrated and with the plan mode reset."""
+    facts: dict[str, str] = {}
+    for label, setting in (
+        ("auto", "RESET plan_cache_mode"),
+        ("generic", "SET plan_cache_mode = force_generic_plan"),
+    ):
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"ALTER FUNCTION {plans.CLAIM_FUNCTION} {setting}".encode())
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                p = plans.claim_planning(conn, history)
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            return {}  # pg_stat_statements not loaded
+        facts[f"claim_seats {label}: plans/calls, plan ms"] = (
+            f"{p.plans}/{p.calls}, {p.mean_plan_ms:.2f}"
+        )
+    return facts
+
+
+def _sizes(conn: psycopg.Connection) -> dict[str, str]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM reservations), (SELECT count(*) FROM show_seats),"
+        " pg_size_pretty(pg_table_size('show_seats')),"
+        " pg_size_pretty(pg_relation_size('show_seats_pkey'))"
+    ).fetchone()
+    assert row is not None
+    return {
+        "reservations": str(row[0]),
+        "show_seats rows": str(row[1]),
+        "show_seats": row[2],
+        "show_seats_pkey": row[3],
+    }
+
+
+def table(rows: list[Row], facts: dict[int, dict[str, str]]) -> str:
+    """The report: one line per statement and mode, one column group per size."""
+    sizes = sorted(facts)
+    head = "| statement | plan | " + " | ".join(f"{s:,} rows: plan / exec ms" for s in sizes)
+    lines = [head + " | seq scans of growing tables |", "|---|---|" + "---:|" * len(sizes) + "---|"]
+    keys = dict.fromkeys((r.name, r.mode) for r in rows)
+    for name, mode in keys:
+        cells, scans = [], set()
+        for size in sizes:
+            match = [r for r in rows if (r.size, r.name, r.mode) == (size, name, mode)]
+            if not match:
+                cells.append("")
+                continue
+            r = match[0]
+            cells.append(f"{r.planning_ms:.2f} / {r.execution_ms:.2f}{' JIT' if r.jit else ''}")
+            scans |= {f"{t} ({size:,})" for t in r.seq_scans}
+        lines.append(
+            f"| {name} | {mode} | " + " | ".join(cells) + f" | {', '.join(sorted(scans)) or '-'} |"
+        )
+    lines.append("")
+    lines.append("| size | " + " | ".join(facts[sizes[0]]) + " |")
+    lines.append("|---:|" + "---:|" * len(facts[sizes[0]]))
+    for size in sizes:
+        lines.append(f"| {size:,} | " + " | ".join(facts[size].values()) + " |")
+    return "\n".join(lines)
+
+
+def write_doc(report: str, command: str) -> None:
+    """Replace the results block of docs/benchmarks/growth.md."""
+    text = DOC.read_text() if DOC.exists() else "<!-- results:start -->\n<!-- results:end -->\n"
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    load_avg = os.getloadavg()[0]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = f"{start}\n`{command}` on {stamp}, {os.cpu_count()} CPUs, load average {load_avg:.1f} at the end.\n\n{report}\n{end}"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    DOC.write_text(head + block + tail)
+
+
+def main() -> None:
+    """Measure at every size, print, and optionally write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--quick", action="store_true", help="sizes 0 and 20,000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else tuple(int(s) for s in args.sizes.split(","))
+    server = start_server("bench-growth", durable=False, statement_stats=True)
+    rows: list[Row] = []
+    facts: dict[int, dict[str, str]] = {}
+    try:
+        for size in sizes:
+            measured, facts[size] = measure(server.admin_dsn, size, args.repeat)
+            rows += measured
+            print(f"size {size:,}: {facts[size]}", flush=True)
+    finally:
+        server.stop()
+    report = table(rows, facts)
+    print(report)
+    if args.write:
+        flags = "--quick" if args.quick else f"--sizes {args.sizes}"
+        write_doc(report, f".venv/bin/python -m benchmarks.growth {flags} --write")
+
+
+if __name__ == "__main__":
+    main()

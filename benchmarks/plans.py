@@ -1,0 +1,406 @@
+"""The hot and report statements with realistic parameters, and what EXPLAIN says of them.
+
+Shared by the data-growth benchmark (`benchmarks/growth.py`) and the plan tests
+(`tests/regional_api/test_plans.py`): each `Case` is the statement the code runs, taken from
+its module, with the parameters of a real call on a database loaded by `benchmarks.history`.
+Write statements run inside a transaction that the caller rolls back.
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy import TextClause
+
+from benchmarks.history import History
+from common.db import raw_sql
+from regional_api.payments import statements as pay_sql
+from regional_api.reports import service as reports
+from regional_api.reservations import queries as reservation_queries
+from regional_api.reservations import statements as hold_sql
+from regional_api.shows import queries as show_queries
+
+# Tables whose size follows the history: a sequential scan of one costs more every day.
+GROWING = frozenset(
+    {"reservations", "reservation_seats", "payments", "refunds", "show_seats", "shows", "seats"}
+)
+RID = "res-us-east-planprobe01"
+PID = "pay-us-east-planprobe01"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One statement as the code runs it: `kind` hot or report."""
+
+    name: str
+    kind: str
+    sql: bytes
+    params: Callable[[History, datetime], dict[str, Any]]
+
+
+def psycopg_sql(statement: bytes | TextClause) -> bytes:
+    """A statement constant (psycopg bytes or a SQLAlchemy text()) as psycopg bytes."""
+    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
+
+
+def _claim(h: History, now: datetime) -> dict[str, Any]:
+    return {
+        "show_id": h.future_show,
+        "seat_ids": _seat_ids(h),
+        "rid": RID,
+        "user_id": "user-probe",
+        "email": "probe@example.com",
+        "channel": "online",
+        "now": now,
+        "deadline": now + timedelta(minutes=10),
+        "cap": 10,
+    }
+
+
+_SEATS: dict[str, list[int]] = {}
+
+
+def _seat_ids(h: History) -> list[int]:
+    return _SEATS.get(h.future_show, [])
+
+
+def _open(h: History, now: datetime) -> dict[str, Any]:
+    return {
+        "rid": RID,
+        "pid": PID,
+        "method": "card",
+        "now": now,
+        "guard": now + timedelta(minutes=2),
+        "payer": "user-probe",
+        "admin": False,
+        "cinemas": [],
+    }
+
+
+def _settle(h: History, now: datetime) -> dict[str, Any]:
+    codes = [f"code-{i}" for i in range(2)]
+    return {"rid": RID, "pid": PID, "show_id": h.future_show, "codes": codes, "now": now}
+
+
+def _report(h: History, now: datetime) -> dict[str, Any]:
+    today = now.date()
+    return {
+        "cinema_id": h.cinema_id,
+        "tz": h.timezone,
+        "date_from": today - timedelta(days=30),
+        "date_to": today - timedelta(days=1),
+    }
+
+
+def _show(h: History, now: datetime) -> dict[str, Any]:
+    return {"show_id": h.future_show, "now": now}
+
+
+def _past_show(h: History, now: datetime) -> dict[str, Any]:
+    return {"show_id": "show-us-east-hist0", "now": now}
+
+
+_READ_SHOW = raw_sql(f"{show_queries._SHOW_SELECT} WHERE s.id = :show_id")
+
+HOT = (
+    Case("claim", "hot", hold_sql.CLAIM, _claim),
+    Case("best-available seat map", "hot", hold_sql.SEAT_MAP, _show),
+    Case("pay: open", "hot", pay_sql.OPEN_PAYMENT, _open),
+    Case("pay: settle", "hot", pay_sql.SETTLE, lambda h, now: _settle(h, now) | {"ref": "r"}),
+    Case(
+        "extend",
+        "hot",
+        psycopg_sql(hold_sql.MOVE_DEADLINE),
+        lambda h, now: {"show_id": h.future_show, "rid": RID, "deadline": now},
+    ),
+    Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
+    Case("seat map", "hot", psycopg_sql(show_queries._SEAT_MAP), _show),
+    Case("show read", "hot", _READ_SHOW, _show),
+)
+
+REPORT = (
+    Case("cinema report, 30 days", "report", psycopg_sql(reports._DAILY), _report),
+    Case("show report: seats", "report", psycopg_sql(reports._SHOW_SEATS), _past_show),
+    Case("show report: refunds", "report", psycopg_sql(reports._SHOW_REFUNDS), _past_show),
+    Case(
+        "my reservations, first page",
+        "report",
+        psycopg_sql(reservation_queries._USER_PAGE),
+        lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
+    ),
+)
+
+
+# The statements as they were before the data-growth fixes (main at 9a7da82), measured beside
+# the current ones by benchmarks/growth.py only.
+_DAILY_BEFORE = """
+    WITH s AS (
+        SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
+        FROM shows sh
+        WHERE sh.cinema_id = :cinema_id
+          AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
+          AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
+    ),
+    cap AS (
+        SELECT ss.show_id, count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity
+        FROM show_seats ss JOIN s ON s.id = ss.show_id GROUP BY ss.show_id
+    ), sold AS (
+        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
+        FROM reservations r JOIN s ON s.id = r.show_id
+        JOIN reservation_seats rs ON rs.reservation_id = r.id
+        WHERE r.status = 'confirmed' GROUP BY r.show_id
+    ), ref AS (
+        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
+        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
+        JOIN s ON s.id = r.show_id GROUP BY r.show_id
+    )
+    SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
+           refunds_minor,
+           coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
+               AS occupancy_pct
+    FROM (
+        SELECT s.day, s.currency,
+               count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
+               coalesce(sum(cap.capacity) FILTER (WHERE s.status = 'scheduled'), 0) AS capacity,
+               coalesce(sum(sold.tickets), 0) AS tickets_sold,
+               coalesce(sum(sold.revenue), 0) AS revenue_minor,
+               coalesce(sum(ref.n), 0) AS refunds_count,
+               coalesce(sum(ref.amount), 0) AS refunds_minor
+        FROM s LEFT JOIN cap ON cap.show_id = s.id LEFT JOIN sold ON sold.show_id = s.id
+        LEFT JOIN ref ON ref.show_id = s.id
+        GROUP BY s.day, s.currency
+    ) per_day
+    ORDER BY day, currency
+
+"""
+_USER_PAGE_BEFORE = """
+SELECT id, count(*) OVER () AS total FROM reservations
+WHERE user_id = :user_id
+ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
+"""
+_SEAT_MAP_BEFORE = """
+SELECT ss.seat_id, st.grid_row, st.grid_col, ss.seat_type,
+  ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now) AS free,
+  st.label, ss.held_until
+FROM show_seats ss JOIN seats st ON st.id = ss.seat_id
+WHERE ss.show_id = :show_id
+"""
+_SHOW_REFUNDS_BEFORE = """
+SELECT count(*) AS refunds_count, coalesce(sum(f.amount_minor), 0) AS refunds_minor
+FROM refunds f JOIN reservations r ON r.id = f.reservation_id
+WHERE r.show_id = :show_id
+"""
+
+BEFORE = (
+    Case("best-available seat map (before)", "hot", raw_sql(_SEAT_MAP_BEFORE), _show),
+    Case("cinema report, 30 days (before)", "report", raw_sql(_DAILY_BEFORE), _report),
+    Case("show report: refunds (before)", "report", raw_sql(_SHOW_REFUNDS_BEFORE), _past_show),
+    Case(
+        "my reservations, first page (before)",
+        "report",
+        raw_sql(_USER_PAGE_BEFORE),
+        lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
+    ),
+)
+
+
+def prepare(conn: psycopg.Connection, history: History) -> None:
+    """Look up the seats the write cases claim (two free seats of the future show)."""
+    rows = conn.execute(
+        "SELECT seat_id FROM show_seats WHERE show_id = %s AND status = 'free'"
+        " ORDER BY seat_id LIMIT 2",
+        (history.future_show,),
+    ).fetchall()
+    _SEATS[history.future_show] = [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What EXPLAIN ANALYZE said of one run of a case."""
+
+    name: str
+    kind: str
+    planning_ms: float
+    execution_ms: float
+    seq_scans: tuple[str, ...]
+    jit: bool
+
+
+def explain(
+    conn: psycopg.Connection, history: History, *, analyze: bool = True, before: bool = False
+) -> Iterator[Explained]:
+    """EXPLAIN every case in one transaction, in order (the writes build on each other);
+    with `before`, also the statements as they were before the growth fixes."""
+    now = datetime.now(UTC)
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    partial = partial_indexes(conn)
+    with conn.transaction(force_rollback=True):
+        for case in (*HOT, *REPORT, *(BEFORE if before else ())):
+            params = case.params(history, now)
+            raw = conn.execute(b"EXPLAIN (" + options.encode() + b") " + case.sql, params)
+            plan = _as_json(raw.fetchone())
+            yield Explained(
+                case.name,
+                case.kind,
+                float(plan.get("Planning Time", 0.0)),
+                float(plan.get("Execution Time", 0.0)),
+                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
+                "JIT" in plan,
+            )
+
+
+def _as_json(row: Any) -> dict[str, Any]:
+    value = row[0]
+    document = json.loads(value) if isinstance(value, str) else value
+    return dict(document[0])
+
+
+_INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
+
+
+def seq_scans(node: dict[str, Any], partial: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every relation the plan reads whole: a sequential scan, or an index scan with no
+    condition (except on a `partial` index, which holds only the rows of its predicate)."""
+    kind = node.get("Node Type")
+    if kind == "Seq Scan":
+        yield str(node.get("Relation Name"))
+    elif (
+        kind in _INDEX_SCANS and "Index Cond" not in node and node.get("Index Name") not in partial
+    ):
+        yield str(node.get("Relation Name") or node.get("Index Name"))
+    for child in node.get("Plans", []):
+        yield from seq_scans(child, partial)
+
+
+def partial_indexes(conn: psycopg.Connection) -> frozenset[str]:
+    """The names of the database's partial indexes."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indpred IS NOT NULL"
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
+
+
+def prepared_plans(
+    conn: psycopg.Connection, history: History, *, rounds: int = 8
+) -> dict[str, tuple[int, int]]:
+    """Run the hot cases `rounds` times as prepared statements: (generic, custom) plans each.
+
+    The counts come from `pg_prepared_statements` on `conn` (an autocommit connection), so
+    they show what the connection's settings (`plan_cache_mode`) make PostgreSQL do with
+    psycopg's prepared statements.
+    """
+    for _ in range(rounds):
+        now = datetime.now(UTC)
+        conn.execute("BEGIN")
+        try:
+            for case in HOT:
+                conn.execute(case.sql, case.params(history, now), prepare=True)
+        finally:
+            # Not conn.rollback(): psycopg forgets its prepared statements on a ROLLBACK.
+            conn.pgconn.exec_(b"ROLLBACK")
+    rows = conn.execute(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    ).fetchall()
+    by_text = {text: (generic, custom) for text, generic, custom in rows}
+    return {
+        case.name: by_text[numbered(case.sql)[0]]
+        for case in HOT
+        if numbered(case.sql)[0] in by_text
+    }
+
+
+def numbered(statement: bytes) -> tuple[str, list[str]]:
+    """The statement with $1, $2... for its %(name)s parameters (as psycopg sends it)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = _PARAM.sub(number, statement.decode()).replace("%%", "%")
+    return text, names
+
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+
+
+def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Explained]:
+    """EXPLAIN ANALYZE the hot cases as prepared statements with their generic plans."""
+    now = datetime.now(UTC)
+    cursor = psycopg.ClientCursor(conn)  # EXECUTE's arguments are spelled out as literals
+    conn.execute("DEALLOCATE ALL")
+    partial = partial_indexes(conn)
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        for number_, case in enumerate(HOT):
+            text, names = numbered(case.sql)
+            conn.execute(f"PREPARE probe{number_} AS {text}".encode())
+            params = case.params(history, now)
+            args = ", ".join(["%s"] * len(names))
+            values = [params[name] for name in names]
+            # The first EXECUTE builds the generic plan; the second is what every call costs.
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+            )
+            cursor.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+            )
+            plan = _as_json(cursor.fetchone())
+            yield Explained(
+                case.name,
+                case.kind,
+                float(plan.get("Planning Time", 0.0)),
+                float(plan.get("Execution Time", 0.0)),
+                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
+                "JIT" in plan,
+            )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """How often pg_stat_statements saw one statement run and planned."""
+
+    query: str
+    toplevel: bool
+    calls: int
+    plans: int
+    mean_plan_ms: float
+
+
+def statement_plans(
+    conn: psycopg.Connection, history: History, *, rounds: int = 8
+) -> list[Planned]:
+    """Run the hot cases `rounds` times on `conn`; every statement's calls and plans, nested too.
+
+    Needs pg_stat_statements loaded and a superuser `conn` (autocommit); the statements inside
+    `claim_seats` appear with `toplevel` false.
+    """
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    conn.execute("SET pg_stat_statements.track = 'all'")
+    conn.execute("SET pg_stat_statements.track_planning = on")
+    conn.execute("SELECT pg_stat_statements_reset()")
+    prepared_plans(conn, history, rounds=rounds)
+    rows = conn.execute(
+        "SELECT query, toplevel, calls, plans, mean_plan_time FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND calls >= %s",
+        (rounds,),
+    ).fetchall()
+    return [Planned(q, top, calls, plans, float(mean)) for q, top, calls, plans, mean in rows]
+
+
+CLAIM_FUNCTION = (
+    "claim_seats(text, bigint[], text, text, text, text, timestamptz, timestamptz, integer)"
+)
+
+
+def claim_planning(conn: psycopg.Connection, history: History, *, rounds: int = 20) -> Planned:
+    """The statement inside `claim_seats` over `rounds` claims on one new connection."""
+    planned = statement_plans(conn, history, rounds=rounds)
+    return next(p for p in planned if not p.toplevel and "claimed AS" in p.query)

@@ -1,0 +1,70 @@
+"""The plans of the hot and report statements, on a database with a past (benchmarks.history).
+
+Timings never decide these tests: what PostgreSQL plans does. A hot statement keeps one
+generic plan per connection (no planning per call), and no statement reads a whole table that
+grows with history.
+"""
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from benchmarks import plans
+from benchmarks.history import History, load
+from common.db import hot_options
+from tests.support.db import DatabaseFactory
+
+ROUNDS = 8
+
+
+@pytest.fixture(scope="module")
+def history_dsn(regional_databases: dict[str, DatabaseFactory]) -> Iterator[str]:
+    """One regional database with 6,000 past reservations, shared by this module's tests."""
+    factory = regional_databases["us-east"]
+    dsn = factory.new("plans")
+    yield dsn
+    factory.drop(dsn)
+
+
+@pytest.fixture(scope="module")
+def history(history_dsn: str) -> History:
+    """Load the past and look up the seats the write statements claim."""
+    with psycopg.connect(history_dsn, autocommit=True) as conn:
+        loaded = load(conn, reservations=6_000)
+        plans.prepare(conn, loaded)
+    return loaded
+
+
+def test_hot_statements_keep_one_generic_plan(history_dsn: str, history: History) -> None:
+    with psycopg.connect(history_dsn, **hot_options("test", 5000)) as conn:
+        counts = plans.prepared_plans(conn, history, rounds=ROUNDS)
+    assert set(counts) == {case.name for case in plans.HOT}
+    replanned = {name: c for name, c in counts.items() if c != (ROUNDS, 0)}
+    assert replanned == {}, "(generic, custom) plans of statements planned per call"
+
+
+def test_nothing_inside_claim_seats_is_planned_per_call(history_dsn: str, history: History) -> None:
+    with psycopg.connect(history_dsn, **hot_options("test", 5000)) as conn:
+        try:
+            planned = plans.statement_plans(conn, history, rounds=ROUNDS)
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            pytest.skip("pg_stat_statements is not loaded on this server")
+    nested = [p for p in planned if not p.toplevel]
+    assert any("claimed AS" in p.query for p in nested), "claim_seats' statement not seen"
+    # At most one plan per ROUNDS calls: a foreign-key check's text is shared by every
+    # constraint that references the same table, and each constraint plans it once.
+    replanned = [(p.query[:60], p.calls, p.plans) for p in planned if p.plans * ROUNDS > p.calls]
+    assert replanned == []
+
+
+@pytest.mark.parametrize("case", [*plans.HOT, *plans.REPORT], ids=lambda case: case.name)
+def test_no_statement_reads_a_growing_table_whole(
+    history_dsn: str, history: History, case: plans.Case
+) -> None:
+    # With sequential scans priced out, one is still chosen only when nothing else can answer:
+    # a missing index or a query that must read everything, whatever the table's size.
+    with psycopg.connect(history_dsn, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        explained = {e.name: e for e in plans.explain(conn, history, analyze=False)}
+    assert explained[case.name].seq_scans == ()
