@@ -130,7 +130,7 @@ REPORT = (
         "my reservations, first page",
         "report",
         psycopg_sql(reservation_queries._USER_PAGE),
-        lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
+        lambda h, now: {"user_id": h.heavy_user, "cinemas": None, "limit": 50, "offset": 0},
     ),
 )
 

@@ -263,7 +263,8 @@ def test_install_says_what_it_does_and_how_long_it_took(tmp_path: Path) -> None:
     assert all(re.fullmatch(r"\[install\]   done in \d+ s", lines[n]) for n in (1, 3, 5))
     assert re.fullmatch(r"\[install\] ready in \d+ s", lines[-1])
     assert calls.read_text().splitlines()[0] == "ensure"
-    assert "pip install -q -e .[dev]" in calls.read_text()
+    assert "pip install -q --require-hashes -r requirements.lock" in calls.read_text()
+    assert "pip install -q --no-deps -e ." in calls.read_text()
 
 
 def test_the_early_demo_show_starts_soon_with_its_doors_already_open() -> None:

@@ -162,15 +162,16 @@ def test_a_slow_region_times_out_within_the_deadline(
         response = client.get("/regions/eu-west/slow?s=4")
         assert response.status_code == 504  # before the 4 s answer: the deadline was kept
         assert response.json()["error"] == "upstream_timeout"
-        # The GET was tried once more, on the other endpoint.
-        assert metric(client, "router_retries_total", region="eu-west") == retried + 1
+        # The GET was tried again, on the other endpoint, within the deadline.
+        after_get = metric(client, "router_retries_total", region="eu-west")
+        assert after_get > retried
 
         write_id = f"slow-{uuid.uuid4().hex[:8]}"
         response = client.post("/regions/eu-west/slow?s=4", headers={"X-Write-Id": write_id})
         assert response.status_code == 504
         wait_until(lambda: _write_counts(write_log).get(write_id) == 1)
         # A timed-out unkeyed write is not repeated: no retry was counted for it.
-        assert metric(client, "router_retries_total", region="eu-west") == retried + 1
+        assert metric(client, "router_retries_total", region="eu-west") == after_get
 
 
 def test_map_refresh_adds_and_retires_endpoints(
