@@ -7,13 +7,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from common.pg import find_pg_bin
 from deploy.local.topology import Ports
+from tests.support.poll import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,6 @@ def test_sigterm_during_start_up_stops_what_was_started() -> None:
     assert "start-up failed: stopping what was started" in text
     # Parallel start-up threads print whole lines: never two progress lines merged into one.
     assert not [line for line in text.splitlines() if "[up]" in line[1:]], text
-    time.sleep(0.5)
-    assert all(_free(port) for port, _ in ports.owners()), text
+    wait_until(lambda: all(_free(port) for port, _ in ports.owners()), timeout=10)
     for child in children:
         assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
