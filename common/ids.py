@@ -35,6 +35,11 @@ def parse_id(value: str) -> tuple[str, str] | None:
     return match["kind"], match["region"]
 
 
+def is_local(value: str, kind: str, region: str) -> bool:
+    """Whether `value` is a well-formed id of `kind` in `region` (the one check of "is it ours")."""
+    return parse_id(value) == (kind, region)
+
+
 def region_of(value: str) -> str | None:
     """Return the region carried by an id, or None when the id is malformed."""
     parsed = parse_id(value)

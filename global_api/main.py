@@ -1,7 +1,6 @@
 """The global API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.tasks import cancel_all
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping
 from global_api.auth.router import router as auth_router
@@ -90,10 +90,7 @@ def _lifespan(
             task = asyncio.create_task(housekeeping.run(app.state.sessionmaker, settings, jwks))
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all([task])
             await breaker.stop()
             await engine.dispose()
 

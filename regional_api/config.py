@@ -3,8 +3,9 @@
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -94,3 +95,6 @@ async def get_settings(request: Request) -> RegionalSettings:
     """The settings of the app serving this request (tests build apps with their own)."""
     settings: RegionalSettings = request.app.state.settings
     return settings
+
+
+SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]

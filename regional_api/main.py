@@ -1,7 +1,6 @@
 """The regional API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from common.db import ProbeConnection, make_breaker, make_engine, make_pool, mak
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas
 from regional_api.clock import Clock
@@ -100,11 +100,7 @@ def create_app(
             yield
         finally:
             await breaker.stop()  # releases the pool's reconnects waiting for it to close
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(tasks)
             if isinstance(app.state.payment_provider, HttpProvider):
                 await app.state.payment_provider.aclose()
             await app.state.probe.close()

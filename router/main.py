@@ -1,7 +1,6 @@
 """The router application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from common.auth import JwksCache, TokenVerifier
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
+from common.tasks import cancel_all
 from router.admin.router import router as admin_router
 from router.config import RouterSettings, settings_from_env
 from router.deps import RouterState
@@ -108,11 +108,7 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         await directory_session.close()
         await state.upstreams.close()
 

@@ -9,11 +9,12 @@ from common.auth import StaffClaims
 from regional_api.boxoffice import service, tickets
 from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
+from regional_api.config import SettingsDep
 from regional_api.db import PoolDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import Keyed
 from regional_api.payments import flow
-from regional_api.payments.deps import ProviderDep, SettingsDep
+from regional_api.payments.deps import ProviderDep
 from regional_api.payments.service import PaymentAttempt, check_card
 from regional_api.reservations.deps import ManagedShowIdDep
 from schemas.errors import ErrorBody, error_body

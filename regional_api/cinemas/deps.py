@@ -9,10 +9,8 @@ from common.errors import Forbidden, NotFound
 from regional_api.cinemas import directory, service
 from regional_api.cinemas.models import Cinema
 from regional_api.clock import ClockDep
-from regional_api.config import RegionalSettings, get_settings
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
-
-SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
 
 
 async def resolve_cinema(

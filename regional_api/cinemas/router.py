@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query
 
 from common.auth import AdminClaims
 from regional_api.cinemas import service
-from regional_api.cinemas.deps import CinemaDep, SettingsDep, mirror_from_directory
+from regional_api.cinemas.deps import CinemaDep, mirror_from_directory
 from regional_api.cinemas.models import Cinema
 from regional_api.clock import ClockDep
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from schemas.catalog import NO_NUL_PATTERN, CinemaMirrorRead, CinemaMirrorWrite
 from schemas.pagination import MAX_PAGE_SIZE, Page

@@ -6,8 +6,8 @@ from fastapi import Depends
 
 from common.auth import Claims
 from common.errors import Forbidden, NotFound
-from regional_api.cinemas.deps import SettingsDep
 from regional_api.cinemas.service import require_local_id
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.halls import service
 from regional_api.halls.models import Hall

@@ -4,8 +4,9 @@ from itertools import groupby
 
 from fastapi import APIRouter, status
 
-from regional_api.cinemas.deps import CinemaDep, ManagedCinema, SettingsDep
+from regional_api.cinemas.deps import CinemaDep, ManagedCinema
 from regional_api.clock import ClockDep
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.halls import service
 from regional_api.halls.deps import HallDep, ManagedHall

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from common.errors import NotFound
-from regional_api.cinemas.deps import SettingsDep
 from regional_api.cinemas.service import require_local_id
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.movies import service
 from regional_api.movies.models import Movie

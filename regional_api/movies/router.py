@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from common.auth import AdminClaims
-from regional_api.cinemas.deps import SettingsDep
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.movies import service
 from regional_api.movies.deps import MovieDep

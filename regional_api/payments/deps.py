@@ -4,10 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from regional_api.config import RegionalSettings, get_settings
 from regional_api.payments.provider import PaymentProvider
-
-SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
 
 
 async def get_provider(request: Request) -> PaymentProvider:

@@ -7,13 +7,14 @@ from fastapi.responses import JSONResponse
 
 from common.auth import Claims
 from common.db import Conn
-from common.ids import parse_id
+from common.ids import is_local
 from regional_api.clock import ClockDep
+from regional_api.config import SettingsDep
 from regional_api.db import PoolDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import Keyed
 from regional_api.payments import flow, service
-from regional_api.payments.deps import ProviderDep, SettingsDep
+from regional_api.payments.deps import ProviderDep
 from regional_api.payments.errors import PaymentNotFound
 from regional_api.payments.service import LOST_SEATS, Intent, PaymentAttempt
 from regional_api.reservations.deps import ReservationDep, may_see
@@ -86,7 +87,7 @@ async def pay_reservation(
     key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
-    if parse_id(reservation_id) != ("res", settings.region):
+    if not is_local(reservation_id, "res", settings.region):
         raise ReservationNotFound(reservation_id)
     service.check_card(body.method.value, body.card_number)
     now = clock.now()
@@ -119,7 +120,7 @@ async def get_payment(
     payment_id: str, claims: Claims, session: SessionDep, settings: SettingsDep
 ) -> PaymentRead:
     """Read a payment of a reservation the caller owns or manages."""
-    if parse_id(payment_id) != ("pay", settings.region):
+    if not is_local(payment_id, "pay", settings.region):
         raise PaymentNotFound(payment_id[:100])
     payment = await service.get_payment(session, payment_id)
     reservation = await session.get(Reservation, payment.reservation_id)

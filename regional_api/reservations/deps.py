@@ -8,8 +8,8 @@ from sqlalchemy import select
 from common.auth import Claims
 from common.db import Conn, fetch_one, session_connection
 from common.errors import Forbidden
-from common.ids import parse_id
-from regional_api.config import RegionalSettings, get_settings
+from common.ids import is_local
+from regional_api.config import RegionalSettings, SettingsDep
 from regional_api.db import SessionDep
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
@@ -17,17 +17,10 @@ from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
 
-SettingsDep = Annotated[RegionalSettings, Depends(get_settings)]
-
-
-def _ours(value: str, kind: str, settings: RegionalSettings) -> bool:
-    parsed = parse_id(value)
-    return parsed is not None and parsed == (kind, settings.region)
-
 
 async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
     """The show id of the path, if it is a well-formed show id of this region (else 404)."""
-    if not _ours(show_id, "show", settings):
+    if not is_local(show_id, "show", settings.region):
         raise ShowNotFound(show_id)
     return show_id
 
@@ -89,7 +82,7 @@ async def visible_reservation(
     settings: SettingsDep,
 ) -> Reservation:
     """The reservation of the path if the caller may see it; 404 otherwise (never 403)."""
-    if not _ours(reservation_id, "res", settings):
+    if not is_local(reservation_id, "res", settings.region):
         raise ReservationNotFound(reservation_id)
     reservation = await session.scalar(select(Reservation).where(Reservation.id == reservation_id))
     if reservation is None or not may_see(claims, reservation):

@@ -13,7 +13,7 @@ from common.auth import Claims, StaffClaims
 from common.db import Conn
 from common.errors import Unprocessable
 from regional_api.clock import ClockDep
-from regional_api.config import RegionalSettings
+from regional_api.config import RegionalSettings, SettingsDep
 from regional_api.db import AutocommitConnDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
@@ -23,7 +23,6 @@ from regional_api.reservations.deps import (
     FullShowsDep,
     ManagedShowIdDep,
     ReservationDep,
-    SettingsDep,
     ShowIdDep,
     seat_cap,
 )

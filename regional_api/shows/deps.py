@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from common.errors import Unprocessable
-from regional_api.cinemas.deps import SettingsDep
 from regional_api.cinemas.service import require_local_id
+from regional_api.config import SettingsDep
 from regional_api.shows.queries import ShowFilters
 from schemas.catalog import NO_NUL_PATTERN
 from schemas.pagination import MAX_PAGE_SIZE

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Header, Response, status
 
 from common.errors import NotFound
 from common.etag import etag_matches, etag_of
-from regional_api.cinemas.deps import CinemaDep, SettingsDep
+from regional_api.cinemas.deps import CinemaDep
 from regional_api.cinemas.service import require_local_id
 from regional_api.clock import ClockDep
+from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.halls.deps import ManagedHall
 from regional_api.shows import queries, service
