@@ -163,14 +163,14 @@ _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 class Admission:
     """Limits of `AdmissionControl`: requests in the app, requests waiting, and for how long.
 
-    `prioritized(method, path)` picks the requests that wait in a line of their own, served
+    `prioritized(method, path, headers)` picks the requests that wait in a line of their own, served
     before the others whenever a slot comes free.
     """
 
     max_in_flight: int
     max_queued: int
     queue_timeout: float
-    prioritized: Callable[[str, str], bool] | None = None
+    prioritized: Callable[[str, str, Iterable[tuple[bytes, bytes]]], bool] | None = None
 
 
 class AdmissionControl:
@@ -192,7 +192,7 @@ class AdmissionControl:
         max_in_flight: int,
         max_queued: int,
         queue_timeout: float,
-        prioritized: Callable[[str, str], bool] | None = None,
+        prioritized: Callable[[str, str, Iterable[tuple[bytes, bytes]]], bool] | None = None,
         retry_after: int = 1,
     ) -> None:
         if max_in_flight < 1 or max_queued < 0 or queue_timeout <= 0:
@@ -217,7 +217,7 @@ class AdmissionControl:
             self.free -= 1
         else:
             first = self.prioritized is not None and self.prioritized(
-                scope["method"], scope["path"]
+                scope["method"], scope["path"], scope["headers"]
             )
             started = time.perf_counter()
             refused = await self.line.wait(first, self.queue_timeout)

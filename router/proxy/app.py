@@ -244,7 +244,7 @@ class ProxyApp:
             body=body,
             repeatable=method in SAFE_METHODS or inbound.idempotency_key,
             deadline=resume.deadline if resume else self.deadline(),
-            priority=finishes_sale(method, scope["path"]),
+            priority=finishes_sale(method, scope["path"], scope["headers"]),
         )
         try:
             if resume is None:

@@ -121,12 +121,16 @@ def test_payments_and_check_ins_are_admitted_before_new_work() -> None:
     asyncio.run(scenario())
 
 
-def test_priority_requests_are_payments_of_holds_and_door_check_ins() -> None:
+def test_priority_requests_are_payments_check_ins_and_admitted_holds() -> None:
     assert finishes_sale("POST", "/reservations/res-eu-west-abc/payments")
     assert finishes_sale("POST", "/cinemas/cin-eu-west-abc/tickets/validate")
     assert not finishes_sale("GET", "/reservations/res-eu-west-abc/payments")
     assert not finishes_sale("POST", "/shows/show-eu-west-abc/holds")
     assert not finishes_sale("POST", "/reservations/a/b/payments")
+    admitted = [(b"x-admission-pass", b"1700000000.sig")]
+    assert finishes_sale("POST", "/shows/show-eu-west-abc/holds", admitted)
+    assert finishes_sale("POST", "/shows/show-eu-west-abc/best-available", admitted)
+    assert not finishes_sale("GET", "/shows/show-eu-west-abc/line", admitted)
 
 
 def test_instrument_adds_the_cap_only_when_configured() -> None:
