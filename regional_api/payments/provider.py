@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+import httpx
+
 
 class ProviderStatus(StrEnum):
     """The outcome of one charge at the provider."""
@@ -31,6 +33,9 @@ class ProviderResult:
 
 
 TIMED_OUT = ProviderResult(ProviderStatus.failed, None, "provider_timeout")
+# No answer at all (connection refused or cut): the charge may or may not have happened, so the
+# payment stays pending and the reconciler asks the provider by reference later.
+UNREACHABLE = ProviderResult(ProviderStatus.pending, None, "provider_unreachable")
 
 
 class PaymentProvider(Protocol):
@@ -158,7 +163,8 @@ async def charge_with_timeout(
     card_number: str | None,
     reference: str,
 ) -> ProviderResult:
-    """Charge through `provider`, turning a late answer into `TIMED_OUT` (voided by the caller)."""
+    """Charge through `provider`: a late answer is `TIMED_OUT` (voided by the caller), none at
+    all `UNREACHABLE` (left pending for the reconciler)."""
     try:
         return await asyncio.wait_for(
             provider.charge(
@@ -172,3 +178,5 @@ async def charge_with_timeout(
         )
     except TimeoutError:
         return TIMED_OUT
+    except (OSError, httpx.HTTPError):
+        return UNREACHABLE
