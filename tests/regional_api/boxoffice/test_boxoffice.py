@@ -1,12 +1,10 @@
 """Counter sales in one step and ticket check-in at the door, over HTTP on a real database."""
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from regional_api.payments.provider import CARD_DECLINED, CARD_TIMEOUT
 from regional_api.reservations.service import cancel_reservation
@@ -17,26 +15,11 @@ from tests.regional_api.payments.seed import (
     Live,
     Show,
     hold,
-    live_app,
     query,
     run_db,
     seed_cinema,
     seed_show,
 )
-from tests.support.tokens import TestIssuer
-
-
-@pytest.fixture
-def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
-    """A served regional app with a fast simulated provider."""
-    with live_app(regional_dsn, issuer) as served:
-        yield served
-
-
-@pytest.fixture
-def show(regional_dsn: str) -> Show:
-    """A show tomorrow in a fresh cinema."""
-    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
 
 
 def staff(live: Live, show: Show) -> dict[str, str]:

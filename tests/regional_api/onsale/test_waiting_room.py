@@ -1,39 +1,21 @@
 """The waiting room of an announced on-sale: a fair line, passes that admit one customer."""
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from schemas.auth import Role
 from tests.regional_api.payments.seed import (
     GOOD_CARD,
     Live,
     Show,
-    live_app,
     query,
     seed_cinema,
     seed_show,
 )
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 PASS = "X-Admission-Pass"
-
-
-@pytest.fixture
-def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
-    """A served regional app (its admitter runs every 0.5 s on the app's clock)."""
-    with live_app(regional_dsn, issuer) as served:
-        yield served
-
-
-@pytest.fixture
-def show(regional_dsn: str) -> Show:
-    """A show with 6 sellable seats."""
-    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
 
 
 def admin(live: Live) -> dict[str, str]:

@@ -1,12 +1,11 @@
 """Paying reservations over HTTP against a real database and the simulated provider."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from regional_api.payments.provider import (
     CARD_DECLINED,
@@ -20,27 +19,10 @@ from tests.regional_api.payments.seed import (
     Live,
     Show,
     hold,
-    live_app,
     query,
-    seed_cinema,
-    seed_show,
 )
-from tests.support.tokens import TestIssuer
 
 USER = "user-alice"
-
-
-@pytest.fixture
-def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
-    """A served regional app with a fast simulated provider."""
-    with live_app(regional_dsn, issuer) as served:
-        yield served
-
-
-@pytest.fixture
-def show(regional_dsn: str) -> Show:
-    """A show tomorrow in a fresh cinema."""
-    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
 
 
 def alice(live: Live) -> dict[str, str]:

@@ -1,8 +1,5 @@
 """Refunds when paid reservations or whole shows are canceled."""
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from regional_api.payments.models import Refund
@@ -15,28 +12,11 @@ from tests.regional_api.payments.seed import (
     Live,
     Show,
     hold,
-    live_app,
     query,
     run_db,
-    seed_cinema,
-    seed_show,
 )
-from tests.support.tokens import TestIssuer
 
 USER = "user-alice"
-
-
-@pytest.fixture
-def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
-    """A served regional app with a fast simulated provider."""
-    with live_app(regional_dsn, issuer) as served:
-        yield served
-
-
-@pytest.fixture
-def show(regional_dsn: str) -> Show:
-    """A show tomorrow in a fresh cinema."""
-    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
 
 
 def paid(live: Live, show: Show, labels: list[str], user: str = USER) -> str:

@@ -1,22 +1,13 @@
 """The hold and pay requests stay within their statement budget (benchmarks/holds.py)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, live_app, seed_cinema, seed_show
-from tests.support.tokens import TestIssuer
+from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, seed_cinema, seed_show
 
 USER = "user-budget"
-
-
-@pytest.fixture
-def live(regional_dsn: str, issuer: TestIssuer) -> Iterator[Live]:
-    """A served regional app with a fast simulated provider."""
-    with live_app(regional_dsn, issuer) as served:
-        yield served
 
 
 @pytest.fixture
