@@ -3,6 +3,18 @@ import { api, currentUser } from "./api.js";
 import { $, errorText, h, localDateTime, mount, notify } from "./ui.js";
 
 const POLL_MS = 2000;
+const MAX_POLL_MS = 10000;
+
+/** How long to wait before asking again: often near the front, rarely far back or long before
+ * the opening, so a big line does not load the region with its own polls. */
+function pollDelay(status) {
+  if (status.opens_at && status.position == null) {
+    const untilOpening = Date.parse(status.opens_at) - Date.now();
+    return Math.min(MAX_POLL_MS, Math.max(POLL_MS, untilOpening / 2));
+  }
+  const wait = status.estimated_wait_seconds;
+  return wait == null ? POLL_MS : Math.min(MAX_POLL_MS, Math.max(POLL_MS, (wait * 1000) / 5));
+}
 const passKey = (showId) => `admission:${showId}`;
 
 /** The admission pass this tab holds for a show, if its window is still open. */
@@ -82,7 +94,7 @@ export class WaitingRoom {
       this.onSoldOut();
       return;
     }
-    this.timer = setTimeout(() => this.step(), POLL_MS);
+    this.timer = setTimeout(() => this.step(), pollDelay(status));
   }
 
   render(status) {
