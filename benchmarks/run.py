@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks import onsale_line
 from benchmarks import router as router_bench
 from benchmarks.holds import Load, run_load
 from benchmarks.suite import loads, machine, pgbench, profile, report, system
@@ -110,6 +111,10 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
             result["onsale" if target == "router" else f"onsale_{target}"] = rush
             log(f"  {json.dumps(rush)}")
             phases[f"after the on-sale ({target})"] = system.memory(stack)
+        log(f"on-sale through the waiting room: {ONSALE_CLIENTS} clients, one 300-seat show")
+        result["onsale_line"] = onsale_line.run(stack, pool, tokens)
+        log(f"  {json.dumps({k: v for k, v in result['onsale_line'].items() if k != 'series'})}")
+        phases["after the waiting-room on-sale"] = system.memory(stack)
         for reading in phases.values():
             system.merge_peaks(peaks, reading)
         result["memory"] = peaks
@@ -154,6 +159,8 @@ def write(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     report.chart(result, out / "chart.png")
+    if result.get("onsale_line"):
+        onsale_line.chart(result["onsale_line"], out / "onsale-line.png")
     (out / "README.md").write_text(report.render(result))
 
 

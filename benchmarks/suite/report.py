@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks import onsale_line
 from benchmarks.suite.stats import ratio
 
 HOLD_PAY_TARGET = 1000.0  # end-to-end hold+pay per second through the router
@@ -542,6 +543,7 @@ def render(result: dict[str, Any], notes: str = "") -> str:
         pgbench_section,
         holds_section,
         onsale_section,
+        onsale_line.section,
         router_health_section,
         router_section,
         regions_section,
