@@ -62,6 +62,8 @@ async def _settle(pool: HotPool, provider: PaymentProvider, clock: Clock, row: A
         amount_minor=row.amount_minor,
         currency=row.currency,
         created_at=row.created_at,
+        provider_ref=row.provider_ref,
+        failure_reason=row.failure_reason,
     )
     if row.status == "pending":
         result = await provider.lookup(row.id)

@@ -144,7 +144,7 @@ SELECT status, provider_ref, failure_reason, completed_at FROM payments WHERE id
 # or a refund was not confirmed), with what settling them needs.
 UNSETTLED = raw_sql("""
 SELECT p.id, p.reservation_id, p.method, p.status, p.amount_minor, p.currency, p.created_at,
-       r.show_id, r.channel,
+       p.provider_ref, p.failure_reason, r.show_id, r.channel,
        (SELECT count(*) FROM reservation_seats rs WHERE rs.reservation_id = p.reservation_id)
          AS seats
 FROM payments p JOIN reservations r ON r.id = p.reservation_id
