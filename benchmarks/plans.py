@@ -230,6 +230,18 @@ class Explained:
     jit: bool
 
 
+def _explained(case: Case, plan: dict[str, Any], partial: frozenset[str]) -> Explained:
+    """One case's figures from its JSON plan."""
+    return Explained(
+        case.name,
+        case.kind,
+        float(plan.get("Planning Time", 0.0)),
+        float(plan.get("Execution Time", 0.0)),
+        tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
+        "JIT" in plan,
+    )
+
+
 def explain(
     conn: psycopg.Connection, history: History, *, analyze: bool = True, before: bool = False
 ) -> Iterator[Explained]:
@@ -243,14 +255,7 @@ def explain(
             params = case.params(history, now)
             raw = conn.execute(b"EXPLAIN (" + options.encode() + b") " + case.sql, params)
             plan = _as_json(raw.fetchone())
-            yield Explained(
-                case.name,
-                case.kind,
-                float(plan.get("Planning Time", 0.0)),
-                float(plan.get("Execution Time", 0.0)),
-                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
-                "JIT" in plan,
-            )
+            yield _explained(case, plan, partial)
 
 
 def _as_json(row: Any) -> dict[str, Any]:
@@ -352,14 +357,7 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
                 f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
             )
             plan = _as_json(cursor.fetchone())
-            yield Explained(
-                case.name,
-                case.kind,
-                float(plan.get("Planning Time", 0.0)),
-                float(plan.get("Execution Time", 0.0)),
-                tuple(sorted(set(seq_scans(plan["Plan"], partial)) & GROWING)),
-                "JIT" in plan,
-            )
+            yield _explained(case, plan, partial)
 
 
 @dataclass(frozen=True)

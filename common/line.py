@@ -50,20 +50,15 @@ class WaitingLine:
             line.append(waiter)
         try:
             await asyncio.wait_for(asyncio.shield(waiter), patience)
-        except TimeoutError:
-            if waiter.done():  # woken as the deadline passed: pass the slot on
+        except (TimeoutError, asyncio.CancelledError) as exc:  # the deadline, or a hang-up
+            if waiter.done():  # woken just as the wait ended: pass the slot on
                 self.hand_on()
             else:
                 waiter.cancel()
                 line.remove(waiter)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return "deadline"
-        except asyncio.CancelledError:  # the client went away while waiting
-            if waiter.done():
-                self.hand_on()
-            else:
-                waiter.cancel()
-                line.remove(waiter)
-            raise
         return None
 
     def wake(self) -> bool:

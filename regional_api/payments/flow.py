@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from common.db import Conn, HotPool, run
+from common.db import Conn, HotPool
 from regional_api.clock import Clock
 from regional_api.idempotency.service import Keyed, Outcome, claim, store
 from regional_api.payments import service
-from regional_api.payments import statements as sql
 from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import Intent, PaymentAttempt
 
@@ -56,10 +55,7 @@ async def pay(
         await store(conn, keyed, *answer(intent.pending()))
     result = await service.charge(provider, intent, card_number)
     async with _unit(pool, transaction=keyed_write or is_sale) as conn:
-        attempt = await service.settle(conn, intent, result, now=clock.now())
-        if is_sale and attempt.payment.status not in ("completed", "pending"):
-            params = {"rid": attempt.payment.reservation_id, "now": clock.now()}
-            await run(conn, sql.DROP_SALE, params)
+        attempt = await service.settle(conn, intent, result, now=clock.now(), is_sale=is_sale)
         if attempt.payment.status != "refunding":
             status, body = answer(attempt)
             await store(conn, keyed, status, body)

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from common.db import HotPool, fetch, run
+from common.db import HotPool, fetch
 from regional_api.clock import Clock
 from regional_api.config import RegionalSettings
 from regional_api.payments import service
@@ -71,11 +71,10 @@ async def _settle(pool: HotPool, provider: PaymentProvider, clock: Clock, row: A
             result = service.NEVER_CHARGED
         elif result.status is ProviderStatus.pending:
             return None
-        intent = Intent(payment, row.show_id, int(row.seats), "held")
+        intent = Intent(payment, row.show_id, int(row.seats))
+        is_sale = row.channel == "box_office"
         async with pool.connection() as conn, conn.transaction():
-            attempt = await service.settle(conn, intent, result, now=clock.now())
-            if row.channel == "box_office" and attempt.payment.status != "completed":
-                await run(conn, sql.DROP_SALE, {"rid": row.reservation_id, "now": clock.now()})
+            attempt = await service.settle(conn, intent, result, now=clock.now(), is_sale=is_sale)
         payment = attempt.payment
     if payment.status == "refunding":
         await service.return_money(pool, provider, payment)

@@ -13,7 +13,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, HotPool, fetch, fetch_one
+from common.db import Conn, HotPool, fetch, fetch_one, run
 from common.ids import new_id
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -73,11 +73,10 @@ class Intent:
     payment: Payment
     show_id: str
     seats: int
-    reservation_status: str
 
     def pending(self) -> PaymentAttempt:
-        """The attempt as it stands while the provider decides."""
-        return PaymentAttempt(self.payment, self.reservation_status, [])
+        """The attempt as it stands while the provider decides (its seats stay held)."""
+        return PaymentAttempt(self.payment, "held", [])
 
 
 def check_card(method: str, card_number: str | None) -> None:
@@ -144,7 +143,7 @@ async def open_payment(
         currency=row.currency,
         created_at=now,
     )
-    return Intent(payment, row.show_id, int(row.seats), "held")
+    return Intent(payment, row.show_id, int(row.seats))
 
 
 async def charge(
@@ -162,20 +161,22 @@ async def charge(
 
 
 async def settle(
-    conn: Conn, intent: Intent, result: ProviderResult, *, now: datetime
+    conn: Conn, intent: Intent, result: ProviderResult, *, now: datetime, is_sale: bool = False
 ) -> PaymentAttempt:
     """Sell the seats of a completed charge, or record why the payment did not complete.
 
     A charge whose seats were lost meanwhile (the hold lapsed while its replica was down, or the
-    reservation was canceled) and a timed-out charge become `refunding`: see `return_money`.
+    reservation was canceled) and a timed-out charge become `refunding`: see `return_money`. A
+    counter sale (`is_sale`) that does not complete cancels its reservation and frees its seats.
     """
     payment = intent.payment
     if result.status is ProviderStatus.pending:
         return intent.pending()  # the provider decides later; the reconciler asks it
+    row = None
     if result.status is ProviderStatus.failed:
         status = "refunding" if result is TIMED_OUT else "failed"
         finish = {"pid": payment.id, "status": status, "reason": result.failure_reason}
-        await fetch_one(conn, sql.FINISH, finish | {"ref": result.provider_ref})
+        row = await fetch_one(conn, sql.FINISH, finish | {"ref": result.provider_ref})
     else:
         sold = await fetch(conn, sql.SETTLE, _sale_params(intent, result, now))
         if sold:
@@ -183,12 +184,15 @@ async def settle(
             payment.provider_ref = result.provider_ref
             reservation_metrics.CONFIRMATIONS.inc()
             return PaymentAttempt(payment, "confirmed", [Ticket(**row._asdict()) for row in sold])
-    row = await fetch_one(conn, sql.PAYMENT, {"pid": payment.id})
+    if row is None:  # settled meanwhile, or its seats were lost: read what it became
+        row = await fetch_one(conn, sql.PAYMENT, {"pid": payment.id})
     payment.status, payment.provider_ref = row.status, row.provider_ref
     payment.failure_reason, payment.completed_at = row.failure_reason, row.completed_at
     if payment.failure_reason == LOST_SEATS:
         reservation_metrics.CONFIRM_REFUSALS.inc()
-    return PaymentAttempt(payment, intent.reservation_status, [])
+    if is_sale:
+        await run(conn, sql.DROP_SALE, {"rid": payment.reservation_id, "now": now})
+    return PaymentAttempt(payment, "held", [])
 
 
 def _sale_params(intent: Intent, result: ProviderResult, now: datetime) -> dict[str, object]:

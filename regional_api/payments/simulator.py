@@ -39,9 +39,14 @@ def create_app(latency_seconds: float = 0.3) -> FastAPI:
 
     @app.get("/charges")
     async def charges() -> dict[str, Any]:
-        """Every booked charge and refund."""
+        """Every booked charge and refund, and the charges answered at once (now and at most)."""
         booked = {ref: _body(result) for ref, result in provider.charges.items()}
-        return {"charges": booked, "refunded": provider.refunded}
+        return {
+            "charges": booked,
+            "refunded": provider.refunded,
+            "in_flight": provider.in_flight,
+            "max_in_flight": provider.max_in_flight,
+        }
 
     @app.get("/charges/{reference}")
     async def lookup(reference: str) -> dict[str, Any]:

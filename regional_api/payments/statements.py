@@ -116,7 +116,7 @@ ORDER BY st.grid_row, st.grid_col
 FINISH = raw_sql("""
 UPDATE payments SET status = :status, provider_ref = :ref, failure_reason = :reason
 WHERE id = :pid AND status = 'pending'
-RETURNING status
+RETURNING status, provider_ref, failure_reason, completed_at
 """)
 
 # The provider answered the refund (or void) of a `refunding` payment.
