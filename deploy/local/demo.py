@@ -390,7 +390,8 @@ def load_demo(
     progress: Progress = print,
 ) -> dict[str, Any]:
     """Load cinemas, halls, movies, two weeks of shows and the demo accounts; return a summary."""
-    days = 2 if small else 14
+    # Three days even when small: the browser tests need a dozen shows still ahead at any hour.
+    days = 3 if small else 14
     summary: dict[str, Any] = {"cinemas": {}, "movies": {}, "shows": 0, "early_shows": {}}
     with ThreadPoolExecutor(max_workers=4) as pool:
         for region in REGIONS:

@@ -1,5 +1,6 @@
 """Steps shared by the browser tests: log in, find a bookable show through the API."""
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -118,6 +119,11 @@ def scanned_qr_codes(png: Path) -> set[str] | None:
 
 
 def publish(png: Path, name: str) -> None:
-    """Copy a step's screenshot to docs/screenshots/ (linked from docs/frontends.md)."""
+    """Copy a step's screenshot to docs/screenshots/ (linked from docs/frontends.md).
+
+    Only with PUBLISH_SCREENSHOTS=1, so that a test run leaves the work tree as it was.
+    """
+    if os.environ.get("PUBLISH_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(png, SCREENSHOTS / name)
