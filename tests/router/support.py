@@ -4,7 +4,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
+from common.pg import free_port
 from deploy.local.tls import TlsFiles
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 
@@ -27,13 +27,6 @@ def client_from(address: str, base_url: str | httpx.URL, **kwargs: Any) -> httpx
     """An HTTP client whose connections come from `address` (any 127.0.0.0/8 one)."""
     transport = httpx.HTTPTransport(local_address=address)
     return httpx.Client(base_url=base_url, transport=transport, timeout=5.0, **kwargs)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -12,12 +12,12 @@ from tests.router.support import (
     FakeDirectory,
     Proc,
     directory_map,
-    free_port,
     metric,
     router,
 )
 from tests.support.live import live_server
 from tests.support.poll import wait_until
+from tests.support.ports import dead_url
 
 FAILED_REFRESH = {"trigger": "periodic", "outcome": "failed"}
 
@@ -32,17 +32,17 @@ def orphans(
     document["regions"] = fake_directory.document["regions"]
     static.write_text(json.dumps(document))
     copy = json.loads(json.dumps(fake_directory.document))
-    with live_server(FakeDirectory(copy, fake_directory.jwks)) as url:
-        lost = router(url).start(wait_path=None)
-        never = router(f"http://127.0.0.1:{free_port()}", static_config_file=static)
-        never.start(wait_path=None)
-        lost.wait("/readyz")
-    try:
-        never.wait("/readyz")
-        yield lost, never
-    finally:
-        lost.kill()
-        never.kill()
+    with dead_url() as nowhere:
+        with live_server(FakeDirectory(copy, fake_directory.jwks)) as url:
+            lost = router(url).start(wait_path=None)
+            never = router(nowhere, static_config_file=static).start(wait_path=None)
+            lost.wait("/readyz")
+        try:
+            never.wait("/readyz")
+            yield lost, never
+        finally:
+            lost.kill()
+            never.kill()
 
 
 def test_routing_survives_the_directory_going_down(

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from schemas.auth import Role
-from tests.router.support import FakeDirectory, Proc, free_port, metric, wait_all_healthy
+from tests.router.support import FakeDirectory, Proc, metric, wait_all_healthy
 from tests.support.poll import wait_until
+from tests.support.ports import dead_url
 from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
@@ -178,7 +179,6 @@ def test_map_refresh_adds_and_retires_endpoints(
     router_url: str, fake_directory: FakeDirectory, upstreams: dict[str, Proc], issuer: TestIssuer
 ) -> None:
     us_east = next(r for r in fake_directory.document["regions"] if r["code"] == "us-east")
-    dead = f"http://127.0.0.1:{free_port()}"
     admin = issuer.headers(role=Role.admin)
 
     def us_east_view(client: httpx.Client) -> dict[str, str]:
@@ -186,7 +186,7 @@ def test_map_refresh_adds_and_retires_endpoints(
         region = next(r for r in regions if r["code"] == "us-east")
         return {e["url"]: e["state"] for e in region["endpoints"]}
 
-    with httpx.Client(base_url=router_url, timeout=5.0) as client:
+    with dead_url() as dead, httpx.Client(base_url=router_url, timeout=5.0) as client:
         us_east["endpoints"] = [upstreams["c"].url, dead]
         fake_directory.document["version"] = f"v-{uuid.uuid4().hex[:6]}"
         try:

@@ -5,7 +5,8 @@ import asyncio
 import pytest
 
 from router.upstreams.http1 import ConnectFailed, Disconnected, Http1Pool, PoolBusy
-from tests.router.support import Proc, free_port
+from tests.router.support import Proc
+from tests.support.ports import dead_url
 
 
 def _pool(url: str, limit: int = 4) -> Http1Pool:
@@ -37,8 +38,8 @@ def test_keep_alive_reuse_chunked_bodies_and_head(upstreams: dict[str, Proc]) ->
 
 
 def test_failures_are_classified(upstreams: dict[str, Proc]) -> None:
-    async def scenario() -> None:
-        dead = _pool(f"http://127.0.0.1:{free_port()}")
+    async def scenario(nowhere: str) -> None:
+        dead = _pool(nowhere)
         with pytest.raises(ConnectFailed):
             await dead.request("GET", "/", [], None, wait=1)
         pool = _pool(upstreams["c"].url, limit=1)
@@ -53,7 +54,8 @@ def test_failures_are_classified(upstreams: dict[str, Proc]) -> None:
         response.release()
         await pool.close()
 
-    asyncio.run(scenario())
+    with dead_url() as nowhere:
+        asyncio.run(scenario(nowhere))
     assert issubclass(Disconnected, ConnectionError)
 
 

@@ -10,7 +10,8 @@ from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import NoHealthyEndpoint, Outbound, Sender, UpstreamFailed
-from tests.router.support import Proc, free_port
+from tests.router.support import Proc
+from tests.support.ports import dead_url
 
 SETTINGS = RouterSettings(retry_budget=2, retry_backoff_seconds=0.001, attempt_timeout_seconds=1)
 
@@ -48,8 +49,8 @@ async def _with_dropper(scenario: Callable[[str, list[int]], Awaitable[None]]) -
 
 
 def test_a_refused_connect_is_retried_even_for_an_unkeyed_write(upstreams: dict[str, Proc]) -> None:
-    async def scenario() -> None:
-        dead, live = _endpoint(f"http://127.0.0.1:{free_port()}"), _endpoint(upstreams["c"].url)
+    async def scenario(nowhere: str) -> None:
+        dead, live = _endpoint(nowhere), _endpoint(upstreams["c"].url)
         live.in_flight = 1  # the dead one is the least loaded: it is tried first
         sender = Sender(SETTINGS, Health(SETTINGS))
         sent = await sender.send(RegionPool("eu-west", [dead, live]), _request("POST"))
@@ -57,7 +58,8 @@ def test_a_refused_connect_is_retried_even_for_an_unkeyed_write(upstreams: dict[
         sent.done()
         assert not dead.healthy
 
-    asyncio.run(scenario())
+    with dead_url() as nowhere:
+        asyncio.run(scenario(nowhere))
 
 
 def test_a_dropped_write_is_repeated_only_with_a_key(upstreams: dict[str, Proc]) -> None:
@@ -86,12 +88,13 @@ def test_a_dropped_write_is_repeated_only_with_a_key(upstreams: dict[str, Proc])
 
 
 def test_no_healthy_endpoint_fails_at_once() -> None:
-    async def scenario() -> None:
+    async def scenario(nowhere: str) -> None:
         sender = Sender(SETTINGS, Health(SETTINGS))
-        only = _endpoint(f"http://127.0.0.1:{free_port()}")
+        only = _endpoint(nowhere)
         started = time.perf_counter()
         with pytest.raises(NoHealthyEndpoint):
             await sender.send(RegionPool("eu-west", [only]), _request("GET"))
         assert time.perf_counter() - started < 0.5
 
-    asyncio.run(scenario())
+    with dead_url() as nowhere:
+        asyncio.run(scenario(nowhere))

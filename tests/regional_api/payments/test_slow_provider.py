@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from common.pg import free_port
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
@@ -14,6 +13,7 @@ from regional_api.payments.remote import HttpProvider
 from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
 from tests.support.live import live_server
 from tests.support.poll import wait_until
+from tests.support.ports import dead_url
 from tests.support.tokens import TestIssuer
 
 LATENCY = 2.0
@@ -87,16 +87,17 @@ def test_an_unreachable_provider_leaves_the_payment_pending_not_failed(
         region="eu-west", database_url=regional_dsn, global_api_url="http://127.0.0.1:9"
     )
     app = create_app(settings, jwks=issuer.jwks)
-    # Nothing listens there: whether the charge happened is unknown, so nothing is decided.
-    app.state.payment_provider = HttpProvider(f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
     show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
-    with live_server(app) as url:
-        rid = _hold(url, issuer, show, "user-unreachable", "A1")
-        answer = httpx.post(
-            f"{url}/reservations/{rid}/payments",
-            json={"method": "card", "card_number": GOOD_CARD},
-            headers=issuer.headers(sub="user-unreachable"),
-        )
+    with dead_url() as nowhere:
+        # Nothing listens there: whether the charge happened is unknown, so nothing is decided.
+        app.state.payment_provider = HttpProvider(nowhere, timeout_seconds=2)
+        with live_server(app) as url:
+            rid = _hold(url, issuer, show, "user-unreachable", "A1")
+            answer = httpx.post(
+                f"{url}/reservations/{rid}/payments",
+                json={"method": "card", "card_number": GOOD_CARD},
+                headers=issuer.headers(sub="user-unreachable"),
+            )
     assert answer.status_code == 202, answer.text
     assert answer.json()["payment"]["status"] == "pending"
     seat = "SELECT status, reservation_id FROM show_seats WHERE seat_id = %s"
