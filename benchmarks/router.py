@@ -6,7 +6,8 @@ no-op echo app (the worst case for the ratio: nothing but the proxy's own cost).
 
 Run: `.venv/bin/python -m benchmarks.router [--seconds 10]`. Needs `wrk` (falls back to an
 aiohttp load generator) and uses `nginx` when installed. Prints a table and, with `--write`,
-rewrites `docs/benchmarks/router.md`.
+rewrites `docs/benchmarks/router.md`. `--ab` instead measures the router's server protocols
+side by side in front of the echo app (under a minute; the fast path's decision in that doc).
 """
 
 import argparse
@@ -32,6 +33,7 @@ from benchmarks.holds import ROOT as REPO_ROOT
 from benchmarks.holds import seed, start_api
 from common.migrate import upgrade
 from common.pg import create_database, start_server
+from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 from tests.router.support import Proc, directory_map, free_port, router, upstream
 from tests.support.tokens import TestIssuer
 
@@ -159,6 +161,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# The router's server for --ab: what uvicorn's `--http` gets.
+SERVERS = {
+    "router": PROTOCOL_SPEC,  # fast path and front-door bounds (as deployed)
+    "router-asgi": "router.proxy.bounds:BoundedProtocol",  # bounds, every request on ASGI
+    "router-stock": "httptools",  # uvicorn's own protocol: public interfaces only, no bounds
+}
+
 ROUNDS = 5  # windows per target, interleaved: the VM's drift hits every target alike
 PAIRED_ROUNDS = 3000  # one request to each target per round
 
@@ -241,6 +250,7 @@ def measure(
     seconds: int,
     *,
     rounds: int = ROUNDS,
+    loads: tuple[int, ...] = (64, 1),
 ) -> list[Result]:
     """Warm each target up, then load it at 64 connections and at 1, in interleaved windows.
 
@@ -251,7 +261,7 @@ def measure(
     load = run_wrk if shutil.which("wrk") else run_aiohttp
     window = max(2, round(seconds / rounds))  # wrk needs ~2 s to settle at one connection
     results = []
-    for connections in (64, 1):
+    for connections in loads:
         runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in targets}
         for url, _ in targets.values():
             load(url, connections, 2)
@@ -315,7 +325,13 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=PAIRED_ROUNDS, help="alternated one-connection rounds"
     )
+    parser.add_argument("--ab", action="store_true", help="compare the router's server protocols")
     args = parser.parse_args()
+    if args.ab:
+        results, alternated = run_ab(args.seconds, paired_rounds=args.rounds)
+        print(table(results))
+        print(paired_table(alternated))
+        return
     results, alternated = run(args.seconds, access_log=args.access_log, paired_rounds=args.rounds)
     print(table(results))
     print(paired_table(alternated))
@@ -380,6 +396,44 @@ def run(
                     urls = {target: url for target, (url, _) in targets.items()}
                     alternated += paired(name, urls, paired_rounds)
             return results, alternated
+        finally:
+            for proc in started:
+                proc.kill()
+
+
+def run_ab(seconds: int, *, paired_rounds: int) -> tuple[list[Result], list[Paired]]:
+    """The echo app direct and through one router per `SERVERS` entry, in the same minute.
+
+    64 connections in interleaved windows (CPU per request from /proc), then one connection
+    with single GETs alternated across all targets.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        echo = upstream("bench", "us-east", Path(tmp) / "writes.log")
+        static = Path(tmp) / "map.json"
+        static.write_text(json.dumps(directory_map("bench", {"us-east": [echo.url]}, {})))
+        proxies = {}
+        for name, http in SERVERS.items():
+            proxy = router(
+                f"http://127.0.0.1:{free_port()}",  # no directory: the static map is used
+                static_config_file=static,
+                rate_limit_enabled="false",
+                probe_interval_seconds=1,
+                map_refresh_seconds=3600,
+            )
+            proxy.http = http
+            proxies[name] = proxy
+        started = [echo]
+        try:
+            echo.start()
+            for proxy in proxies.values():
+                started.append(proxy.start())
+            targets: dict[str, tuple[str, int | None]] = {"direct": (echo.url + "/echo", None)}
+            for name, proxy in proxies.items():
+                assert proxy.proc is not None
+                targets[name] = (proxy.url + "/regions/us-east/echo", proxy.proc.pid)
+            results = measure("echo", targets, seconds, rounds=3, loads=(64,))
+            urls = {target: url for target, (url, _) in targets.items()}
+            return results, paired("echo", urls, paired_rounds)
         finally:
             for proc in started:
                 proc.kill()
