@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+JWKS_PATH = "/.well-known/jwks.json"  # on global_api
+
 DEFAULT_STATIC_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "router.example.json"
 
 
@@ -147,7 +149,7 @@ class RouterSettings(BaseSettings):
     @property
     def jwks_url(self) -> str:
         """Where to fetch the token-signing public keys."""
-        return f"{self.global_api_url.rstrip('/')}/.well-known/jwks.json"
+        return f"{self.global_api_url.rstrip('/')}{JWKS_PATH}"
 
 
 @lru_cache

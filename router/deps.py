@@ -9,6 +9,7 @@ from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
 from router.proxy.clients import TrustedProxies
+from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.send import Sender
 
@@ -23,6 +24,8 @@ class RouterState:
     health: Health
     sender: Sender
     trusted: TrustedProxies
+    # The router's own requests to global_api (map, JWKS), never queued behind proxied ones.
+    global_client: Http1Pool
     access_log: AccessLog | None = None
 
 

@@ -7,18 +7,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import Receive, Scope, Send
 
-from common.auth import JwksCache, TokenVerifier
+from common.auth import Fetch, JwksCache, TokenVerifier
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
 from common.tasks import cancel_all
 from router.admin.router import router as admin_router
-from router.config import RouterSettings, settings_from_env
+from router.config import JWKS_PATH, RouterSettings, settings_from_env
 from router.deps import RouterState
 from router.directory.cache import DirectoryCache
 from router.fanout.router import router as fanout_router
@@ -28,11 +27,13 @@ from router.proxy.app import ProxyApp
 from router.proxy.clients import TrustedProxies
 from router.proxy.fastpath import FastPath
 from router.proxy.resolve import answered_by_router
+from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Health, Upstreams
 from router.upstreams.probes import probe_all, probe_forever
 from router.upstreams.send import Sender
 
 SERVICE = "router"
+JWKS_FETCH_TIMEOUT = 2.0  # seconds
 
 # The frontends (docs/frontends.md), served as files under /app/.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -63,7 +64,7 @@ def _build_state(settings: RouterSettings) -> RouterState:
     upstreams = Upstreams(settings)
     health = Health(settings)
     directory = DirectoryCache(
-        map_url=f"{settings.global_api_url.rstrip('/')}/directory/map",
+        map_path="/directory/map",
         fetch_timeout=settings.map_fetch_timeout_seconds,
         miss_refresh_min_seconds=settings.map_miss_refresh_min_seconds,
         on_change=upstreams.sync,
@@ -75,19 +76,36 @@ def _build_state(settings: RouterSettings) -> RouterState:
         health=health,
         sender=Sender(settings, health),
         trusted=TrustedProxies(settings.trusted_proxies),
+        global_client=Http1Pool(
+            settings.global_api_url,
+            limit=2,
+            keepalive=settings.upstream_keepalive_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.map_fetch_timeout_seconds,
+            tls=upstreams.tls,
+        ),
         access_log=AccessLog(SERVICE) if settings.access_log else None,
     )
+
+
+def _jwks_fetch(client: Http1Pool) -> Fetch:
+    """JWKS fetches through the router's own client to global_api."""
+
+    async def fetch(_url: str) -> bytes:  # settings.jwks_url, that is JWKS_PATH on `client`
+        async with asyncio.timeout(JWKS_FETCH_TIMEOUT):
+            answer = await client.get(JWKS_PATH)
+        if answer.status != 200:
+            raise ConnectionError(f"global_api answered the JWKS fetch with {answer.status}")
+        return answer.body
+
+    return fetch
 
 
 @asynccontextmanager
 async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> AsyncIterator[None]:
     settings = state.settings
     state.upstreams.start()
-    directory_session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=state.upstreams.tls),
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
-    await state.directory.start(directory_session, settings.static_config_file)
+    await state.directory.start(state.global_client, settings.static_config_file)
     await probe_all(state.upstreams, state.health, probe_timeout=settings.probe_timeout_seconds)
     jobs: list[Coroutine[Any, Any, None]] = [
         probe_forever(
@@ -109,7 +127,7 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
         yield
     finally:
         await cancel_all(tasks)
-        await directory_session.close()
+        await state.global_client.close()
         await state.upstreams.close()
 
 
@@ -158,7 +176,7 @@ def create_app(
         jwks=jwks,
         cache_file=settings.jwks_cache_file,
         min_refetch_seconds=30.0,
-        tls=state.upstreams.tls,
+        fetch=_jwks_fetch(state.global_client),
     )
 
     api = _build_api(state, keys, pin_keys=jwks is not None)

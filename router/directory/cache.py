@@ -7,10 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
+from router.upstreams.http1 import Http1Pool
 from schemas.directory import DirectoryMap
 
 log = logging.getLogger("router.directory")
@@ -29,31 +29,31 @@ class DirectoryCache:
     def __init__(
         self,
         *,
-        map_url: str,
+        map_path: str,
         fetch_timeout: float,
         miss_refresh_min_seconds: float,
         on_change: OnChange,
     ) -> None:
-        self.map_url = map_url
+        self.map_path = map_path  # on global_api
         self.fetch_timeout = fetch_timeout
         self.miss_refresh_min_seconds = miss_refresh_min_seconds
         self.on_change = on_change
         self.map: DirectoryMap | None = None
         self.source = "none"
         self.cinema_regions: dict[str, str] = {}
-        self._etag: str | None = None
+        self._etag: bytes | None = None
         self._last_fetch = float("-inf")
         self._inflight: asyncio.Task[bool] | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http1Pool | None = None
 
     @property
     def version(self) -> str | None:
         """Version of the cached map, if any."""
         return self.map.version if self.map else None
 
-    async def start(self, session: aiohttp.ClientSession, static_file: Path | None) -> None:
-        """Load the map from global_api, or from the static file when global_api is down."""
-        self._session = session
+    async def start(self, client: Http1Pool, static_file: Path | None) -> None:
+        """Load the map through `client` (global_api), or from the static file when it is down."""
+        self._client = client
         if await self.refresh("startup"):
             return
         if static_file is not None and self.map is None:
@@ -76,26 +76,29 @@ class DirectoryCache:
 
     async def refresh(self, trigger: str) -> bool:
         """Fetch the map (conditional GET); True when the cache holds a map from global_api."""
-        assert self._session is not None, "start() first"
+        assert self._client is not None, "start() first"
         self._last_fetch = time.monotonic()
-        headers = {"If-None-Match": self._etag} if self._etag else {}
+        headers = [(b"If-None-Match", self._etag)] if self._etag else []
+        directory: DirectoryMap | None = None
         try:
             async with asyncio.timeout(self.fetch_timeout):
-                async with self._session.get(self.map_url, headers=headers) as response:
-                    if response.status == 304:
-                        MAP_REFRESHES.labels(trigger, "not_modified").inc()
-                        return True
-                    response.raise_for_status()
-                    directory = DirectoryMap.model_validate_json(await response.read())
-                    etag = response.headers.get("ETag")
-        except (aiohttp.ClientError, TimeoutError, OSError, ValidationError) as exc:
+                answer = await self._client.get(self.map_path, headers)
+            if answer.status == 304:
+                MAP_REFRESHES.labels(trigger, "not_modified").inc()
+                return True
+            error = f"status {answer.status}"
+            if answer.status == 200:
+                directory = DirectoryMap.model_validate_json(answer.body)
+        except (TimeoutError, OSError, ValidationError) as exc:
+            error = type(exc).__name__
+        if directory is None:
             MAP_REFRESHES.labels(trigger, "failed").inc()
             log.warning(
                 "directory map fetch failed, keeping the cached map",
-                extra={"fields": {"trigger": trigger, "error": type(exc).__name__}},
+                extra={"fields": {"trigger": trigger, "error": error}},
             )
             return False
-        self._etag = etag
+        self._etag = answer.header(b"etag")
         await self._apply(directory, source="global")
         MAP_REFRESHES.labels(trigger, "updated").inc()
         return True

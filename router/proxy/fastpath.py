@@ -21,7 +21,7 @@ from router.proxy.app import RESUME, SMALL_BODY, ProxyApp, Resume
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
-from router.upstreams.http1 import Response, _Connection
+from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Sent
 
@@ -145,7 +145,7 @@ class Exchange:
         inbound: Inbound,
         pool: RegionPool,
         endpoint: Endpoint,
-        conn: _Connection,
+        conn: Connection,
         keep_alive: bool,
     ) -> None:
         self.started = time.perf_counter()
@@ -173,7 +173,7 @@ class Exchange:
 
     # Listener callbacks (router.upstreams.http1)
 
-    def on_head(self, conn: _Connection) -> None:
+    def on_head(self, conn: Connection) -> None:
         """Keep a short framed answer for one write; hand a long or unframed one to ProxyApp."""
         self.fast.proxy.sender.answered(self.endpoint, self.pool, conn.status)
         length = conn.content_length
@@ -182,7 +182,7 @@ class Exchange:
         self._detach()
         self._hand_over(sent=Sent(Response(conn, self.endpoint.client), self.endpoint))
 
-    def on_done(self, conn: _Connection) -> None:
+    def on_done(self, conn: Connection) -> None:
         """Write the whole answer at once, then give the connection back."""
         self._detach()
         status = conn.status
@@ -194,7 +194,7 @@ class Exchange:
         self.endpoint.client.give_back(conn, reusable=conn.keep_alive and not conn.closed)
         self._finish(status, "ok" if status < 500 else "upstream_5xx")
 
-    def on_fail(self, conn: _Connection, error: Exception) -> None:
+    def on_fail(self, conn: Connection, error: Exception) -> None:
         """Before the answer: let ProxyApp retry it. Midway: a 502, as ProxyApp would answer."""
         self._detach()
         self.endpoint.client.give_back(conn, reusable=False)

@@ -1,63 +1,28 @@
-"""A lean HTTP/1.1 client for the proxy hot path: keep-alive pools of asyncio protocols.
+"""The router's one HTTP client: keep-alive pools of asyncio protocols, HTTP/1.1 to upstreams.
 
 Measured in docs/benchmarks/router.md: aiohttp's client cost more CPU per proxied request than
 the whole rest of the router; this one writes each request in one call and parses answers with
-httptools (the parser uvicorn uses), which is all a proxy to known upstreams needs.
+httptools (the parser uvicorn uses), which is all a proxy to known upstreams needs. Proxying,
+fan-out, readiness probes and directory map fetches all go through it.
 """
 
 import asyncio
 import collections
-import contextlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
 
+from router.upstreams.slots import Slots
+
 Headers = Sequence[tuple[bytes, bytes]]
 
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_CLOSE = (b"Connection", b"close")
 _HIGH_WATER = 256 * 1024  # pause reading the upstream when the client is this far behind
-
-
-class _Slots:
-    """At most `limit` connections in use at once; waiters get freed slots in arrival order."""
-
-    def __init__(self, limit: int) -> None:
-        self.free = limit
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def take_now(self) -> bool:
-        """Take a slot if one is free and nobody is queued for it."""
-        if self.free > 0 and not self.waiters:
-            self.free -= 1
-            return True
-        return False
-
-    async def take(self) -> None:
-        """Wait for a slot."""
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.give()  # handed a slot just as this waiter gave up: pass it on
-            else:
-                waiter.cancel()
-                with contextlib.suppress(ValueError):  # give() may have dropped it already
-                    self.waiters.remove(waiter)
-            raise
-
-    def give(self) -> None:
-        """Free a slot, handing it straight to the first live waiter if there is one."""
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.free += 1
 
 
 class ConnectFailed(ConnectionError):
@@ -75,17 +40,17 @@ class Disconnected(ConnectionError):
 class Listener(Protocol):
     """Told of an answer's progress instead of futures being resolved (the proxy's fast path)."""
 
-    def on_head(self, conn: "_Connection") -> None:
+    def on_head(self, conn: "Connection") -> None:
         """The status and headers have arrived."""
 
-    def on_done(self, conn: "_Connection") -> None:
+    def on_done(self, conn: "Connection") -> None:
         """The whole body has arrived (it is in `conn.chunks`)."""
 
-    def on_fail(self, conn: "_Connection", error: Exception) -> None:
+    def on_fail(self, conn: "Connection", error: Exception) -> None:
         """The answer cannot be completed."""
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One keep-alive connection; carries one request at a time."""
 
     def __init__(self) -> None:
@@ -218,7 +183,7 @@ class Response:
 
     __slots__ = ("_conn", "_pool", "_released", "status")
 
-    def __init__(self, conn: "_Connection", pool: "Http1Pool") -> None:
+    def __init__(self, conn: "Connection", pool: "Http1Pool") -> None:
         self._conn = conn
         self._pool = pool
         self._released = False
@@ -271,6 +236,19 @@ class Response:
             self._pool.give_back(conn, reusable=reusable)
 
 
+@dataclass(slots=True)
+class Answer:
+    """A whole answer, read by `Http1Pool.get`."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of the header `name` (given in lower case), if it was sent."""
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+
 class Http1Pool:
     """Keep-alive connections to one upstream base URL, at most `limit` open at once."""
 
@@ -297,8 +275,8 @@ class Http1Pool:
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._slots = _Slots(limit)
-        self._idle: list[_Connection] = []
+        self._slots = Slots(limit)
+        self._idle: list[Connection] = []
         self._closed = False
 
     def encode(self, method: str, target: str, headers: Headers, body: bytes | None) -> bytes:
@@ -332,7 +310,30 @@ class Http1Pool:
             timer.cancel()
         return Response(conn, self)
 
-    def take_idle(self) -> "_Connection | None":
+    async def get(self, target: str, headers: Headers = (), *, fresh: bool = False) -> Answer:
+        """GET `target` and read the whole answer (no deadline of its own: the caller sets one).
+
+        `fresh` uses a new connection, outside the pool's limit and closed afterwards: a probe
+        then proves that a connect works, and is never queued behind busy proxied requests.
+        """
+        if not fresh:
+            response = await self.request("GET", target, headers, None, wait=self.read_timeout)
+            try:
+                return Answer(response.status, response.raw_headers, await response.read())
+            finally:
+                response.release()
+        conn = await self._connect()
+        try:
+            conn.send(self.encode("GET", target, [*headers, _CLOSE], None), head=False)
+            assert conn.headers_ready is not None
+            await conn.headers_ready
+            # Read like any answer, but never given back: it holds no slot of the pool.
+            response = Response(conn, self)
+            return Answer(response.status, response.raw_headers, await response.read())
+        finally:
+            conn.close()
+
+    def take_idle(self) -> "Connection | None":
         """A kept-alive connection, taken with its slot without waiting; None if there is none."""
         if not self._idle or not self._slots.take_now():
             return None
@@ -341,7 +342,7 @@ class Http1Pool:
             self._slots.give()
         return conn
 
-    def _reuse(self) -> "_Connection | None":
+    def _reuse(self) -> "Connection | None":
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed and conn.loop.time() - conn.idle_since < self.keepalive:
@@ -349,7 +350,7 @@ class Http1Pool:
             conn.close()
         return None
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self) -> Connection:
         if not self._slots.take_now():
             try:
                 async with asyncio.timeout(self.connect_timeout):
@@ -360,19 +361,22 @@ class Http1Pool:
         if conn is not None:
             return conn
         try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await asyncio.get_running_loop().create_connection(
-                    _Connection, self.host, self.port, ssl=self.tls
-                )
-        except (OSError, TimeoutError) as exc:
-            self._slots.give()
-            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            return await self._connect()
         except BaseException:
             self._slots.give()
             raise
+
+    async def _connect(self) -> Connection:
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await asyncio.get_running_loop().create_connection(
+                    Connection, self.host, self.port, ssl=self.tls
+                )
+        except (OSError, TimeoutError) as exc:
+            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         return conn
 
-    def give_back(self, conn: _Connection, *, reusable: bool) -> None:
+    def give_back(self, conn: Connection, *, reusable: bool) -> None:
         """Return a connection to the pool, or close it."""
         if reusable and not self._closed:
             conn.idle_since = conn.loop.time()

@@ -6,7 +6,6 @@ import logging
 import socket
 from dataclasses import dataclass, field
 
-import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 
 from common.line import WAIT_BUCKETS, WaitingLine
@@ -228,7 +227,6 @@ class Upstreams:
         self.settings = settings
         self.regions: dict[str, RegionPool] = {}
         self.global_pool = RegionPool(GLOBAL, max_waiting=settings.line_max_per_region)
-        self.probe_session: aiohttp.ClientSession | None = None
         self._pods_task: asyncio.Task[None] | None = None
         self.tls = tls.client_context(settings)
 
@@ -252,13 +250,8 @@ class Upstreams:
         return endpoint
 
     def start(self) -> None:
-        """Create the global_api pool and the probes' session (inside the running event loop)."""
+        """Create the global_api pool and start counting pods (inside the running event loop)."""
         self.global_pool.adopt([self._endpoint(GLOBAL, self.settings.global_api_url)])
-        # Probes open connections of their own: a probe proves a fresh connect works.
-        self.probe_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, force_close=True, ssl=self.tls),
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
         if self.settings.endpoint_pods_dns:
             self._pods_task = asyncio.create_task(self._count_pods_forever())
 

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import logging
 
-import aiohttp
 from prometheus_client import Counter
 
 from router.upstreams.pool import Endpoint, Health, RegionPool, Upstreams
@@ -15,21 +14,19 @@ PROBES = Counter("router_probes_total", "Readiness probes sent", ["region", "out
 
 
 async def probe(
-    session: aiohttp.ClientSession,
     endpoint: Endpoint,
     health: Health,
     *,
     probe_timeout: float,
     pool: RegionPool | None = None,
 ) -> bool:
-    """Ask one endpoint's `/readyz` and feed the answer to the health rules."""
+    """Ask one endpoint's `/readyz` on a new connection and feed the answer to the health rules."""
     outcome = "failed"
-    with contextlib.suppress(aiohttp.ClientError, OSError):
+    with contextlib.suppress(OSError):  # refused, reset, TLS refused, a bad answer
         try:
             async with asyncio.timeout(probe_timeout):
-                async with session.get(endpoint.url + "/readyz") as response:
-                    await response.read()
-                    outcome = "ok" if response.status == 200 else "failed"
+                answer = await endpoint.client.get("/readyz", fresh=True)
+            outcome = "ok" if answer.status == 200 else "failed"
         except TimeoutError:
             outcome = "timeout"
     PROBES.labels(endpoint.region, outcome).inc()
@@ -43,11 +40,9 @@ async def probe(
 async def probe_all(upstreams: Upstreams, health: Health, *, probe_timeout: float) -> None:
     """Probe every endpoint (regions and global_api) once, in parallel."""
     endpoints = [*upstreams.all_endpoints(), *upstreams.global_pool.endpoints]
-    session = upstreams.probe_session
-    assert session is not None, "Upstreams.start() first"
     await asyncio.gather(
         *(
-            probe(session, e, health, probe_timeout=probe_timeout, pool=upstreams.pool_of(e))
+            probe(e, health, probe_timeout=probe_timeout, pool=upstreams.pool_of(e))
             for e in endpoints
         )
     )

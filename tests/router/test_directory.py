@@ -77,3 +77,10 @@ def test_start_with_the_directory_down_uses_the_static_file(orphans: tuple[Proc,
         assert login.status_code == 503
         assert login.json()["error"] == "upstream_unavailable"
         assert time.perf_counter() - started < 1
+
+
+def test_refreshes_ask_with_the_etag_and_keep_the_map_on_304(router_url: str) -> None:
+    not_modified = {"trigger": "periodic", "outcome": "not_modified"}
+    with httpx.Client(base_url=router_url, timeout=5.0) as client:
+        wait_until(lambda: metric(client, "router_map_refreshes_total", **not_modified) > 0)
+        assert client.get("/regions/us-east/movies").json()["region"] == "us-east"

@@ -68,3 +68,25 @@ def test_an_upstream_under_a_path_prefix(upstreams: dict[str, Proc]) -> None:
         await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_get_reads_whole_answers_and_fresh_ones_skip_the_limit(upstreams: dict[str, Proc]) -> None:
+    async def scenario() -> None:
+        pool = _pool(upstreams["c"].url, limit=1)
+        answer = await pool.get("/echo", [(b"x-a", b"1")])
+        assert answer.status == 200
+        assert answer.header(b"content-type") == b"application/json"
+        assert b'"x-a": "1"' in answer.body
+        assert len(pool._idle) == 1  # pooled: kept alive for the next request
+        busy = asyncio.create_task(pool.request("GET", "/slow?s=5", [], None, wait=6))
+        while pool._slots.free:  # until the slow request has the pool's only slot
+            await asyncio.sleep(0.01)
+        fresh = await pool.get("/readyz", fresh=True)  # a probe: a new connection, no slot
+        assert fresh.status == 200
+        assert not busy.done()
+        busy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await busy
+        await pool.close()
+
+    asyncio.run(scenario())
