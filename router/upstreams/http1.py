@@ -3,7 +3,7 @@
 Measured in docs/benchmarks/router.md: aiohttp's client cost more CPU per proxied request than
 the whole rest of the router; this one writes each request in one call and parses answers with
 httptools (the parser uvicorn uses), which is all a proxy to known upstreams needs. Proxying,
-fan-out, readiness probes and directory map fetches all go through it.
+fan-out, readiness probes, directory map and JWKS fetches all go through it.
 """
 
 import asyncio
