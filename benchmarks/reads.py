@@ -25,6 +25,7 @@ import httpx
 import psycopg
 
 from benchmarks.holds import ROOT, cpu_seconds, postgres_cpu, seed_hall, start_api
+from benchmarks.suite import profile as suite_profile
 from common.ids import new_id
 from common.migrate import upgrade
 from common.pg import create_database, start_server
@@ -112,15 +113,21 @@ def sessions(dsn: str) -> int:
     return int(row[0]) if row else 0
 
 
-def measure(api: ServiceProcess, load: Reads, pg_data: Path, dsn: str) -> str:
-    """Run one load in a generator process; its markdown table row."""
+def measure(
+    api: ServiceProcess, load: Reads, pg_data: Path, dsn: str, profile: Path | None = None
+) -> str:
+    """Run one load in a generator process (py-spy samples the API into `profile`); its row."""
     assert api.pid is not None
+    name = load.name.split(" (")[0].replace(", ", "-").replace(" ", "-").strip("/")
+    spy = suite_profile.start(api.pid, load.seconds, profile / f"{name}.txt") if profile else None
     with ProcessPoolExecutor(max_workers=1) as pool:
         opened = sessions(dsn)
         before, pg_before = cpu_seconds(api.pid), postgres_cpu(pg_data)
         outcome = pool.submit(run_reads, load).result()
         api_ms = cpu_seconds(api.pid) - before
         pg_ms = sum(s - pg_before.get(pid, 0.0) for pid, s in postgres_cpu(pg_data).items())
+    if spy is not None:
+        spy.wait()
     reads = max(sum(outcome.statuses.values()), 1)
     api_ms, pg_ms = 1000 * api_ms / reads, 1000 * pg_ms / reads
     answers = ", ".join(f"{n} x {status}" for status, n in sorted(outcome.statuses.items()))
@@ -188,7 +195,7 @@ def run(args: argparse.Namespace) -> list[str]:
                     api = start_api(dsn, TestIssuer(kid="bench-key"), Path(tmp))
                 try:
                     for load in loads(api.url, shows, args, cached=cached):
-                        row = measure(api, load, pg_data, dsn)
+                        row = measure(api, load, pg_data, dsn, args.profile)
                         if not load.name.startswith("warm-up"):
                             rows.append(row)
                             print(row, flush=True)
@@ -205,6 +212,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--code", type=Path, help="serve regional_api from this checkout")
+    parser.add_argument("--profile", type=Path, help="write py-spy samples of the API here")
     args = parser.parse_args()
     print(
         "| read | reads/s | p50 ms | p99 ms | answers | API CPU ms/read"

@@ -33,6 +33,7 @@ from regional_api.reservations import sweeper
 from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
 from regional_api.shows.cache import ShowCache
+from regional_api.shows.fastpath import CachedReads
 
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -132,5 +133,7 @@ def create_app(
     app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
+    # Inside the observability and admission middleware that instrument() adds around it.
+    app.add_middleware(CachedReads, cache=cache, clock=app.state.clock)
     instrument(app, service=SERVICE, admission=settings.admission())
     return app

@@ -80,10 +80,8 @@ class ShowCache:
 
         `load` must read the database as of `now` (the entry's age counts from it).
         """
-        entry = self._entries.get(key)
-        if entry is not None and entry.made_at <= now < entry.made_at + self.max_age:
-            self._entries.move_to_end(key)
-            self._hits[key[0]].inc()
+        entry = self.fresh(key, now)
+        if entry is not None:
             return entry
         self._misses[key[0]].inc()
         flight = self._flights.get(key)
@@ -91,6 +89,15 @@ class ShowCache:
             flight = self._start(key, now, load)
         # Shielded: a caller that hangs up does not cancel the query the others wait for.
         return await asyncio.shield(flight.task)
+
+    def fresh(self, key: Key, now: datetime) -> Entry | None:
+        """The entry of `key` if it is younger than the bound at `now` (a hit), else None."""
+        entry = self._entries.get(key)
+        if entry is None or not entry.made_at <= now < entry.made_at + self.max_age:
+            return None
+        self._entries.move_to_end(key)
+        self._hits[key[0]].inc()
+        return entry
 
     def not_modified(self, kind: str) -> None:
         """Count a read answered 304."""

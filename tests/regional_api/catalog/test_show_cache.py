@@ -81,6 +81,12 @@ def metric(name: str, kind: str) -> float:
     return REGISTRY.get_sample_value(name, {"kind": kind}) or 0.0
 
 
+def routed(template: str, status: str) -> float:
+    """Requests of the regional API answered under a route template with a status."""
+    labels = {"service": "regional_api", "method": "GET", "route": template, "status": status}
+    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+
+
 def test_a_seat_taken_behind_the_replicas_back_shows_within_the_bound(
     regional_dsn: str, issuer: TestIssuer, show: Show
 ) -> None:
@@ -144,9 +150,15 @@ def test_304_while_unchanged_and_a_body_again_after_a_change(
             etag = first.headers["etag"]
             assert first.headers["cache-control"] == "no-cache"
             answered = metric("show_cache_not_modified_total", kind)
+            template = "/shows/{show_id}" + ("/seats" if kind == "seats" else "")
+            logged = routed(template, "304")
             same = served.client.get(path, headers={"If-None-Match": etag})
             assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
             assert metric("show_cache_not_modified_total", kind) == answered + 1
+            assert routed(template, "304") == logged + 1  # counted under its route, not its path
+            again = served.client.get(path)
+            assert (again.content, again.headers["etag"]) == (first.content, etag)
+            assert again.headers["content-type"] == "application/json"
             assert served.hold(show, "B1" if kind == "seats" else "B2").status_code == 201
             changed = served.client.get(path, headers={"If-None-Match": etag})
             assert changed.status_code == 200
