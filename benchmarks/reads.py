@@ -1,6 +1,6 @@
 """CPU per hot read: GET /shows/{id} and its seat map, uncached, cached and answered 304.
 
-Run: `.venv/bin/python -m benchmarks.reads [--seconds 3] [--clients 32] [--code DIR]`.
+Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]`.
 Starts its own PostgreSQL, migrates it and seeds a 16 x 24 hall (384 seats) with 200 shows,
 then runs ONE regional_api worker twice: with the show cache off (uncached reads, a random show
 each) and on (cached reads and 304s, one hot show). A separate process drives it with aiohttp;
@@ -32,6 +32,8 @@ from common.pg import create_database, start_server
 from deploy.local.processes import ServiceProcess
 from tests.support.tokens import TestIssuer
 
+ISSUER = TestIssuer(kid="bench-key")
+
 
 @dataclass(frozen=True)
 class Reads:
@@ -43,6 +45,7 @@ class Reads:
     seconds: float
     clients: int
     etag: str | None = None
+    token: str | None = None
 
 
 @dataclass
@@ -63,6 +66,8 @@ async def _drive(load: Reads) -> Outcome:
 
     outcome = Outcome()
     headers = {"If-None-Match": load.etag} if load.etag else {}
+    if load.token:
+        headers["Authorization"] = f"Bearer {load.token}"
     connector = aiohttp.TCPConnector(limit=load.clients)
     async with aiohttp.ClientSession(load.url, connector=connector) as http:
         deadline = time.perf_counter() + load.seconds
@@ -158,15 +163,29 @@ def _etag(url: str) -> str | None:
     return etag
 
 
+def _customer(url: str, shows: list[str]) -> str:
+    """A customer's token, once the customer holds a seat in each of 10 shows."""
+    token = ISSUER.token(sub="bench-reader", ttl=3600)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for show_id in shows[:10]:
+            seat = client.get(f"/shows/{show_id}/seats").json()["seats"][0]["seat_id"]
+            auth = {"Authorization": f"Bearer {token}"}
+            held = client.post(f"/shows/{show_id}/holds", json={"seat_ids": [seat]}, headers=auth)
+            held.raise_for_status()
+    return token
+
+
 def loads(url: str, shows: list[str], args: argparse.Namespace, *, cached: bool) -> list[Reads]:
     """Uncached reads of random shows, or cached reads and 304s of one hot show."""
     n, s = args.clients, args.seconds
     if not cached:
+        mine = ["/me/reservations"]
         return [
             Reads("warm-up (not measured)", url, [f"/shows/{i}/seats" for i in shows], 1.0, n),
             Reads("/healthz (the request pipeline alone)", url, ["/healthz"], s, n),
             Reads("show, uncached", url, [f"/shows/{i}" for i in shows], s, n),
             Reads("seat map, uncached", url, [f"/shows/{i}/seats" for i in shows], s, n),
+            Reads("my reservations (10)", url, mine, s, n, token=_customer(url, shows)),
         ]
     show, seats = f"/shows/{shows[0]}", f"/shows/{shows[0]}/seats"
     return [
@@ -192,7 +211,7 @@ def run(args: argparse.Namespace) -> list[str]:
                 age = "250" if cached else "0"
                 with contextlib.chdir(args.code or ROOT), _env(REGIONAL_SHOW_CACHE_MAX_AGE_MS=age):
                     # `python -m uvicorn` imports the app from the working directory.
-                    api = start_api(dsn, TestIssuer(kid="bench-key"), Path(tmp))
+                    api = start_api(dsn, ISSUER, Path(tmp))
                 try:
                     for load in loads(api.url, shows, args, cached=cached):
                         row = measure(api, load, pg_data, dsn, args.profile)
@@ -209,7 +228,7 @@ def run(args: argparse.Namespace) -> list[str]:
 def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--code", type=Path, help="serve regional_api from this checkout")
     parser.add_argument("--profile", type=Path, help="write py-spy samples of the API here")
