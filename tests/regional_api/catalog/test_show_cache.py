@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.shows.cache import ShowCache
 from schemas.auth import Role
+from tests.regional_api.factories import PRICES, make_cinema, make_hall, make_movie
 from tests.regional_api.payments.seed import GOOD_CARD, Show, hold, seed_cinema, seed_show
 from tests.support.live import live_server
 from tests.support.poll import wait_until
@@ -256,3 +257,19 @@ def test_the_cache_keeps_its_most_recent_entries_and_drops_a_read_older_than_a_c
         return evicted_loads, loads - evicted_loads
 
     assert asyncio.run(scenario()) == (3, 1)
+
+
+def test_a_cached_show_read_is_byte_for_byte_what_fastapi_renders(
+    regional_dsn: str, issuer: TestIssuer
+) -> None:
+    cinema = make_cinema(regional_dsn, name="Cinéma Étoile")  # non-ASCII in the body
+    hall, movie = make_hall(regional_dsn, cinema), make_movie(regional_dsn)
+    starts = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    body = {"movie_id": movie, "starts_at": starts, "prices": PRICES}
+    with serve(regional_dsn, issuer) as served:
+        admin = issuer.headers(role=Role.admin)
+        created = served.client.post(f"/halls/{hall}/shows", json=body, headers=admin)
+        assert created.status_code == 201, created.text
+        path = f"/shows/{created.json()['id']}"
+        assert served.client.get(path).content == created.content  # the miss
+        assert served.client.get(path).content == created.content  # a hit (or another miss)
