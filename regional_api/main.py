@@ -134,6 +134,6 @@ def create_app(
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
     # Inside the observability and admission middleware that instrument() adds around it.
-    app.add_middleware(CachedReads, cache=cache, clock=app.state.clock)
+    app.add_middleware(CachedReads)
     instrument(app, service=SERVICE, admission=settings.admission())
     return app

@@ -52,10 +52,8 @@ def _if_none_match(scope: Scope) -> bytes | None:
 class CachedReads:
     """Pure ASGI middleware: answer fresh cache hits of show reads; pass everything else on."""
 
-    def __init__(self, app: ASGIApp, *, cache: ShowCache, clock: Clock) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.cache = cache
-        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry, kind, condition = self._hit(scope)
@@ -65,7 +63,7 @@ class CachedReads:
         scope["route"] = _ROUTES[kind]
         headers = [(b"etag", entry.etag.encode()), _NO_CACHE]
         if etag_matches(condition, entry.etag):
-            self.cache.not_modified(kind)
+            scope["app"].state.show_cache.not_modified(kind)
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -75,7 +73,7 @@ class CachedReads:
 
     def _hit(self, scope: Scope) -> tuple[Entry | None, str, str | None]:
         """The fresh entry the request asks for, its kind and If-None-Match, if it can be served."""
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] != "GET" or "app" not in scope:
             return None, "", None
         target = _target(scope["path"])  # only ids the endpoints accepted are ever cached
         if target is None:
@@ -83,5 +81,9 @@ class CachedReads:
         raw = _if_none_match(scope)
         if raw is not None and len(raw) > MAX_IF_NONE_MATCH:
             return None, "", None
-        entry = self.cache.fresh(target, self.clock.now())
+        # The app's state, read per request: tests give an app another clock after it starts.
+        state = scope["app"].state
+        cache: ShowCache = state.show_cache
+        clock: Clock = state.clock
+        entry = cache.fresh(target, clock.now())
         return entry, target[0], None if raw is None else raw.decode("latin-1")

@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from regional_api.clock import Clock
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.shows.cache import ShowCache
@@ -273,3 +274,16 @@ def test_a_cached_show_read_is_byte_for_byte_what_fastapi_renders(
         path = f"/shows/{created.json()['id']}"
         assert served.client.get(path).content == created.content  # the miss
         assert served.client.get(path).content == created.content  # a hit (or another miss)
+
+
+def test_the_cache_ages_by_the_apps_clock_so_a_lapsed_hold_shows_free(
+    regional_dsn: str, issuer: TestIssuer, show: Show
+) -> None:
+    with serve(regional_dsn, issuer, show_cache_max_age_ms=MINUTE_MS) as served:
+        hold(regional_dsn, show, ["B2"], user_id="user-elsewhere", now=datetime.now(UTC))
+        assert served.status(show, "B2") == "held"
+        assert served.status(show, "B2") == "held"  # from the cache
+        later = Clock()
+        later.advance(timedelta(minutes=11))  # past the hold's deadline, and the entry's minute
+        served.app.state.clock = later
+        assert served.status(show, "B2") == "free"
