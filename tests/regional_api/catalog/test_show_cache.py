@@ -20,10 +20,9 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from regional_api.clock import Clock
-from regional_api.config import RegionalSettings
-from regional_api.main import create_app
 from regional_api.shows.cache import ShowCache
 from schemas.auth import Role
+from tests.regional_api.catalog.conftest import make_app
 from tests.regional_api.factories import PRICES, make_cinema, make_hall, make_movie
 from tests.regional_api.payments.seed import GOOD_CARD, Show, hold, seed_cinema, seed_show
 from tests.support.live import live_server
@@ -59,14 +58,7 @@ class Served:
 @contextmanager
 def serve(dsn: str, issuer: TestIssuer, **settings: Any) -> Iterator[Served]:
     """Serve the eu-west app on `dsn` with `settings` (instant simulated payments)."""
-    config = RegionalSettings(
-        region="eu-west",
-        database_url=dsn,
-        global_api_url="http://127.0.0.1:9",
-        payment_provider_latency_ms=0,
-        **settings,
-    )
-    app = create_app(config, jwks=issuer.jwks)
+    app = make_app(dsn, issuer, payment_provider_latency_ms=0, **settings)
     customer = issuer.headers(sub="user-cache-test", role=Role.customer)
     with live_server(app) as url, httpx.Client(base_url=url, timeout=15) as client:
         yield Served(app, client, customer)
