@@ -104,7 +104,9 @@ def _past_show(h: History, now: datetime) -> dict[str, Any]:
     return {"show_id": "show-us-east-hist0", "now": now}
 
 
-_READ_SHOW = raw_sql(f"{show_queries._SHOW_SELECT} WHERE s.id = :show_id")
+def _user_page(h: History, now: datetime) -> dict[str, Any]:
+    return {"user_id": h.heavy_user, "cinemas": None, "limit": 51, "offset": 0}
+
 
 HOT = (
     Case("claim", "hot", hold_sql.CLAIM, _claim),
@@ -119,19 +121,21 @@ HOT = (
     ),
     Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
     Case("seat map", "hot", psycopg_sql(show_queries._SEAT_MAP), _show),
-    Case("show read", "hot", _READ_SHOW, _show),
+    Case("show read", "hot", show_queries._READ_SHOW, _show),
+    Case("my reservations, first page", "hot", reservation_queries._USER_PAGE, _user_page),
+    Case(
+        "my reservations, next page",
+        "hot",
+        reservation_queries._USER_PAGE_BEFORE,
+        lambda h, now: _user_page(h, now) | {"before_at": now, "before_id": RID},
+    ),
+    Case("reservation details", "hot", reservation_queries._DETAILS, lambda h, now: {"ids": [RID]}),
 )
 
 REPORT = (
     Case("cinema report, 30 days", "report", psycopg_sql(reports._DAILY), _report),
     Case("show report: seats", "report", psycopg_sql(reports._SHOW_SEATS), _past_show),
     Case("show report: refunds", "report", psycopg_sql(reports._SHOW_REFUNDS), _past_show),
-    Case(
-        "my reservations, first page",
-        "report",
-        psycopg_sql(reservation_queries._USER_PAGE),
-        lambda h, now: {"user_id": h.heavy_user, "cinemas": None, "limit": 50, "offset": 0},
-    ),
 )
 
 

@@ -46,6 +46,9 @@ class RegionalSettings(BaseSettings):
     sweeper_interval_seconds: float = 30.0
     # How long a replica may refuse holds on a show it saw with no free seat (0: never).
     full_show_hint_seconds: float = Field(1.0, ge=0)
+    # How old a cached show read or seat map may be when served (0: every read queries).
+    show_cache_max_age_ms: float = Field(250.0, ge=0)
+    show_cache_max_entries: int = Field(512, ge=1)  # a 384-seat map is about 50 KB
 
     # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
     payment_provider_url: str | None = None

@@ -32,6 +32,8 @@ from regional_api.reservations import router as reservations
 from regional_api.reservations import sweeper
 from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
+from regional_api.shows.cache import ShowCache
+from regional_api.shows.fastpath import CachedReads
 
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -115,7 +117,11 @@ def create_app(
     app.state.settings = settings
     app.state.clock = Clock()
     app.state.payment_provider = settings.payment_provider()
-    app.state.full_shows = FullShows(settings.full_show_hint_seconds)
+    app.state.show_cache = cache = ShowCache(
+        settings.show_cache_max_age_ms / 1000, settings.show_cache_max_entries
+    )
+    # One signal for a show's availability changing here: the hint and the cache both hear it.
+    app.state.full_shows = FullShows(settings.full_show_hint_seconds, on_change=cache.forget)
     app.state.waiting_rooms = rooms = WaitingRooms()
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
@@ -127,5 +133,7 @@ def create_app(
     app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
+    # Inside the observability and admission middleware that instrument() adds around it.
+    app.add_middleware(CachedReads)
     instrument(app, service=SERVICE, admission=settings.admission())
     return app

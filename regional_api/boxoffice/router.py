@@ -16,7 +16,7 @@ from regional_api.idempotency.service import Keyed
 from regional_api.payments import flow
 from regional_api.payments.deps import ProviderDep
 from regional_api.payments.service import PaymentAttempt, check_card
-from regional_api.reservations.deps import ManagedShowIdDep
+from regional_api.reservations.deps import FullShowsDep, ManagedShowIdDep
 from schemas.errors import ErrorBody, error_body
 from schemas.payments import (
     PaymentRead,
@@ -49,6 +49,7 @@ async def sell_seats(
     settings: SettingsDep,
     provider: ProviderDep,
     key: IdempotencyKeyDep,
+    full: FullShowsDep,
 ) -> JSONResponse:
     """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
     check_card(body.method.value, body.card_number)
@@ -76,6 +77,7 @@ async def sell_seats(
         clock=clock,
         answer=answer,
         is_sale=True,
+        changed=full.changed,
     )
     if attempt is not None:
         sale.record(attempt)

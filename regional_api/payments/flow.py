@@ -41,10 +41,12 @@ async def pay(
     clock: Clock,
     answer: Answer,
     is_sale: bool = False,
+    changed: Callable[[str], None] | None = None,
 ) -> tuple[Outcome, PaymentAttempt | None]:
     """Open, charge, settle; a counter sale (`is_sale`) that does not complete leaves nothing.
 
-    Returns the answer, and the attempt unless the answer is a replay.
+    Returns the answer, and the attempt unless the answer is a replay; `changed` is told the
+    show once the settle committed (its seats were sold or freed).
     """
     keyed_write = keyed.key is not None
     async with _unit(pool, transaction=keyed_write or is_sale) as conn:
@@ -59,6 +61,8 @@ async def pay(
         if attempt.payment.status != "refunding":
             status, body = answer(attempt)
             await store(conn, keyed, status, body)
+    if changed is not None:
+        changed(intent.show_id)
     if attempt.payment.status == "refunding":  # answered once the money is back
         await service.return_money(pool, provider, attempt.payment)
         status, body = answer(attempt)

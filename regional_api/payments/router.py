@@ -17,7 +17,7 @@ from regional_api.payments import flow, service
 from regional_api.payments.deps import ProviderDep
 from regional_api.payments.errors import PaymentNotFound
 from regional_api.payments.service import LOST_SEATS, Intent, PaymentAttempt
-from regional_api.reservations.deps import ReservationDep, may_see
+from regional_api.reservations.deps import FullShowsDep, ReservationDep, may_see
 from regional_api.reservations.errors import ReservationNotFound
 from regional_api.reservations.models import Reservation
 from schemas.errors import ErrorBody, error_body
@@ -85,6 +85,7 @@ async def pay_reservation(
     settings: SettingsDep,
     provider: ProviderDep,
     key: IdempotencyKeyDep,
+    full: FullShowsDep,
 ) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
     if not is_local(reservation_id, "res", settings.region):
@@ -111,6 +112,7 @@ async def pay_reservation(
         card_number=body.card_number,
         clock=clock,
         answer=attempt_answer,
+        changed=full.changed,
     )
     return outcome_response(outcome)
 

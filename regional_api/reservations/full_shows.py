@@ -14,9 +14,13 @@ This process forgets a show's hint once a transaction that freed seats of it com
 cancellation, expiry sweep), and a seat map read that began before such a forget is not
 recorded. Other replicas learn within the TTL: until then they may refuse a seat that was
 freed elsewhere, which a retry a second later gets.
+
+It is also the replica's one signal that a show's availability changed here: every forget, and
+every hold or payment this replica makes (`changed`), calls `on_change` with the show, which
+drops the show's cached reads (`regional_api/shows/cache.py`).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,9 +47,16 @@ class _Entry:
 class FullShows:
     """Seat maps of shows that refused a best-available request, each until a deadline."""
 
-    def __init__(self, ttl_seconds: float, *, max_seats: int = MAX_SEATS) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        *,
+        max_seats: int = MAX_SEATS,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self.ttl = timedelta(seconds=ttl_seconds)
         self.max_seats = max_seats
+        self.on_change = on_change  # told of every show whose seats changed here
         self.version = 0  # moves on every forget: a mark read before it is stale
         self._entries: dict[str, _Entry] = {}
         self._size = 0
@@ -110,6 +121,12 @@ class FullShows:
         """Drop the show's hint: seats of it were freed."""
         self.version += 1
         self._drop(show_id)
+        self.changed(show_id)
+
+    def changed(self, show_id: str) -> None:
+        """Seats of the show were taken or sold here (the hint stays true: it only refuses)."""
+        if self.on_change is not None:
+            self.on_change(show_id)
 
     def _live(self, show_id: str, now: datetime) -> _Entry | None:
         entry = self._entries.get(show_id)

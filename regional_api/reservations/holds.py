@@ -237,6 +237,8 @@ async def place_hold(
     if not isinstance(claimed, tuple):
         raise claimed
     show, seats = claimed
+    if full is not None:
+        full.changed(show_id)
     return _finish(draft, show, seats, "seats")
 
 
@@ -326,6 +328,8 @@ async def place_best_available(
             break
         claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
         if isinstance(claimed, tuple):
+            if full is not None:
+                full.changed(show_id)
             return _finish(draft, *claimed, "best_available")
         if not isinstance(claimed, SeatsTaken):
             raise claimed

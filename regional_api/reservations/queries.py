@@ -1,18 +1,22 @@
-"""Read side of reservations: one reservation, a customer's history, a show's bookings."""
+"""Read side of reservations: one reservation, a customer's history, a show's bookings.
+
+Plain SQL on psycopg: a customer's history is a hot read, run on the hot pool in autocommit;
+endpoints that already hold a session pass it and the statements run in its transaction.
+"""
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Conn, fetch, raw_sql, session_connection
 from regional_api.reservations.holds import Hold
 from schemas.pagination import KeysetPage, Page, encode_cursor
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 # One round trip for the reservations, their show, movie and seats (rows repeat per seat).
-_DETAILS = text("""
+_DETAILS = raw_sql("""
 SELECT r.id, r.show_id, r.cinema_id, r.user_id, r.channel, r.status, r.amount_minor,
        r.currency, r.refund_minor, r.hold_expires_at, r.extensions, r.created_at,
        r.confirmed_at, r.canceled_at, s.starts_at AS show_starts_at, m.title AS movie_title,
@@ -30,24 +34,31 @@ ORDER BY st.grid_row, st.grid_col
 # A customer's history is paged by key on ix_reservations_user (user_id, created_at, id): a
 # page reads its own rows and one more, never the whole history (docs/benchmarks/growth.md).
 # Customer service sees only the reservations at `:cinemas` (staff), or all (NULL: admins).
-_USER_PAGE = text("""
+_USER_PAGE = raw_sql("""
 SELECT id, created_at FROM reservations
 WHERE user_id = :user_id
   AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """)
-_USER_PAGE_BEFORE = text("""
+_USER_PAGE_BEFORE = raw_sql("""
 SELECT id, created_at FROM reservations
 WHERE user_id = :user_id AND (created_at, id) < (:before_at, :before_id)
   AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """)
 
-_SHOW_PAGE = text("""
+_SHOW_PAGE = raw_sql("""
 SELECT id, count(*) OVER () AS total FROM reservations
 WHERE show_id = :show_id AND (CAST(:status AS text) IS NULL OR status = :status)
 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
 """)
+
+
+Db = AsyncSession | Conn  # a request's session, or a connection of the hot pool
+
+
+async def _conn(db: Db) -> Conn:
+    return await session_connection(db) if isinstance(db, AsyncSession) else db
 
 
 def _status(row: Any, now: datetime) -> ReservationStatus:
@@ -95,13 +106,13 @@ def _read(rows: list[Any], *, now: datetime, max_extensions: int) -> Reservation
 
 
 async def reservation_reads(
-    session: AsyncSession, ids: Sequence[str], *, now: datetime, max_extensions: int
+    db: Db, ids: Sequence[str], *, now: datetime, max_extensions: int
 ) -> list[ReservationRead]:
     """The wire form of the given reservations, in the order of `ids`."""
     if not ids:
         return []
     grouped: dict[str, list[Any]] = {}
-    for row in await session.execute(_DETAILS, {"ids": list(ids)}):
+    for row in await fetch(await _conn(db), _DETAILS, {"ids": list(ids)}):
         grouped.setdefault(row.id, []).append(row)
     return [
         _read(grouped[rid], now=now, max_extensions=max_extensions) for rid in ids if rid in grouped
@@ -109,18 +120,16 @@ async def reservation_reads(
 
 
 async def reservation_read(
-    session: AsyncSession, reservation_id: str, *, now: datetime, max_extensions: int
+    db: Db, reservation_id: str, *, now: datetime, max_extensions: int
 ) -> ReservationRead:
     """The wire form of one reservation (it must exist)."""
-    reads = await reservation_reads(
-        session, [reservation_id], now=now, max_extensions=max_extensions
-    )
+    reads = await reservation_reads(db, [reservation_id], now=now, max_extensions=max_extensions)
     return reads[0]
 
 
 async def _page(
-    session: AsyncSession,
-    query: Any,
+    db: Db,
+    query: bytes,
     params: dict[str, Any],
     *,
     limit: int,
@@ -128,20 +137,20 @@ async def _page(
     now: datetime,
     max_extensions: int,
 ) -> Page[ReservationRead]:
-    rows = (await session.execute(query, params | {"limit": limit, "offset": offset})).all()
+    conn = await _conn(db)
+    rows = await fetch(conn, query, params | {"limit": limit, "offset": offset})
     total = int(rows[0].total) if rows else 0
     if not rows and offset > 0:
-        count_params = params | {"limit": 1, "offset": 0}
-        first = (await session.execute(query, count_params)).first()
-        total = int(first.total) if first else 0
+        first = await fetch(conn, query, params | {"limit": 1, "offset": 0})
+        total = int(first[0].total) if first else 0
     items = await reservation_reads(
-        session, [r.id for r in rows], now=now, max_extensions=max_extensions
+        conn, [r.id for r in rows], now=now, max_extensions=max_extensions
     )
     return Page[ReservationRead](items=items, total=total, limit=limit, offset=offset)
 
 
 async def user_reservations(
-    session: AsyncSession,
+    db: Db,
     *,
     user_id: str,
     limit: int,
@@ -163,10 +172,11 @@ async def user_reservations(
     if before is not None:
         query = _USER_PAGE_BEFORE
         params |= {"before_at": before[0], "before_id": before[1]}
-    rows = (await session.execute(query, params)).all()
+    conn = await _conn(db)
+    rows = await fetch(conn, query, params)
     more, rows = len(rows) > limit, rows[:limit]
     items = await reservation_reads(
-        session, [r.id for r in rows], now=now, max_extensions=max_extensions
+        conn, [r.id for r in rows], now=now, max_extensions=max_extensions
     )
     last = rows[-1] if more else None
     return KeysetPage[ReservationRead](
@@ -178,7 +188,7 @@ async def user_reservations(
 
 
 async def show_reservations(
-    session: AsyncSession,
+    db: Db,
     *,
     show_id: str,
     status: str | None,
@@ -189,7 +199,7 @@ async def show_reservations(
 ) -> Page[ReservationRead]:
     """The reservations of one show, newest first, optionally of one stored status."""
     return await _page(
-        session,
+        db,
         _SHOW_PAGE,
         {"show_id": show_id, "status": status},
         limit=limit,

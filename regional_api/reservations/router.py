@@ -14,7 +14,7 @@ from common.db import Conn
 from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
-from regional_api.db import AutocommitConnDep, SessionDep
+from regional_api.db import AutocommitConnDep, PoolDep, SessionDep
 from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
 from regional_api.idempotency.service import run_idempotent
 from regional_api.onsale.deps import AdmittedDep
@@ -271,7 +271,7 @@ KeyedOffset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
 
 @router.get("/me/reservations")
 async def my_reservations(
-    session: SessionDep,
+    pool: PoolDep,
     claims: Claims,
     clock: ClockDep,
     settings: SettingsDep,
@@ -280,21 +280,22 @@ async def my_reservations(
     offset: KeyedOffset = 0,
 ) -> KeysetPage[ReservationRead]:
     """List the caller's reservations in this region, newest first, paged by key."""
-    return await queries.user_reservations(
-        session,
-        user_id=claims.sub,
-        limit=limit,
-        offset=offset,
-        before=before,
-        now=clock.now(),
-        max_extensions=settings.hold_max_extensions,
-    )
+    async with pool.connection() as conn:  # autocommit: no BEGIN/COMMIT for a read
+        return await queries.user_reservations(
+            conn,
+            user_id=claims.sub,
+            limit=limit,
+            offset=offset,
+            before=before,
+            now=clock.now(),
+            max_extensions=settings.hold_max_extensions,
+        )
 
 
 @router.get("/customers/{user_id}/reservations")
 async def customer_reservations(
     user_id: UserIdPath,
-    session: SessionDep,
+    pool: PoolDep,
     claims: StaffClaims,
     clock: ClockDep,
     settings: SettingsDep,
@@ -303,16 +304,17 @@ async def customer_reservations(
     offset: KeyedOffset = 0,
 ) -> KeysetPage[ReservationRead]:
     """List a customer's reservations here, newest first (admins: all; staff: their cinemas')."""
-    return await queries.user_reservations(
-        session,
-        user_id=user_id,
-        cinemas=None if claims.role is Role.admin else claims.cinemas,
-        limit=limit,
-        offset=offset,
-        before=before,
-        now=clock.now(),
-        max_extensions=settings.hold_max_extensions,
-    )
+    async with pool.connection() as conn:
+        return await queries.user_reservations(
+            conn,
+            user_id=user_id,
+            cinemas=None if claims.role is Role.admin else claims.cinemas,
+            limit=limit,
+            offset=offset,
+            before=before,
+            now=clock.now(),
+            max_extensions=settings.hold_max_extensions,
+        )
 
 
 @router.get("/shows/{show_id}/reservations")

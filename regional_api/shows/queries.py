@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Conn, fetch_one, raw_sql
+
 _FREE = "(ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now))"
 
 _SHOW_SELECT = f"""
@@ -39,7 +41,7 @@ _SHOW_SELECT = f"""
 # PostgreSQL builds the whole seat map as JSON in one statement. Benchmark (480-seat hall, 200
 # sequential GETs on a live app, loaded 2-core box): p50 94 ms with per-seat pydantic models in
 # Python, 69 ms this way, the same as reading one movie row.
-_SEAT_MAP = text(f"""
+_SEAT_MAP = raw_sql(f"""
     WITH seat_rows AS (
         SELECT ss.seat_id, se.label, se.row_label, se.number, se.grid_row, se.grid_col,
                ss.seat_type, ss.price_minor,
@@ -68,6 +70,8 @@ _SEAT_MAP = text(f"""
     FROM shows s JOIN halls h ON h.id = s.hall_id
     WHERE s.id = :show_id
 """)  # noqa: S608 - constant fragments only
+
+_READ_SHOW = raw_sql(f"{_SHOW_SELECT} WHERE s.id = :show_id")
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _show_dict(row: Any) -> dict[str, Any]:
-    item = dict(row._mapping)
+    item: dict[str, Any] = row._asdict()  # a psycopg named tuple or a SQLAlchemy Row
     item.pop("total", None)
     item["starts_at_local"] = row.starts_at.astimezone(zone(row.timezone))
     return item
@@ -143,15 +147,13 @@ async def list_shows(
     return [], int((await session.execute(count, params)).scalar_one())
 
 
-async def read_show(session: AsyncSession, *, show_id: str, now: datetime) -> dict[str, Any] | None:
+async def read_show(conn: Conn, *, show_id: str, now: datetime) -> dict[str, Any] | None:
     """One show with the same fields as a listing item, or None."""
-    statement = text(f"{_SHOW_SELECT} WHERE s.id = :show_id")
-    row = (await session.execute(statement, {"show_id": show_id, "now": now})).first()
+    row = await fetch_one(conn, _READ_SHOW, {"show_id": show_id, "now": now})
     return _show_dict(row) if row else None
 
 
-async def seat_map_json(session: AsyncSession, *, show_id: str, now: datetime) -> str | None:
+async def seat_map_json(conn: Conn, *, show_id: str, now: datetime) -> str | None:
     """The `ShowSeatMap` JSON of a show (lapsed holds are free), or None if there is no show."""
-    params = {"show_id": show_id, "now": now}
-    document: str | None = (await session.execute(_SEAT_MAP, params)).scalar_one_or_none()
-    return document
+    row = await fetch_one(conn, _SEAT_MAP, {"show_id": show_id, "now": now})
+    return None if row is None else str(row[0])

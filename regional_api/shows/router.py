@@ -1,20 +1,19 @@
 """Endpoints of shows: schedule one, list them, read one, and its seat availability."""
 
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from common.errors import NotFound
-from common.etag import etag_matches, etag_of
+from common.db import session_connection
 from regional_api.cinemas.deps import CinemaDep
-from regional_api.cinemas.service import require_local_id
 from regional_api.clock import ClockDep
 from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
 from regional_api.halls.deps import ManagedHall
 from regional_api.shows import queries, service
 from regional_api.shows.deps import CinemaFiltersDep, FiltersDep, Limit, Offset
+from regional_api.shows.reads import ShowReadsDep
 from schemas.catalog import ShowCreate, ShowRead, ShowSeatMap
 from schemas.pagination import Page
 
@@ -38,9 +37,8 @@ async def create_show(
         region=settings.region,
         now=clock.now(),
     )
-    return ShowRead.model_validate(
-        await queries.read_show(session, show_id=show.id, now=clock.now())
-    )
+    conn = await session_connection(session)  # the new show is not committed yet
+    return ShowRead.model_validate(await queries.read_show(conn, show_id=show.id, now=clock.now()))
 
 
 async def _page(
@@ -74,37 +72,23 @@ async def list_cinema_shows(
     return await _page(session, replace(filters, cinema_id=cinema.id), clock, limit, offset)
 
 
-@router.get("/shows/{show_id}")
+IfNoneMatch = Annotated[str | None, Header(max_length=1024)]
+_CONDITIONAL: dict[int | str, dict[str, Any]] = {
+    304: {"description": "unchanged since the ETag given in If-None-Match"}
+}
+
+
+@router.get("/shows/{show_id}", response_model=ShowRead, responses=_CONDITIONAL)
 async def get_show(
-    show_id: str, session: SessionDep, settings: SettingsDep, clock: ClockDep
-) -> ShowRead:
-    """Read a show: movie, hall, cinema, UTC and local start, prices, free seats."""
-    require_local_id(show_id, kind="show", region=settings.region)
-    item = await queries.read_show(session, show_id=show_id, now=clock.now())
-    if item is None:
-        raise NotFound(f"no show {show_id}", code="show_not_found")
-    return ShowRead.model_validate(item)
+    show_id: str, reads: ShowReadsDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    """Read a show: movie, hall, cinema, UTC and local start, prices, free seats; ETag/304."""
+    return reads.answer("show", await reads.show(show_id), if_none_match)
 
 
-@router.get(
-    "/shows/{show_id}/seats",
-    response_model=ShowSeatMap,
-    responses={304: {"description": "unchanged since the ETag given in If-None-Match"}},
-)
+@router.get("/shows/{show_id}/seats", response_model=ShowSeatMap, responses=_CONDITIONAL)
 async def get_show_seats(
-    show_id: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+    show_id: str, reads: ShowReadsDep, if_none_match: IfNoneMatch = None
 ) -> Response:
     """Every seat of a show with type, price and status (a lapsed hold shows as free); ETag/304."""
-    require_local_id(show_id, kind="show", region=settings.region)
-    document = await queries.seat_map_json(session, show_id=show_id, now=clock.now())
-    if document is None:
-        raise NotFound(f"no show {show_id}", code="show_not_found")
-    # Hashed from the document itself: a poll that finds nothing new gets 304 and no body.
-    headers = {"ETag": etag_of(document), "Cache-Control": "no-cache"}
-    if etag_matches(if_none_match, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(document, media_type="application/json", headers=headers)
+    return reads.answer("seats", await reads.seats(show_id), if_none_match)

@@ -36,6 +36,20 @@ def history(history_dsn: str) -> History:
     return loaded
 
 
+HOT_READS = {
+    "show read",
+    "seat map",
+    "my reservations, first page",
+    "my reservations, next page",
+    "reservation details",
+}
+
+
+def test_the_hot_reads_are_checked_as_hot_statements() -> None:
+    # They run on the hot pool (generic plans), so the tests below must cover them.
+    assert HOT_READS - {case.name for case in plans.HOT} == set()
+
+
 def test_hot_statements_keep_one_generic_plan(history_dsn: str, history: History) -> None:
     with psycopg.connect(history_dsn, **hot_options("test", 5000)) as conn:
         counts = plans.prepared_plans(conn, history, rounds=ROUNDS)

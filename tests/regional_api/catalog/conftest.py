@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -17,11 +18,13 @@ from tests.support.tokens import TestIssuer
 DEAD_DIRECTORY = "http://127.0.0.1:9"
 
 
-def make_app(dsn: str, issuer: TestIssuer, global_api_url: str = DEAD_DIRECTORY) -> FastAPI:
+def make_app(
+    dsn: str, issuer: TestIssuer, global_api_url: str = DEAD_DIRECTORY, **overrides: Any
+) -> FastAPI:
     """The eu-west regional app on `dsn`, trusting the test issuer's keys (no JWKS fetch)."""
     settings = RegionalSettings(
         region="eu-west", database_url=dsn, global_api_url=global_api_url, db_pool_size=4
-    )
+    ).model_copy(update=overrides)
     return create_app(settings, jwks=issuer.jwks)
 
 

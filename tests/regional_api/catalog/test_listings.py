@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from common.ids import new_id
 from tests.regional_api.factories import make_cinema, make_hall, make_movie, make_show, seat_ids
+from tests.support.poll import wait_until
 
 # 23:30 UTC on the 14th is already the 15th in Paris (UTC+1) but still the 14th in Lisbon.
 LATE = datetime(2031, 3, 14, 23, 30, tzinfo=UTC)
@@ -169,8 +170,15 @@ def test_seat_map_answers_304_until_a_seat_changes(api: httpx.Client, regional_d
     weak = api.get(f"/shows/{show}/seats", headers={"If-None-Match": f'"x", W/{etag}'})
     assert weak.status_code == 304
     _mark(regional_dsn, show, seat_ids(regional_dsn, hall), {"A1": "sold"})
-    changed = api.get(f"/shows/{show}/seats", headers={"If-None-Match": etag})
-    assert changed.status_code == 200
+    # Sold behind the replica's back (SQL): its cached map shows it within the cache's bound.
+    answers: list[httpx.Response] = []
+
+    def answered_200() -> bool:
+        answers.append(api.get(f"/shows/{show}/seats", headers={"If-None-Match": etag}))
+        return answers[-1].status_code == 200
+
+    wait_until(answered_200, timeout=10)
+    changed = answers[-1]
     assert changed.headers["etag"] != etag
     assert {s["label"]: s["status"] for s in changed.json()["seats"]}["A1"] == "sold"
     too_long = api.get(f"/shows/{show}/seats", headers={"If-None-Match": "x" * 2000})

@@ -1,0 +1,245 @@
+"""CPU per hot read: GET /shows/{id} and its seat map, uncached, cached and answered 304.
+
+Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]`.
+Starts its own PostgreSQL, migrates it and seeds a 16 x 24 hall (384 seats) with 200 shows,
+then runs ONE regional_api worker twice: with the show cache off (uncached reads, a random show
+each) and on (cached reads and 304s, one hot show). A separate process drives it with aiohttp;
+CPU comes from /proc: the API process, and every PostgreSQL process (backends and background).
+`--code DIR` serves the API from another checkout, for a before/after on the same machine
+(`git archive main | tar -x -C DIR`); that code ignores the cache setting.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from benchmarks.holds import ROOT, cpu_seconds, postgres_cpu, seed_hall, start_api
+from benchmarks.suite import profile as suite_profile
+from common.ids import new_id
+from common.migrate import upgrade
+from common.pg import create_database, start_server
+from deploy.local.processes import ServiceProcess
+from tests.support.tokens import TestIssuer
+
+ISSUER = TestIssuer(kid="bench-key")
+
+
+@dataclass(frozen=True)
+class Reads:
+    """One load: `clients` readers GET random `paths` for `seconds`, with an ETag or without."""
+
+    name: str
+    url: str
+    paths: list[str]
+    seconds: float
+    clients: int
+    etag: str | None = None
+    token: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What the readers saw: answers by status and the latencies of 200s and 304s."""
+
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile in ms."""
+        ordered = sorted(self.latencies_ms) or [float("nan")]
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _drive(load: Reads) -> Outcome:
+    import aiohttp
+
+    outcome = Outcome()
+    headers = {"If-None-Match": load.etag} if load.etag else {}
+    if load.token:
+        headers["Authorization"] = f"Bearer {load.token}"
+    connector = aiohttp.TCPConnector(limit=load.clients)
+    async with aiohttp.ClientSession(load.url, connector=connector) as http:
+        deadline = time.perf_counter() + load.seconds
+
+        async def reader(index: int) -> None:
+            rng = random.Random(index)
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                async with http.get(rng.choice(load.paths), headers=headers) as response:
+                    await response.read()
+                    status = response.status
+                outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+                if status in (200, 304):
+                    outcome.latencies_ms.append(1000 * (time.perf_counter() - started))
+
+        await asyncio.gather(*(reader(i) for i in range(load.clients)))
+    return outcome
+
+
+def run_reads(load: Reads) -> Outcome:
+    """Entry point of the load-generator process."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    return asyncio.run(_drive(load))
+
+
+def seed(dsn: str) -> list[str]:
+    """A cinema with one 384-seat hall and 200 shows; their ids."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cinema_id = new_id("cin", "eu-west")
+        conn.execute(
+            "INSERT INTO cinemas (id, name, city, timezone) VALUES (%s, 'Bench', 'Paris', 'UTC')",
+            (cinema_id,),
+        )
+        hall = seed_hall(conn, cinema_id, 16, 24, 200)
+        conn.execute("ANALYZE")
+    return hall.show_ids
+
+
+def sessions(dsn: str) -> int:
+    """PostgreSQL sessions ever opened on the benchmark's database."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def measure(
+    api: ServiceProcess, load: Reads, pg_data: Path, dsn: str, profile: Path | None = None
+) -> str:
+    """Run one load in a generator process (py-spy samples the API into `profile`); its row."""
+    assert api.pid is not None
+    name = load.name.split(" (")[0].replace(", ", "-").replace(" ", "-").strip("/")
+    spy = suite_profile.start(api.pid, load.seconds, profile / f"{name}.txt") if profile else None
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        opened = sessions(dsn)
+        before, pg_before = cpu_seconds(api.pid), postgres_cpu(pg_data)
+        outcome = pool.submit(run_reads, load).result()
+        api_ms = cpu_seconds(api.pid) - before
+        pg_ms = sum(s - pg_before.get(pid, 0.0) for pid, s in postgres_cpu(pg_data).items())
+    if spy is not None:
+        spy.wait()
+    reads = max(sum(outcome.statuses.values()), 1)
+    api_ms, pg_ms = 1000 * api_ms / reads, 1000 * pg_ms / reads
+    answers = ", ".join(f"{n} x {status}" for status, n in sorted(outcome.statuses.items()))
+    return (
+        f"| {load.name} | {reads / load.seconds:.0f} | {outcome.percentile(0.5):.1f} |"
+        f" {outcome.percentile(0.99):.1f} | {answers} | {api_ms:.3f} | {pg_ms:.3f} |"
+        f" {api_ms + pg_ms:.3f} | {sessions(dsn) - opened - 1} |"
+    )
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables for the processes started in the block."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _etag(url: str) -> str | None:
+    etag: str | None = httpx.get(url, timeout=30).headers.get("etag")
+    return etag
+
+
+def _customer(url: str, shows: list[str]) -> str:
+    """A customer's token, once the customer holds a seat in each of 10 shows."""
+    token = ISSUER.token(sub="bench-reader", ttl=3600)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for show_id in shows[:10]:
+            seat = client.get(f"/shows/{show_id}/seats").json()["seats"][0]["seat_id"]
+            auth = {"Authorization": f"Bearer {token}"}
+            held = client.post(f"/shows/{show_id}/holds", json={"seat_ids": [seat]}, headers=auth)
+            held.raise_for_status()
+    return token
+
+
+def loads(url: str, shows: list[str], args: argparse.Namespace, *, cached: bool) -> list[Reads]:
+    """Uncached reads of random shows, or cached reads and 304s of one hot show."""
+    n, s = args.clients, args.seconds
+    if not cached:
+        mine = ["/me/reservations"]
+        return [
+            Reads("warm-up (not measured)", url, [f"/shows/{i}/seats" for i in shows], 1.0, n),
+            Reads("/healthz (the request pipeline alone)", url, ["/healthz"], s, n),
+            Reads("show, uncached", url, [f"/shows/{i}" for i in shows], s, n),
+            Reads("seat map, uncached", url, [f"/shows/{i}/seats" for i in shows], s, n),
+            Reads("my reservations (10)", url, mine, s, n, token=_customer(url, shows)),
+        ]
+    show, seats = f"/shows/{shows[0]}", f"/shows/{shows[0]}/seats"
+    return [
+        Reads("warm-up (not measured)", url, [show, seats], 1.0, n),
+        Reads("show, cached", url, [show], s, n),
+        Reads("seat map, cached", url, [seats], s, n),
+        Reads("show, 304", url, [show], s, n, _etag(url + show)),
+        Reads("seat map, 304", url, [seats], s, n, _etag(url + seats)),
+    ]
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    """Start PostgreSQL and the API (cache off, then on), measure every load; the table rows."""
+    server = start_server("bench-reads")
+    pg_data = getattr(server, "data_dir", Path("/nowhere"))
+    rows = []
+    try:
+        dsn = create_database(server.admin_dsn, "reads", drop_existing=True)
+        upgrade(ROOT / "regional_api" / "migrations", dsn)
+        shows = seed(dsn)
+        for cached in (False, True):
+            with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
+                age = "250" if cached else "0"
+                with contextlib.chdir(args.code or ROOT), _env(REGIONAL_SHOW_CACHE_MAX_AGE_MS=age):
+                    # `python -m uvicorn` imports the app from the working directory.
+                    api = start_api(dsn, ISSUER, Path(tmp))
+                try:
+                    for load in loads(api.url, shows, args, cached=cached):
+                        row = measure(api, load, pg_data, dsn, args.profile)
+                        if not load.name.startswith("warm-up"):
+                            rows.append(row)
+                            print(row, flush=True)
+                finally:
+                    api.stop()
+    finally:
+        server.stop()
+    return rows
+
+
+def main() -> None:
+    """Measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--code", type=Path, help="serve regional_api from this checkout")
+    parser.add_argument("--profile", type=Path, help="write py-spy samples of the API here")
+    args = parser.parse_args()
+    print(
+        "| read | reads/s | p50 ms | p99 ms | answers | API CPU ms/read"
+        " | PostgreSQL CPU ms/read | total CPU ms/read | new PG sessions |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
