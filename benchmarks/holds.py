@@ -59,7 +59,8 @@ class Hall:
 class Load:
     """One load run for the generator process."""
 
-    scenario: str  # readyz | spread | concentrated | hold_pay | hold_pay_concentrated
+    # readyz | spread | concentrated | hold_pay | hold_pay_concentrated | hold1 | show | seats
+    scenario: str
     url: str
     seconds: float
     clients: int
@@ -201,6 +202,9 @@ async def _drive(load: Load) -> Outcome:
     return outcome
 
 
+READS = {"show": "/shows/{}", "seats": "/shows/{}/seats"}  # scenario -> path of a random show
+
+
 async def _post(
     http: object, path: str, body: object, headers: dict[str, str]
 ) -> tuple[int, dict[str, object]]:
@@ -225,8 +229,17 @@ async def _step(
         return
     assert load.hall is not None
     show_id = rng.choice(load.hall.show_ids)
+    if load.scenario in READS:
+        path = READS[load.scenario].format(show_id)
+        async with http.get(path, headers=headers) as response:  # type: ignore[attr-defined]
+            await response.read()
+            _record(outcome, response.status, started)
+        return
     concentrated = load.scenario.endswith("concentrated")
-    seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
+    if load.scenario == "hold1":
+        seats = [rng.choice(load.hall.seat_ids)]
+    else:
+        seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
     status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, headers)
     if load.scenario.startswith("hold_pay") and status == 201:
         status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, headers)
@@ -255,7 +268,9 @@ def run_load(load: Load) -> Outcome:
     return asyncio.run(_drive(load))
 
 
-def start_api(dsn: str, issuer: TestIssuer, workdir: Path) -> ServiceProcess:
+def start_api(
+    dsn: str, issuer: TestIssuer, workdir: Path, extra_env: dict[str, str] | None = None
+) -> ServiceProcess:
     """One regional_api worker that trusts the benchmark's token key, read from a file."""
     jwks_file = workdir / "jwks.json"
     jwks_file.write_text(json.dumps(issuer.jwks))
@@ -267,7 +282,7 @@ def start_api(dsn: str, issuer: TestIssuer, workdir: Path) -> ServiceProcess:
         "REGIONAL_LOG_LEVEL": "WARNING",
         "REGIONAL_DB_POOL_SIZE": "20",
         "REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW": "100000",
-    }
+    } | (extra_env or {})
     api = ServiceProcess("regional_api", "regional_api", free_port(), env, workdir / "api.log")
     api.start().wait_ready(timeout=60)
     return api
