@@ -28,6 +28,7 @@ import psycopg
 
 from benchmarks.floor_report import OPS, is_backend, per_op, section
 from benchmarks.holds import Hall, Load, children_of, run_load, seed_hall, start_api
+from benchmarks.suite import profile
 from benchmarks.suite.loads import summarise
 from common.ids import new_id
 from common.migrate import upgrade
@@ -176,6 +177,17 @@ def run_all(
     return rows
 
 
+def profile_holds(pool: Executor, rig: Rig, seconds: float, clients: int, out: Path) -> None:
+    """py-spy on regional_api during two-seat holds: a flame graph, then collapsed stacks."""
+    target = rig.targets[0]
+    for fmt, name in (("flamegraph", "regional_api-holds.svg"), ("raw", "regional_api-holds.txt")):
+        spy = profile.start(target.app_pid, seconds, out / name, fmt)
+        load = Load("spread", target.url, seconds, clients, rig.tokens, _hall(rig, "hold 2 seats"))
+        pool.submit(run_load, load).result()
+        if spy is not None:
+            spy.wait(timeout=60)
+
+
 def _seed(dsn: str) -> tuple[str, Hall]:
     """A cinema, and 50 shows of 600 seats for the reads; statistics for the catalog."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -257,6 +269,7 @@ def run(
     log_level: str = "INFO",
     latency_ms: float = 0.0,
     progress: Any = print,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The whole benchmark (also `make bench`'s): the figures for `floor_report.section`."""
     started = time.monotonic()
@@ -265,6 +278,9 @@ def run(
         system(Path(tmp), clients, log_level, latency_ms) as rig,
     ):
         progress(f"  floor: system up in {time.monotonic() - started:.1f} s")
+        if profile_dir is not None:
+            profile_holds(pool, rig, seconds, clients, profile_dir)
+            return {}
         rows = run_all(pool, rig, seconds, clients, progress)
     return {
         "clients": clients,
@@ -305,6 +321,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="regional_api's (INFO as deployed)")
     parser.add_argument("--provider-latency-ms", type=float, default=0.0)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
+    parser.add_argument("--profile", type=Path, help="only profile regional_api's holds, here")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -314,7 +331,10 @@ def main() -> None:
             clients=args.clients,
             log_level=args.log_level,
             latency_ms=args.provider_latency_ms,
+            profile_dir=args.profile,
         )
+    if args.profile:
+        return
     print("\n".join(section({"floor": result})))
     if args.write:
         command = f".venv/bin/python -m benchmarks.floor_bench --seconds {args.seconds:g} --write"

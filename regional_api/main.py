@@ -127,5 +127,7 @@ def create_app(
     app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
-    instrument(app, service=SERVICE, admission=settings.admission())
+    instrument(
+        app, service=SERVICE, admission=settings.admission(), access_log=settings.access_log()
+    )
     return app
