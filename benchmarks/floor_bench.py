@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.floor_report import OPS, is_backend, per_op, section
+from benchmarks.floor_report import BEFORE, OPS, is_backend, merged, per_op, section
 from benchmarks.holds import Hall, Load, children_of, run_load, seed_hall, start_api
 from benchmarks.suite import profile
 from benchmarks.suite.loads import summarise
@@ -34,6 +35,7 @@ from common.ids import new_id
 from common.migrate import upgrade
 from common.pg import create_database, start_server
 from deploy.local.processes import ServiceProcess
+from deploy.local.topology import REGIONAL_ADMISSION
 from tests.router.support import Proc, directory_map, router
 from tests.support.ports import dead_url
 from tests.support.tokens import TestIssuer
@@ -48,6 +50,20 @@ SELECT query, calls FROM pg_stat_statements
 WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = %s)
   AND query NOT LIKE '%%pg_stat_statements%%'
 """
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to run: sizes, regional_api's settings, the A/B tree, which paths."""
+
+    seconds: float
+    clients: int = 64
+    log_level: str = "INFO"
+    latency_ms: float = 0.0
+    before: Path | None = None
+    routed: bool = True
+    ops: tuple[str, ...] = OPS
+    rounds: int = 1  # every operation x target, this many times over (interleaved)
 
 
 @dataclass
@@ -152,37 +168,41 @@ def _hall(rig: Rig, op: str) -> Hall:
 
 
 def run_all(
-    pool: Executor, rig: Rig, seconds: float, clients: int, progress: Any = print
+    pool: Executor, rig: Rig, options: Options, progress: Any = print
 ) -> list[dict[str, Any]]:
-    """Warm every target up, then each operation x path, regional_api and floor back to back."""
+    """Warm every target up, then each operation x target, one after the other."""
     hall = _hall(rig, "hold+pay")
     for target in rig.targets:  # connections, prepared statements, the token caches
-        for scenario, seconds_ in (("hold_pay", 1.0), ("seats", 0.5)):
-            load = Load(scenario, target.url, seconds_, 16, rig.tokens, hall)
+        for scenario, seconds in (("hold_pay", 1.0), ("seats", 0.5)):
+            load = Load(scenario, target.url, seconds, 16, rig.tokens, hall)
             pool.submit(run_load, load).result()
-    progress(f"  floor: warmed up at {time.strftime('%H:%M:%S')}")
     rows = []
     with psycopg.connect(rig.dsn, autocommit=True) as admin:
-        for op in OPS:
-            for target in rig.targets:
-                load = Load(SCENARIO[op], target.url, seconds, clients, rig.tokens, _hall(rig, op))
-                row = {"op": op} | measure(pool, rig, admin, target, load)
-                rows.append(row)
-                progress(
-                    f"  {time.strftime('%H:%M:%S')} {op:16} {target.path:6} {target.app:12} {row['ok_per_s']:7.0f}/s"
-                    f"  app {row['cpu_ms_per_op']['app']:.2f} ms/op"
-                    f"  PG {row['cpu_ms_per_op']['pg_backends']:.2f} ms/op"
-                    f"  new conns {row['new_connections']}"
-                )
+        for op, target in [
+            (op, t) for _ in range(options.rounds) for op in options.ops for t in rig.targets
+        ]:
+            hall = _hall(rig, op)
+            load = Load(
+                SCENARIO[op], target.url, options.seconds, options.clients, rig.tokens, hall
+            )
+            row = {"op": op} | measure(pool, rig, admin, target, load)
+            rows.append(row)
+            spent = row["cpu_ms_per_op"]
+            progress(
+                f"  {op:16} {target.path:6} {target.app:22} {row['ok_per_s']:6.0f}/s"
+                f"  app {spent['app']:.2f} ms/op  PG {spent['pg_backends']:.2f} ms/op"
+                f"  new connections {row['new_connections']}"
+            )
     return rows
 
 
-def profile_holds(pool: Executor, rig: Rig, seconds: float, clients: int, out: Path) -> None:
+def profile_holds(pool: Executor, rig: Rig, options: Options, out: Path) -> None:
     """py-spy on regional_api during two-seat holds: a flame graph, then collapsed stacks."""
     target = rig.targets[0]
     for fmt, name in (("flamegraph", "regional_api-holds.svg"), ("raw", "regional_api-holds.txt")):
-        spy = profile.start(target.app_pid, seconds, out / name, fmt)
-        load = Load("spread", target.url, seconds, clients, rig.tokens, _hall(rig, "hold 2 seats"))
+        spy = profile.start(target.app_pid, options.seconds, out / name, fmt)
+        hall = _hall(rig, "hold 2 seats")
+        load = Load("spread", target.url, options.seconds, options.clients, rig.tokens, hall)
         pool.submit(run_load, load).result()
         if spy is not None:
             spy.wait(timeout=60)
@@ -221,9 +241,68 @@ def _routed(app_url: str, workdir: Path, name: str, global_url: str) -> Proc:
     return proxy
 
 
+def _api(
+    dsn: str, issuer: TestIssuer, workdir: Path, env: dict[str, str], tree: Path | None
+) -> ServiceProcess:
+    """regional_api as the launchers configure it; from another source tree if given (A/B)."""
+    if tree is not None:  # imports come from `tree` first, never from the working directory
+        env = env | {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(tree.resolve())}
+        workdir = workdir / "before"
+        workdir.mkdir()
+    return start_api(dsn, issuer, workdir, REGIONAL_ADMISSION | env, wait=False)
+
+
+def _spawn(
+    dsn: str,
+    workdir: Path,
+    options: Options,
+    issuer: TestIssuer,
+    started: list[Proc | ServiceProcess],
+) -> list[Target]:
+    """Start regional_api (twice for an A/B), the floor and their routers; wait until ready.
+
+    Every process started is added to `started` at once, for the caller to stop.
+    """
+    extra = {"REGIONAL_LOG_LEVEL": options.log_level}
+    extra["REGIONAL_PAYMENT_PROVIDER_LATENCY_MS"] = f"{options.latency_ms:g}"
+    env = {"FLOOR_DATABASE_URL": dsn, "FLOOR_JWKS_FILE": str(workdir / "jwks.json")}
+    env |= {"FLOOR_REGION": REGION, "FLOOR_PROVIDER_LATENCY_MS": f"{options.latency_ms:g}"}
+    apps = {"regional_api": _api(dsn, issuer, workdir, extra, None)}
+    started.append(apps["regional_api"])
+    if options.before is not None:
+        started.append(apps.setdefault(BEFORE, _api(dsn, issuer, workdir, extra, options.before)))
+    floor = Proc("benchmarks.floor:create_app", env, log=workdir / "floor.log")
+    started.append(floor.start(None))
+    routers = {}
+    if options.routed:
+        with dead_url() as nowhere:  # no directory: each router reads its static map
+            for app, url in (("regional_api", apps["regional_api"].url), ("floor", floor.url)):
+                routers[app] = _routed(url, workdir, app, nowhere)
+                started.append(routers[app].start(None))
+    for api in apps.values():
+        api.wait_ready(timeout=90)
+    for proc in (floor, *routers.values()):
+        proc.wait("/readyz", timeout=90)
+    pids = {app: api.pid or 0 for app, api in apps.items()} | {"floor": _pid(floor)}
+    urls = {app: api.url for app, api in apps.items()} | {"floor": floor.url}
+    targets = [Target(app, "direct", urls[app], pids[app]) for app in pids]
+    targets += [
+        Target(app, "router", proxy.url, pids[app], _pid(proxy)) for app, proxy in routers.items()
+    ]
+    return targets
+
+
+def _pid(proc: Proc) -> int:
+    assert proc.proc is not None
+    return proc.proc.pid
+
+
 @contextlib.contextmanager
-def system(workdir: Path, clients: int, log_level: str, latency_ms: float) -> Iterator[Rig]:
-    """PostgreSQL, regional_api, the floor and a router in front of each; stopped at the end."""
+def system(workdir: Path, options: Options) -> Iterator[Rig]:
+    """PostgreSQL, regional_api, the floor and a router in front of each; stopped at the end.
+
+    With `options.before`, a second regional_api from that source tree (direct), for an A/B.
+    """
     server = start_server("bench-floor", durable=True, statement_stats=True)
     started: list[Proc | ServiceProcess] = []
     try:
@@ -232,64 +311,45 @@ def system(workdir: Path, clients: int, log_level: str, latency_ms: float) -> It
         cinema_id, reads = _seed(dsn)
         issuer = TestIssuer(kid="bench-floor")
         (workdir / "jwks.json").write_text(json.dumps(issuer.jwks))
-        tokens = [issuer.token(sub=f"floor-user-{i}", ttl=3600) for i in range(clients)]
-        extra = {"REGIONAL_LOG_LEVEL": log_level}
-        extra["REGIONAL_PAYMENT_PROVIDER_LATENCY_MS"] = f"{latency_ms:g}"
-        api = start_api(dsn, issuer, workdir, extra)
-        started.append(api)
-        env = {"FLOOR_DATABASE_URL": dsn, "FLOOR_JWKS_FILE": str(workdir / "jwks.json")}
-        env |= {"FLOOR_REGION": REGION, "FLOOR_PROVIDER_LATENCY_MS": f"{latency_ms:g}"}
-        floor = Proc("benchmarks.floor:create_app", env, log=workdir / "floor.log")
-        started.append(floor.start())
-        assert api.pid is not None
-        assert floor.proc is not None
-        apps = {"regional_api": (api.url, api.pid), "floor": (floor.url, floor.proc.pid)}
-        targets = [Target(app, "direct", url, pid) for app, (url, pid) in apps.items()]
-        with dead_url() as nowhere:
-            for app, (url, pid) in apps.items():
-                proxy = _routed(url, workdir, app, nowhere)
-                started.append(proxy.start())
-                assert proxy.proc is not None
-                targets.append(Target(app, "router", proxy.url, pid, proxy.proc.pid))
-            data_dir = getattr(server, "data_dir", None)
-            master = int((data_dir / "postmaster.pid").read_text().split()[0]) if data_dir else None
-            log = data_dir / "server.log" if data_dir else None
-            yield Rig(dsn, "floor", master, log, cinema_id, reads, tokens, targets)
+        tokens = [issuer.token(sub=f"floor-user-{i}", ttl=3600) for i in range(options.clients)]
+        targets = _spawn(dsn, workdir, options, issuer, started)
+        data_dir = getattr(server, "data_dir", None)
+        master = int((data_dir / "postmaster.pid").read_text().split()[0]) if data_dir else None
+        log = data_dir / "server.log" if data_dir else None
+        yield Rig(dsn, "floor", master, log, cinema_id, reads, tokens, targets)
     finally:
         for proc in reversed(started):
             proc.stop() if isinstance(proc, ServiceProcess) else proc.kill()
         server.stop()
 
 
-def run(
-    pool: Executor,
-    *,
-    seconds: float,
-    clients: int = 64,
-    log_level: str = "INFO",
-    latency_ms: float = 0.0,
-    progress: Any = print,
-    profile_dir: Path | None = None,
-) -> dict[str, Any]:
+def run(pool: Executor, options: Options, progress: Any = print) -> dict[str, Any]:
     """The whole benchmark (also `make bench`'s): the figures for `floor_report.section`."""
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp,
-        system(Path(tmp), clients, log_level, latency_ms) as rig,
+        system(Path(tmp), options) as rig,
     ):
         progress(f"  floor: system up in {time.monotonic() - started:.1f} s")
-        if profile_dir is not None:
-            profile_holds(pool, rig, seconds, clients, profile_dir)
-            return {}
-        rows = run_all(pool, rig, seconds, clients, progress)
+        rows = run_all(pool, rig, options, progress)
     return {
-        "clients": clients,
-        "seconds": seconds,
-        "log_level": log_level,
-        "provider_latency_ms": latency_ms,
+        "clients": options.clients,
+        "seconds": options.seconds,
+        "log_level": options.log_level,
+        "provider_latency_ms": options.latency_ms,
         "duration_s": round(time.monotonic() - started, 1),
-        "rows": rows,
+        "rounds": options.rounds,
+        "rows": merged(rows),
     }
+
+
+def profile_run(pool: Executor, options: Options, out: Path) -> None:
+    """Only the py-spy profile of regional_api's holds, written to `out`."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp,
+        system(Path(tmp), options) as rig,
+    ):
+        profile_holds(pool, rig, options, out)
 
 
 def write_doc(result: dict[str, Any], command: str) -> None:
@@ -322,23 +382,32 @@ def main() -> None:
     parser.add_argument("--provider-latency-ms", type=float, default=0.0)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     parser.add_argument("--profile", type=Path, help="only profile regional_api's holds, here")
+    parser.add_argument(
+        "--before", type=Path, help="A/B: also run regional_api from this source tree (direct)"
+    )
+    parser.add_argument("--ops", help=f"comma-separated, of: {', '.join(OPS)}")
+    parser.add_argument("--direct-only", action="store_true", help="no router runs")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every run, interleaved")
     args = parser.parse_args()
+    options = Options(
+        args.seconds,
+        args.clients,
+        args.log_level,
+        args.provider_latency_ms,
+        args.before,
+        routed=not args.direct_only,
+        ops=tuple(op.strip() for op in args.ops.split(",")) if args.ops else OPS,
+        rounds=args.rounds,
+    )
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        result = run(
-            pool,
-            seconds=args.seconds,
-            clients=args.clients,
-            log_level=args.log_level,
-            latency_ms=args.provider_latency_ms,
-            profile_dir=args.profile,
-        )
-    if args.profile:
-        return
+        if args.profile:
+            profile_run(pool, options, args.profile)
+            return
+        result = run(pool, options)
     print("\n".join(section({"floor": result})))
     if args.write:
-        command = f".venv/bin/python -m benchmarks.floor_bench --seconds {args.seconds:g} --write"
-        write_doc(result, command)
+        write_doc(result, "python -m benchmarks.floor_bench " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 OPS = ("hold 1 seat", "hold 2 seats", "hold+pay", "GET /shows/{id}", "seat map")
+BEFORE = "regional_api (before)"  # the A/B's other regional_api, from an older source tree
 CPU_PARTS = ("app", "router", "pg_backends", "pg_background")
 _PEER = re.compile(r"\(\d+\)|\[local\]")  # a client backend's title names its peer
 
@@ -32,6 +33,61 @@ def per_op(calls: Iterable[tuple[str, int]], ops: int, floor: float = 0.05) -> d
         label = statement_label(query)
         found[label] = found.get(label, 0.0) + count / max(ops, 1)
     return {k: round(v, 2) for k, v in sorted(found.items(), key=lambda kv: -kv[1]) if v >= floor}
+
+
+def _ops(row: dict[str, Any]) -> int:
+    return max(1, int(row["ok"] + row["conflicts"] + row["errors"]))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from the same run repeated: totals pooled, CPU per operation weighted by
+    operations, latency percentiles the median of the rounds'."""
+    ops = [_ops(r) for r in rounds]
+    weight = sum(ops)
+    parts = {part for r in rounds for part in r["cpu_ms_per_op"]}
+    statements = {label for r in rounds for label in r["statements"]}
+    first = rounds[0]
+    return first | {
+        "rounds": len(rounds),
+        "seconds": sum(r["seconds"] for r in rounds),
+        "ok": sum(r["ok"] for r in rounds),
+        "conflicts": sum(r["conflicts"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "ok_per_s": round(sum(r["ok"] for r in rounds) / sum(r["seconds"] for r in rounds), 1),
+        "p50_ms": _median([r["p50_ms"] for r in rounds]),
+        "p99_ms": _median([r["p99_ms"] for r in rounds]),
+        "new_connections": sum(r["new_connections"] for r in rounds),
+        "cpu_ms_per_op": {
+            p: round(
+                sum(r["cpu_ms_per_op"].get(p, 0.0) * n for r, n in zip(rounds, ops, strict=True))
+                / weight,
+                3,
+            )
+            for p in sorted(parts)
+        },
+        "statements": {
+            label: round(
+                sum(r["statements"].get(label, 0.0) * n for r, n in zip(rounds, ops, strict=True))
+                / weight,
+                2,
+            )
+            for label in statements
+        },
+    }
+
+
+def merged(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of several rounds merged per (op, app, path), in first-seen order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["op"], row["app"], row["path"]), []).append(row)
+    return [merge(group) for group in groups.values()]
 
 
 def total_cpu(row: dict[str, Any]) -> float:
@@ -93,6 +149,33 @@ def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def ab_table(rows: list[dict[str, Any]]) -> list[str]:
+    """regional_api before and after a change, direct, from the same run (empty without one)."""
+    lines = [
+        "| op | ok/s before | ok/s after | app CPU ms/op before | after | change"
+        " | total CPU ms/op before | after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for op in OPS:
+        old, new = _find(rows, op, BEFORE, "direct"), _find(rows, op, "regional_api", "direct")
+        if old is None or new is None:
+            continue
+        a, b = old["cpu_ms_per_op"]["app"], new["cpu_ms_per_op"]["app"]
+        change = f"{(b - a) / a:+.0%}" if a else "-"
+        lines.append(
+            f"| {op} | {old['ok_per_s']:.0f} | {new['ok_per_s']:.0f} | {a:.2f} | {b:.2f}"
+            f" | {change} | {total_cpu(old):.2f} | {total_cpu(new):.2f} |"
+        )
+    return lines if len(lines) > 2 else []
+
+
+def _ab_block(rows: list[dict[str, Any]]) -> list[str]:
+    table = ab_table(rows)
+    if not table:
+        return []
+    return ["A/B: regional_api from the source tree before the change, same run:", "", *table, ""]
+
+
 def statements_table(rows: list[dict[str, Any]]) -> list[str]:
     """Top-level statements per operation (pg_stat_statements), direct runs only."""
     lines = ["| op | app | statements/op | calls per op, by statement |", "|---|---|---:|---|"]
@@ -129,6 +212,7 @@ def section(result: dict[str, Any], heading: str = "## The floor") -> list[str]:
         "",
         *ratio_table(rows),
         "",
+        *_ab_block(rows),
         "Every run:",
         "",
         *rows_table(rows),

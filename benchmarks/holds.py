@@ -269,9 +269,17 @@ def run_load(load: Load) -> Outcome:
 
 
 def start_api(
-    dsn: str, issuer: TestIssuer, workdir: Path, extra_env: dict[str, str] | None = None
+    dsn: str,
+    issuer: TestIssuer,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    wait: bool = True,
 ) -> ServiceProcess:
-    """One regional_api worker that trusts the benchmark's token key, read from a file."""
+    """One regional_api worker that trusts the benchmark's token key, read from a file.
+
+    With `wait=False` it is started, not yet ready (`wait_ready()` it).
+    """
     jwks_file = workdir / "jwks.json"
     jwks_file.write_text(json.dumps(issuer.jwks))
     env = {
@@ -284,7 +292,9 @@ def start_api(
         "REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW": "100000",
     } | (extra_env or {})
     api = ServiceProcess("regional_api", "regional_api", free_port(), env, workdir / "api.log")
-    api.start().wait_ready(timeout=60)
+    api.start()
+    if wait:
+        api.wait_ready(timeout=60)
     return api
 
 
