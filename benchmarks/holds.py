@@ -15,6 +15,7 @@ import random
 import subprocess
 import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,8 @@ class Hall:
 class Load:
     """One load run for the generator process."""
 
-    # readyz | spread | concentrated | hold_pay | hold_pay_concentrated | hold1 | show | seats
+    # readyz | spread | concentrated | hold_pay | hold_pay_concentrated | hold1 | show | seats |
+    # hold_pay_keyed
     scenario: str
     url: str
     seconds: float
@@ -240,9 +242,12 @@ async def _step(
         seats = [rng.choice(load.hall.seat_ids)]
     else:
         seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
-    status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, headers)
+    keyed = load.scenario.endswith("_keyed")  # each request with an Idempotency-Key, as the app
+    hold_headers = headers | {"Idempotency-Key": uuid.uuid4().hex} if keyed else headers
+    status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, hold_headers)
     if load.scenario.startswith("hold_pay") and status == 201:
-        status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, headers)
+        pay_headers = headers | {"Idempotency-Key": uuid.uuid4().hex} if keyed else headers
+        status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, pay_headers)
     _record(outcome, status, started)
 
 
