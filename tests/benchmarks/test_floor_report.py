@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from benchmarks import floor_report
+from benchmarks.floor_bench import pg_spent
 from benchmarks.floor_report import BEFORE, is_backend, merge, merged, per_op, section
 from benchmarks.suite import report
 
@@ -86,3 +87,21 @@ def test_the_report_gives_regional_api_as_ratios_to_the_floor_and_the_ab() -> No
     assert section({}) == []
     whole = report.render({"floor": figures | {"rows": rows}})
     assert "## The floor" in whole
+
+
+def test_postgres_cpu_of_exited_processes_counts_once_as_backends() -> None:
+    before = {
+        "reaped": ("pg_backends", 10.0),
+        "1": ("pg_background", 5.0),  # the postmaster
+        "2": ("pg_background", 1.0),  # an autovacuum worker that exits during the run
+        "3": ("pg_backends", 2.0),
+    }
+    after = {
+        "reaped": ("pg_backends", 11.5),  # worker 2 exited having used 1.5 s in all
+        "1": ("pg_background", 5.1),
+        "3": ("pg_backends", 2.5),
+        "4": ("pg_backends", 0.3),  # a connection opened during the run
+    }
+    spent = pg_spent(before, after)
+    assert spent["pg_background"] == pytest.approx(0.1)
+    assert spent["pg_backends"] == pytest.approx(0.5 + 0.3 + 0.5)  # 3, 4, and 2's last 0.5 s
