@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -428,7 +429,7 @@ def main() -> None:
         result = run(pool, options)
     print("\n".join(section({"floor": result})))
     if args.write:
-        write_doc(result, "python -m benchmarks.floor_bench " + " ".join(sys.argv[1:]))
+        write_doc(result, ".venv/bin/python -m benchmarks.floor_bench " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
