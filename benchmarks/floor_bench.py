@@ -192,7 +192,10 @@ def _hall(rig: Rig, op: str) -> Hall:
 def run_all(
     pool: Executor, rig: Rig, options: Options, progress: Any = print
 ) -> list[dict[str, Any]]:
-    """Warm every target up, then each operation x target, one after the other."""
+    """Warm every target up, then each operation x target, one after the other.
+
+    Rounds after the first alternate the targets' order, so none always runs first.
+    """
     hall = _hall(rig, "hold+pay")
     for target in rig.targets:  # connections, prepared statements, the token caches
         for scenario, seconds in (("hold_pay", 1.0), ("seats", 0.5)):
@@ -201,7 +204,10 @@ def run_all(
     rows = []
     with psycopg.connect(rig.dsn, autocommit=True) as admin:
         for op, target in [
-            (op, t) for _ in range(options.rounds) for op in options.ops for t in rig.targets
+            (op, t)
+            for n in range(options.rounds)
+            for op in options.ops
+            for t in (rig.targets if n % 2 == 0 else rig.targets[::-1])  # no target always first
         ]:
             hall = _hall(rig, op)
             load = Load(
@@ -267,8 +273,8 @@ def _api(
     dsn: str, issuer: TestIssuer, workdir: Path, env: dict[str, str], tree: Path | None
 ) -> ServiceProcess:
     """regional_api as the launchers configure it; from another source tree if given (A/B)."""
-    if tree is not None:  # imports come from `tree` first, never from the working directory
-        env = env | {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(tree.resolve())}
+    if tree is not None:  # uvicorn puts its app dir (the working directory) first on sys.path
+        env = env | {"UVICORN_APP_DIR": str(tree.resolve())}
         workdir = workdir / "before"
         workdir.mkdir()
     return start_api(dsn, issuer, workdir, REGIONAL_ADMISSION | env, wait=False)
