@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         log("the floor: regional_api against benchmarks/floor.py, same PostgreSQL, same run")
-        floor = floor_bench.Options(min(args.seconds, 3.0))  # 20 runs: a few seconds each
+        # 20 runs of a few seconds; --quick: 1 s each, the whole floor in about a minute
+        floor = floor_bench.Options(1.0 if args.quick else min(args.seconds, 3.0))
         result["floor"] = floor_bench.run(pool, floor, progress=log)
         on_stack(args, result, pool)
     result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
