@@ -34,9 +34,15 @@ from regional_api.reservations import statements as hold_sql
 from regional_api.shows import queries as show_sql
 from schemas.auth import TokenClaims
 
-# The same SQL regional_api runs on its SQLAlchemy session, here on the psycopg pool.
+
+def _psycopg(statement: Any) -> bytes:
+    """A statement in psycopg's form, whether regional_api keeps it as SQLAlchemy text or not."""
+    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
+
+
+# The same SQL as regional_api's show read and seat map, here on the psycopg pool.
 SHOW = raw_sql(f"{show_sql._SHOW_SELECT} WHERE s.id = :show_id")
-SEAT_MAP = raw_sql(show_sql._SEAT_MAP.text)
+SEAT_MAP = _psycopg(show_sql._SEAT_MAP)
 HOLD_TTL = timedelta(minutes=10)
 SEAT_CAP = 100_000  # what the benchmark gives regional_api (REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW)
 GUARD = timedelta(seconds=65)  # the provider's timeout plus regional_api's default guard
