@@ -28,8 +28,16 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.floor_report import BEFORE, KEYED, OPS, is_backend, merged, per_op, section
-from benchmarks.holds import Hall, Load, children_of, run_load, seed_hall, start_api
+from benchmarks.floor_probes import (
+    cpu,
+    log_size,
+    new_connections,
+    pg_cpu,
+    pg_spent,
+    statement_calls,
+)
+from benchmarks.floor_report import BEFORE, KEYED, OPS, merged, per_op, section
+from benchmarks.holds import Hall, Load, run_load, seed_hall, start_api
 from benchmarks.suite import profile
 from benchmarks.suite.loads import summarise
 from common.ids import new_id
@@ -47,11 +55,6 @@ REGION = "eu-west"
 SCENARIO = dict(zip(OPS, ("hold1", "spread", "hold_pay", "show", "seats"), strict=True))
 SCENARIO[KEYED] = "hold_pay_keyed"  # only when asked for (--ops): the floor ignores the keys
 HOLDS = frozenset({"hold 1 seat", "hold 2 seats", "hold+pay", KEYED})
-STATEMENTS = """
-SELECT query, calls FROM pg_stat_statements
-WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = %s)
-  AND query NOT LIKE '%%pg_stat_statements%%'
-"""
 
 
 @dataclass(frozen=True)
@@ -93,82 +96,15 @@ class Rig:
     targets: list[Target]
 
 
-def _times(pid: int) -> tuple[float, float]:
-    """(own CPU, reaped children's CPU) seconds of a process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
-
-
-def _title(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-
-
-Reading = dict[str, tuple[str, float]]  # process -> (kind, CPU seconds so far)
-
-
-def pg_cpu(master: int | None) -> Reading:
-    """CPU seconds so far of a server's processes, by kind; `reaped`: of its exited children."""
-    if master is None:
-        return {}
-    own, reaped = _times(master)
-    found = {"reaped": ("pg_backends", reaped), str(master): ("pg_background", own)}
-    for pid in children_of(master):
-        with contextlib.suppress(OSError, IndexError):
-            kind = "pg_backends" if is_backend(_title(pid)) else "pg_background"
-            found[str(pid)] = (kind, _times(pid)[0])
-    return found
-
-
-def pg_spent(before: Reading, after: Reading) -> dict[str, float]:
-    """CPU seconds the server's client backends and background processes used in between.
-
-    A process that exited meanwhile left its whole CPU time in the postmaster's reaped-children
-    time (counted as backends: mostly connections that closed); its part before is taken off.
-    """
-    spent = {"pg_backends": 0.0, "pg_background": 0.0}
-    for key, (kind, seconds) in after.items():
-        spent[kind] += seconds - before.get(key, (kind, 0.0))[1]
-    for key, (_, seconds) in before.items():
-        if key not in after:
-            spent["pg_backends"] -= seconds
-    return spent
-
-
-def cpu(target: Target) -> dict[str, float]:
-    """CPU seconds so far of the app (and router) a target's requests run in."""
-    used = {"app": _times(target.app_pid)[0]}
-    if target.router_pid is not None:
-        used["router"] = _times(target.router_pid)[0]
-    return used
-
-
-def _log_size(log: Path | None) -> int:
-    return log.stat().st_size if log is not None and log.exists() else 0
-
-
-def new_connections(log: Path | None, since: int) -> int:
-    """Connections PostgreSQL authorized since a log offset (log_connections is on)."""
-    if log is None:
-        return -1
-    with log.open("rb") as handle:
-        handle.seek(since)
-        return handle.read().count(b"connection authorized")
-
-
-def statement_calls(conn: psycopg.Connection[Any], dbname: str) -> list[tuple[str, int]]:
-    """Top-level statements of the benchmark database since the last reset, with their calls."""
-    return [(str(q), int(c)) for q, c in conn.execute(STATEMENTS, (dbname,)).fetchall()]
-
-
 def measure(
     pool: Executor, rig: Rig, admin: psycopg.Connection[Any], target: Target, load: Load
 ) -> dict[str, Any]:
     """One load run on one target, with CPU, new connections and statements per operation."""
     admin.execute("SELECT pg_stat_statements_reset()")
-    offset, before, pg_before = _log_size(rig.log), cpu(target), pg_cpu(rig.master)
+    before = cpu(target.app_pid, target.router_pid)
+    offset, pg_before = log_size(rig.log), pg_cpu(rig.master)
     outcome = pool.submit(run_load, load).result()
-    after, pg_after = cpu(target), pg_cpu(rig.master)
+    after, pg_after = cpu(target.app_pid, target.router_pid), pg_cpu(rig.master)
     ops = max(1, outcome.ok + outcome.conflicts + outcome.errors)
     used = {part: after[part] - before[part] for part in after}
     used |= pg_spent(pg_before, pg_after) if rig.master else {}

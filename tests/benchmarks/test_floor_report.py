@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from benchmarks import floor_report
-from benchmarks.floor_bench import pg_spent
+from benchmarks.floor_probes import pg_spent
 from benchmarks.floor_report import BEFORE, is_backend, merge, merged, per_op, section
 from benchmarks.suite import report
 
