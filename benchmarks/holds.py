@@ -15,6 +15,7 @@ import random
 import subprocess
 import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,9 @@ class Hall:
 class Load:
     """One load run for the generator process."""
 
-    scenario: str  # readyz | spread | concentrated | hold_pay | hold_pay_concentrated
+    # readyz | spread | concentrated | hold_pay | hold_pay_concentrated | hold1 | show | seats |
+    # hold_pay_keyed
+    scenario: str
     url: str
     seconds: float
     clients: int
@@ -201,6 +204,9 @@ async def _drive(load: Load) -> Outcome:
     return outcome
 
 
+READS = {"show": "/shows/{}", "seats": "/shows/{}/seats"}  # scenario -> path of a random show
+
+
 async def _post(
     http: object, path: str, body: object, headers: dict[str, str]
 ) -> tuple[int, dict[str, object]]:
@@ -225,11 +231,23 @@ async def _step(
         return
     assert load.hall is not None
     show_id = rng.choice(load.hall.show_ids)
+    if load.scenario in READS:
+        path = READS[load.scenario].format(show_id)
+        async with http.get(path, headers=headers) as response:  # type: ignore[attr-defined]
+            await response.read()
+            _record(outcome, response.status, started)
+        return
     concentrated = load.scenario.endswith("concentrated")
-    seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
-    status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, headers)
+    if load.scenario == "hold1":
+        seats = [rng.choice(load.hall.seat_ids)]
+    else:
+        seats = load.hall.nth_pair(turn) if concentrated else load.hall.pair(rng)
+    keyed = load.scenario.endswith("_keyed")  # each request with an Idempotency-Key, as the app
+    hold_headers = headers | {"Idempotency-Key": uuid.uuid4().hex} if keyed else headers
+    status, body = await _post(http, f"/shows/{show_id}/holds", {"seat_ids": seats}, hold_headers)
     if load.scenario.startswith("hold_pay") and status == 201:
-        status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, headers)
+        pay_headers = headers | {"Idempotency-Key": uuid.uuid4().hex} if keyed else headers
+        status, _ = await _post(http, f"/reservations/{body['id']}/payments", CARD, pay_headers)
     _record(outcome, status, started)
 
 
@@ -255,8 +273,18 @@ def run_load(load: Load) -> Outcome:
     return asyncio.run(_drive(load))
 
 
-def start_api(dsn: str, issuer: TestIssuer, workdir: Path) -> ServiceProcess:
-    """One regional_api worker that trusts the benchmark's token key, read from a file."""
+def start_api(
+    dsn: str,
+    issuer: TestIssuer,
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    wait: bool = True,
+) -> ServiceProcess:
+    """One regional_api worker that trusts the benchmark's token key, read from a file.
+
+    With `wait=False` it is started, not yet ready (`wait_ready()` it).
+    """
     jwks_file = workdir / "jwks.json"
     jwks_file.write_text(json.dumps(issuer.jwks))
     env = {
@@ -267,9 +295,11 @@ def start_api(dsn: str, issuer: TestIssuer, workdir: Path) -> ServiceProcess:
         "REGIONAL_LOG_LEVEL": "WARNING",
         "REGIONAL_DB_POOL_SIZE": "20",
         "REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW": "100000",
-    }
+    } | (extra_env or {})
     api = ServiceProcess("regional_api", "regional_api", free_port(), env, workdir / "api.log")
-    api.start().wait_ready(timeout=60)
+    api.start()
+    if wait:
+        api.wait_ready(timeout=60)
     return api
 
 

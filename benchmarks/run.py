@@ -1,9 +1,10 @@
 """The benchmark suite: `make bench` (= `python -m benchmarks.run [--quick]`).
 
-Measures, in one run on 127.0.0.1: the pgbench reference for durable seat writes, holds and
-hold+pay direct and through the router, a hot on-sale, router overhead against nginx, one vs two
-regions, peak memory of every process, and a py-spy profile; then writes docs/benchmarks/
-(README.md, chart.png, results.json, profiles/).
+Measures, in one run on 127.0.0.1: the pgbench reference for durable seat writes, the floor
+(regional_api against a minimal app running the same statements, `benchmarks/floor_bench.py`),
+holds and hold+pay direct and through the router, a hot on-sale, router overhead against nginx,
+one vs two regions, peak memory of every process, and a py-spy profile; then writes
+docs/benchmarks/ (README.md, chart.png, results.json, profiles/).
 """
 
 import argparse
@@ -18,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import onsale_line
+from benchmarks import floor_bench, onsale_line
 from benchmarks import router as router_bench
 from benchmarks.holds import Load, run_load
 from benchmarks.suite import loads, machine, pgbench, profile, report, system
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         result["router_paired"] = [asdict(r) for r in alternated]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        log("the floor: regional_api against benchmarks/floor.py, same PostgreSQL, same run")
+        # 20 runs of a few seconds; --quick: 1 s each, the whole floor in about a minute
+        floor = floor_bench.Options(1.0 if args.quick else min(args.seconds, 3.0))
+        result["floor"] = floor_bench.run(pool, floor, progress=log)
         on_stack(args, result, pool)
     result["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     result["meta"]["load_average_after"] = round(os.getloadavg()[0], 2)

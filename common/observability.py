@@ -6,6 +6,7 @@ so a flood of simultaneous clients is what drives a worker's peak memory, not it
 """
 
 import contextvars
+import itertools
 import json
 import logging
 import sys
@@ -105,21 +106,60 @@ def _route_template(app: ASGIApp, scope: Scope) -> str:
     return "<unmatched>"
 
 
-class ObservabilityMiddleware:
-    """Pure ASGI middleware: request id in and out, access log, request metrics by route."""
+@dataclass(frozen=True)
+class AccessLog:
+    """Which answered requests get an INFO `request` line.
 
-    def __init__(self, app: ASGIApp, *, service: str, router_app: ASGIApp | None = None) -> None:
+    Errors (5xx) and requests slower than `slow_ms` always; of the others one in `sample_every`
+    (1: every request, 0: none), each carrying `sampled: N` so counts can be scaled back. Request
+    counts and latencies are in the metrics, whatever is logged: a line per request cost about
+    as much CPU as the rest of the middleware (docs/benchmarks/floor.md).
+    """
+
+    sample_every: int = 100
+    slow_ms: float = 500.0
+
+
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_ID_PREFIX = uuid.uuid4().hex[:16]  # per process; a counter makes the rest of each new id
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A request id unique across processes (random prefix, counter), cheaper than a uuid4."""
+    return f"{_ID_PREFIX}{next(_ids):016x}"
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI middleware: request id in and out, access log, request metrics by route.
+
+    Per request it allocates only the response hook and the id header; the metric children of
+    each (method, route, status) are looked up once and kept.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        router_app: ASGIApp | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.app = app
         self.service = service
         self.router_app = router_app
         self.log = logging.getLogger("access")
+        self.policy = access_log or AccessLog()
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._unlogged = 0  # answers since the last sampled line
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request_id = _header(scope, _REQUEST_ID) or new_request_id()
         token = request_id_var.set(request_id)
+        id_header = (_REQUEST_ID, request_id.encode())
         status = 500
         started = time.perf_counter()
 
@@ -127,33 +167,48 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
-            route = _route_template(self.router_app or self.app, scope)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
-            if status >= 500 or route not in _QUIET_ROUTES:
-                self.log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "method": method,
-                            "path": scope["path"],
-                            "route": route,
-                            "status": status,
-                            "ms": round(elapsed * 1000, 2),
-                        }
-                    },
-                )
+            self._observe(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        """Count and time one answer; log it if the access-log policy wants it."""
+        route = _route_template(self.router_app or self.app, scope)
+        method = scope["method"]
+        series = self._series.get((method, route, status))
+        if series is None:  # bounded: route templates x methods x statuses
+            series = self._series[method, route, status] = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+        series[0].inc()
+        series[1].observe(elapsed)
+        ms = elapsed * 1000
+        if status >= 500 or ms >= self.policy.slow_ms:
+            self._log(scope, route, status, ms, {})
+        elif route not in _QUIET_ROUTES and self._sample():
+            self._log(scope, route, status, ms, {"sampled": self.policy.sample_every})
+
+    def _log(self, scope: Scope, route: str, status: int, ms: float, more: dict[str, int]) -> None:
+        fields = {"method": scope["method"], "path": scope["path"], "route": route}
+        fields |= {"status": status, "ms": round(ms, 2), **more}
+        self.log.info("request", extra={"fields": fields})
+
+    def _sample(self) -> bool:
+        """Whether this ordinary answer is the one in `sample_every` that gets logged."""
+        every = self.policy.sample_every
+        if every < 1:
+            return False
+        self._unlogged += 1
+        if self._unlogged < every:
+            return False
+        self._unlogged = 0
+        return True
 
 
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -242,10 +297,9 @@ class AdmissionControl:
         await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
 
 
-def _header(scope: Scope, name: str) -> str | None:
-    wanted = name.encode()
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
-        if key == wanted:
+        if key == name:
             text = value.decode("latin-1")
             return text if 0 < len(text) <= 128 else None
     return None
@@ -285,7 +339,13 @@ def ops_router(checks: Iterable[tuple[str, ReadinessCheck]]) -> APIRouter:
     return router
 
 
-def instrument(app: FastAPI, *, service: str, admission: Admission | None = None) -> None:
+def instrument(
+    app: FastAPI,
+    *,
+    service: str,
+    admission: Admission | None = None,
+    access_log: AccessLog | None = None,
+) -> None:
     """Wrap `app` with the observability middleware, and admission control if given.
 
     Admission control sits inside the observability middleware, so shed requests are
@@ -300,4 +360,6 @@ def instrument(app: FastAPI, *, service: str, admission: Admission | None = None
             queue_timeout=admission.queue_timeout,
             prioritized=admission.prioritized,
         )
-    app.add_middleware(ObservabilityMiddleware, service=service, router_app=app.router)
+    app.add_middleware(
+        ObservabilityMiddleware, service=service, router_app=app.router, access_log=access_log
+    )

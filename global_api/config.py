@@ -7,6 +7,8 @@ from fastapi import Depends, Request
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.observability import AccessLog
+
 
 class GlobalSettings(BaseSettings):
     """Everything the global API process is configured with."""
@@ -17,6 +19,10 @@ class GlobalSettings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     log_level: str = "INFO"
+    # The access log at INFO: every 5xx and every answer slower than the threshold, and one in
+    # N of the others (1: all, 0: none); counts and latencies are in /metrics regardless.
+    access_log_sample: int = Field(100, ge=0)
+    access_log_slow_ms: float = Field(500.0, ge=0)
     startup_db_wait_seconds: float = Field(30.0, ge=0)
 
     # Argon2id cost; production defaults follow RFC 9106's second recommendation.
@@ -41,6 +47,10 @@ class GlobalSettings(BaseSettings):
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: SecretStr | None = None
 
+    def access_log(self) -> AccessLog:
+        """Which answered requests the access log writes."""
+        return AccessLog(self.access_log_sample, self.access_log_slow_ms)
+
 
 @lru_cache
 def settings_from_env() -> GlobalSettings:
@@ -48,7 +58,8 @@ def settings_from_env() -> GlobalSettings:
     return GlobalSettings()
 
 
-def get_settings(request: Request) -> GlobalSettings:
+# async on purpose: FastAPI runs a plain `def` dependency in its threadpool (a costly hop).
+async def get_settings(request: Request) -> GlobalSettings:
     """The settings of the app serving this request (tests build apps with their own)."""
     settings: GlobalSettings = request.app.state.settings
     return settings

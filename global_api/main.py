@@ -126,5 +126,5 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     # /users/me before /users/{user_id}: the first match wins.
     for router in (auth_router, tokens_router, users_router, admin_router, directory_router):
         app.include_router(router)
-    instrument(app, service=SERVICE)
+    instrument(app, service=SERVICE, access_log=settings.access_log())
     return app

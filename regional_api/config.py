@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.observability import Admission
+from common.observability import AccessLog, Admission
 from common.priority import finishes_sale
 from regional_api.payments.provider import PaymentProvider, SimulatedProvider
 from regional_api.payments.remote import HttpProvider
@@ -35,6 +35,10 @@ class RegionalSettings(BaseSettings):
     max_queued: int | None = Field(None, ge=0)  # default: 4 x max_in_flight
     queue_timeout_seconds: float = Field(5.0, gt=0)
     log_level: str = "INFO"
+    # The access log at INFO: every 5xx and every answer slower than the threshold, and one in
+    # N of the others (1: all, 0: none); counts and latencies are in /metrics regardless.
+    access_log_sample: int = Field(100, ge=0)
+    access_log_slow_ms: float = Field(500.0, ge=0)
 
     hold_ttl_seconds: int = Field(600, ge=10)
     hold_extension_seconds: int = Field(300, ge=10)
@@ -59,6 +63,10 @@ class RegionalSettings(BaseSettings):
     # while it waits; the reconciler settles a payment left pending past it.
     payment_guard_seconds: float = Field(60.0, ge=1)
     payment_reconcile_interval_seconds: float = Field(10.0, gt=0)
+
+    def access_log(self) -> AccessLog:
+        """Which answered requests the access log writes."""
+        return AccessLog(self.access_log_sample, self.access_log_slow_ms)
 
     @property
     def effective_jwks_url(self) -> str:

@@ -135,5 +135,7 @@ def create_app(
         app.include_router(feature_router)
     # Inside the observability and admission middleware that instrument() adds around it.
     app.add_middleware(CachedReads)
-    instrument(app, service=SERVICE, admission=settings.admission())
+    instrument(
+        app, service=SERVICE, admission=settings.admission(), access_log=settings.access_log()
+    )
     return app

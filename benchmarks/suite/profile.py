@@ -40,14 +40,14 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def start(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    """Sample `pid` for `seconds` at 200 Hz into collapsed stacks; None without py-spy."""
+def start(pid: int, seconds: float, out: Path, fmt: str = "raw") -> subprocess.Popen[bytes] | None:
+    """Sample `pid` for `seconds` at 200 Hz (collapsed stacks, or `fmt`); None without py-spy."""
     binary = py_spy()
     if binary is None:
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [binary, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "200"]
-    command += ["--nonblocking", "--format", "raw", "-o", str(out)]
+    command += ["--nonblocking", "--format", fmt, "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -4,7 +4,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks import onsale_line
+from benchmarks import floor_report, onsale_line
 from benchmarks.suite.stats import ratio
 
 HOLD_PAY_TARGET = 1000.0  # end-to-end hold+pay per second through the router
@@ -542,6 +542,7 @@ def render(result: dict[str, Any], notes: str = "") -> str:
         targets_section,
         pgbench_section,
         holds_section,
+        floor_report.section,
         onsale_section,
         onsale_line.section,
         router_health_section,
