@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.router.support import directory_map, free_port, router, upstream
+from harness.pg import free_port
+from harness.procs import directory_map, router, upstream
 
 SLOW = "/regions/us-east/slow?s=0.5"
 

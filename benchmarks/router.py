@@ -31,9 +31,9 @@ import httpx
 from benchmarks.holds import ROOT as REPO_ROOT
 from benchmarks.holds import seed, start_api
 from common.migrate import upgrade
-from common.pg import create_database, start_server
-from tests.router.support import Proc, directory_map, free_port, router, upstream
-from tests.support.tokens import TestIssuer
+from harness.pg import create_database, free_port, start_server
+from harness.procs import Proc, directory_map, router, upstream
+from harness.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "router.md"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from common.pg import PgServer, start_server
+from harness.pg import PgServer, start_server
+from harness.tokens import TestIssuer
 from tests.support.db import DatabaseFactory
-from tests.support.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("eu-west", "us-east")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local.tls import TlsFiles
+from harness.tls import TlsFiles
 
 APPS = {
     "global_api": "global_api.main:create_app",

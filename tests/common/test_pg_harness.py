@@ -2,7 +2,7 @@
 
 import psycopg
 
-from common.pg import PgServer
+from harness.pg import PgServer
 from tests.support.db import DatabaseFactory
 
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from harness.procs import Proc, client_from, router
 from tests.global_api.support import PASSWORD, GlobalClient
-from tests.router.support import Proc, client_from, router
 from tests.support.db import DatabaseFactory
 
 ROUTER_HOP = "127.0.0.1"

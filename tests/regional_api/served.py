@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.tokens import TestIssuer
 from tests.regional_api.payments.seed import Live, Show, live_app, seed_cinema, seed_show
-from tests.support.tokens import TestIssuer
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from deploy.local.stack import LocalStack
 from global_api.config import GlobalSettings
 from global_api.main import create_app as create_global
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app as create_regional
 from router.main import create_app as create_router
@@ -30,8 +32,6 @@ from tests.reliability.policy import (
     unpoliced,
     verdict,
 )
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 PROBE_BODY = {"__probe__": 1}  # refused by every request model, after the access checks
 # Refusals first, so the allowed callers' writes (release, rotate) cannot hide a refusal.

@@ -10,6 +10,8 @@ from schemathesis import checks
 
 from global_api.config import GlobalSettings
 from global_api.main import create_app as create_global
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app as create_regional
 from schemas.auth import Role
@@ -17,8 +19,6 @@ from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.regional_api.reservations.seed import seed_show
 from tests.reliability.kit import size
 from tests.support.db import DatabaseFactory
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 CHECKS = [
     checks.not_a_server_error,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from common.ids import new_id
-from tests.router.support import FakeDirectory, Proc, directory_map, router, upstream
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from harness.live import live_server
+from harness.procs import FakeDirectory, Proc, directory_map, router, upstream
+from harness.tokens import TestIssuer
 
 CINEMA_EU = new_id("cin", "eu-west")
 # Stands in for a load balancer in front of the router: its X-Forwarded-For is believed.

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.router.attacks import (
+from harness.attacks import (
     close_all,
     closed_by_peer,
     connect,
@@ -27,7 +27,7 @@ from tests.router.attacks import (
     status_of,
     wait_for,
 )
-from tests.router.support import Proc, router, wait_all_healthy
+from harness.procs import Proc, router, wait_all_healthy
 
 BOUNDS = {
     "max_in_flight_per_endpoint": 4,

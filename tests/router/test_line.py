@@ -9,11 +9,11 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from harness.procs import Proc, metric, router
 from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender
-from tests.router.support import Proc, metric, router
 
 
 def _pool(url: str, region: str, max_waiting: int) -> RegionPool:

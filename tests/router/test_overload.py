@@ -10,12 +10,12 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from harness.procs import Proc, metric, router
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender, UpstreamFailed
-from tests.router.support import Proc, metric, router
 
 
 def _endpoint(url: str, region: str) -> Endpoint:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.local.tls import TlsFiles, make_throwaway_ca
-from tests.router.support import (
+from harness.live import live_server
+from harness.procs import (
     FakeDirectory,
     Proc,
     directory_map,
@@ -24,8 +24,8 @@ from tests.router.support import (
     upstream,
     wait_all_healthy,
 )
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from harness.tls import TlsFiles, make_throwaway_ca
+from harness.tokens import TestIssuer
 
 
 @pytest.fixture(scope="module")

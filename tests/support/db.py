@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.migrate import upgrade
-from common.pg import PgServer, create_database, drop_database
+from harness.pg import PgServer, create_database, drop_database
 
 _counter = itertools.count()
 

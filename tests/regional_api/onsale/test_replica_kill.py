@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.pg import free_port
 from deploy.local.processes import ServiceProcess
+from harness.pg import free_port
+from harness.tokens import TestIssuer
 from schemas.auth import Role
 from tests.regional_api.payments.seed import query, seed_cinema, seed_show
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import make_engine, make_sessionmaker
 from common.ids import new_id
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
 from tests.regional_api.reservations.seed import place
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 T = TypeVar("T")
 

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from common.pg import free_port
 from deploy.local.processes import ServiceProcess
+from harness.pg import free_port
+from harness.tokens import TestIssuer
 from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 

@@ -6,15 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
 from regional_api.payments.remote import HttpProvider
 from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
-from tests.support.live import live_server
 from tests.support.poll import wait_until
 from tests.support.ports import dead_url
-from tests.support.tokens import TestIssuer
 
 LATENCY = 2.0
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from harness.tokens import TestIssuer
 from schemas.auth import Role
 from tests.regional_api.payments.seed import (
     GOOD_CARD,
@@ -20,7 +21,6 @@ from tests.regional_api.payments.seed import (
     seed_show,
 )
 from tests.support.db import DatabaseFactory
-from tests.support.tokens import TestIssuer
 
 PARIS = ZoneInfo("Europe/Paris")
 

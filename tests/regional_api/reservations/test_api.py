@@ -8,11 +8,11 @@ import httpx
 import psycopg
 from fastapi import FastAPI
 
+from harness import tokens
+from harness.live import live_server
 from schemas.auth import Role
 from tests.regional_api.reservations.conftest import make_app
 from tests.regional_api.reservations.seed import ShowSeed, seed_show
-from tests.support import tokens
-from tests.support.live import live_server
 
 CARD = {"method": "card", "card_number": "4242424242424242"}
 

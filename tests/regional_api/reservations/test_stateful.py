@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 )
 
 from common.db import Conn, fetch
+from harness.tokens import TestIssuer
 from regional_api.reservations.sweeper import sweep_once
 from schemas.auth import Role
 from tests.regional_api.payments.seed import GOOD_CARD, fast_provider
@@ -50,7 +51,6 @@ from tests.regional_api.reservations.stateful_model import (
     Res,
     StoppedClock,
 )
-from tests.support.tokens import TestIssuer
 
 # CI runs 12; a longer search finds subtler bugs (docs/reliability.md, the booking rules).
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "12"))

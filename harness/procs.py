@@ -16,11 +16,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
-from common.pg import free_port
-from deploy.local.tls import TlsFiles
+from harness.pg import free_port
+from harness.tls import TlsFiles
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def client_from(address: str, base_url: str | httpx.URL, **kwargs: Any) -> httpx.Client:
@@ -93,7 +93,7 @@ class Proc:
 def upstream(name: str, region: str, write_log: Path) -> Proc:
     """An echo upstream standing in for one regional_api endpoint (not yet started)."""
     env = {"UPSTREAM_NAME": name, "UPSTREAM_REGION": region, "UPSTREAM_WRITE_LOG": str(write_log)}
-    return Proc("tests.router.upstream_app:create_app", env)
+    return Proc("harness.upstream_app:create_app", env)
 
 
 def router(global_url: str, **settings: Any) -> Proc:
