@@ -18,7 +18,7 @@ from typing import Any, Literal
 import httpx
 
 from common.migrate import upgrade
-from deploy.local import demo
+from deploy.local import dataset, demo
 from deploy.local.processes import ServiceProcess
 from deploy.local.topology import (
     GLOBAL_DB,
@@ -343,7 +343,8 @@ def _load_or_make_credentials(path: Path) -> dict[str, dict[str, str]]:
         loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
         return loaded
     credentials = {
-        role: who | {"password": secrets.token_urlsafe(12)} for role, who in demo.people().items()
+        role: who | {"password": secrets.token_urlsafe(12)}
+        for role, who in dataset.people().items()
     }
     _write_private(path, credentials)
     return credentials
