@@ -32,6 +32,7 @@ from regional_api.reservations import router as reservations
 from regional_api.reservations import sweeper
 from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
+from regional_api.tickets import router as tickets
 
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -46,6 +47,7 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     onsale.router,
     payments.router,
     boxoffice.router,
+    tickets.router,
     reports.router,
 )
 
