@@ -4,7 +4,6 @@ import re
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
 
@@ -19,7 +18,7 @@ from router.main import create_app as create_router
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from schemas.auth import Role
 from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD, GlobalClient
-from tests.regional_api.reservations.seed import seed_cinema, seed_show
+from tests.regional_api.factories import grid_rows, make_cinema, seed_show
 from tests.reliability.kit import CARD_OK
 from tests.reliability.policy import (
     CALLERS,
@@ -130,9 +129,8 @@ def test_router_routes_and_policy_cover_every_endpoint(issuer: TestIssuer) -> No
 def _regional_world(
     dsn: str, url: str, issuer: TestIssuer
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    seed = seed_show(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        other_cinema = seed_cinema(conn)
+    seed = seed_show(dsn, rows=grid_rows())
+    other_cinema = make_cinema(dsn)
     headers = {
         "anonymous": {},
         "customer": issuer.headers(sub="usr-owner"),

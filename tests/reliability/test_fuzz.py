@@ -16,7 +16,7 @@ from regional_api.config import RegionalSettings
 from regional_api.main import create_app as create_regional
 from schemas.auth import Role
 from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.regional_api.reservations.seed import seed_show
+from tests.regional_api.factories import grid_rows, seed_show
 from tests.reliability.kit import size
 from tests.support.db import DatabaseFactory
 
@@ -41,7 +41,7 @@ def regional_target(
     """A live regional app with one seeded show; admin headers."""
     factory = regional_databases["eu-west"]
     dsn = factory.new("fuzz")
-    seed_show(dsn)
+    seed_show(dsn, rows=grid_rows())
     app = create_regional(
         RegionalSettings(region="eu-west", database_url=dsn, log_level="ERROR"), jwks=issuer.jwks
     )

@@ -4,7 +4,7 @@ import httpx
 
 from harness import tokens
 from schemas.auth import Role
-from tests.regional_api.reservations.seed import ShowSeed
+from tests.regional_api.factories import ShowSeed
 from tests.regional_api.reservations.test_api import hold, pay
 
 

@@ -7,7 +7,7 @@ import httpx
 
 from harness import tokens
 from schemas.pagination import encode_cursor
-from tests.regional_api.reservations.seed import ShowSeed
+from tests.regional_api.factories import ShowSeed
 from tests.regional_api.reservations.test_api import hold
 
 

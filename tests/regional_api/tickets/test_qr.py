@@ -7,7 +7,8 @@ import pytest
 
 from regional_api.tickets.qr import ticket_qr, ticket_svg
 from schemas.auth import Role
-from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, hold
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, hold
+from tests.regional_api.served import Live
 from tests.support.qr import decoded
 
 USER = "user-qr-owner"
@@ -19,7 +20,7 @@ def _png(code: str) -> bytes:
     return out.getvalue()
 
 
-def _paid(live: Live, show: Show, *labels: str) -> tuple[str, list[str]]:
+def _paid(live: Live, show: ShowSeed, *labels: str) -> tuple[str, list[str]]:
     """A reservation of USER's paid by card: its id and ticket codes."""
     rid = hold(live.dsn, show, list(labels), user_id=USER, now=live.now())
     body = {"method": "card", "card_number": GOOD_CARD}
@@ -35,7 +36,7 @@ def test_rendered_code_decodes_back_to_the_ticket_code(code: str) -> None:
     assert decoded(_png(code)) == {code}
 
 
-def test_owner_gets_an_svg_of_each_ticket_that_decodes(live: Live, show: Show) -> None:
+def test_owner_gets_an_svg_of_each_ticket_that_decodes(live: Live, show: ShowSeed) -> None:
     rid, codes = _paid(live, show, "A1", "A2")
     for code in codes:
         answer = live.client.get(
@@ -49,7 +50,7 @@ def test_owner_gets_an_svg_of_each_ticket_that_decodes(live: Live, show: Show) -
         assert decoded(_png(code)) == {code}
 
 
-def test_staff_and_admin_may_see_it_other_people_get_404(live: Live, show: Show) -> None:
+def test_staff_and_admin_may_see_it_other_people_get_404(live: Live, show: ShowSeed) -> None:
     rid, codes = _paid(live, show, "A1")
     url = f"/reservations/{rid}/tickets/{codes[0]}/qr.svg"
     allowed = [
@@ -69,7 +70,7 @@ def test_staff_and_admin_may_see_it_other_people_get_404(live: Live, show: Show)
     assert live.client.get(url).status_code == 401
 
 
-def test_unknown_unpaid_and_malformed_codes_get_their_4xx(live: Live, show: Show) -> None:
+def test_unknown_unpaid_and_malformed_codes_get_their_4xx(live: Live, show: ShowSeed) -> None:
     rid, codes = _paid(live, show, "A1")
     other_rid, other_codes = _paid(live, show, "A2")
     unpaid = hold(live.dsn, show, ["B1"], user_id=USER, now=live.now())
