@@ -52,6 +52,8 @@ def _global_app(dsn: str) -> FastAPI:
 
 
 def _fill(path: str, values: dict[str, str]) -> str:
+    if path.endswith("/qr.svg") and "paid_reservation_id" in values:
+        values = values | {"reservation_id": values["paid_reservation_id"]}  # its ticket's code
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -151,6 +153,7 @@ def _regional_world(
         "cinema_id": seed.cinema_id, "hall_id": seed.hall_id, "movie_id": seed.movie_id,
         "show_id": seed.show_id, "reservation_id": held["id"],
         "payment_id": payment["payment"]["id"], "user_id": "usr-owner",
+        "paid_reservation_id": paid["id"], "code": payment["tickets"][0]["code"],
     }  # fmt: skip
     return headers, values
 
