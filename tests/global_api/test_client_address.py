@@ -31,7 +31,11 @@ def _spoofed(n: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def global_url(global_databases: DatabaseFactory) -> Iterator[str]:
     """global_api as a process, on a database of its own, believing the router's hop only."""
-    dsn = global_databases.new("ca")
+    with global_databases.fresh("ca") as dsn:
+        yield from _global_process(dsn)
+
+
+def _global_process(dsn: str) -> Iterator[str]:
     env = {
         "GLOBAL_DATABASE_URL": dsn,
         "GLOBAL_ARGON2_TIME_COST": "1",
@@ -46,7 +50,6 @@ def global_url(global_databases: DatabaseFactory) -> Iterator[str]:
         yield proc.url
     finally:
         proc.kill()
-        global_databases.drop(dsn)
 
 
 @pytest.fixture(scope="module")

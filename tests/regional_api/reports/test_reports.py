@@ -86,13 +86,8 @@ def _seed_world(live: Live, dsn: str) -> World:
 @pytest.fixture(scope="module")
 def world(regional_databases: dict[str, DatabaseFactory], issuer: TestIssuer) -> Iterator[World]:
     """The seeded world; the tests only read it, so they share one database."""
-    factory = regional_databases["eu-west"]
-    dsn = factory.new("reports")
-    try:
-        with live_app(dsn, issuer) as live:
-            yield _seed_world(live, dsn)
-    finally:
-        factory.drop(dsn)
+    with regional_databases["eu-west"].fresh("reports") as dsn, live_app(dsn, issuer) as live:
+        yield _seed_world(live, dsn)
 
 
 def test_show_report_counts_seats_money_and_refunds(world: World) -> None:
