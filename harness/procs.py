@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,15 @@ class Proc:
                     return
             time.sleep(0.05)
         raise TimeoutError(f"{self.app} not ready on {self.url}{path}")
+
+    @contextmanager
+    def running(self, wait_path: str | None = "/readyz") -> Iterator[str]:
+        """Start the process for the block and kill it afterwards; yield its base URL."""
+        self.start(wait_path)
+        try:
+            yield self.url
+        finally:
+            self.kill()
 
     def kill(self) -> None:
         """SIGKILL the process by PID: an abrupt crash."""

@@ -45,23 +45,17 @@ def _global_process(dsn: str) -> Iterator[str]:
         "GLOBAL_LOGIN_FAILURE_WINDOW_SECONDS": "600",
         "GLOBAL_LOG_LEVEL": "WARNING",
     }
-    proc = Proc("global_api.main:create_app", env, forwarded_allow_ips=ROUTER_HOP).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with Proc("global_api.main:create_app", env, forwarded_allow_ips=ROUTER_HOP).running() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def router_url(global_url: str) -> Iterator[str]:
     """The router in front of it, its own login limit off so global_api's throttle is tested."""
-    proc = router(
+    with router(
         global_url, rate_limit_enabled="false", trusted_proxies=f"{LOAD_BALANCER}/32"
-    ).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    ).running() as url:
+        yield url
 
 
 def _login(client: httpx.Client, email: str, password: str, n: int) -> int:

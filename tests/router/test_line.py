@@ -134,11 +134,10 @@ def test_a_full_line_refuses_at_once_and_a_late_wait_at_the_deadline(
 @pytest.fixture(scope="module")
 def lined_router(directory_url: str) -> Iterator[str]:
     """A router that lets one request at a time reach each endpoint; the rest wait in line."""
-    proc = router(directory_url, max_in_flight_per_endpoint=1, line_timeout_seconds=10).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with router(
+        directory_url, max_in_flight_per_endpoint=1, line_timeout_seconds=10
+    ).running() as url:
+        yield url
 
 
 def test_a_burst_past_the_cap_is_served_not_refused(

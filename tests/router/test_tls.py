@@ -53,11 +53,8 @@ def tls_directory(
 @contextlib.contextmanager
 def _router(directory: str, env: dict[str, str]) -> Iterator[str]:
     settings = {key.removeprefix("ROUTER_").lower(): value for key, value in env.items()}
-    proc = router(directory, **settings).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with router(directory, **settings).running() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
