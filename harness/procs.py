@@ -1,4 +1,4 @@
-"""Real processes for router tests: echo upstreams, the router itself, a fake directory."""
+"""Real processes for tests and benchmarks: uvicorn apps, echo upstreams, the router, a directory."""
 
 import contextlib
 import json
