@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -72,17 +73,8 @@ class Proc:
 
     def wait(self, path: str, timeout: float = 20.0) -> None:
         """Wait until the process answers 200 on `path`."""
-        deadline = time.monotonic() + timeout
         verify = self.tls.client_context() if self.tls else True
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.app} exited with {self.proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.app} not ready on {self.url}{path}")
+        wait_answering(self.proc, self.url + path, self.app, timeout=timeout, verify=verify)
 
     @contextmanager
     def running(self, wait_path: str | None = "/readyz") -> Iterator[str]:
@@ -98,6 +90,27 @@ class Proc:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+def wait_answering(
+    proc: subprocess.Popen[bytes] | None,
+    url: str,
+    name: str,
+    *,
+    timeout: float,
+    verify: ssl.SSLContext | bool = True,
+) -> None:
+    """Wait until `url` answers 200, failing at once when `proc` (named `name`) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is None or proc.poll() is not None:
+            code = proc.returncode if proc else None
+            raise RuntimeError(f"{name} exited with {code}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} not ready on {url} after {timeout} s")
 
 
 def upstream(name: str, region: str, write_log: Path) -> Proc:
