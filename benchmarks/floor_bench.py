@@ -42,12 +42,12 @@ from benchmarks.suite import profile
 from benchmarks.suite.loads import summarise
 from common.ids import new_id
 from common.migrate import upgrade
-from common.pg import create_database, start_server
 from deploy.local.processes import ServiceProcess
 from deploy.local.topology import REGIONAL_ADMISSION
-from tests.router.support import Proc, directory_map, router
+from harness.pg import create_database, start_server
+from harness.procs import Proc, directory_map, router
+from harness.tokens import TestIssuer
 from tests.support.ports import dead_url
-from tests.support.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "floor.md"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.router.attacks import address, close_all, pipelined
-from tests.router.support import FakeDirectory, Proc, directory_map, router, upstream
-from tests.router.support import wait_all_healthy as wait_healthy
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from harness.attacks import address, close_all, pipelined
+from harness.live import live_server
+from harness.procs import FakeDirectory, Proc, directory_map, router, upstream
+from harness.procs import wait_all_healthy as wait_healthy
+from harness.tokens import TestIssuer
 
 ATTACKERS = [f"127.0.0.{n}" for n in range(10, 30)]
 

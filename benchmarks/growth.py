@@ -25,7 +25,7 @@ import psycopg
 from benchmarks import plans
 from benchmarks.history import History, load
 from common.migrate import upgrade
-from common.pg import create_database, start_server
+from harness.pg import create_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "growth.md"

@@ -25,9 +25,9 @@ import psycopg
 
 from common.ids import new_id
 from common.migrate import upgrade
-from common.pg import create_database, free_port, start_server
 from deploy.local.processes import ServiceProcess
-from tests.support.tokens import TestIssuer
+from harness.pg import create_database, free_port, start_server
+from harness.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "holds.md"

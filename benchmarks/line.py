@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from common.pg import free_port
-from tests.router.support import directory_map, router, upstream
+from harness.pg import free_port
+from harness.procs import directory_map, router, upstream
 
 SLOW = "/regions/us-east/slow?s=0.5"
 

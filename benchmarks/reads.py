@@ -28,9 +28,9 @@ from benchmarks.holds import ROOT, cpu_seconds, postgres_cpu, seed_hall, start_a
 from benchmarks.suite import profile as suite_profile
 from common.ids import new_id
 from common.migrate import upgrade
-from common.pg import create_database, start_server
 from deploy.local.processes import ServiceProcess
-from tests.support.tokens import TestIssuer
+from harness.pg import create_database, start_server
+from harness.tokens import TestIssuer
 
 ISSUER = TestIssuer(kid="bench-key")
 

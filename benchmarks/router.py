@@ -32,10 +32,10 @@ import httpx
 from benchmarks.holds import ROOT as REPO_ROOT
 from benchmarks.holds import seed, start_api
 from common.migrate import upgrade
-from common.pg import create_database, free_port, start_server
+from harness.pg import create_database, free_port, start_server
+from harness.procs import Proc, directory_map, router, upstream
+from harness.tokens import TestIssuer
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
-from tests.router.support import Proc, directory_map, router, upstream
-from tests.support.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "router.md"

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 
 from benchmarks.router import DOC, Paired, Result, measure, paired, paired_table, table
-from common.pg import free_port
-from deploy.local.tls import make_throwaway_ca
-from tests.router.support import Proc, directory_map, metric, router, upstream
+from harness.pg import free_port
+from harness.procs import Proc, directory_map, metric, router, upstream
+from harness.tls import make_throwaway_ca
 
 ROUNDS = 3  # windows per target: three targets at two loads stay within a minute
 

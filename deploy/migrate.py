@@ -9,6 +9,7 @@ transaction mode (a session lock needs its session).
 
 import argparse
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +17,23 @@ from pathlib import Path
 import psycopg
 
 from common.migrate import upgrade
-from common.pg import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 # One lock per database: any pod of either role may run this at the same time as its peers.
 LOCK_KEY = 0x63696E656D61  # "cinema"
+
+
+def wait_until_ready(dsn: str, timeout: float = 30.0) -> None:
+    """Wait until `dsn` accepts connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(dsn, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from regional_api.reservations.full_shows import FullShows
 from regional_api.shows import router as shows
 from regional_api.shows.cache import ShowCache
 from regional_api.shows.fastpath import CachedReads
+from regional_api.tickets import router as tickets
 
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -48,6 +49,7 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     onsale.router,
     payments.router,
     boxoffice.router,
+    tickets.router,
     reports.router,
 )
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from common.pg import PgServer, start_server
+from harness.pg import PgServer, start_server
+from harness.tokens import TestIssuer
 from tests.support.db import DatabaseFactory
-from tests.support.tokens import TestIssuer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("eu-west", "us-east")
@@ -48,18 +48,15 @@ def regional_databases(pg_servers: dict[str, PgServer]) -> dict[str, DatabaseFac
 @pytest.fixture
 def global_dsn(global_databases: DatabaseFactory) -> Iterator[str]:
     """A fresh, migrated global database for this test."""
-    dsn = global_databases.new("g")
-    yield dsn
-    global_databases.drop(dsn)
+    with global_databases.fresh("g") as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def regional_dsn(regional_databases: dict[str, DatabaseFactory]) -> Iterator[str]:
     """A fresh, migrated eu-west database for this test."""
-    factory = regional_databases["eu-west"]
-    dsn = factory.new("r")
-    yield dsn
-    factory.drop(dsn)
+    with regional_databases["eu-west"].fresh("r") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

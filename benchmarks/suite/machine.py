@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.pg import find_pg_bin
+from harness.pg import find_pg_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from common.pg import create_database, find_pg_bin, start_server
+from harness.pg import create_database, find_pg_bin, start_server
 
 # Same shape as a hold: one durable row per (show, seat), duplicates refused by the unique key.
 SCHEMA = """

@@ -11,7 +11,7 @@ from benchmarks.holds import Hall, children_of, seed_hall
 from common.ids import new_id
 from deploy.local.stack import LocalStack, StackOptions
 from deploy.local.topology import Ports
-from tests.reliability.kit import Minter
+from harness.tokens import TestIssuer as Minter
 
 # The router's per-address hold limit would throttle a load generator that is one address;
 # regions' per-customer seat cap would refuse the generator's users long before seats run out.

@@ -5,13 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from deploy.local.tls import TlsFiles
+from harness.procs import wait_answering
+from harness.tls import TlsFiles
 
 APPS = {
     "global_api": "global_api.main:create_app",
@@ -90,17 +88,9 @@ class ServiceProcess:
 
     def wait_ready(self, timeout: float = 30.0, path: str = "/readyz") -> None:
         """Wait until the process answers 200 on `path`, or raise with its exit status."""
-        deadline = time.monotonic() + timeout
         verify = self.tls.client_context() if self.tls else True
-        while time.monotonic() < deadline:
-            if self.proc is None or self.proc.poll() is not None:
-                code = self.proc.returncode if self.proc else None
-                raise RuntimeError(f"{self.name} exited with {code} (log: {self.log_path})")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready on {self.url}{path} after {timeout}s")
+        name = f"{self.name} (log: {self.log_path})"
+        wait_answering(self.proc, self.url + path, name, timeout=timeout, verify=verify)
 
     def kill(self) -> None:
         """SIGKILL the process group: an abrupt crash."""

@@ -18,10 +18,8 @@ from typing import Any, Literal
 import httpx
 
 from common.migrate import upgrade
-from common.pg import PgServer, create_database, database_exists, dsn_for, start_server
-from deploy.local import demo
+from deploy.local import dataset, demo
 from deploy.local.processes import ServiceProcess
-from deploy.local.tls import TlsFiles, make_throwaway_ca
 from deploy.local.topology import (
     GLOBAL_DB,
     REGIONS,
@@ -33,6 +31,8 @@ from deploy.local.topology import (
     router_env,
     url,
 )
+from harness.pg import PgServer, create_database, database_exists, dsn_for, start_server
+from harness.tls import TlsFiles, make_throwaway_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 Progress = Callable[[str], None]
@@ -343,7 +343,8 @@ def _load_or_make_credentials(path: Path) -> dict[str, dict[str, str]]:
         loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
         return loaded
     credentials = {
-        role: who | {"password": secrets.token_urlsafe(12)} for role, who in demo.people().items()
+        role: who | {"password": secrets.token_urlsafe(12)}
+        for role, who in dataset.people().items()
     }
     _write_private(path, credentials)
     return credentials

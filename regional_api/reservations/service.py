@@ -1,8 +1,9 @@
-"""Holds, release, extension, cancellation and expiry of reservations.
+"""Release, extension, cancellation and expiry of reservations.
 
-Every seat change is one atomic conditional UPDATE of `show_seats` (see statements.py) that
-locks its rows in seat order and frees only this reservation's rows. Placing holds lives in
-holds.py, paying (which sells the seats and confirms) in payments/.
+Each seat change is one statement of statements.py that locks the reservation's `show_seats`
+rows in seat order and touches only those rows: release and cancellation free them, extension
+moves their deadline, expiry frees lapsed holds. Placing holds lives in holds.py, paying (which
+sells the seats and confirms) in payments/.
 """
 
 import logging

@@ -1,10 +1,10 @@
 """The SQL of holds and reservations (plain SQL: benchmarks/holds.py measures these paths).
 
 Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups).
-A hold is `claim_seats()` (migration 0003), which claims only rows free by the availability
-rule: free, or held with a lapsed deadline. The hot statements run on psycopg directly
-(`raw_sql`), the others through SQLAlchemy (`text`). Selling a reservation's seats is the
-payment's `SETTLE` (payments/statements.py).
+A hold is `claim_seats()` (migration 0003; 0005 plans it once per connection), which claims
+only rows free by the availability rule: free, or held with a lapsed deadline. The hot
+statements run on psycopg directly (`raw_sql`), the others through SQLAlchemy (`text`).
+Selling a reservation's seats is the payment's `SETTLE` (payments/statements.py).
 """
 
 from sqlalchemy import text

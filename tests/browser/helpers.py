@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,19 +102,11 @@ def open_show(page: Page, show: dict[str, Any]) -> None:
     expect(page.get_by_role("group", name=f"Seats of {show['hall_name']}")).to_be_visible()
 
 
-def scanned_qr_codes(png: Path) -> set[str] | None:
-    """The QR codes a real decoder (zbarimg) reads in a screenshot; None when it is absent."""
-    zbarimg = shutil.which("zbarimg")
-    if zbarimg is None:
-        return None
-    result = subprocess.run(
-        [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def wait_for_qr_images(page: Page) -> None:
+    """Wait until every ticket's QR code image (fetched from its region) has loaded."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img.qr')].every((i) => i.complete && i.naturalWidth)"
     )
-    return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
 
 def publish(png: Path, name: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from deploy.local import demo
+from deploy.local import dataset
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
 from tests.browser.helpers import publish
 
@@ -25,14 +25,14 @@ def big_hall_show(stack: Stack, *, city: str = "Paris") -> dict[str, Any]:
     """A future show in a new 180-seat hall (the demo's "Hall 2" layout)."""
     token = stack.token("admin")
     cinema = stack.get(f"/directory/cinemas?city={city}")[0]
-    layout = demo.hall_document(demo.SALLE) | {"name": f"Hall 180 {random.randrange(10**6)}"}
+    layout = dataset.hall_document(dataset.SALLE) | {"name": f"Hall 180 {random.randrange(10**6)}"}
     hall = stack.post(f"/cinemas/{cinema['id']}/halls", layout, token)
     movie = stack.get(f"/regions/{cinema['region']}/movies?limit=1")["items"][0]
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
     body = {
         "movie_id": movie["id"],
         "starts_at": start.isoformat(),
-        "prices": demo.prices("EUR", demo.seat_types(layout)),
+        "prices": dataset.prices("EUR", dataset.seat_types(layout)),
     }
     show: dict[str, Any] = stack.post(f"/halls/{hall['id']}/shows", body, token)
     return show

@@ -16,9 +16,9 @@ from common.breaker import Breaker, BreakerOpen
 from common.db import HotPool, ProbeConnection, make_breaker, make_engine, make_pool
 from common.errors import DatabaseUnavailable
 from common.migrate import upgrade
-from common.pg import LocalServer, PgServer, create_database, start_server
 from global_api.config import GlobalSettings
 from global_api.main import create_app
+from harness.pg import LocalServer, PgServer, create_database, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 

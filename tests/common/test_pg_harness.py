@@ -2,7 +2,7 @@
 
 import psycopg
 
-from common.pg import PgServer
+from harness.pg import PgServer
 from tests.support.db import DatabaseFactory
 
 
@@ -17,8 +17,7 @@ def test_servers_answer_and_are_distinct(pg_servers: dict[str, PgServer]) -> Non
 
 def test_each_test_database_is_fresh(regional_databases: dict[str, DatabaseFactory]) -> None:
     factory = regional_databases["us-east"]
-    first, second = factory.new(), factory.new()
-    try:
+    with factory.fresh() as first, factory.fresh() as second:
         with psycopg.connect(first) as conn:
             conn.execute(
                 "INSERT INTO cinemas (id, name, city, timezone) "
@@ -26,6 +25,3 @@ def test_each_test_database_is_fresh(regional_databases: dict[str, DatabaseFacto
             )
         with psycopg.connect(second) as conn:
             assert conn.execute("SELECT count(*) FROM cinemas").fetchone() == (0,)
-    finally:
-        factory.drop(first)
-        factory.drop(second)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from common.pg import find_pg_bin
 from deploy.local.topology import Ports
+from harness.pg import find_pg_bin
 from tests.support.poll import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import yaml
 
 from deploy.local.processes import APPS, FORWARDED_ALLOW_IPS, ServiceProcess
 from deploy.local.stack import LocalStack, StackOptions
-from deploy.local.tls import make_throwaway_ca
+from harness.tls import make_throwaway_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from deploy.local import demo
+from deploy.local import dataset
 from deploy.local.cli import line_printer, parse_args, up
 from deploy.local.stack import LocalStack, StackOptions, _load_or_make_credentials
 from deploy.local.topology import (
@@ -168,19 +168,19 @@ def test_credentials_are_generated_once_and_private(tmp_path: Path) -> None:
     assert _load_or_make_credentials(path) == first
 
 
-@pytest.mark.parametrize("hall", [demo.STUDIO, demo.SALLE, demo.GRAND, demo.IMAX])
-def test_halls_are_realistic_layouts(hall: demo.HallSpec) -> None:
-    layout = demo.hall_document(hall)
+@pytest.mark.parametrize("hall", [dataset.STUDIO, dataset.SALLE, dataset.GRAND, dataset.IMAX])
+def test_halls_are_realistic_layouts(hall: dataset.HallSpec) -> None:
+    layout = dataset.hall_document(hall)
     seats = sum(1 for row in layout["rows"] for char in row if char != "_")
     assert 100 <= seats == hall.seat_count <= 400
     assert all(row.count("_") == 2 for row in layout["rows"])  # two aisles in every row
-    assert demo.seat_types(layout) == {"standard", "premium", "vip", "wheelchair", "companion"}
+    assert dataset.seat_types(layout) == {"standard", "premium", "vip", "wheelchair", "companion"}
     assert set(layout["legend"]) == {"A", "P", "V", "W", "C"}
-    assert set(demo.prices("EUR", demo.seat_types(layout))) == demo.seat_types(layout)
+    assert set(dataset.prices("EUR", dataset.seat_types(layout))) == dataset.seat_types(layout)
 
 
 def test_cinemas_span_several_cities_per_region_with_real_timezones() -> None:
-    cinemas = demo.cinemas()
+    cinemas = dataset.cinemas()
     for region in ("eu-west", "us-east"):
         assert len({c.city for c in cinemas if c.region == region}) >= 2
     zones = {c.timezone for c in cinemas}
@@ -193,20 +193,20 @@ def test_cinemas_span_several_cities_per_region_with_real_timezones() -> None:
     }
     for zone in zones:
         ZoneInfo(zone)
-    small = demo.cinemas(small=True)
+    small = dataset.cinemas(small=True)
     assert [c.region for c in small] == ["eu-west", "us-east"]
     assert all(len(c.halls) == 1 for c in small)
 
 
 def test_a_dozen_movies_per_region() -> None:
-    movies = demo.movie_documents("eu-west")
+    movies = dataset.movie_documents("eu-west")
     assert len(movies) == 12
     assert len({m["title"] for m in movies}) == 12
 
 
 def test_two_weeks_of_shows_never_overlap_including_cleaning() -> None:
-    durations = [m["duration_minutes"] for m in demo.movie_documents("us-east")]
-    plan = demo.schedule(
+    durations = [m["duration_minutes"] for m in dataset.movie_documents("us-east")]
+    plan = dataset.schedule(
         date(2026, 3, 20), 14, "America/New_York", durations, cleaning_minutes=15
     )  # spans the US daylight-saving change
     assert len(plan) >= 14 * 4
@@ -226,7 +226,7 @@ def test_two_weeks_of_shows_never_overlap_including_cleaning() -> None:
 def test_no_show_is_scheduled_in_the_past() -> None:
     now = datetime.now(UTC)
     durations = [100, 120]
-    plan = demo.schedule(
+    plan = dataset.schedule(
         now.date(), 2, "Europe/Paris", durations, cleaning_minutes=15, not_before=now
     )
     assert all(start >= now for _, start in plan)
@@ -269,7 +269,7 @@ def test_install_says_what_it_does_and_how_long_it_took(tmp_path: Path) -> None:
 
 def test_the_early_demo_show_starts_soon_with_its_doors_already_open() -> None:
     now = datetime(2026, 12, 6, 4, 58, 13, tzinfo=ZoneInfo("Europe/Paris"))
-    start = demo.early_show_start(now)
+    start = dataset.early_show_start(now)
     assert timedelta(minutes=40) <= start - now < timedelta(minutes=45)
     assert (start.minute % 5, start.second, start.microsecond) == (0, 0, 0)
     assert start - timedelta(hours=1) < now  # doors open an hour before the start

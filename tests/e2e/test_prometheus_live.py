@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from common.pg import free_port
 from deploy.local.prometheus import PrometheusProcess, scrape_config
 from deploy.local.stack import LocalStack
+from harness.pg import free_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,

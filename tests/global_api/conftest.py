@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from global_api.config import GlobalSettings
 from global_api.main import create_app
+from harness.live import live_server
 from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD, GlobalClient
-from tests.support.live import live_server
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import psycopg
 
 from global_api.config import GlobalSettings
 from global_api.main import create_app
+from harness.live import live_server
 from tests.global_api.support import PASSWORD, GlobalClient, bearer, unique_email
-from tests.support.live import live_server
 
 
 def test_register_login_and_read_me(api: GlobalClient) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from harness.procs import Proc, client_from, router
 from tests.global_api.support import PASSWORD, GlobalClient
-from tests.router.support import Proc, client_from, router
 from tests.support.db import DatabaseFactory
 
 ROUTER_HOP = "127.0.0.1"
@@ -31,7 +31,11 @@ def _spoofed(n: int) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def global_url(global_databases: DatabaseFactory) -> Iterator[str]:
     """global_api as a process, on a database of its own, believing the router's hop only."""
-    dsn = global_databases.new("ca")
+    with global_databases.fresh("ca") as dsn:
+        yield from _global_process(dsn)
+
+
+def _global_process(dsn: str) -> Iterator[str]:
     env = {
         "GLOBAL_DATABASE_URL": dsn,
         "GLOBAL_ARGON2_TIME_COST": "1",
@@ -41,24 +45,17 @@ def global_url(global_databases: DatabaseFactory) -> Iterator[str]:
         "GLOBAL_LOGIN_FAILURE_WINDOW_SECONDS": "600",
         "GLOBAL_LOG_LEVEL": "WARNING",
     }
-    proc = Proc("global_api.main:create_app", env, forwarded_allow_ips=ROUTER_HOP).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
-        global_databases.drop(dsn)
+    with Proc("global_api.main:create_app", env, forwarded_allow_ips=ROUTER_HOP).running() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def router_url(global_url: str) -> Iterator[str]:
     """The router in front of it, its own login limit off so global_api's throttle is tested."""
-    proc = router(
+    with router(
         global_url, rate_limit_enabled="false", trusted_proxies=f"{LOAD_BALANCER}/32"
-    ).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    ).running() as url:
+        yield url
 
 
 def _login(client: httpx.Client, email: str, password: str, n: int) -> int:

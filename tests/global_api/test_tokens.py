@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from common.auth import JwksCache, TokenVerifier
 from global_api.config import GlobalSettings
 from global_api.main import create_app
+from harness.live import live_server
 from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, Role
 from tests.global_api.support import GlobalClient, bearer
-from tests.support.live import live_server
 
 
 def _active_key(dsn: str) -> tuple[str, Ed25519PrivateKey]:

@@ -1,21 +1,34 @@
-"""Catalog data factories for regional tests: plain functions inserting rows with SQL.
+"""Test data of regional databases, the one place for it: rows inserted with plain SQL.
 
-Each takes the DSN of a regional database and returns the new id. Halls are built from a
-layout document with the same parser the API uses, so seat labels and grid positions match.
+Each factory takes the DSN of a regional database. Halls are built from a layout document with
+the same parser the API uses, so seat labels and grid positions match. `seed_show` makes a show
+of its own hall (and cinema and movie unless given); holds are placed the way the hold endpoint
+places them (`place`, `hold`).
 """
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import make_engine, make_sessionmaker
 from common.ids import new_id, region_of
 from regional_api.halls.service import layout_document
+from regional_api.reservations.holds import Hold, place_hold
 from schemas.catalog import DEFAULT_LEGEND
 
+T = TypeVar("T")
+
 SMALL_HALL = ("AAAA_AAAA", "PPPP_PPPP", "VV_____WC")
-PRICES = {"standard": 1000, "premium": 1500, "vip": 2200, "wheelchair": 1000, "companion": 1000}
+PRICES = {"standard": 1000, "premium": 1500, "vip": 2500, "wheelchair": 800, "companion": 800}
+# A show's default hall: row A standard (A5 blocked), row B vip: six sellable seats.
+SMALL_ROWS = ("AAAAX", "VV")
+GOOD_CARD = "4242424242424242"  # the simulated provider accepts it
 
 
 def make_cinema(
@@ -147,27 +160,111 @@ def seat_ids(dsn: str, hall_id: str) -> dict[str, int]:
     return dict(rows)
 
 
+def grid_rows(rows: int = 8, cols: int = 12, aisle_after: int | None = 6) -> list[str]:
+    """A `rows` x `cols` layout with an aisle: wheelchair A1, the last row vip, three premium."""
+    letters = []
+    for r in range(rows):
+        row = ["V" if r == rows - 1 else "P" if r >= rows - 3 else "A" for _ in range(cols)]
+        if r == 0 and r < rows - 1:
+            row[0] = "W"
+        if aisle_after is not None and aisle_after < cols:
+            row.insert(aisle_after, "_")
+        letters.append("".join(row))
+    return letters
+
+
 @dataclass
-class Catalog:
-    """A cinema with one hall, one movie and one show, and the hall's seats by label."""
+class ShowSeed:
+    """What a test needs to know about a seeded show."""
 
     cinema_id: str
     hall_id: str
     movie_id: str
     show_id: str
-    seats: dict[str, int] = field(default_factory=dict)
+    starts_at: datetime
+    seats: dict[str, int] = field(default_factory=dict)  # label -> seat id
+
+    def ids(self, *labels: str) -> list[int]:
+        """Seat ids of the given labels."""
+        return [self.seats[label] for label in labels]
 
 
-def make_catalog(
+def seed_show(
     dsn: str,
     *,
-    region: str = "eu-west",
-    rows: tuple[str, ...] | list[str] = SMALL_HALL,
+    rows: Sequence[str] = SMALL_ROWS,
+    cinema_id: str | None = None,
+    movie_id: str | None = None,
     starts_at: datetime | None = None,
-) -> Catalog:
-    """Insert a cinema, a hall, a movie and a show tomorrow; return all their ids."""
-    cinema_id = make_cinema(dsn, region=region)
-    hall_id = make_hall(dsn, cinema_id, rows=rows)
-    movie_id = make_movie(dsn, region=region)
-    show_id = make_show(dsn, hall_id, movie_id, starts_at=starts_at)
-    return Catalog(cinema_id, hall_id, movie_id, show_id, seat_ids(dsn, hall_id))
+    region: str = "eu-west",
+) -> ShowSeed:
+    """A show priced by `PRICES` in a hall of its own, of a new cinema and movie unless given.
+
+    The hall is `SMALL_ROWS` unless `rows` says otherwise (`grid_rows` for a big one); the show
+    starts tomorrow and ends two hours later (a new movie lasts 120 minutes).
+    """
+    cinema_id = cinema_id or make_cinema(dsn, region=region)
+    hall_id = make_hall(dsn, cinema_id, rows=list(rows))
+    movie_id = movie_id or make_movie(dsn, region=region)
+    starts_at = starts_at or datetime.now(UTC) + timedelta(days=1)
+    show_id = make_show(dsn, hall_id, movie_id, starts_at=starts_at, cleaning_minutes=0)
+    return ShowSeed(cinema_id, hall_id, movie_id, show_id, starts_at, seat_ids(dsn, hall_id))
+
+
+def place(
+    dsn: str,
+    *,
+    show_id: str,
+    seat_ids: Sequence[int],
+    user_id: str,
+    now: datetime,
+    ttl: timedelta,
+    cap: int | None = None,
+) -> Hold:
+    """Hold seats as `POST /shows/{id}/holds` does: `place_hold` on an autocommit connection."""
+
+    async def main() -> Hold:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            return await place_hold(
+                conn,
+                show_id=show_id,
+                seat_ids=seat_ids,
+                user_id=user_id,
+                channel="online",
+                now=now,
+                ttl=ttl,
+                max_per_customer=cap,
+            )
+
+    return asyncio.run(main())
+
+
+def hold(
+    dsn: str, show: ShowSeed, labels: list[str], *, user_id: str, now: datetime, minutes: int = 10
+) -> str:
+    """Hold seats of `show` by label the way the hold endpoint does; returns the reservation id."""
+    ttl = timedelta(minutes=minutes)
+    placed = place(
+        dsn, show_id=show.show_id, seat_ids=show.ids(*labels), user_id=user_id, now=now, ttl=ttl
+    )
+    return placed.id
+
+
+def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def run_db(dsn: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one committed transaction of its own."""
+
+    async def main() -> T:
+        engine = make_engine(dsn, service="test", pool_size=1, max_overflow=0)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())

@@ -21,10 +21,8 @@ ROUNDS = 8
 @pytest.fixture(scope="module")
 def history_dsn(regional_databases: dict[str, DatabaseFactory]) -> Iterator[str]:
     """One regional database with 6,000 past reservations, shared by this module's tests."""
-    factory = regional_databases["us-east"]
-    dsn = factory.new("plans")
-    yield dsn
-    factory.drop(dsn)
+    with regional_databases["us-east"].fresh("plans") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")

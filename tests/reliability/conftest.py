@@ -5,7 +5,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from deploy.local.stack import LocalStack
-from tests.reliability.kit import Arena, Minter, create_arena
+from harness.tokens import TestIssuer
+from tests.reliability.kit import Arena, create_arena
 from tests.support.stack import running_stack
 
 
@@ -25,13 +26,13 @@ def stack() -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="package")
-def minter(stack: LocalStack) -> Minter:
+def minter(stack: LocalStack) -> TestIssuer:
     """Token minting with the stack's own signing key (the fast path for many users)."""
-    return Minter.from_global_db(stack.dsns["global"])
+    return TestIssuer.from_global_db(stack.dsns["global"])
 
 
 @pytest.fixture
-def new_arena(stack: LocalStack, minter: Minter) -> Callable[..., Arena]:
+def new_arena(stack: LocalStack, minter: TestIssuer) -> Callable[..., Arena]:
     """Factory of fresh shows in their own hall (default 10 x 10 = 100 seats)."""
 
     def make(rows: int = 10, cols: int = 10) -> Arena:

@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.reliability.kit import Arena, Minter, size
+from harness.tokens import TestIssuer
+from tests.reliability.kit import Arena, size
 from tests.reliability.traffic import Customer, Ledger
 
 BOOKING = ("best", "pay")
@@ -87,7 +88,9 @@ class Run:
         }
 
 
-async def _booker(customer: Customer, arena: Arena, minter: Minter, stop: asyncio.Event) -> None:
+async def _booker(
+    customer: Customer, arena: Arena, minter: TestIssuer, stop: asyncio.Event
+) -> None:
     n = 0
     while not stop.is_set():
         # A new customer every few seats: one customer may hold only so many seats of a show.
@@ -115,7 +118,7 @@ async def _wait_for_booking(run_ledger: Ledger, after: float, timeout: float) ->
         await asyncio.sleep(0.1)
 
 
-async def run_fault(base: str, minter: Minter, arena: Arena, fault: Fault) -> Run:
+async def run_fault(base: str, minter: TestIssuer, arena: Arena, fault: Fault) -> Run:
     """Start the load, inject, hold, lift, wait for bookings to succeed again, stop the load."""
     ledger, stop = Ledger(), asyncio.Event()
     workers = size("fault_workers", 4)

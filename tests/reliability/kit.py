@@ -1,4 +1,4 @@
-"""Shared kit of the reliability suite: sizes, token minting with the stack's key, a test show."""
+"""Shared kit of the reliability suite: sizes and a test show of its own."""
 
 import os
 import uuid
@@ -7,13 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import jwt
-import psycopg
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.local.stack import LocalStack
-from schemas.auth import ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, Role
+from harness.tokens import TestIssuer
+from schemas.auth import Role
 
 REGION = "eu-west"
 CARD_OK = "4242424242424242"
@@ -22,59 +19,6 @@ CARD_OK = "4242424242424242"
 def size(name: str, default: int) -> int:
     """A suite size, overridable by `RELIABILITY_<NAME>` (the soak mode scales these up)."""
     return int(os.environ.get(f"RELIABILITY_{name.upper()}", default))
-
-
-@dataclass
-class Minter:
-    """Signs access tokens with global_api's active key, read from the global database.
-
-    Logging 1,000 users in through Argon2id would cost minutes of CPU and test nothing the auth
-    suite does not already test; the regional services only verify the signature offline, so a
-    token signed with the real key is exactly what a logged-in customer would present.
-    """
-
-    kid: str
-    key: Ed25519PrivateKey
-
-    @classmethod
-    def from_global_db(cls, dsn: str) -> "Minter":
-        """Load the active signing key (the one global_api signs new tokens with)."""
-        with psycopg.connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT kid, private_key_pem FROM signing_keys WHERE retired_at IS NULL"
-            ).fetchone()
-        assert row is not None, "global_api has no active signing key"
-        key = serialization.load_pem_private_key(row[1].encode(), password=None)
-        assert isinstance(key, Ed25519PrivateKey)
-        return cls(kid=row[0], key=key)
-
-    def token(
-        self,
-        sub: str | None = None,
-        *,
-        role: Role = Role.customer,
-        cinemas: tuple[str, ...] = (),
-        ttl: int = 3600,
-        **overrides: Any,
-    ) -> str:
-        """An access token as global_api would issue it; `overrides` replace claims."""
-        now = int(datetime.now(UTC).timestamp())
-        claims: dict[str, Any] = {
-            "iss": ACCESS_TOKEN_ISSUER,
-            "aud": ACCESS_TOKEN_AUDIENCE,
-            "sub": sub or f"usr-{uuid.uuid4().hex[:16]}",
-            "role": role.value,
-            "cinemas": list(cinemas),
-            "iat": now,
-            "exp": now + ttl,
-            "jti": uuid.uuid4().hex,
-        }
-        claims.update(overrides)
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def headers(self, sub: str | None = None, **kwargs: Any) -> dict[str, str]:
-        """An Authorization header with a fresh token."""
-        return {"Authorization": f"Bearer {self.token(sub, **kwargs)}"}
 
 
 @dataclass
@@ -98,7 +42,7 @@ def eu_cinema(stack: LocalStack) -> str:
     return stack.credentials["staff"]["cinema_id"]
 
 
-def create_arena(stack: LocalStack, minter: Minter, *, rows: int = 10, cols: int = 10) -> Arena:
+def create_arena(stack: LocalStack, minter: TestIssuer, *, rows: int = 10, cols: int = 10) -> Arena:
     """Create a `rows` x `cols` hall in the eu-west demo cinema and a show in it tomorrow."""
     admin = minter.headers("reliability-admin", role=Role.admin)
     cinema_id = eu_cinema(stack)

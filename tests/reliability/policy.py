@@ -78,6 +78,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("GET", "/reservations/{reservation_id}/payments"): "owner",
     ("POST", "/reservations/{reservation_id}/release"): "owner",
     ("GET", "/reservations/{reservation_id}/tickets"): "owner",
+    ("GET", "/reservations/{reservation_id}/tickets/{code}/qr.svg"): "owner",
     ("GET", "/shows"): "public",
     ("GET", "/shows/{show_id}"): "public",
     ("POST", "/shows/{show_id}/best-available"): "user",

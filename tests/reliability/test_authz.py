@@ -4,20 +4,21 @@ import re
 from collections.abc import Iterator
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
 
 from deploy.local.stack import LocalStack
 from global_api.config import GlobalSettings
 from global_api.main import create_app as create_global
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app as create_regional
 from router.main import create_app as create_router
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from schemas.auth import Role
 from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD, GlobalClient
-from tests.regional_api.reservations.seed import seed_cinema, seed_show
+from tests.regional_api.factories import grid_rows, make_cinema, seed_show
 from tests.reliability.kit import CARD_OK
 from tests.reliability.policy import (
     CALLERS,
@@ -30,8 +31,6 @@ from tests.reliability.policy import (
     unpoliced,
     verdict,
 )
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 PROBE_BODY = {"__probe__": 1}  # refused by every request model, after the access checks
 # Refusals first, so the allowed callers' writes (release, rotate) cannot hide a refusal.
@@ -53,6 +52,8 @@ def _global_app(dsn: str) -> FastAPI:
 
 
 def _fill(path: str, values: dict[str, str]) -> str:
+    if path.endswith("/qr.svg") and "paid_reservation_id" in values:
+        values = values | {"reservation_id": values["paid_reservation_id"]}  # its ticket's code
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -130,9 +131,8 @@ def test_router_routes_and_policy_cover_every_endpoint(issuer: TestIssuer) -> No
 def _regional_world(
     dsn: str, url: str, issuer: TestIssuer
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    seed = seed_show(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        other_cinema = seed_cinema(conn)
+    seed = seed_show(dsn, rows=grid_rows())
+    other_cinema = make_cinema(dsn)
     headers = {
         "anonymous": {},
         "customer": issuer.headers(sub="usr-owner"),
@@ -153,6 +153,7 @@ def _regional_world(
         "cinema_id": seed.cinema_id, "hall_id": seed.hall_id, "movie_id": seed.movie_id,
         "show_id": seed.show_id, "reservation_id": held["id"],
         "payment_id": payment["payment"]["id"], "user_id": "usr-owner",
+        "paid_reservation_id": paid["id"], "code": payment["tickets"][0]["code"],
     }  # fmt: skip
     return headers, values
 

@@ -11,19 +11,20 @@ import pytest
 from psycopg import sql
 
 from deploy.local.stack import LocalStack
+from harness.procs import metric
+from harness.tokens import TestIssuer
 from tests.reliability.checks import assert_acknowledged_present, assert_seats_consistent
 from tests.reliability.faults import Fault, Run, run_fault
-from tests.reliability.kit import CARD_OK, Arena, Minter
+from tests.reliability.kit import CARD_OK, Arena
 from tests.reliability.outage import Call, Outage, run_outage, send
 from tests.reliability.report import record
-from tests.router.support import metric
 
 pytestmark = pytest.mark.slow
 
 PAYMENT = {"method": "card", "card_number": CARD_OK}
 
 
-def _run(stack: LocalStack, minter: Minter, arena: Arena, fault: Fault) -> Run:
+def _run(stack: LocalStack, minter: TestIssuer, arena: Arena, fault: Fault) -> Run:
     run = asyncio.run(run_fault(stack.router_url, minter, arena, fault))
     record("faults", fault.name, run.summary())
     return run
@@ -57,7 +58,7 @@ def _wait_ready(urls: list[str], timeout: float = 30.0) -> float:
 
 
 def test_kill_one_regional_replica(
-    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
 ) -> None:
     """kill -9 one eu-west replica: the router fails over to the other one."""
     arena = new_arena(20, 25)
@@ -93,7 +94,7 @@ def _durable_commits(stack: LocalStack, region: str) -> None:
 
 
 def test_stop_and_start_regional_database(
-    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
 ) -> None:
     """Crash eu-west's PostgreSQL and start it again: the pools recover, nothing acked is lost."""
     _durable_commits(stack, "eu-west")
@@ -115,7 +116,7 @@ def test_stop_and_start_regional_database(
 
 
 def test_global_api_down(
-    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
 ) -> None:
     """Stop global_api: bookings go on; logins fail fast with a 5xx, never hang."""
     arena = new_arena(20, 25)
@@ -157,7 +158,9 @@ def test_global_api_down(
     _assert_nothing_lost(stack, arena, run)
 
 
-def test_router_restart(stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]) -> None:
+def test_router_restart(
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
+) -> None:
     """Stop the router and start it again: clients see connection errors, then service."""
     arena = new_arena(20, 25)
     fault = Fault(
@@ -182,7 +185,7 @@ def _assert_refused_fast(outage: Outage, kinds: set[str]) -> None:
 
 
 def test_regional_database_down_answers_at_once(
-    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
 ) -> None:
     """eu-west's PostgreSQL stopped: a replica answers holds, payments and reads 503 at once."""
     arena = new_arena(20, 25)
@@ -238,7 +241,7 @@ async def _hold_one(base: str, headers: dict[str, str], arena: Arena) -> str:
     return str(body["id"])
 
 
-def test_global_database_down_answers_at_once(stack: LocalStack, minter: Minter) -> None:
+def test_global_database_down_answers_at_once(stack: LocalStack, minter: TestIssuer) -> None:
     """The global PostgreSQL stopped: logins and account reads answer 503 at once, then work."""
     server = stack.servers["global"]
     customer = stack.credentials["customer"]

@@ -10,15 +10,15 @@ from schemathesis import checks
 
 from global_api.config import GlobalSettings
 from global_api.main import create_app as create_global
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app as create_regional
 from schemas.auth import Role
 from tests.global_api.support import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.regional_api.reservations.seed import seed_show
+from tests.regional_api.factories import grid_rows, seed_show
 from tests.reliability.kit import size
 from tests.support.db import DatabaseFactory
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 CHECKS = [
     checks.not_a_server_error,
@@ -39,23 +39,21 @@ def regional_target(
     regional_databases: dict[str, DatabaseFactory], issuer: TestIssuer
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """A live regional app with one seeded show; admin headers."""
-    factory = regional_databases["eu-west"]
-    dsn = factory.new("fuzz")
-    seed_show(dsn)
-    app = create_regional(
-        RegionalSettings(region="eu-west", database_url=dsn, log_level="ERROR"), jwks=issuer.jwks
-    )
-    try:
-        with live_server(app) as url:
+    with regional_databases["eu-west"].fresh("fuzz") as dsn:
+        seed_show(dsn, rows=grid_rows())
+        settings = RegionalSettings(region="eu-west", database_url=dsn, log_level="ERROR")
+        with live_server(create_regional(settings, jwks=issuer.jwks)) as url:
             yield url, issuer.headers(sub="usr-fuzz-admin", role=Role.admin)
-    finally:
-        factory.drop(dsn)
 
 
 @pytest.fixture(scope="module")
 def global_target(global_databases: DatabaseFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A live global app with a bootstrap admin, logged in."""
-    dsn = global_databases.new("fuzz")
+    with global_databases.fresh("fuzz") as dsn:
+        yield from _global_target(dsn)
+
+
+def _global_target(dsn: str) -> Iterator[tuple[str, dict[str, str]]]:
     app = create_global(
         GlobalSettings(
             database_url=dsn, argon2_time_cost=1, argon2_memory_cost=8, argon2_parallelism=1,
@@ -63,15 +61,12 @@ def global_target(global_databases: DatabaseFactory) -> Iterator[tuple[str, dict
             login_failure_threshold=1000, log_level="ERROR",
         )
     )  # fmt: skip
-    try:
-        with live_server(app) as url:
-            login = httpx.post(
-                f"{url}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-            )
-            token = login.json()["access_token"]
-            yield url, {"Authorization": f"Bearer {token}"}
-    finally:
-        global_databases.drop(dsn)
+    with live_server(app) as url:
+        login = httpx.post(
+            f"{url}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        token = login.json()["access_token"]
+        yield url, {"Authorization": f"Bearer {token}"}
 
 
 def _fuzz(url: str, headers: dict[str, str]) -> list[str]:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from deploy.local.stack import LocalStack
+from harness.tokens import TestIssuer
 from schemas.auth import Role
-from tests.reliability.kit import Arena, Minter, create_arena, region_url
+from tests.reliability.kit import Arena, create_arena, region_url
 
 SQL_PAYLOADS = (
     "' OR '1'='1",
@@ -32,7 +33,7 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def arena(stack: LocalStack, minter: Minter) -> Arena:
+def arena(stack: LocalStack, minter: TestIssuer) -> Arena:
     """A small show for the hostile requests to aim at."""
     return create_arena(stack, minter, rows=2, cols=5)
 
@@ -55,18 +56,18 @@ def _assert_refused(response: httpx.Response, allowed: tuple[int, ...] = ()) -> 
     assert {"error", "detail"} <= set(body), body
 
 
-def _assert_healthy(target: Target, arena: Arena, minter: Minter) -> None:
+def _assert_healthy(target: Target, arena: Arena, minter: TestIssuer) -> None:
     assert httpx.get(f"{target.direct}/shows/{arena.show_id}", timeout=10.0).status_code == 200
     ready = httpx.get(f"{target.scoped}/readyz", timeout=10.0)
     assert ready.status_code == 200, ready.text
 
 
-def _post(url: str, minter: Minter, **kwargs: Any) -> httpx.Response:
+def _post(url: str, minter: TestIssuer, **kwargs: Any) -> httpx.Response:
     headers = minter.headers("usr-abuser") | kwargs.pop("headers", {})
     return httpx.post(url, headers=headers, timeout=30.0, **kwargs)
 
 
-def test_oversized_body(target: Target, arena: Arena, minter: Minter) -> None:
+def test_oversized_body(target: Target, arena: Arena, minter: TestIssuer) -> None:
     """A 2 MiB body is refused (413 at the router's limit, 413/422 at the service)."""
     body = json.dumps({"seat_ids": list(range(1, 300_000))})
     response = _post(
@@ -80,7 +81,7 @@ def test_oversized_body(target: Target, arena: Arena, minter: Minter) -> None:
 
 
 @pytest.mark.parametrize("depth", [100, 5_000, 100_000])
-def test_deeply_nested_json(target: Target, arena: Arena, minter: Minter, depth: int) -> None:
+def test_deeply_nested_json(target: Target, arena: Arena, minter: TestIssuer, depth: int) -> None:
     """Nesting deep enough to blow a recursive parser is refused."""
     body = '{"seat_ids": ' + "[" * depth + "1" + "]" * depth + "}"
     response = _post(
@@ -96,7 +97,7 @@ def test_deeply_nested_json(target: Target, arena: Arena, minter: Minter, depth:
 @pytest.mark.parametrize(
     "query", ["limit=100000000", "limit=0", "limit=-1", "offset=-5", "limit=abc", "limit=1e309"]
 )
-def test_page_sizes(target: Target, arena: Arena, minter: Minter, query: str) -> None:
+def test_page_sizes(target: Target, arena: Arena, minter: TestIssuer, query: str) -> None:
     """Absurd page sizes and offsets get 422."""
     response = httpx.get(f"{target.scoped}/shows?{query}", timeout=10.0)
     _assert_refused(response, (422,))
@@ -119,7 +120,7 @@ def test_page_sizes(target: Target, arena: Arena, minter: Minter, query: str) ->
     ],
 )
 def test_seat_counts(
-    target: Target, arena: Arena, minter: Minter, path: str, body: dict[str, Any]
+    target: Target, arena: Arena, minter: TestIssuer, path: str, body: dict[str, Any]
 ) -> None:
     """Zero, negative, huge and malformed seat requests get 422 and hold nothing."""
     response = _post(f"{target.direct}/shows/{arena.show_id}/{path}", minter, json=body)
@@ -130,7 +131,7 @@ def test_seat_counts(
     "content",
     [b'\xff\xfe{"seat_ids": [1]}', b'{"seat_ids": [1], "x": "\xc3\x28"}', b"\x80\x81\x82"],
 )
-def test_non_utf8_bodies(target: Target, arena: Arena, minter: Minter, content: bytes) -> None:
+def test_non_utf8_bodies(target: Target, arena: Arena, minter: TestIssuer, content: bytes) -> None:
     """Bodies that are not UTF-8 are refused with the error body."""
     response = _post(
         f"{target.direct}/shows/{arena.show_id}/holds",
@@ -169,7 +170,7 @@ def _string_probes(target: Target, arena: Arena, payload: str) -> list[tuple[str
 
 @pytest.mark.parametrize("payload", [*SQL_PAYLOADS, NUL])
 def test_sql_metacharacters_in_every_field(
-    target: Target, arena: Arena, minter: Minter, payload: str
+    target: Target, arena: Arena, minter: TestIssuer, payload: str
 ) -> None:
     """SQL metacharacters and NUL bytes in strings and query values: no 5xx, no leaked rows."""
     admin = minter.headers("usr-admin", role=Role.admin)
@@ -198,7 +199,9 @@ def test_sql_metacharacters_in_every_field(
 @pytest.mark.parametrize(
     "suffix", ["/shows?q=%FF%FE%FD", "/shows?city=%C3%28", "/cinemas?city=%80"]
 )
-def test_non_utf8_query_values(target: Target, arena: Arena, minter: Minter, suffix: str) -> None:
+def test_non_utf8_query_values(
+    target: Target, arena: Arena, minter: TestIssuer, suffix: str
+) -> None:
     """Percent-encoded bytes that are not UTF-8 never cause a 5xx or leak rows."""
     response = httpx.get(target.scoped + suffix, timeout=10.0)
     assert response.status_code < 500, response.text
@@ -209,7 +212,7 @@ def test_non_utf8_query_values(target: Target, arena: Arena, minter: Minter, suf
         assert (body["items"] if isinstance(body, dict) else body) == []
 
 
-def test_non_utf8_path_ids(target: Target, arena: Arena, minter: Minter) -> None:
+def test_non_utf8_path_ids(target: Target, arena: Arena, minter: TestIssuer) -> None:
     """Ids made of bytes that are not UTF-8 get a 4xx with the error body."""
     for path in ("/shows/%FF%FE", "/reservations/res-eu-west-%C3%28", "/cinemas/%80/shows"):
         response = httpx.get(target.direct + path, headers=minter.headers("usr-x"), timeout=10.0)

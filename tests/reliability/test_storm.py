@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 
 from deploy.local.stack import LocalStack
+from harness.tokens import TestIssuer
 from tests.reliability.checks import assert_acknowledged_present, assert_seats_consistent
-from tests.reliability.kit import Arena, Minter, size
+from tests.reliability.kit import Arena, size
 from tests.reliability.report import record
 from tests.reliability.traffic import Customer, Ledger, connector_pool
 
@@ -40,7 +41,7 @@ async def _one_customer(customer: Customer, arena: Arena, rng: random.Random) ->
         await customer.finish("cancel", reservation)
 
 
-async def _storm(base: str, minter: Minter, arena: Arena, customers: int, seed: int) -> Ledger:
+async def _storm(base: str, minter: TestIssuer, arena: Arena, customers: int, seed: int) -> Ledger:
     ledger = Ledger()
     # The connection limit bounds requests in flight; each source address is one "client" to
     # the router's per-client rate limits (20 customers share one, as behind a NAT).
@@ -75,7 +76,7 @@ def _summary(ledger: Ledger, customers: int, arena: Arena) -> dict[str, Any]:
 
 
 def test_storm_sells_each_seat_at_most_once(
-    stack: LocalStack, minter: Minter, new_arena: Callable[..., Arena]
+    stack: LocalStack, minter: TestIssuer, new_arena: Callable[..., Arena]
 ) -> None:
     """1,000 customers race for 100 seats; the database stays consistent with every answer."""
     arena = new_arena()

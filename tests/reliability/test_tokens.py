@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.local.stack import LocalStack
+from harness.tokens import TestIssuer
 from schemas.auth import Role
-from tests.reliability.kit import Minter
 
 
 def _b64(data: bytes) -> str:
@@ -25,18 +25,18 @@ def _unsigned(header: dict[str, str], claims: dict[str, object]) -> str:
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
 
 
-def _claims(minter: Minter) -> dict[str, object]:
+def _claims(minter: TestIssuer) -> dict[str, object]:
     token = minter.token("usr-attacker")
     payload = token.split(".")[1]
     decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=="))
     return decoded
 
 
-def _alg_none(minter: Minter) -> str:
+def _alg_none(minter: TestIssuer) -> str:
     return _unsigned({"alg": "none", "typ": "JWT", "kid": minter.kid}, _claims(minter)) + "."
 
 
-def _hs256_with_public_key(minter: Minter) -> str:
+def _hs256_with_public_key(minter: TestIssuer) -> str:
     public = minter.key.public_key()
     secrets_tried = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -46,21 +46,23 @@ def _hs256_with_public_key(minter: Minter) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-def _tampered(minter: Minter) -> str:
+def _tampered(minter: TestIssuer) -> str:
     header, _, signature = minter.token("usr-attacker").split(".")
     claims = _claims(minter) | {"role": "admin"}
     return f"{header}.{_b64(json.dumps(claims).encode())}.{signature}"
 
 
-def _other_key_same_kid(minter: Minter) -> str:
-    return Minter(minter.kid, Ed25519PrivateKey.generate()).token("usr-attacker", role=Role.admin)
+def _other_key_same_kid(minter: TestIssuer) -> str:
+    return TestIssuer(minter.kid, Ed25519PrivateKey.generate()).token(
+        "usr-attacker", role=Role.admin
+    )
 
 
-def _unknown_kid(minter: Minter) -> str:
-    return Minter("k-unknown", Ed25519PrivateKey.generate()).token("usr-attacker")
+def _unknown_kid(minter: TestIssuer) -> str:
+    return TestIssuer("k-unknown", Ed25519PrivateKey.generate()).token("usr-attacker")
 
 
-FORGERIES: dict[str, Callable[[Minter], str]] = {
+FORGERIES: dict[str, Callable[[TestIssuer], str]] = {
     "alg none": _alg_none,
     "HS256 signed with the public key": _hs256_with_public_key,
     "expired": lambda m: m.token(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
@@ -85,7 +87,7 @@ def _targets(stack: LocalStack) -> dict[str, str]:
 
 @pytest.mark.parametrize("forgery", list(FORGERIES))
 def test_forged_token_is_refused_everywhere(
-    stack: LocalStack, minter: Minter, forgery: str
+    stack: LocalStack, minter: TestIssuer, forgery: str
 ) -> None:
     """Each bad token gets 401 with the error body from the region and the router."""
     token = FORGERIES[forgery](minter)
@@ -95,7 +97,7 @@ def test_forged_token_is_refused_everywhere(
         assert "error" in response.json(), (target, response.text)
 
 
-def test_valid_token_is_accepted_everywhere(stack: LocalStack, minter: Minter) -> None:
+def test_valid_token_is_accepted_everywhere(stack: LocalStack, minter: TestIssuer) -> None:
     """The control: a token signed with the real key passes at every target."""
     headers = minter.headers("usr-control")
     for target, url in _targets(stack).items():

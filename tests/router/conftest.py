@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from common.ids import new_id
-from tests.router.support import FakeDirectory, Proc, directory_map, router, upstream
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from harness.live import live_server
+from harness.procs import FakeDirectory, Proc, directory_map, router, upstream
+from harness.tokens import TestIssuer
 
 CINEMA_EU = new_id("cin", "eu-west")
 # Stands in for a load balancer in front of the router: its X-Forwarded-For is believed.
@@ -61,7 +61,7 @@ def directory_url(fake_directory: FakeDirectory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def router_url(directory_url: str) -> Iterator[str]:
     """A router in front of the fake directory: small limits to hit, short deadlines."""
-    proc = router(
+    with router(
         directory_url,
         max_body_bytes=1024,
         hold_burst=3,
@@ -71,8 +71,5 @@ def router_url(directory_url: str) -> Iterator[str]:
         request_deadline_seconds=1.5,
         attempt_timeout_seconds=1,
         trusted_proxies=f"{LOAD_BALANCER}/32",
-    ).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    ).running() as url:
+        yield url

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from common.ids import new_id
+from harness.procs import client_from, wait_all_healthy
 from tests.router.conftest import LOAD_BALANCER
-from tests.router.support import client_from, wait_all_healthy
 
 
 def _spoofed(n: int) -> dict[str, str]:

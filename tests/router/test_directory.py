@@ -8,14 +8,14 @@ import httpx
 import pytest
 
 from common.ids import new_id
-from tests.router.support import (
+from harness.live import live_server
+from harness.procs import (
     FakeDirectory,
     Proc,
     directory_map,
     metric,
     router,
 )
-from tests.support.live import live_server
 from tests.support.poll import wait_until
 from tests.support.ports import dead_url
 

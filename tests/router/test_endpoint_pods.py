@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from harness.procs import Proc
 from router.config import RouterSettings
 from router.upstreams.pool import Endpoint, Health, RegionPool, Upstreams
 from router.upstreams.send import Outbound, RegionOverloaded, Sender
-from tests.router.support import Proc
 
 
 def _get(path: str) -> Outbound:

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.procs import FakeDirectory, Proc, metric, wait_all_healthy
+from harness.tokens import TestIssuer
 from schemas.auth import Role
-from tests.router.support import FakeDirectory, Proc, metric, wait_all_healthy
 from tests.support.poll import wait_until
 from tests.support.ports import dead_url
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 

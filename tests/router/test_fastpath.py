@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.router.support import metric, wait_all_healthy
+from harness.procs import metric, wait_all_healthy
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.router.attacks import (
+from harness.attacks import (
     close_all,
     closed_by_peer,
     connect,
@@ -27,7 +27,7 @@ from tests.router.attacks import (
     status_of,
     wait_for,
 )
-from tests.router.support import Proc, router, wait_all_healthy
+from harness.procs import Proc, router, wait_all_healthy
 
 BOUNDS = {
     "max_in_flight_per_endpoint": 4,
@@ -265,11 +265,8 @@ def test_replica_internals_are_not_reachable_through_the_router(door: Door, path
 def crowded(directory_url: str) -> Iterator[str]:
     """A router that lets one address hold four connections, idle ones for 30 s."""
     proc = router(directory_url, max_connections_per_client=4, client_header_timeout_seconds=30)
-    proc.start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with proc.running() as url:
+        yield url
 
 
 def test_connections_past_the_per_address_cap_are_refused(crowded: str) -> None:

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from harness.procs import Proc
 from router.upstreams.http1 import ConnectFailed, Disconnected, Http1Pool, PoolBusy
-from tests.router.support import Proc
 from tests.support.ports import dead_url
 
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from harness.procs import Proc, metric, router
 from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender
-from tests.router.support import Proc, metric, router
 
 
 def _pool(url: str, region: str, max_waiting: int) -> RegionPool:
@@ -134,11 +134,10 @@ def test_a_full_line_refuses_at_once_and_a_late_wait_at_the_deadline(
 @pytest.fixture(scope="module")
 def lined_router(directory_url: str) -> Iterator[str]:
     """A router that lets one request at a time reach each endpoint; the rest wait in line."""
-    proc = router(directory_url, max_in_flight_per_endpoint=1, line_timeout_seconds=10).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with router(
+        directory_url, max_in_flight_per_endpoint=1, line_timeout_seconds=10
+    ).running() as url:
+        yield url
 
 
 def test_a_burst_past_the_cap_is_served_not_refused(

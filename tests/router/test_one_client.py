@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.router.support import metric
+from harness.procs import metric
 from tests.support.poll import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from harness.procs import Proc, metric, router
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender, UpstreamFailed
-from tests.router.support import Proc, metric, router
 
 
 def _endpoint(url: str, region: str) -> Endpoint:
@@ -172,11 +172,10 @@ def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, P
 @pytest.fixture(scope="module")
 def capped_router(directory_url: str) -> Iterator[str]:
     """A router that lets one request at a time reach each endpoint, with no line to wait in."""
-    proc = router(directory_url, max_in_flight_per_endpoint=1, line_max_per_region=0).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with router(
+        directory_url, max_in_flight_per_endpoint=1, line_max_per_region=0
+    ).running() as url:
+        yield url
 
 
 def test_a_saturated_region_answers_503_region_overloaded(

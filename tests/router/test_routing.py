@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from common.ids import new_id
+from harness.procs import FakeDirectory, Proc, client_from, wait_all_healthy
+from harness.tokens import TestIssuer
 from schemas.auth import Role
 from schemas.pagination import decode_cursor
 from tests.router.conftest import CINEMA_EU, LOAD_BALANCER
-from tests.router.support import FakeDirectory, Proc, client_from, wait_all_healthy
-from tests.support.tokens import TestIssuer
 
 
 @pytest.fixture

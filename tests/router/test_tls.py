@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.local.tls import TlsFiles, make_throwaway_ca
-from tests.router.support import (
+from harness.live import live_server
+from harness.procs import (
     FakeDirectory,
     Proc,
     directory_map,
@@ -24,8 +24,8 @@ from tests.router.support import (
     upstream,
     wait_all_healthy,
 )
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from harness.tls import TlsFiles, make_throwaway_ca
+from harness.tokens import TestIssuer
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +53,8 @@ def tls_directory(
 @contextlib.contextmanager
 def _router(directory: str, env: dict[str, str]) -> Iterator[str]:
     settings = {key.removeprefix("ROUTER_").lower(): value for key, value in env.items()}
-    proc = router(directory, **settings).start()
-    try:
-        yield proc.url
-    finally:
-        proc.kill()
+    with router(directory, **settings).running() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,13 @@
 
 import itertools
 import os
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from common.migrate import upgrade
-from common.pg import PgServer, create_database, drop_database
+from harness.pg import PgServer, create_database, drop_database
 
 _counter = itertools.count()
 
@@ -18,7 +20,6 @@ class DatabaseFactory:
     server: PgServer
     migrations: Path
     template: str
-    _made: list[str] = field(default_factory=list)
 
     def prepare(self) -> "DatabaseFactory":
         """Create the template and apply the migrations to it (the schema tests get)."""
@@ -26,12 +27,12 @@ class DatabaseFactory:
         upgrade(self.migrations, dsn)
         return self
 
-    def new(self, prefix: str = "t") -> str:
-        """A fresh database with the migrated schema; returns its DSN."""
+    @contextmanager
+    def fresh(self, prefix: str = "t") -> Iterator[str]:
+        """A fresh database with the migrated schema for the block (its DSN); dropped after."""
         name = f"{prefix}_{os.getpid()}_{next(_counter)}"
-        self._made.append(name)
-        return create_database(self.server.admin_dsn, name, template=self.template)
-
-    def drop(self, dsn: str) -> None:
-        """Drop a database made by `new`."""
-        drop_database(self.server.admin_dsn, dsn.rsplit("/", 1)[1])
+        dsn = create_database(self.server.admin_dsn, name, template=self.template)
+        try:
+            yield dsn
+        finally:
+            drop_database(self.server.admin_dsn, name)

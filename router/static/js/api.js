@@ -67,7 +67,7 @@ async function send(path, { method = "GET", body, headers = {}, token, cache } =
   } catch {
     throw new ApiError(0, { error: "network_error", detail: "cannot reach the server; check your connection" });
   }
-  if (response.status === 204 || response.status === 304) return { response, data: null };
+  if (response.status === 204 || response.status === 304) return { response, data: null, text: "" };
   const text = await response.text();
   let data = null;
   try {
@@ -75,7 +75,7 @@ async function send(path, { method = "GET", body, headers = {}, token, cache } =
   } catch {
     data = { error: "bad_response", detail: text.slice(0, 200) || response.statusText };
   }
-  return { response, data };
+  return { response, data, text };
 }
 
 // Answers worth trying again: no answer at all, a proxy error, an overloaded or unavailable
@@ -136,23 +136,25 @@ async function refreshTokens() {
 
 /**
  * Call the API; throws ApiError for non-2xx. Options: method, body, idempotencyKey, auth (default
- * true: send the token and refresh it once on 401), allow (statuses to return instead of throw).
+ * true: send the token and refresh it once on 401), allow (statuses to return instead of throw),
+ * text (answer the body as text, for a document that is not JSON such as an SVG image).
  * A read or a keyed write that gets no answer, 502 or 503 is tried again up to 3 times, after
  * the Retry-After the server gave.
  */
 export async function api(path, opts = {}) {
-  const { method = "GET", body, idempotencyKey, auth = true, allow = [], headers = {} } = opts;
+  const { method = "GET", body, idempotencyKey, auth = true, allow = [], headers = {}, text = false } = opts;
   const extra = { ...headers };
   if (idempotencyKey) extra["Idempotency-Key"] = idempotencyKey;
   const token = auth ? getAuth()?.access_token : undefined;
   const repeatable = method === "GET" || Boolean(idempotencyKey);
-  let { response, data } = await sendRetrying(path, { method, body, headers: extra, token }, repeatable);
-  if (response.status === 401 && token && (await refreshTokens())) {
-    ({ response, data } = await sendRetrying(path, {
+  let answer = await sendRetrying(path, { method, body, headers: extra, token }, repeatable);
+  if (answer.response.status === 401 && token && (await refreshTokens())) {
+    answer = await sendRetrying(path, {
       method, body, headers: extra, token: getAuth()?.access_token,
-    }, repeatable));
+    }, repeatable);
   }
-  if (response.ok || allow.includes(response.status)) return data;
+  const { response, data } = answer;
+  if (response.ok || allow.includes(response.status)) return text ? answer.text : data;
   throw new ApiError(response.status, data);
 }
 

@@ -173,7 +173,7 @@ async function sell(event) {
     notify($("#sale-notice"), `Sold: ${money(sale.amount_minor, sale.currency)} by ${sale.payment.method}.`, "ok");
     $("#printed").hidden = false;
     $("#printed-info").textContent = `Reservation ${sale.reservation_id}`;
-    mount($("#tickets"), ticketCards(sale.tickets, { show: state.show, currency: sale.currency }));
+    mount($("#tickets"), ticketCards(sale.reservation_id, sale.tickets, { show: state.show, currency: sale.currency }));
     state.seatMap.setSelected([]);
     $("#email").value = "";
     loadBookings();

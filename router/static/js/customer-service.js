@@ -77,7 +77,7 @@ export function customerService(panel) {
         h("div", { class: "btn-row no-print" },
           h("a", { class: "btn", href: mail }, `Email the codes to ${customer.email}`),
           h("button", { type: "button", class: "btn secondary", onclick: () => window.print() }, "Print tickets")),
-        h("div", { class: "tickets" }, ticketCards(list.tickets || [], { currency: r.currency })));
+        h("div", { class: "tickets" }, ticketCards(r.id, list.tickets || [], { currency: r.currency })));
       tickets.scrollIntoView({ block: "start" });
     } catch (err) {
       notify(notice, errorText(err), "error");

@@ -390,7 +390,7 @@ function showTickets(tickets, currency) {
   $("#checkout").hidden = true;
   $("#tickets-panel").hidden = false;
   $("#tickets-info").textContent = `Paid. Show this code at the entrance. Reservation ${state.reservation.id}.`;
-  mount($("#tickets"), ticketCards(tickets, { show: state.show, currency }));
+  mount($("#tickets"), ticketCards(state.reservation.id, tickets, { show: state.show, currency }));
   refreshSeats();
   $("#tickets-panel").scrollIntoView({ block: "start" });
 }

@@ -143,7 +143,7 @@ async function releaseListed(r) {
 async function viewTickets(r) {
   try {
     const list = await api(`/reservations/${encodeURIComponent(r.id)}/tickets`);
-    const node = h("div", { class: "tickets" }, ticketCards(list.tickets || [], { currency: r.currency }));
+    const node = h("div", { class: "tickets" }, ticketCards(r.id, list.tickets || [], { currency: r.currency }));
     mount($("#mine"), h("button", { type: "button", class: "btn secondary", onclick: () => loadMine(context) }, "Back to list"), node);
   } catch (err) {
     notify($("#mine-notice"), errorText(err), "error");

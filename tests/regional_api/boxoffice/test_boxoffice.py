@@ -9,31 +9,31 @@ import httpx
 from regional_api.payments.provider import CARD_DECLINED, CARD_TIMEOUT
 from regional_api.reservations.service import cancel_reservation
 from schemas.auth import Role
-from tests.regional_api.payments.seed import (
+from tests.regional_api.factories import (
     GOOD_CARD,
     PRICES,
-    Live,
-    Show,
+    ShowSeed,
     hold,
+    make_cinema,
     query,
     run_db,
-    seed_cinema,
     seed_show,
 )
+from tests.regional_api.served import Live
 
 
-def staff(live: Live, show: Show) -> dict[str, str]:
+def staff(live: Live, show: ShowSeed) -> dict[str, str]:
     return live.issuer.headers(sub="user-clerk", role=Role.staff, cinemas=(show.cinema_id,))
 
 
-def sell(live: Live, show: Show, body: dict[str, Any], **headers: str) -> Any:
+def sell(live: Live, show: ShowSeed, body: dict[str, Any], **headers: str) -> Any:
     response = live.client.post(
         f"/shows/{show.show_id}/sales", json=body, headers=staff(live, show) | headers
     )
     return {"status": response.status_code, **response.json()}
 
 
-def test_cash_sale_without_customer_sells_in_one_step(live: Live, show: Show) -> None:
+def test_cash_sale_without_customer_sells_in_one_step(live: Live, show: ShowSeed) -> None:
     answer = sell(live, show, {"seat_ids": show.ids("A1", "B1"), "method": "cash"})
 
     assert answer["status"] == 201
@@ -55,7 +55,7 @@ def test_cash_sale_without_customer_sells_in_one_step(live: Live, show: Show) ->
     ) == [(2,)]
 
 
-def test_card_sale_for_a_customer_shows_in_their_tickets(live: Live, show: Show) -> None:
+def test_card_sale_for_a_customer_shows_in_their_tickets(live: Live, show: ShowSeed) -> None:
     body = {
         "seat_ids": show.ids("A2"),
         "method": "card",
@@ -72,7 +72,7 @@ def test_card_sale_for_a_customer_shows_in_their_tickets(live: Live, show: Show)
     assert [t["code"] for t in tickets.json()["tickets"]] == [answer["tickets"][0]["code"]]
 
 
-def test_a_refused_charge_leaves_nothing_held(live: Live, show: Show) -> None:
+def test_a_refused_charge_leaves_nothing_held(live: Live, show: ShowSeed) -> None:
     for card in (CARD_DECLINED, CARD_TIMEOUT):
         body = {"seat_ids": show.ids("A1"), "method": "card", "card_number": card}
         answer = sell(live, show, body)
@@ -85,7 +85,7 @@ def test_a_refused_charge_leaves_nothing_held(live: Live, show: Show) -> None:
         ) == [("free",)]
 
 
-def test_a_taken_seat_fails_the_whole_sale(live: Live, show: Show) -> None:
+def test_a_taken_seat_fails_the_whole_sale(live: Live, show: ShowSeed) -> None:
     held = hold(live.dsn, show, ["A2"], user_id="user-alice", now=live.now())
 
     answer = sell(live, show, {"seat_ids": show.ids("A1", "A2"), "method": "cash"})
@@ -99,7 +99,7 @@ def test_a_taken_seat_fails_the_whole_sale(live: Live, show: Show) -> None:
     assert (blocked["status"], blocked["error"]) == (409, "seats_taken")
 
 
-def test_concurrent_sales_of_one_seat_sell_it_once(live: Live, show: Show) -> None:
+def test_concurrent_sales_of_one_seat_sell_it_once(live: Live, show: ShowSeed) -> None:
     body = {"seat_ids": show.ids("B2"), "method": "cash"}
     headers = staff(live, show)
 
@@ -116,7 +116,7 @@ def test_concurrent_sales_of_one_seat_sell_it_once(live: Live, show: Show) -> No
     assert query(live.dsn, "SELECT count(*) FROM payments") == [(1,)]
 
 
-def test_a_retried_sale_with_the_same_key_sells_once(live: Live, show: Show) -> None:
+def test_a_retried_sale_with_the_same_key_sells_once(live: Live, show: ShowSeed) -> None:
     body = {"seat_ids": show.ids("A3"), "method": "card", "card_number": GOOD_CARD}
 
     first = sell(live, show, body, **{"Idempotency-Key": "sale-1"})
@@ -147,14 +147,14 @@ BAD_SALES: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-def test_bad_sales_are_refused(live: Live, show: Show) -> None:
+def test_bad_sales_are_refused(live: Live, show: ShowSeed) -> None:
     answers = [sell(live, show, body) for body, _ in BAD_SALES]
 
     assert [(a["status"], a["error"]) for a in answers] == [(422, e) for _, e in BAD_SALES]
     assert query(live.dsn, "SELECT count(*) FROM reservations") == [(0,)]
 
 
-def test_only_staff_of_the_cinema_sell(live: Live, show: Show) -> None:
+def test_only_staff_of_the_cinema_sell(live: Live, show: ShowSeed) -> None:
     body = {"seat_ids": show.ids("A1"), "method": "cash"}
     url = f"/shows/{show.show_id}/sales"
     other = live.issuer.headers(role=Role.staff, cinemas=("cin-eu-west-000000000000",))
@@ -180,7 +180,7 @@ def validate(live: Live, cinema_id: str, body: dict[str, Any], headers: dict[str
 DOORS_OPEN = timedelta(hours=23, minutes=30)  # the seeded show starts a day after seeding
 
 
-def test_a_ticket_checks_in_once_while_the_doors_are_open(live: Live, show: Show) -> None:
+def test_a_ticket_checks_in_once_while_the_doors_are_open(live: Live, show: ShowSeed) -> None:
     sale = sell(live, show, {"seat_ids": show.ids("A1", "A2"), "method": "cash"})
     code, unused = (ticket["code"] for ticket in sale["tickets"])
     headers = staff(live, show)
@@ -200,7 +200,7 @@ def test_a_ticket_checks_in_once_while_the_doors_are_open(live: Live, show: Show
     assert (late["status"], late["error"]) == (409, "show_over")
 
 
-def test_two_scanners_racing_on_one_ticket_admit_once(live: Live, show: Show) -> None:
+def test_two_scanners_racing_on_one_ticket_admit_once(live: Live, show: ShowSeed) -> None:
     sale = sell(live, show, {"seat_ids": show.ids("B1"), "method": "cash"})
     url = f"/cinemas/{show.cinema_id}/tickets/validate"
     body, headers = {"code": sale["tickets"][0]["code"]}, staff(live, show)
@@ -215,11 +215,11 @@ def test_two_scanners_racing_on_one_ticket_admit_once(live: Live, show: Show) ->
 
 
 def test_tickets_are_refused_at_the_wrong_door_or_when_canceled(
-    live: Live, regional_dsn: str, show: Show
+    live: Live, regional_dsn: str, show: ShowSeed
 ) -> None:
     sale = sell(live, show, {"seat_ids": show.ids("A1"), "method": "cash"})
     code = sale["tickets"][0]["code"]
-    other_cinema = seed_cinema(regional_dsn)
+    other_cinema = make_cinema(regional_dsn)
     other_show = seed_show(regional_dsn, cinema_id=show.cinema_id)
     admin = live.issuer.headers(role=Role.admin)
     live.advance(DOORS_OPEN)

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from schemas.auth import Role
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
 
 # Nothing listens on the discard port: a directory lookup fails fast with "connection refused".
 DEAD_DIRECTORY = "http://127.0.0.1:9"

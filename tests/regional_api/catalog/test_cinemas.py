@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from common.ids import new_id
+from harness import tokens
+from harness.live import live_server
 from schemas.auth import Role
 from tests.regional_api.catalog.conftest import Auth, make_app
-from tests.support import tokens
-from tests.support.live import live_server
 
 CINEMA = {"name": "Lumière", "city": "Lyon", "address": "1 rue", "timezone": "Europe/Paris"}
 

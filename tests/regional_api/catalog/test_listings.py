@@ -7,7 +7,14 @@ import psycopg
 from fastapi import FastAPI
 
 from common.ids import new_id
-from tests.regional_api.factories import make_cinema, make_hall, make_movie, make_show, seat_ids
+from tests.regional_api.factories import (
+    PRICES,
+    make_cinema,
+    make_hall,
+    make_movie,
+    make_show,
+    seat_ids,
+)
 from tests.support.poll import wait_until
 
 # 23:30 UTC on the 14th is already the 15th in Paris (UTC+1) but still the 14th in Lisbon.
@@ -146,7 +153,7 @@ def test_availability_lists_every_seat_and_lapsed_holds_turn_free(
         "status": "blocked",
     }
     assert by_label["B3"]["seat_type"] == "vip"
-    assert by_label["B3"]["price_minor"] == 2200
+    assert by_label["B3"]["price_minor"] == PRICES["vip"]
     assert seat_map["counts"] == {"free": 5, "held": 1, "sold": 1, "blocked": 1}
 
     # No sweeper runs here: the hold lapses by the availability rule alone.

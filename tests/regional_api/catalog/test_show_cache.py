@@ -19,15 +19,23 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.clock import Clock
 from regional_api.shows.cache import ShowCache
 from schemas.auth import Role
 from tests.regional_api.catalog.conftest import make_app
-from tests.regional_api.factories import PRICES, make_cinema, make_hall, make_movie
-from tests.regional_api.payments.seed import GOOD_CARD, Show, hold, seed_cinema, seed_show
-from tests.support.live import live_server
+from tests.regional_api.factories import (
+    GOOD_CARD,
+    PRICES,
+    ShowSeed,
+    hold,
+    make_cinema,
+    make_hall,
+    make_movie,
+    seed_show,
+)
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 MINUTE_MS = 60_000.0
 
@@ -40,16 +48,16 @@ class Served:
     client: httpx.Client
     customer: dict[str, str]
 
-    def seats(self, show: Show, **headers: str) -> httpx.Response:
+    def seats(self, show: ShowSeed, **headers: str) -> httpx.Response:
         """GET the show's seat map."""
         return self.client.get(f"/shows/{show.show_id}/seats", headers=headers)
 
-    def status(self, show: Show, label: str) -> str:
+    def status(self, show: ShowSeed, label: str) -> str:
         """The status of one seat in the seat map served now."""
         seats = self.seats(show).json()["seats"]
         return str(next(s["status"] for s in seats if s["label"] == label))
 
-    def hold(self, show: Show, *labels: str) -> httpx.Response:
+    def hold(self, show: ShowSeed, *labels: str) -> httpx.Response:
         """Hold seats as the customer."""
         body = {"seat_ids": show.ids(*labels)}
         return self.client.post(f"/shows/{show.show_id}/holds", json=body, headers=self.customer)
@@ -65,9 +73,9 @@ def serve(dsn: str, issuer: TestIssuer, **settings: Any) -> Iterator[Served]:
 
 
 @pytest.fixture
-def show(regional_dsn: str) -> Show:
+def show(regional_dsn: str) -> ShowSeed:
     """A show tomorrow in a fresh cinema (A1-A4 and B1-B2 sellable)."""
-    return seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    return seed_show(regional_dsn)
 
 
 def metric(name: str, kind: str) -> float:
@@ -82,7 +90,7 @@ def routed(template: str, status: str) -> float:
 
 
 def test_a_seat_taken_behind_the_replicas_back_shows_within_the_bound(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer) as served:  # the default bound, 250 ms
         hits = metric("show_cache_hits_total", "seats")
@@ -106,7 +114,7 @@ def test_a_seat_taken_behind_the_replicas_back_shows_within_the_bound(
 
 
 def test_the_replicas_own_holds_releases_and_payments_show_at_once(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer, show_cache_max_age_ms=MINUTE_MS) as served:
         assert served.status(show, "A1") == "free"
@@ -133,7 +141,7 @@ def test_the_replicas_own_holds_releases_and_payments_show_at_once(
 
 
 def test_304_while_unchanged_and_a_body_again_after_a_change(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer, show_cache_max_age_ms=MINUTE_MS) as served:
         for path, kind in (
@@ -161,7 +169,7 @@ def test_304_while_unchanged_and_a_body_again_after_a_change(
 
 
 def test_concurrent_misses_of_one_show_run_one_query(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     readers = 12
     with serve(regional_dsn, issuer) as served:
@@ -189,7 +197,7 @@ def test_concurrent_misses_of_one_show_run_one_query(
 
 
 def test_a_hold_on_a_seat_a_stale_map_shows_free_gets_409(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer, show_cache_max_age_ms=MINUTE_MS) as served:
         assert served.status(show, "A4") == "free"
@@ -201,7 +209,7 @@ def test_a_hold_on_a_seat_a_stale_map_shows_free_gets_409(
 
 
 def test_hot_reads_open_no_sqlalchemy_session(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     def no_session() -> None:
         raise AssertionError("a hot read opened a SQLAlchemy session")
@@ -269,7 +277,7 @@ def test_a_cached_show_read_is_byte_for_byte_what_fastapi_renders(
 
 
 def test_the_cache_ages_by_the_apps_clock_so_a_lapsed_hold_shows_free(
-    regional_dsn: str, issuer: TestIssuer, show: Show
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer, show_cache_max_age_ms=MINUTE_MS) as served:
         hold(regional_dsn, show, ["B2"], user_id="user-elsewhere", now=datetime.now(UTC))

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.pg import free_port
 from deploy.local.processes import ServiceProcess
+from harness.pg import free_port
+from harness.tokens import TestIssuer
 from schemas.auth import Role
-from tests.regional_api.payments.seed import query, seed_cinema, seed_show
+from tests.regional_api.factories import query, seed_show
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def test_killing_a_replica_loses_no_place_and_admits_nobody_twice(
         ServiceProcess(name, "regional_api", free_port(), env, tmp_path / f"{name}.log")
         for name in ("eu-west-a", "eu-west-b")
     ]
-    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show = seed_show(regional_dsn)
     try:
         for replica in replicas:
             replica.start()

@@ -5,14 +5,8 @@ from datetime import timedelta
 from typing import Any
 
 from schemas.auth import Role
-from tests.regional_api.payments.seed import (
-    GOOD_CARD,
-    Live,
-    Show,
-    query,
-    seed_cinema,
-    seed_show,
-)
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
+from tests.regional_api.served import Live
 from tests.support.poll import wait_until
 
 PASS = "X-Admission-Pass"
@@ -26,7 +20,7 @@ def customer(live: Live, n: int | str) -> dict[str, str]:
     return live.issuer.headers(sub=f"user-{n}")
 
 
-def announce(live: Live, show: Show, *, opens_in: timedelta, rate: float = 4.0) -> Any:
+def announce(live: Live, show: ShowSeed, *, opens_in: timedelta, rate: float = 4.0) -> Any:
     body = {
         "opens_at": (live.now() + opens_in).isoformat(),
         "window_minutes": 10,
@@ -37,24 +31,24 @@ def announce(live: Live, show: Show, *, opens_in: timedelta, rate: float = 4.0) 
     return answer.json()
 
 
-def join(live: Live, show: Show, n: int | str) -> Any:
+def join(live: Live, show: ShowSeed, n: int | str) -> Any:
     answer = live.client.post(f"/shows/{show.show_id}/line", headers=customer(live, n))
     assert answer.status_code == 200, answer.text
     return answer.json()
 
 
-def place(live: Live, show: Show, n: int | str) -> Any:
+def place(live: Live, show: ShowSeed, n: int | str) -> Any:
     return live.client.get(f"/shows/{show.show_id}/line", headers=customer(live, n)).json()
 
 
-def ranks(live: Live, show: Show) -> dict[str, int | None]:
+def ranks(live: Live, show: ShowSeed) -> dict[str, int | None]:
     rows = query(
         live.dsn, "SELECT user_id, rank FROM line_entries WHERE show_id = %s", show.show_id
     )
     return dict(rows)
 
 
-def hold(live: Live, show: Show, n: int | str, label: str, admission: str | None) -> Any:
+def hold(live: Live, show: ShowSeed, n: int | str, label: str, admission: str | None) -> Any:
     headers = customer(live, n) | ({PASS: admission} if admission else {})
     answer = live.client.post(
         f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids(label)}, headers=headers
@@ -63,7 +57,7 @@ def hold(live: Live, show: Show, n: int | str, label: str, admission: str | None
 
 
 def test_the_early_line_is_shuffled_and_later_arrivals_keep_their_order(
-    live: Live, show: Show
+    live: Live, show: ShowSeed
 ) -> None:
     announce(live, show, opens_in=timedelta(hours=1), rate=0.5)
     early = [f"early-{n}" for n in range(30)]
@@ -95,7 +89,7 @@ def test_the_early_line_is_shuffled_and_later_arrivals_keep_their_order(
 
 
 def test_admission_follows_the_line_and_a_pass_admits_only_its_customer(
-    live: Live, show: Show, regional_dsn: str
+    live: Live, show: ShowSeed, regional_dsn: str
 ) -> None:
     announce(live, show, opens_in=timedelta(seconds=-1), rate=2.0)
     for n in range(4):
@@ -114,7 +108,7 @@ def test_admission_follows_the_line_and_a_pass_admits_only_its_customer(
     assert hold(live, show, 0, "A1", None)["error"] == "queue_required"
     assert hold(live, show, 0, "A1", "123.forged")["reason"] == "forged"
     assert hold(live, show, 3, "A1", admission)["reason"] == "forged"  # another customer's
-    other = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    other = seed_show(regional_dsn)
     announce(live, other, opens_in=timedelta(seconds=-1))
     # The replica's set of waiting rooms is refreshed every second.
     wait_until(lambda: other.show_id in live.app.state.waiting_rooms.shows)
@@ -127,12 +121,12 @@ def test_admission_follows_the_line_and_a_pass_admits_only_its_customer(
     assert place(live, show, 0)["state"] == "expired"
 
 
-def test_a_show_without_a_waiting_room_sells_as_before(live: Live, show: Show) -> None:
+def test_a_show_without_a_waiting_room_sells_as_before(live: Live, show: ShowSeed) -> None:
     assert place(live, show, 1)["state"] == "open"
     assert hold(live, show, 1, "A1", None)["http"] == 201
 
 
-def test_everyone_waiting_is_told_when_the_show_sells_out(live: Live, show: Show) -> None:
+def test_everyone_waiting_is_told_when_the_show_sells_out(live: Live, show: ShowSeed) -> None:
     announce(live, show, opens_in=timedelta(seconds=-1), rate=20.0)
     for n in range(10):
         join(live, show, n)
@@ -156,7 +150,7 @@ def test_everyone_waiting_is_told_when_the_show_sells_out(live: Live, show: Show
     assert (figures["sold"], figures["free"], figures["sold_out"]) == (6, 0, True)
 
 
-def test_only_admins_announce_on_sales(live: Live, show: Show) -> None:
+def test_only_admins_announce_on_sales(live: Live, show: ShowSeed) -> None:
     body = {"opens_at": live.now().isoformat()}
     url = f"/shows/{show.show_id}/onsale"
     staff = live.issuer.headers(sub="user-staff", role=Role.staff, cinemas=(show.cinema_id,))
@@ -168,7 +162,7 @@ def test_only_admins_announce_on_sales(live: Live, show: Show) -> None:
 
 
 def test_admission_stops_at_the_free_seats_and_a_leaver_lets_the_next_in(
-    live: Live, show: Show
+    live: Live, show: ShowSeed
 ) -> None:
     announce(live, show, opens_in=timedelta(seconds=-1), rate=40.0)
     for n in range(8):

@@ -13,14 +13,8 @@ from regional_api.payments.provider import (
     CARD_TIMEOUT,
 )
 from schemas.auth import Role
-from tests.regional_api.payments.seed import (
-    GOOD_CARD,
-    PRICES,
-    Live,
-    Show,
-    hold,
-    query,
-)
+from tests.regional_api.factories import GOOD_CARD, PRICES, ShowSeed, hold, query
+from tests.regional_api.served import Live
 
 USER = "user-alice"
 
@@ -36,7 +30,7 @@ def pay(live: Live, reservation_id: str, body: Mapping[str, object], **headers: 
     return {"status": response.status_code, **response.json()}
 
 
-def test_card_payment_confirms_and_issues_one_ticket_per_seat(live: Live, show: Show) -> None:
+def test_card_payment_confirms_and_issues_one_ticket_per_seat(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1", "A2", "B1"], user_id=USER, now=live.now())
 
     answer = pay(live, rid, {"method": "card", "card_number": "4242 4242 4242 4242"})
@@ -67,7 +61,7 @@ def test_card_payment_confirms_and_issues_one_ticket_per_seat(live: Live, show: 
     assert sorted(t["code"] for t in tickets["tickets"]) == sorted(codes)
 
 
-def test_refused_charges_are_recorded_and_keep_the_hold(live: Live, show: Show) -> None:
+def test_refused_charges_are_recorded_and_keep_the_hold(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
     reasons = {}
     for card in (CARD_DECLINED, CARD_INSUFFICIENT_FUNDS, CARD_TIMEOUT):
@@ -106,7 +100,7 @@ def test_refused_charges_are_recorded_and_keep_the_hold(live: Live, show: Show) 
     assert 'regional_revenue_minor_total{currency="EUR"}' in metrics
 
 
-def test_a_second_payment_is_refused(live: Live, show: Show) -> None:
+def test_a_second_payment_is_refused(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
     assert pay(live, rid, {"method": "online"})["status"] == 201
 
@@ -133,7 +127,7 @@ BAD_PAYMENTS: list[tuple[dict[str, object], int, str]] = [
 ]
 
 
-def test_bad_payment_requests_are_refused(live: Live, show: Show) -> None:
+def test_bad_payment_requests_are_refused(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
 
     answers = [(body, pay(live, rid, body)) for body, _, _ in BAD_PAYMENTS]
@@ -146,7 +140,9 @@ def test_bad_payment_requests_are_refused(live: Live, show: Show) -> None:
     assert query(live.dsn, "SELECT count(*) FROM payments") == [(0,)]
 
 
-def test_callers_who_do_not_own_the_reservation_cannot_pay_or_look(live: Live, show: Show) -> None:
+def test_callers_who_do_not_own_the_reservation_cannot_pay_or_look(
+    live: Live, show: ShowSeed
+) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
     url = f"/reservations/{rid}/payments"
     body = {"method": "card", "card_number": GOOD_CARD}
@@ -174,7 +170,7 @@ def test_callers_who_do_not_own_the_reservation_cannot_pay_or_look(live: Live, s
 
 
 def test_payment_after_the_deadline_succeeds_while_the_seats_are_free(
-    live: Live, show: Show
+    live: Live, show: ShowSeed
 ) -> None:
     rid = hold(live.dsn, show, ["A1", "A2"], user_id=USER, now=live.now())
     live.advance(timedelta(minutes=11))
@@ -185,7 +181,9 @@ def test_payment_after_the_deadline_succeeds_while_the_seats_are_free(
     assert len(answer["tickets"]) == 2
 
 
-def test_payment_after_the_deadline_is_refused_once_a_seat_is_taken(live: Live, show: Show) -> None:
+def test_payment_after_the_deadline_is_refused_once_a_seat_is_taken(
+    live: Live, show: ShowSeed
+) -> None:
     rid = hold(live.dsn, show, ["A1", "A2"], user_id=USER, now=live.now())
     live.advance(timedelta(minutes=11))
     other = hold(live.dsn, show, ["A2"], user_id="user-bob", now=live.now())
@@ -200,7 +198,7 @@ def test_payment_after_the_deadline_is_refused_once_a_seat_is_taken(live: Live, 
     ) == [(other,)]
 
 
-def test_a_retried_payment_with_the_same_key_charges_once(live: Live, show: Show) -> None:
+def test_a_retried_payment_with_the_same_key_charges_once(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
     body = {"method": "card", "card_number": GOOD_CARD}
 
@@ -215,7 +213,7 @@ def test_a_retried_payment_with_the_same_key_charges_once(live: Live, show: Show
     assert (reused["status"], reused["error"]) == (422, "idempotency_key_reused")
 
 
-def test_a_retried_declined_payment_replays_the_decline(live: Live, show: Show) -> None:
+def test_a_retried_declined_payment_replays_the_decline(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
     body = {"method": "card", "card_number": CARD_DECLINED}
 
@@ -227,7 +225,7 @@ def test_a_retried_declined_payment_replays_the_decline(live: Live, show: Show) 
     assert query(live.dsn, "SELECT count(*) FROM payments") == [(1,)]
 
 
-def test_concurrent_payments_of_one_reservation_charge_once(live: Live, show: Show) -> None:
+def test_concurrent_payments_of_one_reservation_charge_once(live: Live, show: ShowSeed) -> None:
     rid = hold(live.dsn, show, ["A1", "A2"], user_id=USER, now=live.now())
     body = {"method": "card", "card_number": GOOD_CARD}
     headers = alice(live)

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from common.pg import free_port
 from deploy.local.processes import ServiceProcess
-from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
+from harness.pg import free_port
+from harness.tokens import TestIssuer
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
 from tests.support.poll import wait_until
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,7 @@ def ledger(provider_url: str) -> dict[str, Any]:
     return answer
 
 
-def hold(url: str, issuer: TestIssuer, show: Show, user: str, *labels: str) -> str:
+def hold(url: str, issuer: TestIssuer, show: ShowSeed, user: str, *labels: str) -> str:
     """Hold seats through a replica's API."""
     answer = httpx.post(
         f"{url}/shows/{show.show_id}/holds",
@@ -138,7 +138,7 @@ def test_a_charge_whose_replica_died_is_sold_once_after_restart(
     replica_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show = seed_show(regional_dsn)
     with replica("eu-west-a", replica_env, tmp_path) as process:
         rid = hold(process.url, issuer, show, "user-payer", "A1", "A2")
         pid = pay_and_crash(process, issuer, provider_url, rid)
@@ -172,7 +172,7 @@ def test_a_charge_whose_seats_went_meanwhile_is_refunded_once(
     replica_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show = seed_show(regional_dsn)
     # Holds lapse after 10 s here. A second replica keeps selling while the first is down; it
     # reconciles only at its start.
     replica_env |= {"REGIONAL_HOLD_TTL_SECONDS": "10"}

@@ -6,20 +6,13 @@ from regional_api.payments.models import Refund
 from regional_api.payments.refunds import refund_reservation
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role
-from tests.regional_api.payments.seed import (
-    GOOD_CARD,
-    PRICES,
-    Live,
-    Show,
-    hold,
-    query,
-    run_db,
-)
+from tests.regional_api.factories import GOOD_CARD, PRICES, ShowSeed, hold, query, run_db
+from tests.regional_api.served import Live
 
 USER = "user-alice"
 
 
-def paid(live: Live, show: Show, labels: list[str], user: str = USER) -> str:
+def paid(live: Live, show: ShowSeed, labels: list[str], user: str = USER) -> str:
     rid = hold(live.dsn, show, labels, user_id=user, now=live.now())
     response = live.client.post(
         f"/reservations/{rid}/payments",
@@ -30,7 +23,7 @@ def paid(live: Live, show: Show, labels: list[str], user: str = USER) -> str:
     return rid
 
 
-def test_canceling_a_paid_reservation_refunds_it_in_full(live: Live, show: Show) -> None:
+def test_canceling_a_paid_reservation_refunds_it_in_full(live: Live, show: ShowSeed) -> None:
     rid = paid(live, show, ["A1", "B1"])
     headers = live.issuer.headers(sub=USER)
 
@@ -50,7 +43,9 @@ def test_canceling_a_paid_reservation_refunds_it_in_full(live: Live, show: Show)
     ]
 
 
-def test_refund_is_recorded_once_and_never_for_unpaid_reservations(live: Live, show: Show) -> None:
+def test_refund_is_recorded_once_and_never_for_unpaid_reservations(
+    live: Live, show: ShowSeed
+) -> None:
     paid_id = paid(live, show, ["A1"])
     unpaid_id = hold(live.dsn, show, ["A2"], user_id=USER, now=live.now())
 
@@ -75,7 +70,7 @@ def test_refund_is_recorded_once_and_never_for_unpaid_reservations(live: Live, s
     assert query(live.dsn, "SELECT count(*) FROM refunds") == [(1,)]
 
 
-def test_canceling_a_show_refunds_every_paid_reservation(live: Live, show: Show) -> None:
+def test_canceling_a_show_refunds_every_paid_reservation(live: Live, show: ShowSeed) -> None:
     first = paid(live, show, ["A1", "A2"])
     second = paid(live, show, ["B1"], user="user-bob")
     held = hold(live.dsn, show, ["A3"], user_id="user-carol", now=live.now())

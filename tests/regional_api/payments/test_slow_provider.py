@@ -6,15 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
 from regional_api.payments.remote import HttpProvider
-from tests.regional_api.payments.seed import GOOD_CARD, Show, query, seed_cinema, seed_show
-from tests.support.live import live_server
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
 from tests.support.poll import wait_until
 from tests.support.ports import dead_url
-from tests.support.tokens import TestIssuer
 
 LATENCY = 2.0
 
@@ -35,7 +35,7 @@ def served(regional_dsn: str, issuer: TestIssuer) -> Iterator[tuple[str, Simulat
         yield url, provider
 
 
-def _hold(url: str, issuer: TestIssuer, show: Show, user: str, label: str) -> str:
+def _hold(url: str, issuer: TestIssuer, show: ShowSeed, user: str, label: str) -> str:
     headers = issuer.headers(sub=user)
     answer = httpx.post(
         f"{url}/shows/{show.show_id}/holds", json={"seat_ids": show.ids(label)}, headers=headers
@@ -59,7 +59,7 @@ def test_holds_and_payments_of_others_go_on_while_a_slow_charge_is_in_flight(
     served: tuple[str, SimulatedProvider], regional_dsn: str, issuer: TestIssuer
 ) -> None:
     url, provider = served
-    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show = seed_show(regional_dsn)
     payers = {
         f"user-pay-{n}": _hold(url, issuer, show, f"user-pay-{n}", label)
         for n, label in enumerate(("A1", "A2", "A3"))
@@ -87,7 +87,7 @@ def test_an_unreachable_provider_leaves_the_payment_pending_not_failed(
         region="eu-west", database_url=regional_dsn, global_api_url="http://127.0.0.1:9"
     )
     app = create_app(settings, jwks=issuer.jwks)
-    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show = seed_show(regional_dsn)
     with dead_url() as nowhere:
         # Nothing listens there: whether the charge happened is unknown, so nothing is decided.
         app.state.payment_provider = HttpProvider(nowhere, timeout_seconds=2)

@@ -5,9 +5,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, seed_cinema, seed_show
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, seed_show
+from tests.regional_api.served import Live
 
 USER = "user-budget"
+ROOMS_REFRESH = "SELECT show_id FROM onsales WHERE waiting_room"
 
 
 @pytest.fixture
@@ -19,7 +21,9 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     async def record(cursor: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
         text = query.decode() if isinstance(query, bytes) else str(query)
         statement = " ".join(text.split())
-        if "lapsed" not in statement:  # the hold sweeper runs on its own schedule
+        # The hold sweeper and the waiting-room refresh (onsale/rooms.py) run on their own
+        # schedules, and may fall inside a request's window on a busy machine.
+        if "lapsed" not in statement and not statement.startswith(ROOMS_REFRESH):
             statements.append(statement[:60])
         return await execute(cursor, query, *args, **kw)
 
@@ -28,7 +32,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_hold_then_pay_within_budget(live: Live, regional_dsn: str, seen: list[str]) -> None:
-    show: Show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    show: ShowSeed = seed_show(regional_dsn)
     headers = live.issuer.headers(sub=USER)
     seen.clear()
 

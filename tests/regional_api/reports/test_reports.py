@@ -8,19 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from harness.tokens import TestIssuer
 from schemas.auth import Role
-from tests.regional_api.payments.seed import (
+from tests.regional_api.factories import (
     GOOD_CARD,
-    Live,
-    Show,
+    ShowSeed,
     hold,
-    live_app,
-    seed_cinema,
-    seed_movie,
+    make_cinema,
+    make_movie,
     seed_show,
 )
+from tests.regional_api.served import Live, live_app
 from tests.support.db import DatabaseFactory
-from tests.support.tokens import TestIssuer
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -35,16 +34,16 @@ class World:
     other_cinema: str
     alpha: str
     beta: str
-    s1: Show
-    s2: Show
-    s3: Show
+    s1: ShowSeed
+    s2: ShowSeed
+    s3: ShowSeed
 
 
 def _local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=PARIS).astimezone(UTC)
 
 
-def _sell(live: Live, show: Show, labels: list[str], **extra: Any) -> dict[str, Any]:
+def _sell(live: Live, show: ShowSeed, labels: list[str], **extra: Any) -> dict[str, Any]:
     body = {"seat_ids": show.ids(*labels), "method": "cash"} | extra
     response = live.client.post(
         f"/shows/{show.show_id}/sales", json=body, headers=live.issuer.headers(role=Role.admin)
@@ -59,8 +58,8 @@ def _seed_world(live: Live, dsn: str) -> World:
     1 sold then refunded; S3 (alpha, next day 00:30 local, previous day in UTC): 1 sold;
     S4 (alpha, other cinema): 1 vip sold."""
     day = (live.now() + timedelta(days=10)).astimezone(PARIS).date()
-    cinema, other_cinema = seed_cinema(dsn), seed_cinema(dsn)
-    alpha, beta = seed_movie(dsn, "Alpha"), seed_movie(dsn, "Beta")
+    cinema, other_cinema = make_cinema(dsn), make_cinema(dsn)
+    alpha, beta = make_movie(dsn, title="Alpha"), make_movie(dsn, title="Beta")
     s1 = seed_show(dsn, cinema_id=cinema, movie_id=alpha, starts_at=_local(day, 18))
     s2 = seed_show(dsn, cinema_id=cinema, movie_id=beta, starts_at=_local(day, 23, 30))
     next_day = day + timedelta(days=1)
@@ -87,13 +86,8 @@ def _seed_world(live: Live, dsn: str) -> World:
 @pytest.fixture(scope="module")
 def world(regional_databases: dict[str, DatabaseFactory], issuer: TestIssuer) -> Iterator[World]:
     """The seeded world; the tests only read it, so they share one database."""
-    factory = regional_databases["eu-west"]
-    dsn = factory.new("reports")
-    try:
-        with live_app(dsn, issuer) as live:
-            yield _seed_world(live, dsn)
-    finally:
-        factory.drop(dsn)
+    with regional_databases["eu-west"].fresh("reports") as dsn, live_app(dsn, issuer) as live:
+        yield _seed_world(live, dsn)
 
 
 def test_show_report_counts_seats_money_and_refunds(world: World) -> None:

@@ -7,11 +7,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from harness.live import live_server
+from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
-from tests.regional_api.reservations.seed import ShowSeed, seed_show
-from tests.support.live import live_server
-from tests.support.tokens import TestIssuer
+from tests.regional_api.factories import ShowSeed, grid_rows, seed_show
 
 
 def make_app(regional_dsn: str, issuer: TestIssuer, **overrides: Any) -> FastAPI:
@@ -51,4 +51,4 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def show(regional_dsn: str) -> ShowSeed:
-    return seed_show(regional_dsn)
+    return seed_show(regional_dsn, rows=grid_rows())

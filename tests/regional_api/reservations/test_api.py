@@ -1,18 +1,18 @@
 """Holds and reservations over HTTP: happy paths, conflicts, expiry by clock, roles, bad input."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import psycopg
 from fastapi import FastAPI
 
+from harness import tokens
+from harness.live import live_server
 from schemas.auth import Role
+from tests.regional_api.factories import ShowSeed, grid_rows, seed_show
 from tests.regional_api.reservations.conftest import make_app
-from tests.regional_api.reservations.seed import ShowSeed, seed_show
-from tests.support import tokens
-from tests.support.live import live_server
 
 CARD = {"method": "card", "card_number": "4242424242424242"}
 
@@ -228,11 +228,13 @@ def test_my_reservations_newest_first(
 def test_holds_refused_on_started_or_canceled_show(
     regional_dsn: str, client: httpx.Client, issuer: tokens.TestIssuer
 ) -> None:
-    started = seed_show(regional_dsn, starts_in=timedelta(minutes=-5))
+    started = seed_show(
+        regional_dsn, rows=grid_rows(), starts_at=datetime.now(UTC) - timedelta(minutes=5)
+    )
     response = hold(client, started, issuer.headers(), "A2")
     assert response.status_code == 409
     assert response.json()["reason"] == "started"
-    show = seed_show(regional_dsn)
+    show = seed_show(regional_dsn, rows=grid_rows())
     admin = issuer.headers(role=Role.admin)
     assert client.post(f"/shows/{show.show_id}/cancel", headers=admin).status_code == 200
     response = hold(client, show, issuer.headers(), "A2")
@@ -275,7 +277,9 @@ def test_customer_cancel_and_show_cancel_refund(
 def test_customer_cancel_cutoff(
     regional_dsn: str, client: httpx.Client, issuer: tokens.TestIssuer
 ) -> None:
-    show = seed_show(regional_dsn, starts_in=timedelta(minutes=30))
+    show = seed_show(
+        regional_dsn, rows=grid_rows(), starts_at=datetime.now(UTC) + timedelta(minutes=30)
+    )
     me = issuer.headers(sub="gina")
     rid = hold(client, show, me, "A2").json()["id"]
     assert pay(client, rid, me).status_code == 201

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
-from tests.regional_api.payments.seed import GOOD_CARD, fast_provider
+from harness import tokens
+from harness.live import live_server
+from tests.regional_api.factories import GOOD_CARD, ShowSeed
 from tests.regional_api.reservations.conftest import make_app
-from tests.regional_api.reservations.seed import ShowSeed
-from tests.support import tokens
-from tests.support.live import live_server
+from tests.regional_api.served import fast_provider
 
 CLIENTS = 200
 Lapsed = tuple[str, list[int]]  # a lapsed hold's owner and seats

@@ -2,10 +2,10 @@
 
 import httpx
 
+from harness import tokens
 from schemas.auth import Role
-from tests.regional_api.reservations.seed import ShowSeed
+from tests.regional_api.factories import ShowSeed
 from tests.regional_api.reservations.test_api import hold, pay
-from tests.support import tokens
 
 
 def test_admins_see_all_staff_their_cinemas_and_others_are_refused(

@@ -13,13 +13,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import make_engine, make_sessionmaker
+from harness import tokens
+from harness.live import live_server
 from regional_api.reservations import service
 from regional_api.reservations.full_shows import FullShows, forget_on_commit
 from schemas.auth import Role
+from tests.regional_api.factories import ShowSeed, grid_rows, seed_show
 from tests.regional_api.reservations.conftest import make_app
-from tests.regional_api.reservations.seed import ShowSeed, seed_show
-from tests.support import tokens
-from tests.support.live import live_server
 
 T = TypeVar("T")
 NOW = datetime(2030, 1, 1, 20, 0, tzinfo=UTC)
@@ -177,7 +177,7 @@ def served(regional_dsn: str, issuer: tokens.TestIssuer) -> Iterator[Served]:
 
 @pytest.fixture
 def small(regional_dsn: str) -> ShowSeed:
-    return seed_show(regional_dsn, rows=2, cols=3, aisle_after=None)
+    return seed_show(regional_dsn, rows=grid_rows(2, 3, None))
 
 
 def hold(client: httpx.Client, show: ShowSeed, who: dict[str, str], *labels: str) -> httpx.Response:

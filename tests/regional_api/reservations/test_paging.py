@@ -5,10 +5,10 @@ from datetime import datetime
 
 import httpx
 
+from harness import tokens
 from schemas.pagination import encode_cursor
-from tests.regional_api.reservations.seed import ShowSeed
+from tests.regional_api.factories import ShowSeed
 from tests.regional_api.reservations.test_api import hold
-from tests.support import tokens
 
 
 def test_pages_by_key_cover_the_history_once(

@@ -20,7 +20,7 @@ from regional_api.reservations.errors import (
     ShowNotBookable,
     UnknownSeats,
 )
-from tests.regional_api.reservations.seed import ShowSeed, place, seed_show
+from tests.regional_api.factories import ShowSeed, grid_rows, place, seed_show
 
 T = TypeVar("T")
 TTL = timedelta(minutes=10)
@@ -84,7 +84,7 @@ def seat_states(dsn: str, show: ShowSeed) -> dict[str, tuple[str, str | None]]:
 
 @pytest.fixture
 def show(regional_dsn: str) -> ShowSeed:
-    return seed_show(regional_dsn)
+    return seed_show(regional_dsn, rows=grid_rows())
 
 
 def test_hold_is_all_or_nothing(regional_dsn: str, show: ShowSeed) -> None:

@@ -29,11 +29,11 @@ from hypothesis.stateful import (
 )
 
 from common.db import Conn, fetch
+from harness.tokens import TestIssuer
 from regional_api.reservations.sweeper import sweep_once
 from schemas.auth import Role
-from tests.regional_api.payments.seed import GOOD_CARD, fast_provider
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, grid_rows, seed_show
 from tests.regional_api.reservations.conftest import make_app
-from tests.regional_api.reservations.seed import ShowSeed, seed_show
 from tests.regional_api.reservations.stateful_model import (
     CAP,
     CUSTOMERS,
@@ -50,7 +50,7 @@ from tests.regional_api.reservations.stateful_model import (
     Res,
     StoppedClock,
 )
-from tests.support.tokens import TestIssuer
+from tests.regional_api.served import fast_provider
 
 # CI runs 12; a longer search finds subtler bugs (docs/reliability.md, the booking rules).
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "12"))
@@ -70,7 +70,7 @@ class Reservations(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.show: ShowSeed = seed_show(self.dsn, rows=2, cols=4, aisle_after=None)
+        self.show: ShowSeed = seed_show(self.dsn, rows=grid_rows(2, 4, None))
         self.clock = StoppedClock(datetime.now(UTC))
         self.app.state.clock = self.clock
         self.cells = {cell.seat_id: cell for cell in self.read_cells()}

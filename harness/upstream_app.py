@@ -1,6 +1,6 @@
 """A tiny regional stand-in for router tests and benchmarks: echoes requests, logs writes.
 
-Serve with `python -m uvicorn --factory tests.router.upstream_app:create_app`; configured by
+Serve with `python -m uvicorn --factory harness.upstream_app:create_app`; configured by
 UPSTREAM_NAME, UPSTREAM_REGION and UPSTREAM_WRITE_LOG (every write appends one line there,
 with O_APPEND, so the count survives a SIGKILL).
 """

@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,16 +327,3 @@ def start_server(
         statement_stats=statement_stats,
     )
     return server.start()
-
-
-def wait_until_ready(dsn: str, timeout: float = 30.0) -> None:
-    """Wait until `dsn` accepts connections."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

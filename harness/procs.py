@@ -1,13 +1,15 @@
-"""Real processes for router tests: echo upstreams, the router itself, a fake directory."""
+"""Real processes for tests and benchmarks: uvicorn apps, echo upstreams, the router, a directory."""
 
 import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
-from common.pg import free_port
-from deploy.local.tls import TlsFiles
+from harness.pg import free_port
+from harness.tls import TlsFiles
 from router.proxy.protocol import SPEC as PROTOCOL_SPEC
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def client_from(address: str, base_url: str | httpx.URL, **kwargs: Any) -> httpx.Client:
@@ -71,17 +73,17 @@ class Proc:
 
     def wait(self, path: str, timeout: float = 20.0) -> None:
         """Wait until the process answers 200 on `path`."""
-        deadline = time.monotonic() + timeout
         verify = self.tls.client_context() if self.tls else True
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.app} exited with {self.proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + path, timeout=1.0, verify=verify).status_code == 200:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{self.app} not ready on {self.url}{path}")
+        wait_answering(self.proc, self.url + path, self.app, timeout=timeout, verify=verify)
+
+    @contextmanager
+    def running(self, wait_path: str | None = "/readyz") -> Iterator[str]:
+        """Start the process for the block and kill it afterwards; yield its base URL."""
+        self.start(wait_path)
+        try:
+            yield self.url
+        finally:
+            self.kill()
 
     def kill(self) -> None:
         """SIGKILL the process by PID: an abrupt crash."""
@@ -90,10 +92,31 @@ class Proc:
             self.proc.wait(timeout=10)
 
 
+def wait_answering(
+    proc: subprocess.Popen[bytes] | None,
+    url: str,
+    name: str,
+    *,
+    timeout: float,
+    verify: ssl.SSLContext | bool = True,
+) -> None:
+    """Wait until `url` answers 200, failing at once when `proc` (named `name`) has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is None or proc.poll() is not None:
+            code = proc.returncode if proc else None
+            raise RuntimeError(f"{name} exited with {code}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} not ready on {url} after {timeout} s")
+
+
 def upstream(name: str, region: str, write_log: Path) -> Proc:
     """An echo upstream standing in for one regional_api endpoint (not yet started)."""
     env = {"UPSTREAM_NAME": name, "UPSTREAM_REGION": region, "UPSTREAM_WRITE_LOG": str(write_log)}
-    return Proc("tests.router.upstream_app:create_app", env)
+    return Proc("harness.upstream_app:create_app", env)
 
 
 def router(global_url: str, **settings: Any) -> Proc:

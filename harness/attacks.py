@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.router.support import metric
+from harness.procs import metric
 
 
 def address(url: str) -> tuple[str, int]:
