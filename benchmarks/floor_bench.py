@@ -45,9 +45,9 @@ from common.migrate import upgrade
 from deploy.local.processes import ServiceProcess
 from deploy.local.topology import REGIONAL_ADMISSION
 from harness.pg import create_database, start_server
+from harness.ports import dead_url
 from harness.procs import Proc, directory_map, router
 from harness.tokens import TestIssuer
-from tests.support.ports import dead_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "floor.md"

@@ -28,11 +28,22 @@ from psycopg import sql
 log = logging.getLogger("pg")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """Return a TCP port that is free on 127.0.0.1 right now and was never returned before.
+
+    Servers bind their port a while after it is picked: never handing a port out twice keeps
+    two servers started together from picking the same one.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class PgServer(Protocol):

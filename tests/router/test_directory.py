@@ -9,6 +9,7 @@ import pytest
 
 from common.ids import new_id
 from harness.live import live_server
+from harness.ports import dead_url
 from harness.procs import (
     FakeDirectory,
     Proc,
@@ -17,7 +18,6 @@ from harness.procs import (
     router,
 )
 from tests.support.poll import wait_until
-from tests.support.ports import dead_url
 
 FAILED_REFRESH = {"trigger": "periodic", "outcome": "failed"}
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.ports import dead_url
 from harness.procs import FakeDirectory, Proc, metric, wait_all_healthy
 from harness.tokens import TestIssuer
 from schemas.auth import Role
 from tests.support.poll import wait_until
-from tests.support.ports import dead_url
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
+from harness.ports import dead_url
 from harness.procs import Proc
 from router.upstreams.http1 import ConnectFailed, Disconnected, Http1Pool, PoolBusy
-from tests.support.ports import dead_url
 
 
 def _pool(url: str, limit: int = 4) -> Http1Pool:

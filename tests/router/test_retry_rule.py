@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from harness.ports import dead_url
 from harness.procs import Proc
 from router.config import RouterSettings
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import NoHealthyEndpoint, Outbound, Sender, UpstreamFailed
-from tests.support.ports import dead_url
 
 SETTINGS = RouterSettings(retry_budget=2, retry_backoff_seconds=0.001, attempt_timeout_seconds=1)
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from harness.live import live_server
+from harness.ports import dead_url
 from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
@@ -14,7 +15,6 @@ from regional_api.payments.provider import SimulatedProvider
 from regional_api.payments.remote import HttpProvider
 from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
 from tests.support.poll import wait_until
-from tests.support.ports import dead_url
 
 LATENCY = 2.0
 
