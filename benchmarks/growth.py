@@ -24,6 +24,7 @@ import psycopg
 
 from benchmarks import plans
 from benchmarks.history import History, load
+from benchmarks.plans_before import BEFORE
 from common.migrate import upgrade
 from common.pg import create_database, start_server
 
@@ -76,7 +77,7 @@ def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str
         facts = {"load_s": f"{time.monotonic() - started:.0f}"}
         plans.prepare(conn, history)
         conn.execute("SET jit = off")  # as the service's connections (common/db.py)
-        custom = [list(plans.explain(conn, history, before=True)) for _ in range(repeat)]
+        custom = [list(plans.explain(conn, history, extra=BEFORE)) for _ in range(repeat)]
         facts |= _sizes(conn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET jit = off")
