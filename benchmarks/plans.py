@@ -202,7 +202,9 @@ def explain(
     """EXPLAIN every case, then the `extra` ones, in one transaction, in order (the writes
     build on each other)."""
     now = datetime.now(UTC)
-    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    # TIMING OFF: only the totals are used, and clock reads per row of every node would add
+    # more than the report statements' own work (131 against 58 ms, docs/benchmarks/growth.md).
+    options = "ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON" if analyze else "FORMAT JSON"
     partial = partial_indexes(conn)
     with conn.transaction(force_rollback=True):
         for case in (*HOT, *REPORT, *BACKGROUND, *extra):
@@ -305,10 +307,12 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
             values = [params[name] for name in names]
             # The first EXECUTE builds the generic plan; the second is what every call costs.
             cursor.execute(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+                f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE probe{number_}({args})".encode(),
+                values,
             )
             cursor.execute(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe{number_}({args})".encode(), values
+                f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE probe{number_}({args})".encode(),
+                values,
             )
             plan = _as_json(cursor.fetchone())
             yield _explained(case, plan, partial)
