@@ -84,6 +84,7 @@ UPDATE reservations r SET status = 'expired' FROM lapsed l WHERE r.id = l.id
 RETURNING r.id, r.show_id
 """)
 
+# The seats the sweeper frees, found through reservation_seats as in FREE.
 FREE_LAPSED = text("""
 WITH target AS (
   SELECT ss.show_id, ss.seat_id
