@@ -9,6 +9,7 @@ hot pool runs them (prepared, generic plan). `--quick` runs 0 and 20,000 only.
 
     .venv/bin/python -m benchmarks.growth --quick
     .venv/bin/python -m benchmarks.growth --sizes 0,1000000 --write
+    .venv/bin/python -m benchmarks.growth --churn     # benchmarks.seat_churn, 0006 vs head
 """
 
 import argparse
@@ -18,11 +19,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import psycopg
 
-from benchmarks import plans
+from benchmarks import plans, seat_churn
 from benchmarks.history import History, load
 from benchmarks.plans_before import BEFORE
 from common.migrate import upgrade
@@ -65,6 +67,10 @@ def _collect(runs: Iterable[list[plans.Explained]], size: int, mode: str) -> lis
         for run in batch:
             by_name.setdefault(run.name, []).append(run)
     return [_median(batch, size, mode) for batch in by_name.values()]
+
+
+def _create(admin_dsn: str, name: str) -> str:
+    return create_database(admin_dsn, name, drop_existing=True)
 
 
 def measure(
@@ -216,7 +222,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sizes 0 and 20,000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
+    parser.add_argument("--churn", action="store_true", help="only the seat churn, 0006 vs head")
     args = parser.parse_args()
+    if args.churn:
+        server = start_server("bench-churn", durable=False)
+        try:
+            print(seat_churn.compare(partial(_create, server.admin_dsn)))
+        finally:
+            server.stop()
+        return
     sizes = QUICK if args.quick else tuple(int(s) for s in args.sizes.split(","))
     server = start_server("bench-growth", durable=False, statement_stats=True)
     rows: list[Row] = []

@@ -1,22 +1,21 @@
 """Seat churn: what holds, lapses and sales do to `show_seats` and its indexes, 0006 against head.
 
-On one throw-away server, two databases (migrations up to 0006, and up to head) get the same
-churn: `--shows` shows of 100 seats under random ids (as `common/ids.py` makes them), every
+Two databases on the growth benchmark's server (migrations up to 0006, and up to head) get the
+same churn: 1,000 shows of 100 seats under random ids (as `common/ids.py` makes them), every
 seat pair held, four pairs in five sold and the rest lapsed, freed, held again and sold, one
 update per statement and a commit every ten, then VACUUM (docs/benchmarks/growth.md).
 
-    .venv/bin/python -m benchmarks.seat_churn
+    .venv/bin/python -m benchmarks.growth --churn
 """
 
-import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from benchmarks.history import load
 from common.migrate import upgrade
-from common.pg import create_database, start_server
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "regional_api" / "migrations"
 REVISIONS = ("0006", "head")
@@ -71,9 +70,10 @@ ORDER BY c.relname
 """
 
 
-def churn(admin_dsn: str, revision: str, shows: int) -> dict[str, str]:
-    """Apply the churn on a fresh database at `revision`; the sizes and HOT share after it."""
-    dsn = create_database(admin_dsn, f"churn_{revision}", drop_existing=True)
+def churn(create: Callable[[str], str], revision: str, shows: int) -> dict[str, str]:
+    """Apply the churn on a fresh database at `revision` (`create` makes it from a name); the
+    sizes and the HOT share after it."""
+    dsn = create(f"churn_{revision}")
     upgrade(MIGRATIONS, dsn, revision)
     with psycopg.connect(dsn, autocommit=True) as conn:
         load(conn, reservations=0)
@@ -107,22 +107,13 @@ def _hot_share(dsn: str) -> str:
     return f"{hot:,} of {updates:,} ({100 * hot / max(updates, 1):.0f} %)"
 
 
-def main() -> None:
-    """Churn at 0006 and at head, print one column each."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shows", type=int, default=1000)
-    args = parser.parse_args()
-    server = start_server("bench-churn", durable=False)
-    try:
-        results = {rev: churn(server.admin_dsn, rev, args.shows) for rev in REVISIONS}
-    finally:
-        server.stop()
+def compare(create: Callable[[str], str], shows: int = 1000) -> str:
+    """Churn at 0006 and at head: a Markdown table with one column each."""
+    results = {rev: churn(create, rev, shows) for rev in REVISIONS}
     names = list(dict.fromkeys(name for facts in results.values() for name in facts))
-    print("| | " + " | ".join(REVISIONS) + " |")
-    print("|---|" + "---:|" * len(REVISIONS))
+    lines = ["| | " + " | ".join(REVISIONS) + " |", "|---|" + "---:|" * len(REVISIONS)]
     for name in names:
-        print(f"| {name} | " + " | ".join(results[r].get(name, "-") for r in REVISIONS) + " |")
-
-
-if __name__ == "__main__":
-    main()
+        lines.append(
+            f"| {name} | " + " | ".join(results[r].get(name, "-") for r in REVISIONS) + " |"
+        )
+    return "\n".join(lines)
