@@ -9,6 +9,7 @@ hot pool runs them (prepared, generic plan). `--quick` runs 0 and 20,000 only.
 
     .venv/bin/python -m benchmarks.growth --quick
     .venv/bin/python -m benchmarks.growth --sizes 0,1000000 --write
+    .venv/bin/python -m benchmarks.growth --churn     # benchmarks.seat_churn, 0006 vs head
 """
 
 import argparse
@@ -18,12 +19,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import psycopg
 
-from benchmarks import plans
+from benchmarks import plans, seat_churn
 from benchmarks.history import History, load
+from benchmarks.plans_before import BEFORE
 from common.migrate import upgrade
 from harness.pg import create_database, start_server
 
@@ -66,7 +69,13 @@ def _collect(runs: Iterable[list[plans.Explained]], size: int, mode: str) -> lis
     return [_median(batch, size, mode) for batch in by_name.values()]
 
 
-def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str, str]]:
+def _create(admin_dsn: str, name: str) -> str:
+    return create_database(admin_dsn, name, drop_existing=True)
+
+
+def measure(
+    admin_dsn: str, size: int, repeat: int
+) -> tuple[list[Row], dict[str, str], dict[str, str]]:
     """Build the database of `size` reservations and measure every statement there."""
     dsn = create_database(admin_dsn, f"growth_{size}", drop_existing=True)
     upgrade(ROOT / "regional_api" / "migrations", dsn)
@@ -76,13 +85,42 @@ def measure(admin_dsn: str, size: int, repeat: int) -> tuple[list[Row], dict[str
         facts = {"load_s": f"{time.monotonic() - started:.0f}"}
         plans.prepare(conn, history)
         conn.execute("SET jit = off")  # as the service's connections (common/db.py)
-        custom = [list(plans.explain(conn, history, before=True)) for _ in range(repeat)]
+        custom = [list(plans.explain(conn, history, extra=BEFORE)) for _ in range(repeat)]
         facts |= _sizes(conn)
+        cpu = report_cpu(conn, history, calls=20)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET jit = off")
         generic = [list(plans.explain_generic(conn, history)) for _ in range(repeat)]
     facts |= _claim_plans(dsn, history)
-    return _collect(custom, size, "custom") + _collect(generic, size, "generic"), facts
+    return _collect(custom, size, "custom") + _collect(generic, size, "generic"), facts, cpu
+
+
+def report_cpu(conn: psycopg.Connection, history: History, calls: int) -> dict[str, str]:
+    """Backend CPU (from /proc, 10 ms ticks) and median wall time per call of each report
+    statement run `calls` times as the service runs it: contention on a shared machine
+    stretches the wall time, not the CPU."""
+    pid, tick = conn.info.backend_pid, os.sysconf("SC_CLK_TCK")
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return {}  # an external server
+
+    def cpu_ms() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / tick
+
+    facts: dict[str, str] = {}
+    now = datetime.now(UTC)
+    for case in plans.REPORT:
+        params = case.params(history, now)
+        walls = []
+        before = cpu_ms()
+        for _ in range(calls):
+            started = time.perf_counter()
+            conn.execute(case.sql, params).fetchall()
+            walls.append((time.perf_counter() - started) * 1000)
+        cpu = (cpu_ms() - before) / calls
+        facts[case.name] = f"{statistics.median(walls):.1f} / {cpu:.1f}"
+    return facts
 
 
 def _claim_plans(dsn: str, history: History) -> dict[str, str]:
@@ -147,6 +185,24 @@ def table(rows: list[Row], facts: dict[int, dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(cpu: dict[int, dict[str, str]]) -> str:
+    """The report statements run as the service runs them: wall ms (median) / backend CPU ms."""
+    sizes = [size for size in sorted(cpu) if cpu[size]]
+    if not sizes:
+        return ""
+    lines = [
+        "",
+        "",
+        "| report statement, 20 plain calls | "
+        + " | ".join(f"{s:,} rows: wall / CPU ms" for s in sizes)
+        + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for name in cpu[sizes[0]]:
+        lines.append(f"| {name} | " + " | ".join(cpu[s].get(name, "") for s in sizes) + " |")
+    return "\n".join(lines)
+
+
 def write_doc(report: str, command: str) -> None:
     """Replace the results block of docs/benchmarks/growth.md."""
     text = DOC.read_text() if DOC.exists() else "<!-- results:start -->\n<!-- results:end -->\n"
@@ -166,19 +222,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sizes 0 and 20,000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
+    parser.add_argument("--churn", action="store_true", help="only the seat churn, 0006 vs head")
     args = parser.parse_args()
+    if args.churn:
+        server = start_server("bench-churn", durable=False)
+        try:
+            print(seat_churn.compare(partial(_create, server.admin_dsn)))
+        finally:
+            server.stop()
+        return
     sizes = QUICK if args.quick else tuple(int(s) for s in args.sizes.split(","))
     server = start_server("bench-growth", durable=False, statement_stats=True)
     rows: list[Row] = []
     facts: dict[int, dict[str, str]] = {}
+    cpu: dict[int, dict[str, str]] = {}
     try:
         for size in sizes:
-            measured, facts[size] = measure(server.admin_dsn, size, args.repeat)
+            measured, facts[size], cpu[size] = measure(server.admin_dsn, size, args.repeat)
             rows += measured
-            print(f"size {size:,}: {facts[size]}", flush=True)
+            print(f"size {size:,}: {facts[size]} {cpu[size]}", flush=True)
     finally:
         server.stop()
-    report = table(rows, facts)
+    report = table(rows, facts) + cpu_table(cpu)
     print(report)
     if args.write:
         flags = "--quick" if args.quick else f"--sizes {args.sizes}"

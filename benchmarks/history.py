@@ -106,9 +106,9 @@ SELECT g.id, g.show_id, ss.seat_id, ss.seat_type, 1200,
 FROM gen g JOIN shows s ON s.id = g.show_id
 JOIN seats st ON st.hall_id = s.hall_id AND st.grid_row * 10 + st.grid_col IN (2 * g.j, 2 * g.j + 1)
 JOIN show_seats ss ON ss.show_id = g.show_id AND ss.seat_id = st.id;
-UPDATE show_seats ss SET status = 'sold', reservation_id = rs.reservation_id
-FROM reservation_seats rs JOIN gen g ON g.id = rs.reservation_id
-WHERE g.kind IN ('paid', 'box') AND ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id;
+CREATE TEMP TABLE sold AS
+SELECT rs.show_id, rs.seat_id, rs.reservation_id, g.j %% %(batches)s AS batch
+FROM reservation_seats rs JOIN gen g ON g.id = rs.reservation_id WHERE g.kind IN ('paid', 'box');
 INSERT INTO payments (id, reservation_id, method, status, amount_minor, currency, provider_ref,
                       failure_reason, created_at, completed_at)
 SELECT 'pay-us-east-' || substr(md5(g.id), 1, 12), g.id,
@@ -126,9 +126,19 @@ FROM gen g JOIN reservations r ON r.id = g.id WHERE g.kind = 'canceled';
 DROP TABLE gen;
 """
 
+# The seats are sold a few per show at a time, each batch in its own transaction, as sales
+# come: an update finds its page pruned of the previous batches' old versions, the way a
+# table that sells every day looks (one UPDATE of every sold seat at once would leave no room
+# on any page and scatter each show's seats over the table).
+SELL = """
+UPDATE show_seats ss SET status = 'sold', reservation_id = s.reservation_id
+FROM sold s WHERE s.batch = %(batch)s AND ss.show_id = s.show_id AND ss.seat_id = s.seat_id
+"""
+SELL_BATCHES = 10
+
 
 def load(conn: psycopg.Connection, *, reservations: int) -> History:
-    """Add about `reservations` past reservations (and the catalog they need), then ANALYZE."""
+    """Add about `reservations` past reservations (and the catalog they need), then VACUUM."""
     shows = max(1, math.ceil(reservations / PER_SHOW))
     # Every cinema looks the same whatever the size: four halls of four shows a day, so a
     # 30-day report covers 480 shows once the history is 30 days deep. A bigger history is
@@ -143,14 +153,19 @@ def load(conn: psycopg.Connection, *, reservations: int) -> History:
         "per_show": PER_SHOW,
         "n": reservations,
         "heavy": HEAVY_USER,
+        "batches": SELL_BATCHES,
     }
     with psycopg.ClientCursor(conn) as cur:  # several statements, bound on the client
         # The rows are consistent by construction: skip the per-row foreign-key triggers.
         cur.execute("SET session_replication_role = replica")
         for script in (CATALOG, SHOWS, *([RESERVATIONS] if reservations else [])):
             cur.execute(script.encode(), params)
+        for batch in range(SELL_BATCHES if reservations else 0):
+            cur.execute(SELL.encode(), {"batch": batch})
+        cur.execute("DROP TABLE IF EXISTS sold")
         cur.execute("RESET session_replication_role")
-    conn.execute("ANALYZE")
+    # What autovacuum does to a table that has been selling for a while.
+    conn.execute("VACUUM (ANALYZE)")
     return History(
         reservations=reservations,
         shows=shows,

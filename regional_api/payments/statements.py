@@ -126,11 +126,14 @@ WHERE id = :pid AND status = 'refunding'
 RETURNING status
 """)
 
-# A failed counter sale leaves nothing held: its reservation is canceled, its seats freed.
+# A failed counter sale leaves nothing held: its reservation is canceled, its seats freed
+# (found through reservation_seats: show_seats.reservation_id has no index, migration 0007).
 DROP_SALE = raw_sql("""
 WITH freed AS (
-  UPDATE show_seats SET status = 'free', reservation_id = NULL, held_until = NULL
-  WHERE reservation_id = :rid AND status = 'held')
+  UPDATE show_seats ss SET status = 'free', reservation_id = NULL, held_until = NULL
+  FROM reservation_seats rs
+  WHERE rs.reservation_id = :rid AND ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id
+    AND ss.reservation_id = :rid AND ss.status = 'held')
 UPDATE reservations SET status = 'canceled', canceled_at = :now
 WHERE id = :rid AND status = 'held'
 """)

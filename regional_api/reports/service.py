@@ -78,16 +78,15 @@ _SHOW_SEATS = text(
     """
 )
 
-# One probe of refunds' unique index per canceled reservation of the show (only those are
-# refunded; OFFSET 0 keeps it a probe), never a pass over every refund ever made
+# Refunds are read from the show's canceled reservations (only those are refunded), whose
+# `refund_minor` is written with the refund row in one transaction (payments/refunds.py): one
+# look into a small partial index (migration 0007), never a pass over every refund ever made
 # (docs/benchmarks/growth.md).
 _SHOW_REFUNDS = text(
     """
-    SELECT count(*) AS refunds_count, coalesce(sum(f.amount_minor), 0) AS refunds_minor
+    SELECT count(r.refund_minor) AS refunds_count,
+           coalesce(sum(r.refund_minor), 0) AS refunds_minor
     FROM reservations r
-    CROSS JOIN LATERAL (
-        SELECT f.amount_minor FROM refunds f WHERE f.reservation_id = r.id OFFSET 0
-    ) f
     WHERE r.show_id = :show_id AND r.status = 'canceled'
     """
 )
@@ -112,14 +111,28 @@ async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> 
 
 
 # Every figure is looked up per show of the window through an index, so the cost follows the
-# shows in the window, not the history: one pass over the show's seats (primary key) gives
-# capacity, tickets and revenue (a sold seat is a seat of a confirmed reservation, and its
-# price is the one the reservation recorded: the claim copies it and it never changes), and
-# refunds are probed per canceled reservation. Joining CTEs of whole tables made PostgreSQL
-# estimate millions of rows, hash every refund ever made and JIT-compile the plan
-# (docs/benchmarks/growth.md); JIT is off for the service's connections (common/db.py).
+# shows in the window, not the history: one pass over the show's seats (primary key; the
+# seats of a show stay on a page or two, migration 0007) gives capacity, tickets and revenue
+# (a sold seat is a seat of a confirmed reservation, at the price the reservation recorded:
+# the claim copies it and it never changes), and refunds come from the show's canceled
+# reservations in a partial index that carries their `refund_minor` (as _SHOW_REFUNDS).
+# Joining whole tables made PostgreSQL hash every refund and reservation ever made, and JIT
+# compile the plan (docs/benchmarks/growth.md); JIT is off for the service (common/db.py).
+_PER_SHOW = """
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity,
+               count(*) FILTER (WHERE ss.status = 'sold') AS tickets,
+               sum(ss.price_minor) FILTER (WHERE ss.status = 'sold') AS revenue
+        FROM show_seats ss WHERE ss.show_id = s.id
+    ) st
+    CROSS JOIN LATERAL (
+        SELECT count(r.refund_minor) AS n, sum(r.refund_minor) AS amount
+        FROM reservations r WHERE r.show_id = s.id AND r.status = 'canceled'
+    ) ref
+"""
+
 _DAILY = text(
-    """
+    f"""
     SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
            refunds_minor,
            coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
@@ -139,26 +152,11 @@ _DAILY = text(
               AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
               AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
         ) s
-        CROSS JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE ss.status <> 'blocked') AS capacity,
-                   count(*) FILTER (WHERE ss.status = 'sold') AS tickets,
-                   sum(ss.price_minor) FILTER (WHERE ss.status = 'sold') AS revenue
-            FROM show_seats ss WHERE ss.show_id = s.id
-        ) st
-        CROSS JOIN LATERAL (
-            -- One probe of refunds' unique index per canceled reservation (only those are
-            -- refunded; OFFSET 0 keeps it a probe), never a hash of every refund ever made.
-            SELECT count(f.amount_minor) AS n, sum(f.amount_minor) AS amount
-            FROM reservations r
-            CROSS JOIN LATERAL (
-                SELECT f.amount_minor FROM refunds f WHERE f.reservation_id = r.id OFFSET 0
-            ) f
-            WHERE r.show_id = s.id AND r.status = 'canceled'
-        ) ref
+        {_PER_SHOW}
         GROUP BY s.day, s.currency
     ) per_day
     ORDER BY day, currency
-    """
+    """  # noqa: S608 - constant fragments only; every value is a bound parameter
 )
 
 
@@ -177,10 +175,16 @@ async def daily_report(
 
 
 # Shows are picked by their local day in their cinema's zone; the UTC bounds (one day wider
-# on each side, beyond any zone offset) let the starts_at index narrow the scan first.
+# on each side, beyond any zone offset) let the starts_at index narrow the scan first. Each
+# show's figures are looked up as in the daily report (_PER_SHOW).
 _MOVIES = text(
-    """
-    WITH s AS (
+    f"""
+    SELECT s.movie_id, m.title, s.currency,
+           count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
+           coalesce(sum(st.tickets), 0) AS tickets_sold,
+           coalesce(sum(st.revenue), 0) AS revenue_minor,
+           coalesce(sum(ref.amount), 0) AS refunds_minor
+    FROM (
         SELECT sh.id, sh.movie_id, sh.currency, sh.status
         FROM shows sh JOIN cinemas c ON c.id = sh.cinema_id
         WHERE sh.starts_at >= CAST(:date_from AS date) - 1
@@ -188,26 +192,12 @@ _MOVIES = text(
           AND (sh.starts_at AT TIME ZONE c.timezone)::date
               BETWEEN CAST(:date_from AS date) AND CAST(:date_to AS date)
           AND (CAST(:cinema_ids AS text[]) IS NULL OR sh.cinema_id = ANY(:cinema_ids))
-    ), sold AS (
-        SELECT r.show_id, count(*) AS tickets, sum(rs.price_minor) AS revenue
-        FROM reservations r JOIN s ON s.id = r.show_id
-        JOIN reservation_seats rs ON rs.reservation_id = r.id
-        WHERE r.status = 'confirmed' GROUP BY r.show_id
-    ), ref AS (
-        SELECT r.show_id, count(*) AS n, sum(f.amount_minor) AS amount
-        FROM refunds f JOIN reservations r ON r.id = f.reservation_id
-        JOIN s ON s.id = r.show_id GROUP BY r.show_id
-    )
-    SELECT s.movie_id, m.title, s.currency,
-           count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
-           coalesce(sum(sold.tickets), 0) AS tickets_sold,
-           coalesce(sum(sold.revenue), 0) AS revenue_minor,
-           coalesce(sum(ref.amount), 0) AS refunds_minor
-    FROM s JOIN movies m ON m.id = s.movie_id
-    LEFT JOIN sold ON sold.show_id = s.id LEFT JOIN ref ON ref.show_id = s.id
+    ) s
+    {_PER_SHOW}
+    JOIN movies m ON m.id = s.movie_id
     GROUP BY s.movie_id, m.title, s.currency
     ORDER BY revenue_minor DESC, m.title, s.movie_id
-    """
+    """  # noqa: S608 - constant fragments only; every value is a bound parameter
 )
 
 

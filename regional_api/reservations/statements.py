@@ -51,10 +51,13 @@ WHERE ss.show_id = :show_id AND st.hall_id = (SELECT hall_id FROM shows WHERE id
 """)
 
 # Free the rows this reservation still holds or owns (rows re-claimed by others are untouched).
+# A reservation's seats are looked up in reservation_seats, not by show_seats.reservation_id:
+# that column has no index, so that seat updates stay HOT (migration 0007).
 FREE = text("""
 WITH target AS (
   SELECT show_id, seat_id FROM show_seats
   WHERE show_id = :show_id AND reservation_id = :rid
+    AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid)
   ORDER BY seat_id FOR UPDATE)
 UPDATE show_seats s SET status = 'free', reservation_id = NULL, held_until = NULL
 FROM target t
@@ -65,6 +68,7 @@ MOVE_DEADLINE = text("""
 WITH target AS (
   SELECT show_id, seat_id FROM show_seats
   WHERE show_id = :show_id AND reservation_id = :rid AND status = 'held'
+    AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid)
   ORDER BY seat_id FOR UPDATE)
 UPDATE show_seats s SET held_until = :deadline
 FROM target t
@@ -80,11 +84,15 @@ UPDATE reservations r SET status = 'expired' FROM lapsed l WHERE r.id = l.id
 RETURNING r.id, r.show_id
 """)
 
+# The seats the sweeper frees, found through reservation_seats as in FREE.
 FREE_LAPSED = text("""
 WITH target AS (
-  SELECT show_id, seat_id FROM show_seats
-  WHERE reservation_id = ANY(CAST(:ids AS text[])) AND status = 'held' AND held_until <= :now
-  ORDER BY show_id, seat_id FOR UPDATE)
+  SELECT ss.show_id, ss.seat_id
+  FROM reservation_seats rs
+  JOIN show_seats ss ON ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id
+  WHERE rs.reservation_id = ANY(CAST(:ids AS text[])) AND ss.reservation_id = rs.reservation_id
+    AND ss.status = 'held' AND ss.held_until <= :now
+  ORDER BY ss.show_id, ss.seat_id FOR UPDATE OF ss)
 UPDATE show_seats s SET status = 'free', reservation_id = NULL, held_until = NULL
 FROM target t
 WHERE s.show_id = t.show_id AND s.seat_id = t.seat_id

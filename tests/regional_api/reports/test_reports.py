@@ -55,7 +55,7 @@ def _sell(live: Live, show: ShowSeed, labels: list[str], **extra: Any) -> dict[s
 
 def _seed_world(live: Live, dsn: str) -> World:
     """S1 (alpha, day 18:00): 3 sold, 1 live hold, 1 lapsed hold; S2 (beta, day 23:30): 2 sold,
-    1 sold then refunded; S3 (alpha, next day 00:30 local, previous day in UTC): 1 sold;
+    1 sold then refunded, 1 held then canceled unpaid; S3 (alpha, next day 00:30 local, previous day in UTC): 1 sold;
     S4 (alpha, other cinema): 1 vip sold."""
     day = (live.now() + timedelta(days=10)).astimezone(PARIS).date()
     cinema, other_cinema = make_cinema(dsn), make_cinema(dsn)
@@ -78,6 +78,14 @@ def _seed_world(live: Live, dsn: str) -> World:
         headers=live.issuer.headers(role=Role.admin),
     )
     assert canceled.status_code == 200
+    # Canceled before paying: nothing to refund, so no refund in any report.
+    unpaid = hold(dsn, s2, ["A2"], user_id="user-c", now=live.now(), minutes=60)
+    dropped = live.client.post(
+        f"/reservations/{unpaid}/cancel",
+        json={"reason": "changed plans"},
+        headers=live.issuer.headers(role=Role.admin),
+    )
+    assert dropped.status_code == 200
     _sell(live, s3, ["A1"])
     _sell(live, s4, ["B1"])
     return World(live, day, cinema, other_cinema, alpha, beta, s1, s2, s3)
