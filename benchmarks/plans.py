@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import TextClause
+from sqlalchemy import TextClause, text
+from sqlalchemy.dialects.postgresql import psycopg as sqlalchemy_psycopg
 
 from benchmarks.history import History
-from common.db import raw_sql
 from regional_api.payments import statements as pay_sql
 from regional_api.reports import service as reports
 from regional_api.reservations import queries as reservation_queries
@@ -42,9 +42,14 @@ class Case:
     params: Callable[[History, datetime], dict[str, Any]]
 
 
-def psycopg_sql(statement: bytes | TextClause) -> bytes:
-    """A statement constant (psycopg bytes or a SQLAlchemy text()) as psycopg bytes."""
-    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
+_PSYCOPG = sqlalchemy_psycopg.dialect()  # type: ignore[no-untyped-call]
+
+
+def psycopg_sql(statement: str | TextClause) -> bytes:
+    """A statement constant (psycopg's %(name)s form or a SQLAlchemy text()) as psycopg bytes."""
+    if isinstance(statement, str):
+        return statement.encode()
+    return str(statement.compile(dialect=_PSYCOPG)).encode()
 
 
 def _claim(h: History, now: datetime) -> dict[str, Any]:
@@ -104,13 +109,18 @@ def _past_show(h: History, now: datetime) -> dict[str, Any]:
     return {"show_id": "show-us-east-hist0", "now": now}
 
 
-_READ_SHOW = raw_sql(f"{show_queries._SHOW_SELECT} WHERE s.id = :show_id")
+_READ_SHOW = psycopg_sql(text(f"{show_queries._SHOW_SELECT} WHERE s.id = :show_id"))
 
 HOT = (
-    Case("claim", "hot", hold_sql.CLAIM, _claim),
-    Case("best-available seat map", "hot", hold_sql.SEAT_MAP, _show),
-    Case("pay: open", "hot", pay_sql.OPEN_PAYMENT, _open),
-    Case("pay: settle", "hot", pay_sql.SETTLE, lambda h, now: _settle(h, now) | {"ref": "r"}),
+    Case("claim", "hot", psycopg_sql(hold_sql.CLAIM), _claim),
+    Case("best-available seat map", "hot", psycopg_sql(hold_sql.SEAT_MAP), _show),
+    Case("pay: open", "hot", psycopg_sql(pay_sql.OPEN_PAYMENT), _open),
+    Case(
+        "pay: settle",
+        "hot",
+        psycopg_sql(pay_sql.SETTLE),
+        lambda h, now: _settle(h, now) | {"ref": "r"},
+    ),
     Case(
         "extend",
         "hot",
@@ -196,13 +206,18 @@ WHERE r.show_id = :show_id
 """
 
 BEFORE = (
-    Case("best-available seat map (before)", "hot", raw_sql(_SEAT_MAP_BEFORE), _show),
-    Case("cinema report, 30 days (before)", "report", raw_sql(_DAILY_BEFORE), _report),
-    Case("show report: refunds (before)", "report", raw_sql(_SHOW_REFUNDS_BEFORE), _past_show),
+    Case("best-available seat map (before)", "hot", psycopg_sql(text(_SEAT_MAP_BEFORE)), _show),
+    Case("cinema report, 30 days (before)", "report", psycopg_sql(text(_DAILY_BEFORE)), _report),
+    Case(
+        "show report: refunds (before)",
+        "report",
+        psycopg_sql(text(_SHOW_REFUNDS_BEFORE)),
+        _past_show,
+    ),
     Case(
         "my reservations, first page (before)",
         "report",
-        raw_sql(_USER_PAGE_BEFORE),
+        psycopg_sql(text(_USER_PAGE_BEFORE)),
         lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
     ),
 )

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from regional_api.reservations.holds import Hold
 from schemas.pagination import KeysetPage, Page, encode_cursor
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
@@ -196,38 +195,4 @@ async def show_reservations(
         offset=offset,
         now=now,
         max_extensions=max_extensions,
-    )
-
-
-def hold_read(hold: Hold, *, max_extensions: int) -> ReservationRead:
-    """The wire form of a hold just placed, built from what the claim returned (no query)."""
-    return ReservationRead(
-        id=hold.id,
-        show_id=hold.show_id,
-        cinema_id=hold.cinema_id,
-        user_id=hold.user_id,
-        channel=hold.channel,
-        status=ReservationStatus.held,
-        seats=[
-            ReservationSeatRead(
-                seat_id=seat.seat_id,
-                label=seat.label,
-                row_label=seat.row_label,
-                number=seat.number,
-                seat_type=seat.seat_type,
-                price_minor=seat.price_minor,
-            )
-            for seat in hold.seats
-        ],
-        amount_minor=hold.amount_minor,
-        currency=hold.currency,
-        refund_minor=None,
-        hold_expires_at=hold.hold_expires_at,
-        extensions_used=0,
-        extensions_left=max_extensions,
-        created_at=hold.created_at,
-        confirmed_at=None,
-        canceled_at=None,
-        show_starts_at=hold.show_starts_at,
-        movie_title=hold.movie_title,
     )

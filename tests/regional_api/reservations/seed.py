@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from common.ids import new_id
-from regional_api.reservations.holds import Hold, place_hold
+from regional_api.reservations.holds import Terms, place_hold
+from schemas.reservations import ReservationRead
 
 PRICES = {"standard": 1000, "premium": 1500, "vip": 2200, "wheelchair": 1000, "companion": 1000}
 
@@ -125,20 +126,12 @@ def place(
     now: datetime,
     ttl: timedelta,
     cap: int | None = None,
-) -> Hold:
+) -> ReservationRead:
     """Hold seats as `POST /shows/{id}/holds` does: `place_hold` on an autocommit connection."""
+    terms = Terms(user_id=user_id, channel="online", now=now, ttl=ttl, cap=cap)
 
-    async def main() -> Hold:
+    async def main() -> ReservationRead:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await place_hold(
-                conn,
-                show_id=show_id,
-                seat_ids=seat_ids,
-                user_id=user_id,
-                channel="online",
-                now=now,
-                ttl=ttl,
-                max_per_customer=cap,
-            )
+            return await place_hold(conn, show_id, seat_ids, terms)
 
     return asyncio.run(main())
