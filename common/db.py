@@ -122,32 +122,50 @@ class HotPool(AsyncConnectionPool[Conn]):
     request that takes it; the check replaces them at once, so only the requests in flight
     during the outage fail. Checking on every checkout would cost a round trip per request.
 
-    With a `breaker`, a checkout is refused at once while it is open, and so are the requests
-    already waiting for a connection when it opens. Its connects go through the breaker
-    (`Breaker.connection_class`): a failed one opens it, and while it is open the pool's
-    reconnection attempts wait for it to close.
+    With a breaker (`attach`), a checkout is refused at once while it is open, and so are the
+    requests already waiting for a connection when it opens. Its connects go through the
+    breaker (`Breaker.connection_class`): a failed one opens it, and while it is open the
+    pool's reconnection attempts wait for it to close.
     """
 
     checking: "asyncio.Task[None] | None" = None  # the check running now, if any
     breaker: Breaker | None = None
 
+    def attach(self, breaker: Breaker) -> None:
+        """Refuse checkouts while `breaker` is open; check the idle connections when it closes."""
+        self.breaker = breaker
+        self.waiting: set[asyncio.Task[Any]] = set()  # requests in `getconn` now
+        self.refusing: set[asyncio.Task[Any]] = set()  # those `fail_waiting` cancelled
+        breaker.on_open.append(self.fail_waiting)
+        breaker.on_close.append(self.check_soon)
+
     async def getconn(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
         """A pooled connection; refused at once while the breaker is open."""
-        if self.breaker is not None:
-            self.breaker.check()
-        return await super().getconn(timeout)
+        breaker = self.breaker
+        if breaker is None:
+            return await super().getconn(timeout)
+        breaker.check()
+        task = asyncio.current_task()
+        assert task is not None  # always called from a task
+        self.waiting.add(task)
+        try:
+            return await super().getconn(timeout)
+        except asyncio.CancelledError:
+            if task not in self.refusing:
+                raise
+            task.uncancel()  # the cancellation was ours: answer it as a refusal
+            raise breaker.refusal() from None
+        finally:
+            self.waiting.discard(task)
+            self.refusing.discard(task)
 
     async def fail_waiting(self) -> None:
         """Refuse every request waiting for a connection: none will come while the breaker is open."""
-        if self.closed or self.breaker is None:
-            return
-        # What psycopg_pool's close() does to its waiting clients, with our error instead: no
-        # public interface fails them (tests/common/test_breaker.py pins this).
-        async with self._lock:
-            waiting = list(self._waiting)
-            self._waiting.clear()
-        for client in waiting:
-            await client.fail(self.breaker.refusal())
+        # psycopg_pool takes a cancelled waiter out of its queue (a connection handed to it
+        # meanwhile goes back to the pool); `getconn` turns our cancellation into a 503.
+        for task in self.waiting - self.refusing:
+            self.refusing.add(task)
+            task.cancel()
 
     async def putconn(self, conn: Conn) -> None:
         """Return `conn`; if it is broken, check the idle connections too."""
@@ -187,9 +205,7 @@ def make_pool(
         name=service,
     )
     if breaker is not None:
-        pool.breaker = breaker
-        breaker.on_open.append(pool.fail_waiting)
-        breaker.on_close.append(pool.check_soon)
+        pool.attach(breaker)
 
     def in_use() -> float:
         stats = pool.get_stats()
