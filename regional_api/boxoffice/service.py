@@ -39,7 +39,7 @@ class CounterSale:
             ttl=SALE_HOLD_TTL,
             customer_email=self.customer_email,
         )
-        self.hold = await place_hold(conn, self.show_id, self.seat_ids, terms)
+        self.hold = await place_hold(conn, self.show_id, terms, self.seat_ids)
         return await open_payment(
             conn,
             reservation_id=self.hold.id,

@@ -1,10 +1,13 @@
 """Dependencies of the reservation endpoints: settings, id checks and who may see what."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Concatenate, ParamSpec
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from common.auth import Claims
@@ -14,7 +17,7 @@ from common.ids import is_local
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
 from regional_api.db import AutocommitConnDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyDep
+from regional_api.idempotency.deps import IdempotencyDep, once
 from regional_api.idempotency.service import Idempotency
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
@@ -22,6 +25,9 @@ from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.holds import Terms
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
+from schemas.reservations import ReservationRead
+
+P = ParamSpec("P")
 
 
 async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
@@ -84,6 +90,20 @@ class HoldContext:
     terms: Terms
     conn: Conn
     idem: Idempotency
+
+    async def answer(
+        self,
+        body: BaseModel,
+        place: Callable[Concatenate[Conn, str, Terms, P], Awaitable[ReservationRead]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> JSONResponse:
+        """Place the hold once per Idempotency-Key and answer 201 with it (or the replay)."""
+
+        def write() -> Awaitable[ReservationRead]:
+            return place(self.conn, self.show_id, self.terms, *args, **kwargs)
+
+        return await once(self.idem, self.conn, body, write)
 
 
 async def hold_context(

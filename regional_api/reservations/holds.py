@@ -191,7 +191,7 @@ def _finish(
 
 
 async def place_hold(
-    conn: Conn, show_id: str, seat_ids: Sequence[int], terms: Terms
+    conn: Conn, show_id: str, terms: Terms, seat_ids: Sequence[int]
 ) -> ReservationRead:
     """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
 
@@ -261,7 +261,7 @@ def _refused_full(kind: str) -> None:
 
 
 async def place_best_available(
-    conn: Conn, show_id: str, count: int, seat_type: str | None, terms: Terms
+    conn: Conn, show_id: str, terms: Terms, count: int, seat_type: str | None
 ) -> ReservationRead:
     """Hold the best block of `count` adjacent free seats (retrying if someone was faster).
 

@@ -1,8 +1,8 @@
 """Holds and reservations: hold, best available, extend, release, read, list, cancel."""
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
@@ -12,7 +12,6 @@ from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
 from regional_api.db import SessionDep
-from regional_api.idempotency.deps import once
 from regional_api.onsale.deps import AdmittedDep
 from regional_api.reservations import cancellation, holds, queries, service
 from regional_api.reservations.deps import (
@@ -35,6 +34,7 @@ from schemas.reservations import (
 )
 
 router = APIRouter(tags=["reservations"])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -49,46 +49,33 @@ async def _read(
     )
 
 
-@router.post(
-    "/shows/{show_id}/holds",
-    status_code=201,
-    response_model=None,
-    responses={
-        201: {"model": ReservationRead, "description": "held"},
-        403: {"description": "queue_required: the show sells through its waiting room"},
-        409: {"description": "seats taken, show canceled or started, seat cap"},
-    },
-    dependencies=[AdmittedDep],
-)
+def _hold_route(path: str, refusals: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare a hold endpoint: 201 with the new hold; a waiting-room show needs its pass."""
+    return router.post(
+        path,
+        status_code=201,
+        response_model=None,
+        responses={
+            201: {"model": ReservationRead, "description": "held"},
+            403: {"description": "queue_required: the show sells through its waiting room"},
+            409: {"description": refusals},
+        },
+        dependencies=[AdmittedDep],
+    )
+
+
+@_hold_route("/shows/{show_id}/holds", "seats taken, show canceled or started, seat cap")
 async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> JSONResponse:
     """Hold the given seats of a show, all or none, until the hold deadline."""
-
-    def place() -> Awaitable[ReservationRead]:
-        return holds.place_hold(hold.conn, hold.show_id, body.seat_ids, hold.terms)
-
-    return await once(hold.idem, hold.conn, body, place)
+    return await hold.answer(body, holds.place_hold, body.seat_ids)
 
 
-@router.post(
-    "/shows/{show_id}/best-available",
-    status_code=201,
-    response_model=None,
-    responses={
-        201: {"model": ReservationRead, "description": "held"},
-        403: {"description": "queue_required: the show sells through its waiting room"},
-        409: {"description": "no adjacent seats, show canceled or started, seat cap"},
-    },
-    dependencies=[AdmittedDep],
+@_hold_route(
+    "/shows/{show_id}/best-available", "no adjacent seats, show canceled or started, seat cap"
 )
 async def hold_best_available(body: BestAvailableCreate, hold: HoldContextDep) -> JSONResponse:
     """Hold the best block of N adjacent free seats of a show."""
-
-    def place() -> Awaitable[ReservationRead]:
-        return holds.place_best_available(
-            hold.conn, hold.show_id, body.count, body.seat_type, hold.terms
-        )
-
-    return await once(hold.idem, hold.conn, body, place)
+    return await hold.answer(body, holds.place_best_available, body.count, body.seat_type)
 
 
 @router.get("/reservations/{reservation_id}")

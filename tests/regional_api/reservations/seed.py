@@ -132,6 +132,6 @@ def place(
 
     async def main() -> ReservationRead:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await place_hold(conn, show_id, seat_ids, terms)
+            return await place_hold(conn, show_id, terms, seat_ids)
 
     return asyncio.run(main())
