@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import HotPool, fetch, fetch_one, make_pool, raw_sql
+from common.db import HotPool, fetch, fetch_one, make_pool
 from common.errors import Unauthorized
 from common.ids import new_id
 from regional_api.payments import statements as pay_sql
@@ -34,15 +34,9 @@ from regional_api.reservations import statements as hold_sql
 from regional_api.shows import queries as show_sql
 from schemas.auth import TokenClaims
 
-
-def _psycopg(statement: Any) -> bytes:
-    """A statement in psycopg's form, whether regional_api keeps it as SQLAlchemy text or not."""
-    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
-
-
 # The same SQL as regional_api's show read and seat map, here on the psycopg pool.
-SHOW = raw_sql(f"{show_sql._SHOW_SELECT} WHERE s.id = :show_id")
-SEAT_MAP = _psycopg(show_sql._SEAT_MAP)
+SHOW = show_sql._READ_SHOW
+SEAT_MAP = show_sql._SEAT_MAP
 HOLD_TTL = timedelta(minutes=10)
 SEAT_CAP = 100_000  # what the benchmark gives regional_api (REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW)
 GUARD = timedelta(seconds=65)  # the provider's timeout plus regional_api's default guard

@@ -15,9 +15,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import TextClause
+from sqlalchemy.dialects.postgresql import psycopg as sqlalchemy_psycopg
 
 from benchmarks.history import History
-from common.db import raw_sql
 from regional_api.payments import statements as pay_sql
 from regional_api.reports import service as reports
 from regional_api.reservations import queries as reservation_queries
@@ -42,9 +42,14 @@ class Case:
     params: Callable[[History, datetime], dict[str, Any]]
 
 
-def psycopg_sql(statement: bytes | TextClause) -> bytes:
-    """A statement constant (psycopg bytes or a SQLAlchemy text()) as psycopg bytes."""
-    return statement if isinstance(statement, bytes) else raw_sql(statement.text)
+_PSYCOPG = sqlalchemy_psycopg.dialect()  # type: ignore[no-untyped-call]
+
+
+def psycopg_sql(statement: str | TextClause) -> bytes:
+    """A statement constant (psycopg's %(name)s form or a SQLAlchemy text()) as psycopg bytes."""
+    if isinstance(statement, str):
+        return statement.encode()
+    return str(statement.compile(dialect=_PSYCOPG)).encode()
 
 
 def _claim(h: History, now: datetime) -> dict[str, Any]:
@@ -109,10 +114,15 @@ def _user_page(h: History, now: datetime) -> dict[str, Any]:
 
 
 HOT = (
-    Case("claim", "hot", hold_sql.CLAIM, _claim),
-    Case("best-available seat map", "hot", hold_sql.SEAT_MAP, _show),
-    Case("pay: open", "hot", pay_sql.OPEN_PAYMENT, _open),
-    Case("pay: settle", "hot", pay_sql.SETTLE, lambda h, now: _settle(h, now) | {"ref": "r"}),
+    Case("claim", "hot", psycopg_sql(hold_sql.CLAIM), _claim),
+    Case("best-available seat map", "hot", psycopg_sql(hold_sql.SEAT_MAP), _show),
+    Case("pay: open", "hot", psycopg_sql(pay_sql.OPEN_PAYMENT), _open),
+    Case(
+        "pay: settle",
+        "hot",
+        psycopg_sql(pay_sql.SETTLE),
+        lambda h, now: _settle(h, now) | {"ref": "r"},
+    ),
     Case(
         "extend",
         "hot",
@@ -121,15 +131,25 @@ HOT = (
     ),
     Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
     Case("seat map", "hot", psycopg_sql(show_queries._SEAT_MAP), _show),
-    Case("show read", "hot", show_queries._READ_SHOW, _show),
-    Case("my reservations, first page", "hot", reservation_queries._USER_PAGE, _user_page),
+    Case("show read", "hot", psycopg_sql(show_queries._READ_SHOW), _show),
+    Case(
+        "my reservations, first page",
+        "hot",
+        psycopg_sql(reservation_queries._USER_PAGE),
+        _user_page,
+    ),
     Case(
         "my reservations, next page",
         "hot",
-        reservation_queries._USER_PAGE_BEFORE,
+        psycopg_sql(reservation_queries._USER_PAGE_BEFORE),
         lambda h, now: _user_page(h, now) | {"before_at": now, "before_id": RID},
     ),
-    Case("reservation details", "hot", reservation_queries._DETAILS, lambda h, now: {"ids": [RID]}),
+    Case(
+        "reservation details",
+        "hot",
+        psycopg_sql(reservation_queries._DETAILS),
+        lambda h, now: {"ids": [RID]},
+    ),
 )
 
 REPORT = (

@@ -4,8 +4,9 @@ Only `benchmarks/growth.py` runs these (`plans.explain(..., extra=BEFORE)`): the
 tables that grow with history, which is what the growth benchmark shows.
 """
 
-from benchmarks.plans import Case, _past_show, _report, _show
-from common.db import raw_sql
+from sqlalchemy import text
+
+from benchmarks.plans import Case, _past_show, _report, _show, psycopg_sql
 
 # The statements as they were before the data-growth fixes (main at 9a7da82), measured beside
 # the current ones by benchmarks/growth.py only.
@@ -68,13 +69,18 @@ WHERE r.show_id = :show_id
 """
 
 BEFORE = (
-    Case("best-available seat map (before)", "hot", raw_sql(_SEAT_MAP_BEFORE), _show),
-    Case("cinema report, 30 days (before)", "report", raw_sql(_DAILY_BEFORE), _report),
-    Case("show report: refunds (before)", "report", raw_sql(_SHOW_REFUNDS_BEFORE), _past_show),
+    Case("best-available seat map (before)", "hot", psycopg_sql(text(_SEAT_MAP_BEFORE)), _show),
+    Case("cinema report, 30 days (before)", "report", psycopg_sql(text(_DAILY_BEFORE)), _report),
+    Case(
+        "show report: refunds (before)",
+        "report",
+        psycopg_sql(text(_SHOW_REFUNDS_BEFORE)),
+        _past_show,
+    ),
     Case(
         "my reservations, first page (before)",
         "report",
-        raw_sql(_USER_PAGE_BEFORE),
+        psycopg_sql(text(_USER_PAGE_BEFORE)),
         lambda h, now: {"user_id": h.heavy_user, "limit": 50, "offset": 0},
     ),
 )

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 from prometheus_client import Counter, Gauge
 from psycopg import AsyncConnection, OperationalError
@@ -110,6 +110,29 @@ class Breaker:
         except Exception as exc:
             self.trip(exc)
             raise
+
+    def connection_class(self) -> type[Conn]:
+        """A connection class for a psycopg pool (`connection_class=`) whose connects go through us.
+
+        The pool's background connects wait while the breaker is open, instead of backing off
+        (up to 10 s between attempts), so the pool refills as soon as a probe connects; a failed
+        connect opens the breaker.
+        """
+        breaker = self
+
+        class BreakerConnection(AsyncConnection[Any]):
+            @classmethod
+            async def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+                await breaker.wait_closed()
+                if breaker.is_open:  # stopped while open: the pool is closing
+                    raise breaker.error()
+                try:
+                    return await super().connect(conninfo, **kwargs)
+                except Exception as exc:
+                    breaker.trip(exc)
+                    raise
+
+        return BreakerConnection
 
     async def stop(self) -> None:
         """Stop probing and release everything waiting for the breaker to close."""

@@ -7,9 +7,8 @@ checkout, BEGIN and per-statement overhead cost more CPU than the statements the
 
 import asyncio
 import functools
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, LiteralString
 
 from prometheus_client import Gauge
 from psycopg import AsyncConnection
@@ -52,35 +51,28 @@ def async_dsn(dsn: str) -> str:
 
 Conn = AsyncConnection[Any]
 
-_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
 
 def plain_dsn(dsn: str) -> str:
     """Turn any postgresql:// DSN (SQLAlchemy's +psycopg form included) into libpq's form."""
     return "postgresql://" + async_dsn(dsn).removeprefix("postgresql+psycopg://")
 
 
-def raw_sql(statement: str) -> bytes:
-    """A statement written with SQLAlchemy's :name parameters, in psycopg's %(name)s form."""
-    return _BIND.sub(r"%(\1)s", statement.replace("%", "%%")).encode()
-
-
 Params = Mapping[str, Any] | None
 
 
-async def run(conn: Conn, query: bytes, params: Params = None) -> None:
+async def run(conn: Conn, query: LiteralString, params: Params = None) -> None:
     """Run a statement whose rows, if any, are not needed."""
     await conn.execute(query, params)
 
 
-async def fetch(conn: Conn, query: bytes, params: Params = None) -> list[Any]:
+async def fetch(conn: Conn, query: LiteralString, params: Params = None) -> list[Any]:
     """Run a statement that returns rows; the rows as named tuples."""
     cursor = conn.cursor(row_factory=namedtuple_row)
     await cursor.execute(query, params)
     return await cursor.fetchall()
 
 
-async def fetch_one(conn: Conn, query: bytes, params: Params = None) -> Any:
+async def fetch_one(conn: Conn, query: LiteralString, params: Params = None) -> Any:
     """Run a statement; its first row, or None."""
     rows = await fetch(conn, query, params)
     return rows[0] if rows else None
@@ -130,45 +122,50 @@ class HotPool(AsyncConnectionPool[Conn]):
     request that takes it; the check replaces them at once, so only the requests in flight
     during the outage fail. Checking on every checkout would cost a round trip per request.
 
-    With a `breaker`, a checkout is refused at once while it is open, and a failed connect
-    opens it. The pool's own reconnection attempts then wait for the breaker to close instead
-    of backing off (up to 10 s between attempts): the pool refills as soon as a probe connects.
+    With a breaker (`attach`), a checkout is refused at once while it is open, and so are the
+    requests already waiting for a connection when it opens. Its connects go through the
+    breaker (`Breaker.connection_class`): a failed one opens it, and while it is open the
+    pool's reconnection attempts wait for it to close.
     """
 
     checking: "asyncio.Task[None] | None" = None  # the check running now, if any
     breaker: Breaker | None = None
 
+    def attach(self, breaker: Breaker) -> None:
+        """Refuse checkouts while `breaker` is open; check the idle connections when it closes."""
+        self.breaker = breaker
+        self.waiting: set[asyncio.Task[Any]] = set()  # requests in `getconn` now
+        self.refusing: set[asyncio.Task[Any]] = set()  # those `fail_waiting` cancelled
+        breaker.on_open.append(self.fail_waiting)
+        breaker.on_close.append(self.check_soon)
+
     async def getconn(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
         """A pooled connection; refused at once while the breaker is open."""
-        if self.breaker is not None:
-            self.breaker.check()
-        return await super().getconn(timeout)
-
-    async def _connect(self, timeout: float | None = None) -> Conn:  # noqa: ASYNC109 (the pool's)
-        # psycopg_pool's own connect, used by its background workers: no public hook reports a
-        # failed connect (tests/common/test_breaker.py covers this override).
         breaker = self.breaker
         if breaker is None:
-            return await super()._connect(timeout)
-        await breaker.wait_closed()
-        if breaker.is_open:  # stopped while open: the pool is closing
-            raise breaker.error()
+            return await super().getconn(timeout)
+        breaker.check()
+        task = asyncio.current_task()
+        assert task is not None  # always called from a task
+        self.waiting.add(task)
         try:
-            return await super()._connect(timeout)
-        except Exception as exc:
-            breaker.trip(exc)
-            raise
+            return await super().getconn(timeout)
+        except asyncio.CancelledError:
+            if task not in self.refusing:
+                raise
+            task.uncancel()  # the cancellation was ours: answer it as a refusal
+            raise breaker.refusal() from None
+        finally:
+            self.waiting.discard(task)
+            self.refusing.discard(task)
 
     async def fail_waiting(self) -> None:
         """Refuse every request waiting for a connection: none will come while the breaker is open."""
-        if self.closed or self.breaker is None:
-            return
-        # What psycopg_pool's close() does to its waiting clients, with our error instead.
-        async with self._lock:
-            waiting = list(self._waiting)
-            self._waiting.clear()
-        for client in waiting:
-            await client.fail(self.breaker.refusal())
+        # psycopg_pool takes a cancelled waiter out of its queue (a connection handed to it
+        # meanwhile goes back to the pool); `getconn` turns our cancellation into a 503.
+        for task in self.waiting - self.refusing:
+            self.refusing.add(task)
+            task.cancel()
 
     async def putconn(self, conn: Conn) -> None:
         """Return `conn`; if it is broken, check the idle connections too."""
@@ -199,6 +196,7 @@ def make_pool(
     """
     pool = HotPool(
         plain_dsn(dsn),
+        connection_class=breaker.connection_class() if breaker is not None else AsyncConnection,
         min_size=min(2, size),
         max_size=size,
         timeout=timeout,
@@ -207,9 +205,7 @@ def make_pool(
         name=service,
     )
     if breaker is not None:
-        pool.breaker = breaker
-        breaker.on_open.append(pool.fail_waiting)
-        breaker.on_close.append(pool.check_soon)
+        pool.attach(breaker)
 
     def in_use() -> float:
         stats = pool.get_stats()
@@ -333,10 +329,3 @@ async def ping(engine: AsyncEngine) -> None:
     """Check that the database answers."""
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-
-
-def violation(exc: Exception) -> tuple[str | None, str | None]:
-    """The SQLSTATE and constraint name behind a DBAPI error (e.g. an IntegrityError), if any."""
-    orig = getattr(exc, "orig", exc)
-    diag = getattr(orig, "diag", None)
-    return getattr(orig, "sqlstate", None), getattr(diag, "constraint_name", None)

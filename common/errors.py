@@ -6,10 +6,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import DataError as DriverDataError
+from psycopg import IntegrityError as DriverIntegrityError
 from psycopg import OperationalError as DriverOperationalError
 from psycopg_pool import PoolTimeout as DriverPoolTimeout
 from psycopg_pool import TooManyRequests as PoolQueueFull
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,6 +100,50 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
+# Every constraint whose violation a request can cause, and what it tells the client. A service
+# that adds context (which movie has the external id, which show overlaps) looks its error up
+# here with `constraint_error` and adds fields; any other violation is rendered by the handler.
+_CONSTRAINTS: dict[str, tuple[type[AppError], str, str]] = {
+    # global directory
+    "uq_users_email_lower": (Conflict, "email_taken", "an account with this email already exists"),
+    "fk_cinemas_region_regions": (Unprocessable, "unknown_region", "no such region"),
+    "fk_staff_cinemas_cinema_id_cinemas": (Unprocessable, "unknown_cinema", "no such cinema"),
+    "fk_staff_cinemas_user_id_users": (Conflict, "user_gone", "the user no longer exists"),
+    "uq_signing_keys_active": (Conflict, "rotation_in_progress", "another key rotation won"),
+    "pk_regions": (Conflict, "region_exists", "the region was created concurrently"),
+    # regional catalog and payments
+    "movies_external_id_key": (Conflict, "movie_exists", "a movie with this external id exists"),
+    "uq_halls_cinema_id_name": (Conflict, "hall_name_taken", "this cinema has a hall of this name"),
+    "ex_shows_hall_overlap": (
+        Conflict,
+        "show_overlap",
+        "the hall already has a show at that time (including cleaning)",
+    ),
+    "uq_payments_open_per_reservation": (
+        Conflict,
+        "payment_in_progress",
+        "a payment of this reservation is in progress",
+    ),
+}
+
+
+def violation(exc: Exception) -> tuple[str | None, str | None]:
+    """The SQLSTATE and constraint name behind a DBAPI error (e.g. an IntegrityError), if any."""
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)
+    return getattr(orig, "sqlstate", None), getattr(diag, "constraint_name", None)
+
+
+def constraint_error(exc: Exception) -> AppError:
+    """The application error that explains a constraint violation (409 `conflict` if unknown)."""
+    constraint = violation(exc)[1]
+    if constraint in _CONSTRAINTS:
+        kind, code, detail = _CONSTRAINTS[constraint]
+        return kind(detail, code=code)
+    log.warning("unmapped constraint violation", extra={"fields": {"constraint": constraint}})
+    return Conflict("the request conflicts with the current state")
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -155,6 +201,15 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _json(500, error_body("internal", "internal error"))
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    return await _app_error(request, constraint_error(exc))
+
+
+async def _data_error(request: Request, _: Exception) -> JSONResponse:
+    error = Unprocessable("a value is out of range for its field", code="invalid_value")
+    return await _app_error(request, error)
+
+
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     # Pool exhausted, lock or statement timeout, deadlock, lost connection: transient, so the
     # client (or the router) should retry; the transaction was rolled back.
@@ -205,6 +260,10 @@ def install_error_handlers(app: FastAPI) -> None:
         DriverOperationalError,
     ):
         app.add_exception_handler(transient, _database_busy)
+    for integrity in (IntegrityError, DriverIntegrityError):
+        app.add_exception_handler(integrity, _integrity_error)
+    for data in (DataError, DriverDataError):
+        app.add_exception_handler(data, _data_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

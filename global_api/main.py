@@ -25,7 +25,6 @@ from global_api.auth.router import router as auth_router
 from global_api.config import GlobalSettings, settings_from_env
 from global_api.directory.cache import MapCache
 from global_api.directory.router import router as directory_router
-from global_api.errors import install_db_error_handlers
 from global_api.tokens.jwks import DatabaseJwks
 from global_api.tokens.keys import KeyRing, ensure_active_key
 from global_api.tokens.router import retired_grace_seconds
@@ -113,7 +112,6 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     app.state.map_cache = MapCache()
     app.state.verifier = TokenVerifier(jwks)
     install_error_handlers(app)
-    install_db_error_handlers(app)
 
     async def database_ready() -> None:
         breaker = app.state.breaker

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from common.auth import StaffClaims
@@ -11,8 +11,7 @@ from regional_api.cinemas.deps import ManagedCinema
 from regional_api.clock import ClockDep
 from regional_api.config import SettingsDep
 from regional_api.db import PoolDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import Keyed
+from regional_api.idempotency.deps import IdempotencyDep, respond
 from regional_api.payments import flow
 from regional_api.payments.deps import ProviderDep
 from regional_api.payments.service import PaymentAttempt, check_card
@@ -33,8 +32,10 @@ router = APIRouter(tags=["box office"])
 @router.post(
     "/shows/{show_id}/sales",
     status_code=201,
-    response_model=SaleRead,
+    response_model=None,
     responses={
+        201: {"model": SaleRead, "description": "sold: the tickets"},
+        202: {"model": SaleRead, "description": "the provider has not decided yet"},
         402: {"model": ErrorBody, "description": "payment_failed; nothing is held"},
         409: {"model": ErrorBody, "description": "seats_taken"},
     },
@@ -42,13 +43,12 @@ router = APIRouter(tags=["box office"])
 async def sell_seats(
     show_id: ManagedShowIdDep,
     body: SaleCreate,
-    claims: StaffClaims,
-    request: Request,
+    _: StaffClaims,
     pool: PoolDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
-    key: IdempotencyKeyDep,
+    idem: IdempotencyDep,
     full: FullShowsDep,
 ) -> JSONResponse:
     """Sell seats at the counter in one step: hold, charge and confirm, or nothing at all."""
@@ -71,7 +71,8 @@ async def sell_seats(
     outcome, attempt = await flow.pay(
         pool,
         provider,
-        keyed=Keyed(key, claims.sub, request.url.path, body),
+        idem=idem,
+        request=body,
         open_intent=sale.open,
         card_number=body.card_number,
         clock=clock,
@@ -81,7 +82,7 @@ async def sell_seats(
     )
     if attempt is not None:
         sale.record(attempt)
-    return outcome_response(outcome)
+    return respond(outcome)
 
 
 def _sale_answer(sale: service.CounterSale, attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
@@ -98,7 +99,7 @@ def _sale_answer(sale: service.CounterSale, attempt: PaymentAttempt) -> tuple[in
         cinema_id=hold.cinema_id,
         amount_minor=payment.amount_minor,
         currency=payment.currency,
-        customer_email=hold.customer_email,
+        customer_email=sale.customer_email,
         user_id=hold.user_id,
         payment=PaymentRead.model_validate(payment),
         tickets=[TicketRead.model_validate(ticket) for ticket in attempt.tickets],

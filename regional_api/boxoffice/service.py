@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from common.db import Conn
 from regional_api.payments.metrics import BOX_OFFICE_SALES
 from regional_api.payments.service import Intent, PaymentAttempt, open_payment
-from regional_api.reservations.holds import Hold, place_hold
+from regional_api.reservations.holds import Terms, place_hold
+from schemas.reservations import ReservationRead
 
 log = logging.getLogger("boxoffice")
 
@@ -27,20 +28,18 @@ class CounterSale:
     region: str
     now: datetime
     guard_until: datetime
-    hold: Hold | None = field(default=None, init=False)
+    hold: ReservationRead | None = field(default=None, init=False)
 
     async def open(self, conn: Conn) -> Intent:
         """Hold the seats and open their payment in the caller's transaction."""
-        self.hold = await place_hold(
-            conn,
-            show_id=self.show_id,
-            seat_ids=self.seat_ids,
+        terms = Terms(
             user_id=self.user_id,
             channel="box_office",
             now=self.now,
             ttl=SALE_HOLD_TTL,
             customer_email=self.customer_email,
         )
+        self.hold = await place_hold(conn, self.show_id, terms, self.seat_ids)
         return await open_payment(
             conn,
             reservation_id=self.hold.id,

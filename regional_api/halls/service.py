@@ -9,8 +9,7 @@ from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import violation
-from common.errors import Conflict
+from common.errors import Conflict, constraint_error
 from common.ids import new_id
 from regional_api.halls.layout import Layout, parse_layout
 from regional_api.halls.models import Hall, Seat
@@ -49,13 +48,11 @@ async def _save_hall(session: AsyncSession, hall: Hall, changes: dict[str, Any])
             session.add(hall)
             await session.flush()
     except IntegrityError as exc:
-        if violation(exc)[1] == "uq_halls_cinema_id_name":
-            raise Conflict(
-                f"this cinema already has a hall named {name!r}",
-                code="hall_name_taken",
-                name=name,
-            ) from None
-        raise
+        error = constraint_error(exc)
+        if error.code != "hall_name_taken":
+            raise
+        error.extra["name"] = name
+        raise error from None
 
 
 async def _insert_seats(session: AsyncSession, hall_id: str, layout: Layout) -> None:

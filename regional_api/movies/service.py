@@ -7,8 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import violation
-from common.errors import Conflict
+from common.errors import constraint_error
 from common.ids import new_id
 from regional_api.movies.models import Movie
 
@@ -36,14 +35,12 @@ async def _save(session: AsyncSession, movie: Movie, changes: dict[str, Any]) ->
             session.add(movie)
             await session.flush()
     except IntegrityError as exc:
-        if violation(exc)[1] != "movies_external_id_key":
+        error = constraint_error(exc)
+        if error.code != "movie_exists":
             raise
         existing = await session.execute(select(Movie.id).where(Movie.external_id == external_id))
-        raise Conflict(
-            f"a movie with external id {external_id!r} exists",
-            code="movie_exists",
-            movie_id=existing.scalar_one_or_none(),
-        ) from None
+        error.extra["movie_id"] = existing.scalar_one_or_none()
+        raise error from None
 
 
 async def create_movie(session: AsyncSession, *, region: str, fields: dict[str, Any]) -> Movie:

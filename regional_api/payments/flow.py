@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pydantic import BaseModel
+
 from common.db import Conn, HotPool
 from regional_api.clock import Clock
-from regional_api.idempotency.service import Keyed, Outcome, claim, store
+from regional_api.idempotency.service import Idempotency, Outcome
 from regional_api.payments import service
 from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import Intent, PaymentAttempt
@@ -35,7 +37,8 @@ async def pay(
     pool: HotPool,
     provider: PaymentProvider,
     *,
-    keyed: Keyed,
+    idem: Idempotency,
+    request: BaseModel,
     open_intent: Callable[[Conn], Awaitable[Intent]],
     card_number: str | None,
     clock: Clock,
@@ -48,25 +51,23 @@ async def pay(
     Returns the answer, and the attempt unless the answer is a replay; `changed` is told the
     show once the settle committed (its seats were sold or freed).
     """
-    keyed_write = keyed.key is not None
-    async with _unit(pool, transaction=keyed_write or is_sale) as conn:
-        replay = await claim(conn, keyed)
+    transaction = idem.key is not None or is_sale
+    async with _unit(pool, transaction=transaction) as conn:
+        replay = await idem.claim(conn, request)
         if replay is not None:
             return replay, None
         intent = await open_intent(conn)
-        await store(conn, keyed, *answer(intent.pending()))
+        await idem.store(conn, *answer(intent.pending()))
     result = await service.charge(provider, intent, card_number)
-    async with _unit(pool, transaction=keyed_write or is_sale) as conn:
+    async with _unit(pool, transaction=transaction) as conn:
         attempt = await service.settle(conn, intent, result, now=clock.now(), is_sale=is_sale)
         if attempt.payment.status != "refunding":
-            status, body = answer(attempt)
-            await store(conn, keyed, status, body)
+            outcome = await idem.store(conn, *answer(attempt))
     if changed is not None:
         changed(intent.show_id)
     if attempt.payment.status == "refunding":  # answered once the money is back
         await service.return_money(pool, provider, attempt.payment)
-        status, body = answer(attempt)
         async with pool.connection() as conn:
-            await store(conn, keyed, status, body)
+            outcome = await idem.store(conn, *answer(attempt))
     service.record(attempt.payment)
-    return Outcome(status, body, replayed=False), attempt
+    return outcome, attempt

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from common.auth import Claims
@@ -11,8 +11,7 @@ from common.ids import is_local
 from regional_api.clock import ClockDep
 from regional_api.config import SettingsDep
 from regional_api.db import PoolDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import Keyed
+from regional_api.idempotency.deps import IdempotencyDep, respond
 from regional_api.payments import flow, service
 from regional_api.payments.deps import ProviderDep
 from regional_api.payments.errors import PaymentNotFound
@@ -64,8 +63,9 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
 @router.post(
     "/reservations/{reservation_id}/payments",
     status_code=201,
-    response_model=PaymentOutcome,
+    response_model=None,
     responses={
+        201: {"model": PaymentOutcome, "description": "paid: the tickets"},
         202: {"model": PaymentOutcome, "description": "the provider has not decided yet"},
         402: {"model": ErrorBody, "description": "payment_failed; the hold is kept"},
         409: {
@@ -79,12 +79,11 @@ async def pay_reservation(
     reservation_id: str,
     body: PaymentCreate,
     claims: Claims,
-    request: Request,
     pool: PoolDep,
     clock: ClockDep,
     settings: SettingsDep,
     provider: ProviderDep,
-    key: IdempotencyKeyDep,
+    idem: IdempotencyDep,
     full: FullShowsDep,
 ) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
@@ -107,14 +106,15 @@ async def pay_reservation(
     outcome, _ = await flow.pay(
         pool,
         provider,
-        keyed=Keyed(key, claims.sub, request.url.path, body),
+        idem=idem,
+        request=body,
         open_intent=open_intent,
         card_number=body.card_number,
         clock=clock,
         answer=attempt_answer,
         changed=full.changed,
     )
-    return outcome_response(outcome)
+    return respond(outcome)
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentRead)

@@ -9,11 +9,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg.errors import UniqueViolation
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, HotPool, fetch, fetch_one, run
+from common.db import Conn, HotPool, fetch, fetch_one, run, session_connection
 from common.ids import new_id
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -117,10 +116,9 @@ async def open_payment(
         "admin": claims is not None and claims.role is Role.admin,
         "cinemas": [] if claims is None else list(claims.cinemas),
     }
-    try:
-        row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
-    except UniqueViolation as exc:  # a concurrent payment was opened after our snapshot
-        raise PaymentInProgress(reservation_id) from exc
+    # A payment opened concurrently after this snapshot meets the unique index of open
+    # payments: its violation is answered `payment_in_progress` (common/errors.py).
+    row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
     if row is None or not row.allowed:
         raise ReservationNotFound(reservation_id)
     if not row.cash_ok:
@@ -253,17 +251,8 @@ def record(payment: Payment) -> None:
 
 async def tickets_of(session: AsyncSession, reservation_id: str) -> list[Ticket]:
     """The issued tickets of a reservation, in seat-map order."""
-    rows = await session.execute(
-        text(
-            "SELECT rs.ticket_code AS code, rs.seat_id, s.label AS seat_label, rs.seat_type,"
-            " rs.price_minor, rs.checked_in_at"
-            " FROM reservation_seats rs JOIN seats s ON s.id = rs.seat_id"
-            " WHERE rs.reservation_id = :rid AND rs.ticket_code IS NOT NULL"
-            " ORDER BY s.grid_row, s.grid_col"
-        ),
-        {"rid": reservation_id},
-    )
-    return [Ticket(**row) for row in rows.mappings()]
+    rows = await fetch(await session_connection(session), sql.TICKETS, {"rid": reservation_id})
+    return [Ticket(**row._asdict()) for row in rows]
 
 
 async def payments_of(session: AsyncSession, reservation_id: str) -> list[Payment]:

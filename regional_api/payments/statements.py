@@ -5,37 +5,35 @@ connection held across it: `OPEN_PAYMENT` records the intent and guards the seat
 sells them and completes the payment, or marks it for a refund when they were lost meanwhile.
 """
 
-from common.db import raw_sql
-
 # One round trip: lock the reservation and its seats, check who may pay and that nothing is
 # paid or in flight, price the seats, insert the pending payment and hold the seats for this
 # reservation until at least :guard (the charge's timeout plus a margin), so they cannot lapse
 # while the provider answers. FOR UPDATE returns the rows' newest versions after waiting, so a
 # payment that won a race is seen through the status it confirmed; a race that slips past the
 # `pending` check meets the unique index of open payments.
-OPEN_PAYMENT = raw_sql("""
+OPEN_PAYMENT = """
 WITH r AS (
   SELECT id, show_id, cinema_id, user_id, status, currency,
-         CAST(:admin AS boolean) OR cinema_id = ANY(CAST(:cinemas AS text[])) AS manages
-  FROM reservations WHERE id = :rid FOR UPDATE),
+         CAST(%(admin)s AS boolean) OR cinema_id = ANY(CAST(%(cinemas)s AS text[])) AS manages
+  FROM reservations WHERE id = %(rid)s FOR UPDATE),
 prior AS (
   SELECT coalesce(bool_or(status = 'completed'), false) AS paid,
          coalesce(bool_or(status = 'pending'), false) AS pending
-  FROM payments WHERE reservation_id = :rid),
+  FROM payments WHERE reservation_id = %(rid)s),
 due AS (
   SELECT coalesce(sum(price_minor), 0) AS amount, count(*) AS seats
-  FROM reservation_seats WHERE reservation_id = :rid),
+  FROM reservation_seats WHERE reservation_id = %(rid)s),
 seats AS (
   SELECT seat_id,
-         reservation_id = :rid OR status = 'free' OR (status = 'held' AND held_until <= :now)
+         reservation_id = %(rid)s OR status = 'free' OR (status = 'held' AND held_until <= %(now)s)
            AS ours
   FROM show_seats
   WHERE show_id = (SELECT show_id FROM r)
-    AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = :rid)
+    AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = %(rid)s)
   ORDER BY seat_id FOR UPDATE),
 verdict AS (
-  SELECT CAST(:payer AS text) IS NULL OR r.user_id = :payer OR r.manages AS allowed,
-         :method <> 'cash' OR CAST(:payer AS text) IS NULL OR r.manages AS cash_ok,
+  SELECT CAST(%(payer)s AS text) IS NULL OR r.user_id = %(payer)s OR r.manages AS allowed,
+         %(method)s <> 'cash' OR CAST(%(payer)s AS text) IS NULL OR r.manages AS cash_ok,
          (SELECT count(*) FILTER (WHERE ours) FROM seats) = due.seats AS sellable
   FROM r, due),
 go AS (
@@ -44,113 +42,122 @@ go AS (
     AND r.status IN ('held', 'expired') AND NOT prior.paid AND NOT prior.pending),
 opened AS (
   INSERT INTO payments (id, reservation_id, method, status, amount_minor, currency, created_at)
-  SELECT :pid, r.id, :method, 'pending', due.amount, r.currency, :now
+  SELECT %(pid)s, r.id, %(method)s, 'pending', due.amount, r.currency, %(now)s
   FROM go, r, due
   RETURNING id),
 guarded AS (
-  UPDATE show_seats s SET status = 'held', reservation_id = :rid,
-    held_until = CASE WHEN s.reservation_id = :rid AND s.status = 'held'
-                      THEN greatest(s.held_until, :guard) ELSE :guard END
+  UPDATE show_seats s SET status = 'held', reservation_id = %(rid)s,
+    held_until = CASE WHEN s.reservation_id = %(rid)s AND s.status = 'held'
+                      THEN greatest(s.held_until, %(guard)s) ELSE %(guard)s END
   FROM go
   WHERE s.show_id = (SELECT show_id FROM r) AND s.seat_id IN (SELECT seat_id FROM seats)),
 revived AS (
   UPDATE reservations SET status = 'held',
-    hold_expires_at = greatest(coalesce(hold_expires_at, :guard), :guard)
+    hold_expires_at = greatest(coalesce(hold_expires_at, %(guard)s), %(guard)s)
   FROM go WHERE reservations.id = go.id)
 SELECT r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid, prior.pending,
        due.amount, due.seats, verdict.allowed, verdict.cash_ok, verdict.sellable
 FROM r, prior, due, verdict
-""")
+"""
 
 # One round trip after a completed charge: lock the pending payment and its reservation, then
 # the seats; if every seat is still this reservation's or free and the reservation was not
 # canceled meanwhile, sell them, give each the code at its rank, confirm the reservation and
 # complete the payment; otherwise mark the payment `refunding` (its money goes back). Nothing
 # happens unless the payment is still pending: a settled payment is settled once.
-SETTLE = raw_sql("""
+SETTLE = """
 WITH pay AS (
   SELECT p.id, r.status AS reservation_status
   FROM payments p JOIN reservations r ON r.id = p.reservation_id
-  WHERE p.id = :pid AND p.status = 'pending' FOR UPDATE),
+  WHERE p.id = %(pid)s AND p.status = 'pending' FOR UPDATE),
 mine AS (
   SELECT seat_id, seat_type, price_minor, checked_in_at,
          row_number() OVER (ORDER BY seat_id) AS rank
-  FROM reservation_seats WHERE reservation_id = :rid),
+  FROM reservation_seats WHERE reservation_id = %(rid)s),
 target AS (
   SELECT show_id, seat_id, status, held_until, reservation_id FROM show_seats
-  WHERE show_id = :show_id AND seat_id IN (SELECT seat_id FROM mine)
+  WHERE show_id = %(show_id)s AND seat_id IN (SELECT seat_id FROM mine)
     AND EXISTS (SELECT 1 FROM pay)
   ORDER BY seat_id FOR UPDATE),
 ready AS (
   SELECT EXISTS (SELECT 1 FROM pay WHERE reservation_status IN ('held', 'expired'))
          AND count(*) = (SELECT count(*) FROM mine) AS ok
   FROM target
-  WHERE reservation_id = :rid OR status = 'free' OR (status = 'held' AND held_until <= :now)),
+  WHERE reservation_id = %(rid)s OR status = 'free' OR (status = 'held' AND held_until <= %(now)s)),
 sold AS (
-  UPDATE show_seats s SET status = 'sold', reservation_id = :rid, held_until = NULL
+  UPDATE show_seats s SET status = 'sold', reservation_id = %(rid)s, held_until = NULL
   FROM target t, ready
   WHERE ready.ok AND s.show_id = t.show_id AND s.seat_id = t.seat_id
   RETURNING s.seat_id),
 ticketed AS (
-  UPDATE reservation_seats rs SET ticket_code = (CAST(:codes AS text[]))[m.rank]
+  UPDATE reservation_seats rs SET ticket_code = (CAST(%(codes)s AS text[]))[m.rank]
   FROM mine m, sold
-  WHERE rs.reservation_id = :rid AND rs.seat_id = m.seat_id AND sold.seat_id = m.seat_id
+  WHERE rs.reservation_id = %(rid)s AND rs.seat_id = m.seat_id AND sold.seat_id = m.seat_id
   RETURNING rs.seat_id, rs.ticket_code),
 confirmed AS (
-  UPDATE reservations SET status = 'confirmed', confirmed_at = :now, hold_expires_at = NULL
-  FROM ready WHERE ready.ok AND id = :rid),
+  UPDATE reservations SET status = 'confirmed', confirmed_at = %(now)s, hold_expires_at = NULL
+  FROM ready WHERE ready.ok AND id = %(rid)s),
 completed AS (
-  UPDATE payments SET status = 'completed', provider_ref = :ref, completed_at = :now
-  FROM ready WHERE ready.ok AND id = :pid),
+  UPDATE payments SET status = 'completed', provider_ref = %(ref)s, completed_at = %(now)s
+  FROM ready WHERE ready.ok AND id = %(pid)s),
 lost AS (
-  UPDATE payments SET status = 'refunding', provider_ref = :ref, failure_reason = 'hold_lapsed'
+  UPDATE payments SET status = 'refunding', provider_ref = %(ref)s, failure_reason = 'hold_lapsed'
   FROM pay, ready WHERE NOT ready.ok AND payments.id = pay.id)
 SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, m.seat_type, m.price_minor,
        m.checked_in_at
 FROM ticketed t JOIN mine m ON m.seat_id = t.seat_id JOIN seats st ON st.id = t.seat_id
 ORDER BY st.grid_row, st.grid_col
-""")
+"""
 
 # A charge that did not complete (`failed`), or that timed out and must be voided
 # (`refunding`); only while the payment is still pending.
-FINISH = raw_sql("""
-UPDATE payments SET status = :status, provider_ref = :ref, failure_reason = :reason
-WHERE id = :pid AND status = 'pending'
+FINISH = """
+UPDATE payments SET status = %(status)s, provider_ref = %(ref)s, failure_reason = %(reason)s
+WHERE id = %(pid)s AND status = 'pending'
 RETURNING status, provider_ref, failure_reason, completed_at
-""")
+"""
 
 # The provider answered the refund (or void) of a `refunding` payment.
-REFUNDED = raw_sql("""
-UPDATE payments SET status = CASE WHEN :returned THEN 'refunded' ELSE 'failed' END
-WHERE id = :pid AND status = 'refunding'
+REFUNDED = """
+UPDATE payments SET status = CASE WHEN %(returned)s THEN 'refunded' ELSE 'failed' END
+WHERE id = %(pid)s AND status = 'refunding'
 RETURNING status
-""")
+"""
 
 # A failed counter sale leaves nothing held: its reservation is canceled, its seats freed
 # (found through reservation_seats: show_seats.reservation_id has no index, migration 0007).
-DROP_SALE = raw_sql("""
+DROP_SALE = """
 WITH freed AS (
   UPDATE show_seats ss SET status = 'free', reservation_id = NULL, held_until = NULL
   FROM reservation_seats rs
-  WHERE rs.reservation_id = :rid AND ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id
-    AND ss.reservation_id = :rid AND ss.status = 'held')
-UPDATE reservations SET status = 'canceled', canceled_at = :now
-WHERE id = :rid AND status = 'held'
-""")
+  WHERE rs.reservation_id = %(rid)s AND ss.show_id = rs.show_id AND ss.seat_id = rs.seat_id
+    AND ss.reservation_id = %(rid)s AND ss.status = 'held')
+UPDATE reservations SET status = 'canceled', canceled_at = %(now)s
+WHERE id = %(rid)s AND status = 'held'
+"""
 
 # A payment's current row (after a settle that sold nothing).
-PAYMENT = raw_sql("""
-SELECT status, provider_ref, failure_reason, completed_at FROM payments WHERE id = :pid
-""")
+PAYMENT = """
+SELECT status, provider_ref, failure_reason, completed_at FROM payments WHERE id = %(pid)s
+"""
 
 # The reconciler's work: payments left unsettled past :before (their replica died mid-charge,
 # or a refund was not confirmed), with what settling them needs.
-UNSETTLED = raw_sql("""
+UNSETTLED = """
 SELECT p.id, p.reservation_id, p.method, p.status, p.amount_minor, p.currency, p.created_at,
        p.provider_ref, p.failure_reason, r.show_id, r.channel,
        (SELECT count(*) FROM reservation_seats rs WHERE rs.reservation_id = p.reservation_id)
          AS seats
 FROM payments p JOIN reservations r ON r.id = p.reservation_id
-WHERE p.status IN ('pending', 'refunding') AND p.created_at <= :before
-ORDER BY p.created_at LIMIT :limit
-""")
+WHERE p.status IN ('pending', 'refunding') AND p.created_at <= %(before)s
+ORDER BY p.created_at LIMIT %(limit)s
+"""
+
+# A confirmed reservation's tickets, in seat-map order.
+TICKETS = """
+SELECT rs.ticket_code AS code, rs.seat_id, s.label AS seat_label, rs.seat_type, rs.price_minor,
+       rs.checked_in_at
+FROM reservation_seats rs JOIN seats s ON s.id = rs.seat_id
+WHERE rs.reservation_id = %(rid)s AND rs.ticket_code IS NOT NULL
+ORDER BY s.grid_row, s.grid_col
+"""

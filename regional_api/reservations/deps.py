@@ -1,21 +1,33 @@
 """Dependencies of the reservation endpoints: settings, id checks and who may see what."""
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Concatenate, ParamSpec
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from common.auth import Claims
 from common.db import Conn, fetch_one, session_connection
 from common.errors import Forbidden
 from common.ids import is_local
+from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
-from regional_api.db import SessionDep
+from regional_api.db import AutocommitConnDep, SessionDep
+from regional_api.idempotency.deps import IdempotencyDep, once
+from regional_api.idempotency.service import Idempotency
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
 from regional_api.reservations.full_shows import FullShows
+from regional_api.reservations.holds import Terms
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
+from schemas.reservations import ReservationRead
+
+P = ParamSpec("P")
 
 
 async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
@@ -68,6 +80,55 @@ async def seat_cap(
     if claims.role is Role.staff and claims.may_manage(await show_cinema(conn, show_id)):
         return None
     return settings.max_seats_per_customer_show
+
+
+@dataclass(frozen=True, slots=True)
+class HoldContext:
+    """What the two hold endpoints share: the show, the caller's terms, a connection, the key."""
+
+    show_id: str
+    terms: Terms
+    conn: Conn
+    idem: Idempotency
+
+    async def answer(
+        self,
+        body: BaseModel,
+        place: Callable[Concatenate[Conn, str, Terms, P], Awaitable[ReservationRead]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> JSONResponse:
+        """Place the hold once per Idempotency-Key and answer 201 with it (or the replay)."""
+
+        def write() -> Awaitable[ReservationRead]:
+            return place(self.conn, self.show_id, self.terms, *args, **kwargs)
+
+        return await once(self.idem, self.conn, body, write)
+
+
+async def hold_context(
+    claims: Claims,
+    show_id: ShowIdDep,
+    conn: AutocommitConnDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    full: FullShowsDep,
+    idem: IdempotencyDep,
+) -> HoldContext:
+    """The context of an online hold of the path's show by the caller."""
+    terms = Terms(
+        user_id=claims.sub,
+        channel="online",
+        now=clock.now(),
+        ttl=timedelta(seconds=settings.hold_ttl_seconds),
+        cap=await seat_cap(conn, claims, show_id, settings),
+        max_extensions=settings.hold_max_extensions,
+        full=full,
+    )
+    return HoldContext(show_id, terms, conn, idem)
+
+
+HoldContextDep = Annotated[HoldContext, Depends(hold_context)]
 
 
 def may_see(claims: TokenClaims, reservation: Reservation) -> bool:

@@ -1,6 +1,8 @@
 """Placing holds: seats by id or the best adjacent block, all or none, in one statement.
 
-These run on a psycopg connection (the request's, or a session's via `session_connection`).
+These run on a psycopg connection: the hot pool's, in autocommit or in the transaction of an
+idempotency key or of a counter sale. A hold is answered as the `ReservationRead` it becomes,
+built once from what the claim returns.
 """
 
 import logging
@@ -23,6 +25,7 @@ from regional_api.reservations.errors import (
     UnknownSeats,
 )
 from regional_api.reservations.full_shows import FullShows
+from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 log = logging.getLogger("reservations.holds")
 
@@ -30,34 +33,17 @@ BEST_AVAILABLE_ATTEMPTS = 4
 
 
 @dataclass(frozen=True, slots=True)
-class HeldSeat:
-    """A seat of a new hold, with its label and the price it was held at."""
+class Terms:
+    """Who holds, through which channel, when, for how long and under which cap."""
 
-    seat_id: int
-    label: str
-    row_label: str
-    number: int
-    seat_type: str
-    price_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """A new hold: the reservation row written, its seats, and the show it is for."""
-
-    id: str
-    show_id: str
-    cinema_id: str
     user_id: str | None
-    customer_email: str | None
     channel: str
-    hold_expires_at: datetime
-    amount_minor: int
-    currency: str
-    created_at: datetime
-    seats: list[HeldSeat]
-    show_starts_at: datetime
-    movie_title: str
+    now: datetime
+    ttl: timedelta
+    cap: int | None = None  # seats of the show the customer may have (None: no cap)
+    customer_email: str | None = None
+    max_extensions: int = 0  # the extensions the new hold answers as left
+    full: FullShows | None = None  # refuse seats it knows to be taken (online holds only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,41 +79,31 @@ class _Draft:
 
     id: str
     show_id: str
-    user_id: str | None
-    customer_email: str | None
-    channel: str
-    now: datetime
-    deadline: datetime
-    cap: int | None
+    terms: Terms
+
+    @property
+    def deadline(self) -> datetime:
+        return self.terms.now + self.terms.ttl
 
     def params(self) -> dict[str, Any]:
+        terms = self.terms
         return {
-            "cap": self.cap,
+            "cap": terms.cap,
             "rid": self.id,
             "show_id": self.show_id,
-            "user_id": self.user_id,
-            "email": self.customer_email,
-            "channel": self.channel,
+            "user_id": terms.user_id,
+            "email": terms.customer_email,
+            "channel": terms.channel,
             "deadline": self.deadline,
-            "now": self.now,
+            "now": terms.now,
         }
 
 
-def _draft(
-    show_id: str,
-    *,
-    user_id: str | None,
-    customer_email: str | None,
-    channel: str,
-    now: datetime,
-    ttl: timedelta,
-    cap: int | None,
-) -> _Draft:
+def _draft(show_id: str, terms: Terms) -> _Draft:
     region = region_of(show_id)
     if region is None:
         raise ShowNotFound(show_id)
-    reservation_id = new_id("res", region)
-    return _Draft(reservation_id, show_id, user_id, customer_email, channel, now, now + ttl, cap)
+    return _Draft(new_id("res", region), show_id, terms)
 
 
 Refusal = SeatsTaken | UnknownSeats | ShowNotFound | ShowNotBookable | SeatCapExceeded
@@ -135,7 +111,7 @@ Refusal = SeatsTaken | UnknownSeats | ShowNotFound | ShowNotBookable | SeatCapEx
 
 async def _claim(
     conn: Conn, draft: _Draft, seat_ids: Sequence[int]
-) -> tuple[_Show, list[HeldSeat]] | Refusal:
+) -> tuple[_Show, list[ReservationSeatRead]] | Refusal:
     """Claim every seat and create the reservation, or say why not (and write nothing)."""
     params = draft.params() | {"seat_ids": list(seat_ids)}
     rows = await fetch(conn, sql.CLAIM, params)
@@ -146,7 +122,14 @@ async def _claim(
             draft.show_id, first.cinema_id, first.currency.strip(), first.starts_at, first.title
         )
         seats = [
-            HeldSeat(r.seat_id, r.label, r.row_label, r.number, r.seat_type, r.price_minor)
+            ReservationSeatRead(
+                seat_id=r.seat_id,
+                label=r.label,
+                row_label=r.row_label,
+                number=r.number,
+                seat_type=r.seat_type,
+                price_minor=r.price_minor,
+            )
             for r in won
         ]
         return show, seats
@@ -159,10 +142,9 @@ async def _why_refused(
     conn: Conn, draft: _Draft, seat_ids: Sequence[int], rows: list[Any]
 ) -> Refusal:
     """Why a claim was refused: the show, unknown or taken seats, or the customer's cap."""
+    now, cap = draft.terms.now, draft.terms.cap
     try:
-        _bookable(
-            await fetch_one(conn, sql.SHOW, {"show_id": draft.show_id}), draft.show_id, draft.now
-        )
+        _bookable(await fetch_one(conn, sql.SHOW, {"show_id": draft.show_id}), draft.show_id, now)
     except (ShowNotFound, ShowNotBookable) as refusal:
         return refusal
     unknown = sorted(set(seat_ids) - {r.seat_id for r in rows})
@@ -171,66 +153,57 @@ async def _why_refused(
     taken = sorted(r.label for r in rows if not r.free)
     if taken:
         return SeatsTaken(taken)
-    if draft.cap is not None:
-        params = {"user_id": draft.user_id, "show_id": draft.show_id, "now": draft.now}
+    if cap is not None:
+        params = {"user_id": draft.terms.user_id, "show_id": draft.show_id, "now": now}
         active = int((await fetch_one(conn, sql.ACTIVE_SEATS, params)).active or 0)
-        if active + len(seat_ids) > draft.cap:
-            return SeatCapExceeded(draft.cap, active)
+        if active + len(seat_ids) > cap:
+            return SeatCapExceeded(cap, active)
     return SeatsTaken([])  # every seat was free a moment ago: someone was faster
 
 
-def _finish(draft: _Draft, show: _Show, seats: list[HeldSeat], kind: str) -> Hold:
+def _finish(
+    draft: _Draft, show: _Show, seats: list[ReservationSeatRead], kind: str
+) -> ReservationRead:
+    """The new hold as the wire shows it, built from what the claim returned (no query)."""
     metrics.HOLDS.labels("ok", kind).inc()
     metrics.SEATS_HELD.inc(len(seats))
-    amount = sum(seat.price_minor for seat in seats)
-    return Hold(
+    terms = draft.terms
+    return ReservationRead(
         id=draft.id,
         show_id=show.id,
         cinema_id=show.cinema_id,
-        user_id=draft.user_id,
-        customer_email=draft.customer_email,
-        channel=draft.channel,
-        hold_expires_at=draft.deadline,
-        amount_minor=amount,
-        currency=show.currency,
-        created_at=draft.now,
+        user_id=terms.user_id,
+        channel=terms.channel,
+        status=ReservationStatus.held,
         seats=seats,
+        amount_minor=sum(seat.price_minor for seat in seats),
+        currency=show.currency,
+        refund_minor=None,
+        hold_expires_at=draft.deadline,
+        extensions_used=0,
+        extensions_left=terms.max_extensions,
+        created_at=terms.now,
+        confirmed_at=None,
+        canceled_at=None,
         show_starts_at=show.starts_at,
         movie_title=show.title,
     )
 
 
 async def place_hold(
-    conn: Conn,
-    *,
-    show_id: str,
-    seat_ids: Sequence[int],
-    user_id: str | None,
-    channel: str,
-    now: datetime,
-    ttl: timedelta,
-    max_per_customer: int | None = None,
-    customer_email: str | None = None,
-    full: FullShows | None = None,
-) -> Hold:
+    conn: Conn, show_id: str, terms: Terms, seat_ids: Sequence[int]
+) -> ReservationRead:
     """Hold all the given seats of a show for one new reservation, or none (SeatsTaken).
 
-    With `full`, seats it knows to be taken are refused without a statement.
+    With `terms.full`, seats it knows to be taken are refused without a statement.
     """
     seat_ids = sorted(set(seat_ids))
-    taken = full.taken(show_id, seat_ids, now) if full is not None else None
+    full = terms.full
+    taken = full.taken(show_id, seat_ids, terms.now) if full is not None else None
     if taken is not None:
         _refused_full("seats")
         raise SeatsTaken(taken)
-    draft = _draft(
-        show_id,
-        user_id=user_id,
-        customer_email=customer_email,
-        channel=channel,
-        now=now,
-        ttl=ttl,
-        cap=max_per_customer,
-    )
+    draft = _draft(show_id, terms)
     claimed = await _claim(conn, draft, seat_ids)
     if isinstance(claimed, SeatsTaken):
         _conflict("seats")
@@ -290,37 +263,20 @@ def _refused_full(kind: str) -> None:
 
 
 async def place_best_available(
-    conn: Conn,
-    *,
-    show_id: str,
-    count: int,
-    seat_type: str | None,
-    user_id: str | None,
-    channel: str,
-    now: datetime,
-    ttl: timedelta,
-    max_per_customer: int | None = None,
-    full: FullShows | None = None,
-) -> Hold:
+    conn: Conn, show_id: str, terms: Terms, count: int, seat_type: str | None
+) -> ReservationRead:
     """Hold the best block of `count` adjacent free seats (retrying if someone was faster).
 
-    With `full`, a seat map without a free seat, or without such a block, is remembered, and
-    a request it answers is refused without a statement.
+    With `terms.full`, a seat map without a free seat, or without such a block, is
+    remembered, and a request it answers is refused without a statement.
     """
+    full, now = terms.full, terms.now
     if full is not None and (
         full.lacks_block(show_id, count, now) if seat_type is None else full.is_full(show_id, now)
     ):
         _refused_full("best_available")
         raise NoAdjacentSeats(count, seat_type)
-    draft = _draft(
-        show_id,
-        user_id=user_id,
-        customer_email=None,
-        channel=channel,
-        now=now,
-        ttl=ttl,
-        cap=max_per_customer,
-    )
+    draft = _draft(show_id, terms)
     show = await _read_show(conn, show_id=show_id, now=now)
     for _ in range(BEST_AVAILABLE_ATTEMPTS):
         block = await _choose(conn, show=show, now=now, count=count, seat_type=seat_type, full=full)

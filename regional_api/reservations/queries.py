@@ -10,13 +10,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, fetch, raw_sql, session_connection
-from regional_api.reservations.holds import Hold
+from common.db import Conn, fetch, session_connection
 from schemas.pagination import KeysetPage, Page, encode_cursor
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 # One round trip for the reservations, their show, movie and seats (rows repeat per seat).
-_DETAILS = raw_sql("""
+_DETAILS = """
 SELECT r.id, r.show_id, r.cinema_id, r.user_id, r.channel, r.status, r.amount_minor,
        r.currency, r.refund_minor, r.hold_expires_at, r.extensions, r.created_at,
        r.confirmed_at, r.canceled_at, s.starts_at AS show_starts_at, m.title AS movie_title,
@@ -27,31 +26,31 @@ JOIN shows s ON s.id = r.show_id
 JOIN movies m ON m.id = s.movie_id
 JOIN reservation_seats rs ON rs.reservation_id = r.id
 JOIN seats st ON st.id = rs.seat_id
-WHERE r.id = ANY(CAST(:ids AS text[]))
+WHERE r.id = ANY(CAST(%(ids)s AS text[]))
 ORDER BY st.grid_row, st.grid_col
-""")
+"""
 
 # A customer's history is paged by key on ix_reservations_user (user_id, created_at, id): a
 # page reads its own rows and one more, never the whole history (docs/benchmarks/growth.md).
 # Customer service sees only the reservations at `:cinemas` (staff), or all (NULL: admins).
-_USER_PAGE = raw_sql("""
+_USER_PAGE = """
 SELECT id, created_at FROM reservations
-WHERE user_id = :user_id
-  AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
-ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
-""")
-_USER_PAGE_BEFORE = raw_sql("""
+WHERE user_id = %(user_id)s
+  AND (CAST(%(cinemas)s AS text[]) IS NULL OR cinema_id = ANY(CAST(%(cinemas)s AS text[])))
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+_USER_PAGE_BEFORE = """
 SELECT id, created_at FROM reservations
-WHERE user_id = :user_id AND (created_at, id) < (:before_at, :before_id)
-  AND (CAST(:cinemas AS text[]) IS NULL OR cinema_id = ANY(CAST(:cinemas AS text[])))
-ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
-""")
+WHERE user_id = %(user_id)s AND (created_at, id) < (%(before_at)s, %(before_id)s)
+  AND (CAST(%(cinemas)s AS text[]) IS NULL OR cinema_id = ANY(CAST(%(cinemas)s AS text[])))
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
 
-_SHOW_PAGE = raw_sql("""
+_SHOW_PAGE = """
 SELECT id, count(*) OVER () AS total FROM reservations
-WHERE show_id = :show_id AND (CAST(:status AS text) IS NULL OR status = :status)
-ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset
-""")
+WHERE show_id = %(show_id)s AND (CAST(%(status)s AS text) IS NULL OR status = %(status)s)
+ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
 
 
 Db = AsyncSession | Conn  # a request's session, or a connection of the hot pool
@@ -129,7 +128,7 @@ async def reservation_read(
 
 async def _page(
     db: Db,
-    query: bytes,
+    query: str,
     params: dict[str, Any],
     *,
     limit: int,
@@ -206,38 +205,4 @@ async def show_reservations(
         offset=offset,
         now=now,
         max_extensions=max_extensions,
-    )
-
-
-def hold_read(hold: Hold, *, max_extensions: int) -> ReservationRead:
-    """The wire form of a hold just placed, built from what the claim returned (no query)."""
-    return ReservationRead(
-        id=hold.id,
-        show_id=hold.show_id,
-        cinema_id=hold.cinema_id,
-        user_id=hold.user_id,
-        channel=hold.channel,
-        status=ReservationStatus.held,
-        seats=[
-            ReservationSeatRead(
-                seat_id=seat.seat_id,
-                label=seat.label,
-                row_label=seat.row_label,
-                number=seat.number,
-                seat_type=seat.seat_type,
-                price_minor=seat.price_minor,
-            )
-            for seat in hold.seats
-        ],
-        amount_minor=hold.amount_minor,
-        currency=hold.currency,
-        refund_minor=None,
-        hold_expires_at=hold.hold_expires_at,
-        extensions_used=0,
-        extensions_left=max_extensions,
-        created_at=hold.created_at,
-        confirmed_at=None,
-        canceled_at=None,
-        show_starts_at=hold.show_starts_at,
-        movie_title=hold.movie_title,
     )

@@ -1,34 +1,27 @@
 """Holds and reservations: hold, best available, extend, release, read, list, cancel."""
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from common.auth import Claims, StaffClaims
-from common.db import Conn
 from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
-from regional_api.db import AutocommitConnDep, PoolDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyKeyDep, outcome_response
-from regional_api.idempotency.service import run_idempotent
+from regional_api.db import PoolDep, SessionDep
 from regional_api.onsale.deps import AdmittedDep
 from regional_api.reservations import cancellation, holds, queries, service
 from regional_api.reservations.deps import (
     FullShowsDep,
+    HoldContextDep,
     ManagedShowIdDep,
     ReservationDep,
-    ShowIdDep,
-    seat_cap,
 )
-from regional_api.reservations.holds import Hold
 from regional_api.reservations.models import Reservation
-from schemas.auth import Role, TokenClaims
+from schemas.auth import Role
 from schemas.pagination import MAX_PAGE_SIZE, KeysetPage, Page, decode_cursor
 from schemas.reservations import (
     BestAvailableCreate,
@@ -41,6 +34,7 @@ from schemas.reservations import (
 )
 
 router = APIRouter(tags=["reservations"])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
@@ -55,134 +49,33 @@ async def _read(
     )
 
 
-def _hold_ttl(settings: RegionalSettings) -> timedelta:
-    return timedelta(seconds=settings.hold_ttl_seconds)
+def _hold_route(path: str, refusals: str) -> Callable[[Endpoint], Endpoint]:
+    """Declare a hold endpoint: 201 with the new hold; a waiting-room show needs its pass."""
+    return router.post(
+        path,
+        status_code=201,
+        response_model=None,
+        responses={
+            201: {"model": ReservationRead, "description": "held"},
+            403: {"description": "queue_required: the show sells through its waiting room"},
+            409: {"description": refusals},
+        },
+        dependencies=[AdmittedDep],
+    )
 
 
-async def _answer_hold(
-    place: Callable[[], Awaitable[Hold]],
-    *,
-    claims: TokenClaims,
-    body: BaseModel,
-    request: Request,
-    conn: Conn,
-    settings: RegionalSettings,
-    key: str | None,
-) -> JSONResponse:
-    """Place a hold once per Idempotency-Key and answer 201 with it (or replay the answer)."""
-
-    async def handler() -> tuple[int, dict[str, Any]]:
-        read = queries.hold_read(await place(), max_extensions=settings.hold_max_extensions)
-        return 201, read.model_dump(mode="json")
-
-    # Without a key the hold is one statement that commits on its own (no BEGIN and COMMIT
-    # round trips); with one, the key and the hold commit together.
-    transaction = conn.transaction() if key else contextlib.nullcontext()
-    async with transaction:
-        outcome = await run_idempotent(
-            conn,
-            key=key,
-            scope=claims.sub,
-            path=request.url.path,
-            request=body,
-            handler=handler,
-        )
-    return outcome_response(outcome)
-
-
-@router.post(
-    "/shows/{show_id}/holds",
-    status_code=201,
-    response_model=ReservationRead,
-    responses={
-        403: {"description": "queue_required: the show sells through its waiting room"},
-        409: {"description": "seats taken, show canceled or started, seat cap"},
-    },
-    dependencies=[AdmittedDep],
-)
-async def hold_seats(
-    claims: Claims,
-    show_id: ShowIdDep,
-    body: HoldCreate,
-    request: Request,
-    conn: AutocommitConnDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    key: IdempotencyKeyDep,
-    full: FullShowsDep,
-) -> JSONResponse:
+@_hold_route("/shows/{show_id}/holds", "seats taken, show canceled or started, seat cap")
+async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> JSONResponse:
     """Hold the given seats of a show, all or none, until the hold deadline."""
-
-    async def place() -> Hold:
-        return await holds.place_hold(
-            conn,
-            show_id=show_id,
-            seat_ids=body.seat_ids,
-            user_id=claims.sub,
-            channel="online",
-            now=clock.now(),
-            ttl=_hold_ttl(settings),
-            max_per_customer=await seat_cap(conn, claims, show_id, settings),
-            full=full,
-        )
-
-    return await _answer_hold(
-        place,
-        claims=claims,
-        body=body,
-        request=request,
-        conn=conn,
-        settings=settings,
-        key=key,
-    )
+    return await hold.answer(body, holds.place_hold, body.seat_ids)
 
 
-@router.post(
-    "/shows/{show_id}/best-available",
-    status_code=201,
-    response_model=ReservationRead,
-    responses={
-        403: {"description": "queue_required: the show sells through its waiting room"},
-        409: {"description": "no adjacent seats, show canceled or started, seat cap"},
-    },
-    dependencies=[AdmittedDep],
+@_hold_route(
+    "/shows/{show_id}/best-available", "no adjacent seats, show canceled or started, seat cap"
 )
-async def hold_best_available(
-    claims: Claims,
-    show_id: ShowIdDep,
-    body: BestAvailableCreate,
-    request: Request,
-    conn: AutocommitConnDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    key: IdempotencyKeyDep,
-    full: FullShowsDep,
-) -> JSONResponse:
+async def hold_best_available(body: BestAvailableCreate, hold: HoldContextDep) -> JSONResponse:
     """Hold the best block of N adjacent free seats of a show."""
-
-    async def place() -> Hold:
-        return await holds.place_best_available(
-            conn,
-            show_id=show_id,
-            count=body.count,
-            seat_type=body.seat_type,
-            user_id=claims.sub,
-            channel="online",
-            now=clock.now(),
-            ttl=_hold_ttl(settings),
-            max_per_customer=await seat_cap(conn, claims, show_id, settings),
-            full=full,
-        )
-
-    return await _answer_hold(
-        place,
-        claims=claims,
-        body=body,
-        request=request,
-        conn=conn,
-        settings=settings,
-        key=key,
-    )
+    return await hold.answer(body, holds.place_best_available, body.count, body.seat_type)
 
 
 @router.get("/reservations/{reservation_id}")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch, run, session_connection
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import (
@@ -39,7 +40,8 @@ async def _load(session: AsyncSession, reservation_id: str, *, lock: bool) -> Re
 async def _free_seats(
     session: AsyncSession, reservation: Reservation, full: FullShows | None
 ) -> None:
-    await session.execute(sql.FREE, {"show_id": reservation.show_id, "rid": reservation.id})
+    params = {"show_id": reservation.show_id, "rid": reservation.id}
+    await run(await session_connection(session), sql.FREE, params)
     forget_on_commit(session, full, reservation.show_id)
 
 
@@ -90,7 +92,7 @@ async def extend_hold(
         metrics.EXTENSIONS.labels("refused").inc()
         raise ExtensionRefused(reservation_id, reason or "not held")
     params = {"show_id": reservation.show_id, "rid": reservation_id, "deadline": new_deadline}
-    await session.execute(sql.MOVE_DEADLINE, params)
+    await run(await session_connection(session), sql.MOVE_DEADLINE, params)
     reservation.hold_expires_at = new_deadline
     reservation.extensions += 1
     await session.flush()
@@ -127,10 +129,11 @@ async def expire_lapsed_holds(
     session: AsyncSession, *, now: datetime, limit: int, full: FullShows | None = None
 ) -> int:
     """Mark up to `limit` lapsed holds expired and free the seats they still hold."""
-    lapsed = (await session.execute(sql.EXPIRE, {"now": now, "limit": limit})).all()
+    conn = await session_connection(session)
+    lapsed = await fetch(conn, sql.EXPIRE, {"now": now, "limit": limit})
     ids = [row.id for row in lapsed]
     if ids:
-        await session.execute(sql.FREE_LAPSED, {"ids": ids, "now": now})
+        await run(conn, sql.FREE_LAPSED, {"ids": ids, "now": now})
         metrics.EXPIRIES.labels("sweeper").inc(len(ids))
     # A hint never outlives a hold's deadline, so this only tidies: the seats were free already.
     for show_id in {row.show_id for row in lapsed}:
@@ -140,4 +143,4 @@ async def expire_lapsed_holds(
 
 async def lock_show_for_cancel(session: AsyncSession, *, show_id: str) -> None:
     """Wait for in-flight holds of the show to finish and keep new ones out until commit."""
-    await session.execute(sql.LOCK_SHOW_EXCLUSIVE, {"show_id": show_id})
+    await run(await session_connection(session), sql.LOCK_SHOW_EXCLUSIVE, {"show_id": show_id})

@@ -10,12 +10,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import Conn, fetch_one, raw_sql
+from common.db import Conn, fetch, fetch_one, session_connection
 
-_FREE = "(ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= :now))"
+_FREE = "(ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= %(now)s))"
 
 _SHOW_SELECT = f"""
     SELECT s.id, s.status, s.movie_id, m.title AS movie_title, m.duration_minutes,
@@ -41,15 +40,15 @@ _SHOW_SELECT = f"""
 # PostgreSQL builds the whole seat map as JSON in one statement. Benchmark (480-seat hall, 200
 # sequential GETs on a live app, loaded 2-core box): p50 94 ms with per-seat pydantic models in
 # Python, 69 ms this way, the same as reading one movie row.
-_SEAT_MAP = raw_sql(f"""
+_SEAT_MAP = f"""
     WITH seat_rows AS (
         SELECT ss.seat_id, se.label, se.row_label, se.number, se.grid_row, se.grid_col,
                ss.seat_type, ss.price_minor,
                CASE WHEN {_FREE} THEN 'free' ELSE ss.status END AS status
         FROM show_seats ss JOIN seats se ON se.id = ss.seat_id
         -- The hall's seats by ix_seats_hall, never every seat of every hall (growth.md).
-        WHERE ss.show_id = :show_id
-          AND se.hall_id = (SELECT hall_id FROM shows WHERE id = :show_id)
+        WHERE ss.show_id = %(show_id)s
+          AND se.hall_id = (SELECT hall_id FROM shows WHERE id = %(show_id)s)
     )
     SELECT json_build_object(
         'show_id', s.id, 'show_status', s.status, 'hall_id', s.hall_id, 'currency', s.currency,
@@ -68,10 +67,10 @@ _SEAT_MAP = raw_sql(f"""
                            FROM seat_rows), '[]'::json)
     )::text
     FROM shows s JOIN halls h ON h.id = s.hall_id
-    WHERE s.id = :show_id
-""")  # noqa: S608 - constant fragments only
+    WHERE s.id = %(show_id)s
+"""  # noqa: S608 - constant fragments only
 
-_READ_SHOW = raw_sql(f"{_SHOW_SELECT} WHERE s.id = :show_id")
+_READ_SHOW = f"{_SHOW_SELECT} WHERE s.id = %(show_id)s"
 
 
 @dataclass(frozen=True)
@@ -93,23 +92,23 @@ def _where(filters: ShowFilters) -> tuple[str, dict[str, Any]]:
     if not filters.include_canceled:
         clauses.append("s.status = 'scheduled'")
     if filters.cinema_id:
-        clauses.append("s.cinema_id = :cinema_id")
+        clauses.append("s.cinema_id = %(cinema_id)s")
         params["cinema_id"] = filters.cinema_id
     if filters.movie_id:
-        clauses.append("s.movie_id = :movie_id")
+        clauses.append("s.movie_id = %(movie_id)s")
         params["movie_id"] = filters.movie_id
     if filters.q and filters.q.strip():
-        clauses.append("m.title ILIKE :q ESCAPE '\\'")
+        clauses.append("m.title ILIKE %(q)s ESCAPE '\\'")
         escaped = filters.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params["q"] = f"%{escaped}%"
     if filters.city and filters.city.strip():
-        clauses.append("lower(c.city) = lower(:city)")
+        clauses.append("lower(c.city) = lower(%(city)s)")
         params["city"] = filters.city.strip()
     if filters.date_from:
-        clauses.append("(s.starts_at AT TIME ZONE c.timezone)::date >= :date_from")
+        clauses.append("(s.starts_at AT TIME ZONE c.timezone)::date >= %(date_from)s")
         params["date_from"] = filters.date_from
     if filters.date_to:
-        clauses.append("(s.starts_at AT TIME ZONE c.timezone)::date <= :date_to")
+        clauses.append("(s.starts_at AT TIME ZONE c.timezone)::date <= %(date_to)s")
         params["date_to"] = filters.date_to
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -132,19 +131,18 @@ async def list_shows(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of shows (by start time) with free-seat counts, and the total matching."""
     where, params = _where(filters)
-    statement = text(
-        f"{_SHOW_SELECT}{where} ORDER BY s.starts_at, s.id LIMIT :limit OFFSET :offset"
+    conn = await session_connection(session)
+    statement = (
+        f"{_SHOW_SELECT}{where} ORDER BY s.starts_at, s.id LIMIT %(limit)s OFFSET %(offset)s"
     )
-    rows = (
-        await session.execute(statement, {**params, "now": now, "limit": limit, "offset": offset})
-    ).all()
+    rows = await fetch(conn, statement, {**params, "now": now, "limit": limit, "offset": offset})
     if rows:
         return [_show_dict(row) for row in rows], int(rows[0].total)
     if offset == 0:
         return [], 0
     joins = "shows s JOIN movies m ON m.id = s.movie_id JOIN cinemas c ON c.id = s.cinema_id"
-    count = text(f"SELECT count(*) FROM {joins}{where}")  # noqa: S608 - constant clauses
-    return [], int((await session.execute(count, params)).scalar_one())
+    count = f"SELECT count(*) FROM {joins}{where}"  # noqa: S608 - constant clauses
+    return [], int((await fetch_one(conn, count, params))[0])
 
 
 async def read_show(conn: Conn, *, show_id: str, now: datetime) -> dict[str, Any] | None:

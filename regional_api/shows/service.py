@@ -9,8 +9,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import violation
-from common.errors import Conflict, NotFound, Unprocessable
+from common.errors import AppError, NotFound, Unprocessable, constraint_error
 from common.ids import new_id
 from regional_api.cinemas.service import require_local_id
 from regional_api.halls.models import Hall
@@ -23,7 +22,6 @@ SHOWS_CREATED = Counter("catalog_shows_created_total", "Shows scheduled")
 SHOW_OVERLAPS = Counter(
     "catalog_show_overlaps_refused_total", "Shows refused because they overlap another in a hall"
 )
-EXCLUSION_VIOLATION = "23P01"
 
 # Show creations in one hall take turns (and wait for a layout change, which locks the hall
 # FOR UPDATE): two concurrent overlapping inserts can otherwise each wait on the other's
@@ -77,8 +75,8 @@ def _check_prices(sellable: list[str], prices: Mapping[str, int]) -> None:
         )
 
 
-async def _overlap_conflict(session: AsyncSession, show: Show) -> Conflict:
-    """Name the show that made the exclusion constraint refuse `show`."""
+async def _overlap_conflict(session: AsyncSession, show: Show, error: AppError) -> AppError:
+    """Name the show that made the exclusion constraint refuse `show` in its `show_overlap`."""
     params = {"hall_id": show.hall_id, "starts_at": show.starts_at, "ends_at": show.ends_at}
     row = (await session.execute(_FIND_OVERLAP, params)).first()
     SHOW_OVERLAPS.inc()
@@ -90,11 +88,8 @@ async def _overlap_conflict(session: AsyncSession, show: Show) -> Conflict:
             "conflicting_ends_at": row.ends_at.isoformat(),
         }
     log.info("show overlap refused", extra={"fields": {"hall_id": show.hall_id, **extra}})
-    return Conflict(
-        "the hall already has a show at that time (including cleaning)",
-        code="show_overlap",
-        **extra,
-    )
+    error.extra.update(extra)
+    return error
 
 
 async def _insert_show(session: AsyncSession, show: Show) -> None:
@@ -103,10 +98,11 @@ async def _insert_show(session: AsyncSession, show: Show) -> None:
             session.add(show)
             await session.flush()
     except IntegrityError as exc:
-        if violation(exc)[0] == EXCLUSION_VIOLATION:
-            # The savepoint is gone and a new statement sees the committed rival show.
-            raise await _overlap_conflict(session, show) from None
-        raise
+        error = constraint_error(exc)
+        if error.code != "show_overlap":
+            raise
+        # The savepoint is gone and a new statement sees the committed rival show.
+        raise await _overlap_conflict(session, show, error) from None
 
 
 async def create_show(

@@ -175,6 +175,10 @@ def test_opening_refuses_the_requests_already_waiting(server: LocalServer) -> No
                 await _until(lambda: pool.get_stats().get("requests_waiting", 0) == 1)
                 breaker.trip(RuntimeError("connect failed"))
                 await _refused_fast(lambda: waiter)
+                # Refused, not cancelled: the request's task carries on (to answer its 503).
+                assert not waiter.cancelled()
+                assert waiter.cancelling() == 0
+            assert pool.get_stats().get("requests_waiting", 0) == 0
         finally:
             await breaker.stop()
             await pool.close()

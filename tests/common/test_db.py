@@ -14,11 +14,11 @@ def test_pool_transaction_commits_and_rolls_back(regional_dsn: str) -> None:
         await pool.open(wait=True)
         try:
             async for conn in pool_transaction(pool):
-                await run(conn, b"CREATE TABLE kept (n int)")
+                await run(conn, "CREATE TABLE kept (n int)")
 
             async def failing_write() -> None:
                 async for conn in pool_transaction(pool):
-                    await run(conn, b"CREATE TABLE dropped (n int)")
+                    await run(conn, "CREATE TABLE dropped (n int)")
                     raise RuntimeError("abort")
 
             with pytest.raises(RuntimeError):
@@ -26,11 +26,28 @@ def test_pool_transaction_commits_and_rolls_back(regional_dsn: str) -> None:
             async for conn in pool_transaction(pool):
                 row = await fetch_one(
                     conn,
-                    b"SELECT to_regclass('kept') IS NOT NULL AS kept,"
-                    b" to_regclass('dropped') IS NULL AS dropped",
+                    "SELECT to_regclass('kept') IS NOT NULL AS kept,"
+                    " to_regclass('dropped') IS NULL AS dropped",
                 )
                 assert row.kept
                 assert row.dropped
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_statements_pass_colons_in_literals_through(regional_dsn: str) -> None:
+    """Statements are psycopg's own: only %(name)s is a parameter, never a ':name' in a literal."""
+
+    async def scenario() -> None:
+        pool = make_pool(regional_dsn, service="test_db", size=1)
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                query = "SELECT 'show:' || %(show_id)s AS lock_key, 'a:b' AS literal"
+                row = await fetch_one(conn, query, {"show_id": "s1"})
+            assert (row.lock_key, row.literal) == ("show:s1", "a:b")
         finally:
             await pool.close()
 

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.db import make_engine, make_sessionmaker
 from common.ids import new_id, region_of
 from regional_api.halls.service import layout_document
-from regional_api.reservations.holds import Hold, place_hold
+from regional_api.reservations.holds import Terms, place_hold
 from schemas.catalog import DEFAULT_LEGEND
+from schemas.reservations import ReservationRead
 
 T = TypeVar("T")
 
@@ -220,21 +221,13 @@ def place(
     now: datetime,
     ttl: timedelta,
     cap: int | None = None,
-) -> Hold:
+) -> ReservationRead:
     """Hold seats as `POST /shows/{id}/holds` does: `place_hold` on an autocommit connection."""
+    terms = Terms(user_id=user_id, channel="online", now=now, ttl=ttl, cap=cap)
 
-    async def main() -> Hold:
+    async def main() -> ReservationRead:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await place_hold(
-                conn,
-                show_id=show_id,
-                seat_ids=seat_ids,
-                user_id=user_id,
-                channel="online",
-                now=now,
-                ttl=ttl,
-                max_per_customer=cap,
-            )
+            return await place_hold(conn, show_id, terms, seat_ids)
 
     return asyncio.run(main())
 

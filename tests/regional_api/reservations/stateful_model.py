@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from common.db import raw_sql
 from regional_api.clock import Clock
 
 # The hold rules of `make_app`'s settings.
@@ -16,12 +15,12 @@ CUSTOMERS = ("ann", "ben", "cat")
 STAFF = "staff"  # staff of the show's cinema: holds without the per-customer seat cap
 EXCLUDED_TYPES = ("wheelchair", "companion")  # best available offers them only by type
 
-SEATS_SQL = raw_sql("""
+SEATS_SQL = """
 SELECT ss.seat_id, ss.status, ss.reservation_id, ss.held_until, ss.price_minor, st.label,
        st.grid_row, st.grid_col, ss.seat_type
-FROM show_seats ss JOIN seats st ON st.id = ss.seat_id WHERE ss.show_id = :s
-""")
-RESERVATIONS_SQL = raw_sql("""
+FROM show_seats ss JOIN seats st ON st.id = ss.seat_id WHERE ss.show_id = %(s)s
+"""
+RESERVATIONS_SQL = """
 SELECT r.id, r.status, r.hold_expires_at, r.amount_minor, r.refund_minor,
   (SELECT coalesce(sum(price_minor), 0) FROM reservation_seats
     WHERE reservation_id = r.id) AS seat_total,
@@ -35,8 +34,8 @@ SELECT r.id, r.status, r.hold_expires_at, r.amount_minor, r.refund_minor,
     WHERE reservation_id = r.id AND status = 'completed') AS payments,
   (SELECT coalesce(sum(amount_minor), 0) FROM payments
     WHERE reservation_id = r.id AND status = 'completed') AS paid_minor
-FROM reservations r WHERE r.show_id = :s
-""")
+FROM reservations r WHERE r.show_id = %(s)s
+"""
 
 
 class StoppedClock(Clock):

@@ -95,7 +95,7 @@ class Reservations(RuleBasedStateMachine):
         request = self.http.post(path, json=body, headers=self.headers[user])
         return self.loop.run_until_complete(request)
 
-    def read(self, query: bytes) -> list[Any]:
+    def read(self, query: str) -> list[Any]:
         """The rows of a check's query about this example's show."""
         return self.loop.run_until_complete(fetch(self.db, query, {"s": self.show.show_id}))
 
