@@ -20,14 +20,43 @@ Offset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
 UserId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _headers(request: Request, state: RouterState) -> list[tuple[bytes, bytes]]:
+def _headers(
+    request: Request, state: RouterState, *, with_client: bool = True
+) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-request-id", request_id_var.get().encode("latin-1"))]
     if authorization := request.headers.get("authorization"):
         headers.append((b"authorization", authorization.encode("latin-1")))
+    if not with_client:
+        return headers
     peer = request.client.host if request.client else None
     if client := state.trusted.client(peer, request.headers.getlist("x-forwarded-for")):
         headers.append((b"x-forwarded-for", client.encode("latin-1")))
     return headers
+
+
+async def _merged(
+    request: Request,
+    state: RouterState,
+    headers: list[tuple[bytes, bytes]],
+    path: str,
+    kind: str,
+    page: tuple[int, int],
+    *,
+    sort_key: str = "created_at",
+    newest_first: bool = True,
+) -> FanOutResult:
+    """Ask every region for `path` with the request's filters and merge one page of answers."""
+    limit, offset = page
+    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
+    answers = await ask_all(state, path=f"{path}?{query}", headers=headers)
+    return merge(
+        answers,
+        kind=kind,
+        sort_key=sort_key,
+        newest_first=newest_first,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/me/reservations")
@@ -39,17 +68,9 @@ async def my_reservations(
     Each region gets the same `before` key and answers from it; the next key is the last
     item's, so a page never depends on how deep the customer's history is.
     """
-    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    answers = await ask_all(
-        state, path=f"/me/reservations?{query}", headers=_headers(request, state)
-    )
-    result = merge(
-        answers,
-        kind="me_reservations",
-        sort_key="created_at",
-        newest_first=True,
-        limit=limit,
-        offset=offset,
+    headers = _headers(request, state)
+    result = await _merged(
+        request, state, headers, "/me/reservations", "me_reservations", (limit, offset)
     )
     return _keyed(result, limit)
 
@@ -64,14 +85,6 @@ def _keyed(result: FanOutResult, limit: int) -> FanOutResult:
     return result
 
 
-def _staff_headers(request: Request) -> list[tuple[bytes, bytes]]:
-    # A staff look-up needs no client address upstream (no per-address limit applies to it).
-    headers = [(b"x-request-id", request_id_var.get().encode("latin-1"))]
-    if authorization := request.headers.get("authorization"):
-        headers.append((b"authorization", authorization.encode("latin-1")))
-    return headers
-
-
 @router.get("/router/customers/{user_id}/reservations")
 async def customer_reservations(
     request: Request,
@@ -82,17 +95,10 @@ async def customer_reservations(
     offset: Offset = 0,
 ) -> FanOutResult:
     """List a customer's reservations in every region for customer service (staff: their cinemas)."""
-    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    path = f"/customers/{user_id}/reservations?{query}"
-    answers = await ask_all(state, path=path, headers=_staff_headers(request))
-    result = merge(
-        answers,
-        kind="customer_reservations",
-        sort_key="created_at",
-        newest_first=True,
-        limit=limit,
-        offset=offset,
-    )
+    # A staff look-up needs no client address upstream (no per-address limit applies to it).
+    headers = _headers(request, state, with_client=False)
+    path = f"/customers/{user_id}/reservations"
+    result = await _merged(request, state, headers, path, "customer_reservations", (limit, offset))
     return _keyed(result, limit)
 
 
@@ -101,13 +107,14 @@ async def search_shows(
     request: Request, state: StateDep, limit: Limit = 50, offset: Offset = 0
 ) -> FanOutResult:
     """Search shows in every region (same filters as a region's `/shows`), soonest first."""
-    query = region_query(list(request.query_params.multi_items()), limit=limit, offset=offset)
-    answers = await ask_all(state, path=f"/shows?{query}", headers=_headers(request, state))
-    return merge(
-        answers,
-        kind="search_shows",
+    headers = _headers(request, state)
+    return await _merged(
+        request,
+        state,
+        headers,
+        "/shows",
+        "search_shows",
+        (limit, offset),
         sort_key="starts_at",
         newest_first=False,
-        limit=limit,
-        offset=offset,
     )

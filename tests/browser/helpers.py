@@ -3,6 +3,7 @@
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ROOT, Stack
+from tests.browser.conftest import DESKTOP, ROOT, Stack
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
@@ -25,6 +26,15 @@ def log_in(page: Page, email: str, password: str) -> None:
     dialog.get_by_label("Password").fill(password)
     dialog.get_by_role("button", name="Log in").click()
     expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def logged_in_page(stack: Stack, new_page: Callable[..., Any], path: str, role: str) -> Any:
+    """A desktop page at `/app/{path}`, logged in as the demo user of `role`."""
+    page = new_page(DESKTOP)
+    page.goto(f"{stack.url}/app/{path}")
+    user = stack.credentials[role]
+    log_in(page, user["email"], user["password"])
+    return page
 
 
 def register(page: Page, email: str, password: str, name: str) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import log_in, publish
+from tests.browser.conftest import PHONE, Shots, Stack
+from tests.browser.helpers import logged_in_page, publish
 
 pytestmark = pytest.mark.browser
 
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.browser
 def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots: Shots) -> None:
     """Create a show at 20:00, then one at 21:00 in the same hall: 409 names the first."""
     paris = stack.get("/directory/cinemas?city=Paris")[0]["id"]
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/admin.html")
-    admin = stack.credentials["admin"]
-    log_in(page, admin["email"], admin["password"])
+    page = logged_in_page(stack, new_page, "admin.html", "admin")
     expect(page.get_by_role("cell", name="eu-west (Europe West)")).to_be_visible()
     shots.take(page, "regions")
 
@@ -68,10 +65,7 @@ def test_admin_creates_show_and_sees_overlap(stack: Stack, new_page: Any, shots:
 def test_reports_are_compact_charts_with_csv(stack: Stack, new_page: Any, shots: Shots) -> None:
     """Occupancy and revenue per day as columns, movies without sales folded, CSV downloads."""
     paris = stack.get("/directory/cinemas?city=Paris")[0]["id"]
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/admin.html#reports")
-    admin = stack.credentials["admin"]
-    log_in(page, admin["email"], admin["password"])
+    page = logged_in_page(stack, new_page, "admin.html#reports", "admin")
     page.get_by_label("Cinema (daily figures)").select_option(paris)
     page.get_by_role("button", name="Show reports").click()
     expect(page.get_by_role("img", name=re.compile("^Occupancy per day: "))).to_be_visible()
@@ -97,10 +91,7 @@ def test_staff_cinemas_are_a_checklist_only_for_staff(
 ) -> None:
     """Every cinema is a visible checkbox; choosing another role than staff clears and locks them."""
     staff = stack.credentials["staff"]
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/admin.html#users")
-    admin = stack.credentials["admin"]
-    log_in(page, admin["email"], admin["password"])
+    page = logged_in_page(stack, new_page, "admin.html#users", "admin")
     page.get_by_label("Search email or name").fill(staff["email"])
     page.get_by_role("button", name="Search", exact=True).click()
     group = page.get_by_role("group", name=f"Cinemas of {staff['email']}")

@@ -7,11 +7,19 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, imminent_show, local_day, log_in, publish
+from tests.browser.helpers import bookable_show, imminent_show, local_day, logged_in_page, publish
 
 pytestmark = pytest.mark.browser
 
 FREE_SEAT = re.compile(r"^Row [A-Z]+ seat \d+, premium, .*, free$")
+
+
+def _check_in(page: Any, code: str | None = None) -> Any:
+    """Submit the check-in form (with `code` typed in, if given); the verdict it shows."""
+    if code is not None:
+        page.get_by_label("Ticket code").fill(code)
+    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
+    return page.locator(".verdict")
 
 
 def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) -> None:
@@ -19,9 +27,7 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     staff = stack.credentials["staff"]
     show = imminent_show(stack, cinema_id=staff["cinema_id"])
     other = bookable_show(stack, city=stack.get(f"/directory/cinemas/{staff['cinema_id']}")["city"])
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/boxoffice.html")
-    log_in(page, staff["email"], staff["password"])
+    page = logged_in_page(stack, new_page, "boxoffice.html", "staff")
     expect(page.get_by_label("Cinema")).to_have_value(staff["cinema_id"])
     page.get_by_label("Date").fill(local_day(show))
     page.locator("#shows button", has_text=show["movie_title"]).filter(
@@ -40,17 +46,14 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     page.get_by_label("Date").fill(local_day(other))
     page.wait_for_load_state("networkidle")
     page.get_by_label("Only admit to").select_option(other["id"])
-    page.get_by_label("Ticket code").fill(code)
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("WRONG SHOW")
+    expect(_check_in(page, code)).to_contain_text("WRONG SHOW")
     shots.take(page, "wrong-show")
     page.get_by_label("Only admit to").select_option("")
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("VALID")
+    expect(_check_in(page)).to_contain_text("VALID")
     shots.take(page, "valid")
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("ALREADY USED")
-    expect(page.locator(".verdict")).to_contain_text("Checked in at")
+    verdict = _check_in(page)
+    expect(verdict).to_contain_text("ALREADY USED")
+    expect(verdict).to_contain_text("Checked in at")
     shots.take(page, "already-used")
     page.set_viewport_size(PHONE)
     shots.take(page, "already-used-phone")
@@ -65,8 +68,7 @@ def test_staff_sells_and_checks_in(stack: Stack, new_page: Any, shots: Shots) ->
     expect(page.locator("#bookings-notice")).to_contain_text("Canceled; refunded 29.00 EUR")
     shots.take(page, "sale-canceled")
     page.get_by_role("button", name="Check in", exact=True).click()
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("CANCELED TICKET")
+    expect(_check_in(page)).to_contain_text("CANCELED TICKET")
     assert not page.js_errors
 
 
@@ -80,22 +82,17 @@ def test_demo_ticket_checks_in_and_a_malformed_code_reads_plainly(
     early = [r for r in mine if r["cinema_id"] == staff["cinema_id"] and r["status"] == "confirmed"]
     assert early, "the demo sold the customer tickets for an early show in the staff's cinema"
     ticket = stack.get(f"/reservations/{early[-1]['id']}/tickets", token)["tickets"][0]
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/boxoffice.html")
-    log_in(page, staff["email"], staff["password"])
+    page = logged_in_page(stack, new_page, "boxoffice.html", "staff")
     page.get_by_role("button", name="Check in", exact=True).click()
-    page.get_by_label("Ticket code").fill("not a code!")
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("NOT A TICKET CODE")
-    expect(page.locator(".verdict")).to_contain_text("This is not a ticket code.")
-    expect(page.locator(".verdict")).not_to_contain_text("pattern")
+    verdict = _check_in(page, "not a code!")
+    expect(verdict).to_contain_text("NOT A TICKET CODE")
+    expect(verdict).to_contain_text("This is not a ticket code.")
+    expect(verdict).not_to_contain_text("pattern")
     publish(shots.take(page, "malformed-code"), "checkin-not-a-code-desktop.png")
     page.set_viewport_size(PHONE)
     publish(shots.take(page, "malformed-code-phone"), "checkin-not-a-code-phone.png")
     page.set_viewport_size(DESKTOP)
-    page.get_by_label("Ticket code").fill(ticket["code"])
-    page.locator("#checkin-form").get_by_role("button", name="Check in").click()
-    expect(page.locator(".verdict")).to_contain_text("VALID")
+    expect(_check_in(page, ticket["code"])).to_contain_text("VALID")
     assert not page.js_errors
 
 
@@ -103,14 +100,11 @@ def test_customer_service_finds_a_customer_and_cancels_for_them(
     stack: Stack, new_page: Any, shots: Shots
 ) -> None:
     """Staff see the customer's reservations at their cinema only; admins see every region's."""
-    staff = stack.credentials["staff"]
     customer = stack.credentials["customer"]
     token = stack.token("customer")
     show = bookable_show(stack, skip=7)
     held = stack.post(f"/shows/{show['id']}/best-available", {"count": 1}, token)
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/boxoffice.html")
-    log_in(page, staff["email"], staff["password"])
+    page = logged_in_page(stack, new_page, "boxoffice.html", "staff")
     page.get_by_role("button", name="Customers", exact=True).click()
     page.get_by_label("Customer email", exact=True).fill("nobody@example.com")
     page.get_by_role("button", name="Find customer").click()
@@ -134,10 +128,7 @@ def test_customer_service_finds_a_customer_and_cancels_for_them(
     page.set_viewport_size(DESKTOP)
     assert not page.js_errors
 
-    admin_page = new_page(DESKTOP)
-    admin_page.goto(f"{stack.url}/app/admin.html#customers")
-    admin = stack.credentials["admin"]
-    log_in(admin_page, admin["email"], admin["password"])
+    admin_page = logged_in_page(stack, new_page, "admin.html#customers", "admin")
     admin_page.get_by_label("Customer email", exact=True).fill(customer["email"])
     admin_page.get_by_role("button", name="Find customer").click()
     admin_rows = admin_page.locator("tbody tr")

@@ -15,6 +15,7 @@ from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
 from tests.browser.helpers import (
     bookable_show,
     log_in,
+    logged_in_page,
     open_show,
     publish,
     register,
@@ -250,9 +251,7 @@ def test_best_available_shows_its_price_and_any_means_cheapest(
 ) -> None:
     """Any picks the cheapest type with a block (standard here, never VIP); the price shows first."""
     show = bookable_show(stack, skip=8)
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/")
-    log_in(page, stack.credentials["customer"]["email"], stack.credentials["customer"]["password"])
+    page = logged_in_page(stack, new_page, "", "customer")
     open_show(page, show)
     page.get_by_label("Number of seats").select_option("2")
     expect(page.locator("#best-price")).to_have_text("2 \u00d7 Standard at 11.50 EUR = 23.00 EUR")

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
-from tests.browser.helpers import bookable_show, log_in
+from tests.browser.helpers import bookable_show, log_in, logged_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +57,7 @@ def test_pure_helpers(stack: Stack, new_page: Any) -> None:
 
 def test_expired_access_token_is_refreshed(stack: Stack, new_page: Any) -> None:
     """A 401 triggers one refresh with the stored refresh token, then the call succeeds."""
-    page = new_page(DESKTOP)
-    page.goto(f"{stack.url}/app/")
-    customer = stack.credentials["customer"]
-    log_in(page, customer["email"], customer["password"])
+    page = logged_in_page(stack, new_page, "", "customer")
     page.evaluate("""() => {
       const auth = JSON.parse(sessionStorage.getItem("cinema.auth"));
       const [head, body] = auth.access_token.split(".");

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -44,13 +45,19 @@ def fast_provider() -> SimulatedProvider:
     return SimulatedProvider(timeout_seconds=0.2)
 
 
+def regional_app(dsn: str, issuer: TestIssuer, **settings: Any) -> FastAPI:
+    """The eu-west regional app on `dsn`, trusting the test issuer's keys (no JWKS fetch).
+
+    `settings` replace the defaults unvalidated, so a test may set what the API would refuse.
+    """
+    defaults = RegionalSettings(region="eu-west", database_url=dsn)
+    return create_app(defaults.model_copy(update=settings), jwks=issuer.jwks)
+
+
 @contextmanager
 def live_app(dsn: str, issuer: TestIssuer) -> Iterator[Live]:
     """Serve a regional app on `dsn` with a fast-timing simulated provider."""
-    settings = RegionalSettings(
-        region="eu-west", database_url=dsn, global_api_url="http://127.0.0.1:9"
-    )
-    app = create_app(settings, jwks=issuer.jwks)
+    app = regional_app(dsn, issuer, global_api_url="http://127.0.0.1:9")
     provider = fast_provider()
     app.state.payment_provider = provider
     with live_server(app) as url, httpx.Client(base_url=url, timeout=10) as client:

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import httpx
@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from deploy.local.stack import LocalStack
+from harness.pg import PgServer
 from harness.procs import metric
 from harness.tokens import TestIssuer
 from tests.reliability.checks import assert_acknowledged_present, assert_seats_consistent
@@ -38,8 +39,19 @@ def _assert_nothing_lost(stack: LocalStack, arena: Arena, run: Run) -> None:
     assert run.recover_seconds() is not None, run.summary()
 
 
-def _restart(stack: LocalStack, name: str) -> None:
-    stack.restart(name)
+def _bounce(stack: LocalStack, fault: str, name: str, *, kill: bool = False) -> Fault:
+    """Take process `name` down (kill -9, or a stop) as `fault`, and start it again to lift it."""
+
+    def down() -> None:
+        if kill:
+            stack.process(name).kill()
+        else:
+            stack.process(name).stop()
+
+    def up() -> None:
+        stack.restart(name)
+
+    return Fault(fault, inject=down, lift=up)
 
 
 def _ready(url: str) -> bool:
@@ -62,12 +74,9 @@ def test_kill_one_regional_replica(
 ) -> None:
     """kill -9 one eu-west replica: the router fails over to the other one."""
     arena = new_arena(20, 25)
-    fault = Fault(
-        "kill -9 eu-west-1 replica",
-        inject=lambda: stack.process("eu-west-1").kill(),
-        lift=lambda: _restart(stack, "eu-west-1"),
+    run = _run(
+        stack, minter, arena, _bounce(stack, "kill -9 eu-west-1 replica", "eu-west-1", kill=True)
     )
-    run = _run(stack, minter, arena, fault)
     _assert_nothing_lost(stack, arena, run)
     assert run.failover_seconds() is not None, run.summary()
 
@@ -134,12 +143,8 @@ def test_global_api_down(
             status = None
         logins.append((status, time.monotonic() - start))
 
-    fault = Fault(
-        "stop global_api",
-        inject=lambda: stack.process("global_api").stop(),
-        lift=lambda: _restart(stack, "global_api"),
-        during=login,
-    )
+    fault = _bounce(stack, "stop global_api", "global_api")
+    fault.during = login
     run = _run(stack, minter, arena, fault)
     slowest = max(seconds for _, seconds in logins)
     run.notes["logins_during_fault"] = {
@@ -163,12 +168,7 @@ def test_router_restart(
 ) -> None:
     """Stop the router and start it again: clients see connection errors, then service."""
     arena = new_arena(20, 25)
-    fault = Fault(
-        "stop and restart router",
-        inject=lambda: stack.process("router").stop(),
-        lift=lambda: _restart(stack, "router"),
-    )
-    run = _run(stack, minter, arena, fault)
+    run = _run(stack, minter, arena, _bounce(stack, "stop and restart router", "router"))
     _assert_nothing_lost(stack, arena, run)
 
 
@@ -211,17 +211,7 @@ def test_regional_database_down_answers_at_once(
         paid, _ = await send(session, replica.url, fresh, pay)
         return paid.status == 201
 
-    outage, recovery = asyncio.run(
-        run_outage(
-            replica.url,
-            headers,
-            workers,
-            stop_database=server.kill,  # type: ignore[attr-defined]
-            start_database=server.restart,  # type: ignore[attr-defined]
-            down_seconds=3.0,
-            recovered=booked,
-        )
-    )
+    outage, recovery = _database_outage(server, replica.url, headers, workers, booked)
     record("outage", "eu-west PostgreSQL stopped", outage.summary() | {"booked_again_s": recovery})
     _assert_refused_fast(outage, {"hold", "pay", "show", "seats", "readyz"})
     assert recovery is not None, "bookings did not succeed again"
@@ -230,6 +220,27 @@ def test_regional_database_down_answers_at_once(
         assert metric(client, "db_breaker_open", service="regional_api") == 0
         assert metric(client, "db_breaker_opened_total", service="regional_api") >= 1
         assert metric(client, "db_breaker_refusals_total", service="regional_api") > 0
+
+
+def _database_outage(
+    server: PgServer,
+    base: str,
+    headers: dict[str, str],
+    workers: list[list[Call]],
+    recovered: Callable[[aiohttp.ClientSession], Awaitable[bool]],
+) -> tuple[Outage, float | None]:
+    """Crash `server` for 3 s while `workers` call `base`; the outage, and when `recovered`."""
+    return asyncio.run(
+        run_outage(
+            base,
+            headers,
+            workers,
+            stop_database=server.kill,  # type: ignore[attr-defined]
+            start_database=server.restart,  # type: ignore[attr-defined]
+            down_seconds=3.0,
+            recovered=recovered,
+        )
+    )
 
 
 async def _hold_one(base: str, headers: dict[str, str], arena: Arena) -> str:
@@ -252,16 +263,8 @@ def test_global_database_down_answers_at_once(stack: LocalStack, minter: TestIss
         answer, _ = await send(session, stack.global_url, {}, login)
         return answer.status == 200
 
-    outage, recovery = asyncio.run(
-        run_outage(
-            stack.global_url,
-            minter.headers(),
-            workers,
-            stop_database=server.kill,  # type: ignore[attr-defined]
-            start_database=server.restart,  # type: ignore[attr-defined]
-            down_seconds=3.0,
-            recovered=logged_in,
-        )
+    outage, recovery = _database_outage(
+        server, stack.global_url, minter.headers(), workers, logged_in
     )
     record("outage", "global PostgreSQL stopped", outage.summary() | {"login_again_s": recovery})
     _assert_refused_fast(outage, {"login", "me", "readyz"})

@@ -67,15 +67,18 @@ def _post(url: str, minter: TestIssuer, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, headers=headers, timeout=30.0, **kwargs)
 
 
+def _hold_raw(
+    target: Target, arena: Arena, minter: TestIssuer, body: str | bytes
+) -> httpx.Response:
+    """POST `body` as JSON, byte for byte, to the arena show's holds."""
+    url = f"{target.direct}/shows/{arena.show_id}/holds"
+    return _post(url, minter, content=body, headers={"Content-Type": "application/json"})
+
+
 def test_oversized_body(target: Target, arena: Arena, minter: TestIssuer) -> None:
     """A 2 MiB body is refused (413 at the router's limit, 413/422 at the service)."""
     body = json.dumps({"seat_ids": list(range(1, 300_000))})
-    response = _post(
-        f"{target.direct}/shows/{arena.show_id}/holds",
-        minter,
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    response = _hold_raw(target, arena, minter, body)
     _assert_refused(response, (413,) if target.name == "router" else (413, 422))
     _assert_healthy(target, arena, minter)
 
@@ -84,12 +87,7 @@ def test_oversized_body(target: Target, arena: Arena, minter: TestIssuer) -> Non
 def test_deeply_nested_json(target: Target, arena: Arena, minter: TestIssuer, depth: int) -> None:
     """Nesting deep enough to blow a recursive parser is refused."""
     body = '{"seat_ids": ' + "[" * depth + "1" + "]" * depth + "}"
-    response = _post(
-        f"{target.direct}/shows/{arena.show_id}/holds",
-        minter,
-        content=body,
-        headers={"Content-Type": "application/json"},
-    )
+    response = _hold_raw(target, arena, minter, body)
     _assert_refused(response)
     _assert_healthy(target, arena, minter)
 
@@ -133,12 +131,7 @@ def test_seat_counts(
 )
 def test_non_utf8_bodies(target: Target, arena: Arena, minter: TestIssuer, content: bytes) -> None:
     """Bodies that are not UTF-8 are refused with the error body."""
-    response = _post(
-        f"{target.direct}/shows/{arena.show_id}/holds",
-        minter,
-        content=content,
-        headers={"Content-Type": "application/json"},
-    )
+    response = _hold_raw(target, arena, minter, content)
     _assert_refused(response)
     _assert_healthy(target, arena, minter)
 

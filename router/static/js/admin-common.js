@@ -35,58 +35,52 @@ export function table(headers, rows, caption = null) {
       cells.map((c, i) => h("td", { "data-label": headers[i] || "" }, c)))))));
 }
 
+/** An SVG element with `attrs` (and `text`, if given). */
+function svgNode(tag, attrs, text = null) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
+/** A chart's `<svg>` of class `kind`, its accessible name every item's label and text. */
+function chartSvg(kind, width, height, items, title) {
+  return svgNode("svg", {
+    viewBox: `0 0 ${width} ${height}`, class: kind, role: "img",
+    "aria-label": `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}`,
+  });
+}
+
 /** A horizontal SVG bar chart of `[{label, value, text}]` (label above each bar), with an accessible summary. */
 export function barChart(items, title) {
-  const ns = "http://www.w3.org/2000/svg";
   const max = Math.max(1, ...items.map((i) => i.value));
   const rowHeight = 40;
   const width = 400;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${items.length * rowHeight + 4}`);
-  svg.setAttribute("class", "bars");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}`);
-  const make = (tag, attrs, text = null) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-    if (text !== null) node.textContent = text;
-    return node;
-  };
+  const svg = chartSvg("bars", width, items.length * rowHeight + 4, items, title);
   items.forEach((item, index) => {
     const y = index * rowHeight;
     const bar = Math.max(1, Math.round(((width - 130) * item.value) / max));
     const label = item.label.length > 48 ? `${item.label.slice(0, 47)}…` : item.label;
-    svg.append(make("text", { x: 0, y: y + 14 }, label), make("rect", { x: 0, y: y + 19, height: 16, width: bar }),
-      make("text", { x: bar + 6, y: y + 32 }, item.text));
+    svg.append(svgNode("text", { x: 0, y: y + 14 }, label),
+      svgNode("rect", { x: 0, y: y + 19, height: 16, width: bar }), svgNode("text", { x: bar + 6, y: y + 32 }, item.text));
   });
   return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)), svg);
 }
 
 /** A vertical SVG column chart of `[{label, value, text}]` (one column per item, e.g. a day). */
 export function columnChart(items, title, { max = null } = {}) {
-  const ns = "http://www.w3.org/2000/svg";
   const top = max ?? Math.max(1, ...items.map((i) => i.value));
   const [width, height, base] = [Math.max(320, items.length * 34), 190, 150];
   const step = width / Math.max(1, items.length);
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("class", "columns");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${title}: ${items.map((i) => `${i.label} ${i.text}`).join("; ")}`);
-  const make = (tag, attrs, text = null) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-    if (text !== null) node.textContent = text;
-    return node;
-  };
-  svg.append(make("line", { x1: 0, x2: width, y1: base + 0.5, y2: base + 0.5, class: "axis" }));
+  const svg = chartSvg("columns", width, height, items, title);
+  svg.append(svgNode("line", { x1: 0, x2: width, y1: base + 0.5, y2: base + 0.5, class: "axis" }));
   items.forEach((item, index) => {
     const x = index * step;
     const bar = Math.round(((base - 18) * item.value) / top);
-    const column = make("rect", { x: x + step * 0.15, y: base - bar, width: step * 0.7, height: Math.max(bar, 1) });
-    column.append(make("title", {}, `${item.label}: ${item.text}`));
-    svg.append(column, make("text", { x: x + step / 2, y: base - bar - 4, "text-anchor": "middle", class: "value" }, item.short ?? item.text),
-      make("text", { x: x + step / 2, y: base + 16, "text-anchor": "middle" }, item.label));
+    const column = svgNode("rect", { x: x + step * 0.15, y: base - bar, width: step * 0.7, height: Math.max(bar, 1) });
+    column.append(svgNode("title", {}, `${item.label}: ${item.text}`));
+    svg.append(column, svgNode("text", { x: x + step / 2, y: base - bar - 4, "text-anchor": "middle", class: "value" }, item.short ?? item.text),
+      svgNode("text", { x: x + step / 2, y: base + 16, "text-anchor": "middle" }, item.label));
   });
   return h("figure", { class: "chart" }, h("figcaption", {}, h("strong", {}, title)),
     h("div", { class: "chart-scroll" }, svg));

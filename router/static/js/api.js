@@ -1,5 +1,7 @@
 // The router's public API, same origin, with tokens kept in sessionStorage.
 
+import { addDays, itemsOf, localDate } from "./ui.js";
+
 const STORE = "cinema.auth";
 
 /** An answer that was not 2xx; `body` is the service's error body when it sent one. */
@@ -199,4 +201,13 @@ export async function getIfChanged(path, etag = null) {
   if (response.status === 304) return { data: null, etag };
   if (!response.ok) throw new ApiError(response.status, data);
   return { data, etag: response.headers.get("ETag") };
+}
+
+/** A cinema's shows on its local `day`, earliest first. */
+export async function showsOn(cinema, day) {
+  // The API's date range may be read in UTC: ask a day wider and keep the cinema's local day.
+  const query = new URLSearchParams({ date_from: addDays(day, -1), date_to: addDays(day, 1), limit: "200" });
+  return itemsOf(await api(`/cinemas/${encodeURIComponent(cinema.id)}/shows?${query}`))
+    .filter((s) => localDate(s.starts_at, s.timezone) === day)
+    .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
 }

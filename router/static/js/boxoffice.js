@@ -1,11 +1,11 @@
 // The box office: sell seats at the counter in one step, print tickets, check tickets in.
-import { api, currentUser, getIfChanged } from "./api.js";
+import { api, currentUser, getIfChanged, showsOn } from "./api.js";
 import { customerService } from "./customer-service.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
 import {
-  $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
+  $, chosenCinema, errorText, h, itemsOf, localDateTime, localTime, markCurrentShow, money, mount, newKey, notify,
 } from "./ui.js";
 
 const POLL_MS = 1500; // seats sold online appear within 2 s (304s while nothing changes)
@@ -37,20 +37,15 @@ async function loadCinemas() {
 }
 
 function onCinema() {
-  state.cinema = state.cinemas.find((c) => c.id === $("#cinema").value) || null;
-  if (state.cinema && !$("#day").value) $("#day").value = isoDay(0, state.cinema.timezone);
+  state.cinema = chosenCinema(state.cinemas);
   loadShows();
 }
 
 async function loadShows() {
   mount($("#shows"));
   if (!state.cinema) return;
-  const day = $("#day").value;
-  const query = new URLSearchParams({ date_from: addDays(day, -1), date_to: addDays(day, 1), limit: "200" });
   try {
-    state.shows = itemsOf(await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/shows?${query}`))
-      .filter((s) => localDate(s.starts_at, s.timezone) === day)
-      .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
+    state.shows = await showsOn(state.cinema, $("#day").value);
   } catch (err) {
     notify($("#notice"), errorText(err), "error");
     return;
@@ -67,15 +62,9 @@ async function loadShows() {
     state.shows.map((s) => h("option", { value: s.id, selected: s.id === chosen }, `${localTime(s.starts_at, s.timezone)} ${s.movie_title}`)));
 }
 
-function markCurrent(show) {
-  for (const button of document.querySelectorAll("#shows .show-btn")) {
-    button.setAttribute("aria-current", String(button.dataset.showId === show.id));
-  }
-}
-
 async function openShow(show) {
   state.show = show;
-  markCurrent(show);
+  markCurrentShow(show);
   $("#sell-panel").hidden = false;
   $("#printed").hidden = true;
   $("#sell-title").textContent = `Sell seats: ${show.movie_title}`;

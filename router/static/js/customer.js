@@ -1,12 +1,12 @@
 // The customer app: find a show, pick seats, hold, pay, see tickets and reservations.
-import { api, currentUser, getIfChanged } from "./api.js";
+import { api, currentUser, getIfChanged, showsOn } from "./api.js";
 import { SeatMap, legend } from "./seatmap.js";
 import { loadMine } from "./my-reservations.js";
 import { sessionControls } from "./session.js";
 import { ticketCards } from "./tickets.js";
 import { WaitingRoom, admissionHeaders } from "./waiting-room.js";
 import {
-  $, addDays, errorText, h, isoDay, itemsOf, localDate, localDateTime, localTime, money, mount, newKey, notify,
+  $, chosenCinema, errorText, h, isoDay, itemsOf, localDateTime, localTime, markCurrentShow, money, mount, newKey, notify,
 } from "./ui.js";
 
 // Seats others take appear within 2 s: a poll is a 304 without a body when nothing changed.
@@ -57,8 +57,7 @@ function onCity() {
 }
 
 function onCinema() {
-  state.cinema = state.cinemas.find((c) => c.id === $("#cinema").value) || null;
-  if (state.cinema && !$("#day").value) $("#day").value = isoDay(0, state.cinema.timezone);
+  state.cinema = chosenCinema(state.cinemas);
   loadShows();
 }
 
@@ -67,18 +66,13 @@ async function loadShows() {
   mount($("#shows"));
   if (!state.cinema) return;
   const day = $("#day").value || isoDay(0, state.cinema.timezone);
-  // The API's date range may be read in UTC: ask a day wider and keep the cinema's local day.
-  const query = new URLSearchParams({ date_from: addDays(day, -1), date_to: addDays(day, 1), limit: "200" });
   notify($("#find-notice"), "Loading shows…", "info");
   try {
-    state.shows = itemsOf(await api(`/cinemas/${encodeURIComponent(state.cinema.id)}/shows?${query}`));
+    state.shows = (await showsOn(state.cinema, day)).filter((s) => s.status !== "canceled");
   } catch (err) {
     notify($("#find-notice"), `Cannot load shows: ${errorText(err)}`, "error");
     return;
   }
-  state.shows = state.shows
-    .filter((s) => s.status !== "canceled" && localDate(s.starts_at, s.timezone) === day)
-    .sort((a, b) => a.starts_at.localeCompare(b.starts_at));
   notify($("#find-notice"), state.shows.length ? "" : "No shows on this day. Try another date.", "info");
   const movies = new Map(state.shows.map((s) => [s.movie_id, s.movie_title]));
   const chosen = $("#movie").value;
@@ -125,15 +119,9 @@ async function searchEverywhere(event) {
 }
 
 /** Open the seat map of a show and start polling it. */
-function markCurrent(show) {
-  for (const button of document.querySelectorAll("#shows .show-btn")) {
-    button.setAttribute("aria-current", String(button.dataset.showId === show.id));
-  }
-}
-
 async function openShow(show) {
   state.show = show;
-  markCurrent(show);
+  markCurrentShow(show);
   state.reservation = null;
   $("#checkout").hidden = true;
   $("#tickets-panel").hidden = true;

@@ -170,3 +170,17 @@ export function select(options, value = undefined, attrs = {}) {
   }
   return node;
 }
+
+/** The cinema chosen in `#cinema` (null for none); an empty `#day` becomes its today. */
+export function chosenCinema(cinemas) {
+  const cinema = cinemas.find((c) => c.id === $("#cinema").value) || null;
+  if (cinema && !$("#day").value) $("#day").value = isoDay(0, cinema.timezone);
+  return cinema;
+}
+
+/** Mark `show`'s button in the `#shows` list as the current one. */
+export function markCurrentShow(show) {
+  for (const button of document.querySelectorAll("#shows .show-btn")) {
+    button.setAttribute("aria-current", String(button.dataset.showId === show.id));
+  }
+}

@@ -10,9 +10,8 @@ from fastapi import FastAPI
 
 from harness.live import live_server
 from harness.tokens import TestIssuer
-from regional_api.config import RegionalSettings
-from regional_api.main import create_app
 from schemas.auth import Role
+from tests.regional_api.served import regional_app
 
 # Nothing listens on the discard port: a directory lookup fails fast with "connection refused".
 DEAD_DIRECTORY = "http://127.0.0.1:9"
@@ -22,10 +21,7 @@ def make_app(
     dsn: str, issuer: TestIssuer, global_api_url: str = DEAD_DIRECTORY, **overrides: Any
 ) -> FastAPI:
     """The eu-west regional app on `dsn`, trusting the test issuer's keys (no JWKS fetch)."""
-    settings = RegionalSettings(
-        region="eu-west", database_url=dsn, global_api_url=global_api_url, db_pool_size=4
-    ).model_copy(update=overrides)
-    return create_app(settings, jwks=issuer.jwks)
+    return regional_app(dsn, issuer, global_api_url=global_api_url, db_pool_size=4, **overrides)
 
 
 @pytest.fixture

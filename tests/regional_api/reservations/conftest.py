@@ -9,27 +9,26 @@ from fastapi import FastAPI
 
 from harness.live import live_server
 from harness.tokens import TestIssuer
-from regional_api.config import RegionalSettings
-from regional_api.main import create_app
 from tests.regional_api.factories import ShowSeed, grid_rows, seed_show
+from tests.regional_api.served import regional_app
+
+# What every reservations test starts from: short, test-friendly hold rules.
+HOLD_RULES: dict[str, Any] = {
+    "hold_ttl_seconds": 600,
+    "hold_extension_seconds": 300,
+    "hold_max_extensions": 2,
+    "hold_cap_seconds": 1200,
+    "max_seats_per_customer_show": 6,
+    "cancel_cutoff_minutes": 60,
+    "sweeper_interval_seconds": 3600,
+    "db_pool_size": 20,
+    "log_level": "WARNING",
+}
 
 
 def make_app(regional_dsn: str, issuer: TestIssuer, **overrides: Any) -> FastAPI:
     """A regional app on `regional_dsn` with short, test-friendly hold settings."""
-    settings = RegionalSettings(
-        region="eu-west",
-        database_url=regional_dsn,
-        hold_ttl_seconds=600,
-        hold_extension_seconds=300,
-        hold_max_extensions=2,
-        hold_cap_seconds=1200,
-        max_seats_per_customer_show=6,
-        cancel_cutoff_minutes=60,
-        sweeper_interval_seconds=3600,
-        db_pool_size=20,
-        log_level="WARNING",
-    ).model_copy(update=overrides)
-    return create_app(settings, jwks=issuer.jwks)
+    return regional_app(regional_dsn, issuer, **(HOLD_RULES | overrides))
 
 
 @pytest.fixture
