@@ -56,7 +56,16 @@ DELETE FROM line_entries WHERE show_id = :show_id AND user_id = :user_id AND exp
 # admitted customers who hold nothing yet); a waiting one leaves a gap that admission skips.
 LEAVE = raw_sql("DELETE FROM line_entries WHERE show_id = :show_id AND user_id = :user_id")
 
-WAITING_ROOMS = raw_sql("SELECT show_id FROM onsales WHERE waiting_room")
+# Every replica's read of the waiting rooms and their counters, every 0.5 s (`onsale/rooms.py`):
+# seats are counted only while the show is not sold out, by its (show_id, ...) key.
+WAITING_ROOMS = raw_sql("""
+SELECT o.show_id, o.opens_at, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
+       o.admit_rate, o.sold_out_at,
+       CASE WHEN o.sold_out_at IS NULL THEN
+         (SELECT count(*) FROM show_seats ss
+          WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold
+FROM onsales o WHERE o.waiting_room
+""")
 
 SECRET = raw_sql("SELECT secret FROM onsale_secret")
 
