@@ -17,6 +17,7 @@ MIN_RATE = 0.1  # per second, so a stalled line still shows a (long) estimate
 POLL_FRONT_SECONDS = 0.5
 POLL_MIN_SECONDS = 1.0
 POLL_MAX_SECONDS = 10.0
+HORIZON_SHARE = 0.75  # of the time the unsold seats may last: the next poll comes before it
 
 
 async def set_onsale(conn: Conn, *, show_id: str, body: OnSaleSet, now: datetime) -> bool:
@@ -146,12 +147,13 @@ def _estimate(
     rate = max(float(counters.admit_rate), MIN_RATE)
     wait = until_opening + status.position / rate
     status.estimated_wait_seconds = round(wait, 1)
-    # Near the front often; far back rarely, unless the seats may all go soon: then sold out
-    # must reach everyone quickly (the horizon is the unsold seats over the rate they go at).
+    # Near the front often; far back rarely, but again a little before the seats may all be
+    # gone (the unsold seats over the rate they go at), then every second until they are:
+    # sold out must reach everyone within about two seconds.
     after = _bounded(wait / 4, POLL_FRONT_SECONDS)
     if line is not None and line.sell_rate > 0:
         horizon = line.unsold / line.sell_rate
-        after = min(after, _bounded(horizon / 2, POLL_MIN_SECONDS))
+        after = min(after, _bounded(HORIZON_SHARE * horizon, POLL_MIN_SECONDS))
     status.poll_after_seconds = round(after, 2)
 
 
