@@ -23,6 +23,7 @@ from regional_api.halls import router as halls
 from regional_api.movies import router as movies
 from regional_api.onsale import router as onsale
 from regional_api.onsale.admitter import Admitter
+from regional_api.onsale.polls import LinePolls
 from regional_api.onsale.rooms import WaitingRooms
 from regional_api.payments import reconcile
 from regional_api.payments import router as payments
@@ -127,5 +128,6 @@ def create_app(
     app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
     for feature_router in FEATURE_ROUTERS:
         app.include_router(feature_router)
+    app.add_middleware(LinePolls)  # inside the two below: polls are counted and queued too
     instrument(app, service=SERVICE, admission=settings.admission())
     return app

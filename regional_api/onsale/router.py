@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from prometheus_client import Counter
 
 from common.auth import AdminClaims, Claims
 from regional_api.clock import ClockDep
@@ -11,17 +10,13 @@ from regional_api.db import PoolDep
 from regional_api.movies.deps import MovieDep
 from regional_api.onsale import passes, service
 from regional_api.onsale.deps import LineTicketInvalid, RoomsDep
+from regional_api.onsale.polls import POLLS
 from regional_api.reservations.deps import ShowIdDep
 from regional_api.reservations.errors import ShowNotFound
 from schemas.errors import ErrorBody
 from schemas.onsale import LINE_TICKET_HEADER, LineStatus, OnSaleMovieRead, OnSaleRead, OnSaleSet
 
 router = APIRouter(tags=["on-sales"])
-POLLS = Counter(
-    "onsale_line_polls_total",
-    "Polls of a place in line, by what answered them (the replica's counters or the database)",
-    ["answered"],
-)
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "no such show, or no on-sale"}
 }
@@ -103,6 +98,7 @@ async def my_place(
     ticket: Annotated[str | None, Header(alias=LINE_TICKET_HEADER)] = None,
 ) -> LineStatus:
     """Where the caller stands in a show's waiting room; the admission pass once admitted."""
+    # With a ticket the poll is mostly answered before this endpoint (`onsale/polls.py`).
     now, line = clock.now(), rooms.fresh(show_id)
     if ticket is not None and line is not None:
         valid, rank = passes.ticket_rank(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)

@@ -77,6 +77,7 @@ def test_a_poll_with_a_ticket_needs_no_database_statement(
     # Without a ticket (a new tab) the database answers, with the customer's ticket.
     fresh = poll(live, show, 1, None)
     assert fresh["line_ticket"] == first["line_ticket"]
+    assert fresh == again  # the same answer, whoever gives it
     assert answered("database") - database == 1
 
 
