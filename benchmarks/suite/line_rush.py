@@ -88,7 +88,10 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
             tally.outcomes["gave up"] += 1
             tally.customers_5xx += saw_5xx
             return
-        ticket = place.get("line_ticket", ticket) if status == 200 else None
+        if status == 200:
+            ticket = place.get("line_ticket") or ticket
+        elif place.get("error") == "line_ticket_invalid":
+            ticket = None
         # As the seat picker does: ask again when the line says, else after a second.
         pause = (place.get("poll_after_seconds") if status == 200 else None) or 1.0
         await asyncio.sleep(pause * (0.8 + 0.4 * random.random()))

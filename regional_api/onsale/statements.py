@@ -83,8 +83,8 @@ FROM onsales WHERE show_id = :show_id AND sold_out_at IS NULL FOR UPDATE SKIP LO
 
 SHUFFLE = raw_sql("SELECT shuffle_line(:show_id) AS ranked")
 
-# What admission is paced by: seats free and held now, holds made in the last 10 s, and the
-# admitted customers whose window is open and who hold nothing yet.
+# What admission is paced by: seats free and held now, holds made in the last :window seconds,
+# and the admitted customers whose window is open and who hold nothing yet.
 ROOM_LOAD = raw_sql("""
 SELECT
   (SELECT count(*) FROM show_seats WHERE show_id = :show_id
@@ -92,7 +92,7 @@ SELECT
   (SELECT count(*) FROM show_seats WHERE show_id = :show_id
      AND status = 'held' AND held_until > :now) AS held,
   (SELECT count(*) FROM reservations WHERE show_id = :show_id AND channel = 'online'
-     AND created_at > :now - interval '10 seconds') AS recent_holds,
+     AND created_at > :now - make_interval(secs => :window)) AS recent_holds,
   (SELECT count(*) FROM line_entries e WHERE e.show_id = :show_id
      AND e.admitted_at IS NOT NULL AND e.expires_at > :now
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = :show_id
@@ -100,10 +100,15 @@ SELECT
        AND r.status IN ('held', 'confirmed'))) AS idle_admitted
 """)
 
+# Admission times never go back along the line, even with another replica's clock ahead.
 ADMIT = raw_sql("""
-WITH admitted AS (
-  UPDATE line_entries SET admitted_at = :now,
-    expires_at = :now + make_interval(secs => :window_seconds)
+WITH stamp AS (
+  SELECT greatest(:now, (SELECT admitted_at FROM line_entries
+    WHERE show_id = :show_id AND rank <= :after AND admitted_at IS NOT NULL
+    ORDER BY rank DESC LIMIT 1)) AS at),
+admitted AS (
+  UPDATE line_entries SET admitted_at = (SELECT at FROM stamp),
+    expires_at = (SELECT at FROM stamp) + make_interval(secs => :window_seconds)
   WHERE show_id = :show_id AND rank > :after AND rank <= :through AND admitted_at IS NULL
   RETURNING 1)
 UPDATE onsales SET admitted_through = :through, admit_rate = :rate
