@@ -34,6 +34,7 @@ class Line:
     next_rank: int
     admitted_through: int
     admit_rate: float
+    max_admit_per_second: float
     sold_out: bool
     unsold: int  # seats free or held (a lapsed hold counts as free)
     sell_rate: float  # unsold seats gone per second, smoothed over the last readings
@@ -59,6 +60,7 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
         next_rank=row.next_rank,
         admitted_through=row.admitted_through,
         admit_rate=float(row.admit_rate),
+        max_admit_per_second=float(row.max_admit_per_second),
         # No seat free or held is sold out: the admitter marks it within a tick, this replica
         # says so at once (the same rule).
         sold_out=row.sold_out_at is not None or unsold == 0,

@@ -144,7 +144,10 @@ def _estimate(
         status.poll_after_seconds = _bounded(until_opening / 2, POLL_MIN_SECONDS)
         return
     status.position = rank - counters.admitted_through
-    rate = max(float(counters.admit_rate), MIN_RATE)
+    # The admitter paces at least a quarter of the ceiling (`admitter.pace`), also before its
+    # first tick has set a rate: the front of the line is not told to wait long at the opening.
+    floor = float(counters.max_admit_per_second) / 4
+    rate = max(float(counters.admit_rate), floor, MIN_RATE)
     wait = until_opening + status.position / rate
     status.estimated_wait_seconds = round(wait, 1)
     # Near the front often; far back rarely, but again a little before the seats may all be

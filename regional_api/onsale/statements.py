@@ -41,8 +41,8 @@ JOIN = raw_sql("SELECT joined FROM join_line(:show_id, :user_id, :now)")
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = raw_sql("""
 SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
-       o.admit_rate, o.sold_out_at, e.user_id IS NOT NULL AS in_line, e.rank, e.admitted_at,
-       e.expires_at
+       o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
+       e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = :user_id
 WHERE o.show_id = :show_id
 """)
@@ -60,7 +60,7 @@ LEAVE = raw_sql("DELETE FROM line_entries WHERE show_id = :show_id AND user_id =
 # seats are counted only while the show is not sold out, by its (show_id, ...) key.
 WAITING_ROOMS = raw_sql("""
 SELECT o.show_id, o.opens_at, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
-       o.admit_rate, o.sold_out_at,
+       o.admit_rate, o.max_admit_per_second, o.sold_out_at,
        CASE WHEN o.sold_out_at IS NULL THEN
          (SELECT count(*) FROM show_seats ss
           WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold

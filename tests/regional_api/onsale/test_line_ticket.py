@@ -178,6 +178,7 @@ def test_waiting_customers_are_told_to_poll_sooner_when_the_seats_may_go(
         next_rank=5000,
         admitted_through=100,
         admit_rate=10.0,
+        max_admit_per_second=20.0,
         sold_out=False,
         unsold=300,
         sell_rate=300.0 * sold_fraction,  # all the seats go within a second, or none go
