@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--large", action="store_true", help=f"also {LARGE:,} customers")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--raw", type=Path, help="also write every figure, series included, here")
     args = parser.parse_args()
     stack = system.start_stack(progress=lambda _: None)
     results: dict[str, dict[str, Any]] = {}
@@ -234,6 +235,8 @@ def main() -> None:
     finally:
         stack.stop()
         shutil.rmtree(stack.paths.root, ignore_errors=True)
+    if args.raw:
+        args.raw.write_text(json.dumps(results, indent=1))
     for result in results.values():
         print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2))
     if args.write:

@@ -1,11 +1,12 @@
 """Admit customers from each open waiting room at the rate the region sells at.
 
-Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's row lock
-(the others skip it) ranks the pre-opening line in random order if nobody has yet, then admits
-the next customers in rank order: as many as the pace allows, never more than the seats still
-free for customers who hold nothing yet. The pace is adaptive: 1.5 times the successful holds
-per second of the last `PACE_WINDOW` seconds, at least a quarter of the ceiling (so an opening
-starts briskly), at most the ceiling. A show with no seat free or held is sold out, and everyone still waiting is told so.
+Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's admission
+lock (the others skip it) takes its row lock, ranks the pre-opening line in random order if
+nobody has yet, then admits the next customers in rank order: as many as the pace allows, never
+more than the seats still free for customers who hold nothing yet. The pace is adaptive: 1.5
+times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
+the ceiling (so an opening starts briskly), at most the ceiling. A show with no seat free or
+held is sold out, and everyone still waiting is told so.
 """
 
 import asyncio
@@ -59,9 +60,11 @@ class Admitter:
     async def _admit(self, show_id: str) -> tuple[int, int]:
         """Admit for one show under its row lock; (admitted, still waiting)."""
         async with self.pool.connection() as conn, conn.transaction():
+            if not (await fetch_one(conn, sql.ADMITTING, {"show_id": show_id})).mine:
+                return 0, 0  # another replica is admitting
             room = await fetch_one(conn, sql.LOCK_ROOM, {"show_id": show_id})
             if room is None:
-                return 0, 0  # another replica is admitting, or it sold out
+                return 0, 0  # sold out meanwhile
             # The time is read under the lock: a replica that read it earlier and got the lock
             # after another one would stamp later ranks as admitted first.
             now = self.clock.now()

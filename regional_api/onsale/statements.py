@@ -75,10 +75,17 @@ SELECT show_id FROM onsales
 WHERE waiting_room AND opens_at <= :now AND sold_out_at IS NULL
 """)
 
-# One replica admits for a show at a time: the others skip the locked row.
+# One replica admits for a show at a time: the others skip it this tick. An advisory lock of
+# the admitters' own, not the row's: joins lock the row for a moment each, and skipping a locked
+# row skipped every tick of a join storm (admission stalled for seconds at an opening).
+ADMITTING = raw_sql("""
+SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || :show_id, 0)) AS mine
+""")
+
+# The row itself is then waited for (a join holds it for a moment), and serializes with joins.
 LOCK_ROOM = raw_sql("""
 SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second
-FROM onsales WHERE show_id = :show_id AND sold_out_at IS NULL FOR UPDATE SKIP LOCKED
+FROM onsales WHERE show_id = :show_id AND sold_out_at IS NULL FOR UPDATE
 """)
 
 SHUFFLE = raw_sql("SELECT shuffle_line(:show_id) AS ranked")

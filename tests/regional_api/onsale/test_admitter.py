@@ -1,6 +1,7 @@
 """The admitter on its own: admission times follow the line whichever replica admits."""
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -61,3 +62,36 @@ def test_the_pace_follows_the_last_seconds_of_holds() -> None:
     assert pace(recent_holds=0, ceiling=100) == 25  # an opening starts briskly
     assert pace(recent_holds=60, ceiling=100) == 45  # 1.5 x 30 holds per second
     assert pace(recent_holds=1000, ceiling=100) == 100
+
+
+async def _tick(dsn: str) -> int:
+    pool = make_pool(dsn, service="test", size=1)
+    await pool.open()
+    try:
+        return await Admitter(pool, Clock()).tick()
+    finally:
+        await pool.close()
+
+
+def test_a_join_holding_the_row_delays_admission_but_does_not_skip_it(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    line_of(regional_dsn, show.show_id, customers=5)
+    with psycopg.connect(regional_dsn) as joining:  # a join in progress holds the row
+        joining.execute("SELECT 1 FROM onsales WHERE show_id = %s FOR UPDATE", (show.show_id,))
+        release = threading.Timer(0.5, joining.commit)
+        release.start()
+        admitted = asyncio.run(_tick(regional_dsn))
+        release.join()
+    assert admitted == 1
+
+
+def test_another_replica_admitting_is_skipped(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn, cinema_id=seed_cinema(regional_dsn))
+    line_of(regional_dsn, show.show_id, customers=5)
+    with psycopg.connect(regional_dsn) as admitting:
+        admitting.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('onsale-admit:' || %s, 0))",
+            (show.show_id,),
+        )
+        assert asyncio.run(_tick(regional_dsn)) == 0
+    assert asyncio.run(_tick(regional_dsn)) == 1
