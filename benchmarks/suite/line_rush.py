@@ -32,6 +32,7 @@ class LineRush:
     opens_at: float  # time.time() of the opening
     seats_per_client: int = 2
     late_spread_s: float = 2.0
+    early_spread_s: float = 0.0  # early customers arrive over this long from the start (0: at once)
     patience_s: float = 180.0  # a customer still in line this long after the opening gives up
 
 
@@ -72,9 +73,11 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
     auth = {"Authorization": f"Bearer {rush.tokens[index]}"}
     line = f"/shows/{rush.hall.show_ids[0]}/line"
     late = index % 2 == 1
-    delay = rush.opens_at - time.time() + (random.random() * rush.late_spread_s if late else 0)
     if late:
-        await asyncio.sleep(max(0.0, delay))
+        delay = rush.opens_at - time.time() + random.random() * rush.late_spread_s
+    else:
+        delay = min(rush.opens_at - time.time() - 1.0, random.random() * rush.early_spread_s)
+    await asyncio.sleep(max(0.0, delay))
     saw_5xx = False
     status, place, _ = await _request(http, tally, "POST", line, auth)
     ticket: str | None = None
