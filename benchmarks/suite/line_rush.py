@@ -34,6 +34,10 @@ class LineRush:
     late_spread_s: float = 2.0
     early_spread_s: float = 0.0  # early customers arrive over this long from the start (0: at once)
     patience_s: float = 180.0  # a customer still in line this long after the opening gives up
+    # Connections to the router, shared by the customers (0: one each). 20,000 customers each
+    # with a connection of their own exhaust this machine's sockets before anything is measured;
+    # behind an edge proxy they share its bounded pool, as here.
+    connections: int = 0
 
 
 @dataclass
@@ -171,7 +175,7 @@ async def _rush(rush: LineRush) -> dict[str, Any]:
     import aiohttp
 
     tally = Tally()
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
+    connector = aiohttp.TCPConnector(limit=rush.connections, keepalive_timeout=4)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http:
         stop = asyncio.Event()
