@@ -21,7 +21,10 @@ log = logging.getLogger("onsale.rooms")
 
 REFRESH_SECONDS = 0.5
 STALE_SECONDS = 3 * REFRESH_SECONDS  # older counters are not trusted: the poll reads the database
-SMOOTHING = 0.3  # weight of the newest reading in the smoothed rate at which seats go
+# The rate at which seats go follows a rise at once and a fall slowly (by this share per
+# reading): it bounds how long a waiting customer may sleep, and a rate that lagged an opening's
+# ramp let far-back customers sleep through the sell-out.
+DECAY = 0.9
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Line:
     max_admit_per_second: float
     sold_out: bool
     unsold: int  # seats free or held (a lapsed hold counts as free)
-    sell_rate: float  # unsold seats gone per second, smoothed over the last readings
+    sell_rate: float  # unsold seats gone per second: the newest reading, or the decayed peak
     read_at: float  # time.monotonic() of the reading
 
     @property
@@ -52,7 +55,7 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
     rate = 0.0
     if before is not None and read_at > before.read_at:
         newest = max(0.0, (before.unsold - unsold) / (read_at - before.read_at))
-        rate = (1 - SMOOTHING) * before.sell_rate + SMOOTHING * newest
+        rate = max(newest, DECAY * before.sell_rate)
     return Line(
         opens_at=row.opens_at,
         shuffled=row.shuffled,

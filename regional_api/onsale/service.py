@@ -18,6 +18,7 @@ POLL_FRONT_SECONDS = 0.5
 POLL_MIN_SECONDS = 1.0
 POLL_MAX_SECONDS = 10.0
 HORIZON_SHARE = 0.75  # of the time the unsold seats may last: the next poll comes before it
+POLL_UNKNOWN_SECONDS = 3.0  # open, but no seat has gone yet
 
 
 async def set_onsale(conn: Conn, *, show_id: str, body: OnSaleSet, now: datetime) -> bool:
@@ -157,6 +158,8 @@ def _estimate(
     if line is not None and line.sell_rate > 0:
         horizon = line.unsold / line.sell_rate
         after = min(after, _bounded(HORIZON_SHARE * horizon, POLL_MIN_SECONDS))
+    elif line is not None and until_opening == 0:  # open, nothing sold yet: the pace is unknown
+        after = min(after, POLL_UNKNOWN_SECONDS)
     status.poll_after_seconds = round(after, 2)
 
 

@@ -9,14 +9,8 @@ from prometheus_client import REGISTRY
 
 from regional_api.onsale import service
 from regional_api.onsale.rooms import REFRESH_SECONDS, STALE_SECONDS, Line
-from tests.regional_api.onsale.test_waiting_room import (
-    GOOD_CARD,
-    PASS,
-    announce,
-    customer,
-    join,
-)
-from tests.regional_api.payments.seed import Live, Show, seed_cinema, seed_show
+from tests.regional_api.onsale.test_waiting_room import PASS, announce, customer, join
+from tests.regional_api.payments.seed import GOOD_CARD, Live, Show, seed_cinema, seed_show
 from tests.support.poll import wait_until
 
 TICKET = "X-Line-Ticket"
@@ -166,13 +160,21 @@ def test_sold_out_reaches_a_waiting_ticket_from_the_counters(live: Live, show: S
     assert STALE_SECONDS <= 1.5
 
 
-@pytest.mark.parametrize("sold_fraction", [0.0, 1.0])
+@pytest.mark.parametrize(
+    ("opened", "sell_rate", "expected"),
+    [
+        (True, 300.0, service.POLL_MIN_SECONDS),  # every unsold seat may go within a second
+        (True, 1.0, service.POLL_MAX_SECONDS),  # they last minutes: far back polls rarely
+        (True, 0.0, service.POLL_UNKNOWN_SECONDS),  # open, nothing sold yet
+        (False, 0.0, service.POLL_MAX_SECONDS),  # (a drawn line before its opening)
+    ],
+)
 def test_waiting_customers_are_told_to_poll_sooner_when_the_seats_may_go(
-    sold_fraction: float,
+    opened: bool, sell_rate: float, expected: float
 ) -> None:
     now = datetime.now(UTC)
     line = Line(
-        opens_at=now - timedelta(seconds=5),
+        opens_at=now + timedelta(seconds=-5 if opened else 5),
         shuffled=True,
         early_count=0,
         next_rank=5000,
@@ -181,11 +183,10 @@ def test_waiting_customers_are_told_to_poll_sooner_when_the_seats_may_go(
         max_admit_per_second=20.0,
         sold_out=False,
         unsold=300,
-        sell_rate=300.0 * sold_fraction,  # all the seats go within a second, or none go
+        sell_rate=sell_rate,
         read_at=0.0,
     )
     status = service.place_from_line(line, show_id="s", rank=4000, ticket="t", now=now)
     assert status is not None
     assert status.position == 3900
-    expected = service.POLL_MIN_SECONDS if sold_fraction else service.POLL_MAX_SECONDS
     assert status.poll_after_seconds == expected
