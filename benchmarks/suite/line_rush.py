@@ -51,6 +51,7 @@ class Tally:
     customers_5xx: int = 0
     sold_at: list[float] = field(default_factory=list)
     told_sold_out_at: list[float] = field(default_factory=list)
+    told_by_line_at: list[float] = field(default_factory=list)  # a poll answered sold_out
     series: list[dict[str, float]] = field(default_factory=list)
     polls: int = 0
     seats_sold: int = 0
@@ -110,6 +111,7 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
     if state == "sold_out":
         tally.outcomes["told sold out"] += 1
         tally.told_sold_out_at.append(time.time())
+        tally.told_by_line_at.append(time.time())
     else:
         bought, failed = await _buy(
             http, rush, tally, index, auth | {PASS: place["admission_pass"]}
@@ -200,6 +202,7 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         "last_told_after_last_sale_s": (
             round(last_told - last_sold, 3) if last_sold and last_told else None
         ),
+        "told_by_the_line_after_last_sale_s": _lags(tally.told_by_line_at, last_sold),
         "polls": tally.polls,
         "statuses": dict(tally.statuses),
         "admitted_holds": latency_summary(tally.hold_ms),
@@ -210,6 +213,16 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         ),
         "series": tally.series,
     }
+
+
+def _lags(times: list[float], since: float | None) -> dict[str, float] | None:
+    """How long after `since` the customers told sold out by the line heard it (median, 90 %, max)."""
+    if since is None or not times:
+        return None
+    lags = sorted(t - since for t in times)
+    pick = {"p50": 0.5, "p90": 0.9}
+    at = {name: round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) for name, q in pick.items()}
+    return at | {"max": round(lags[-1], 3)}
 
 
 def run_line_rush(rush: LineRush) -> dict[str, Any]:
