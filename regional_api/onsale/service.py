@@ -11,13 +11,17 @@ from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
 
 MIN_RATE = 0.1  # per second, so a stalled line still shows a (long) estimate
-# When a waiting customer is told to ask again: at least every 10 s; near the front every
-# 0.5 s; everyone every second once the seats may all go within about two seconds (the
-# counters are read every 0.5 s, so sold out reaches everyone within 2 s of the last sale).
+# When a waiting customer is told to ask again: at least every 10 s, every 5 s once the sale
+# is open; near the front every 0.5 s; everyone every second once the seats may all go within
+# about two seconds (the counters are read every 0.5 s, so sold out reaches everyone within
+# about 2 s of the last sale).
 POLL_FRONT_SECONDS = 0.5
 POLL_MIN_SECONDS = 1.0
 POLL_MAX_SECONDS = 10.0
-HORIZON_SHARE = 0.75  # of the time the unsold seats may last: the next poll comes before it
+POLL_OPEN_MAX_SECONDS = 5.0
+# Half the time the unsold seats may last at the rate they go now: an opening's rate still
+# rises (it doubled and more within seconds in `benchmarks/onsale_line.py`).
+HORIZON_SHARE = 0.5
 POLL_UNKNOWN_SECONDS = 3.0  # open, but no seat has gone yet
 
 
@@ -155,6 +159,8 @@ def _estimate(
     # gone (the unsold seats over the rate they go at), then every second until they are:
     # sold out must reach everyone within about two seconds.
     after = _bounded(wait / 4, POLL_FRONT_SECONDS)
+    if until_opening == 0:
+        after = min(after, POLL_OPEN_MAX_SECONDS)
     if line is not None and line.sell_rate > 0:
         horizon = line.unsold / line.sell_rate
         after = min(after, _bounded(HORIZON_SHARE * horizon, POLL_MIN_SECONDS))

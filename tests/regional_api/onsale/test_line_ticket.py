@@ -164,7 +164,7 @@ def test_sold_out_reaches_a_waiting_ticket_from_the_counters(live: Live, show: S
     ("opened", "sell_rate", "expected"),
     [
         (True, 300.0, service.POLL_MIN_SECONDS),  # every unsold seat may go within a second
-        (True, 1.0, service.POLL_MAX_SECONDS),  # they last minutes: far back polls rarely
+        (True, 1.0, service.POLL_OPEN_MAX_SECONDS),  # they last minutes: far back polls rarely
         (True, 0.0, service.POLL_UNKNOWN_SECONDS),  # open, nothing sold yet
         (False, 0.0, service.POLL_MAX_SECONDS),  # (a drawn line before its opening)
     ],
