@@ -1,10 +1,13 @@
 """The line's polls answered from memory before the request pipeline (pure ASGI).
 
 In a rush most requests are waiting customers asking where they stand. A poll that shows a
-valid line ticket for a line whose counters are fresh is answered here from the counters, with
-no routing, dependency injection or response-model pass (`benchmarks/onsale_line.py` measured
-the replicas' CPU per request). Anything else, a refusal included, goes on to the endpoint
-(`onsale/router.py`), which answers it the same way or from the database.
+valid line ticket for a line whose counters are fresh is answered here from the counters, in
+front of the observability and admission middlewares, with no routing, dependency injection or
+response-model pass: 44 us of CPU instead of 511 us through the endpoint (measured in process on
+this 2-core VM). Such a poll is counted in `onsale_line_polls_total{answered="memory"}`, not in
+the request metrics, and not logged one line each (like `/healthz`); its request id is echoed.
+Anything else, a refusal included, goes on to the endpoint (`onsale/router.py`), which answers
+it the same way or from the database.
 """
 
 import re
@@ -13,6 +16,7 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.errors import AppError
+from common.observability import REQUEST_ID_HEADER
 from regional_api.onsale import passes, service
 
 POLLS = Counter(
@@ -22,6 +26,7 @@ POLLS = Counter(
 )
 _LINE_PATH = re.compile(r"/shows/([^/]+)/line")
 _HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
 class LinePolls:
@@ -35,10 +40,9 @@ class LinePolls:
             match = _LINE_PATH.fullmatch(scope["path"])
             body = await _from_memory(scope, match.group(1)) if match else None
             if body is not None:
-                length = (b"content-length", str(len(body)).encode())
-                await send(
-                    {"type": "http.response.start", "status": 200, "headers": [*_HEADERS, length]}
-                )
+                headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
+                headers += [(k, v) for k, v in scope["headers"] if k == _REQUEST_ID]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)

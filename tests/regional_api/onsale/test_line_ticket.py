@@ -64,8 +64,11 @@ def test_a_poll_with_a_ticket_needs_no_database_statement(
     for _ in range(5):
         again = poll(live, show, 1, first["line_ticket"])
         assert (again["http"], again["state"], again["line_length"]) == (200, "waiting", 1)
+    traced = customer(live, 1) | {TICKET: first["line_ticket"], "X-Request-Id": "poll-1"}
+    answer = live.client.get(f"/shows/{show.show_id}/line", headers=traced)
+    assert answer.headers["x-request-id"] == "poll-1"  # the router's request id comes back
 
-    assert (answered("memory") - memory, answered("database") - database) == (5, 0)
+    assert (answered("memory") - memory, answered("database") - database) == (6, 0)
     if reads is not None:
         assert place_reads(regional_dsn) == reads
     # Without a ticket (a new tab) the database answers, with the customer's ticket.
