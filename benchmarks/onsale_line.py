@@ -229,8 +229,9 @@ READING = [
     "What changed (issue 17, second round): a poll that shows its line ticket is answered by the"
     " replica from counters it reads every 0.5 s, in front of the request pipeline"
     " (`regional_api/onsale/polls.py`: 46 us of CPU per poll against 482 us through the"
-    " endpoint, `--poll-cost`, and no database round trip); the database is read per customer at the join, once"
-    " after the draw for an early arrival's rank, and once for the pass. Each answer says when"
+    " endpoint, `--poll-cost`, and no database round trip); the database is read per customer"
+    " at the join and once for the pass (each replica reads the draw once, so an early"
+    " arrival's first poll after the opening is answered from memory too). Each answer says when"
     " to poll again (0.5 s near the front, up to 10 s far back, 5 s once the sale is open, at"
     " most half the time the unsold seats may last at the rate they go, so every second in the"
     " sale's last 2 s). The admitter no longer skips the on-sale while a"
@@ -330,8 +331,9 @@ def _variant(figures: dict[str, Any], chart_file: str) -> list[str]:
         f" 503 at least once; {shown['inversions_after_opening']} admissions out of the line's"
         " order after the opening.",
         f"- Polls: {shown['polls']}, of which the replicas answered {answered.get('memory')} from"
-        f" their counters and {answered.get('database')} from the database (a join's ticket"
-        " before the draw, then one read for the rank and one for the pass per customer).",
+        f" their counters and {answered.get('database')} from the database (each admitted"
+        " customer's pass; polls without a ticket; early customers' ranks after the draw in"
+        " runs before 08:55, when each replica started reading the draw once).",
         f"- Sustainable rate, same stack, same minute: {rate.get('purchases_per_s')} hold+pay"
         f" purchases/s of two seats ({rate.get('seats_per_s')} seats/s, {rate.get('clients')}"
         f" customers buying at once, no line): {shown['capacity']} seats in"

@@ -67,11 +67,11 @@ async def _from_memory(scope: Scope, show_id: str) -> bytes | None:
         claims = await state.verifier.verify(token.strip())
     except AppError:  # the endpoint answers the 401
         return None
-    valid, rank = passes.ticket_rank(
-        state.waiting_rooms.secret, ticket, show_id=show_id, user_id=claims.sub
-    )
+    rooms = state.waiting_rooms
+    valid, rank = passes.ticket_rank(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)
     if not valid:
         return None
+    rank, ticket = rooms.ranked(show_id, claims.sub, rank, ticket)
     now = state.clock.now()
     status = service.place_from_line(line, show_id=show_id, rank=rank, ticket=ticket, now=now)
     if status is None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from common.db import HotPool, fetch, fetch_one
+from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
 
 log = logging.getLogger("onsale.rooms")
@@ -80,17 +81,38 @@ class WaitingRooms:
         self.shows: frozenset[str] = frozenset()
         self.lines: dict[str, Line] = {}
         self.secret = b""
+        # The draw of each drawn line, read once: the early customers' ranks by customer, so
+        # their first poll after the opening needs no database round trip either.
+        self.draws: dict[str, dict[str, int]] = {}
 
     async def load(self, pool: HotPool) -> None:
-        """Read the waiting rooms and their counters (and the secret, the first time)."""
+        """Read the waiting rooms and their counters (and the secret, and draws, once)."""
         async with pool.connection() as conn:
             rows = await fetch(conn, sql.WAITING_ROOMS)
             if not self.secret:
                 row = await fetch_one(conn, sql.SECRET)
                 self.secret = row.secret.encode()
+            draws = {show: drawn for show, drawn in self.draws.items() if show in self.lines}
+            for row in rows:
+                if row.shuffled and row.show_id not in draws:
+                    params = {"show_id": row.show_id, "early": row.early_count}
+                    ranked = await fetch(conn, sql.DRAW, params)
+                    draws[row.show_id] = {entry.user_id: entry.rank for entry in ranked}
         read_at = time.monotonic()
         self.lines = {row.show_id: _line(row, self.lines.get(row.show_id), read_at) for row in rows}
         self.shows = frozenset(self.lines)
+        self.draws = draws
+
+    def ranked(
+        self, show_id: str, user_id: str, rank: int | None, ticket: str
+    ) -> tuple[int | None, str]:
+        """The rank and ticket of a ticket's holder: an early one's rank from the draw, once drawn."""
+        if rank is not None:
+            return rank, ticket
+        drawn = self.draws.get(show_id, {}).get(user_id)
+        if drawn is None:
+            return None, ticket
+        return drawn, passes.issue_ticket(self.secret, show_id=show_id, user_id=user_id, rank=drawn)
 
     def fresh(self, show_id: str) -> Line | None:
         """A waiting room's counters if they were read recently enough to answer a poll."""

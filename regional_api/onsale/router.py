@@ -105,6 +105,7 @@ async def my_place(
         if not valid:
             POLLS.labels("refused").inc()
             raise LineTicketInvalid(show_id)
+        rank, ticket = rooms.ranked(show_id, claims.sub, rank, ticket)
         status = service.place_from_line(line, show_id=show_id, rank=rank, ticket=ticket, now=now)
         if status is not None:
             POLLS.labels("memory").inc()

@@ -69,6 +69,12 @@ FROM onsales o WHERE o.waiting_room
 
 SECRET = raw_sql("SELECT secret FROM onsale_secret")
 
+# The draw: the ranks `shuffle_line` gave the customers who came before the opening (ranks
+# 1..early_count at most; a later arrival caught in the range is ranked already anyway).
+DRAW = raw_sql("""
+SELECT user_id, rank FROM line_entries WHERE show_id = :show_id AND rank <= :early
+""")
+
 # The admitter's work list: open waiting rooms not sold out.
 OPEN_ROOMS = raw_sql("""
 SELECT show_id FROM onsales
