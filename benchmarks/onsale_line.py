@@ -1,15 +1,22 @@
 """The on-sale through its waiting room, on the whole local stack: `make bench` runs it too.
 
-Run: `.venv/bin/python -m benchmarks.onsale_line [--clients 2000] [--write]`. Starts the stack,
-seeds one 300-seat show, announces its on-sale (waiting room on, opening 5 s later), and sends
-the customers through the router (`benchmarks/suite/line_rush.py`). Prints the figures, the
-order inversions among post-opening arrivals (from the database), and with `--write` rewrites
-`docs/benchmarks/onsale-line.md` and its chart.
+Run: `.venv/bin/python -m benchmarks.onsale_line [--clients 2000] [--variant large] [--write]`.
+Starts the stack, measures the sustainable hold+pay rate through the router (64 customers
+buying pairs on other shows for 4 s), seeds one 300-seat show, announces its on-sale (waiting
+room on, opening 5 s later), and sends the customers through the router
+(`benchmarks/suite/line_rush.py`). `--variant large` runs the 20,000-customer variant instead
+(`both`: one after the other, on one stack). Prints the figures, the order inversions among
+post-opening arrivals (from the database) and the time to sell out against seats / sustainable
+rate; with `--write` rewrites `docs/benchmarks/onsale-line.md` (keeping the other variant's
+figures from `docs/benchmarks/onsale-line.json`) and its charts.
 """
 
 import argparse
+import contextlib
 import json
+import logging
 import multiprocessing
+import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,16 +24,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.suite import loads, system
+from benchmarks.holds import Load, cpu_seconds, run_load
+from benchmarks.suite import line_poll, loads, system
+from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
 from benchmarks.suite.line_rush import LineRush, run_line_rush
 from deploy.local.stack import LocalStack
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks" / "onsale-line.md"
+__all__ = ["VARIANTS", "chart", "run", "run_large", "section"]  # make bench's part
+
 OPENS_IN_S = 5.0
 CEILING = 100.0  # admissions per second at most
+LARGE = 20_000  # customers of the large variant
+LARGE_OPENS_IN_S = 22.0
+LARGE_CONNECTIONS = 1000
+SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
+SUSTAINED_CLIENTS = 64
 
 # Concurrent joins are ordered where the line serializes them (the on-sale's row lock in
 # join_line): that order is the rank, so an inversion is a later-ranked customer admitted first.
@@ -55,112 +71,151 @@ def inversions(stack: LocalStack, show_id: str) -> int:
     return int(row[0]) if row else -1
 
 
-def run(stack: LocalStack, pool: ProcessPoolExecutor, tokens: list[str]) -> dict[str, Any]:
+def sustainable(stack: LocalStack, pool: ProcessPoolExecutor, tokens: list[str]) -> dict[str, Any]:
+    """Holds+pays per second the region sustains through the router, on shows with no line."""
+    hall = loads.fresh_hall(stack, "spread")
+    clients = tokens[:SUSTAINED_CLIENTS]
+    load = Load("hold_pay", stack.router_url, SUSTAINED_S, len(clients), clients, hall)
+    outcome = pool.submit(run_load, load).result()
+    return {
+        "purchases_per_s": round(outcome.rate, 1),  # each a hold of two seats and its payment
+        "seats_per_s": round(2 * outcome.rate, 1),
+        "p99_ms": round(outcome.percentile(0.99), 1),
+        "clients": len(clients),
+        "errors": outcome.errors,
+    }
+
+
+def cpu(stack: LocalStack) -> dict[str, float]:
+    """CPU seconds used so far by the router, each replica of the region and its PostgreSQL."""
+    used = {}
+    for name, pids in loads.cpu_probes(stack).items():
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(OSError, IndexError):  # a backend that just exited
+                total += cpu_seconds(pid)
+        used[name] = total
+    return used
+
+
+def polls_answered(stack: LocalStack) -> dict[str, float]:
+    """Line polls the region's replicas answered so far, by what answered them."""
+    answered: dict[str, float] = {}
+    for base in stack.regional_urls(loads.REGION):
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "onsale_line_polls_total":
+                    by = sample.labels["answered"]
+                    answered[by] = answered.get(by, 0.0) + sample.value
+    return answered
+
+
+def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What each counter grew by."""
+    return {name: round(after[name] - before.get(name, 0.0), 1) for name in sorted(after)}
+
+
+def run(
+    stack: LocalStack,
+    pool: ProcessPoolExecutor,
+    tokens: list[str],
+    *,
+    opens_in: float = OPENS_IN_S,
+    early_spread: float = 0.0,
+    late_spread: float = 2.0,
+    connections: int = 0,
+    patience: float = 180.0,
+) -> dict[str, Any]:
     """One rush through the waiting room of a fresh 300-seat show (also used by `make bench`)."""
+    rate = sustainable(stack, pool, tokens)
     hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
-    opens_at = time.time() + OPENS_IN_S
+    opens_at = time.time() + opens_in
     announce(stack, hall.show_ids[0], opens_at)
-    time.sleep(1.5)  # every replica refreshes its set of waiting rooms each second
-    rush = LineRush(stack.router_url, tokens, hall, opens_at)
+    time.sleep(1.5)  # every replica refreshes its set of waiting rooms every 0.5 s
+    rush = LineRush(
+        stack.router_url,
+        tokens,
+        hall,
+        opens_at,
+        late_spread_s=late_spread,
+        early_spread_s=early_spread,
+        connections=connections,
+        patience_s=patience,
+    )
+    cpu_before, polls_before, load_before = cpu(stack), polls_answered(stack), os.getloadavg()[0]
     result = pool.submit(run_line_rush, rush).result()
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    result["cpu_s"] = spent(cpu_before, cpu(stack)) | {"generator": result.pop("generator_cpu_s")}
+    result["polls_answered"] = spent(polls_before, polls_answered(stack))
     result["inversions_after_opening"] = inversions(stack, hall.show_ids[0])
+    result["sustainable"] = rate
+    sold_out = result.get("time_to_sell_out_s")
+    if sold_out and rate["seats_per_s"] > 0:
+        ideal = result["capacity"] / rate["seats_per_s"]
+        result["ideal_sell_out_s"] = round(ideal, 2)
+        result["sell_out_ratio"] = round(sold_out / ideal, 2)
     return result
 
 
-def chart(result: dict[str, Any], path: Path) -> None:
-    """The line's length and the admissions per second over the rush."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = result["series"]
-    t = [s["t"] for s in series]
-    fig, left = plt.subplots(figsize=(8, 3.5))
-    left.plot(t, [s["line_length"] for s in series], label="waiting in line")
-    left.plot(t, [s["sold"] for s in series], label="seats sold")
-    left.set_xlabel("seconds after the opening")
-    right = left.twinx()
-    right.plot(t, [s["admit_rate"] for s in series], color="tab:red", label="admitted per second")
-    left.legend(loc="upper left")
-    right.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def section(result: dict[str, Any], chart_file: str = "onsale-line.png") -> list[str]:
-    """The rush through the waiting room as Markdown (the doc and `make bench`'s report)."""
-    figures = result.get("onsale_line")
-    if not figures:
-        return []
-    shown = {key: value for key, value in figures.items() if key != "series"}
-    return [
-        "## The on-sale through its waiting room",
-        "",
-        f"{figures['clients']} customers for a {figures['capacity']}-seat show; half arrive before"
-        " the opening, half over the 2 s after it; all go through the router. Targets (issue 17):"
-        " no customer sees a 5xx or 503; every customer gets an outcome; the last one is told"
-        " sold out within 2 s of the last sale; p99 of an admitted customer's requests < 250 ms;"
-        " 0 order inversions after the opening.",
-        "",
-        f"![line length, sales and admissions per second]({chart_file})",
-        "",
-        "```json",
-        json.dumps(shown, indent=2, sort_keys=True),
-        "```",
-        "",
-        "Reading:",
-        "",
-        f"- Waiting, not refused: {shown['customers_with_5xx']} customers saw a 5xx or a 503"
-        f" (before the waiting room: 4,940 of 8,971 answers were 503); every customer ended"
-        f" with an outcome ({shown['outcomes']}); {shown['inversions_after_opening']}"
-        " admissions out of the line's order after the opening.",
-        f"- The line's polls are the load: {shown['polls']} `GET /shows/{{id}}/line` in the"
-        " rush, each a full request through the router and a replica, on the same 2 cores as"
-        " the generator. Admitted customers' holds go ahead of them (`common/priority.py`); the"
-        f" p99 of their holds was {shown['admitted_holds']['p99_ms']} ms and of their payments"
-        f" {shown['admitted_payments']['p99_ms']} ms (300 ms of it the simulated provider). The"
-        f" last customer was told sold out {shown['last_told_after_last_sale_s']} s after the"
-        " last sale: clients far back poll every 3 s at most.",
-        "- Next: answer the line's polls without the replica's request pipeline (a signed line"
-        " ticket checked against per-replica counters refreshed every 0.5 s), and the"
-        " 20,000-customer variant.",
-        "",
-    ]
-
-
-def write_doc(result: dict[str, Any], command: str) -> None:
-    """docs/benchmarks/onsale-line.md and its chart."""
-    chart(result, DOC.with_suffix(".png"))
-    lines = [
-        "# The on-sale through its waiting room",
-        "",
-        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (2 cores, shared).",
-        "",
-        *section({"onsale_line": result})[2:],
-    ]
-    DOC.write_text("\n".join(lines))
+def run_large(stack: LocalStack, pool: ProcessPoolExecutor) -> dict[str, Any]:
+    """The 20,000-customer variant, arrivals spread over 20 s before and 10 s after the opening."""
+    tokens = system.tokens(stack, LARGE, "line-large")
+    result = run(
+        stack,
+        pool,
+        tokens,
+        opens_in=LARGE_OPENS_IN_S,
+        early_spread=20,
+        late_spread=10,
+        connections=LARGE_CONNECTIONS,
+        patience=120,
+    )
+    arrivals = "half over the 20 s before the opening, half over the 10 s after"
+    shared = f"sharing {LARGE_CONNECTIONS} connections to the router (as behind an edge proxy)"
+    return result | {"arrivals": f"{arrivals}, {shared}; a customer gives up 120 s after it"}
 
 
 def main() -> None:
-    """Start the stack, run the rush, print (and write) the figures."""
+    """Start the stack, run the rush (or the large variant), print (and write) the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument(
+        "--variant",
+        choices=("standard", "large", "both"),
+        default="standard",
+        help=f"standard: --clients customers; large: {LARGE:,} customers, arrivals spread",
+    )
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--raw", type=Path, help="also write every figure, series included, here")
+    parser.add_argument(
+        "--poll-cost", action="store_true", help="only the CPU of one poll, in process (us)"
+    )
     args = parser.parse_args()
+    if args.poll_cost:
+        logging.disable(logging.INFO)  # the endpoint's access log would flood the terminal
+        print(json.dumps({"cpu_us_per_poll": line_poll.cost()}))
+        return
     stack = system.start_stack(progress=lambda _: None)
+    results: dict[str, dict[str, Any]] = {}
     try:
-        tokens = system.tokens(stack, args.clients, "line")
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            result = run(stack, pool, tokens)
+            if args.variant != "large":
+                tokens = system.tokens(stack, args.clients, "line")
+                results["onsale_line"] = run(stack, pool, tokens)
+            if args.variant != "standard":
+                results["onsale_line_large"] = run_large(stack, pool)
     finally:
         stack.stop()
         shutil.rmtree(stack.paths.root, ignore_errors=True)
-    print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2))
+    if args.raw:
+        args.raw.write_text(json.dumps(results, indent=1))
+    for result in results.values():
+        print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2))
     if args.write:
-        write_doc(result, f".venv/bin/python -m benchmarks.onsale_line --clients {args.clients}")
+        command = f".venv/bin/python -m benchmarks.onsale_line --variant {args.variant}"
+        write_doc(results, command)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,11 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
         result["onsale_line"] = onsale_line.run(stack, pool, tokens)
         log(f"  {json.dumps({k: v for k, v in result['onsale_line'].items() if k != 'series'})}")
         phases["after the waiting-room on-sale"] = system.memory(stack)
+        if not args.quick:
+            log(f"on-sale through the waiting room: {onsale_line.LARGE:,} clients")
+            result["onsale_line_large"] = large = onsale_line.run_large(stack, pool)
+            log(f"  {json.dumps({k: v for k, v in large.items() if k != 'series'})}")
+            phases["after the large waiting-room on-sale"] = system.memory(stack)
         for reading in phases.values():
             system.merge_peaks(peaks, reading)
         result["memory"] = peaks
@@ -164,8 +169,9 @@ def write(result: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     report.chart(result, out / "chart.png")
-    if result.get("onsale_line"):
-        onsale_line.chart(result["onsale_line"], out / "onsale-line.png")
+    for key, chart_file in onsale_line.VARIANTS.items():
+        if result.get(key):
+            onsale_line.chart(result[key], out / chart_file)
     (out / "README.md").write_text(report.render(result))
 
 

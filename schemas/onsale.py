@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, Field
 from schemas.base import RequestModel, ResponseModel
 
 ADMISSION_PASS_HEADER = "X-Admission-Pass"  # noqa: S105 - a header name
+LINE_TICKET_HEADER = "X-Line-Ticket"
 
 
 class OnSaleSet(RequestModel):
@@ -64,3 +65,7 @@ class LineStatus(ResponseModel):
     estimated_wait_seconds: float | None = None
     admission_pass: str | None = Field(None, description=f"send as {ADMISSION_PASS_HEADER}")
     pass_expires_at: datetime | None = None
+    line_ticket: str | None = Field(
+        None, description=f"send as {LINE_TICKET_HEADER} with each poll: answered without a lookup"
+    )
+    poll_after_seconds: float | None = Field(None, description="when to ask again")

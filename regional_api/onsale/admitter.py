@@ -1,17 +1,17 @@
 """Admit customers from each open waiting room at the rate the region sells at.
 
-Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's row lock
-(the others skip it) ranks the pre-opening line in random order if nobody has yet, then admits
-the next customers in rank order: as many as the pace allows, never more than the seats still
-free for customers who hold nothing yet. The pace is adaptive: 1.5 times the successful holds
-of the last 10 s, at least a quarter of the ceiling (so an opening starts briskly), at most the
-ceiling. A show with no seat free or held is sold out, and everyone still waiting is told so.
+Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's admission
+lock (the others skip it) takes its row lock, ranks the pre-opening line in random order if
+nobody has yet, then admits the next customers in rank order: as many as the pace allows, never
+more than the seats still free for customers who hold nothing yet. The pace is adaptive: 1.5
+times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
+the ceiling (so an opening starts briskly), at most the ceiling. A show with no seat free or
+held is sold out, and everyone still waiting is told so.
 """
 
 import asyncio
 import logging
 import math
-from datetime import datetime
 
 from prometheus_client import Counter, Gauge
 
@@ -22,14 +22,17 @@ from regional_api.onsale import statements as sql
 log = logging.getLogger("onsale.admitter")
 
 TICK = 0.5
+# Short, so the pace follows an opening's ramp within a second or two (with 10 s it lagged the
+# sales by seconds: `benchmarks/onsale_line.py`'s time to sell out).
+PACE_WINDOW = 2
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
 
 
 def pace(*, recent_holds: int, ceiling: float) -> float:
-    """Customers to admit per second: adaptive from the holds of the last 10 s, capped."""
-    return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / 10))
+    """Customers to admit per second: adaptive from the holds of the last `PACE_WINDOW` s, capped."""
+    return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
 
 class Admitter:
@@ -48,22 +51,28 @@ class Admitter:
         admitted = 0
         waiting = 0
         for show_id in rooms:
-            done, left = await self._admit(show_id, now)
+            done, left = await self._admit(show_id)
             admitted += done
             waiting += left
         WAITING.set(waiting)
         return admitted
 
-    async def _admit(self, show_id: str, now: datetime) -> tuple[int, int]:
+    async def _admit(self, show_id: str) -> tuple[int, int]:
         """Admit for one show under its row lock; (admitted, still waiting)."""
         async with self.pool.connection() as conn, conn.transaction():
+            if not (await fetch_one(conn, sql.ADMITTING, {"show_id": show_id})).mine:
+                return 0, 0  # another replica is admitting
             room = await fetch_one(conn, sql.LOCK_ROOM, {"show_id": show_id})
             if room is None:
-                return 0, 0  # another replica is admitting, or it sold out
+                return 0, 0  # sold out meanwhile
+            # The time is read under the lock: a replica that read it earlier and got the lock
+            # after another one would stamp later ranks as admitted first.
+            now = self.clock.now()
             next_rank = room.next_rank
             if not room.shuffled:
                 next_rank = (await fetch_one(conn, sql.SHUFFLE, {"show_id": show_id})).ranked
-            load = await fetch_one(conn, sql.ROOM_LOAD, {"show_id": show_id, "now": now})
+            params = {"show_id": show_id, "now": now, "window": PACE_WINDOW}
+            load = await fetch_one(conn, sql.ROOM_LOAD, params)
             if load.free == 0 and load.held == 0:
                 await run(conn, sql.SOLD_OUT, {"show_id": show_id, "now": now})
                 SOLD_OUT.inc()

@@ -33,6 +33,18 @@ class QueueRequired(Forbidden):
         )
 
 
+class LineTicketInvalid(Forbidden):
+    """A line ticket that is not this customer's for this show (forged, or someone else's)."""
+
+    code = "line_ticket_invalid"
+
+    def __init__(self, show_id: str) -> None:
+        super().__init__(
+            "this line ticket is not yours for this show: poll without it to get yours",
+            show_id=show_id,
+        )
+
+
 async def get_rooms(request: Request) -> WaitingRooms:
     """The replica's set of waiting-room shows."""
     rooms: WaitingRooms = request.app.state.waiting_rooms

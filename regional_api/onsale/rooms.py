@@ -1,38 +1,128 @@
-"""Which shows have a waiting room, as one replica knows it (refreshed every second).
+"""The waiting rooms as one replica knows them: read from the database every half second.
 
-The hold path asks this set with no database round trip; an on-sale announced or dropped takes
-effect on every replica within `REFRESH_SECONDS`. The passes' secret is loaded once.
+The hold path asks the set of waiting-room shows with no database round trip, and a poll of a
+customer's place that carries a line ticket is answered from the line's counters here (how far
+admission has gone, sold out or not, the pace), so a rush of polls costs the database one read
+per replica per `REFRESH_SECONDS` instead of one per poll. An on-sale announced or dropped
+takes effect on every replica within that time. The passes' secret is loaded once.
 """
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from common.db import HotPool, fetch, fetch_one
+from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
 
 log = logging.getLogger("onsale.rooms")
 
-REFRESH_SECONDS = 1.0
+REFRESH_SECONDS = 0.5
+STALE_SECONDS = 3 * REFRESH_SECONDS  # older counters are not trusted: the poll reads the database
+# The rate at which seats go follows a rise at once and a fall slowly (by this share per
+# reading): it bounds how long a waiting customer may sleep, and a rate that lagged an opening's
+# ramp let far-back customers sleep through the sell-out.
+DECAY = 0.9
+
+
+@dataclass(frozen=True)
+class Line:
+    """One waiting room's counters, as last read."""
+
+    opens_at: datetime
+    shuffled: bool
+    early_count: int
+    next_rank: int
+    admitted_through: int
+    admit_rate: float
+    max_admit_per_second: float
+    sold_out: bool
+    unsold: int  # seats free or held (a lapsed hold counts as free)
+    sell_rate: float  # unsold seats gone per second: the newest reading, or the decayed peak
+    read_at: float  # time.monotonic() of the reading
+
+    @property
+    def waiting(self) -> int:
+        """Customers waiting, not yet admitted."""
+        return self.next_rank - self.admitted_through if self.shuffled else self.early_count
+
+
+def _line(row: Any, before: Line | None, read_at: float) -> Line:
+    """The counters of `row`; the rate at which seats go, from the reading `before`."""
+    unsold = int(row.unsold or 0)
+    rate = 0.0
+    if before is not None and read_at > before.read_at:
+        newest = max(0.0, (before.unsold - unsold) / (read_at - before.read_at))
+        rate = max(newest, DECAY * before.sell_rate)
+    return Line(
+        opens_at=row.opens_at,
+        shuffled=row.shuffled,
+        early_count=row.early_count,
+        next_rank=row.next_rank,
+        admitted_through=row.admitted_through,
+        admit_rate=float(row.admit_rate),
+        max_admit_per_second=float(row.max_admit_per_second),
+        # No seat free or held is sold out: the admitter marks it within a tick, this replica
+        # says so at once (the same rule).
+        sold_out=row.sold_out_at is not None or unsold == 0,
+        unsold=unsold,
+        sell_rate=rate,
+        read_at=read_at,
+    )
 
 
 class WaitingRooms:
-    """The shows whose holds need an admission pass, and the secret passes are signed with."""
+    """The shows whose holds need an admission pass, their lines' counters, the passes' secret."""
 
     def __init__(self) -> None:
         self.shows: frozenset[str] = frozenset()
+        self.lines: dict[str, Line] = {}
         self.secret = b""
+        # The draw of each drawn line, read once: the early customers' ranks by customer, so
+        # their first poll after the opening needs no database round trip either.
+        self.draws: dict[str, dict[str, int]] = {}
 
     async def load(self, pool: HotPool) -> None:
-        """Read the set (and the secret, the first time)."""
+        """Read the waiting rooms and their counters (and the secret, and draws, once)."""
         async with pool.connection() as conn:
             rows = await fetch(conn, sql.WAITING_ROOMS)
             if not self.secret:
                 row = await fetch_one(conn, sql.SECRET)
                 self.secret = row.secret.encode()
-        self.shows = frozenset(row.show_id for row in rows)
+            draws = {show: drawn for show, drawn in self.draws.items() if show in self.lines}
+            for row in rows:
+                if row.shuffled and row.show_id not in draws:
+                    params = {"show_id": row.show_id, "early": row.early_count}
+                    ranked = await fetch(conn, sql.DRAW, params)
+                    draws[row.show_id] = {entry.user_id: entry.rank for entry in ranked}
+        read_at = time.monotonic()
+        self.lines = {row.show_id: _line(row, self.lines.get(row.show_id), read_at) for row in rows}
+        self.shows = frozenset(self.lines)
+        self.draws = draws
+
+    def ranked(
+        self, show_id: str, user_id: str, rank: int | None, ticket: str
+    ) -> tuple[int | None, str]:
+        """The rank and ticket of a ticket's holder: an early one's rank from the draw, once drawn."""
+        if rank is not None:
+            return rank, ticket
+        drawn = self.draws.get(show_id, {}).get(user_id)
+        if drawn is None:
+            return None, ticket
+        return drawn, passes.issue_ticket(self.secret, show_id=show_id, user_id=user_id, rank=drawn)
+
+    def fresh(self, show_id: str) -> Line | None:
+        """A waiting room's counters if they were read recently enough to answer a poll."""
+        line = self.lines.get(show_id)
+        if line is None or time.monotonic() - line.read_at > STALE_SECONDS:
+            return None
+        return line
 
     async def refresh_forever(self, pool: HotPool) -> None:
-        """Keep the set fresh, surviving database outages."""
+        """Keep the rooms fresh, surviving database outages."""
         while True:
             try:
                 await self.load(pool)

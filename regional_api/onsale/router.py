@@ -1,19 +1,20 @@
 """On-sale endpoints: admins announce them; customers join the line and watch their place."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 
 from common.auth import AdminClaims, Claims
 from regional_api.clock import ClockDep
 from regional_api.db import PoolDep
 from regional_api.movies.deps import MovieDep
-from regional_api.onsale import service
-from regional_api.onsale.deps import RoomsDep
+from regional_api.onsale import passes, service
+from regional_api.onsale.deps import LineTicketInvalid, RoomsDep
+from regional_api.onsale.polls import POLLS
 from regional_api.reservations.deps import ShowIdDep
 from regional_api.reservations.errors import ShowNotFound
 from schemas.errors import ErrorBody
-from schemas.onsale import LineStatus, OnSaleMovieRead, OnSaleRead, OnSaleSet
+from schemas.onsale import LINE_TICKET_HEADER, LineStatus, OnSaleMovieRead, OnSaleRead, OnSaleSet
 
 router = APIRouter(tags=["on-sales"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -70,7 +71,12 @@ async def join_line(
     async with pool.connection() as conn:
         await service.join(conn, show_id=show_id, user_id=claims.sub, now=now)
         return await service.place_in_line(
-            conn, show_id=show_id, user_id=claims.sub, now=now, secret=secret
+            conn,
+            show_id=show_id,
+            user_id=claims.sub,
+            now=now,
+            secret=secret,
+            line=rooms.fresh(show_id),
         )
 
 
@@ -84,13 +90,31 @@ async def leave_line(show_id: ShowIdDep, claims: Claims, pool: PoolDep) -> Respo
 
 @router.get("/shows/{show_id}/line", response_model=LineStatus)
 async def my_place(
-    show_id: ShowIdDep, claims: Claims, pool: PoolDep, clock: ClockDep, rooms: RoomsDep
+    show_id: ShowIdDep,
+    claims: Claims,
+    pool: PoolDep,
+    clock: ClockDep,
+    rooms: RoomsDep,
+    ticket: Annotated[str | None, Header(alias=LINE_TICKET_HEADER)] = None,
 ) -> LineStatus:
     """Where the caller stands in a show's waiting room; the admission pass once admitted."""
+    # With a ticket the poll is mostly answered before this endpoint (`onsale/polls.py`).
+    now, line = clock.now(), rooms.fresh(show_id)
+    if ticket is not None and line is not None:
+        valid, rank = passes.ticket_rank(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)
+        if not valid:
+            POLLS.labels("refused").inc()
+            raise LineTicketInvalid(show_id)
+        rank, ticket = rooms.ranked(show_id, claims.sub, rank, ticket)
+        status = service.place_from_line(line, show_id=show_id, rank=rank, ticket=ticket, now=now)
+        if status is not None:
+            POLLS.labels("memory").inc()
+            return status
+    POLLS.labels("database").inc()
     secret = await _secret(rooms, pool)
     async with pool.connection() as conn:
         return await service.place_in_line(
-            conn, show_id=show_id, user_id=claims.sub, now=clock.now(), secret=secret
+            conn, show_id=show_id, user_id=claims.sub, now=now, secret=secret, line=line
         )
 
 

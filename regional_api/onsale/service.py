@@ -6,10 +6,23 @@ from typing import Any
 from common.db import Conn, fetch, fetch_one, run
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
+from regional_api.onsale.rooms import Line
 from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
 
 MIN_RATE = 0.1  # per second, so a stalled line still shows a (long) estimate
+# When a waiting customer is told to ask again: at least every 10 s, every 5 s once the sale
+# is open; near the front every 0.5 s; everyone every second once the seats may all go within
+# about two seconds (the counters are read every 0.5 s, so sold out reaches everyone within
+# about 2 s of the last sale).
+POLL_FRONT_SECONDS = 0.5
+POLL_MIN_SECONDS = 1.0
+POLL_MAX_SECONDS = 10.0
+POLL_OPEN_MAX_SECONDS = 5.0
+# Half the time the unsold seats may last at the rate they go now: an opening's rate still
+# rises (it doubled and more within seconds in `benchmarks/onsale_line.py`).
+HORIZON_SHARE = 0.5
+POLL_UNKNOWN_SECONDS = 3.0  # open, but no seat has gone yet
 
 
 async def set_onsale(conn: Conn, *, show_id: str, body: OnSaleSet, now: datetime) -> bool:
@@ -76,9 +89,9 @@ async def leave(conn: Conn, *, show_id: str, user_id: str) -> None:
 
 
 async def place_in_line(
-    conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes
+    conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
 ) -> LineStatus:
-    """Where a customer stands: position, estimate, and the pass once admitted."""
+    """Where a customer stands, from the database: the pass once admitted, a new line ticket."""
     row = await fetch_one(conn, sql.PLACE, {"show_id": show_id, "user_id": user_id})
     if row is None or not row.waiting_room:
         return LineStatus(show_id=show_id, state=LineState.open)
@@ -98,9 +111,63 @@ async def place_in_line(
             status.admission_pass = passes.issue(
                 secret, show_id=show_id, user_id=user_id, expires_at=row.expires_at
             )
-    elif row.rank is not None:
-        status.position = row.rank - row.admitted_through
-        rate = max(float(row.admit_rate), MIN_RATE)
-        opening = max((row.opens_at - now).total_seconds(), 0.0)
-        status.estimated_wait_seconds = round(opening + status.position / rate, 1)
+    else:
+        status.line_ticket = passes.issue_ticket(
+            secret, show_id=show_id, user_id=user_id, rank=row.rank
+        )
+        _estimate(status, rank=row.rank, counters=row, line=line, now=now)
     return status
+
+
+def place_from_line(
+    line: Line, *, show_id: str, rank: int | None, ticket: str, now: datetime
+) -> LineStatus | None:
+    """Where the holder of a line ticket stands, from the replica's counters alone.
+
+    None when only the database can say: the customer's place has come up (the pass, or a
+    window that is over), or the line was drawn after the ticket (its rank).
+    """
+    status = LineStatus(
+        show_id=show_id, state=LineState.waiting, opens_at=line.opens_at, line_length=line.waiting
+    )
+    if line.sold_out:
+        status.state = LineState.sold_out
+        return status
+    if (rank is None and line.shuffled) or (rank is not None and rank <= line.admitted_through):
+        return None
+    status.line_ticket = ticket
+    _estimate(status, rank=rank, counters=line, line=line, now=now)
+    return status
+
+
+def _estimate(
+    status: LineStatus, *, rank: int | None, counters: Any, line: Line | None, now: datetime
+) -> None:
+    """A waiting customer's position, estimated wait and when to ask again."""
+    until_opening = max((status.opens_at - now).total_seconds(), 0.0) if status.opens_at else 0.0
+    if rank is None:  # before the draw: ask again halfway to the opening
+        status.poll_after_seconds = _bounded(until_opening / 2, POLL_MIN_SECONDS)
+        return
+    status.position = rank - counters.admitted_through
+    # The admitter paces at least a quarter of the ceiling (`admitter.pace`), also before its
+    # first tick has set a rate: the front of the line is not told to wait long at the opening.
+    floor = float(counters.max_admit_per_second) / 4
+    rate = max(float(counters.admit_rate), floor, MIN_RATE)
+    wait = until_opening + status.position / rate
+    status.estimated_wait_seconds = round(wait, 1)
+    # Near the front often; far back rarely, but again a little before the seats may all be
+    # gone (the unsold seats over the rate they go at), then every second until they are:
+    # sold out must reach everyone within about two seconds.
+    after = _bounded(wait / 4, POLL_FRONT_SECONDS)
+    if until_opening == 0:
+        after = min(after, POLL_OPEN_MAX_SECONDS)
+    if line is not None and line.sell_rate > 0:
+        horizon = line.unsold / line.sell_rate
+        after = min(after, _bounded(HORIZON_SHARE * horizon, POLL_MIN_SECONDS))
+    elif line is not None and until_opening == 0:  # open, nothing sold yet: the pace is unknown
+        after = min(after, POLL_UNKNOWN_SECONDS)
+    status.poll_after_seconds = round(after, 2)
+
+
+def _bounded(seconds: float, floor: float) -> float:
+    return min(POLL_MAX_SECONDS, max(floor, seconds))

@@ -39,25 +39,39 @@ JOIN = "SELECT joined FROM join_line(%(show_id)s, %(user_id)s, %(now)s)"
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = """
 SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
-       o.admit_rate, o.sold_out_at, e.user_id IS NOT NULL AS in_line, e.rank, e.admitted_at,
-       e.expires_at
+       o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
+       e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
 WHERE o.show_id = %(show_id)s
 """
 
 # A window that is over frees its place: joining again queues at the end.
 LEAVE_EXPIRED = """
-DELETE FROM line_entries
-WHERE show_id = %(show_id)s AND user_id = %(user_id)s AND expires_at <= %(now)s
+DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(user_id)s AND expires_at <= %(now)s
 """
 
 # A customer who gives up: an admitted one frees the room for the next (the admitter paces on
 # admitted customers who hold nothing yet); a waiting one leaves a gap that admission skips.
 LEAVE = "DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(user_id)s"
 
-WAITING_ROOMS = "SELECT show_id FROM onsales WHERE waiting_room"
+# Every replica's read of the waiting rooms and their counters, every 0.5 s (`onsale/rooms.py`):
+# seats are counted only while the show is not sold out, by its (show_id, ...) key.
+WAITING_ROOMS = """
+SELECT o.show_id, o.opens_at, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
+       o.admit_rate, o.max_admit_per_second, o.sold_out_at,
+       CASE WHEN o.sold_out_at IS NULL THEN
+         (SELECT count(*) FROM show_seats ss
+          WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold
+FROM onsales o WHERE o.waiting_room
+"""
 
-SECRET = "SELECT secret FROM onsale_secret"  # noqa: S105 (a query, not a password)
+SECRET = "SELECT secret FROM onsale_secret"  # noqa: S105 - a query, not a password
+
+# The draw: the ranks `shuffle_line` gave the customers who came before the opening (ranks
+# 1..early_count at most; a later arrival caught in the range is ranked already anyway).
+DRAW = """
+SELECT user_id, rank FROM line_entries WHERE show_id = %(show_id)s AND rank <= %(early)s
+"""
 
 # The admitter's work list: open waiting rooms not sold out.
 OPEN_ROOMS = """
@@ -65,16 +79,23 @@ SELECT show_id FROM onsales
 WHERE waiting_room AND opens_at <= %(now)s AND sold_out_at IS NULL
 """
 
-# One replica admits for a show at a time: the others skip the locked row.
+# One replica admits for a show at a time: the others skip it this tick. An advisory lock of
+# the admitters' own, not the row's: joins lock the row for a moment each, and skipping a locked
+# row skipped every tick of a join storm (admission stalled for seconds at an opening).
+ADMITTING = """
+SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s, 0)) AS mine
+"""
+
+# The row itself is then waited for (a join holds it for a moment), and serializes with joins.
 LOCK_ROOM = """
 SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second
-FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR UPDATE SKIP LOCKED
+FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR UPDATE
 """
 
 SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 
-# What admission is paced by: seats free and held now, holds made in the last 10 s, and the
-# admitted customers whose window is open and who hold nothing yet.
+# What admission is paced by: seats free and held now, holds made in the last `window` seconds,
+# and the admitted customers whose window is open and who hold nothing yet.
 ROOM_LOAD = """
 SELECT
   (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
@@ -82,7 +103,7 @@ SELECT
   (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
      AND status = 'held' AND held_until > %(now)s) AS held,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
-     AND created_at > %(now)s - interval '10 seconds') AS recent_holds,
+     AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
   (SELECT count(*) FROM line_entries e WHERE e.show_id = %(show_id)s
      AND e.admitted_at IS NOT NULL AND e.expires_at > %(now)s
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = %(show_id)s
@@ -90,10 +111,15 @@ SELECT
        AND r.status IN ('held', 'confirmed'))) AS idle_admitted
 """
 
+# Admission times never go back along the line, even with another replica's clock ahead.
 ADMIT = """
-WITH admitted AS (
-  UPDATE line_entries SET admitted_at = %(now)s,
-    expires_at = %(now)s + make_interval(secs => %(window_seconds)s)
+WITH stamp AS (
+  SELECT greatest(%(now)s, (SELECT admitted_at FROM line_entries
+    WHERE show_id = %(show_id)s AND rank <= %(after)s AND admitted_at IS NOT NULL
+    ORDER BY rank DESC LIMIT 1)) AS at),
+admitted AS (
+  UPDATE line_entries SET admitted_at = (SELECT at FROM stamp),
+    expires_at = (SELECT at FROM stamp) + make_interval(secs => %(window_seconds)s)
   WHERE show_id = %(show_id)s AND rank > %(after)s AND rank <= %(through)s AND admitted_at IS NULL
   RETURNING 1)
 UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s

@@ -61,6 +61,13 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     show = _small_show(stack)
     buyer, latecomer = _customer(stack), _customer(stack)
     page = new_page(DESKTOP)
+    polls: list[dict[str, str]] = []  # the headers of the page's GETs of its place in line
+    page.on(
+        "request",
+        lambda r: (
+            polls.append(r.headers) if r.method == "GET" and r.url.endswith("/line") else None
+        ),
+    )
     page.goto(f"{stack.url}/app/")
     log_in(page, buyer["email"], buyer["password"])
     page.goto(f"{stack.url}/app/#show={show['id']}")
@@ -76,6 +83,8 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     seats = page.get_by_role("group", name=f"Seats of {show['hall_name']}")
     expect(seats).to_be_visible()
     shots.take(page, "admitted")
+    # The page polls with the line ticket its join got: the region answers from memory.
+    assert any("x-line-ticket" in headers for headers in polls), polls
     page.get_by_label("Number of seats").select_option("2")
     page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()

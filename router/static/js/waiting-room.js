@@ -5,9 +5,10 @@ import { $, errorText, h, localDateTime, mount, notify } from "./ui.js";
 const POLL_MS = 2000;
 const MAX_POLL_MS = 10000;
 
-/** How long to wait before asking again: often near the front, rarely far back or long before
- * the opening, so a big line does not load the region with its own polls. */
+/** How long to wait before asking again: as the line says (often near the front or when the
+ * seats may all go soon, rarely far back or long before the opening), else from the estimate. */
 function pollDelay(status) {
+  if (status.poll_after_seconds != null) return status.poll_after_seconds * 1000;
   if (status.opens_at && status.position == null) {
     const untilOpening = Date.parse(status.opens_at) - Date.now();
     return Math.min(MAX_POLL_MS, Math.max(POLL_MS, untilOpening / 2));
@@ -16,6 +17,7 @@ function pollDelay(status) {
   return wait == null ? POLL_MS : Math.min(MAX_POLL_MS, Math.max(POLL_MS, (wait * 1000) / 5));
 }
 const passKey = (showId) => `admission:${showId}`;
+const ticketKey = (showId) => `line-ticket:${showId}`;
 
 /** The admission pass this tab holds for a show, if its window is still open. */
 export function admissionHeaders(showId) {
@@ -68,18 +70,32 @@ export class WaitingRoom {
     this.timer = null;
   }
 
+  /** Ask where we stand; a poll shows the line ticket, so the region answers it from memory. */
+  async ask(path, method) {
+    const ticket = method === "GET" ? sessionStorage.getItem(ticketKey(this.show.id)) : null;
+    const headers = ticket ? { "X-Line-Ticket": ticket } : {};
+    try {
+      return await api(path, { method, headers });
+    } catch (err) {
+      if (!ticket || err.code !== "line_ticket_invalid") throw err;
+      sessionStorage.removeItem(ticketKey(this.show.id)); // not ours (another account): ask plainly
+      return api(path, { method });
+    }
+  }
+
   async step(method = "GET") {
     const path = `/shows/${encodeURIComponent(this.show.id)}/line`;
     let status;
     try {
-      status = await api(path, { method });
-      if (status.state === "not_in_line" || status.state === "expired") status = await api(path, { method: "POST" });
+      status = await this.ask(path, method);
+      if (status.state === "not_in_line" || status.state === "expired") status = await this.ask(path, "POST");
     } catch (err) {
       notify($("#line-notice", this.panel), `Cannot reach the line: ${errorText(err)}. Retrying…`, "warn");
       this.timer = setTimeout(() => this.step(), POLL_MS * 2);
       return;
     }
     notify($("#line-notice", this.panel), "");
+    if (status.line_ticket) sessionStorage.setItem(ticketKey(this.show.id), status.line_ticket);
     this.render(status);
     if (status.state === "admitted" || status.state === "open") {
       if (status.admission_pass) {

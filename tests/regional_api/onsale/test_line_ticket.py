@@ -1,0 +1,203 @@
+"""Line tickets: a poll that shows one is answered from the replica's counters, not the database."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+
+from regional_api.onsale import service
+from regional_api.onsale.rooms import REFRESH_SECONDS, STALE_SECONDS, Line
+from tests.regional_api.factories import GOOD_CARD, ShowSeed, seed_show
+from tests.regional_api.onsale.test_waiting_room import PASS, announce, customer, join
+from tests.regional_api.served import Live
+from tests.support.poll import wait_until
+
+TICKET = "X-Line-Ticket"
+
+
+def poll(live: Live, show: ShowSeed, n: int | str, ticket: str | bytes | None) -> Any:
+    """GET the caller's place, showing `ticket`; the body with its HTTP status."""
+    headers: dict[str, Any] = customer(live, n)
+    if ticket is not None:
+        headers[TICKET] = ticket
+    answer = live.client.get(f"/shows/{show.show_id}/line", headers=headers)
+    return {**answer.json(), "http": answer.status_code}
+
+
+def answered(by: str) -> float:
+    """Polls answered so far by the replica's counters ('memory') or the database."""
+    return REGISTRY.get_sample_value("onsale_line_polls_total", {"answered": by}) or 0.0
+
+
+def place_reads(dsn: str) -> int | None:
+    """Calls of the statement that reads a customer's place, by pg_stat_statements (if loaded)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            row = conn.execute(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND query LIKE %s",
+                ("%LEFT JOIN line_entries e%",),
+            ).fetchone()
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            return None  # this server's build does not load it: the metric still counts
+    return int(row[0]) if row else 0
+
+
+def counted(live: Live, show: ShowSeed) -> None:
+    """Wait until the replica's counters know the show's waiting room."""
+    wait_until(lambda: live.app.state.waiting_rooms.fresh(show.show_id) is not None)
+
+
+def test_a_poll_with_a_ticket_needs_no_database_statement(
+    live: Live, show: ShowSeed, regional_dsn: str
+) -> None:
+    announce(live, show, opens_in=timedelta(hours=1))
+    first = join(live, show, 1)
+    assert first["line_ticket"]
+    assert first["poll_after_seconds"] > 0
+    counted(live, show)
+    memory, database, reads = answered("memory"), answered("database"), place_reads(regional_dsn)
+
+    for _ in range(5):
+        again = poll(live, show, 1, first["line_ticket"])
+        assert (again["http"], again["state"], again["line_length"]) == (200, "waiting", 1)
+    traced = customer(live, 1) | {TICKET: first["line_ticket"], "X-Request-Id": "poll-1"}
+    answer = live.client.get(f"/shows/{show.show_id}/line", headers=traced)
+    assert answer.headers["x-request-id"] == "poll-1"  # the router's request id comes back
+
+    assert (answered("memory") - memory, answered("database") - database) == (6, 0)
+    if reads is not None:
+        assert place_reads(regional_dsn) == reads
+    # Without a ticket (a new tab) the database answers, with the customer's ticket.
+    fresh = poll(live, show, 1, None)
+    assert fresh["line_ticket"] == first["line_ticket"]
+    assert fresh == again  # the same answer, whoever gives it
+    assert answered("database") - database == 1
+
+
+def test_a_forged_or_another_customers_ticket_is_refused(
+    live: Live, show: ShowSeed, regional_dsn: str
+) -> None:
+    announce(live, show, opens_in=timedelta(hours=1))
+    mine = join(live, show, 1)["line_ticket"]
+    join(live, show, 2)
+    other = seed_show(regional_dsn)
+    announce(live, other, opens_in=timedelta(hours=1))
+    join(live, other, 1)
+    counted(live, show)
+    counted(live, other)
+
+    rank, _, signature = mine.partition(".")
+    for ticket in (
+        "1." + signature,  # another rank under the same signature
+        f"{rank}.forged",
+        "garbage",
+        "-.é".encode("latin-1"),  # a byte no signature has
+    ):
+        refused = poll(live, show, 1, ticket)
+        assert (refused["http"], refused["error"]) == (403, "line_ticket_invalid"), ticket
+    assert poll(live, show, 2, mine)["error"] == "line_ticket_invalid"  # another customer's
+    assert poll(live, other, 1, mine)["error"] == "line_ticket_invalid"  # another show's
+    assert poll(live, show, 1, mine)["http"] == 200
+
+
+def test_a_pass_with_a_byte_no_signature_has_is_refused_not_a_500(
+    live: Live, show: ShowSeed
+) -> None:
+    announce(live, show, opens_in=timedelta(hours=1))
+    counted(live, show)
+    headers: dict[str, Any] = customer(live, 1) | {PASS: "99999999999.é".encode("latin-1")}
+    answer = live.client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": show.ids("A1")}, headers=headers
+    )
+    assert (answer.status_code, answer.json()["reason"]) == (403, "forged")
+
+
+def test_the_draw_comes_from_memory_and_the_pass_from_the_database(
+    live: Live, show: ShowSeed
+) -> None:
+    announce(live, show, opens_in=timedelta(seconds=30), rate=0.5)
+    early = join(live, show, 1)["line_ticket"]
+    assert early.startswith("-.")  # no rank before the draw
+    counted(live, show)
+    assert poll(live, show, 1, early)["position"] is None
+
+    live.advance(timedelta(seconds=31))  # the opening: the admitter draws the line
+    database = answered("database")
+    # Each replica reads the draw once (one statement), then answers early tickets with it.
+    wait_until(lambda: show.show_id in live.app.state.waiting_rooms.draws)
+    drawn = poll(live, show, 1, early)
+    assert (drawn["state"], drawn["position"]) == ("waiting", 1)
+    assert drawn["line_ticket"].startswith("1.")  # a ranked ticket in its place
+    assert answered("database") == database
+    wait_until(lambda: poll(live, show, 1, drawn["line_ticket"])["state"] == "admitted")
+    admitted = poll(live, show, 1, drawn["line_ticket"])  # the pass: from the database
+    assert admitted["admission_pass"]
+    assert admitted["line_ticket"] is None
+    assert answered("database") > database
+
+
+def test_sold_out_reaches_a_waiting_ticket_from_the_counters(live: Live, show: ShowSeed) -> None:
+    announce(live, show, opens_in=timedelta(seconds=-1), rate=20.0)
+    for n in range(10):
+        join(live, show, n)
+    counted(live, show)
+    wait_until(lambda: poll(live, show, 0, None)["state"] == "admitted")
+    waiting = poll(live, show, 9, None)
+    assert waiting["state"] == "waiting"
+    headers = customer(live, 0) | {PASS: poll(live, show, 0, None)["admission_pass"]}
+    seats = show.ids("A1", "A2", "A3", "A4", "B1", "B2")
+    held = live.client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": seats}, headers=headers
+    )
+    assert held.status_code == 201, held.text
+    paid = live.client.post(
+        f"/reservations/{held.json()['id']}/payments",
+        json={"method": "card", "card_number": GOOD_CARD},
+        headers=customer(live, 0),
+    )
+    assert paid.status_code == 201, paid.text
+    database = answered("database")
+
+    # The counters are read every REFRESH_SECONDS; a waiting customer's poll says sold out
+    # from them, with no database statement (timing is not asserted: the machine is shared).
+    wait_until(lambda: poll(live, show, 9, waiting["line_ticket"])["state"] == "sold_out")
+    assert answered("database") == database
+    assert REFRESH_SECONDS <= 0.5
+    assert STALE_SECONDS <= 1.5
+
+
+@pytest.mark.parametrize(
+    ("opened", "sell_rate", "expected"),
+    [
+        (True, 300.0, service.POLL_MIN_SECONDS),  # every unsold seat may go within a second
+        (True, 1.0, service.POLL_OPEN_MAX_SECONDS),  # they last minutes: far back polls rarely
+        (True, 0.0, service.POLL_UNKNOWN_SECONDS),  # open, nothing sold yet
+        (False, 0.0, service.POLL_MAX_SECONDS),  # (a drawn line before its opening)
+    ],
+)
+def test_waiting_customers_are_told_to_poll_sooner_when_the_seats_may_go(
+    opened: bool, sell_rate: float, expected: float
+) -> None:
+    now = datetime.now(UTC)
+    line = Line(
+        opens_at=now + timedelta(seconds=-5 if opened else 5),
+        shuffled=True,
+        early_count=0,
+        next_rank=5000,
+        admitted_through=100,
+        admit_rate=10.0,
+        max_admit_per_second=20.0,
+        sold_out=False,
+        unsold=300,
+        sell_rate=sell_rate,
+        read_at=0.0,
+    )
+    status = service.place_from_line(line, show_id="s", rank=4000, ticket="t", now=now)
+    assert status is not None
+    assert status.position == 3900
+    assert status.poll_after_seconds == expected
