@@ -9,7 +9,7 @@ replica has one pool (`HotPool`); its SQLAlchemy engine borrows connections from
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, LiteralString
 
 import psycopg
@@ -91,7 +91,8 @@ async def session_connection(session: AsyncSession) -> Conn:
     return driver
 
 
-def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+def session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+    """Connection settings every connection of `service` gets (timeouts, UTC, no JIT)."""
     return {
         "connect_timeout": 3,
         # No JIT: compiling a plan costs 100+ ms, more than any statement of ours runs
@@ -103,7 +104,7 @@ def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
 
 def make_breaker(dsn: str, *, service: str, probe_interval: float = 0.5) -> Breaker:
     """The database's circuit breaker, shared by the service's hot pool, engine and probe."""
-    options = _session_options(service, statement_timeout_ms=2000)
+    options = session_options(service, statement_timeout_ms=2000)
     return Breaker(plain_dsn(dsn), service=service, options=options, probe_interval=probe_interval)
 
 
@@ -115,7 +116,7 @@ def hot_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
     `tests/regional_api/test_plans.py` checks each statement and docs/benchmarks/holds.md
     has the figures).
     """
-    options = _session_options(service, statement_timeout_ms)
+    options = session_options(service, statement_timeout_ms)
     options["options"] += " -c plan_cache_mode=force_generic_plan"
     return options | {"autocommit": True, "prepare_threshold": 0}
 
@@ -140,6 +141,9 @@ class HotPool(AsyncConnectionPool[Conn]):
     async def lend(self) -> Conn:
         """A connection for a SQLAlchemy session: in transactions, nothing prepared."""
         conn = await self.getconn()
+        while not _open(conn):  # closed by the server meanwhile: give it back, take another
+            await self.putconn(conn)
+            conn = await self.getconn()
         self.lent[conn] = self
         try:
             await conn.set_autocommit(False)
@@ -198,6 +202,18 @@ class HotPool(AsyncConnectionPool[Conn]):
         """Check the idle connections in the background (once at a time)."""
         if not self.closed and (self.checking is None or self.checking.done()):
             self.checking = asyncio.get_running_loop().create_task(self.check())
+
+
+def _open(conn: Conn) -> bool:
+    """Whether the server has not closed `conn`: reads what already arrived, no round trip."""
+    # A restarted server or a terminated backend closes the socket; SQLAlchemy's pre-ping
+    # found those with a round trip per checkout, this finds them with a non-blocking read.
+    try:
+        conn.pgconn.consume_input()  # the backend's goodbye, if any
+        conn.pgconn.consume_input()  # then the end of the stream
+    except psycopg.OperationalError:
+        return False
+    return not conn.broken
 
 
 def _returning(base: type[Conn], lent: dict[Conn, HotPool]) -> type[Conn]:
@@ -292,59 +308,6 @@ def pool_engine(pool: HotPool, dsn: str) -> AsyncEngine:
     return engine
 
 
-class ProbeConnection:
-    """A connection of its own for readiness checks: a probe never waits behind a busy pool.
-
-    Under a rush every pooled connection is taken; a probe queued behind them timed out and got
-    a healthy, merely busy replica ejected by the router.
-    """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        service: str,
-        on_recovery: Callable[[], None] | None = None,
-        breaker: Breaker | None = None,
-    ) -> None:
-        self._breaker = breaker  # open: fail at once; a failed connect opens it
-        self._dsn = plain_dsn(dsn)
-        self._options = _session_options(service, statement_timeout_ms=2000)
-        self._conn: Conn | None = None
-        self._lock = asyncio.Lock()
-        self._failed = False
-        self._on_recovery = on_recovery  # called when a ping succeeds after a failed one
-
-    async def ping(self) -> None:
-        """Check that the database answers (reconnecting after a failure)."""
-        async with self._lock:
-            try:
-                if self._breaker is not None and self._breaker.is_open:
-                    raise self._breaker.error()
-                if self._conn is None or self._conn.closed:
-                    self._conn = await self._connect()
-                await self._conn.execute(b"SELECT 1")
-            except BaseException:
-                self._failed = True
-                await self.close()
-                raise
-            if self._failed:
-                self._failed = False
-                if self._on_recovery is not None:
-                    self._on_recovery()
-
-    async def _connect(self) -> Conn:
-        if self._breaker is not None:
-            return await self._breaker.connect(autocommit=True, **self._options)
-        return await AsyncConnection.connect(self._dsn, autocommit=True, **self._options)
-
-    async def close(self) -> None:
-        """Close the connection, if open."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
-
-
 async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
     """Yield a pooled connection in a transaction, committed at the end (rolled back on error)."""
     async with pool.connection() as conn, conn.transaction():
@@ -366,7 +329,7 @@ def make_engine(
     With a `breaker`, connects go through it: refused at once while it is open, and a failed
     one opens it.
     """
-    options = _session_options(service, statement_timeout_ms)
+    options = session_options(service, statement_timeout_ms)
     connecting: dict[str, Any] = {"connect_args": options}
     if breaker is not None:
         connecting = {"async_creator": functools.partial(breaker.connect, **options)}

@@ -10,10 +10,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import ProbeConnection, make_breaker, make_pool, make_sessionmaker, pool_engine
+from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.probe import ProbeConnection
 from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas

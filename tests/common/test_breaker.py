@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from common.breaker import Breaker, BreakerOpen
-from common.db import HotPool, ProbeConnection, make_breaker, make_pool, pool_engine
+from common.db import HotPool, make_breaker, make_pool, pool_engine
 from common.errors import DatabaseUnavailable
 from common.migrate import upgrade
+from common.probe import ProbeConnection
 from global_api.config import GlobalSettings
 from global_api.main import create_app
 from harness.pg import LocalServer, PgServer, create_database, start_server

@@ -1,6 +1,7 @@
 """The one pool, the sessions on it, pool transactions and the readiness probe connection."""
 
 import asyncio
+import time
 
 import psycopg
 import pytest
@@ -8,7 +9,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from common.db import (
-    ProbeConnection,
     fetch_one,
     make_pool,
     make_sessionmaker,
@@ -18,6 +18,7 @@ from common.db import (
     run,
     session_connection,
 )
+from common.probe import ProbeConnection
 
 # Immutable: a custom plan folds the call with its argument (a notice while planning); a
 # generic plan keeps it for execution, and a statement that reads no row never calls it.
@@ -157,6 +158,19 @@ def _kill_connections(dsn: str, application_name: str) -> int:
     return len(rows)
 
 
+async def _until_gone(dsn: str, application_name: str, timeout: float = 15.0) -> None:
+    """Poll until the server has no backend of `application_name` left (they exit meanwhile)."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+    while True:
+        with psycopg.connect(plain_dsn(dsn), autocommit=True) as admin:
+            row = admin.execute(query, (application_name,)).fetchone()
+        if row is not None and row[0] == 0:
+            return
+        assert time.monotonic() < deadline, "the backends did not exit"
+        await asyncio.sleep(0.05)
+
+
 def test_probe_reconnects_after_its_connection_is_killed(regional_dsn: str) -> None:
     recoveries: list[int] = []
 
@@ -222,6 +236,25 @@ def test_a_session_gives_its_broken_connection_back_to_be_replaced(regional_dsn:
             async with maker() as session:  # the pool's one slot was not lost
                 assert await session.scalar(text("SELECT 1")) == 1
             assert pool.get_stats()["pool_size"] == 1
+        finally:
+            await engine.dispose()
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_session_skips_connections_the_server_closed(regional_dsn: str) -> None:
+    """Backends terminated while idle (a restart): the next session still gets a live one."""
+
+    async def scenario() -> None:
+        pool = make_pool(regional_dsn, service="test_db_closed", size=3, timeout=30)
+        await pool.open(wait=True)  # two idle connections
+        engine = pool_engine(pool, regional_dsn)
+        try:
+            assert _kill_connections(regional_dsn, "test_db_closed") == 2
+            await _until_gone(regional_dsn, "test_db_closed")
+            async with make_sessionmaker(engine)() as session:
+                assert await session.scalar(text("SELECT 1")) == 1
         finally:
             await engine.dispose()
             await pool.close()

@@ -35,7 +35,7 @@ def _per_pod(env: dict[str, str], role: str) -> int:
     """Connections one API pod may open, from its settings (defaults, then its environment)."""
     if role == "regional":
         # One pool (common/db.py make_pool, sessions included) + the readiness probe's own
-        # connection (common/db.py ProbeConnection)
+        # connection (common/probe.py ProbeConnection)
         return _setting(env, "REGIONAL_", RegionalSettings, "db_pool_size") + 1
     return sum(
         _setting(env, "GLOBAL_", GlobalSettings, f) for f in ("db_pool_size", "db_max_overflow")
