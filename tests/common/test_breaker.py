@@ -97,9 +97,9 @@ def test_first_failed_connect_opens_probe_closes(
             await probe.ping()
             await asyncio.to_thread(server.kill)
 
-            # The session's connection fails (no pre-ping); the pool then checks its idle ones
-            # and their reconnect fails, which opens the breaker.
-            with pytest.raises(OperationalError):
+            # The session's stale connection fails it, or is seen closed and given back (no
+            # pre-ping); the pool's reconnect fails, which opens the breaker: 503 at once.
+            with pytest.raises((OperationalError, DatabaseUnavailable)):
                 await engine_select_1()
             await _until(lambda: breaker.is_open)
             assert _metric("db_breaker_open", service) == 1
