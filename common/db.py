@@ -1,26 +1,31 @@
-"""Async SQLAlchemy engine and the per-request session that commits before the response.
+"""The database pool, the SQLAlchemy engine on it and the session that commits before the response.
 
 The hot write paths (holds, payments, idempotency keys) skip SQLAlchemy and run their plain SQL
-on psycopg connections, from their own pool or from a session's transaction: SQLAlchemy's
-checkout, BEGIN and per-statement overhead cost more CPU than the statements themselves.
+on psycopg connections, from the pool or from a session's transaction: SQLAlchemy's checkout,
+BEGIN and per-statement overhead cost more CPU than the statements themselves. A regional
+replica has one pool (`HotPool`); its SQLAlchemy engine borrows connections from it
+(`pool_engine`), as psycopg's pool documentation describes ("#pool-sqlalchemy").
 """
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, LiteralString
 
+import psycopg
 from prometheus_client import Gauge
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import MetaData, text
+from sqlalchemy import Connection, MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from common.breaker import Breaker
 
@@ -86,7 +91,8 @@ async def session_connection(session: AsyncSession) -> Conn:
     return driver
 
 
-def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+def session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
+    """Connection settings every connection of `service` gets (timeouts, UTC, no JIT)."""
     return {
         "connect_timeout": 3,
         # No JIT: compiling a plan costs 100+ ms, more than any statement of ours runs
@@ -98,7 +104,7 @@ def _session_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
 
 def make_breaker(dsn: str, *, service: str, probe_interval: float = 0.5) -> Breaker:
     """The database's circuit breaker, shared by the service's hot pool, engine and probe."""
-    options = _session_options(service, statement_timeout_ms=2000)
+    options = session_options(service, statement_timeout_ms=2000)
     return Breaker(plain_dsn(dsn), service=service, options=options, probe_interval=probe_interval)
 
 
@@ -110,7 +116,7 @@ def hot_options(service: str, statement_timeout_ms: int) -> dict[str, Any]:
     `tests/regional_api/test_plans.py` checks each statement and docs/benchmarks/holds.md
     has the figures).
     """
-    options = _session_options(service, statement_timeout_ms)
+    options = session_options(service, statement_timeout_ms)
     options["options"] += " -c plan_cache_mode=force_generic_plan"
     return options | {"autocommit": True, "prepare_threshold": 0}
 
@@ -130,6 +136,22 @@ class HotPool(AsyncConnectionPool[Conn]):
 
     checking: "asyncio.Task[None] | None" = None  # the check running now, if any
     breaker: Breaker | None = None
+    lent: dict[Conn, "HotPool"]  # connections sessions have now (`lend`); set by `make_pool`
+
+    async def lend(self) -> Conn:
+        """A connection for a SQLAlchemy session: in transactions, nothing prepared."""
+        conn = await self.getconn()
+        while not _open(conn):  # closed by the server meanwhile: give it back, take another
+            await self.putconn(conn)
+            conn = await self.getconn()
+        self.lent[conn] = self
+        try:
+            await conn.set_autocommit(False)
+        except BaseException:
+            await self.putconn(conn)
+            raise
+        conn.prepare_threshold = None  # each statement planned for its values
+        return conn
 
     def attach(self, breaker: Breaker) -> None:
         """Refuse checkouts while `breaker` is open; check the idle connections when it closes."""
@@ -169,6 +191,8 @@ class HotPool(AsyncConnectionPool[Conn]):
 
     async def putconn(self, conn: Conn) -> None:
         """Return `conn`; if it is broken, check the idle connections too."""
+        if self.lent.pop(conn, None) is not None and not conn.closed:
+            await restore_hot(conn)
         broken = conn.broken
         await super().putconn(conn)
         if broken:
@@ -180,6 +204,33 @@ class HotPool(AsyncConnectionPool[Conn]):
             self.checking = asyncio.get_running_loop().create_task(self.check())
 
 
+def _open(conn: Conn) -> bool:
+    """Whether the server has not closed `conn`: reads what already arrived, no round trip."""
+    # A restarted server or a terminated backend closes the socket; SQLAlchemy's pre-ping
+    # found those with a round trip per checkout, this finds them with a non-blocking read.
+    try:
+        conn.pgconn.consume_input()  # the backend's goodbye, if any
+        conn.pgconn.consume_input()  # then the end of the stream
+    except psycopg.OperationalError:
+        return False
+    return not conn.broken
+
+
+def _returning(base: type[Conn], lent: dict[Conn, HotPool]) -> type[Conn]:
+    """`base` whose close gives a lent connection back to its pool, even a broken one."""
+
+    class Returning(base):  # type: ignore[valid-type,misc]
+        async def close(self) -> None:
+            pool = lent.get(self)
+            # psycopg's `close_returns` skips a closed connection: it would never come back.
+            if pool is not None and self.closed:
+                await pool.putconn(self)
+            else:
+                await super().close()
+
+    return Returning
+
+
 def make_pool(
     dsn: str,
     *,
@@ -189,21 +240,27 @@ def make_pool(
     statement_timeout_ms: int = 5000,
     breaker: Breaker | None = None,
 ) -> HotPool:
-    """A psycopg pool of autocommit connections for the hot paths (`await pool.open()` it).
+    """The service's one psycopg pool of autocommit connections (`await pool.open()` it).
 
     A connection broken by a database restart fails its request (503) and is replaced, and the
-    idle ones are checked then (`HotPool`); so they are when `breaker` closes again.
+    idle ones are checked then (`HotPool`); so they are when `breaker` closes again. Sessions
+    borrow its connections too (`pool_engine`): closing one returns it (`close_returns`), and
+    `HotPool.putconn` gives it back its hot settings (`restore_hot`).
     """
+    lent: dict[Conn, HotPool] = {}
+    base = breaker.connection_class() if breaker is not None else AsyncConnection
     pool = HotPool(
         plain_dsn(dsn),
-        connection_class=breaker.connection_class() if breaker is not None else AsyncConnection,
+        connection_class=_returning(base, lent),
         min_size=min(2, size),
         max_size=size,
         timeout=timeout,
         kwargs=hot_options(service, statement_timeout_ms),
         open=False,
         name=service,
+        close_returns=True,
     )
+    pool.lent = lent
     if breaker is not None:
         pool.attach(breaker)
 
@@ -211,62 +268,44 @@ def make_pool(
         stats = pool.get_stats()
         return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
 
-    DB_POOL_SIZE.labels(f"{service}:hot").set(size)
-    DB_POOL_IN_USE.labels(f"{service}:hot").set_function(in_use)
+    DB_POOL_SIZE.labels(service).set(size)
+    DB_POOL_IN_USE.labels(service).set_function(in_use)
     return pool
 
 
-class ProbeConnection:
-    """A connection of its own for readiness checks: a probe never waits behind a busy pool.
+# `force_generic_plan` (a hot connection's setting) also binds unprepared statements with
+# parameters (psycopg sends them as unnamed prepared statements), and reports and listings
+# need plans for their values (tests/common/test_db.py). Transaction-scoped: nothing leaks
+# past the session; set as each transaction begins (SQLAlchemy's documented `begin` hook).
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = auto"
 
-    Under a rush every pooled connection is taken; a probe queued behind them timed out and got
-    a healthy, merely busy replica ejected by the router.
+
+def _custom_plans(connection: Connection) -> None:
+    connection.exec_driver_sql(CUSTOM_PLANS)
+
+
+async def restore_hot(conn: Conn) -> None:
+    """Give a connection a session borrowed back its hot settings: autocommit, prepared."""
+    # Here rather than as the pool's `reset`: with one, psycopg_pool returns every connection,
+    # the hot paths' too, through a worker task.
+    try:
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            await conn.rollback()
+        await conn.set_autocommit(True)
+        conn.prepare_threshold = 0
+    except psycopg.Error:
+        conn.pgconn.finish()  # unusable: the pool discards it and connects a new one
+
+
+def pool_engine(pool: HotPool, dsn: str) -> AsyncEngine:
+    """A SQLAlchemy engine whose connections come from `pool` and go back there on close.
+
+    No pool of its own (`NullPool`) and no pre-ping: the breaker refuses checkouts while the
+    database is down and `HotPool.check_soon` replaces the broken connections.
     """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        service: str,
-        on_recovery: Callable[[], None] | None = None,
-        breaker: Breaker | None = None,
-    ) -> None:
-        self._breaker = breaker  # open: fail at once; a failed connect opens it
-        self._dsn = plain_dsn(dsn)
-        self._options = _session_options(service, statement_timeout_ms=2000)
-        self._conn: Conn | None = None
-        self._lock = asyncio.Lock()
-        self._failed = False
-        self._on_recovery = on_recovery  # called when a ping succeeds after a failed one
-
-    async def ping(self) -> None:
-        """Check that the database answers (reconnecting after a failure)."""
-        async with self._lock:
-            try:
-                if self._breaker is not None and self._breaker.is_open:
-                    raise self._breaker.error()
-                if self._conn is None or self._conn.closed:
-                    self._conn = await self._connect()
-                await self._conn.execute(b"SELECT 1")
-            except BaseException:
-                self._failed = True
-                await self.close()
-                raise
-            if self._failed:
-                self._failed = False
-                if self._on_recovery is not None:
-                    self._on_recovery()
-
-    async def _connect(self) -> Conn:
-        if self._breaker is not None:
-            return await self._breaker.connect(autocommit=True, **self._options)
-        return await AsyncConnection.connect(self._dsn, autocommit=True, **self._options)
-
-    async def close(self) -> None:
-        """Close the connection, if open."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
+    engine = create_async_engine(async_dsn(dsn), poolclass=NullPool, async_creator=pool.lend)
+    event.listen(engine.sync_engine, "begin", _custom_plans)
+    return engine
 
 
 async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
@@ -290,7 +329,7 @@ def make_engine(
     With a `breaker`, connects go through it: refused at once while it is open, and a failed
     one opens it.
     """
-    options = _session_options(service, statement_timeout_ms)
+    options = session_options(service, statement_timeout_ms)
     connecting: dict[str, Any] = {"connect_args": options}
     if breaker is not None:
         connecting = {"async_creator": functools.partial(breaker.connect, **options)}

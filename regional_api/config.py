@@ -27,9 +27,8 @@ class RegionalSettings(BaseSettings):
     jwks_url: str | None = None
     jwks_cache_file: Path | None = None
     jwks_refresh_seconds: float = 300.0
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
-    db_hot_pool_size: int = Field(20, ge=1)  # psycopg pool of the hold and payment paths
+    # The one pool's connections: hot paths and sessions alike (docs/deployment.md's budget).
+    db_pool_size: int = Field(40, ge=1)
     # Requests one process works on at once (0: no cap); more wait, then get 503 `overloaded`.
     max_in_flight: int = Field(0, ge=0)
     max_queued: int | None = Field(None, ge=0)  # default: 4 x max_in_flight

@@ -10,10 +10,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from common.auth import JwksCache, TokenVerifier
-from common.db import ProbeConnection, make_breaker, make_engine, make_pool, make_sessionmaker
+from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.probe import ProbeConnection
 from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas
@@ -68,24 +69,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # One breaker for the database: the engine, the hot pool and the probe share it.
+        # One breaker and one pool for the database: sessions borrow the pool's connections.
         app.state.breaker = breaker = make_breaker(settings.database_url, service=SERVICE)
-        engine = make_engine(
-            settings.database_url,
-            service=SERVICE,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            breaker=breaker,
-        )
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
         app.state.pool = make_pool(
-            settings.database_url,
-            service=SERVICE,
-            size=settings.db_hot_pool_size,
-            breaker=breaker,
+            settings.database_url, service=SERVICE, size=settings.db_pool_size, breaker=breaker
         )
         await app.state.pool.open(wait=False)
+        app.state.engine = engine = pool_engine(app.state.pool, settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(engine)
         # The database is back after an outage: replace the pool's broken idle connections.
         app.state.probe = ProbeConnection(
             settings.database_url,

@@ -13,9 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from common.breaker import Breaker, BreakerOpen
-from common.db import HotPool, ProbeConnection, make_breaker, make_engine, make_pool
+from common.db import HotPool, make_breaker, make_pool, pool_engine
 from common.errors import DatabaseUnavailable
 from common.migrate import upgrade
+from common.probe import ProbeConnection
 from global_api.config import GlobalSettings
 from global_api.main import create_app
 from harness.pg import LocalServer, PgServer, create_database, start_server
@@ -76,14 +77,14 @@ async def _select_1(pool: HotPool) -> None:
 def test_first_failed_connect_opens_probe_closes(
     server: LocalServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Engine, hot pool and probe share one breaker: open on a failed connect, fast, closed."""
+    """Pool, the engine on it and probe share one breaker: open on a failed connect, fast, closed."""
     service = "test_breaker"
     caplog.set_level(logging.INFO, logger="db.breaker")
 
     async def scenario() -> None:
         breaker = make_breaker(server.admin_dsn, service=service, probe_interval=0.2)
-        engine = make_engine(server.admin_dsn, service=service, breaker=breaker)
         pool = make_pool(server.admin_dsn, service=service, size=3, breaker=breaker)
+        engine = pool_engine(pool, server.admin_dsn)
         probe = ProbeConnection(server.admin_dsn, service=service, breaker=breaker)
         await pool.open(wait=True)
 
@@ -96,10 +97,11 @@ def test_first_failed_connect_opens_probe_closes(
             await probe.ping()
             await asyncio.to_thread(server.kill)
 
-            # The engine's pooled connection fails its pre-ping; its reconnect is refused.
-            with pytest.raises(OperationalError):
+            # The session's stale connection fails it, or is seen closed and given back (no
+            # pre-ping); the pool's reconnect fails, which opens the breaker: 503 at once.
+            with pytest.raises((OperationalError, DatabaseUnavailable)):
                 await engine_select_1()
-            assert breaker.is_open
+            await _until(lambda: breaker.is_open)
             assert _metric("db_breaker_open", service) == 1
             refusals = _metric("db_breaker_refusals_total", service)
             for _ in range(5):

@@ -34,9 +34,9 @@ def _setting(env: dict[str, str], prefix: str, cls: Any, field: str) -> int:
 def _per_pod(env: dict[str, str], role: str) -> int:
     """Connections one API pod may open, from its settings (defaults, then its environment)."""
     if role == "regional":
-        pools = ("db_pool_size", "db_max_overflow", "db_hot_pool_size")
-        # + the readiness probe's own connection (common/db.py ProbeConnection)
-        return sum(_setting(env, "REGIONAL_", RegionalSettings, f) for f in pools) + 1
+        # One pool (common/db.py make_pool, sessions included) + the readiness probe's own
+        # connection (common/probe.py ProbeConnection)
+        return _setting(env, "REGIONAL_", RegionalSettings, "db_pool_size") + 1
     return sum(
         _setting(env, "GLOBAL_", GlobalSettings, f) for f in ("db_pool_size", "db_max_overflow")
     )

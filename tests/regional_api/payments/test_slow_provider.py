@@ -26,7 +26,7 @@ def served(regional_dsn: str, issuer: TestIssuer) -> Iterator[tuple[str, Simulat
         region="eu-west",
         database_url=regional_dsn,
         global_api_url="http://127.0.0.1:9",
-        db_hot_pool_size=1,
+        db_pool_size=1,
     )
     app = create_app(settings, jwks=issuer.jwks)
     provider = SimulatedProvider(timeout_seconds=30, latency_seconds=LATENCY)

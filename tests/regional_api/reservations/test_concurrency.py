@@ -27,7 +27,7 @@ Lapsed = tuple[str, list[int]]  # a lapsed hold's owner and seats
 @pytest.fixture
 def app(regional_dsn: str, issuer: tokens.TestIssuer) -> FastAPI:
     # One connection per client: the race is decided by row locks, not by the pool.
-    app = make_app(regional_dsn, issuer, db_pool_size=CLIENTS, db_max_overflow=0)
+    app = make_app(regional_dsn, issuer, db_pool_size=CLIENTS)
     app.state.payment_provider = fast_provider()
     return app
 
@@ -256,7 +256,7 @@ def test_one_customer_at_once_never_passes_the_seat_cap(
     regional_dsn: str, show: ShowSeed, issuer: tokens.TestIssuer
 ) -> None:
     """30 simultaneous holds of free seats by one customer: the cap (6) lets exactly 3 through."""
-    app = make_app(regional_dsn, issuer, db_hot_pool_size=30)
+    app = make_app(regional_dsn, issuer, db_pool_size=30)
     seat_ids = sorted(show.seats.values())[:60]
     pairs = [seat_ids[i : i + 2] for i in range(0, 60, 2)]
     headers = issuer.headers(sub="greedy")
