@@ -1,0 +1,46 @@
+"""The hot writes resolve one dependency each and still document every header they read."""
+
+import pytest
+from fastapi.routing import APIRoute
+
+from harness.tokens import TestIssuer
+from regional_api.config import RegionalSettings
+from regional_api.main import create_app
+from regional_api.payments import router as payments
+from regional_api.reservations import router as reservations
+
+# Each hot write, its path parameter and the headers it reads.
+HOT_WRITES = {
+    "/shows/{show_id}/holds": ("show_id", {"X-Admission-Pass", "Idempotency-Key"}),
+    "/shows/{show_id}/best-available": ("show_id", {"X-Admission-Pass", "Idempotency-Key"}),
+    "/reservations/{reservation_id}/payments": ("reservation_id", {"Idempotency-Key"}),
+}
+
+
+@pytest.fixture(scope="module")
+def routes() -> dict[str, APIRoute]:
+    return {
+        route.path: route
+        for router in (reservations.router, payments.router)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "POST" in route.methods and route.path in HOT_WRITES
+    }
+
+
+@pytest.mark.parametrize("path", HOT_WRITES)
+def test_a_hot_write_resolves_one_dependency(routes: dict[str, APIRoute], path: str) -> None:
+    """One dependency, with no dependency of its own: its checks are plain calls."""
+    dependant = routes[path].dependant
+    assert len(dependant.dependencies) == 1, [d.call for d in dependant.dependencies]
+    (context,) = dependant.dependencies
+    assert context.dependencies == [], [d.call for d in context.dependencies]
+
+
+def test_openapi_still_documents_the_hot_writes_parameters(issuer: TestIssuer) -> None:
+    """The path id and every header the context reads are in the published schema."""
+    document = create_app(RegionalSettings(), jwks=issuer.jwks).openapi()
+    for path, (path_param, headers) in HOT_WRITES.items():
+        parameters = document["paths"][path]["post"]["parameters"]
+        assert {(p["name"], p["in"]) for p in parameters} == {(path_param, "path")} | {
+            (header, "header") for header in headers
+        }
