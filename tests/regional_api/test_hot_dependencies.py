@@ -23,7 +23,9 @@ def routes() -> dict[str, APIRoute]:
         route.path: route
         for router in (reservations.router, payments.router)
         for route in router.routes
-        if isinstance(route, APIRoute) and "POST" in route.methods and route.path in HOT_WRITES
+        if isinstance(route, APIRoute)
+        and route.path in HOT_WRITES
+        and "POST" in (route.methods or ())
     }
 
 
