@@ -2,12 +2,14 @@
 
 import pytest
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments import router as payments
 from regional_api.reservations import router as reservations
+from schemas.reservations import HoldCreate
 
 # Each hot write, its path parameter and the headers it reads.
 HOT_WRITES = {
@@ -46,3 +48,19 @@ def test_openapi_still_documents_the_hot_writes_parameters(issuer: TestIssuer) -
         assert {(p["name"], p["in"]) for p in parameters} == {(path_param, "path")} | {
             (header, "header") for header in headers
         }
+
+
+@pytest.mark.parametrize(
+    ("seat_ids", "message"),
+    [
+        ([0], "seat ids are positive integers"),
+        ([3, 2**63], "seat ids are positive integers"),
+        ([4, 4], "seat ids must be unique"),
+    ],
+)
+def test_a_bad_seat_id_keeps_its_422_wording(seat_ids: list[int], message: str) -> None:
+    """The cheaper seat-id check names the list and says what is wrong, as before."""
+    with pytest.raises(ValidationError) as refused:
+        HoldCreate(seat_ids=seat_ids)
+    (error,) = refused.value.errors()
+    assert (error["loc"], error["msg"]) == (("seat_ids",), f"Value error, {message}")
