@@ -31,7 +31,9 @@ class HoldCreate(RequestModel):
     @field_validator("seat_ids")
     @classmethod
     def _valid_ids(cls, value: list[int]) -> list[int]:
-        if any(seat_id < 1 or seat_id > MAX_SEAT_ID for seat_id in value):
+        # min/max run in C; a constrained item type would be faster still, but its 422 names
+        # the item and says "greater than or equal to 1" instead of this message.
+        if min(value) < 1 or max(value) > MAX_SEAT_ID:  # min_length=1: never empty here
             raise ValueError("seat ids are positive integers")
         if len(set(value)) != len(value):
             raise ValueError("seat ids must be unique")

@@ -1,17 +1,14 @@
 """The admission check of holds: a show with a waiting room is held only with a valid pass."""
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from prometheus_client import Counter
 
-from common.auth import Claims
 from common.errors import DatabaseUnavailable, Forbidden
-from regional_api.clock import ClockDep
 from regional_api.onsale import passes
 from regional_api.onsale.rooms import WaitingRooms
-from regional_api.reservations.deps import ShowIdDep
-from schemas.onsale import ADMISSION_PASS_HEADER
 
 PASSES_REFUSED = Counter(
     "onsale_passes_refused_total",
@@ -54,24 +51,20 @@ async def get_rooms(request: Request) -> WaitingRooms:
 RoomsDep = Annotated[WaitingRooms, Depends(get_rooms)]
 
 
-async def admitted(
-    show_id: ShowIdDep,
-    claims: Claims,
-    rooms: RoomsDep,
-    clock: ClockDep,
-    admission_pass: Annotated[str | None, Header(alias=ADMISSION_PASS_HEADER)] = None,
+def check_admission(
+    rooms: WaitingRooms,
+    admission_pass: str | None,
+    *,
+    show_id: str,
+    user_id: str,
+    now: datetime,
 ) -> None:
     """Refuse a hold of a waiting-room show without this customer's pass for it (403)."""
     if show_id not in rooms.shows:
         return
     if not rooms.secret:
         raise DatabaseUnavailable()
-    reason = passes.check(
-        rooms.secret, admission_pass, show_id=show_id, user_id=claims.sub, now=clock.now()
-    )
+    reason = passes.check(rooms.secret, admission_pass, show_id=show_id, user_id=user_id, now=now)
     if reason:
         PASSES_REFUSED.labels(reason).inc()
         raise QueueRequired(show_id, reason)
-
-
-AdmittedDep = Depends(admitted)

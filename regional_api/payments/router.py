@@ -1,24 +1,34 @@
 """Payment endpoints: pay a reservation, read a payment, list its payments and tickets."""
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from common.auth import Claims
-from common.db import Conn
+from common.auth import Claims, optional_claims, require_claims
+from common.db import Conn, HotPool
 from common.ids import is_local
-from regional_api.clock import ClockDep
-from regional_api.config import SettingsDep
-from regional_api.db import PoolDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyDep, respond
+from regional_api.clock import Clock, get_clock
+from regional_api.config import RegionalSettings, SettingsDep, get_settings
+from regional_api.db import SessionDep, get_pool
+from regional_api.idempotency.deps import idempotency, respond
+from regional_api.idempotency.service import Idempotency
 from regional_api.payments import flow, service
-from regional_api.payments.deps import ProviderDep
+from regional_api.payments.deps import get_provider
 from regional_api.payments.errors import PaymentNotFound
+from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import LOST_SEATS, Intent, PaymentAttempt
-from regional_api.reservations.deps import FullShowsDep, ReservationDep, may_see
+from regional_api.reservations.deps import (
+    IDEMPOTENCY_KEY_HEADER,
+    ReservationDep,
+    get_full_shows,
+    may_see,
+)
 from regional_api.reservations.errors import ReservationNotFound
+from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.models import Reservation
+from schemas.auth import TokenClaims
 from schemas.errors import ErrorBody, error_body
 from schemas.payments import (
     PaymentCreate,
@@ -60,6 +70,42 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
     return 402, body
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentContext:
+    """What paying a reservation needs: the caller, the app's parts and the Idempotency-Key."""
+
+    reservation_id: str
+    claims: TokenClaims
+    idem: Idempotency
+    pool: HotPool
+    clock: Clock
+    settings: RegionalSettings
+    provider: PaymentProvider
+    full: FullShows
+
+
+async def payment_context(
+    request: Request,
+    reservation_id: str,
+    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_KEY_HEADER)] = None,
+) -> PaymentContext:
+    """The context of a payment, in one dependency (see `hold_context`): token, then key."""
+    claims = await require_claims(await optional_claims(request))
+    return PaymentContext(
+        reservation_id=reservation_id,
+        claims=claims,
+        idem=await idempotency(request, claims, idempotency_key),
+        pool=await get_pool(request),
+        clock=await get_clock(request),
+        settings=await get_settings(request),
+        provider=await get_provider(request),
+        full=await get_full_shows(request),
+    )
+
+
+PaymentContextDep = Annotated[PaymentContext, Depends(payment_context)]
+
+
 @router.post(
     "/reservations/{reservation_id}/payments",
     status_code=201,
@@ -75,28 +121,19 @@ def attempt_answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
         },
     },
 )
-async def pay_reservation(
-    reservation_id: str,
-    body: PaymentCreate,
-    claims: Claims,
-    pool: PoolDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    provider: ProviderDep,
-    idem: IdempotencyDep,
-    full: FullShowsDep,
-) -> JSONResponse:
+async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
+    reservation_id, settings, provider = pay.reservation_id, pay.settings, pay.provider
     if not is_local(reservation_id, "res", settings.region):
         raise ReservationNotFound(reservation_id)
     service.check_card(body.method.value, body.card_number)
-    now = clock.now()
+    now = pay.clock.now()
 
     async def open_intent(conn: Conn) -> Intent:
         return await service.open_payment(
             conn,
             reservation_id=reservation_id,
-            claims=claims,
+            claims=pay.claims,
             method=body.method.value,
             region=settings.region,
             now=now,
@@ -104,15 +141,15 @@ async def pay_reservation(
         )
 
     outcome, _ = await flow.pay(
-        pool,
+        pay.pool,
         provider,
-        idem=idem,
+        idem=pay.idem,
         request=body,
         open_intent=open_intent,
         card_number=body.card_number,
-        clock=clock,
+        clock=pay.clock,
         answer=attempt_answer,
-        changed=full.changed,
+        changed=pay.full.changed,
     )
     return respond(outcome)
 

@@ -1,33 +1,38 @@
 """Dependencies of the reservation endpoints: settings, id checks and who may see what."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Annotated, Concatenate, ParamSpec
 
-from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from common.auth import Claims
+from common.auth import Claims, optional_claims, require_claims
 from common.db import Conn, fetch_one, session_connection
 from common.errors import Forbidden
 from common.ids import is_local
-from regional_api.clock import ClockDep
-from regional_api.config import RegionalSettings, SettingsDep
-from regional_api.db import AutocommitConnDep, SessionDep
-from regional_api.idempotency.deps import IdempotencyDep, once
+from regional_api.clock import get_clock
+from regional_api.config import RegionalSettings, SettingsDep, get_settings
+from regional_api.db import SessionDep, get_autocommit_conn
+from regional_api.idempotency.deps import idempotency, once
 from regional_api.idempotency.service import Idempotency
+from regional_api.onsale.deps import check_admission, get_rooms
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
 from regional_api.reservations.full_shows import FullShows
 from regional_api.reservations.holds import Terms
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role, TokenClaims
+from schemas.onsale import ADMISSION_PASS_HEADER
 from schemas.reservations import ReservationRead
 
 P = ParamSpec("P")
+JSON = "application/json"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"  # as `idempotency` declares it
 
 
 async def valid_show_id(show_id: str, settings: SettingsDep) -> str:
@@ -82,6 +87,12 @@ async def seat_cap(
     return settings.max_seats_per_customer_show
 
 
+@cache
+def hold_ttl(seconds: int) -> timedelta:
+    """How long a new hold lasts (`RegionalSettings.hold_ttl_seconds`), built once per value."""
+    return timedelta(seconds=seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class HoldContext:
     """What the two hold endpoints share: the show, the caller's terms, a connection, the key."""
@@ -97,38 +108,51 @@ class HoldContext:
         place: Callable[Concatenate[Conn, str, Terms, P], Awaitable[ReservationRead]],
         *args: P.args,
         **kwargs: P.kwargs,
-    ) -> JSONResponse:
+    ) -> Response:
         """Place the hold once per Idempotency-Key and answer 201 with it (or the replay)."""
 
         def write() -> Awaitable[ReservationRead]:
             return place(self.conn, self.show_id, self.terms, *args, **kwargs)
 
+        if self.idem.key is None:  # nothing to store: serialise once, in pydantic-core
+            read = await write()
+            return Response(read.model_dump_json(), status_code=201, media_type=JSON)
         return await once(self.idem, self.conn, body, write)
 
 
+# FastAPI resolves each dependency with a signature walk of its own (22 % of a hold's samples
+# in docs/benchmarks/floor.md): the hot writes resolve one, which calls the checks in turn.
+_autocommit_conn = asynccontextmanager(get_autocommit_conn)
+
+
 async def hold_context(
-    claims: Claims,
-    show_id: ShowIdDep,
-    conn: AutocommitConnDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    full: FullShowsDep,
-    idem: IdempotencyDep,
-) -> HoldContext:
-    """The context of an online hold of the path's show by the caller."""
-    terms = Terms(
-        user_id=claims.sub,
-        channel="online",
-        now=clock.now(),
-        ttl=timedelta(seconds=settings.hold_ttl_seconds),
-        cap=await seat_cap(conn, claims, show_id, settings),
-        max_extensions=settings.hold_max_extensions,
-        full=full,
-    )
-    return HoldContext(show_id, terms, conn, idem)
+    request: Request,
+    show_id: str,
+    admission_pass: Annotated[str | None, Header(alias=ADMISSION_PASS_HEADER)] = None,
+    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_KEY_HEADER)] = None,
+) -> AsyncIterator[HoldContext]:
+    """The context of an online hold of the path's show by the caller (checks in route order)."""
+    settings = await get_settings(request)
+    show_id = await valid_show_id(show_id, settings)
+    claims = await require_claims(await optional_claims(request))
+    now = (await get_clock(request)).now()
+    rooms = await get_rooms(request)
+    check_admission(rooms, admission_pass, show_id=show_id, user_id=claims.sub, now=now)
+    idem = await idempotency(request, claims, idempotency_key)
+    async with _autocommit_conn(request) as conn:
+        terms = Terms(
+            user_id=claims.sub,
+            channel="online",
+            now=now,
+            ttl=hold_ttl(settings.hold_ttl_seconds),
+            cap=await seat_cap(conn, claims, show_id, settings),
+            max_extensions=settings.hold_max_extensions,
+            full=await get_full_shows(request),
+        )
+        yield HoldContext(show_id, terms, conn, idem)
 
 
-HoldContextDep = Annotated[HoldContext, Depends(hold_context)]
+HoldContextDep = Annotated[HoldContext, Depends(hold_context, scope="function")]
 
 
 def may_see(claims: TokenClaims, reservation: Reservation) -> bool:

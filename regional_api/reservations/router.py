@@ -4,15 +4,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from common.auth import Claims, StaffClaims
 from common.errors import Unprocessable
 from regional_api.clock import ClockDep
 from regional_api.config import RegionalSettings, SettingsDep
 from regional_api.db import PoolDep, SessionDep
-from regional_api.onsale.deps import AdmittedDep
 from regional_api.reservations import cancellation, holds, queries, service
 from regional_api.reservations.deps import (
     FullShowsDep,
@@ -60,12 +58,11 @@ def _hold_route(path: str, refusals: str) -> Callable[[Endpoint], Endpoint]:
             403: {"description": "queue_required: the show sells through its waiting room"},
             409: {"description": refusals},
         },
-        dependencies=[AdmittedDep],
     )
 
 
 @_hold_route("/shows/{show_id}/holds", "seats taken, show canceled or started, seat cap")
-async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> JSONResponse:
+async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> Response:
     """Hold the given seats of a show, all or none, until the hold deadline."""
     return await hold.answer(body, holds.place_hold, body.seat_ids)
 
@@ -73,7 +70,7 @@ async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> JSONResponse:
 @_hold_route(
     "/shows/{show_id}/best-available", "no adjacent seats, show canceled or started, seat cap"
 )
-async def hold_best_available(body: BestAvailableCreate, hold: HoldContextDep) -> JSONResponse:
+async def hold_best_available(body: BestAvailableCreate, hold: HoldContextDep) -> Response:
     """Hold the best block of N adjacent free seats of a show."""
     return await hold.answer(body, holds.place_best_available, body.count, body.seat_type)
 
