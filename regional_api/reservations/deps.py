@@ -12,12 +12,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from common.auth import Claims, optional_claims, require_claims
-from common.db import Conn, fetch_one, session_connection
+from common.db import Conn, fetch_one
 from common.errors import Forbidden
 from common.ids import is_local
 from regional_api.clock import get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
-from regional_api.db import SessionDep, get_autocommit_conn
+from regional_api.db import PoolDep, SessionDep, get_autocommit_conn
 from regional_api.idempotency.deps import idempotency, once
 from regional_api.idempotency.service import Idempotency
 from regional_api.onsale.deps import check_admission, get_rooms
@@ -54,11 +54,15 @@ async def show_cinema(conn: Conn, show_id: str) -> str:
     return cinema_id
 
 
-async def managed_show_id(claims: Claims, show_id: ShowIdDep, session: SessionDep) -> str:
+async def managed_show_id(claims: Claims, show_id: ShowIdDep, pool: PoolDep) -> str:
     """The show id, when the caller is an admin or staff of the show's cinema (else 403)."""
     if claims.role is Role.customer:
         raise Forbidden()
-    if not claims.may_manage(await show_cinema(await session_connection(session), show_id)):
+    # A connection of its own, given back at once: a counter sale must not keep one while the
+    # provider decides (tests/regional_api/payments/test_slow_provider.py).
+    async with pool.connection() as conn:
+        cinema_id = await show_cinema(conn, show_id)
+    if not claims.may_manage(cinema_id):
         raise Forbidden("not staff of this show's cinema")
     return show_id
 

@@ -13,6 +13,7 @@ from regional_api.config import RegionalSettings
 from regional_api.main import create_app
 from regional_api.payments.provider import SimulatedProvider
 from regional_api.payments.remote import HttpProvider
+from schemas.auth import Role
 from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
 from tests.support.poll import wait_until
 
@@ -102,3 +103,29 @@ def test_an_unreachable_provider_leaves_the_payment_pending_not_failed(
     assert answer.json()["payment"]["status"] == "pending"
     seat = "SELECT status, reservation_id FROM show_seats WHERE seat_id = %s"
     assert query(regional_dsn, seat, show.seats["A1"]) == [("held", rid)]
+
+
+def test_counter_sales_hold_no_connection_while_the_charge_is_in_flight(
+    served: tuple[str, SimulatedProvider], regional_dsn: str, issuer: TestIssuer
+) -> None:
+    url, provider = served
+    show = seed_show(regional_dsn)
+    clerk = issuer.headers(sub="user-clerk", role=Role.staff, cinemas=(show.cinema_id,))
+
+    def sell(label: str) -> int:
+        body = {"seat_ids": show.ids(label), "method": "card", "card_number": GOOD_CARD}
+        answer = httpx.post(
+            f"{url}/shows/{show.show_id}/sales", json=body, headers=clerk, timeout=30
+        )
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        selling = [pool.submit(sell, label) for label in ("A1", "A2")]
+        # Both charges are at the provider at once, with the replica's one pooled connection.
+        wait_until(lambda: provider.in_flight == 2)
+        _hold(url, issuer, show, "user-other", "A3")
+        still_in_flight = provider.in_flight
+        statuses = [future.result() for future in selling]
+
+    assert still_in_flight == 2, "the hold waited for the sales' charges"
+    assert statuses == [201, 201]
