@@ -9,8 +9,14 @@ from prometheus_client import REGISTRY
 
 from regional_api.onsale import service
 from regional_api.onsale.rooms import REFRESH_SECONDS, STALE_SECONDS, Line
-from tests.regional_api.factories import GOOD_CARD, ShowSeed, seed_show
-from tests.regional_api.onsale.test_waiting_room import PASS, announce, customer, join
+from tests.regional_api.factories import ShowSeed, seed_show
+from tests.regional_api.onsale.test_waiting_room import (
+    PASS,
+    announce,
+    buy_every_seat,
+    customer,
+    join,
+)
 from tests.regional_api.served import Live
 from tests.support.poll import wait_until
 
@@ -149,18 +155,7 @@ def test_sold_out_reaches_a_waiting_ticket_from_the_counters(live: Live, show: S
     wait_until(lambda: poll(live, show, 0, None)["state"] == "admitted")
     waiting = poll(live, show, 9, None)
     assert waiting["state"] == "waiting"
-    headers = customer(live, 0) | {PASS: poll(live, show, 0, None)["admission_pass"]}
-    seats = show.ids("A1", "A2", "A3", "A4", "B1", "B2")
-    held = live.client.post(
-        f"/shows/{show.show_id}/holds", json={"seat_ids": seats}, headers=headers
-    )
-    assert held.status_code == 201, held.text
-    paid = live.client.post(
-        f"/reservations/{held.json()['id']}/payments",
-        json={"method": "card", "card_number": GOOD_CARD},
-        headers=customer(live, 0),
-    )
-    assert paid.status_code == 201, paid.text
+    buy_every_seat(live, show, poll(live, show, 0, None)["admission_pass"])
     database = answered("database")
 
     # The counters are read every REFRESH_SECONDS; a waiting customer's poll says sold out

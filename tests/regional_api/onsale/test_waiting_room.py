@@ -20,6 +20,22 @@ def customer(live: Live, n: int | str) -> dict[str, str]:
     return live.issuer.headers(sub=f"user-{n}")
 
 
+def buy_every_seat(live: Live, show: ShowSeed, admission: str) -> None:
+    """Customer 0, admitted with `admission`, holds and pays for every seat of the show."""
+    headers = customer(live, 0) | {PASS: admission}
+    seats = show.ids("A1", "A2", "A3", "A4", "B1", "B2")
+    held = live.client.post(
+        f"/shows/{show.show_id}/holds", json={"seat_ids": seats}, headers=headers
+    )
+    assert held.status_code == 201, held.text
+    paid = live.client.post(
+        f"/reservations/{held.json()['id']}/payments",
+        json={"method": "card", "card_number": GOOD_CARD},
+        headers=customer(live, 0),
+    )
+    assert paid.status_code == 201, paid.text
+
+
 def announce(live: Live, show: ShowSeed, *, opens_in: timedelta, rate: float = 4.0) -> Any:
     body = {
         "opens_at": (live.now() + opens_in).isoformat(),
@@ -131,19 +147,7 @@ def test_everyone_waiting_is_told_when_the_show_sells_out(live: Live, show: Show
     for n in range(10):
         join(live, show, n)
     wait_until(lambda: place(live, show, 0)["state"] == "admitted")
-    admission = place(live, show, 0)["admission_pass"]
-    seats = show.ids("A1", "A2", "A3", "A4", "B1", "B2")
-    headers = customer(live, 0) | {PASS: admission}
-    held = live.client.post(
-        f"/shows/{show.show_id}/holds", json={"seat_ids": seats}, headers=headers
-    )
-    assert held.status_code == 201, held.text
-    paid = live.client.post(
-        f"/reservations/{held.json()['id']}/payments",
-        json={"method": "card", "card_number": GOOD_CARD},
-        headers=customer(live, 0),
-    )
-    assert paid.status_code == 201, paid.text
+    buy_every_seat(live, show, place(live, show, 0)["admission_pass"])
 
     wait_until(lambda: place(live, show, 9)["state"] == "sold_out", timeout=5)
     figures = live.client.get(f"/shows/{show.show_id}/onsale").json()
