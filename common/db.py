@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, MetaData, event, text
+from sqlalchemy import Connection, MetaData, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -364,7 +364,10 @@ async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterato
             raise
 
 
+_PING = "SELECT 1"
+
+
 async def ping(engine: AsyncEngine) -> None:
     """Check that the database answers."""
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    async with AsyncSession(engine) as session:
+        await run(await session_connection(session), _PING)

@@ -3,26 +3,27 @@
 import asyncio
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common import db
 from global_api.config import GlobalSettings
 from global_api.tokens.jwks import DatabaseJwks
 
 log = logging.getLogger("global_api.housekeeping")
 
-_TIDY = (
-    text("DELETE FROM login_failures WHERE updated_at < now() - make_interval(secs => :window)"),
-    text("DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'"),
+_TIDY_FAILURES = (
+    "DELETE FROM login_failures WHERE updated_at < now() - make_interval(secs => %(window)s)"
 )
+_TIDY_TOKENS = "DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'"
 
 
 async def tidy(maker: async_sessionmaker[AsyncSession], settings: GlobalSettings) -> None:
     """Delete rows that no longer affect any decision (correctness never depends on this)."""
     async with maker() as session, session.begin():
-        for statement in _TIDY:
-            await session.execute(statement, {"window": settings.login_failure_window_seconds})
+        conn = await db.session_connection(session)
+        await db.run(conn, _TIDY_FAILURES, {"window": settings.login_failure_window_seconds})
+        await db.run(conn, _TIDY_TOKENS)
 
 
 async def run(

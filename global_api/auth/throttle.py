@@ -3,28 +3,26 @@
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import Text
 
-_RECORD = text("""
+from common.db import fetch, run, session_connection
+
+_RECORD = """
 INSERT INTO login_failures AS lf (key, failures, updated_at)
-VALUES (:key, ARRAY[now()], now())
+VALUES (%(key)s, ARRAY[now()], now())
 ON CONFLICT (key) DO UPDATE SET
     failures = ARRAY(
         SELECT f FROM (
             SELECT f FROM unnest(lf.failures) AS f
-            WHERE f > now() - make_interval(secs => :window)
-            ORDER BY f DESC LIMIT :keep
+            WHERE f > now() - make_interval(secs => %(window)s)
+            ORDER BY f DESC LIMIT %(keep)s
         ) AS recent ORDER BY f
     ) || now(),
     updated_at = now()
-""")
+"""
 
-_READ = text(
-    "SELECT now() AS now, key, failures FROM login_failures WHERE key = ANY(:keys)"
-).bindparams(bindparam("keys", type_=ARRAY(Text)))
+_READ = "SELECT now() AS now, key, failures FROM login_failures WHERE key = ANY(%(keys)s)"
+_CLEAR = "DELETE FROM login_failures WHERE key = %(key)s"
 
 
 def account_key(email: str) -> str:
@@ -50,7 +48,7 @@ async def retry_after(
     session: AsyncSession, *, keys: list[str], threshold: int, window_seconds: int
 ) -> int:
     """Seconds until a login may be tried again for these keys (0: now)."""
-    rows = (await session.execute(_READ, {"keys": keys})).all()
+    rows = await fetch(await session_connection(session), _READ, {"keys": keys})
     window = timedelta(seconds=window_seconds)
     return max(
         (_wait(row.failures, row.now, threshold=threshold, window=window) for row in rows),
@@ -62,10 +60,11 @@ async def record_failure(
     session: AsyncSession, *, keys: list[str], threshold: int, window_seconds: int
 ) -> None:
     """Add a failed login to each key's window (an atomic upsert per key)."""
+    conn = await session_connection(session)
     for key in keys:
-        await session.execute(_RECORD, {"key": key, "window": window_seconds, "keep": threshold})
+        await run(conn, _RECORD, {"key": key, "window": window_seconds, "keep": threshold})
 
 
 async def clear_failures(session: AsyncSession, *, key: str) -> None:
     """Forget the failures of a key (after a successful login)."""
-    await session.execute(text("DELETE FROM login_failures WHERE key = :key"), {"key": key})
+    await run(await session_connection(session), _CLEAR, {"key": key})

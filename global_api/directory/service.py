@@ -5,10 +5,11 @@ import zoneinfo
 from functools import lru_cache
 
 from prometheus_client import Counter
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch_one, session_connection
 from common.errors import NotFound, Unprocessable
 from common.ids import new_id
 from global_api.directory.models import Cinema, Region
@@ -18,9 +19,9 @@ log = logging.getLogger("global_api.directory")
 
 DIRECTORY_WRITES = Counter("global_directory_writes_total", "Directory writes", ["kind"])
 
-_VERSION = text("SELECT epoch || '-' || counter FROM directory_version")
+_VERSION = "SELECT epoch || '-' || counter FROM directory_version"
 # One statement, so the version and the rows come from the same snapshot.
-_MAP = text("""
+_MAP = """
 SELECT v.epoch || '-' || v.counter AS version,
     coalesce((SELECT json_agg(json_build_object(
         'code', code, 'name', name, 'currency', currency, 'endpoints', endpoints) ORDER BY code)
@@ -30,7 +31,7 @@ SELECT v.epoch || '-' || v.counter AS version,
         'region', region) ORDER BY id)
         FROM cinemas), '[]'::json) AS cinemas
 FROM directory_version AS v
-""")
+"""
 
 
 @lru_cache(maxsize=1)
@@ -123,13 +124,14 @@ async def list_cinemas(
 
 async def directory_version(session: AsyncSession) -> str:
     """The current directory version (one tiny query)."""
-    version: str = (await session.execute(_VERSION)).scalar_one()
+    row = await fetch_one(await session_connection(session), _VERSION)
+    version: str = row[0]
     return version
 
 
 async def render_map(session: AsyncSession) -> DirectoryMap:
     """The whole directory map, consistent with its version."""
-    row = (await session.execute(_MAP)).one()
+    row = await fetch_one(await session_connection(session), _MAP)
     return DirectoryMap.model_validate(
         {"version": row.version, "regions": row.regions, "cinemas": row.cinemas}
     )

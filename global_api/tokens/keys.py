@@ -10,16 +10,27 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, text, update
+from psycopg.types.json import Jsonb
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import run, session_connection
 from global_api.tokens.models import SigningKey
 from schemas.auth import TOKEN_ALGORITHM
 
 log = logging.getLogger("global_api.keys")
 
 KEY_ROTATIONS = Counter("global_signing_key_rotations_total", "Signing keys rotated")
+
+
+# The first key, unless another worker's is already active (one active key: a unique index
+# on `(true)` where `retired_at` is null, migration 0001).
+_INSERT_FIRST_KEY = """
+INSERT INTO signing_keys (kid, private_key_pem, public_jwk)
+VALUES (%(kid)s, %(private_key_pem)s, %(public_jwk)s)
+ON CONFLICT ((true)) WHERE retired_at IS NULL DO NOTHING
+"""
 
 
 def _new_key_values() -> dict[str, Any]:
@@ -37,14 +48,9 @@ def _new_key_values() -> dict[str, Any]:
 
 async def ensure_active_key(session: AsyncSession) -> str:
     """Create a signing key if none is active (race-safe); return the active kid."""
-    stmt = (
-        pg_insert(SigningKey)
-        .values(**_new_key_values())
-        .on_conflict_do_nothing(
-            index_elements=[text("(true)")], index_where=SigningKey.retired_at.is_(None)
-        )
-    )
-    await session.execute(stmt)
+    values = _new_key_values()
+    values["public_jwk"] = Jsonb(values["public_jwk"])
+    await run(await session_connection(session), _INSERT_FIRST_KEY, values)
     kid = await active_kid(session)
     assert kid is not None
     return kid

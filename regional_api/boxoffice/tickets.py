@@ -4,9 +4,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch_one, session_connection
 from common.errors import Conflict, NotFound
 from regional_api.payments.metrics import TICKETS_VALIDATED
 
@@ -33,31 +33,27 @@ DOORS_OPEN_BEFORE = timedelta(hours=1)
 # A ticket is used at most once: the update only matches an unused ticket of a confirmed
 # reservation of a scheduled show in this cinema whose doors are open, so two scanners racing
 # cannot both win.
-_CHECK_IN = text(
-    """
-    UPDATE reservation_seats rs SET checked_in_at = :now
+_CHECK_IN = """
+    UPDATE reservation_seats rs SET checked_in_at = %(now)s
     FROM reservations r, shows sh, seats s
-    WHERE rs.ticket_code = :code AND rs.checked_in_at IS NULL
+    WHERE rs.ticket_code = %(code)s AND rs.checked_in_at IS NULL
       AND r.id = rs.reservation_id AND r.status = 'confirmed'
-      AND sh.id = rs.show_id AND sh.cinema_id = :cinema_id AND sh.status = 'scheduled'
-      AND (CAST(:show_id AS text) IS NULL OR rs.show_id = :show_id)
-      AND sh.starts_at - :doors_open <= :now AND :now < sh.ends_at
+      AND sh.id = rs.show_id AND sh.cinema_id = %(cinema_id)s AND sh.status = 'scheduled'
+      AND (CAST(%(show_id)s AS text) IS NULL OR rs.show_id = %(show_id)s)
+      AND sh.starts_at - %(doors_open)s <= %(now)s AND %(now)s < sh.ends_at
       AND s.id = rs.seat_id
     RETURNING rs.ticket_code AS code, rs.reservation_id, rs.show_id, rs.seat_id,
               s.label AS seat_label, rs.seat_type, sh.starts_at, rs.checked_in_at
     """
-)
 
-_DIAGNOSE = text(
-    """
+_DIAGNOSE = """
     SELECT rs.checked_in_at, rs.show_id, r.status, sh.cinema_id, sh.status AS show_status,
            sh.starts_at, sh.ends_at
     FROM reservation_seats rs
     JOIN reservations r ON r.id = rs.reservation_id
     JOIN shows sh ON sh.id = rs.show_id
-    WHERE rs.ticket_code = :code
+    WHERE rs.ticket_code = %(code)s
     """
-)
 
 
 async def check_in_ticket(
@@ -71,11 +67,11 @@ async def check_in_ticket(
         "now": now,
         "doors_open": DOORS_OPEN_BEFORE,
     }
-    row = (await session.execute(_CHECK_IN, params)).mappings().first()
+    row = await fetch_one(await session_connection(session), _CHECK_IN, params)
     if row is not None:
         TICKETS_VALIDATED.labels("valid").inc()
-        log.info("ticket checked in", extra={"fields": {"show_id": row["show_id"]}})
-        return CheckIn(**row)
+        log.info("ticket checked in", extra={"fields": {"show_id": row.show_id}})
+        return CheckIn(**row._asdict())
     error = await _refusal(session, cinema_id=cinema_id, code=code, show_id=show_id, now=now)
     TICKETS_VALIDATED.labels(error.code).inc()
     raise error
@@ -84,29 +80,29 @@ async def check_in_ticket(
 async def _refusal(
     session: AsyncSession, *, cinema_id: str, code: str, show_id: str | None, now: datetime
 ) -> NotFound | Conflict:
-    found = (await session.execute(_DIAGNOSE, {"code": code})).mappings().first()
+    found = await fetch_one(await session_connection(session), _DIAGNOSE, {"code": code})
     if found is None:
         return NotFound("no ticket with this code", code="ticket_not_found")
-    if found["cinema_id"] != cinema_id:
+    if found.cinema_id != cinema_id:
         return Conflict("the ticket is for another cinema", code="wrong_cinema")
-    if found["status"] != "confirmed" or found["show_status"] != "scheduled":
+    if found.status != "confirmed" or found.show_status != "scheduled":
         return Conflict("the ticket was canceled", code="ticket_canceled")
-    if show_id is not None and found["show_id"] != show_id:
+    if show_id is not None and found.show_id != show_id:
         return Conflict(
-            "the ticket is for another show", code="wrong_show", ticket_show_id=found["show_id"]
+            "the ticket is for another show", code="wrong_show", ticket_show_id=found.show_id
         )
-    if found["checked_in_at"] is not None:
+    if found.checked_in_at is not None:
         return Conflict(
             "the ticket was already used",
             code="ticket_already_used",
-            used_at=found["checked_in_at"].isoformat(),
+            used_at=found.checked_in_at.isoformat(),
         )
-    if now < found["starts_at"] - DOORS_OPEN_BEFORE:
+    if now < found.starts_at - DOORS_OPEN_BEFORE:
         return Conflict(
             "doors are not open yet for this ticket's show",
             code="too_early",
-            starts_at=found["starts_at"].isoformat(),
+            starts_at=found.starts_at.isoformat(),
         )
-    if now >= found["ends_at"]:
+    if now >= found.ends_at:
         return Conflict("the ticket's show is over", code="show_over")
     return Conflict("the ticket cannot be checked in", code="ticket_not_valid")

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch, fetch_one, session_connection
 from common.errors import Unprocessable
 from regional_api.reservations.errors import ShowNotFound
 from schemas.reports import MAX_REPORT_DAYS
@@ -42,32 +42,29 @@ def report_period(date_from: date | None, date_to: date | None, *, today: date) 
     return Period(start, end)
 
 
-_SHOW_HEADER = text(
-    """
+_SHOW_HEADER = """
     SELECT sh.id AS show_id, sh.cinema_id, sh.movie_id, m.title AS movie_title, sh.starts_at,
            sh.status, sh.currency
     FROM shows sh JOIN movies m ON m.id = sh.movie_id
-    WHERE sh.id = :show_id
+    WHERE sh.id = %(show_id)s
     """
-)
 
 # One row per seat type plus the ROLLUP total (seat_type NULL); a lapsed hold counts as free.
-_SHOW_SEATS = text(
-    """
+_SHOW_SEATS = """
     WITH seat_counts AS (
         SELECT seat_type,
                count(*) FILTER (WHERE status <> 'blocked') AS capacity,
                count(*) FILTER (WHERE status = 'sold') AS sold,
-               count(*) FILTER (WHERE status = 'held' AND held_until > :now) AS held,
+               count(*) FILTER (WHERE status = 'held' AND held_until > %(now)s) AS held,
                count(*) FILTER (
-                   WHERE status = 'free' OR (status = 'held' AND held_until <= :now)) AS free,
+                   WHERE status = 'free' OR (status = 'held' AND held_until <= %(now)s)) AS free,
                count(*) FILTER (WHERE status = 'blocked') AS blocked
-        FROM show_seats WHERE show_id = :show_id
+        FROM show_seats WHERE show_id = %(show_id)s
         GROUP BY ROLLUP (seat_type)
     ), revenue AS (
         SELECT rs.seat_type, sum(rs.price_minor) AS revenue_minor
         FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id
-        WHERE r.show_id = :show_id AND r.status = 'confirmed'
+        WHERE r.show_id = %(show_id)s AND r.status = 'confirmed'
         GROUP BY ROLLUP (rs.seat_type)
     )
     SELECT c.seat_type, c.capacity, c.sold, c.held, c.free, c.blocked,
@@ -76,20 +73,17 @@ _SHOW_SEATS = text(
     FROM seat_counts c LEFT JOIN revenue v ON v.seat_type IS NOT DISTINCT FROM c.seat_type
     ORDER BY c.seat_type NULLS LAST
     """
-)
 
 # Refunds are read from the show's canceled reservations (only those are refunded), whose
 # `refund_minor` is written with the refund row in one transaction (payments/refunds.py): one
 # look into a small partial index (migration 0007), never a pass over every refund ever made
 # (docs/benchmarks/growth.md).
-_SHOW_REFUNDS = text(
-    """
+_SHOW_REFUNDS = """
     SELECT count(r.refund_minor) AS refunds_count,
            coalesce(sum(r.refund_minor), 0) AS refunds_minor
     FROM reservations r
-    WHERE r.show_id = :show_id AND r.status = 'canceled'
+    WHERE r.show_id = %(show_id)s AND r.status = 'canceled'
     """
-)
 
 
 _EMPTY_SHOW: dict[str, Any] = dict.fromkeys(
@@ -99,15 +93,16 @@ _EMPTY_SHOW: dict[str, Any] = dict.fromkeys(
 
 async def show_report(session: AsyncSession, *, show_id: str, now: datetime) -> dict[str, Any]:
     """Capacity, held, sold, free, occupancy, revenue by seat type and refunds of one show."""
-    header = (await session.execute(_SHOW_HEADER, {"show_id": show_id})).mappings().first()
+    conn = await session_connection(session)
+    header = await fetch_one(conn, _SHOW_HEADER, {"show_id": show_id})
     if header is None:
         raise ShowNotFound(show_id)
-    rows = (await session.execute(_SHOW_SEATS, {"show_id": show_id, "now": now})).mappings().all()
-    refunds = (await session.execute(_SHOW_REFUNDS, {"show_id": show_id})).mappings().one()
-    by_type = [dict(row) for row in rows if row["seat_type"] is not None]
-    totals = next((dict(row) for row in rows if row["seat_type"] is None), _EMPTY_SHOW)
+    rows = await fetch(conn, _SHOW_SEATS, {"show_id": show_id, "now": now})
+    refunds = await fetch_one(conn, _SHOW_REFUNDS, {"show_id": show_id})
+    by_type = [row._asdict() for row in rows if row.seat_type is not None]
+    totals = next((row._asdict() for row in rows if row.seat_type is None), _EMPTY_SHOW)
     totals.pop("seat_type", None)
-    return {**header, **totals, **refunds, "by_seat_type": by_type}
+    return {**header._asdict(), **totals, **refunds._asdict(), "by_seat_type": by_type}
 
 
 # Every figure is looked up per show of the window through an index, so the cost follows the
@@ -131,8 +126,7 @@ _PER_SHOW = """
     ) ref
 """
 
-_DAILY = text(
-    f"""
+_DAILY = f"""
     SELECT day, currency, shows, capacity, tickets_sold, revenue_minor, refunds_count,
            refunds_minor,
            coalesce(round(100.0 * tickets_sold / nullif(capacity, 0), 1), 0)::float
@@ -146,18 +140,17 @@ _DAILY = text(
                coalesce(sum(ref.n), 0) AS refunds_count,
                coalesce(sum(ref.amount), 0) AS refunds_minor
         FROM (
-            SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE :tz)::date AS day
+            SELECT sh.id, sh.currency, sh.status, (sh.starts_at AT TIME ZONE %(tz)s)::date AS day
             FROM shows sh
-            WHERE sh.cinema_id = :cinema_id
-              AND sh.starts_at >= (CAST(:date_from AS date)::timestamp AT TIME ZONE :tz)
-              AND sh.starts_at < ((CAST(:date_to AS date) + 1)::timestamp AT TIME ZONE :tz)
+            WHERE sh.cinema_id = %(cinema_id)s
+              AND sh.starts_at >= (CAST(%(date_from)s AS date)::timestamp AT TIME ZONE %(tz)s)
+              AND sh.starts_at < ((CAST(%(date_to)s AS date) + 1)::timestamp AT TIME ZONE %(tz)s)
         ) s
         {_PER_SHOW}
         GROUP BY s.day, s.currency
     ) per_day
     ORDER BY day, currency
     """  # noqa: S608 - constant fragments only; every value is a bound parameter
-)
 
 
 async def daily_report(
@@ -170,15 +163,14 @@ async def daily_report(
         "date_from": period.date_from,
         "date_to": period.date_to,
     }
-    rows = await session.execute(_DAILY, params)
-    return [dict(row) for row in rows.mappings()]
+    rows = await fetch(await session_connection(session), _DAILY, params)
+    return [row._asdict() for row in rows]
 
 
 # Shows are picked by their local day in their cinema's zone; the UTC bounds (one day wider
 # on each side, beyond any zone offset) let the starts_at index narrow the scan first. Each
 # show's figures are looked up as in the daily report (_PER_SHOW).
-_MOVIES = text(
-    f"""
+_MOVIES = f"""
     SELECT s.movie_id, m.title, s.currency,
            count(*) FILTER (WHERE s.status = 'scheduled') AS shows,
            coalesce(sum(st.tickets), 0) AS tickets_sold,
@@ -187,18 +179,17 @@ _MOVIES = text(
     FROM (
         SELECT sh.id, sh.movie_id, sh.currency, sh.status
         FROM shows sh JOIN cinemas c ON c.id = sh.cinema_id
-        WHERE sh.starts_at >= CAST(:date_from AS date) - 1
-          AND sh.starts_at < CAST(:date_to AS date) + 2
+        WHERE sh.starts_at >= CAST(%(date_from)s AS date) - 1
+          AND sh.starts_at < CAST(%(date_to)s AS date) + 2
           AND (sh.starts_at AT TIME ZONE c.timezone)::date
-              BETWEEN CAST(:date_from AS date) AND CAST(:date_to AS date)
-          AND (CAST(:cinema_ids AS text[]) IS NULL OR sh.cinema_id = ANY(:cinema_ids))
+              BETWEEN CAST(%(date_from)s AS date) AND CAST(%(date_to)s AS date)
+          AND (CAST(%(cinema_ids)s AS text[]) IS NULL OR sh.cinema_id = ANY(%(cinema_ids)s))
     ) s
     {_PER_SHOW}
     JOIN movies m ON m.id = s.movie_id
     GROUP BY s.movie_id, m.title, s.currency
     ORDER BY revenue_minor DESC, m.title, s.movie_id
     """  # noqa: S608 - constant fragments only; every value is a bound parameter
-)
 
 
 async def movie_report(
@@ -210,5 +201,5 @@ async def movie_report(
         "date_to": period.date_to,
         "cinema_ids": cinema_ids,
     }
-    rows = await session.execute(_MOVIES, params)
-    return [dict(row) for row in rows.mappings()]
+    rows = await fetch(await session_connection(session), _MOVIES, params)
+    return [row._asdict() for row in rows]

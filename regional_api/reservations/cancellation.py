@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch, fetch_one, run, session_connection
 from common.errors import Conflict
 from regional_api.reservations.errors import (
     CancelTooLate,
@@ -23,6 +23,14 @@ log = logging.getLogger("reservations.cancel")
 
 # Where the payments feature keeps `refund_reservation(session, *, reservation, now, reason)`.
 _REFUND_MODULES = ("regional_api.payments.service", "regional_api.payments.refunds")
+
+_SHOW_START = "SELECT starts_at FROM shows WHERE id = %(id)s"
+_LOCK_SHOW_STATUS = "SELECT status FROM shows WHERE id = %(id)s FOR UPDATE"
+_CANCEL_SHOW = "UPDATE shows SET status = 'canceled', canceled_at = %(now)s WHERE id = %(id)s"
+_LIVE_RESERVATIONS = (
+    "SELECT id FROM reservations WHERE show_id = %(id)s"
+    " AND status IN ('held', 'confirmed') ORDER BY id"
+)
 
 
 def _refund_function() -> Any:
@@ -62,11 +70,10 @@ def check_customer_cancel(
 
 async def show_start(session: AsyncSession, show_id: str) -> datetime:
     """When a show starts."""
-    starts_at: datetime | None = await session.scalar(
-        text("SELECT starts_at FROM shows WHERE id = :id"), {"id": show_id}
-    )
-    if starts_at is None:
+    row = await fetch_one(await session_connection(session), _SHOW_START, {"id": show_id})
+    if row is None:
         raise ShowNotFound(show_id)
+    starts_at: datetime = row.starts_at
     return starts_at
 
 
@@ -111,27 +118,15 @@ async def cancel_show(
     cancellation (409 show_not_bookable) instead of the hint's seats_taken.
     """
     await lock_show_for_cancel(session, show_id=show_id)
-    status = await session.scalar(
-        text("SELECT status FROM shows WHERE id = :id FOR UPDATE"), {"id": show_id}
-    )
-    if status is None:
+    conn = await session_connection(session)
+    show = await fetch_one(conn, _LOCK_SHOW_STATUS, {"id": show_id})
+    if show is None:
         raise ShowNotFound(show_id)
-    if status == "canceled":
+    if show.status == "canceled":
         raise Conflict("show is already canceled", code="show_already_canceled", show_id=show_id)
-    await session.execute(
-        text("UPDATE shows SET status = 'canceled', canceled_at = :now WHERE id = :id"),
-        {"id": show_id, "now": now},
-    )
+    await run(conn, _CANCEL_SHOW, {"id": show_id, "now": now})
     forget_on_commit(session, full, show_id)
-    ids = (
-        await session.scalars(
-            text(
-                "SELECT id FROM reservations WHERE show_id = :id"
-                " AND status IN ('held', 'confirmed') ORDER BY id"
-            ),
-            {"id": show_id},
-        )
-    ).all()
+    ids = [row.id for row in await fetch(conn, _LIVE_RESERVATIONS, {"id": show_id})]
     refunded = refunded_minor = 0
     for reservation_id in ids:
         reservation = await cancel_reservation(

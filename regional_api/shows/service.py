@@ -5,10 +5,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import fetch, fetch_one, run, session_connection
 from common.errors import AppError, NotFound, Unprocessable, constraint_error
 from common.ids import new_id
 from regional_api.cinemas.service import require_local_id
@@ -26,28 +27,28 @@ SHOW_OVERLAPS = Counter(
 # Show creations in one hall take turns (and wait for a layout change, which locks the hall
 # FOR UPDATE): two concurrent overlapping inserts can otherwise each wait on the other's
 # exclusion-index entry and die with a deadlock instead of one clean exclusion violation.
-_LOCK_HALL = text("SELECT 1 FROM halls WHERE id = :hall_id FOR NO KEY UPDATE")
-_SELLABLE_TYPES = text(
+_LOCK_HALL = "SELECT 1 FROM halls WHERE id = %(hall_id)s FOR NO KEY UPDATE"
+_SELLABLE_TYPES = (
     "SELECT DISTINCT seat_type FROM seats"
-    " WHERE hall_id = :hall_id AND retired_at IS NULL AND NOT blocked ORDER BY seat_type"
+    " WHERE hall_id = %(hall_id)s AND retired_at IS NULL AND NOT blocked ORDER BY seat_type"
 )
 
 # One statement snapshots every current seat of the hall with its type's price at this show.
-_INSERT_SHOW_SEATS = text("""
+_INSERT_SHOW_SEATS = """
     INSERT INTO show_seats (show_id, seat_id, seat_type, price_minor, status)
-    SELECT :show_id, s.id, s.seat_type, coalesce(p.amount_minor, 0),
+    SELECT %(show_id)s, s.id, s.seat_type, coalesce(p.amount_minor, 0),
            CASE WHEN s.blocked THEN 'blocked' ELSE 'free' END
     FROM seats s
-    LEFT JOIN show_prices p ON p.show_id = :show_id AND p.seat_type = s.seat_type
-    WHERE s.hall_id = :hall_id AND s.retired_at IS NULL
-""")
+    LEFT JOIN show_prices p ON p.show_id = %(show_id)s AND p.seat_type = s.seat_type
+    WHERE s.hall_id = %(hall_id)s AND s.retired_at IS NULL
+"""
 
-_FIND_OVERLAP = text("""
+_FIND_OVERLAP = """
     SELECT id, starts_at, ends_at FROM shows
-    WHERE hall_id = :hall_id AND status = 'scheduled'
-      AND tstzrange(starts_at, ends_at) && tstzrange(:starts_at, :ends_at)
+    WHERE hall_id = %(hall_id)s AND status = 'scheduled'
+      AND tstzrange(starts_at, ends_at) && tstzrange(%(starts_at)s, %(ends_at)s)
     ORDER BY starts_at LIMIT 1
-""")
+"""
 
 
 async def movie_for_show(session: AsyncSession, *, movie_id: str, region: str) -> Movie:
@@ -60,9 +61,10 @@ async def movie_for_show(session: AsyncSession, *, movie_id: str, region: str) -
 
 
 async def _sellable_types(session: AsyncSession, hall_id: str) -> list[str]:
-    if (await session.execute(_LOCK_HALL, {"hall_id": hall_id})).first() is None:
+    conn = await session_connection(session)
+    if await fetch_one(conn, _LOCK_HALL, {"hall_id": hall_id}) is None:
         raise NotFound(f"no hall {hall_id}", code="hall_not_found")
-    return list((await session.execute(_SELLABLE_TYPES, {"hall_id": hall_id})).scalars())
+    return [row.seat_type for row in await fetch(conn, _SELLABLE_TYPES, {"hall_id": hall_id})]
 
 
 def _check_prices(sellable: list[str], prices: Mapping[str, int]) -> None:
@@ -78,7 +80,7 @@ def _check_prices(sellable: list[str], prices: Mapping[str, int]) -> None:
 async def _overlap_conflict(session: AsyncSession, show: Show, error: AppError) -> AppError:
     """Name the show that made the exclusion constraint refuse `show` in its `show_overlap`."""
     params = {"hall_id": show.hall_id, "starts_at": show.starts_at, "ends_at": show.ends_at}
-    row = (await session.execute(_FIND_OVERLAP, params)).first()
+    row = await fetch_one(await session_connection(session), _FIND_OVERLAP, params)
     SHOW_OVERLAPS.inc()
     extra = {}
     if row is not None:
@@ -140,7 +142,8 @@ async def create_show(
             for seat_type, amount in prices.items()
         ],
     )
-    await session.execute(_INSERT_SHOW_SEATS, {"show_id": show.id, "hall_id": hall.id})
+    params = {"show_id": show.id, "hall_id": hall.id}
+    await run(await session_connection(session), _INSERT_SHOW_SEATS, params)
     SHOWS_CREATED.inc()
     log.info("show created", extra={"fields": {"show_id": show.id, "hall_id": hall.id}})
     return show
