@@ -1,6 +1,6 @@
 """Holds and reservations: hold, best available, extend, release, read, list, cancel."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -159,52 +159,50 @@ PageKeyDep = Annotated[tuple[datetime, str] | None, Depends(page_key)]
 KeyedOffset = Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)]
 
 
-@router.get("/me/reservations")
-async def my_reservations(
+HistoryPage = Callable[[str, Sequence[str] | None], Awaitable[KeysetPage[ReservationRead]]]
+
+
+async def history_page(
     pool: PoolDep,
-    claims: Claims,
     clock: ClockDep,
     settings: SettingsDep,
     before: PageKeyDep,
     limit: Limit = 50,
     offset: KeyedOffset = 0,
-) -> KeysetPage[ReservationRead]:
+) -> HistoryPage:
+    """The requested keyset page of a user's reservations here, to read for a user and cinemas."""
+
+    async def read(user_id: str, cinemas: Sequence[str] | None) -> KeysetPage[ReservationRead]:
+        async with pool.connection() as conn:  # autocommit: no BEGIN/COMMIT for a read
+            return await queries.user_reservations(
+                conn,
+                user_id=user_id,
+                cinemas=cinemas,
+                limit=limit,
+                offset=offset,
+                before=before,
+                now=clock.now(),
+                max_extensions=settings.hold_max_extensions,
+            )
+
+    return read
+
+
+HistoryPageDep = Annotated[HistoryPage, Depends(history_page)]
+
+
+@router.get("/me/reservations")
+async def my_reservations(claims: Claims, page: HistoryPageDep) -> KeysetPage[ReservationRead]:
     """List the caller's reservations in this region, newest first, paged by key."""
-    async with pool.connection() as conn:  # autocommit: no BEGIN/COMMIT for a read
-        return await queries.user_reservations(
-            conn,
-            user_id=claims.sub,
-            limit=limit,
-            offset=offset,
-            before=before,
-            now=clock.now(),
-            max_extensions=settings.hold_max_extensions,
-        )
+    return await page(claims.sub, None)
 
 
 @router.get("/customers/{user_id}/reservations")
 async def customer_reservations(
-    user_id: UserIdPath,
-    pool: PoolDep,
-    claims: StaffClaims,
-    clock: ClockDep,
-    settings: SettingsDep,
-    before: PageKeyDep,
-    limit: Limit = 50,
-    offset: KeyedOffset = 0,
+    user_id: UserIdPath, claims: StaffClaims, page: HistoryPageDep
 ) -> KeysetPage[ReservationRead]:
     """List a customer's reservations here, newest first (admins: all; staff: their cinemas')."""
-    async with pool.connection() as conn:
-        return await queries.user_reservations(
-            conn,
-            user_id=user_id,
-            cinemas=None if claims.role is Role.admin else claims.cinemas,
-            limit=limit,
-            offset=offset,
-            before=before,
-            now=clock.now(),
-            max_extensions=settings.hold_max_extensions,
-        )
+    return await page(user_id, None if claims.role is Role.admin else claims.cinemas)
 
 
 @router.get("/shows/{show_id}/reservations")
