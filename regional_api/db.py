@@ -1,15 +1,17 @@
-"""Declarative base and the request session dependency of the regional database."""
+"""Declarative base, request session dependencies and the savepoint save of the regional DB."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from common.db import Conn, HotPool, naming_metadata, pool_transaction, session_scope
+from common.errors import constraint_error
 
 
 class Base(DeclarativeBase):
@@ -17,6 +19,30 @@ class Base(DeclarativeBase):
 
     metadata = naming_metadata()
     type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+async def save(
+    session: AsyncSession,
+    row: Base,
+    changes: Mapping[str, Any],
+    *,
+    code: str,
+    extra: Callable[[], Awaitable[dict[str, Any]]],
+) -> None:
+    """Apply `changes` to `row`, flush in a savepoint; a violation that is `code` gets `extra()`."""
+    try:
+        # Changes are made inside the savepoint: a failed flush then undoes only them.
+        async with session.begin_nested():
+            for field, value in changes.items():
+                setattr(row, field, value)
+            session.add(row)
+            await session.flush()
+    except IntegrityError as exc:
+        error = constraint_error(exc)
+        if error.code != code:
+            raise
+        error.extra.update(await extra())
+        raise error from None
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -6,11 +6,11 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import delete, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.errors import Conflict, constraint_error
+from common.errors import Conflict
 from common.ids import new_id
+from regional_api.db import save
 from regional_api.halls.layout import Layout, parse_layout
 from regional_api.halls.models import Hall, Seat
 from regional_api.shows.models import Show, ShowSeat
@@ -40,19 +40,11 @@ def layout_document(
 async def _save_hall(session: AsyncSession, hall: Hall, changes: dict[str, Any]) -> None:
     """Apply `changes` and flush in a savepoint; a taken name becomes 409 `hall_name_taken`."""
     name = changes.get("name", hall.name)
-    try:
-        # Changes are made inside the savepoint: a failed flush then undoes only them.
-        async with session.begin_nested():
-            for field, value in changes.items():
-                setattr(hall, field, value)
-            session.add(hall)
-            await session.flush()
-    except IntegrityError as exc:
-        error = constraint_error(exc)
-        if error.code != "hall_name_taken":
-            raise
-        error.extra["name"] = name
-        raise error from None
+
+    async def extra() -> dict[str, Any]:
+        return {"name": name}
+
+    await save(session, hall, changes, code="hall_name_taken", extra=extra)
 
 
 async def _insert_seats(session: AsyncSession, hall_id: str, layout: Layout) -> None:

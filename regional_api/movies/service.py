@@ -4,11 +4,10 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.errors import constraint_error
 from common.ids import new_id
+from regional_api.db import save
 from regional_api.movies.models import Movie
 
 MOVIES_CREATED = Counter("catalog_movies_created_total", "Movies created")
@@ -27,20 +26,12 @@ def title_matches(q: str) -> Any:
 async def _save(session: AsyncSession, movie: Movie, changes: dict[str, Any]) -> None:
     """Apply `changes` and flush in a savepoint; a reused external id is 409 `movie_exists`."""
     external_id = changes.get("external_id", movie.external_id)
-    try:
-        # Changes are made inside the savepoint: a failed flush then undoes only them.
-        async with session.begin_nested():
-            for name, value in changes.items():
-                setattr(movie, name, value)
-            session.add(movie)
-            await session.flush()
-    except IntegrityError as exc:
-        error = constraint_error(exc)
-        if error.code != "movie_exists":
-            raise
+
+    async def extra() -> dict[str, Any]:
         existing = await session.execute(select(Movie.id).where(Movie.external_id == external_id))
-        error.extra["movie_id"] = existing.scalar_one_or_none()
-        raise error from None
+        return {"movie_id": existing.scalar_one_or_none()}
+
+    await save(session, movie, changes, code="movie_exists", extra=extra)
 
 
 async def create_movie(session: AsyncSession, *, region: str, fields: dict[str, Any]) -> Movie:
