@@ -3,16 +3,18 @@
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import fetch, fetch_one, run, session_connection
-from common.errors import AppError, NotFound, Unprocessable, constraint_error
+from common.errors import NotFound, Unprocessable
 from common.ids import new_id
 from regional_api.cinemas.service import require_local_id
+from regional_api.db import save
 from regional_api.halls.models import Hall
 from regional_api.movies.models import Movie
 from regional_api.shows.models import Show, ShowPrice
@@ -77,8 +79,9 @@ def _check_prices(sellable: list[str], prices: Mapping[str, int]) -> None:
         )
 
 
-async def _overlap_conflict(session: AsyncSession, show: Show, error: AppError) -> AppError:
-    """Name the show that made the exclusion constraint refuse `show` in its `show_overlap`."""
+async def _overlap_fields(session: AsyncSession, show: Show) -> dict[str, Any]:
+    """Name the show that made the exclusion constraint refuse `show` (`show_overlap`)."""
+    # The savepoint is gone and a new statement sees the committed rival show.
     params = {"hall_id": show.hall_id, "starts_at": show.starts_at, "ends_at": show.ends_at}
     row = await fetch_one(await session_connection(session), _FIND_OVERLAP, params)
     SHOW_OVERLAPS.inc()
@@ -90,21 +93,7 @@ async def _overlap_conflict(session: AsyncSession, show: Show, error: AppError) 
             "conflicting_ends_at": row.ends_at.isoformat(),
         }
     log.info("show overlap refused", extra={"fields": {"hall_id": show.hall_id, **extra}})
-    error.extra.update(extra)
-    return error
-
-
-async def _insert_show(session: AsyncSession, show: Show) -> None:
-    try:
-        async with session.begin_nested():
-            session.add(show)
-            await session.flush()
-    except IntegrityError as exc:
-        error = constraint_error(exc)
-        if error.code != "show_overlap":
-            raise
-        # The savepoint is gone and a new statement sees the committed rival show.
-        raise await _overlap_conflict(session, show, error) from None
+    return extra
 
 
 async def create_show(
@@ -134,7 +123,9 @@ async def create_show(
         status="scheduled",
         currency=currency,
     )
-    await _insert_show(session, show)
+    await save(
+        session, show, {}, code="show_overlap", extra=partial(_overlap_fields, session, show)
+    )
     await session.execute(
         insert(ShowPrice),
         [
