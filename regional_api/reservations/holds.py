@@ -25,6 +25,7 @@ from regional_api.reservations.errors import (
     UnknownSeats,
 )
 from regional_api.reservations.full_shows import FullShows
+from regional_api.reservations.queries import seat_read
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 log = logging.getLogger("reservations.holds")
@@ -121,18 +122,7 @@ async def _claim(
         show = _Show(
             draft.show_id, first.cinema_id, first.currency.strip(), first.starts_at, first.title
         )
-        seats = [
-            ReservationSeatRead(
-                seat_id=r.seat_id,
-                label=r.label,
-                row_label=r.row_label,
-                number=r.number,
-                seat_type=r.seat_type,
-                price_minor=r.price_minor,
-            )
-            for r in won
-        ]
-        return show, seats
+        return show, [seat_read(r) for r in won]
     if won:  # cannot happen (the rows were locked); never keep a partial claim
         raise SeatsTaken(sorted(r.label for r in won))
     return await _why_refused(conn, draft, seat_ids, rows)

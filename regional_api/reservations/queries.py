@@ -66,21 +66,24 @@ def _status(row: Any, now: datetime) -> ReservationStatus:
     return ReservationStatus(row.status)
 
 
+def seat_read(row: Any, *, ticket_code: str | None = None) -> ReservationSeatRead:
+    """A reservation's seat row (with its price snapshot) as the wire shows it."""
+    return ReservationSeatRead(
+        seat_id=row.seat_id,
+        label=row.label,
+        row_label=row.row_label,
+        number=row.number,
+        seat_type=row.seat_type,
+        price_minor=row.price_minor,
+        ticket_code=ticket_code,
+    )
+
+
 def _read(rows: list[Any], *, now: datetime, max_extensions: int) -> ReservationRead:
     head = rows[0]
     status = _status(head, now)
-    seats = [
-        ReservationSeatRead(
-            seat_id=r.seat_id,
-            label=r.label,
-            row_label=r.row_label,
-            number=r.number,
-            seat_type=r.seat_type,
-            price_minor=r.price_minor,
-            ticket_code=r.ticket_code if status is ReservationStatus.confirmed else None,
-        )
-        for r in rows
-    ]
+    confirmed = status is ReservationStatus.confirmed
+    seats = [seat_read(r, ticket_code=r.ticket_code if confirmed else None) for r in rows]
     held = status is ReservationStatus.held
     return ReservationRead(
         id=head.id,
