@@ -11,6 +11,7 @@ from regional_api.cinemas.models import Cinema
 from regional_api.clock import ClockDep
 from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
+from schemas.auth import TokenClaims
 
 
 async def resolve_cinema(
@@ -46,10 +47,15 @@ async def mirror_from_directory(
 CinemaDep = Annotated[Cinema, Depends(resolve_cinema)]
 
 
+def require_manager(claims: TokenClaims, cinema_id: str) -> None:
+    """403 unless the caller is an admin or staff of the cinema."""
+    if not claims.may_manage(cinema_id):
+        raise Forbidden(f"you may not manage cinema {cinema_id}", cinema_id=cinema_id)
+
+
 async def managed_cinema(claims: Claims, cinema: CinemaDep) -> Cinema:
     """The path's cinema, if the caller is an admin or staff of that cinema (401/403 otherwise)."""
-    if not claims.may_manage(cinema.id):
-        raise Forbidden(f"you may not manage cinema {cinema.id}", cinema_id=cinema.id)
+    require_manager(claims, cinema.id)
     return cinema
 
 

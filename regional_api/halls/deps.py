@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from common.auth import Claims
-from common.errors import Forbidden, NotFound
+from common.errors import NotFound
+from regional_api.cinemas.deps import require_manager
 from regional_api.cinemas.service import require_local_id
 from regional_api.config import SettingsDep
 from regional_api.db import SessionDep
@@ -27,8 +28,7 @@ HallDep = Annotated[Hall, Depends(resolve_hall)]
 
 async def managed_hall(claims: Claims, hall: HallDep) -> Hall:
     """The path's hall, if the caller is an admin or staff of its cinema (401/403 otherwise)."""
-    if not claims.may_manage(hall.cinema_id):
-        raise Forbidden(f"you may not manage cinema {hall.cinema_id}", cinema_id=hall.cinema_id)
+    require_manager(claims, hall.cinema_id)
     return hall
 
 
