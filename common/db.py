@@ -308,12 +308,6 @@ def pool_engine(pool: HotPool, dsn: str) -> AsyncEngine:
     return engine
 
 
-async def pool_transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
-    """Yield a pooled connection in a transaction, committed at the end (rolled back on error)."""
-    async with pool.connection() as conn, conn.transaction():
-        yield conn
-
-
 def make_engine(
     dsn: str,
     *,

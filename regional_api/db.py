@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from common.db import Conn, HotPool, naming_metadata, pool_transaction, session_scope
+from common.db import Conn, HotPool, naming_metadata, session_scope
 from common.errors import constraint_error
 
 
@@ -55,22 +55,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_conn(request: Request) -> AsyncIterator[Conn]:
-    """The request's psycopg connection in a transaction that commits before the response."""
-    async for conn in pool_transaction(request.app.state.pool):
-        yield conn
-
-
-ConnDep = Annotated[Conn, Depends(get_conn, scope="function")]
-
-
 async def get_autocommit_conn(request: Request) -> AsyncIterator[Conn]:
     """A pooled psycopg connection outside any transaction: each statement commits on its own."""
     async with request.app.state.pool.connection() as conn:
         yield conn
-
-
-AutocommitConnDep = Annotated[Conn, Depends(get_autocommit_conn, scope="function")]
 
 
 async def get_pool(request: Request) -> HotPool:

@@ -14,7 +14,6 @@ from common.db import (
     make_sessionmaker,
     plain_dsn,
     pool_engine,
-    pool_transaction,
     run,
     session_connection,
 )
@@ -82,35 +81,6 @@ def test_session_statements_get_custom_plans_hot_ones_generic(regional_dsn: str)
                 assert notices == ["folded"]  # custom: planned for the value
         finally:
             await engine.dispose()
-            await pool.close()
-
-    asyncio.run(scenario())
-
-
-def test_pool_transaction_commits_and_rolls_back(regional_dsn: str) -> None:
-    async def scenario() -> None:
-        pool = make_pool(regional_dsn, service="test_db", size=1)
-        await pool.open(wait=True)
-        try:
-            async for conn in pool_transaction(pool):
-                await run(conn, "CREATE TABLE kept (n int)")
-
-            async def failing_write() -> None:
-                async for conn in pool_transaction(pool):
-                    await run(conn, "CREATE TABLE dropped (n int)")
-                    raise RuntimeError("abort")
-
-            with pytest.raises(RuntimeError):
-                await failing_write()
-            async for conn in pool_transaction(pool):
-                row = await fetch_one(
-                    conn,
-                    "SELECT to_regclass('kept') IS NOT NULL AS kept,"
-                    " to_regclass('dropped') IS NULL AS dropped",
-                )
-                assert row.kept
-                assert row.dropped
-        finally:
             await pool.close()
 
     asyncio.run(scenario())
