@@ -7,7 +7,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import jwt
 from fastapi import Depends, Request
@@ -26,6 +26,12 @@ log = logging.getLogger("auth")
 
 TOKENS_REJECTED = Counter("auth_tokens_rejected_total", "Access tokens refused", ["reason"])
 JWKS_FETCHES = Counter("auth_jwks_fetches_total", "JWKS fetch attempts", ["outcome"])
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BEARER = "bearer"  # the OpenAPI security scheme of an access token
+# Dependencies that read the bearer token, and whether they require one (for OpenAPI only).
+_AUTHENTICATING: dict[object, bool] = {}
 
 # GETs a URL: the body of a 200, else raises OSError (e.g. ConnectionError) or ValueError.
 Fetch = Callable[[str], Awaitable[bytes]]
@@ -195,6 +201,21 @@ def _reject(reason: str, detail: str = "invalid token") -> Unauthorized:
     return Unauthorized(detail, code="invalid_token" if reason != "expired" else "token_expired")
 
 
+def authenticates(*, required: bool) -> Callable[[F], F]:
+    """Mark a dependency that reads the bearer token, so OpenAPI documents its security."""
+
+    def mark(dependency: F) -> F:
+        _AUTHENTICATING[dependency] = required
+        return dependency
+
+    return mark
+
+
+def authentication_of(call: object) -> bool | None:
+    """True if `call` requires a bearer token, False if it takes one optionally, else None."""
+    return _AUTHENTICATING.get(call)
+
+
 def bearer_token(request: Request) -> str | None:
     """The bearer token of the request, if any."""
     header = request.headers.get("authorization")
@@ -206,6 +227,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+@authenticates(required=False)
 async def optional_claims(request: Request) -> TokenClaims | None:
     """Claims of the caller, or None for an anonymous caller."""
     token = bearer_token(request)
@@ -215,6 +237,7 @@ async def optional_claims(request: Request) -> TokenClaims | None:
     return await verifier.verify(token)
 
 
+@authenticates(required=True)
 async def require_claims(
     claims: Annotated[TokenClaims | None, Depends(optional_claims)],
 ) -> TokenClaims:

@@ -223,35 +223,8 @@ async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     return _json(503, body, {"Retry-After": "1"})
 
 
-def _document_error_body(app: FastAPI) -> None:
-    """Publish the error body we really send for 422 instead of FastAPI's default schema."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = build()
-        schemas = document.get("components", {}).get("schemas", {})
-        if "HTTPValidationError" in schemas:
-            schemas["HTTPValidationError"] = {
-                "title": "HTTPValidationError",
-                "type": "object",
-                "required": ["error", "detail"],
-                "properties": {
-                    "error": {"type": "string"},
-                    "detail": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object"}},
-                },
-                "additionalProperties": True,
-            }
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error, expected or not, as the `schemas` error body."""
-    _document_error_body(app)
     for transient in (
         PoolTimeout,
         OperationalError,

@@ -18,6 +18,7 @@ from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.openapi import include_routers, publish_contract
 from common.tasks import cancel_all
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping
@@ -112,6 +113,7 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     app.state.map_cache = MapCache()
     app.state.verifier = TokenVerifier(jwks)
     install_error_handlers(app)
+    publish_contract(app)
 
     async def database_ready() -> None:
         breaker = app.state.breaker
@@ -120,9 +122,9 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
         await ping(app.state.engine)
 
     schema_ready = schema_check(lambda: app.state.engine, MIGRATIONS)
-    app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
+    ops = ops_router([("database", database_ready), ("schema", schema_ready)])
     # /users/me before /users/{user_id}: the first match wins.
-    for router in (auth_router, tokens_router, users_router, admin_router, directory_router):
-        app.include_router(router)
+    routers = (auth_router, tokens_router, users_router, admin_router, directory_router)
+    include_routers(app, ops, *routers)
     instrument(app, service=SERVICE, access_log=settings.access_log())
     return app

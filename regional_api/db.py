@@ -68,3 +68,9 @@ async def get_pool(request: Request) -> HotPool:
 
 
 PoolDep = Annotated[HotPool, Depends(get_pool)]
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its `%`, `_` and `\\` literal (ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -14,6 +14,7 @@ from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
+from common.openapi import include_routers, publish_contract
 from common.probe import ProbeConnection
 from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
@@ -119,14 +120,14 @@ def create_app(
     app.state.waiting_rooms = rooms = WaitingRooms()
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
+    publish_contract(app)
 
     async def database_ready() -> None:
         await app.state.probe.ping()
 
     schema_ready = schema_check(lambda: app.state.engine, MIGRATIONS)
-    app.include_router(ops_router([("database", database_ready), ("schema", schema_ready)]))
-    for feature_router in FEATURE_ROUTERS:
-        app.include_router(feature_router)
+    ops = ops_router([("database", database_ready), ("schema", schema_ready)])
+    include_routers(app, ops, *FEATURE_ROUTERS)
     # Inside the observability and admission middleware that instrument() adds around it.
     app.add_middleware(CachedReads)
     instrument(

@@ -2,6 +2,7 @@
 
 import ast
 import itertools
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,9 @@ def test_the_image_ships_no_tooling() -> None:
         if name in PACKAGES and name not in RUNTIME | {"deploy"}
     }
     assert wrong == set()
+
+
+def test_installing_the_project_adds_no_command_the_image_cannot_run() -> None:
+    """`pip install .` in the image installs no script: deploy.local is not shipped."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "scripts" not in project and "gui-scripts" not in project

@@ -7,20 +7,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.ids import new_id
-from regional_api.db import save
+from regional_api.db import contains_pattern, save
 from regional_api.movies.models import Movie
 
 MOVIES_CREATED = Counter("catalog_movies_created_total", "Movies created")
 MOVIES_UPDATED = Counter("catalog_movies_updated_total", "Movies changed")
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def title_matches(q: str) -> Any:
     """A filter: the title contains `q`, case-insensitively (wildcards in `q` are literal)."""
-    return Movie.title.ilike(f"%{_escape_like(q.strip())}%", escape="\\")
+    return Movie.title.ilike(contains_pattern(q.strip()), escape="\\")
 
 
 async def _save(session: AsyncSession, movie: Movie, changes: dict[str, Any]) -> None:

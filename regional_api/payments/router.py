@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from common.auth import Claims, optional_claims, require_claims
+from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, HotPool
 from common.ids import is_local
 from regional_api.clock import Clock, get_clock
@@ -84,6 +84,7 @@ class PaymentContext:
     full: FullShows
 
 
+@authenticates(required=True)
 async def payment_context(
     request: Request,
     reservation_id: str,

@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from common.auth import Claims, optional_claims, require_claims
+from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, fetch_one
 from common.errors import Forbidden
 from common.ids import is_local
@@ -129,6 +129,7 @@ class HoldContext:
 _autocommit_conn = asynccontextmanager(get_autocommit_conn)
 
 
+@authenticates(required=True)
 async def hold_context(
     request: Request,
     show_id: str,

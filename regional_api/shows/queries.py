@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Conn, fetch, fetch_one, session_connection
+from regional_api.db import contains_pattern
 
 _FREE = "(ss.status = 'free' OR (ss.status = 'held' AND ss.held_until <= %(now)s))"
 
@@ -99,8 +100,7 @@ def _where(filters: ShowFilters) -> tuple[str, dict[str, Any]]:
         params["movie_id"] = filters.movie_id
     if filters.q and filters.q.strip():
         clauses.append("m.title ILIKE %(q)s ESCAPE '\\'")
-        escaped = filters.q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params["q"] = f"%{escaped}%"
+        params["q"] = contains_pattern(filters.q.strip())
     if filters.city and filters.city.strip():
         clauses.append("lower(c.city) = lower(%(city)s)")
         params["city"] = filters.city.strip()

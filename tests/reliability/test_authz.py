@@ -200,3 +200,28 @@ def test_router_own_endpoints_matrix(stack: LocalStack) -> None:
         response = httpx.request(method, stack.router_url + path, timeout=10.0)
         assert verdict(rule, "anonymous", response.status_code) is None, (path, response.text)
     assert set(CALLERS) >= set(ORDER)
+
+
+@pytest.mark.parametrize("service", ["regional", "global", "router"])
+def test_openapi_documents_the_bearer_token_of_every_non_public_operation(
+    service: str, issuer: TestIssuer
+) -> None:
+    """Each operation's OpenAPI `security` follows its policy: none or optional when public."""
+    app, policy = {
+        "regional": lambda: (
+            create_regional(RegionalSettings(), jwks=issuer.jwks),
+            REGIONAL_POLICY,
+        ),
+        "global": lambda: (create_global(GlobalSettings()), GLOBAL_POLICY),
+        "router": lambda: (create_router(jwks=issuer.jwks).api, ROUTER_POLICY),
+    }[service]()
+    document = app.openapi()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    wrong = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            public = policy[(method.upper(), path)] == "public"
+            allowed = [None, [{}, {"bearer": []}]] if public else [[{"bearer": []}]]
+            if operation.get("security") not in allowed:
+                wrong.append(f"{method.upper()} {path}: {operation.get('security')}")
+    assert wrong == []

@@ -83,6 +83,7 @@ def test_listing_filters_pages_and_free_counts(api: httpx.Client, regional_dsn: 
     assert ids(f"/cinemas/{lisbon}/shows") == [late_lisbon]
     assert ids(movie_id=heat) == [late_lisbon, next_day]
     assert ids(q="ALI") == [late_paris]
+    assert ids(q="%") == ids(q="A_ien") == []  # wildcards are literal
     assert ids(city="lisbon") == [late_lisbon]
     # Dates are days in each cinema's own timezone.
     assert ids(date_from="2031-03-15", date_to="2031-03-15") == [late_paris]
