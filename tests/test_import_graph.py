@@ -86,4 +86,5 @@ def test_the_image_ships_no_tooling() -> None:
 def test_installing_the_project_adds_no_command_the_image_cannot_run() -> None:
     """`pip install .` in the image installs no script: deploy.local is not shipped."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert "scripts" not in project and "gui-scripts" not in project
+    assert "scripts" not in project
+    assert "gui-scripts" not in project
