@@ -221,7 +221,7 @@ def test_openapi_documents_the_bearer_token_of_every_non_public_operation(
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             public = policy[(method.upper(), path)] == "public"
-            allowed = [None, [{}, {"bearer": []}]] if public else [[{"bearer": []}]]
+            allowed: list[object] = [None, [{}, {"bearer": []}]] if public else [[{"bearer": []}]]
             if operation.get("security") not in allowed:
                 wrong.append(f"{method.upper()} {path}: {operation.get('security')}")
     assert wrong == []
