@@ -91,6 +91,10 @@ def _settle(h: History, now: datetime) -> dict[str, Any]:
     return {"rid": RID, "pid": PID, "show_id": h.future_show, "codes": codes, "now": now}
 
 
+# The Idempotency-Key a keyed statement carries (the web client sends one with every write).
+_KEY = {"scope": "user-probe", "key": "probe-key", "hash": "probe-hash"}
+
+
 def _report(h: History, now: datetime) -> dict[str, Any]:
     today = now.date()
     return {
@@ -122,6 +126,24 @@ HOT = (
         "hot",
         psycopg_sql(pay_sql.SETTLE),
         lambda h, now: _settle(h, now) | {"ref": "r"},
+    ),
+    Case(
+        "claim, keyed",
+        "hot",
+        psycopg_sql(hold_sql.CLAIM_KEYED),
+        lambda h, now: _claim(h, now) | _KEY,
+    ),
+    Case(
+        "pay: open, keyed",
+        "hot",
+        psycopg_sql(pay_sql.OPEN_PAYMENT_KEYED),
+        lambda h, now: _open(h, now) | _KEY,
+    ),
+    Case(
+        "pay: settle, keyed",
+        "hot",
+        psycopg_sql(pay_sql.SETTLE_KEYED),
+        lambda h, now: _settle(h, now) | {"ref": "r"} | _KEY,
     ),
     Case(
         "extend",

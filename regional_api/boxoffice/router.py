@@ -68,7 +68,7 @@ async def sell_seats(
     def answer(attempt: PaymentAttempt) -> tuple[int, dict[str, Any]]:
         return _sale_answer(sale, attempt)
 
-    outcome, attempt = await flow.pay(
+    outcome, attempt = await flow.sell(
         pool,
         provider,
         idem=idem,
@@ -77,7 +77,6 @@ async def sell_seats(
         card_number=body.card_number,
         clock=clock,
         answer=answer,
-        is_sale=True,
         changed=full.changed,
     )
     if attempt is not None:

@@ -1,27 +1,27 @@
 """Idempotent writes as one dependency: an endpoint that declares `IdempotencyDep` opts in.
 
 The dependency reads and validates the `Idempotency-Key` header and scopes the key to the
-caller. `once` runs a write that commits in one unit (holds); a write of several units (a
-payment: open, charge, settle) claims and stores through the same object (payments/flow.py).
-Either way the answer is sent with `respond`: the stored status and body, marked on a replay.
+caller. `once` runs a write whose one statement carries the key (holds); a payment carries it
+in its open and its settle statements (payments/flow.py), and a counter sale claims it in its
+transaction (`Idempotency.claim`). A replay is marked with `Idempotent-Replayed: true`.
 """
 
-import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from common.auth import Claims
 from common.db import Conn
 from common.errors import Unprocessable
-from regional_api.idempotency.service import Idempotency, Outcome
+from regional_api.idempotency.service import Idempotency, Key, Outcome, Stored
 
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 REPLAY_HEADER = "Idempotent-Replayed"
+JSON = "application/json"
 
 
 async def idempotency(
@@ -47,25 +47,29 @@ def respond(outcome: Outcome) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
 
-@contextlib.asynccontextmanager
-async def unit(conn: Conn, idem: Idempotency) -> AsyncIterator[Conn]:
-    """`conn` in a transaction when a key is sent (the key commits with the write), else as is."""
-    # Without a key a one-statement write commits on its own: no BEGIN and COMMIT round trips.
-    async with conn.transaction() if idem.key else contextlib.nullcontext():
-        yield conn
-
-
 async def once(
     idem: Idempotency,
     conn: Conn,
     request: BaseModel,
-    write: Callable[[], Awaitable[BaseModel]],
+    write: Callable[[Key | None], Awaitable[BaseModel]],
+    rebuild: Callable[[Stored], Awaitable[BaseModel | None]],
     *,
     status: int = 201,
-) -> JSONResponse:
-    """Run `write` once per key and answer `status` with its result (or replay the stored answer)."""
-    async with unit(conn, idem):
-        outcome = await idem.claim(conn, request)
-        if outcome is None:
-            outcome = await idem.store(conn, status, (await write()).model_dump(mode="json"))
-    return respond(outcome)
+) -> Response:
+    """Run a one-statement write once per key (its statement carries it); answer `status`.
+
+    A replay answers the stored status with what the write made as it stands now (`rebuild`),
+    or with the answer an earlier release stored whole (`rebuild` gives None).
+    """
+    key = idem.bind(request)
+    done = await write(None) if key is None else await key.run(conn, lambda: write(key))
+    if not isinstance(done, Stored):
+        return Response(done.model_dump_json(), status_code=status, media_type=JSON)
+    stored = done.replayed()
+    rebuilt = await rebuild(done)
+    if rebuilt is None:  # stored whole by an earlier release
+        return respond(stored)
+    headers = {REPLAY_HEADER: "true"}
+    return Response(
+        rebuilt.model_dump_json(), status_code=stored.status, headers=headers, media_type=JSON
+    )

@@ -1,39 +1,72 @@
-"""One payment, start to end: open in a short transaction, charge with nothing held, settle.
+"""One payment, start to end: open in one statement, charge with nothing held, settle in one.
 
-Customer payments and counter sales both run `pay`; only what opens the payment differs. With an
-Idempotency-Key, the key is claimed with the intent and answered `202` (pending) until the
-settle stores the final answer, so a retry during the charge, or after the replica died, is told
-the payment is in progress and never charges twice.
+A customer's payment (`pay`) is two statements in autocommit, with or without an
+Idempotency-Key: with one, the open stores the key with the pending answer (202 and the payment's
+id) and the settle stores the final status, each in its own statement. A retry during the
+charge, or after the replica died, is answered from the payment as it stands and never charges
+twice. A counter sale (`sell`) holds and opens in one transaction, so it claims its key first
+and stores its rendered answers in the same transactions.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from common.db import Conn, HotPool
 from regional_api.clock import Clock
-from regional_api.idempotency.service import Idempotency, Outcome
+from regional_api.idempotency.service import Idempotency, Key, Outcome, Stored
 from regional_api.payments import service
 from regional_api.payments.provider import PaymentProvider
 from regional_api.payments.service import Intent, PaymentAttempt
 
 Answer = Callable[[PaymentAttempt], tuple[int, dict[str, Any]]]
-
-
-@asynccontextmanager
-async def _unit(pool: HotPool, *, transaction: bool) -> AsyncIterator[Conn]:
-    """A pooled connection, in a transaction only when more than one statement must commit."""
-    async with pool.connection() as conn:
-        if not transaction:
-            yield conn
-            return
-        async with conn.transaction():
-            yield conn
+Changed = Callable[[str], None]
 
 
 async def pay(
+    pool: HotPool,
+    provider: PaymentProvider,
+    *,
+    idem: Idempotency,
+    request: BaseModel,
+    open_intent: Callable[[Conn, Key | None], Awaitable[Intent]],
+    card_number: str | None,
+    clock: Clock,
+    answer: Answer,
+    changed: Changed,
+) -> Outcome:
+    """Open (with the key, if sent), charge, settle; a used key replays the payment it opened.
+
+    `changed` is told the show once the settle committed (its seats were sold).
+    """
+    key = idem.bind(request)
+    async with pool.connection() as conn:
+        if key is None:
+            opened: Intent | Stored = await open_intent(conn, None)
+        else:
+            opened = await key.run(conn, lambda: open_intent(conn, key))
+        if isinstance(opened, Stored):
+            return await _replay(conn, opened, answer)
+    result = await service.charge(provider, opened, card_number)
+    async with pool.connection() as conn:
+        attempt = await service.settle(conn, opened, result, now=clock.now(), key=key)
+    changed(opened.show_id)
+    if attempt.payment.status == "refunding":  # answered once the money is back
+        await service.return_money(pool, provider, attempt.payment)
+    service.record(attempt.payment)
+    return Outcome(*answer(attempt))
+
+
+async def _replay(conn: Conn, stored: Stored, answer: Answer) -> Outcome:
+    """The answer to a used key: its payment as it stands, or the answer stored whole."""
+    attempt = await service.replay(conn, stored)
+    if attempt is None:  # stored whole by an earlier release
+        return stored.replayed()
+    return Outcome(*answer(attempt), replayed=True)
+
+
+async def sell(
     pool: HotPool,
     provider: PaymentProvider,
     *,
@@ -43,28 +76,25 @@ async def pay(
     card_number: str | None,
     clock: Clock,
     answer: Answer,
-    is_sale: bool = False,
-    changed: Callable[[str], None] | None = None,
+    changed: Changed,
 ) -> tuple[Outcome, PaymentAttempt | None]:
-    """Open, charge, settle; a counter sale (`is_sale`) that does not complete leaves nothing.
+    """A counter sale: hold and open, charge, settle; one that does not complete leaves nothing.
 
     Returns the answer, and the attempt unless the answer is a replay; `changed` is told the
     show once the settle committed (its seats were sold or freed).
     """
-    transaction = idem.key is not None or is_sale
-    async with _unit(pool, transaction=transaction) as conn:
+    async with pool.connection() as conn, conn.transaction():
         replay = await idem.claim(conn, request)
         if replay is not None:
             return replay, None
         intent = await open_intent(conn)
         await idem.store(conn, *answer(intent.pending()))
     result = await service.charge(provider, intent, card_number)
-    async with _unit(pool, transaction=transaction) as conn:
-        attempt = await service.settle(conn, intent, result, now=clock.now(), is_sale=is_sale)
+    async with pool.connection() as conn, conn.transaction():
+        attempt = await service.settle(conn, intent, result, now=clock.now(), is_sale=True)
         if attempt.payment.status != "refunding":
             outcome = await idem.store(conn, *answer(attempt))
-    if changed is not None:
-        changed(intent.show_id)
+    changed(intent.show_id)
     if attempt.payment.status == "refunding":  # answered once the money is back
         await service.return_money(pool, provider, attempt.payment)
         async with pool.connection() as conn:

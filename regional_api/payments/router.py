@@ -13,7 +13,7 @@ from regional_api.clock import Clock, get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
 from regional_api.db import SessionDep, get_pool
 from regional_api.idempotency.deps import idempotency, respond
-from regional_api.idempotency.service import Idempotency
+from regional_api.idempotency.service import Idempotency, Key
 from regional_api.payments import flow, service
 from regional_api.payments.deps import get_provider
 from regional_api.payments.errors import PaymentNotFound
@@ -130,7 +130,7 @@ async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONRe
     service.check_card(body.method.value, body.card_number)
     now = pay.clock.now()
 
-    async def open_intent(conn: Conn) -> Intent:
+    async def open_intent(conn: Conn, key: Key | None) -> Intent:
         return await service.open_payment(
             conn,
             reservation_id=reservation_id,
@@ -139,9 +139,10 @@ async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONRe
             region=settings.region,
             now=now,
             guard_until=now + settings.payment_guard(provider),
+            key=key,
         )
 
-    outcome, _ = await flow.pay(
+    outcome = await flow.pay(
         pay.pool,
         provider,
         idem=pay.idem,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Conn, HotPool, fetch, fetch_one, run, session_connection
 from common.ids import new_id
+from regional_api.idempotency.service import Key, Stored, check_used
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
     AlreadyPaid,
@@ -99,11 +100,13 @@ async def open_payment(
     now: datetime,
     guard_until: datetime,
     claims: TokenClaims | None = None,
+    key: Key | None = None,
 ) -> Intent:
     """Record a pending payment of a held reservation and keep its seats held until `guard_until`.
 
     With `claims`, only the owner, staff of its cinema and admins may pay it (others get
     ReservationNotFound) and cash is recorded by staff only; without, the caller has checked.
+    With `key`, the statement stores it with the pending answer, or raises KeyUsed.
     """
     payment_id = new_id("pay", region)
     params = {
@@ -118,7 +121,11 @@ async def open_payment(
     }
     # A payment opened concurrently after this snapshot meets the unique index of open
     # payments: its violation is answered `payment_in_progress` (common/errors.py).
-    row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
+    if key is None:
+        row = await fetch_one(conn, sql.OPEN_PAYMENT, params)
+    else:
+        row = await fetch_one(conn, sql.OPEN_PAYMENT_KEYED, params | key.params())
+        check_used(row)
     if row is None or not row.allowed:
         raise ReservationNotFound(reservation_id)
     if not row.cash_ok:
@@ -159,13 +166,20 @@ async def charge(
 
 
 async def settle(
-    conn: Conn, intent: Intent, result: ProviderResult, *, now: datetime, is_sale: bool = False
+    conn: Conn,
+    intent: Intent,
+    result: ProviderResult,
+    *,
+    now: datetime,
+    is_sale: bool = False,
+    key: Key | None = None,
 ) -> PaymentAttempt:
     """Sell the seats of a completed charge, or record why the payment did not complete.
 
     A charge whose seats were lost meanwhile (the hold lapsed while its replica was down, or the
     reservation was canceled) and a timed-out charge become `refunding`: see `return_money`. A
     counter sale (`is_sale`) that does not complete cancels its reservation and frees its seats.
+    With `key`, the same statement stores the key's final status.
     """
     payment = intent.payment
     if result.status is ProviderStatus.pending:
@@ -174,9 +188,11 @@ async def settle(
     if result.status is ProviderStatus.failed:
         status = "refunding" if result is TIMED_OUT else "failed"
         finish = {"pid": payment.id, "status": status, "reason": result.failure_reason}
-        row = await fetch_one(conn, sql.FINISH, finish | {"ref": result.provider_ref})
+        finish |= {"ref": result.provider_ref} | (key.params() if key else {})
+        row = await fetch_one(conn, sql.FINISH_KEYED if key else sql.FINISH, finish)
     else:
-        sold = await fetch(conn, sql.SETTLE, _sale_params(intent, result, now))
+        params = _sale_params(intent, result, now) | (key.params() if key else {})
+        sold = await fetch(conn, sql.SETTLE_KEYED if key else sql.SETTLE, params)
         if sold:
             payment.status, payment.completed_at = "completed", now
             payment.provider_ref = result.provider_ref
@@ -203,6 +219,21 @@ def _sale_params(intent: Intent, result: ProviderResult, now: datetime) -> dict[
         "pid": intent.payment.id,
         "ref": result.provider_ref,
     }
+
+
+async def replay(conn: Conn, stored: Stored) -> PaymentAttempt | None:
+    """The payment a used key opened, as it stands now (None: its answer was stored whole)."""
+    payment_id = stored.made("payment_id")
+    if payment_id is None:
+        return None
+    row = await fetch_one(conn, sql.PAYMENT_READ, {"pid": payment_id})
+    fields = row._asdict()
+    reservation_status = fields.pop("reservation_status")
+    payment = Payment(**fields)
+    if payment.status != "completed":
+        return PaymentAttempt(payment, reservation_status, [])
+    tickets = await fetch(conn, sql.TICKETS, {"rid": payment.reservation_id})
+    return PaymentAttempt(payment, reservation_status, [Ticket(**t._asdict()) for t in tickets])
 
 
 async def return_money(pool: HotPool, provider: PaymentProvider, payment: Payment) -> None:

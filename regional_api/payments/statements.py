@@ -3,7 +3,10 @@
 A payment is two short statements with the provider's charge between them and no lock or
 connection held across it: `OPEN_PAYMENT` records the intent and guards the seats, `SETTLE`
 sells them and completes the payment, or marks it for a refund when they were lost meanwhile.
+With an Idempotency-Key each carries the key (`*_KEYED`): the payment stays two round trips.
 """
+
+from regional_api.idempotency.service import KEY_COLUMNS, KEY_USED
 
 # One round trip: lock the reservation and its seats, check who may pay and that nothing is
 # paid or in flight, price the seats, insert the pending payment and hold the seats for this
@@ -11,8 +14,7 @@ sells them and completes the payment, or marks it for a refund when they were lo
 # while the provider answers. FOR UPDATE returns the rows' newest versions after waiting, so a
 # payment that won a race is seen through the status it confirmed; a race that slips past the
 # `pending` check meets the unique index of open payments.
-OPEN_PAYMENT = """
-WITH r AS (
+_OPEN = """r AS (
   SELECT id, show_id, cinema_id, user_id, status, currency,
          CAST(%(admin)s AS boolean) OR cinema_id = ANY(CAST(%(cinemas)s AS text[])) AS manages
   FROM reservations WHERE id = %(rid)s FOR UPDATE),
@@ -39,7 +41,7 @@ verdict AS (
 go AS (
   SELECT r.id FROM r, prior, verdict
   WHERE verdict.allowed AND verdict.cash_ok AND verdict.sellable
-    AND r.status IN ('held', 'expired') AND NOT prior.paid AND NOT prior.pending),
+    AND r.status IN ('held', 'expired') AND NOT prior.paid AND NOT prior.pending{key_free}),
 opened AS (
   INSERT INTO payments (id, reservation_id, method, status, amount_minor, currency, created_at)
   SELECT %(pid)s, r.id, %(method)s, 'pending', due.amount, r.currency, %(now)s
@@ -54,19 +56,36 @@ guarded AS (
 revived AS (
   UPDATE reservations SET status = 'held',
     hold_expires_at = greatest(coalesce(hold_expires_at, %(guard)s), %(guard)s)
-  FROM go WHERE reservations.id = go.id)
+  FROM go WHERE reservations.id = go.id)"""
+_KEY_FREE = "\n    AND NOT EXISTS (SELECT 1 FROM used)"
+_OPENED = """
 SELECT r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid, prior.pending,
-       due.amount, due.seats, verdict.allowed, verdict.cash_ok, verdict.sellable
+       due.amount, due.seats, verdict.allowed, verdict.cash_ok, verdict.sellable"""
+OPEN_PAYMENT = f"""
+WITH {_OPEN.format(key_free="")}{_OPENED}
 FROM r, prior, due, verdict
 """
+
+# The same open with an Idempotency-Key, still one round trip: nothing is opened when the key
+# was used (its row comes back instead), and an opened payment inserts the key row with the
+# pending answer, 202 and the payment's id (SETTLE_KEYED stores the final status).
+OPEN_PAYMENT_KEYED = f"""
+WITH {KEY_USED},
+{_OPEN.format(key_free=_KEY_FREE)},
+stored AS (
+  INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response)
+  SELECT %(scope)s, %(key)s, %(hash)s, 202, jsonb_build_object('payment_id', CAST(%(pid)s AS text))
+  FROM go){_OPENED},
+       {KEY_COLUMNS}
+FROM r, prior, due, verdict
+"""  # noqa: S608 - constant fragments only
 
 # One round trip after a completed charge: lock the pending payment and its reservation, then
 # the seats; if every seat is still this reservation's or free and the reservation was not
 # canceled meanwhile, sell them, give each the code at its rank, confirm the reservation and
 # complete the payment; otherwise mark the payment `refunding` (its money goes back). Nothing
 # happens unless the payment is still pending: a settled payment is settled once.
-SETTLE = """
-WITH pay AS (
+_SETTLE = """pay AS (
   SELECT p.id, r.status AS reservation_status
   FROM payments p JOIN reservations r ON r.id = p.reservation_id
   WHERE p.id = %(pid)s AND p.status = 'pending' FOR UPDATE),
@@ -102,20 +121,42 @@ completed AS (
   FROM ready WHERE ready.ok AND id = %(pid)s),
 lost AS (
   UPDATE payments SET status = 'refunding', provider_ref = %(ref)s, failure_reason = 'hold_lapsed'
-  FROM pay, ready WHERE NOT ready.ok AND payments.id = pay.id)
+  FROM pay, ready WHERE NOT ready.ok AND payments.id = pay.id)"""
+_SOLD = """
 SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, m.seat_type, m.price_minor,
        m.checked_in_at
 FROM ticketed t JOIN mine m ON m.seat_id = t.seat_id JOIN seats st ON st.id = t.seat_id
 ORDER BY st.grid_row, st.grid_col
 """
+SETTLE = f"""
+WITH {_SETTLE}{_SOLD}"""
+
+# The same settle with the payment's Idempotency-Key: the key's answer becomes 201 (sold) or
+# 409 (the seats were lost: the charge is refunded), in the same statement.
+SETTLE_KEYED = f"""
+WITH {_SETTLE},
+answered AS (
+  UPDATE idempotency_keys SET status_code = CASE WHEN ready.ok THEN 201 ELSE 409 END
+  FROM pay, ready WHERE scope = %(scope)s AND key = %(key)s){_SOLD}"""  # noqa: S608 - constant fragments only
 
 # A charge that did not complete (`failed`), or that timed out and must be voided
 # (`refunding`); only while the payment is still pending.
-FINISH = """
-UPDATE payments SET status = %(status)s, provider_ref = %(ref)s, failure_reason = %(reason)s
+_FINISH = """UPDATE payments SET status = %(status)s, provider_ref = %(ref)s, failure_reason = %(reason)s
 WHERE id = %(pid)s AND status = 'pending'
-RETURNING status, provider_ref, failure_reason, completed_at
+RETURNING status, provider_ref, failure_reason, completed_at"""
+FINISH = f"""
+{_FINISH}
 """
+
+# The same with the payment's Idempotency-Key: the key's answer becomes 402 (payment_failed).
+FINISH_KEYED = f"""
+WITH finished AS (
+{_FINISH}),
+answered AS (
+  UPDATE idempotency_keys SET status_code = 402
+  FROM finished WHERE scope = %(scope)s AND key = %(key)s)
+SELECT * FROM finished
+"""  # noqa: S608 - constant fragments only
 
 # The provider answered the refund (or void) of a `refunding` payment.
 REFUNDED = """
@@ -139,6 +180,14 @@ WHERE id = %(rid)s AND status = 'held'
 # A payment's current row (after a settle that sold nothing).
 PAYMENT = """
 SELECT status, provider_ref, failure_reason, completed_at FROM payments WHERE id = %(pid)s
+"""
+
+# A payment whole, with its reservation's status: what a replay of its key answers from.
+PAYMENT_READ = """
+SELECT p.id, p.reservation_id, p.method, p.status, p.amount_minor, p.currency, p.provider_ref,
+       p.failure_reason, p.created_at, p.completed_at, r.status AS reservation_status
+FROM payments p JOIN reservations r ON r.id = p.reservation_id
+WHERE p.id = %(pid)s
 """
 
 # The reconciler's work: payments left unsettled past :before (their replica died mid-charge,

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
 from typing import Annotated, Concatenate, ParamSpec
@@ -21,6 +21,7 @@ from regional_api.db import PoolDep, SessionDep, get_autocommit_conn
 from regional_api.idempotency.deps import idempotency, once
 from regional_api.idempotency.service import Idempotency
 from regional_api.onsale.deps import check_admission, get_rooms
+from regional_api.reservations import holds
 from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import ReservationNotFound, ShowNotFound
 from regional_api.reservations.full_shows import FullShows
@@ -121,7 +122,15 @@ class HoldContext:
         if self.idem.key is None:  # nothing to store: serialise once, in pydantic-core
             read = await write()
             return Response(read.model_dump_json(), status_code=201, media_type=JSON)
-        return await once(self.idem, self.conn, body, write)
+        return await once(
+            self.idem,
+            self.conn,
+            body,
+            lambda key: place(
+                self.conn, self.show_id, replace(self.terms, key=key), *args, **kwargs
+            ),
+            lambda stored: holds.replay(self.conn, stored, self.terms),
+        )
 
 
 # FastAPI resolves each dependency with a signature walk of its own (22 % of a hold's samples

@@ -1,8 +1,9 @@
 """Placing holds: seats by id or the best adjacent block, all or none, in one statement.
 
-These run on a psycopg connection: the hot pool's, in autocommit or in the transaction of an
-idempotency key or of a counter sale. A hold is answered as the `ReservationRead` it becomes,
-built once from what the claim returns.
+These run on a psycopg connection: the hot pool's, in autocommit, or in the transaction of a
+counter sale. A hold with an Idempotency-Key (`Terms.key`) carries it in its claim statement
+(`CLAIM_KEYED`), so it is one round trip too. A hold is answered as the `ReservationRead` it
+becomes, built once from what the claim returns; a replay reads the reservation (`replay`).
 """
 
 import logging
@@ -13,6 +14,7 @@ from typing import Any
 
 from common.db import Conn, fetch, fetch_one
 from common.ids import new_id, region_of
+from regional_api.idempotency.service import Key, Stored, check_used
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
 from regional_api.reservations.best_seats import SeatCell, choose_block
@@ -25,7 +27,7 @@ from regional_api.reservations.errors import (
     UnknownSeats,
 )
 from regional_api.reservations.full_shows import FullShows
-from regional_api.reservations.queries import seat_read
+from regional_api.reservations.queries import reservation_read, seat_read
 from schemas.reservations import ReservationRead, ReservationSeatRead, ReservationStatus
 
 log = logging.getLogger("reservations.holds")
@@ -45,6 +47,7 @@ class Terms:
     customer_email: str | None = None
     max_extensions: int = 0  # the extensions the new hold answers as left
     full: FullShows | None = None  # refuse seats it knows to be taken (online holds only)
+    key: Key | None = None  # the Idempotency-Key the claim statement carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,12 @@ async def _claim(
 ) -> tuple[_Show, list[ReservationSeatRead]] | Refusal:
     """Claim every seat and create the reservation, or say why not (and write nothing)."""
     params = draft.params() | {"seat_ids": list(seat_ids)}
-    rows = await fetch(conn, sql.CLAIM, params)
+    key = draft.terms.key
+    if key is None:
+        rows = await fetch(conn, sql.CLAIM, params)
+    else:
+        rows = await fetch(conn, sql.CLAIM_KEYED, params | key.params())
+        check_used(rows[0] if rows else None)
     won = [r for r in rows if r.won]
     if won and len(won) == len(seat_ids):
         first = won[0]
@@ -281,3 +289,13 @@ async def place_best_available(
             raise claimed
     _conflict("best_available")
     raise NoAdjacentSeats(count, seat_type)
+
+
+async def replay(conn: Conn, stored: Stored, terms: Terms) -> ReservationRead | None:
+    """The hold a used key made, read as it stands now (None: its answer was stored whole)."""
+    reservation_id = stored.made("reservation_id")
+    if reservation_id is None:
+        return None
+    return await reservation_read(
+        conn, reservation_id, now=terms.now, max_extensions=terms.max_extensions
+    )

@@ -8,6 +8,8 @@ pool's connection or on a session's (`session_connection`). Selling a reservatio
 payment's `SETTLE` (payments/statements.py).
 """
 
+from regional_api.idempotency.service import KEY_USED
+
 LOCK_SHOW_EXCLUSIVE = "SELECT pg_advisory_xact_lock(hashtextextended('show:' || %(show_id)s, 0))"
 
 SHOW = """
@@ -33,11 +35,31 @@ WHERE r.user_id = %(user_id)s AND r.show_id = %(show_id)s
 # (a show cancellation takes it exclusive) and, for a capped customer, their (customer, show)
 # lock, then claims the seats with a snapshot taken after the locks (migration 0003). Called on
 # its own in autocommit, a hold is one round trip.
-CLAIM = """
-SELECT * FROM claim_seats(%(show_id)s, CAST(%(seat_ids)s AS bigint[]), %(rid)s, %(user_id)s,
+_CLAIM_SEATS = """claim_seats(%(show_id)s, CAST(%(seat_ids)s AS bigint[]), %(rid)s, %(user_id)s,
                           %(email)s, %(channel)s, %(now)s, %(deadline)s,
-                          CAST(%(cap)s AS integer))
-"""
+                          CAST(%(cap)s AS integer))"""
+CLAIM = f"""
+SELECT * FROM {_CLAIM_SEATS}
+"""  # noqa: S608 - constant fragments only
+
+# A hold with an Idempotency-Key, still one statement (its own transaction in autocommit): the
+# claim runs only if the key is unused (a one-time filter: a replay claims nothing), and a won
+# claim inserts the key row with its answer, 201 and the reservation's id. A refused claim
+# leaves no key (a retry may succeed). The rows are the claim's, or one naming the used key.
+CLAIM_KEYED = f"""
+WITH {KEY_USED},
+claim AS (
+  SELECT * FROM {_CLAIM_SEATS}
+  WHERE NOT EXISTS (SELECT 1 FROM used)),
+stored AS (
+  INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response)
+  SELECT %(scope)s, %(key)s, %(hash)s, 201,
+         jsonb_build_object('reservation_id', CAST(%(rid)s AS text))
+  WHERE EXISTS (SELECT 1 FROM claim WHERE won))
+SELECT c.*, u.request_hash AS key_hash, u.status_code AS key_status, u.response AS key_response
+FROM claim c FULL JOIN used u ON true
+ORDER BY c.grid_row, c.grid_col
+"""  # noqa: S608 - constant fragments only
 
 # The show's seats, looked up in its hall (ix_seats_hall), never in every hall's seats.
 SEAT_MAP = """

@@ -104,19 +104,30 @@ def hold(url: str, issuer: TestIssuer, show: ShowSeed, user: str, *labels: str) 
     return str(answer.json()["id"])
 
 
-def pay_and_crash(process: ServiceProcess, issuer: TestIssuer, provider_url: str, rid: str) -> str:
+def pay(url: str, issuer: TestIssuer, rid: str, headers: dict[str, str]) -> httpx.Response:
+    """Pay a reservation by card through a replica's API."""
+    return httpx.post(
+        f"{url}/reservations/{rid}/payments",
+        json={"method": "card", "card_number": GOOD_CARD},
+        headers=issuer.headers(sub="user-payer") | headers,
+        timeout=30,
+    )
+
+
+def pay_and_crash(
+    process: ServiceProcess,
+    issuer: TestIssuer,
+    provider_url: str,
+    rid: str,
+    headers: dict[str, str] | None = None,
+) -> str:
     """Pay through `process` and SIGKILL it once the provider has taken the money."""
 
-    def pay() -> None:
+    def paying() -> None:
         with contextlib.suppress(httpx.HTTPError):
-            httpx.post(
-                f"{process.url}/reservations/{rid}/payments",
-                json={"method": "card", "card_number": GOOD_CARD},
-                headers=issuer.headers(sub="user-payer"),
-                timeout=30,
-            )
+            pay(process.url, issuer, rid, headers or {})
 
-    payer = threading.Thread(target=pay)
+    payer = threading.Thread(target=paying)
     payer.start()
     wait_until(lambda: len(ledger(provider_url)["charges"]) == 1)
     process.kill()
@@ -200,3 +211,31 @@ def test_a_charge_whose_seats_went_meanwhile_is_refunded_once(
     ]
     books = ledger(provider_url)
     assert (len(books["charges"]), books["refunded"]) == (1, [pid])
+
+
+def test_a_keyed_charge_whose_replica_died_replays_as_the_reconciler_settled_it(
+    regional_dsn: str,
+    issuer: TestIssuer,
+    provider_url: str,
+    replica_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # The key names the payment, not a stored body: once the reconciler sold the seats, a retry
+    # of the lost request is told so (201 and the tickets), and nothing is charged again.
+    show = seed_show(regional_dsn)
+    key = {"Idempotency-Key": "crashed-pay"}
+    with replica("eu-west-a", replica_env, tmp_path) as process:
+        rid = hold(process.url, issuer, show, "user-payer", "A1", "A2")
+        pid = pay_and_crash(process, issuer, provider_url, rid, key)
+        process.start().wait_ready()
+        wait_until(lambda: payment(regional_dsn, pid)[0] != "pending")
+        retried = pay(process.url, issuer, rid, key)
+
+    assert payment(regional_dsn, pid) == ("completed", None)
+    assert retried.status_code == 201, retried.text
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json()["payment"]["id"] == pid
+    assert retried.json()["reservation_status"] == "confirmed"
+    assert len(retried.json()["tickets"]) == 2
+    books = ledger(provider_url)
+    assert (len(books["charges"]), books["refunded"]) == (1, [])
