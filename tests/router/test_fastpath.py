@@ -169,7 +169,6 @@ def test_latency_histogram_is_cumulative(client: httpx.Client) -> None:
     assert float(total.group(1)) == counts[-1]
 
 
-
 def _seen_by_client(response: httpx.Response) -> tuple[int, list[tuple[str, str]], Any]:
     """Status, headers (but the date) and the upstream's echo of the request it received."""
     headers = sorted((k, v) for k, v in response.headers.multi_items() if k != "date")
