@@ -3,11 +3,12 @@
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from common.ids import new_id
 from harness.live import live_server
-from harness.procs import FakeDirectory, Proc, directory_map, router, upstream
+from harness.procs import FakeDirectory, Proc, directory_map, metric, router, upstream
 from harness.tokens import TestIssuer
 
 CINEMA_EU = new_id("cin", "eu-west")
@@ -85,3 +86,11 @@ def asgi_router_url(directory_url: str) -> Iterator[str]:
     proc.http = ASGI_ONLY
     with proc.running() as url:
         yield url
+
+
+def fast_counts(client: httpx.Client) -> dict[str, float]:
+    """Requests the router's fast path answered itself, and those it resumed on the ASGI path."""
+    return {
+        result: metric(client, "router_fast_path_requests_total", result=result)
+        for result in ("answered", "resumed")
+    }

@@ -15,6 +15,7 @@ import pytest
 
 from common.ids import new_id
 from harness.procs import client_from, metric, wait_all_healthy
+from tests.router.conftest import fast_counts
 
 
 @pytest.fixture
@@ -24,13 +25,6 @@ def client(router_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=router_url, timeout=5.0) as http:
         assert http.get("/regions/us-east/warm").status_code == 200
         yield http
-
-
-def _fast(client: httpx.Client) -> dict[str, float]:
-    return {
-        result: metric(client, "router_fast_path_requests_total", result=result)
-        for result in ("answered", "resumed")
-    }
 
 
 def _raw(router_url: str, data: bytes, *, until_eof: bool = False, answers: int = 1) -> bytes:
@@ -56,7 +50,7 @@ def _complete(data: bytes) -> bool:
 
 
 def test_gets_take_the_fast_path_and_reach_the_upstream_intact(client: httpx.Client) -> None:
-    before = _fast(client)
+    before = fast_counts(client)
     for n in range(20):
         response = client.get(f"/regions/us-east/items/{n}?page={n}", headers={"X-Trace": "t"})
         assert response.status_code == 200
@@ -65,7 +59,7 @@ def test_gets_take_the_fast_path_and_reach_the_upstream_intact(client: httpx.Cli
         assert echo["headers"]["x-trace"] == "t"
         assert echo["headers"]["x-forwarded-for"] == "127.0.0.1"
         assert echo["headers"]["x-request-id"] == response.headers["x-request-id"]
-    after = _fast(client)
+    after = fast_counts(client)
     assert after["answered"] - before["answered"] >= 19
 
 
@@ -127,11 +121,11 @@ def test_a_client_that_hangs_up_early_leaves_the_router_serving(
 
 
 def test_a_long_streamed_answer_is_resumed_on_the_asgi_path(client: httpx.Client) -> None:
-    before = _fast(client)
+    before = fast_counts(client)
     response = client.get("/regions/us-east/big?n=300000")
     assert response.status_code == 200
     assert response.content == b"x" * 300000
-    assert _fast(client)["resumed"] - before["resumed"] >= 1
+    assert fast_counts(client)["resumed"] - before["resumed"] >= 1
 
 
 def test_upstream_5xx_passes_through_and_is_counted(client: httpx.Client) -> None:
@@ -144,12 +138,12 @@ def test_upstream_5xx_passes_through_and_is_counted(client: httpx.Client) -> Non
 
 
 def test_a_fast_get_that_times_out_is_retried_then_answered_504(client: httpx.Client) -> None:
-    before = _fast(client)
+    before = fast_counts(client)
     started = time.monotonic()
     response = client.get("/regions/us-east/slow?s=3")
     assert (response.status_code, response.json()["error"]) == (504, "upstream_timeout")
     assert time.monotonic() - started < 2.5  # the request deadline (1.5 s), not the upstream's 3 s
-    assert _fast(client)["resumed"] - before["resumed"] >= 1
+    assert fast_counts(client)["resumed"] - before["resumed"] >= 1
 
 
 def test_latency_histogram_is_cumulative(client: httpx.Client) -> None:
@@ -201,9 +195,9 @@ def test_a_hold_and_a_payment_look_the_same_on_both_paths(
         wait_all_healthy(url)
         with client_from("127.0.0.7", url) as client:  # an address of this test's own
             assert client.get("/regions/us-east/warm").status_code == 200
-            before = _fast(client)
+            before = fast_counts(client)
             response = client.post(path, content=body, headers=headers)
-            after = _fast(client)
+            after = fast_counts(client)
         seen.append(_seen_by_client(response))
         fast = url == router_url
         assert after["answered"] - before["answered"] == (1 if fast else 0)
