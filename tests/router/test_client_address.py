@@ -13,7 +13,7 @@ import pytest
 
 from common.ids import new_id
 from harness.procs import client_from, wait_all_healthy
-from tests.router.conftest import LOAD_BALANCER
+from tests.router.conftest import LOAD_BALANCER, fast_counts
 
 
 def _spoofed(n: int) -> dict[str, str]:
@@ -60,12 +60,19 @@ def test_made_up_forwarding_headers_are_replaced_on_both_paths(direct: httpx.Cli
 
 def test_spoofed_headers_do_not_reset_the_hold_rate_limit(direct: httpx.Client) -> None:
     show = new_id("show", "eu-west")
+    before = fast_counts(direct)
     statuses = [
         direct.post(f"/shows/{show}/holds", json={}, headers=_spoofed(n)).status_code
         for n in range(8)
     ]
     # hold_burst=3 per address: a new made-up address on every request changes nothing.
     assert statuses == [200, 200, 200] + [429] * 5
+    after = fast_counts(direct)
+    # All eight began on the fast path, which refused the five itself (the others may have
+    # found no idle connection to their endpoint and been sent by ProxyApp).
+    began = {result: after[result] - before[result] for result in after}
+    assert began["answered"] + began["resumed"] == 8
+    assert began["answered"] >= 5
     with client_from("127.0.0.4", direct.base_url) as neighbour:
         assert neighbour.post(f"/shows/{show}/holds", json={}).status_code == 200
 
