@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from router.proxy.protocol import RouterProtocol
 
 _ROUTES_KEPT = 4096  # distinct GET paths remembered; past it the cache starts afresh
-# A POST body this small is buffered from the parser's callbacks with no flow control to do
-# (uvicorn's own high-water mark); a larger one takes the ASGI path.
+# A POST body up to this size is buffered from the parser's callbacks whole, with no flow
+# control (holds and payments are a few hundred bytes); a larger one takes the ASGI path.
 FAST_BODY = 64 * 1024
 _CUT_SHORT = json.dumps(
     {"error": "upstream_failed", "detail": "the upstream answer was cut short"}

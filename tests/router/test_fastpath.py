@@ -243,3 +243,22 @@ def test_pipelined_posts_and_a_refused_one_are_answered_in_order(
 def test_a_post_over_the_body_limit_still_gets_413(client: httpx.Client) -> None:
     response = client.post("/regions/us-east/echo", content=b"x" * 1025)  # max_body_bytes=1024
     assert (response.status_code, response.json()["error"]) == (413, "payload_too_large")
+
+
+def test_a_post_expecting_100_continue_is_left_to_the_asgi_path(
+    router_url: str, client: httpx.Client
+) -> None:
+    before = fast_counts(client)
+    host, port = router_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        head = b"POST /regions/us-east/e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        sock.sendall(head + b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # uvicorn's, when asked
+        sock.sendall(b"{}")
+        received = b""
+        while not _complete(received):
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200") and b'"body": "{}"' in received
+    assert fast_counts(client) == before
