@@ -15,10 +15,12 @@ import json
 import tempfile
 from pathlib import Path
 
+import httpx
+
 from benchmarks.router import Result, measure, table
 from common.ids import new_id
 from harness.pg import free_port
-from harness.procs import Proc, directory_map, router, upstream
+from harness.procs import Proc, directory_map, metric, router, upstream
 
 # name -> (path, body, extra headers): what the customer app sends to hold and to pay.
 WORKLOADS = {
@@ -34,6 +36,7 @@ WORKLOADS = {
     ),
 }
 ASGI_ONLY = "router.proxy.bounds:BoundedProtocol"
+RESULTS = ("answered", "resumed")  # of router_fast_path_requests_total
 
 
 def _script(directory: Path, name: str) -> Path:
@@ -87,10 +90,17 @@ def run(before: Path | None, window: int) -> list[Result]:
                     targets[target] = (proxy.url + path, proxy.proc.pid)
                 script = _script(workdir, name)
                 results += measure(name, targets, window * 3, rounds=3, loads=(64,), script=script)
+            _print_fast_path(proxies["router"].url)
             return results
         finally:
             for proc in started:
                 proc.kill()
+
+
+def _print_fast_path(url: str) -> None:
+    with httpx.Client(base_url=url) as client:
+        counts = [metric(client, "router_fast_path_requests_total", result=r) for r in RESULTS]
+    print(f"  this tree's fast path: {counts[0]:.0f} answered, {counts[1]:.0f} resumed")
 
 
 def main() -> None:
