@@ -49,8 +49,9 @@ def _seen(response: httpx.Response) -> dict[str, Any]:
 
 def test_made_up_forwarding_headers_are_replaced_on_both_paths(direct: httpx.Client) -> None:
     fast = direct.get("/regions/eu-west/x", headers=_spoofed(1))
-    asgi = direct.post("/regions/eu-west/x", json={}, headers=_spoofed(2))
-    for response in (fast, asgi):
+    fast_post = direct.post("/regions/eu-west/x", json={}, headers=_spoofed(2))
+    asgi = direct.get("/regions/eu-west/%78", headers=_spoofed(3))  # percent-encoded: ASGI path
+    for response in (fast, fast_post, asgi):
         seen = _seen(response)
         assert seen["x-forwarded-for"] == "127.0.0.3"
         assert seen["x-forwarded-proto"] == "http"
