@@ -132,7 +132,7 @@ class ProxyApp:
         try:
             route = resume.route if resume else await self._route(scope)
             region = route.region or GLOBAL
-            body = None  # a resumed request carries its own, in `resume.outbound`
+            body = None  # a resumed GET has none
             if not resume:
                 self.limit(scope["method"], route, inbound.client)
                 body = await self._body(inbound, receive)
@@ -237,6 +237,7 @@ class ProxyApp:
         if pool is None:
             raise ProxyError(404, "not_found", f"unknown region {route.region!r}")
         resume: Resume | None = scope.get(RESUME)
+        # A resumed request comes with its own, body included (a POST's; a GET has none).
         outbound = (
             resume.outbound
             if resume
