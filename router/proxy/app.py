@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
@@ -187,7 +188,8 @@ class ProxyApp:
         """Spend the client's token for a login or a hold; raise the 429 when there is none."""
         if method != "POST" or not self.settings.rate_limit_enabled or client is None:
             return
-        path = route.path.split("?", 1)[0]
+        # Decoded as the upstream will decode it: `/h%6Flds` is a hold too.
+        path = unquote(route.path.split("?", 1)[0])
         if route.region is None and path == "/auth/login":
             buckets = self.login_limit
         elif (

@@ -78,6 +78,13 @@ def test_spoofed_headers_do_not_reset_the_hold_rate_limit(direct: httpx.Client) 
         assert neighbour.post(f"/shows/{show}/holds", json={}).status_code == 200
 
 
+def test_a_percent_encoded_hold_path_is_rate_limited_too(healthy: str) -> None:
+    show = new_id("show", "eu-west")
+    with client_from("127.0.0.9", healthy) as client:
+        statuses = [client.post(f"/shows/{show}/h%6Flds", json={}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # hold_burst=3, as for /holds
+
+
 def test_spoofed_headers_do_not_reset_the_login_rate_limit(direct: httpx.Client) -> None:
     with client_from("127.0.0.5", direct.base_url) as client:
         statuses = [
