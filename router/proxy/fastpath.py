@@ -180,12 +180,18 @@ class Exchange:
         sender = self.fast.proxy.sender
         if pool.line.ahead_of(self.priority):
             return False  # others wait for a slot: the ASGI path queues behind them
-        endpoint = pool.pick(None, sender.priority_cap if self.priority else sender.cap)
+        cap = sender.priority_cap if self.priority else sender.cap
+        endpoint = pool.pick(None, cap)
         if endpoint is None:
             return False
         conn = endpoint.client.take_idle()
         if conn is None:
-            return False
+            # Among equals `pick` takes turns, and ProxyApp's pick would take the next turn:
+            # unless it is asked here, that endpoint's idle connections are never found.
+            endpoint = pool.pick([endpoint], cap)
+            conn = endpoint.client.take_idle() if endpoint is not None else None
+            if endpoint is None or conn is None:
+                return False
         sender.budget(pool.code).request()
         endpoint.take()
         self.endpoint, self.conn = endpoint, conn

@@ -263,3 +263,17 @@ def test_a_post_expecting_100_continue_is_left_to_the_asgi_path(
     assert received.startswith(b"HTTP/1.1 200")
     assert b'"body": "{}"' in received
     assert fast_counts(client) == before
+
+
+def test_requests_to_a_region_of_two_endpoints_find_either_ones_idle_connection(
+    router_url: str,
+) -> None:
+    with client_from("127.0.0.10", router_url) as client:
+        for _ in range(4):  # eu-west has two endpoints: leave an idle connection to one at least
+            assert client.get("/regions/eu-west/warm").status_code == 200
+        before = fast_counts(client)
+        for n in range(6):
+            assert client.post(f"/regions/eu-west/w{n}", json={}).status_code == 200
+            assert client.get(f"/regions/eu-west/r{n}").status_code == 200
+        after = fast_counts(client)
+    assert (after["answered"] - before["answered"], after["resumed"] - before["resumed"]) == (12, 0)
