@@ -13,6 +13,7 @@ side by side in front of the echo app (under a minute; the fast path's decision 
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -85,10 +86,13 @@ def _ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> tuple[float, float, float]:
-    """Requests per second, p50 and p99 in ms, measured by wrk."""
+def run_wrk(
+    url: str, connections: int, seconds: int, script: Path | None = None
+) -> tuple[float, float, float]:
+    """Requests per second, p50 and p99 in ms, measured by wrk (its Lua `script` if given)."""
+    scripted = ["-s", str(script)] if script else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", *scripted, url],
         capture_output=True,
         text=True,
         check=True,
@@ -251,6 +255,7 @@ def measure(
     *,
     rounds: int = ROUNDS,
     loads: tuple[int, ...] = (64, 1),
+    script: Path | None = None,
 ) -> list[Result]:
     """Warm each target up, then load it at 64 connections and at 1, in interleaved windows.
 
@@ -259,6 +264,8 @@ def measure(
     medians of the windows' rates and percentiles.
     """
     load = run_wrk if shutil.which("wrk") else run_aiohttp
+    if script is not None:  # requests other than a plain GET: wrk only
+        load = functools.partial(run_wrk, script=script)
     window = max(2, round(seconds / rounds))  # wrk needs ~2 s to settle at one connection
     results = []
     for connections in loads:

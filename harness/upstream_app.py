@@ -1,5 +1,7 @@
 """A tiny regional stand-in for router tests and benchmarks: echoes requests, logs writes.
 
+`?sleep=S` delays the answer to any path by S seconds (`/slow?s=S` too).
+
 Serve with `python -m uvicorn --factory harness.upstream_app:create_app`; configured by
 UPSTREAM_NAME, UPSTREAM_REGION and UPSTREAM_WRITE_LOG (every write appends one line there,
 with O_APPEND, so the count survives a SIGKILL).
@@ -93,8 +95,8 @@ def create_app() -> ASGIApp:
                 f"{name} {headers.get('x-write-id', '-')} {headers.get('idempotency-key', '-')}\n"
             )
             os.write(log_fd, line.encode())
-        if path == "/slow":
-            await asyncio.sleep(float(query.get("s", ["1"])[0]))
+        if path == "/slow" or "sleep" in query:  # `?sleep=` slows any path (a payment's too)
+            await asyncio.sleep(float(query.get("s", query.get("sleep", ["1"]))[0]))
         if path in ("/shows", "/me/reservations") or path.startswith("/customers/"):
             if path != "/shows" and "authorization" not in headers:
                 await _json(send, 401, {"error": "unauthorized", "detail": "no token"})
@@ -121,6 +123,7 @@ def create_app() -> ASGIApp:
             "query": scope["query_string"].decode(),
             "headers": headers,
             "body_len": len(body),
+            **({"body": body.decode("latin-1")} if body else {}),
         }
         await _json(send, 200, echo, extra if path == "/hop" else [])
 

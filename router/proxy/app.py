@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
@@ -48,13 +49,13 @@ CLIENT_GONE = "router.client_gone"  # scope key: the client hung up (router.prox
 
 @dataclass(slots=True, kw_only=True)
 class Resume:
-    """A GET the fast path began and hands over: its answer to relay, or its failed attempt."""
+    """A request the fast path hands over: its answer, an attempt to repeat, or (no endpoint) none."""
 
     started: float  # time.perf_counter() when the request arrived
-    deadline: float
     route: Route
     inbound: Inbound
-    endpoint: Endpoint
+    outbound: Outbound  # with its body and deadline; the rate limit has been applied
+    endpoint: Endpoint | None = None
     sent: Sent | None = None
     error: Exception | None = None
 
@@ -134,7 +135,7 @@ class ProxyApp:
             region = route.region or GLOBAL
             body = None  # a resumed GET has none
             if not resume:
-                self._limit(scope["method"], route, inbound.client)
+                self.limit(scope["method"], route, inbound.client)
                 body = await self._body(inbound, receive)
             status = await self._forward(scope, route, inbound, body, send)
             outcome = "ok" if status < 500 else "upstream_5xx"
@@ -183,10 +184,12 @@ class ProxyApp:
         except RouteNotFound as exc:
             raise ProxyError(404, "not_found", exc.detail) from None
 
-    def _limit(self, method: str, route: Route, client: str | None) -> None:
+    def limit(self, method: str, route: Route, client: str | None) -> None:
+        """Spend the client's token for a login or a hold; raise the 429 when there is none."""
         if method != "POST" or not self.settings.rate_limit_enabled or client is None:
             return
-        path = route.path.split("?", 1)[0]
+        # Decoded as the upstream will decode it: `/h%6Flds` is a hold too.
+        path = unquote(route.path.split("?", 1)[0])
         if route.region is None and path == "/auth/login":
             buckets = self.login_limit
         elif (
@@ -232,35 +235,47 @@ class ProxyApp:
     async def _forward(
         self, scope: Scope, route: Route, inbound: Inbound, body: bytes | None, send: Send
     ) -> int:
-        method: str = scope["method"]
         pool = self.pool(route)
         if pool is None:
             raise ProxyError(404, "not_found", f"unknown region {route.region!r}")
         resume: Resume | None = scope.get(RESUME)
-        outbound = Outbound(
-            method=method,
-            path=route.path,
-            headers=inbound.forward,
-            body=body,
-            repeatable=method in SAFE_METHODS or inbound.idempotency_key,
-            deadline=resume.deadline if resume else self.deadline(),
-            priority=finishes_sale(method, scope["path"], scope["headers"]),
+        # A resumed request comes with its own, body included (a POST's; a GET has none).
+        outbound = (
+            resume.outbound
+            if resume
+            else self.outbound(scope, route, inbound, body, self.deadline())
         )
         try:
-            if resume is None:
+            if resume is None or resume.endpoint is None:
                 sent = await self.sender.send(pool, outbound)
             elif resume.sent is not None:
                 sent = resume.sent
             else:
-                assert resume.error is not None
-                sent = await self.sender.send_again(pool, outbound, resume.endpoint, resume.error)
+                assert resume.error is not None  # the fast path asked `may_retry` already
+                sent = await self.sender.retry(pool, outbound, resume.endpoint, resume.error)
         except NoHealthyEndpoint as exc:
             raise self._unavailable(exc.region) from None
         except RegionOverloaded as exc:
             raise _overloaded(exc.region) from None
         except UpstreamFailed as exc:
-            raise _upstream_failed(exc) from None
+            raise upstream_failed(exc) from None
         return await _relay(sent, scope, inbound.request_id, send)
+
+    @staticmethod
+    def outbound(
+        scope: Scope, route: Route, inbound: Inbound, body: bytes | None, deadline: float
+    ) -> Outbound:
+        """The request to send upstream for `scope`, and whether it may be sent twice."""
+        method: str = scope["method"]
+        return Outbound(
+            method=method,
+            path=route.path,
+            headers=inbound.forward,
+            body=body,
+            repeatable=method in SAFE_METHODS or inbound.idempotency_key,
+            deadline=deadline,
+            priority=finishes_sale(method, scope["path"], scope["headers"]),
+        )
 
     def pool(self, route: Route) -> RegionPool | None:
         """The endpoints that serve a route (None once its region has left the map)."""
@@ -370,7 +385,8 @@ def _too_large(limit: int) -> ProxyError:
     return ProxyError(413, "payload_too_large", f"request body over {limit} bytes", max_bytes=limit)
 
 
-def _upstream_failed(exc: UpstreamFailed) -> ProxyError:
+def upstream_failed(exc: UpstreamFailed) -> ProxyError:
+    """The answer to a request that reached no upstream answer: 504 on a timeout, else 502."""
     if exc.kind == "timeout":
         return ProxyError(
             504,
@@ -383,9 +399,10 @@ def _upstream_failed(exc: UpstreamFailed) -> ProxyError:
     )
 
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: dict[str, str], request_id: str
-) -> None:
+def json_answer(
+    body: dict[str, Any], headers: dict[str, str], request_id: str
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and payload of an answer the router gives itself."""
     payload = json.dumps(body).encode()
     raw = [
         (b"content-type", b"application/json"),
@@ -393,5 +410,12 @@ async def _send_json(
         (b"x-request-id", request_id.encode("latin-1")),
         *((k.lower().encode(), v.encode()) for k, v in headers.items()),
     ]
+    return raw, payload
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str], request_id: str
+) -> None:
+    raw, payload = json_answer(body, headers, request_id)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})

@@ -1,11 +1,14 @@
-"""The proxy's fast path: a bodyless GET relayed from parser callbacks, with no ASGI cycle.
+"""The proxy's fast path: GETs and small POSTs relayed from parser callbacks, with no ASGI cycle.
 
 At one connection, uvicorn's ASGI cycle, a task per request and an answer written in two parts
 cost about as much as the router's own work (docs/benchmarks/router.md). The common case, a GET
-to a healthy endpoint with a kept-alive connection and a short answer, needs none of them: this
-path sends it from the request's parser callback and writes the whole answer in one piece from
-the upstream's. Everything else, and anything that goes wrong, goes to `ProxyApp` (the ASGI
-path, with a `Resume`), so retries, failover and streaming have one implementation.
+or a small POST (a hold, a payment) to a healthy endpoint with a kept-alive connection and a
+short answer, needs none of them: this path sends it from the request's parser callbacks (a
+POST once its body is in, request and body in one write) and writes the whole answer in one
+piece from the upstream's. Everything else goes to `ProxyApp` (the ASGI path, with a `Resume`),
+so queueing, retries, failover and streaming have one implementation. A POST is handed over
+only while none of it was sent, or when its failed attempt may be repeated (`may_retry`: a
+keyed write); an unkeyed POST that may have reached the upstream is answered here, never resent.
 """
 
 import asyncio
@@ -17,18 +20,30 @@ from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from common.observability import request_id_var
-from router.proxy.app import RESUME, SMALL_BODY, ProxyApp, Resume
+from common.priority import finishes_sale
+from router.proxy.app import (
+    RESUME,
+    SMALL_BODY,
+    ProxyApp,
+    ProxyError,
+    Resume,
+    json_answer,
+    upstream_failed,
+)
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
 from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
-from router.upstreams.send import Sent
+from router.upstreams.send import Outbound, Sent, UpstreamFailed, as_failure
 
 if TYPE_CHECKING:
     from router.proxy.protocol import RouterProtocol
 
 _ROUTES_KEPT = 4096  # distinct GET paths remembered; past it the cache starts afresh
+# A POST body up to this size is buffered from the parser's callbacks whole, with no flow
+# control (holds and payments are a few hundred bytes); a larger one takes the ASGI path.
+FAST_BODY = 64 * 1024
 _CUT_SHORT = json.dumps(
     {"error": "upstream_failed", "detail": "the upstream answer was cut short"}
 ).encode()
@@ -47,6 +62,7 @@ class FastPath:
         self.attempt_timeout = min(
             settings.attempt_timeout_seconds, settings.request_deadline_seconds
         )
+        self.max_body = min(FAST_BODY, settings.max_body_bytes)  # past it: the 413 is ProxyApp's
         # path -> (region, length of a /regions/{region} prefix), valid for one cinema map.
         self._routes: dict[str, tuple[str | None, int]] = {}
         self._routes_for: dict[str, str] | None = None
@@ -95,31 +111,18 @@ class FastPath:
         pool = proxy.pool(route)
         if pool is None:
             return None  # the region is leaving the map
-        sender = proxy.sender
-        if pool.line.ahead_of(False):
-            return None  # others wait for a slot: the ASGI path queues behind them
-        endpoint = pool.pick(None, sender.cap)
-        if endpoint is None:
-            return None
-        conn = endpoint.client.take_idle()
-        if conn is None:
-            return None
-        sender.budget(pool.code).request()
-        endpoint.take()
-        exchange = Exchange(self, protocol, scope, route, inbound, pool, endpoint, conn, keep_alive)
-        conn.send(
-            endpoint.client.encode("GET", route.path, inbound.forward, None),
-            head=False,
-            listener=exchange,
-        )
-        exchange.timer = conn.loop.call_later(self.attempt_timeout, exchange.time_out)
-        return exchange
+        exchange = Exchange(self, protocol, scope, route, inbound, pool, keep_alive)
+        if exchange.reading:
+            return exchange  # a POST: sent once its body is in (`Exchange.body_done`)
+        return exchange if exchange.send() else None
 
 
 class Exchange:
     """One fast request: the protocol's current cycle, and the listener of its upstream answer."""
 
     __slots__ = (
+        "body",
+        "chunks",
         "conn",
         "deadline",
         "disconnected",
@@ -128,8 +131,11 @@ class Exchange:
         "inbound",
         "keep_alive",
         "pool",
+        "priority",
         "protocol",
+        "reading",
         "response_complete",
+        "response_started",
         "route",
         "scope",
         "started",
@@ -144,8 +150,6 @@ class Exchange:
         route: Route,
         inbound: Inbound,
         pool: RegionPool,
-        endpoint: Endpoint,
-        conn: Connection,
         keep_alive: bool,
     ) -> None:
         self.started = time.perf_counter()
@@ -156,16 +160,50 @@ class Exchange:
         self.route = route
         self.inbound = inbound
         self.pool = pool
-        self.endpoint = endpoint
-        self.conn = conn
+        self.reading = scope["method"] == "POST"  # its body is still coming in
+        self.chunks: list[bytes] = []
+        self.body: bytes | None = None
+        self.priority = False
+        self.endpoint: Endpoint | None = None
+        self.conn: Connection | None = None
         self.timer: asyncio.TimerHandle | None = None
-        # What uvicorn's HttpToolsProtocol reads and writes on its current cycle.
+        # What uvicorn's HttpToolsProtocol (and router.proxy.bounds) reads and writes on its
+        # current cycle.
         self.response_complete = False
+        self.response_started = False
         self.keep_alive = keep_alive
         self.disconnected = False
 
+    def send(self) -> bool:
+        """Write the request on an idle connection to an endpoint under its cap; False if none."""
+        pool = self.pool
+        sender = self.fast.proxy.sender
+        if pool.line.ahead_of(self.priority):
+            return False  # others wait for a slot: the ASGI path queues behind them
+        cap = sender.priority_cap if self.priority else sender.cap
+        endpoint = pool.pick(None, cap)
+        if endpoint is None:
+            return False
+        conn = endpoint.client.take_idle()
+        if conn is None:
+            # Among equals `pick` takes turns, and ProxyApp's pick would take the next turn:
+            # unless it is asked here, that endpoint's idle connections are never found.
+            endpoint = pool.pick([endpoint], cap)
+            conn = endpoint.client.take_idle() if endpoint is not None else None
+            if endpoint is None or conn is None:
+                return False
+        sender.budget(pool.code).request()
+        endpoint.take()
+        self.endpoint, self.conn = endpoint, conn
+        method: str = self.scope["method"]
+        request = endpoint.client.encode(method, self.route.path, self.inbound.forward, self.body)
+        conn.send(request, head=False, listener=self)
+        self.timer = conn.loop.call_later(self.fast.attempt_timeout, self.time_out)
+        return True
+
     def time_out(self) -> None:
         """The answer took longer than an attempt may."""
+        assert self.conn is not None  # the timer is set when the request is sent
         if self.conn.headed:
             self.conn.time_out_body()
         else:
@@ -175,46 +213,94 @@ class Exchange:
 
     def on_head(self, conn: Connection) -> None:
         """Keep a short framed answer for one write; hand a long or unframed one to ProxyApp."""
-        self.fast.proxy.sender.answered(self.endpoint, self.pool, conn.status)
+        endpoint = self.endpoint
+        assert endpoint is not None  # an answer comes to a sent request
+        self.fast.proxy.sender.answered(endpoint, self.pool, conn.status)
         length = conn.content_length
         if conn.status in (204, 304) or (length is not None and length <= SMALL_BODY):
             return
         self._detach()
-        self._hand_over(sent=Sent(Response(conn, self.endpoint.client), self.endpoint))
+        self._hand_over(sent=Sent(Response(conn, endpoint.client), endpoint))
 
     def on_done(self, conn: Connection) -> None:
         """Write the whole answer at once, then give the connection back."""
+        endpoint = self.endpoint
+        assert endpoint is not None
         self._detach()
         status = conn.status
         chunks = conn.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._write(self._head(status, conn.raw_headers) + body)
-        self.endpoint.release()
-        self.endpoint.client.give_back(conn, reusable=conn.keep_alive and not conn.closed)
+        endpoint.release()
+        endpoint.client.give_back(conn, reusable=conn.keep_alive and not conn.closed)
         self._finish(status, "ok" if status < 500 else "upstream_5xx")
 
     def on_fail(self, conn: Connection, error: Exception) -> None:
-        """Before the answer: let ProxyApp retry it. Midway: a 502, as ProxyApp would answer."""
+        """Before the answer: ProxyApp retries it if `may_retry` allows. Midway: a 502."""
+        endpoint = self.endpoint
+        assert endpoint is not None
         self._detach()
-        self.endpoint.client.give_back(conn, reusable=False)
+        endpoint.client.give_back(conn, reusable=False)
         if not conn.headed:
-            self.fast.proxy.sender.attempt_failed(self.endpoint, self.pool, error)
-            self._hand_over(error=error)
+            self.fast.proxy.sender.attempt_failed(endpoint, self.pool, error)
+            outbound = self._outbound()
+            if outbound.may_retry(error):
+                self._hand_over(outbound, error=error)
+            else:  # it may have reached the upstream: answered as ProxyApp would, never resent
+                self._answer(upstream_failed(self._failure(error)))
             return
-        self.endpoint.release()
+        endpoint.release()
         self._write(self._head(502, _CUT_SHORT_HEADERS) + _CUT_SHORT)
         self._finish(502, "upstream_failed")
 
     # Protocol callbacks (router.proxy.protocol)
 
+    def body_part(self, data: bytes) -> None:
+        """Buffer a piece of a POST's body (its length was checked against `max_body`)."""
+        self.chunks.append(data)
+
+    def body_done(self) -> None:
+        """The whole POST is in: apply the rate limit, then send it or hand it to ProxyApp."""
+        if not self.reading:
+            return  # a GET, sent already
+        self.reading = False
+        chunks = self.chunks
+        self.body = (chunks[0] if len(chunks) == 1 else b"".join(chunks)) if chunks else None
+        proxy = self.fast.proxy
+        try:
+            proxy.limit("POST", self.route, self.inbound.client)
+        except ProxyError as refused:
+            # Not from inside the parser's callback: a pipelined request may follow in this read.
+            self.protocol.loop.call_soon(self._answer, refused)
+            return
+        self.deadline = proxy.deadline()  # from the end of the body, as on the ASGI path
+        self.priority = finishes_sale("POST", self.scope["path"], self.scope["headers"])
+        if not self.send():
+            self._hand_over()  # nothing sent: ProxyApp waits in the region's line, or refuses
+
     def client_gone(self) -> None:
         """The client hung up: finish reading the answer, write nothing."""
         self.disconnected = True
+        if self.reading:  # mid-body: nothing was sent, nothing more will come
+            self.reading = False
+            self.response_complete = True
+            self._record(400, "client_gone")
 
     # Internals
 
+    def _outbound(self) -> Outbound:
+        proxy = self.fast.proxy
+        return proxy.outbound(self.scope, self.route, self.inbound, self.body, self.deadline)
+
+    def _failure(self, error: Exception) -> UpstreamFailed:
+        failure = as_failure(self.pool.code, error)
+        if isinstance(failure, UpstreamFailed):
+            return failure
+        return UpstreamFailed(self.pool.code, "connection")  # on_fail only hears of I/O errors
+
     def _detach(self) -> None:
+        assert self.conn is not None
         self.conn.listener = None
         if self.timer is not None:
             self.timer.cancel()
@@ -236,31 +322,45 @@ class Exchange:
         if not self.disconnected and not transport.is_closing():
             transport.write(data)
 
+    def _answer(self, refusal: ProxyError) -> None:
+        """Answer with an error of the router's own, as ProxyApp words it."""
+        headers, payload = json_answer(refusal.body, refusal.headers, self.inbound.request_id)
+        self._write(self._head(refusal.status, headers) + payload)
+        self._finish(refusal.status, str(refusal.body["error"]))
+
     def _finish(self, status: int, outcome: str) -> None:
         protocol = self.protocol
         self.response_complete = True
         if not self.keep_alive:
             protocol.transport.close()
         STATS.fast["answered"] += 1
-        if self.disconnected:
-            outcome = "client_gone"
+        self._record(status, "client_gone" if self.disconnected else outcome)
+        protocol.on_response_complete()
+
+    def _record(self, status: int, outcome: str) -> None:
         request_id = self.inbound.request_id
         region = self.route.region or GLOBAL
+        scope = self.scope
         token = request_id_var.set(request_id)
         try:
             self.fast.proxy.observe(
-                "GET", self.scope["path"], request_id, region, (outcome, status), self.started
+                scope["method"], scope["path"], request_id, region, (outcome, status), self.started
             )
         finally:
             request_id_var.reset(token)
-        protocol.on_response_complete()
 
-    def _hand_over(self, *, sent: Sent | None = None, error: Exception | None = None) -> None:
+    def _hand_over(
+        self,
+        outbound: Outbound | None = None,
+        *,
+        sent: Sent | None = None,
+        error: Exception | None = None,
+    ) -> None:
         resume = Resume(
             started=self.started,
-            deadline=self.deadline,
             route=self.route,
             inbound=self.inbound,
+            outbound=outbound or self._outbound(),
             endpoint=self.endpoint,
             sent=sent,
             error=error,

@@ -20,10 +20,11 @@ from router.proxy.headers import read_request_headers
 
 # What `uvicorn --http` takes to serve the router with this protocol.
 SPEC = "router.proxy.protocol:RouterProtocol"
+_FAST_METHODS = frozenset({b"GET", b"POST"})
 
 
 class RouterProtocol(BoundedProtocol):
-    """Takes qualifying GETs on the fast path; everything else goes to uvicorn's ASGI cycle."""
+    """Takes qualifying GETs and small POSTs on the fast path; the rest goes to the ASGI cycle."""
 
     def __init__(
         self,
@@ -42,8 +43,9 @@ class RouterProtocol(BoundedProtocol):
     def _start_fast(self, fast: FastPath) -> bool:
         parser = self.parser
         cycle = self.cycle
+        method = parser.get_method()
         if (
-            parser.get_method() != b"GET"
+            method not in _FAST_METHODS
             or (cycle is not None and not cycle.response_complete)
             or self.pipeline
             or self.limit_concurrency is not None
@@ -60,13 +62,15 @@ class RouterProtocol(BoundedProtocol):
         inbound = read_request_headers(
             self.headers, client=client, scheme=self.scheme or "http", trusted=fast.proxy.trusted
         )
-        if inbound.content_length or inbound.chunked or inbound.bad_length:
+        if inbound.chunked or inbound.bad_length:
             return False
+        if inbound.content_length and (method == b"GET" or inbound.content_length > fast.max_body):
+            return False  # a GET's body, or a large body: the ASGI path (and its 413)
         if inbound.forwarded and self.trusted is not None and client in self.trusted:
             return False  # the proxy-headers middleware rewrites client and scheme first
         version = parser.get_http_version()
         scope: Scope = self.scope  # type: ignore[assignment]  # the ASGI path reads it alike
-        scope["method"] = "GET"
+        scope["method"] = method.decode("ascii")
         scope["path"] = raw_path.decode("ascii")
         scope["raw_path"] = raw_path
         scope["query_string"] = url.query or b""
@@ -81,12 +85,16 @@ class RouterProtocol(BoundedProtocol):
         return True
 
     def on_body(self, body: bytes) -> None:
-        if not isinstance(self.cycle, Exchange):
+        if isinstance(self.cycle, Exchange):
+            self.cycle.body_part(body)
+        else:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if isinstance(self.cycle, Exchange):
+        cycle = self.cycle
+        if isinstance(cycle, Exchange):
             self.message_done()
+            cycle.body_done()
         else:
             super().on_message_complete()
 
@@ -113,7 +121,7 @@ class RouterProtocol(BoundedProtocol):
             keep_alive=exchange.keep_alive,
             on_response=self.on_response_complete,
         )
-        cycle.more_body = False  # a GET without a body: nothing more will come
+        cycle.more_body = False  # a whole request: its body, if any, is in `Resume.outbound`
         cycle.message_event.set()
         cycle.disconnected = exchange.disconnected
         if self.cycle is exchange:  # type: ignore[comparison-overlap]

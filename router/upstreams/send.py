@@ -180,7 +180,13 @@ class Sender:
     ) -> Sent:
         """After a first attempt on `failed` ended in `error`: retry elsewhere if safe, else raise."""
         if not request.may_retry(error):
-            raise _as_failure(pool.code, error) from error
+            raise as_failure(pool.code, error) from error
+        return await self.retry(pool, request, failed, error)
+
+    async def retry(
+        self, pool: RegionPool, request: Outbound, failed: Endpoint, error: Exception
+    ) -> Sent:
+        """Send again, elsewhere if possible, a request whose `may_retry(error)` said yes."""
         return await self._retry(pool, [failed], error, request)
 
     def answered(self, endpoint: Endpoint, pool: RegionPool, status: int) -> None:
@@ -215,7 +221,7 @@ class Sender:
         remaining = request.deadline - time.monotonic()
         budget = self.budget(pool.code)
         if self.settings.retry_budget == 0 or remaining <= 0 or not budget.try_retry():
-            raise _as_failure(pool.code, error)
+            raise as_failure(pool.code, error)
         errors = [error]
         # Tenacity spaces the retries; the first one also waits a jittered moment.
         await asyncio.sleep(random.uniform(0, self.settings.retry_backoff_seconds))
@@ -238,10 +244,10 @@ class Sender:
         except (NoHealthyEndpoint, RegionOverloaded):
             raise
         except _BudgetSpent:
-            raise _as_failure(pool.code, errors[-1]) from None
+            raise as_failure(pool.code, errors[-1]) from None
         except Exception as exc:
-            raise _as_failure(pool.code, exc) from exc
-        raise _as_failure(pool.code, error)  # pragma: no cover - tenacity always reraises
+            raise as_failure(pool.code, exc) from exc
+        raise as_failure(pool.code, error)  # pragma: no cover - tenacity always reraises
 
     async def _attempt(self, pool: RegionPool, endpoint: Endpoint, request: Outbound) -> Sent:
         timeout = min(self.settings.attempt_timeout_seconds, request.deadline - time.monotonic())
@@ -264,7 +270,8 @@ def _waited(region: str, outcome: str, started: float) -> None:
     LINE_WAIT_SECONDS.labels(region).observe(time.monotonic() - started)
 
 
-def _as_failure(region: str, exc: BaseException) -> BaseException:
+def as_failure(region: str, exc: BaseException) -> BaseException:
+    """What a request that ended in `exc` is answered for (`UpstreamFailed` for transport errors)."""
     if isinstance(exc, NoHealthyEndpoint | UpstreamFailed | RegionOverloaded):
         return exc
     if isinstance(exc, PoolBusy):

@@ -13,7 +13,7 @@ import pytest
 
 from common.ids import new_id
 from harness.procs import client_from, wait_all_healthy
-from tests.router.conftest import LOAD_BALANCER
+from tests.router.conftest import LOAD_BALANCER, fast_counts
 
 
 def _spoofed(n: int) -> dict[str, str]:
@@ -49,8 +49,9 @@ def _seen(response: httpx.Response) -> dict[str, Any]:
 
 def test_made_up_forwarding_headers_are_replaced_on_both_paths(direct: httpx.Client) -> None:
     fast = direct.get("/regions/eu-west/x", headers=_spoofed(1))
-    asgi = direct.post("/regions/eu-west/x", json={}, headers=_spoofed(2))
-    for response in (fast, asgi):
+    fast_post = direct.post("/regions/eu-west/x", json={}, headers=_spoofed(2))
+    asgi = direct.get("/regions/eu-west/%78", headers=_spoofed(3))  # percent-encoded: ASGI path
+    for response in (fast, fast_post, asgi):
         seen = _seen(response)
         assert seen["x-forwarded-for"] == "127.0.0.3"
         assert seen["x-forwarded-proto"] == "http"
@@ -60,14 +61,28 @@ def test_made_up_forwarding_headers_are_replaced_on_both_paths(direct: httpx.Cli
 
 def test_spoofed_headers_do_not_reset_the_hold_rate_limit(direct: httpx.Client) -> None:
     show = new_id("show", "eu-west")
+    before = fast_counts(direct)
     statuses = [
         direct.post(f"/shows/{show}/holds", json={}, headers=_spoofed(n)).status_code
         for n in range(8)
     ]
     # hold_burst=3 per address: a new made-up address on every request changes nothing.
     assert statuses == [200, 200, 200] + [429] * 5
+    after = fast_counts(direct)
+    # All eight began on the fast path, which refused the five itself (the others may have
+    # found no idle connection to their endpoint and been sent by ProxyApp).
+    began = {result: after[result] - before[result] for result in after}
+    assert began["answered"] + began["resumed"] == 8
+    assert began["answered"] >= 5
     with client_from("127.0.0.4", direct.base_url) as neighbour:
         assert neighbour.post(f"/shows/{show}/holds", json={}).status_code == 200
+
+
+def test_a_percent_encoded_hold_path_is_rate_limited_too(healthy: str) -> None:
+    show = new_id("show", "eu-west")
+    with client_from("127.0.0.9", healthy) as client:
+        statuses = [client.post(f"/shows/{show}/h%6Flds", json={}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]  # hold_burst=3, as for /holds
 
 
 def test_spoofed_headers_do_not_reset_the_login_rate_limit(direct: httpx.Client) -> None:

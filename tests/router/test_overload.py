@@ -1,21 +1,23 @@
-"""Overload rules: the retry budget, the in-flight cap per endpoint, timed-out keyed writes."""
+"""Overload rules: the retry budget, the in-flight cap and payments' headroom, timed-out keyed writes."""
 
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from common.ids import new_id
 from harness.procs import Proc, metric, router
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import Http1Pool
 from router.upstreams.pool import Endpoint, Health, RegionPool
 from router.upstreams.send import Outbound, RegionOverloaded, Sender, UpstreamFailed
+from tests.router.conftest import fast_counts
 
 
 def _endpoint(url: str, region: str) -> Endpoint:
@@ -217,3 +219,74 @@ def test_a_saturated_region_answers_503_region_overloaded(
 def _in_flight(client: httpx.Client, endpoint: str) -> float:
     """Requests the router has in flight to a us-east endpoint."""
     return metric(client, "router_endpoint_in_flight", region="us-east", endpoint=endpoint)
+
+
+@pytest.fixture(scope="module")
+def headroom_router(directory_url: str) -> Iterator[str]:
+    """A router with one slot per endpoint, one more for payments, and no line to wait in."""
+    with router(
+        directory_url,
+        max_in_flight_per_endpoint=1,
+        priority_headroom_per_endpoint=1,
+        line_max_per_region=0,
+    ).running() as url:
+        yield url
+
+
+def test_fast_posts_keep_the_cap_and_the_headroom(
+    headroom_router: str, upstreams: dict[str, Proc]
+) -> None:
+    only = upstreams["c"].url  # us-east's one endpoint
+    payment = f"/reservations/{new_id('res', 'us-east')}/payments"
+    hold = f"/shows/{new_id('show', 'us-east')}/holds"
+    with httpx.Client(base_url=headroom_router, timeout=10.0) as client:
+        # Two payments at once leave the router two idle connections to us-east.
+        warm = [
+            threading.Thread(
+                target=client.post, args=(f"{payment}?sleep=0.3",), kwargs={"json": {}}
+            )
+            for _ in range(2)
+        ]
+        _run_while(warm, lambda: None)
+        slow_get = threading.Thread(target=client.get, args=("/regions/us-east/slow?s=4",))
+        slow_pay = threading.Thread(
+            target=client.post, args=(f"{payment}?sleep=3",), kwargs={"json": {}}
+        )
+
+        def at_the_cap() -> None:
+            _wait_in_flight(client, only, 1)
+            before = fast_counts(client)
+            assert _overloaded(client.post(hold, json={}))  # a new hold: the cap holds
+            assert client.post(payment, json={}).status_code == 200  # a payment: the headroom
+            after = fast_counts(client)
+            assert after["answered"] - before["answered"] == 1  # the payment, on the fast path
+            assert after["resumed"] - before["resumed"] == 1  # the hold, refused by ProxyApp
+            _run_while([slow_pay], past_the_headroom)
+
+        def past_the_headroom() -> None:
+            _wait_in_flight(client, only, 2)
+            assert _overloaded(client.post(payment, json={}))  # the headroom is full too
+
+        _run_while([slow_get], at_the_cap)
+
+
+def _run_while(threads: list[threading.Thread], check: Callable[[], None]) -> None:
+    """Start `threads`, run `check` meanwhile, and join them whatever it did."""
+    for thread in threads:
+        thread.start()
+    try:
+        check()
+    finally:
+        for thread in threads:
+            thread.join()
+
+
+def _wait_in_flight(client: httpx.Client, endpoint: str, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while _in_flight(client, endpoint) != count:
+        assert time.monotonic() < deadline, f"never {count} in flight"
+        time.sleep(0.01)
+
+
+def _overloaded(response: httpx.Response) -> bool:
+    return response.status_code == 503 and response.json()["error"] == "region_overloaded"
