@@ -73,14 +73,17 @@ def _waiting(row: Any) -> int:
     return int(row.next_rank - row.admitted_through if row.shuffled else row.early_count)
 
 
-async def join(conn: Conn, *, show_id: str, user_id: str, now: datetime) -> None:
+async def join(
+    conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
+) -> LineStatus:
     """Join a show's line once (a customer whose window is over joins at the end again).
 
-    A show without an on-sale has no line: its status then says `open`.
+    One statement: the join and the place it leaves the customer in. A show without an
+    on-sale has no line: its status then says `open`.
     """
     params = {"show_id": show_id, "user_id": user_id, "now": now}
-    await run(conn, sql.LEAVE_EXPIRED, params)
-    await fetch(conn, sql.JOIN, params)
+    row = await fetch_one(conn, sql.JOIN, params)
+    return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
 
 
 async def leave(conn: Conn, *, show_id: str, user_id: str) -> None:
@@ -93,6 +96,13 @@ async def place_in_line(
 ) -> LineStatus:
     """Where a customer stands, from the database: the pass once admitted, a new line ticket."""
     row = await fetch_one(conn, sql.PLACE, {"show_id": show_id, "user_id": user_id})
+    return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
+
+
+def _place(
+    row: Any, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
+) -> LineStatus:
+    """A customer's status from their row of PLACE (or JOIN; None: the show has no on-sale)."""
     if row is None or not row.waiting_room:
         return LineStatus(show_id=show_id, state=LineState.open)
     status = LineStatus(

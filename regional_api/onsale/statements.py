@@ -34,7 +34,9 @@ SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_r
 FROM shows s LEFT JOIN onsales o ON o.show_id = s.id WHERE s.id = %(show_id)s
 """
 
-JOIN = "SELECT joined FROM join_line(%(show_id)s, %(user_id)s, %(now)s)"
+# A join in one round trip (migration 0008): an expired window's entry goes, the customer joins
+# once, and the place is read as PLACE reads it.
+JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = """
@@ -43,11 +45,6 @@ SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.adm
        e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
 WHERE o.show_id = %(show_id)s
-"""
-
-# A window that is over frees its place: joining again queues at the end.
-LEAVE_EXPIRED = """
-DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(user_id)s AND expires_at <= %(now)s
 """
 
 # A customer who gives up: an admitted one frees the room for the next (the admitter paces on
