@@ -84,21 +84,21 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s
 """
 
 # The row itself is then waited for (a join holds it for a moment), and serializes with joins.
+# `elapsed`: seconds since admission was last paced, by the database's one clock (NULL at first).
 LOCK_ROOM = """
-SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second
+SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second, admit_credit,
+  extract(epoch FROM now() - paced_at)::float8 AS elapsed
 FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR UPDATE
 """
 
 SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 
-# What admission is paced by: seats free and held now, holds made in the last `window` seconds,
-# and the admitted customers whose window is open and who hold nothing yet.
+# What admission is paced by: seats free and held now, the seats taken (held or sold) and the
+# reservations they belong to (the average party), holds made in the last `window` seconds, and
+# the admitted customers whose window is open and who hold nothing yet. The show's seats are
+# read once, by its (show_id, ...) key.
 ROOM_LOAD = """
-SELECT
-  (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
-     AND (status = 'free' OR (status = 'held' AND held_until <= %(now)s))) AS free,
-  (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
-     AND status = 'held' AND held_until > %(now)s) AS held,
+SELECT seats.free, seats.held, seats.taken, seats.parties,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
      AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
   (SELECT count(*) FROM line_entries e WHERE e.show_id = %(show_id)s
@@ -106,6 +106,15 @@ SELECT
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = %(show_id)s
        AND r.user_id = e.user_id AND r.created_at >= e.admitted_at
        AND r.status IN ('held', 'confirmed'))) AS idle_admitted
+FROM (
+  SELECT
+    count(*) FILTER (WHERE status = 'free' OR (status = 'held' AND held_until <= %(now)s)) AS free,
+    count(*) FILTER (WHERE status = 'held' AND held_until > %(now)s) AS held,
+    count(*) FILTER (WHERE reservation_id IS NOT NULL
+      AND (status = 'sold' OR (status = 'held' AND held_until > %(now)s))) AS taken,
+    count(DISTINCT reservation_id) FILTER (WHERE reservation_id IS NOT NULL
+      AND (status = 'sold' OR (status = 'held' AND held_until > %(now)s))) AS parties
+  FROM show_seats WHERE show_id = %(show_id)s) seats
 """
 
 # Admission times never go back along the line, even with another replica's clock ahead.
@@ -119,7 +128,8 @@ admitted AS (
     expires_at = (SELECT at FROM stamp) + make_interval(secs => %(window_seconds)s)
   WHERE show_id = %(show_id)s AND rank > %(after)s AND rank <= %(through)s AND admitted_at IS NULL
   RETURNING 1)
-UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s
+UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s,
+  admit_credit = %(credit)s, paced_at = now()
 WHERE show_id = %(show_id)s
 RETURNING (SELECT count(*) FROM admitted) AS admitted
 """

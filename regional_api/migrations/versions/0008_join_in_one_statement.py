@@ -6,6 +6,11 @@ customer's expired entry, `join_line`, read the place); `join_and_place` does al
 call, with the plans of its statements kept per connection (`plan_cache_mode =
 force_generic_plan`, as `claim_seats`), and answers the row the place is read from.
 
+Admission is paced in the on-sale's row (`admit_credit`, `paced_at`: customers that may still be
+admitted, and when the pace last ran, by the database's clock) rather than in each replica's
+memory: every replica ticks, and with a credit each they admitted up to once per replica per
+tick, past the configured ceiling.
+
 Revision ID: 0008
 Revises: 0007
 """
@@ -18,6 +23,9 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = """
+ALTER TABLE onsales ADD COLUMN admit_credit real NOT NULL DEFAULT 0,
+                    ADD COLUMN paced_at timestamptz;
+
 CREATE FUNCTION join_and_place(p_show_id text, p_user_id text, p_now timestamptz)
 RETURNS TABLE (
     opens_at timestamptz, waiting_room boolean, shuffled boolean, early_count integer,
@@ -41,7 +49,10 @@ END
 $fn$;
 """
 
-DOWNGRADE = "DROP FUNCTION join_and_place(text, text, timestamptz);"
+DOWNGRADE = """
+DROP FUNCTION join_and_place(text, text, timestamptz);
+ALTER TABLE onsales DROP COLUMN admit_credit, DROP COLUMN paced_at;
+"""
 
 
 def upgrade() -> None:
