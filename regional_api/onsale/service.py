@@ -6,6 +6,7 @@ from typing import Any
 from common.db import Conn, fetch, fetch_one, run
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
+from regional_api.onsale.admitter import OPENING_SECONDS
 from regional_api.onsale.rooms import Line
 from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
@@ -161,9 +162,12 @@ def _estimate(
     status.position = rank - counters.admitted_through
     # The admitter paces at least a quarter of the ceiling (`admitter.pace`), also before its
     # first tick has set a rate: the front of the line is not told to wait long at the opening.
-    floor = float(counters.max_admit_per_second) / 4
-    rate = max(float(counters.admit_rate), floor, MIN_RATE)
-    wait = until_opening + status.position / rate
+    ceiling = float(counters.max_admit_per_second)
+    rate = max(float(counters.admit_rate), ceiling / 4, MIN_RATE)
+    ahead = status.position
+    if counters.admitted_through == 0:  # the opening's batch goes in at once
+        ahead = max(0.0, ahead - ceiling * OPENING_SECONDS)
+    wait = until_opening + ahead / rate
     status.estimated_wait_seconds = round(wait, 1)
     # Near the front often; far back rarely, but again a little before the seats may all be
     # gone (the unsold seats over the rate they go at), then every second until they are:

@@ -9,7 +9,9 @@ import psycopg
 
 from common.db import make_pool
 from regional_api.clock import Clock
+from regional_api.onsale import service
 from regional_api.onsale.admitter import Admitter, credit, pace, room
+from regional_api.onsale.rooms import Line
 from tests.regional_api.factories import query, seed_show
 
 
@@ -145,3 +147,14 @@ def test_another_replica_admitting_is_skipped(regional_dsn: str) -> None:
         )
         assert asyncio.run(_tick(regional_dsn)) == 0
     assert asyncio.run(_tick(regional_dsn)) == 1
+
+
+def test_the_customers_of_the_opening_batch_are_told_to_poll_soon() -> None:
+    now = datetime.now(UTC)
+    line = Line(now - timedelta(seconds=1), True, 0, 2000, 0, 0.0, 100.0, False, 300, 0.0, 0.0)
+    front = service.place_from_line(line, show_id="s", rank=90, ticket="t", now=now)
+    behind = service.place_from_line(line, show_id="s", rank=400, ticket="t", now=now)
+    assert front is not None
+    assert behind is not None
+    assert (front.estimated_wait_seconds, front.poll_after_seconds) == (0.0, 0.5)
+    assert behind.estimated_wait_seconds == 12.0  # 300 past the batch, at 25 a second
