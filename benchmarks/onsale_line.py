@@ -29,7 +29,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import Load, cpu_seconds, run_load
-from benchmarks.suite import line_poll, loads, system
+from benchmarks.suite import line_join, line_poll, loads, system
 from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
 from benchmarks.suite.line_rush import LineRush, run_line_rush
 from deploy.local.stack import LocalStack
@@ -191,6 +191,9 @@ def main() -> None:
     parser.add_argument(
         "--poll-cost", action="store_true", help="only the CPU of one poll, in process (us)"
     )
+    parser.add_argument(
+        "--join-cost", action="store_true", help="only the CPU of one join, on the stack (us)"
+    )
     args = parser.parse_args()
     if args.poll_cost:
         logging.disable(logging.INFO)  # the endpoint's access log would flood the terminal
@@ -199,6 +202,9 @@ def main() -> None:
     stack = system.start_stack(progress=lambda _: None)
     results: dict[str, dict[str, Any]] = {}
     try:
+        if args.join_cost:
+            print(json.dumps(line_join.cost(stack), indent=2))
+            return
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             if args.variant != "large":

@@ -2,25 +2,36 @@
 
 Paying a hold turns held seats into sold ones, and a door check-in lets a ticket holder in.
 Refusing them during a rush strands seats in holds nobody can pay for, so the router and the
-regional replicas admit them ahead of new work (new holds, searches, reads). A hold that carries
-an admission pass is a customer the waiting room let in: it goes ahead of the line's polls too
-(a forged pass only buys a quick 403).
+regional replicas admit them ahead of new work (new holds, joins of a line, searches, reads).
+A customer the waiting room let in carries an admission pass: their holds and their seat map
+go ahead of the line's joins and polls too. The pass is only looked at here (well formed, not
+expired: no secret, no lookup); the endpoint verifies it, so a forged one buys a quick 403.
 """
 
 import re
+import time
 from collections.abc import Iterable
 
 _PRIORITY_PATH = re.compile(r"/(?:reservations/[^/]+/payments|cinemas/[^/]+/tickets/validate)")
 _HOLD_PATH = re.compile(r"/shows/[^/]+/(?:holds|best-available)")
+_SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
 _ADMISSION_PASS = b"x-admission-pass"
+# `<expiry epoch>.<HMAC-SHA256, base64url without padding>` (regional_api/onsale/passes.py).
+_PASS = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
 
 
 def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
-    """Whether a request pays a hold, checks a ticket in, or is an admitted customer's hold."""
-    if method != "POST":
-        return False
-    if _PRIORITY_PATH.fullmatch(path) is not None:
+    """Whether a request pays, checks a ticket in, or is an admitted customer's hold or seat map."""
+    if method == "POST" and _PRIORITY_PATH.fullmatch(path) is not None:
         return True
-    return _HOLD_PATH.fullmatch(path) is not None and any(
-        name == _ADMISSION_PASS for name, _ in headers
-    )
+    if method == "POST":
+        admitted = _HOLD_PATH.fullmatch(path) is not None
+    else:
+        admitted = method == "GET" and _SEAT_MAP_PATH.fullmatch(path) is not None
+    return admitted and any(name == _ADMISSION_PASS and _current(value) for name, value in headers)
+
+
+def _current(admission_pass: bytes) -> bool:
+    """Whether a pass looks like one and its window is still open (its signature is not checked)."""
+    shape = _PASS.fullmatch(admission_pass)
+    return shape is not None and int(shape.group(1)) > time.time()

@@ -119,6 +119,8 @@ READING = [
     " which the router would have to carry without counting it against its per-endpoint cap).",
     "",
 ]
+# Sections written by hand below this line (with their own commands) survive `--write`.
+KEPT = "<!-- written by hand: kept by --write -->"
 VARIANTS = {"onsale_line": "onsale-line.png", "onsale_line_large": "onsale-line-large.png"}
 
 
@@ -233,4 +235,11 @@ def write_doc(results: dict[str, dict[str, Any]], command: str) -> None:
         *READING,
         *section(figures)[2:],
     ]
-    DOC.write_text("\n".join(lines))
+    DOC.write_text("\n".join(lines) + _kept())
+
+
+def _kept() -> str:
+    """The doc's hand-written tail (from `KEPT` on), which a rewrite carries over."""
+    text = DOC.read_text() if DOC.exists() else ""
+    at = text.find(KEPT)
+    return "" if at < 0 else "\n\n" + text[at:]

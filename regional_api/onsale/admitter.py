@@ -2,16 +2,21 @@
 
 Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's admission
 lock (the others skip it) takes its row lock, ranks the pre-opening line in random order if
-nobody has yet, then admits the next customers in rank order: as many as the pace allows, never
-more than the seats still free for customers who hold nothing yet. The pace is adaptive: 1.5
-times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
-the ceiling (so an opening starts briskly), at most the ceiling. A show with no seat free or
-held is sold out, and everyone still waiting is told so.
+nobody has yet, then admits the next customers in rank order: as many as the pace allows, and
+no more than the room (`room`: the parties the free seats make, a quarter more for customers who
+leave without buying, never more than the free seats, less the admitted customers who hold
+nothing yet). The pace is adaptive: 1.5 times the successful holds per second of the last
+`PACE_WINDOW` seconds, at least a quarter of the ceiling, at most the ceiling; its credit lives
+in the on-sale's row, so the replicas share one pace. At the opening (nobody admitted yet) the
+credit is a second of the ceiling at once: the first batch is as many customers as the room
+holds, up to that, instead of a quarter of the ceiling per second while the first holds come in.
+A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
 import asyncio
 import logging
 import math
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 
@@ -25,6 +30,9 @@ TICK = 0.5
 # Short, so the pace follows an opening's ramp within a second or two (with 10 s it lagged the
 # sales by seconds: `benchmarks/onsale_line.py`'s time to sell out).
 PACE_WINDOW = 2
+# Admitted customers who never buy: the room admits this many times the free seats' parties.
+LEAVERS = 1.25
+OPENING_SECONDS = 1.0  # the opening's batch: this long at the ceiling, at once
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
@@ -35,13 +43,49 @@ def pace(*, recent_holds: int, ceiling: float) -> float:
     return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
 
+def room(*, free: int, taken: int, parties: int, idle: int) -> int:
+    """Customers who may be admitted now: the free seats' parties and leavers, less the idle.
+
+    The party is the show's average seats per reservation so far, one before any: at the opening
+    the room is the free seats, as many customers as could each buy one.
+    """
+    party = taken / parties if parties else 1.0
+    return max(0, min(free, math.ceil(free * LEAVERS / party)) - idle)
+
+
+def credit(*, saved: float, rate: float, elapsed: float | None, opening: float | None) -> float:
+    """Customers the pace allows now: what was saved plus the rate since it last ran.
+
+    Unused pace is not saved up beyond a second's worth (no burst after a stall), except at the
+    opening, which may admit `opening` customers at once.
+    """
+    since = TICK if elapsed is None else min(max(elapsed, 0.0), 1.0)
+    allowed = min(saved + rate * since, max(rate, 1.0))
+    return allowed if opening is None else max(allowed, opening)
+
+
+def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
+    """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
+    ceiling = float(onsale.max_admit_per_second)
+    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
+    opening = ceiling * OPENING_SECONDS if onsale.admitted_through == 0 else None
+    allowed = credit(saved=onsale.admit_credit, rate=rate, elapsed=onsale.elapsed, opening=opening)
+    room_for = room(free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted)
+    count = min(math.floor(allowed), room_for, waiting)
+    return {
+        "after": onsale.admitted_through,
+        "through": onsale.admitted_through + count,
+        "rate": rate,
+        "credit": allowed - count if room_for else 0.0,
+    }
+
+
 class Admitter:
-    """Admission for every open waiting room; `credit` carries fractions between ticks."""
+    """Admission for every open waiting room."""
 
     def __init__(self, pool: HotPool, clock: Clock) -> None:
         self.pool = pool
         self.clock = clock
-        self.credit: dict[str, float] = {}
 
     async def tick(self) -> int:
         """Admit from every open waiting room once; how many customers were admitted."""
@@ -62,14 +106,14 @@ class Admitter:
         async with self.pool.connection() as conn, conn.transaction():
             if not (await fetch_one(conn, sql.ADMITTING, {"show_id": show_id})).mine:
                 return 0, 0  # another replica is admitting
-            room = await fetch_one(conn, sql.LOCK_ROOM, {"show_id": show_id})
-            if room is None:
+            onsale = await fetch_one(conn, sql.LOCK_ROOM, {"show_id": show_id})
+            if onsale is None:
                 return 0, 0  # sold out meanwhile
             # The time is read under the lock: a replica that read it earlier and got the lock
             # after another one would stamp later ranks as admitted first.
             now = self.clock.now()
-            next_rank = room.next_rank
-            if not room.shuffled:
+            next_rank = onsale.next_rank
+            if not onsale.shuffled:
                 next_rank = (await fetch_one(conn, sql.SHUFFLE, {"show_id": show_id})).ranked
             params = {"show_id": show_id, "now": now, "window": PACE_WINDOW}
             load = await fetch_one(conn, sql.ROOM_LOAD, params)
@@ -78,21 +122,9 @@ class Admitter:
                 SOLD_OUT.inc()
                 log.info("waiting room sold out", extra={"fields": {"show_id": show_id}})
                 return 0, 0
-            rate = pace(recent_holds=load.recent_holds, ceiling=room.max_admit_per_second)
-            credit = self.credit.get(show_id, 0.0) + rate * TICK
-            room_for = max(0, load.free - load.idle_admitted)
-            count = min(math.floor(credit), room_for, next_rank - room.admitted_through)
-            # Unused pace is not saved up beyond a second's worth: no burst after a stall.
-            self.credit[show_id] = min(credit - count, max(rate, 1.0)) if room_for else 0.0
-            through = room.admitted_through + count
-            params = {
-                "show_id": show_id,
-                "now": now,
-                "after": room.admitted_through,
-                "through": through,
-                "rate": rate,
-                "window_seconds": room.window_seconds,
-            }
+            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through)
+            through = params["through"]
+            params |= {"show_id": show_id, "now": now, "window_seconds": onsale.window_seconds}
             done = (await fetch_one(conn, sql.ADMIT, params)).admitted
         ADMITTED.inc(done)
         return int(done), next_rank - through

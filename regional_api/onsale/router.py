@@ -69,8 +69,7 @@ async def join_line(
     """Join a show's waiting room (again: keeps the place) and say where the caller stands."""
     now, secret = clock.now(), await _secret(rooms, pool)
     async with pool.connection() as conn:
-        await service.join(conn, show_id=show_id, user_id=claims.sub, now=now)
-        return await service.place_in_line(
+        return await service.join(
             conn,
             show_id=show_id,
             user_id=claims.sub,

@@ -6,6 +6,7 @@ from typing import Any
 from common.db import Conn, fetch, fetch_one, run
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
+from regional_api.onsale.admitter import OPENING_SECONDS
 from regional_api.onsale.rooms import Line
 from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
@@ -73,14 +74,17 @@ def _waiting(row: Any) -> int:
     return int(row.next_rank - row.admitted_through if row.shuffled else row.early_count)
 
 
-async def join(conn: Conn, *, show_id: str, user_id: str, now: datetime) -> None:
+async def join(
+    conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
+) -> LineStatus:
     """Join a show's line once (a customer whose window is over joins at the end again).
 
-    A show without an on-sale has no line: its status then says `open`.
+    One statement: the join and the place it leaves the customer in. A show without an
+    on-sale has no line: its status then says `open`.
     """
     params = {"show_id": show_id, "user_id": user_id, "now": now}
-    await run(conn, sql.LEAVE_EXPIRED, params)
-    await fetch(conn, sql.JOIN, params)
+    row = await fetch_one(conn, sql.JOIN, params)
+    return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
 
 
 async def leave(conn: Conn, *, show_id: str, user_id: str) -> None:
@@ -93,6 +97,13 @@ async def place_in_line(
 ) -> LineStatus:
     """Where a customer stands, from the database: the pass once admitted, a new line ticket."""
     row = await fetch_one(conn, sql.PLACE, {"show_id": show_id, "user_id": user_id})
+    return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
+
+
+def _place(
+    row: Any, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
+) -> LineStatus:
+    """A customer's status from their row of PLACE (or JOIN; None: the show has no on-sale)."""
     if row is None or not row.waiting_room:
         return LineStatus(show_id=show_id, state=LineState.open)
     status = LineStatus(
@@ -151,9 +162,12 @@ def _estimate(
     status.position = rank - counters.admitted_through
     # The admitter paces at least a quarter of the ceiling (`admitter.pace`), also before its
     # first tick has set a rate: the front of the line is not told to wait long at the opening.
-    floor = float(counters.max_admit_per_second) / 4
-    rate = max(float(counters.admit_rate), floor, MIN_RATE)
-    wait = until_opening + status.position / rate
+    ceiling = float(counters.max_admit_per_second)
+    rate = max(float(counters.admit_rate), ceiling / 4, MIN_RATE)
+    ahead = status.position
+    if counters.admitted_through == 0:  # the opening's batch goes in at once
+        ahead = max(0.0, ahead - ceiling * OPENING_SECONDS)
+    wait = until_opening + ahead / rate
     status.estimated_wait_seconds = round(wait, 1)
     # Near the front often; far back rarely, but again a little before the seats may all be
     # gone (the unsold seats over the rate they go at), then every second until they are:

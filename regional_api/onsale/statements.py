@@ -34,7 +34,9 @@ SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_r
 FROM shows s LEFT JOIN onsales o ON o.show_id = s.id WHERE s.id = %(show_id)s
 """
 
-JOIN = "SELECT joined FROM join_line(%(show_id)s, %(user_id)s, %(now)s)"
+# A join in one round trip (migration 0008): an expired window's entry goes, the customer joins
+# once, and the place is read as PLACE reads it.
+JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = """
@@ -43,11 +45,6 @@ SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.adm
        e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
 WHERE o.show_id = %(show_id)s
-"""
-
-# A window that is over frees its place: joining again queues at the end.
-LEAVE_EXPIRED = """
-DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(user_id)s AND expires_at <= %(now)s
 """
 
 # A customer who gives up: an admitted one frees the room for the next (the admitter paces on
@@ -87,21 +84,21 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s
 """
 
 # The row itself is then waited for (a join holds it for a moment), and serializes with joins.
+# `elapsed`: seconds since admission was last paced, by the database's one clock (NULL at first).
 LOCK_ROOM = """
-SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second
+SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second, admit_credit,
+  extract(epoch FROM now() - paced_at)::float8 AS elapsed
 FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR UPDATE
 """
 
 SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 
-# What admission is paced by: seats free and held now, holds made in the last `window` seconds,
-# and the admitted customers whose window is open and who hold nothing yet.
+# What admission is paced by: seats free and held now, the seats taken (held or sold) and the
+# reservations they belong to (the average party), holds made in the last `window` seconds, and
+# the admitted customers whose window is open and who hold nothing yet. The show's seats are
+# read once, by its (show_id, ...) key.
 ROOM_LOAD = """
-SELECT
-  (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
-     AND (status = 'free' OR (status = 'held' AND held_until <= %(now)s))) AS free,
-  (SELECT count(*) FROM show_seats WHERE show_id = %(show_id)s
-     AND status = 'held' AND held_until > %(now)s) AS held,
+SELECT seats.free, seats.held, seats.taken, seats.parties,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
      AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
   (SELECT count(*) FROM line_entries e WHERE e.show_id = %(show_id)s
@@ -109,6 +106,15 @@ SELECT
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = %(show_id)s
        AND r.user_id = e.user_id AND r.created_at >= e.admitted_at
        AND r.status IN ('held', 'confirmed'))) AS idle_admitted
+FROM (
+  SELECT
+    count(*) FILTER (WHERE status = 'free' OR (status = 'held' AND held_until <= %(now)s)) AS free,
+    count(*) FILTER (WHERE status = 'held' AND held_until > %(now)s) AS held,
+    count(*) FILTER (WHERE reservation_id IS NOT NULL
+      AND (status = 'sold' OR (status = 'held' AND held_until > %(now)s))) AS taken,
+    count(DISTINCT reservation_id) FILTER (WHERE reservation_id IS NOT NULL
+      AND (status = 'sold' OR (status = 'held' AND held_until > %(now)s))) AS parties
+  FROM show_seats WHERE show_id = %(show_id)s) seats
 """
 
 # Admission times never go back along the line, even with another replica's clock ahead.
@@ -122,7 +128,8 @@ admitted AS (
     expires_at = (SELECT at FROM stamp) + make_interval(secs => %(window_seconds)s)
   WHERE show_id = %(show_id)s AND rank > %(after)s AND rank <= %(through)s AND admitted_at IS NULL
   RETURNING 1)
-UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s
+UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s,
+  admit_credit = %(credit)s, paced_at = now()
 WHERE show_id = %(show_id)s
 RETURNING (SELECT count(*) FROM admitted) AS admitted
 """

@@ -13,6 +13,7 @@ from deploy.local.topology import REGIONS, regional_env
 from regional_api.config import RegionalSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+CURRENT = b"4102444800." + b"s" * 43  # a pass's shape, open until 2100
 
 
 def _app(gate: asyncio.Event, queue_timeout: float = 5.0) -> FastAPI:
@@ -121,16 +122,69 @@ def test_payments_and_check_ins_are_admitted_before_new_work() -> None:
     asyncio.run(scenario())
 
 
-def test_priority_requests_are_payments_check_ins_and_admitted_holds() -> None:
+def test_priority_requests_are_payments_check_ins_and_admitted_holds_and_seat_maps() -> None:
     assert finishes_sale("POST", "/reservations/res-eu-west-abc/payments")
     assert finishes_sale("POST", "/cinemas/cin-eu-west-abc/tickets/validate")
     assert not finishes_sale("GET", "/reservations/res-eu-west-abc/payments")
     assert not finishes_sale("POST", "/shows/show-eu-west-abc/holds")
     assert not finishes_sale("POST", "/reservations/a/b/payments")
-    admitted = [(b"x-admission-pass", b"1700000000.sig")]
+    admitted = [(b"x-admission-pass", CURRENT)]
     assert finishes_sale("POST", "/shows/show-eu-west-abc/holds", admitted)
     assert finishes_sale("POST", "/shows/show-eu-west-abc/best-available", admitted)
+    assert finishes_sale("GET", "/shows/show-eu-west-abc/seats", admitted)
+    assert not finishes_sale("GET", "/shows/show-eu-west-abc/seats")
     assert not finishes_sale("GET", "/shows/show-eu-west-abc/line", admitted)
+    assert not finishes_sale("POST", "/shows/show-eu-west-abc/line", admitted)
+
+
+def test_only_a_pass_that_looks_current_goes_first() -> None:
+    hold = "/shows/show-eu-west-abc/holds"
+    for value in (
+        b"1700000000." + b"s" * 43,  # its window is over
+        b"4102444800.sig",  # not a signature's length
+        b"4102444800." + b"s" * 42 + b"=",
+        b"x4102444800." + b"s" * 43,
+        b"",
+    ):
+        assert not finishes_sale("POST", hold, [(b"x-admission-pass", value)]), value
+
+
+def test_an_admitted_customers_seat_map_goes_before_earlier_new_work() -> None:
+    async def scenario() -> None:
+        gate, order = asyncio.Event(), []
+        app = FastAPI()
+
+        @app.post("/shows/{show_id}/line")
+        async def join(show_id: str) -> None:
+            order.append(f"join {show_id}")
+            await gate.wait()
+
+        @app.get("/shows/{show_id}/seats")
+        async def seats(show_id: str) -> None:
+            order.append(f"seats {show_id}")
+
+        app.add_middleware(
+            AdmissionControl,
+            service="test",
+            max_in_flight=1,
+            max_queued=4,
+            queue_timeout=5.0,
+            prioritized=finishes_sale,
+        )
+        admitted = {"X-Admission-Pass": CURRENT.decode()}
+        async with _client(app) as http:
+            tasks = []
+            for name, headers in (("s1", {}), ("s2", {}), ("s3", {"X-Admission-Pass": "1.x"})):
+                tasks.append(asyncio.create_task(http.post(f"/shows/{name}/line", headers=headers)))
+                await _settle()
+            for name, headers in (("s2", {"X-Admission-Pass": "1.x"}), ("s1", admitted)):
+                tasks.append(asyncio.create_task(http.get(f"/shows/{name}/seats", headers=headers)))
+                await _settle()
+            gate.set()
+            assert [(await t).status_code for t in tasks] == [200] * 5
+        assert order == ["join s1", "seats s1", "join s2", "join s3", "seats s2"]
+
+    asyncio.run(scenario())
 
 
 def test_instrument_adds_the_cap_only_when_configured() -> None:

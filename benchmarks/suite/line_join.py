@@ -1,0 +1,97 @@
+"""The CPU of one join of a waiting room's line, on a replica and its PostgreSQL.
+
+Run: `.venv/bin/python -m benchmarks.onsale_line --join-cost`. Starts the stack, announces an
+on-sale of a fresh show, and sends joins of distinct customers straight to one replica (no
+router), a few at a time, before the opening and after it; the replica's and PostgreSQL's CPU
+seconds over the joins, less what they spend idle for as long, divided by the joins.
+"""
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import psycopg
+
+from benchmarks.holds import children_of, cpu_seconds
+from benchmarks.suite import system
+from benchmarks.suite.loads import REGION
+from deploy.local.stack import LocalStack
+
+JOINS = 1000  # per phase
+AT_ONCE = 8
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids if _alive(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        cpu_seconds(pid)
+    except (OSError, IndexError):
+        return False
+    return True
+
+
+async def _joins(url: str, tokens: list[str]) -> int:
+    """Send one join per token, `AT_ONCE` at a time; how many were answered 200."""
+    ok = 0
+    queue = iter(tokens)
+    connector = aiohttp.TCPConnector(limit=AT_ONCE)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker() -> None:
+            nonlocal ok
+            for token in queue:
+                headers = {"Authorization": f"Bearer {token}"}
+                async with http.post(url, headers=headers) as answer:
+                    await answer.read()
+                    ok += answer.status == 200
+
+        await asyncio.gather(*(worker() for _ in range(AT_ONCE)))
+    return ok
+
+
+def _phase(stack: LocalStack, url: str, tokens: list[str]) -> dict[str, float]:
+    """CPU microseconds per join of `tokens`, on the replica and on PostgreSQL."""
+    replica = stack.processes[f"{REGION}-1"].pid or 0
+    master = system.postmaster_pid(stack, REGION) or 0
+    pids = {"replica": [replica], "postgres": [master, *children_of(master)]}
+    idle_before = {name: _cpu(p) for name, p in pids.items()}
+    started = time.monotonic()
+    answered = asyncio.run(_joins(url, tokens))
+
+    took = time.monotonic() - started
+    after = {name: _cpu(p) for name, p in pids.items()}
+    pids["postgres"] = [master, *children_of(master)]
+    time.sleep(took)  # the same time idle: the background work (refreshes, admitter, probes)
+    idle_after = {name: _cpu(p) for name, p in pids.items()}
+    costs = {"joins": float(answered), "seconds": round(took, 2)}
+    for name in pids:
+        busy = after[name] - idle_before[name]
+        idle = idle_after[name] - after[name]
+        costs[f"{name}_us"] = round((busy - idle) / max(answered, 1) * 1e6, 1)
+    return costs
+
+
+def cost(stack: LocalStack, joins: int = JOINS) -> dict[str, Any]:
+    """CPU per join before the opening (unranked) and after it (ranked at the end)."""
+    hall = system.seed(stack, REGION, rows=15, cols=20, shows=1)
+    show_id = hall.show_ids[0]
+    opens_at = time.time() + 3600
+    with psycopg.connect(stack.dsns[REGION], autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO onsales (show_id, opens_at, waiting_room, max_admit_per_second,"
+            " created_at) VALUES (%s, %s, true, 1, now())",
+            (show_id, datetime.fromtimestamp(opens_at, UTC)),
+        )
+    url = f"{stack.regional_urls(REGION)[0]}/shows/{show_id}/line"
+    tokens = system.tokens(stack, 2 * joins + AT_ONCE, "join")
+    asyncio.run(_joins(url, tokens[-AT_ONCE:]))  # warm: connections, plans, token cache
+    early = _phase(stack, url, tokens[:joins])
+    with psycopg.connect(stack.dsns[REGION], autocommit=True) as conn:
+        conn.execute("UPDATE onsales SET opens_at = now() WHERE show_id = %s", (show_id,))
+    late = _phase(stack, url, tokens[joins : 2 * joins])
+    return {"before the opening": early, "after the opening": late, "at_once": AT_ONCE}
