@@ -140,7 +140,7 @@ def _parameter(name: str, where: str) -> dict[str, Any]:
 
 # What `hold_context` reads, documented as when it declared them: it reads them itself, since
 # FastAPI's per-request parsing of declared path and header parameters cost more than the
-# checks do (docs/benchmarks/floor.md, "Routes and parameters").
+# checks do (docs/benchmarks/floor.md, "App CPU per hold against the floor").
 def hold_parameters() -> list[dict[str, Any]]:
     """The path and header parameters of a hold endpoint, for its OpenAPI operation."""
     return [
