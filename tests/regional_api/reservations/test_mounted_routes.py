@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import FEATURE_ROUTERS, create_app, mount
+from regional_api.reservations import router as reservations
 
 
 def test_every_endpoint_is_a_route_of_the_app(issuer: TestIssuer) -> None:
@@ -61,3 +62,20 @@ def test_a_dependency_override_reaches_a_mounted_endpoint() -> None:
 
     app.dependency_overrides[greeting] = other
     assert asyncio.run(ask()) == {"word": "overridden"}
+
+
+def test_the_hold_context_parses_no_declared_parameter() -> None:
+    """Its show id and headers are read from the request: FastAPI parses none per request."""
+    holds = [
+        route
+        for route in reservations.router.routes
+        if isinstance(route, APIRoute)
+        and route.path.startswith("/shows/{show_id}/")
+        and "POST" in (route.methods or ())
+        and route.status_code == 201
+    ]
+    assert len(holds) == 2
+    for route in holds:
+        (context,) = route.dependant.dependencies
+        assert (context.path_params, context.header_params) == ([], []), route.path
+        assert route.dependant.path_params == []  # documented through openapi_extra instead
