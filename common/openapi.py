@@ -38,12 +38,18 @@ def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
     return [{BEARER: []}] if True in found else [{}, {BEARER: []}]
 
 
-def include_routers(app: FastAPI, *routers: APIRouter) -> None:
-    """Include `routers`, each operation documenting whether it takes a bearer token."""
+def document_security(*routers: APIRouter) -> None:
+    """Have each operation of `routers` document whether it takes a bearer token."""
     for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute) and (security := _security(route)) is not None:
                 route.openapi_extra = {**(route.openapi_extra or {}), "security": security}
+
+
+def include_routers(app: FastAPI, *routers: APIRouter) -> None:
+    """Include `routers`, each operation documenting whether it takes a bearer token."""
+    document_security(*routers)
+    for router in routers:
         app.include_router(router)
 
 

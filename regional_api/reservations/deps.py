@@ -5,9 +5,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -138,21 +138,39 @@ class HoldContext:
 _autocommit_conn = asynccontextmanager(get_autocommit_conn)
 
 
+def _parameter(name: str, where: str) -> dict[str, Any]:
+    """How FastAPI documents a declared `str` path or `str | None` header parameter."""
+    if where == "path":
+        schema: dict[str, Any] = {"type": "string", "title": name.replace("_", " ").title()}
+        return {"name": name, "in": where, "required": True, "schema": schema}
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name}
+    return {"name": name, "in": where, "required": False, "schema": schema}
+
+
+# What `hold_context` reads, documented as when it declared them: it reads them itself, since
+# FastAPI's per-request parsing of declared path and header parameters cost more than the
+# checks do (docs/benchmarks/floor.md, "App CPU per hold against the floor").
+def hold_parameters() -> list[dict[str, Any]]:
+    """The path and header parameters of a hold endpoint, for its OpenAPI operation."""
+    return [
+        _parameter("show_id", "path"),
+        _parameter(ADMISSION_PASS_HEADER, "header"),
+        _parameter(IDEMPOTENCY_KEY_HEADER, "header"),
+    ]
+
+
 @authenticates(required=True)
-async def hold_context(
-    request: Request,
-    show_id: str,
-    admission_pass: Annotated[str | None, Header(alias=ADMISSION_PASS_HEADER)] = None,
-    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_KEY_HEADER)] = None,
-) -> AsyncIterator[HoldContext]:
+async def hold_context(request: Request) -> AsyncIterator[HoldContext]:
     """The context of an online hold of the path's show by the caller (checks in route order)."""
     settings = await get_settings(request)
-    show_id = await valid_show_id(show_id, settings)
+    show_id = await valid_show_id(request.path_params["show_id"], settings)
     claims = await require_claims(await optional_claims(request))
     now = (await get_clock(request)).now()
     rooms = await get_rooms(request)
+    headers = request.headers
+    admission_pass = headers.get(ADMISSION_PASS_HEADER)
     check_admission(rooms, admission_pass, show_id=show_id, user_id=claims.sub, now=now)
-    idem = await idempotency(request, claims, idempotency_key)
+    idem = await idempotency(request, claims, headers.get(IDEMPOTENCY_KEY_HEADER))
     async with _autocommit_conn(request) as conn:
         terms = Terms(
             user_id=claims.sub,

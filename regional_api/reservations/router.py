@@ -17,6 +17,7 @@ from regional_api.reservations.deps import (
     HoldContextDep,
     ManagedShowIdDep,
     ReservationDep,
+    hold_parameters,
 )
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role
@@ -53,6 +54,7 @@ def _hold_route(path: str, refusals: str) -> Callable[[Endpoint], Endpoint]:
         path,
         status_code=201,
         response_model=None,
+        openapi_extra={"parameters": hold_parameters()},
         responses={
             201: {"model": ReservationRead, "description": "held"},
             403: {"description": "queue_required: the show sells through its waiting room"},

@@ -1,0 +1,63 @@
+"""py-spy on regional_api (and a `--before` tree) and on the floor, under the same hold load.
+
+Run: `.venv/bin/python -m benchmarks.hold_profiles OUT [--seconds 8] [--before OLD_TREE]`.
+Starts the floor benchmark's system (`benchmarks.floor_bench.system`, direct only), warms every
+app up, then for each app in turn: 8 s of one-seat holds at 64 connections with py-spy
+recording it (collapsed stacks, `OUT/<app>.txt`) and the app's CPU per hold from /proc, printed.
+`benchmarks/hold_stages.py` turns two of the files into the stage table of docs/benchmarks/floor.md.
+"""
+
+import argparse
+import multiprocessing
+import tempfile
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+from benchmarks import floor_bench
+from benchmarks.floor_probes import cpu
+from benchmarks.holds import Load, run_load
+from benchmarks.suite import profile
+
+
+def profile_all(pool: Executor, rig: floor_bench.Rig, seconds: float, out: Path) -> None:
+    """Warm every app up, then profile each during `seconds` of one-seat holds."""
+    hall = floor_bench._hall(rig, "hold+pay")
+    for target in rig.targets:
+        for scenario, length in (("hold_pay", 1.0), ("seats", 0.5)):
+            pool.submit(run_load, Load(scenario, target.url, length, 64, rig.tokens, hall)).result()
+    for target in rig.targets:
+        name = target.app.replace(" (before)", "_before")
+        spy = profile.start(target.app_pid, seconds, out / f"{name}.txt", "raw")
+        hall = floor_bench._hall(rig, "hold 1 seat")
+        started = cpu(target.app_pid, None)["app"]
+        outcome = pool.submit(
+            run_load, Load("hold1", target.url, seconds, 64, rig.tokens, hall)
+        ).result()
+        holds = max(1, outcome.ok + outcome.conflicts + outcome.errors)
+        spent = (cpu(target.app_pid, None)["app"] - started) * 1000 / holds
+        print(f"{target.app}: {outcome.ok} held, {outcome.conflicts} 409, app {spent:.3f} ms/hold")
+        if spy is not None:
+            spy.wait(timeout=60)
+
+
+def main() -> None:
+    """Parse the options, start the system, profile."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--before", type=Path, help="also regional_api from this source tree")
+    args = parser.parse_args()
+    options = floor_bench.Options(
+        seconds=args.seconds, routed=False, before=args.before, ops=("hold 1 seat",)
+    )
+    context = multiprocessing.get_context("spawn")
+    with (
+        ProcessPoolExecutor(1, mp_context=context) as pool,
+        tempfile.TemporaryDirectory(prefix="bench-hold-profiles-") as tmp,
+        floor_bench.system(Path(tmp), options) as rig,
+    ):
+        profile_all(pool, rig, args.seconds, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The feature routers' endpoints are the app's own routes, documented and overridable as before."""
+
+import asyncio
+import json
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from harness.tokens import TestIssuer
+from regional_api.config import RegionalSettings
+from regional_api.main import FEATURE_ROUTERS, create_app, mount
+from regional_api.reservations import router as reservations
+
+
+def test_every_endpoint_is_a_route_of_the_app(issuer: TestIssuer) -> None:
+    """No lazy router wrapper in front of an endpoint: its handler is built once, at startup."""
+    app = create_app(RegionalSettings(), jwks=issuer.jwks)
+    holds = [r for r in app.router.routes if getattr(r, "path", None) == "/shows/{show_id}/holds"]
+    assert holds
+    assert all(isinstance(route, APIRoute) for route in holds)
+    assert all(getattr(route, "path", None) for route in app.router.routes)
+
+
+def test_the_openapi_document_is_the_one_include_router_gives() -> None:
+    """Mounting changes no path, parameter, model, tag, summary or operation id."""
+    included, mounted = FastAPI(), FastAPI()
+    for router in FEATURE_ROUTERS:
+        included.include_router(router)
+        mount(mounted, router)
+    assert json.dumps(mounted.openapi(), sort_keys=True) == json.dumps(
+        included.openapi(), sort_keys=True
+    )
+
+
+def test_a_dependency_override_reaches_a_mounted_endpoint() -> None:
+    """`app.dependency_overrides` applies to mounted endpoints, as to included ones."""
+
+    async def greeting() -> str:
+        return "hello"
+
+    router = APIRouter()
+
+    @router.get("/greet")
+    async def greet(word: Annotated[str, Depends(greeting)]) -> dict[str, str]:
+        return {"word": word}
+
+    app = FastAPI()
+    mount(app, router)
+
+    async def ask() -> dict[str, str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answer: dict[str, str] = (await client.get("/greet")).json()
+            return answer
+
+    assert asyncio.run(ask()) == {"word": "hello"}
+
+    async def other() -> str:
+        return "overridden"
+
+    app.dependency_overrides[greeting] = other
+    assert asyncio.run(ask()) == {"word": "overridden"}
+
+
+def test_the_hold_context_parses_no_declared_parameter() -> None:
+    """Its show id and headers are read from the request: FastAPI parses none per request."""
+    holds = [
+        route
+        for route in reservations.router.routes
+        if isinstance(route, APIRoute)
+        and route.path.startswith("/shows/{show_id}/")
+        and "POST" in (route.methods or ())
+        and route.status_code == 201
+    ]
+    assert len(holds) == 2
+    for route in holds:
+        (context,) = route.dependant.dependencies
+        assert (context.path_params, context.header_params) == ([], []), route.path
+        assert route.dependant.path_params == []  # documented through openapi_extra instead
