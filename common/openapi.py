@@ -46,13 +46,6 @@ def document_security(*routers: APIRouter) -> None:
                 route.openapi_extra = {**(route.openapi_extra or {}), "security": security}
 
 
-def include_routers(app: FastAPI, *routers: APIRouter) -> None:
-    """Include `routers`, each operation documenting whether it takes a bearer token."""
-    document_security(*routers)
-    for router in routers:
-        app.include_router(router)
-
-
 def publish_contract(app: FastAPI) -> None:
     """Document the 422 body we send and the bearer-token security scheme."""
     build = app.openapi

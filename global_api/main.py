@@ -18,7 +18,8 @@ from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
-from common.openapi import include_routers, publish_contract
+from common.openapi import publish_contract
+from common.routing import mount
 from common.tasks import cancel_all
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping
@@ -125,6 +126,6 @@ def create_app(settings: GlobalSettings | None = None) -> FastAPI:
     ops = ops_router([("database", database_ready), ("schema", schema_ready)])
     # /users/me before /users/{user_id}: the first match wins.
     routers = (auth_router, tokens_router, users_router, admin_router, directory_router)
-    include_routers(app, ops, *routers)
+    mount(app, ops, *routers)
     instrument(app, service=SERVICE, access_log=settings.access_log())
     return app

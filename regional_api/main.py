@@ -1,14 +1,12 @@
 """The regional API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute, request_response
 from fastapi_offline import FastAPIOffline
 
 from common.auth import JwksCache, TokenVerifier
@@ -16,8 +14,9 @@ from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
-from common.openapi import document_security, publish_contract
+from common.openapi import publish_contract
 from common.probe import ProbeConnection
+from common.routing import mount
 from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas
@@ -57,19 +56,6 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     tickets.router,
     reports.router,
 )
-
-
-def mount(app: FastAPI, router: APIRouter) -> None:
-    """Serve `router`'s endpoints as routes of `app` itself, each with its handler built once."""
-    # `include_router` keeps the router as a lazy wrapper: FastAPI 0.141 then matches through
-    # it and rebuilds the endpoint's handler on every request, 13 % of a hold's CPU (profile in
-    # docs/benchmarks/floor.md); these routes are the same endpoints, answering as the app's.
-    for route in router.routes:
-        assert isinstance(route, APIRoute)  # feature routers hold endpoints only
-        own = copy.copy(route)
-        own.dependency_overrides_provider = app  # as `include_router` gives them
-        own.app = request_response(own.get_route_handler())
-        app.router.routes.append(own)
 
 
 def create_app(
@@ -142,9 +128,7 @@ def create_app(
 
     schema_ready = schema_check(lambda: app.state.engine, MIGRATIONS)
     ops = ops_router([("database", database_ready), ("schema", schema_ready)])
-    document_security(ops, *FEATURE_ROUTERS)
-    for router in (ops, *FEATURE_ROUTERS):
-        mount(app, router)
+    mount(app, ops, *FEATURE_ROUTERS)
     # Inside the observability and admission middleware that instrument() adds around it.
     app.add_middleware(CachedReads)
     instrument(

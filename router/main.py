@@ -15,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 from common.auth import Fetch, JwksCache, TokenVerifier
 from common.errors import ServiceUnavailable, install_error_handlers
 from common.observability import configure_logging, instrument, ops_router
-from common.openapi import include_routers, publish_contract
+from common.openapi import publish_contract
+from common.routing import mount
 from common.tasks import cancel_all
 from router.admin.router import router as admin_router
 from router.config import JWKS_PATH, RouterSettings, settings_from_env
@@ -157,9 +158,7 @@ def _build_api(state: RouterState, keys: JwksCache, *, pin_keys: bool) -> FastAP
         if state.directory.map is None:
             raise ServiceUnavailable("no directory map yet")
 
-    include_routers(
-        api, ops_router([("directory_map", directory_loaded)]), admin_router, fanout_router
-    )
+    mount(api, ops_router([("directory_map", directory_loaded)]), admin_router, fanout_router)
     if STATIC_DIR.is_dir():
         api.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="frontends")
     instrument(api, service=SERVICE)

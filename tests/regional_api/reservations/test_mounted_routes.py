@@ -8,9 +8,10 @@ import httpx
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
+from common.routing import mount
 from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
-from regional_api.main import FEATURE_ROUTERS, create_app, mount
+from regional_api.main import FEATURE_ROUTERS, create_app
 from regional_api.reservations import router as reservations
 
 
