@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
-from common.etag import etag_of
+from regional_api.shows.layouts import Layouts
 
 KINDS = ("show", "seats")  # what is cached of a show: its read and its seat map
 
@@ -35,6 +35,7 @@ _NOT_MODIFIED = Counter(
 _ENTRIES = Gauge("show_cache_entries", "Entries in the replica's show cache")
 
 Key = tuple[str, str]  # (kind, show id)
+Load = Callable[[], Awaitable[tuple[bytes, str] | None]]  # (body, ETag), or None: no such show
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,9 @@ class ShowCache:
     def __init__(self, max_age_seconds: float, max_entries: int) -> None:
         self.max_age = timedelta(seconds=max_age_seconds)
         self.max_entries = max_entries
+        # What never changes about a show, whatever the bound (even 0): availability changes
+        # (`forget`) leave it alone, a layout replacement of its hall replaces it.
+        self.layouts = Layouts(max_entries)
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._flights: dict[Key, _Flight] = {}
         self._hits = {kind: _HITS.labels(kind) for kind in KINDS}
@@ -73,9 +77,7 @@ class ShowCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> Entry | None:
+    async def get(self, key: Key, now: datetime, load: Load) -> Entry | None:
         """The entry of `key` if younger than the bound at `now`, else `load()`ed (None: no show).
 
         `load` must read the database as of `now` (the entry's age counts from it).
@@ -112,20 +114,16 @@ class ShowCache:
             if flight is not None:
                 flight.stale = True
 
-    def _start(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> _Flight:
+    def _start(self, key: Key, now: datetime, load: Load) -> _Flight:
         self._loads[key[0]].inc()
-        task = asyncio.ensure_future(self._load(key, now, load))
+        task = asyncio.ensure_future(self._load(load, now))
         flight = self._flights[key] = _Flight(task)
         task.add_done_callback(lambda done: self._landed(key, flight, done))
         return flight
 
-    async def _load(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> Entry | None:
-        body = await load()
-        return None if body is None else Entry(body, etag_of(body), now)
+    async def _load(self, load: Load, now: datetime) -> Entry | None:
+        loaded = await load()
+        return None if loaded is None else Entry(*loaded, now)
 
     def _landed(self, key: Key, flight: _Flight, task: "asyncio.Task[Entry | None]") -> None:
         if self._flights.get(key) is flight:

@@ -235,19 +235,19 @@ def test_the_cache_keeps_its_most_recent_entries_and_drops_a_read_older_than_a_c
         cache, loads = ShowCache(60, max_entries=2), 0
         now = datetime.now(UTC)
 
-        async def load() -> bytes:
+        async def load() -> tuple[bytes, str]:
             nonlocal loads
             loads += 1
-            return b"{}"
+            return b"{}", "e"
 
         for show_id in ("a", "b", "a", "c", "a"):  # "b" is the least recent when "c" comes
             await cache.get(("seats", show_id), now, load)
         evicted_loads = loads
         gate = asyncio.Event()
 
-        async def slow() -> bytes:
+        async def slow() -> tuple[bytes, str]:
             await gate.wait()
-            return b"{}"
+            return b"{}", "e"
 
         reading = asyncio.ensure_future(cache.get(("seats", "d"), now, slow))
         await asyncio.sleep(0)
