@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+from common.errors import DatabaseUnavailable
 from harness.tokens import TestIssuer
 from regional_api.shows.layouts import Layout, Layouts, make_layout
 from schemas.auth import Role
@@ -202,3 +203,25 @@ def test_layouts_are_bounded_and_replaced_when_their_hall_changes() -> None:
     assert (len(layouts), layouts.get("b", changed)) == (2, None)
     assert layouts.get("c", changed) is not None
     assert layouts.get("a", later) is None  # made from the hall before its layout changed
+
+
+class _Down:
+    """A pool whose database is unreachable (its breaker open)."""
+
+    def connection(self) -> None:
+        raise DatabaseUnavailable(retry_after=2)
+
+
+def test_a_read_the_database_cannot_answer_gets_the_error_body_at_once(
+    regional_dsn: str, issuer: TestIssuer, show: ShowSeed
+) -> None:
+    with serve(regional_dsn, issuer, show_cache_max_age_ms=0) as served:
+        pool, served.app.state.pool = served.app.state.pool, _Down()
+        try:
+            for path in (f"/shows/{show.show_id}", f"/shows/{show.show_id}/seats"):
+                answer = served.client.get(path)
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["error"] == "database_unavailable"
+                assert answer.headers["retry-after"] == "2"
+        finally:
+            served.app.state.pool = pool
