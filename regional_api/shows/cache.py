@@ -1,8 +1,8 @@
 """The replica's cache of hot show reads: rendered bodies with their ETag, never older than a bound.
 
 During an on-sale thousands of customers poll the same seat map. An entry is the response body
-as one query rendered it, its ETag (hashed once, when the entry is made) and the app-clock time
-that query started; a read is served from it while it is younger than `max_age`
+as one read rendered it, its ETag (computed once, when the entry is made) and the app-clock
+time that read started; a read is served from it while it is younger than `max_age`
 (`REGIONAL_SHOW_CACHE_MAX_AGE_MS`, 250 ms), so a change made elsewhere (another replica, the
 box office, an expiry) shows within that bound. Concurrent misses of one entry share one query
 (single flight); at most `max_entries` entries are kept, the least recently used dropped first.
@@ -10,6 +10,9 @@ box office, an expiry) shows within that bound. Concurrent misses of one entry s
 This replica's own holds, releases, cancellations and payments of a show drop its entries at
 once (`forget`, called through `FullShows`' change signal), and a query that was running when
 they did is not stored. The cache only answers reads: a hold is decided by the database.
+
+It also keeps each show's layout (`layouts`, regional_api/shows/layouts.py: what never changes
+about a show, from which a read renders its body), whatever the bound, even 0.
 """
 
 import asyncio

@@ -1,7 +1,10 @@
 """The hot reads of a show (the show, its seat map): one dependency, the hot pool, the cache.
 
-Each runs one statement on the hot psycopg pool in autocommit (no session, no pre-ping, no
-BEGIN/COMMIT), and only on a cache miss; a hit costs no connection at all.
+On a cache miss each runs one statement on the hot psycopg pool in autocommit (no session, no
+pre-ping, no BEGIN/COMMIT): the show's state (`queries.show_state`), rendered with the show's
+layout the replica keeps (two more statements the first time, `layouts.py`). A hit costs no
+connection at all. `CachedReads` (fastpath.py) answers both before routing; the endpoints
+answer the rest (errors, unknown ids).
 """
 
 from dataclasses import dataclass
