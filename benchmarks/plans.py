@@ -131,8 +131,8 @@ HOT = (
     ),
     Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
     Case("show read, seat map: state", "hot", psycopg_sql(show_queries._SHOW_STATE), _show),
-    Case("seat map layout: show", "hot", psycopg_sql(show_queries._LAYOUT_SHOW), _show),
-    Case("seat map layout: seats", "hot", psycopg_sql(show_queries._LAYOUT_SEATS), _show),
+    Case("show facts", "hot", psycopg_sql(show_queries._LAYOUT_SHOW), _show),
+    Case("seat map layout", "hot", psycopg_sql(show_queries._LAYOUT_SEATS), _show),
     Case(
         "my reservations, first page",
         "hot",

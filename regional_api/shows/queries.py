@@ -38,13 +38,14 @@ _SHOW_SELECT = f"""
 """  # noqa: S608 - constant fragments only; every value is a bound parameter
 
 # A show's fixed part, read once per replica (regional_api/shows/layouts.py): its facts, its
-# prices and the grid size of its hall's layout document (which a layout replacement changes,
-# with the hall's updated_at), then its seats in grid order.
+# prices, how many seats it has, and the grid size of its hall's layout document (which a layout
+# replacement changes, with the hall's updated_at); for a seat map, then its seats in grid order.
 _LAYOUT_SHOW = """
     SELECT s.id, s.hall_id, s.movie_id, s.cinema_id, s.starts_at, s.ends_at, s.currency,
            coalesce(pr.prices, '{}'::jsonb) AS prices, h.updated_at AS hall_changed_at,
            coalesce((h.layout ->> 'grid_rows')::int, 0) AS grid_rows,
-           coalesce((h.layout ->> 'grid_cols')::int, 0) AS grid_cols
+           coalesce((h.layout ->> 'grid_cols')::int, 0) AS grid_cols,
+           (SELECT count(*) FROM show_seats ss WHERE ss.show_id = s.id) AS seat_total
     FROM shows s
     JOIN halls h ON h.id = s.hall_id
     LEFT JOIN LATERAL (
@@ -166,9 +167,11 @@ async def show_state(conn: Conn, *, show_id: str, now: datetime) -> Any:
     return await fetch_one(conn, _SHOW_STATE, {"show_id": show_id, "now": now})
 
 
-async def layout_rows(conn: Conn, *, show_id: str) -> tuple[Any, list[Any]] | None:
-    """A show's fixed part: its row and its seats in grid order, or None if there is no show."""
-    show = await fetch_one(conn, _LAYOUT_SHOW, {"show_id": show_id})
-    if show is None:
-        return None
-    return show, await fetch(conn, _LAYOUT_SEATS, {"show_id": show_id})
+async def show_facts(conn: Conn, *, show_id: str) -> Any:
+    """What never changes about a show (`_LAYOUT_SHOW`), or None if there is no show."""
+    return await fetch_one(conn, _LAYOUT_SHOW, {"show_id": show_id})
+
+
+async def layout_seats(conn: Conn, *, show_id: str) -> list[Any]:
+    """A show's seats in grid order: ids, labels, places, types and prices."""
+    return await fetch(conn, _LAYOUT_SEATS, {"show_id": show_id})

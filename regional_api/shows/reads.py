@@ -21,7 +21,7 @@ from regional_api.cinemas.service import require_local_id
 from regional_api.clock import Clock
 from regional_api.shows import queries
 from regional_api.shows.cache import Entry, ShowCache
-from regional_api.shows.layouts import Layouts, make_layout
+from regional_api.shows.layouts import Facts, Layouts, make_facts, make_layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,24 +66,33 @@ async def render(
 ) -> tuple[bytes, str] | None:
     """A show read or seat map (`kind`) as of `now` and its ETag; None if there is no such show.
 
-    One statement reads what may change; the layout is read too if `layouts` has none for the
-    hall as it is now.
+    One statement reads what may change; what does not is read too if `layouts` does not have
+    it for the hall as it is now (the facts for a show read, the seats too for a seat map).
     """
     state = await queries.show_state(conn, show_id=show_id, now=now)
     if state is None:
         return None
-    layout = layouts.get(show_id, state.hall_changed_at)
-    if layout is None:
-        rows = await queries.layout_rows(conn, show_id=show_id)
-        if rows is None:  # deleted since the state was read
-            return None
-        layout = make_layout(*rows)
-        layouts.put(layout)
-    taken = layout.taken(state.taken)
+    version = state.hall_changed_at
+    facts = layouts.facts(show_id, version) or await _read_facts(conn, layouts, show_id)
+    if facts is None:  # deleted since the state was read
+        return None
     if kind == "seats":
-        return layout.seat_map(state.status, taken)
-    body = layout.show_read(state, taken)
+        layout = layouts.layout(show_id, version)
+        if layout is None:
+            layout = make_layout(facts, await queries.layout_seats(conn, show_id=show_id))
+            layouts.put(layout)
+        return layout.seat_map(state)
+    body = facts.show_read(state)
     return body, etag_of(body)
+
+
+async def _read_facts(conn: Conn, layouts: Layouts, show_id: str) -> Facts | None:
+    row = await queries.show_facts(conn, show_id=show_id)
+    if row is None:
+        return None
+    facts = make_facts(row)
+    layouts.put(facts)
+    return facts
 
 
 def _found(entry: Entry | None, show_id: str) -> Entry:

@@ -38,8 +38,8 @@ def history(history_dsn: str) -> History:
 
 HOT_READS = {
     "show read, seat map: state",
-    "seat map layout: show",
-    "seat map layout: seats",
+    "show facts",
+    "seat map layout",
     "my reservations, first page",
     "my reservations, next page",
     "reservation details",

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from common.errors import DatabaseUnavailable
 from harness.tokens import TestIssuer
-from regional_api.shows.layouts import Layout, Layouts, make_layout
+from regional_api.shows.layouts import Layout, Layouts, make_facts, make_layout
 from schemas.auth import Role
 from schemas.catalog import ShowSeatMap
 from tests.regional_api.factories import ShowSeed, hold, query, seed_show
@@ -77,7 +77,9 @@ def test_a_replica_reads_a_layout_once_and_seat_statuses_on_every_read(
     regional_dsn: str, issuer: TestIssuer, show: ShowSeed
 ) -> None:
     with serve(regional_dsn, issuer, show_cache_max_age_ms=0) as served:
-        loads = metric(LOADS)
+        facts, loads = metric(LOADS, "show"), metric(LOADS, "seats")
+        assert served.client.get(f"/shows/{show.show_id}").status_code == 200
+        assert (metric(LOADS, "show"), metric(LOADS, "seats")) == (facts + 1, loads)  # no seats
         assert served.status(show, "A3") == "free"
         hold(regional_dsn, show, ["A3"], user_id="user-elsewhere", now=datetime.now(UTC))
         assert served.status(show, "A3") == "held"  # taken behind the replica's back
@@ -87,7 +89,7 @@ def test_a_replica_reads_a_layout_once_and_seat_statuses_on_every_read(
         later = served.app.state.clock
         later.advance(timedelta(minutes=11))  # both holds lapse
         assert (served.status(show, "A3"), served.status(show, "A4")) == ("free", "free")
-        assert metric(LOADS) == loads + 1
+        assert (metric(LOADS, "show"), metric(LOADS, "seats")) == (facts + 1, loads + 1)
 
 
 def test_a_new_hall_layout_a_renamed_movie_and_a_canceled_show_show_at_once(
@@ -97,7 +99,7 @@ def test_a_new_hall_layout_a_renamed_movie_and_a_canceled_show_show_at_once(
     admin = issuer.headers(role=Role.admin)
     path = f"/shows/{show.show_id}"
     with serve(regional_dsn, issuer, show_cache_max_age_ms=0) as served:
-        loads = metric(LOADS)
+        loads = metric(LOADS, "seats")
         before = served.seats(show).json()
         assert (before["grid_rows"], before["grid_cols"]) == (2, 5)
         hall = {"name": "Renamed", "rows": ["AAAAAAA", "_", "PPP"]}
@@ -107,7 +109,7 @@ def test_a_new_hall_layout_a_renamed_movie_and_a_canceled_show_show_at_once(
         assert (after["grid_rows"], after["grid_cols"]) == (3, 7)  # the new document's grid
         assert after["seats"] == before["seats"]  # the show keeps the seats it was sold with
         assert served.client.get(path).json()["hall_name"] == "Renamed"
-        assert metric(LOADS) == loads + 2  # once, then once for the replaced hall
+        assert metric(LOADS, "seats") == loads + 2  # once, then once for the replaced hall
 
         renamed = served.client.patch(
             f"/movies/{show.movie_id}", json={"title": "A New Title"}, headers=admin
@@ -121,7 +123,7 @@ def test_a_new_hall_layout_a_renamed_movie_and_a_canceled_show_show_at_once(
         )
         assert served.seats(show).json()["show_status"] == "canceled"
         assert served.client.get(path).json()["status"] == "canceled"
-        assert metric(LOADS) == loads + 2
+        assert metric(LOADS, "seats") == loads + 2
 
 
 def test_two_replicas_render_one_map_with_one_etag(
@@ -152,6 +154,7 @@ class Show(NamedTuple):
     hall_changed_at: datetime
     grid_rows: int
     grid_cols: int
+    seat_total: int
 
 
 class Seat(NamedTuple):
@@ -170,15 +173,22 @@ class Seat(NamedTuple):
 def layout_of(show_id: str, changed_at: datetime, label: str = "A1") -> Layout:
     """A layout of two seats, the first labelled `label`."""
     now = datetime.now(UTC)
-    show = Show(show_id, "hall", "mov", "cin", now, now, "EUR", {}, changed_at, 1, 1)
+    show = Show(show_id, "hall", "mov", "cin", now, now, "EUR", {}, changed_at, 1, 1, 2)
     seats = [Seat(7, label, "A", 1, 0, 0, "standard", 900), Seat(3, "A2", "A", 2, 0, 1, "vip", 5)]
-    return make_layout(show, seats)
+    return make_layout(make_facts(show), seats)
+
+
+class State(NamedTuple):
+    """What `queries.show_state` reads that a seat map shows."""
+
+    status: str
+    taken: list[int]
 
 
 def test_a_layout_renders_any_label_and_hashes_its_state() -> None:
     tricky = 'é "status":"free"} \\'  # a label that looks like the end of a seat
     layout = layout_of("show-1", datetime.now(UTC), label=tricky)
-    body, etag = layout.seat_map("scheduled", layout.taken([3 * 4 + 2]))  # seat 3 sold
+    body, etag = layout.seat_map(State("scheduled", [3 * 4 + 2]))  # seat 3 sold
     document = json.loads(body)
     assert [(s["label"], s["status"]) for s in document["seats"]] == [
         (tricky, "free"),
@@ -186,9 +196,9 @@ def test_a_layout_renders_any_label_and_hashes_its_state() -> None:
     ]
     assert (document["grid_rows"], document["grid_cols"]) == (1, 2)
     assert document["counts"] == {"free": 1, "held": 0, "sold": 1, "blocked": 0}
-    same = layout.seat_map("scheduled", layout.taken([3 * 4 + 2]))
-    held = layout.seat_map("scheduled", layout.taken([3 * 4 + 1]))
-    canceled = layout.seat_map("canceled", layout.taken([3 * 4 + 2]))
+    same = layout.seat_map(State("scheduled", [3 * 4 + 2]))
+    held = layout.seat_map(State("scheduled", [3 * 4 + 1]))
+    canceled = layout.seat_map(State("canceled", [3 * 4 + 2]))
     assert same == (body, etag)
     assert len({etag, held[1], canceled[1]}) == 3
 
@@ -198,11 +208,15 @@ def test_layouts_are_bounded_and_replaced_when_their_hall_changes() -> None:
     layouts = Layouts(max_entries=2)
     for show_id in ("a", "b"):
         layouts.put(layout_of(show_id, changed))
-    assert layouts.get("a", changed) is not None  # "b" is now the least recently used
+    assert layouts.layout("a", changed) is not None  # "b" is now the least recently used
     layouts.put(layout_of("c", changed))
-    assert (len(layouts), layouts.get("b", changed)) == (2, None)
-    assert layouts.get("c", changed) is not None
-    assert layouts.get("a", later) is None  # made from the hall before its layout changed
+    assert (len(layouts), layouts.layout("b", changed)) == (2, None)
+    assert layouts.layout("c", changed) is not None
+    assert layouts.facts("a", later) is None  # read from the hall before its layout changed
+    c = layouts.layout("c", changed)
+    assert c is not None
+    layouts.put(c.facts)  # facts alone never replace the layout they came with
+    assert layouts.layout("c", changed) is c
 
 
 class _Down:
