@@ -1,12 +1,14 @@
 """CPU per hot read: GET /shows/{id} and its seat map, uncached, cached and answered 304.
 
-Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]`.
-Starts its own PostgreSQL, migrates it and seeds a 16 x 24 hall (384 seats) with 200 shows,
-then runs ONE regional_api worker twice: with the show cache off (uncached reads, a random show
-each) and on (cached reads and 304s, one hot show). A separate process drives it with aiohttp;
-CPU comes from /proc: the API process, and every PostgreSQL process (backends and background).
-`--code DIR` serves the API from another checkout, for a before/after on the same machine
-(`git archive main | tar -x -C DIR`); that code ignores the cache setting.
+Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]
+[--phases uncached,cached,cold]`. Starts its own PostgreSQL, migrates it and seeds a 16 x 24
+hall (384 seats) with 200 shows, each a third sold and a twelfth held, then runs ONE
+regional_api worker per phase: `uncached` (cache off, a random show each read, after every show
+was read once), `cached` (250 ms: cached reads and 304s of one hot show) and `cold` (cache off
+and one show kept: nearly every read reads its show's facts or layout again). A separate process
+drives it with aiohttp; CPU comes from /proc: the API process, and every PostgreSQL process
+(backends and background). `--code DIR` serves the API from another checkout, for a
+before/after on the same machine (`git archive main | tar -x -C DIR`).
 """
 
 import argparse
