@@ -3,8 +3,9 @@
 `benchmarks/floor_bench.py` serves it beside a real regional_api on the same PostgreSQL, so
 every figure of the booking path has a floor measured in the same run (issue 21). It runs the
 very same SQL (imported from regional_api, so it follows any change there): `claim_seats` for a
-hold, `OPEN_PAYMENT` and `SETTLE` around the same simulated provider for a payment, the show
-read and the seat map. One psycopg pool in autocommit with the hot pool's settings (prepared,
+hold, `OPEN_PAYMENT` and `SETTLE` around the same simulated provider for a payment, and for
+the show read and the seat map regional_api's own `render` (its state statement, and the
+show's layout kept per process as regional_api keeps it). One psycopg pool in autocommit with the hot pool's settings (prepared,
 generic plans), a token check remembered per token, no middleware, no dependency chain, no
 idempotency keys, no seat cap of its own (claim_seats counts the cap, as for regional_api).
 
@@ -31,12 +32,10 @@ from common.ids import new_id
 from regional_api.payments import statements as pay_sql
 from regional_api.payments.provider import SimulatedProvider
 from regional_api.reservations import statements as hold_sql
-from regional_api.shows import queries as show_sql
+from regional_api.shows import reads as show_reads
+from regional_api.shows.layouts import Layouts
 from schemas.auth import TokenClaims
 
-# The same SQL as regional_api's show read and seat map, here on the psycopg pool.
-SHOW = show_sql._READ_SHOW
-SEAT_MAP = show_sql._SEAT_MAP
 HOLD_TTL = timedelta(minutes=10)
 SEAT_CAP = 100_000  # what the benchmark gives regional_api (REGIONAL_MAX_SEATS_PER_CUSTOMER_SHOW)
 GUARD = timedelta(seconds=65)  # the provider's timeout plus regional_api's default guard
@@ -58,6 +57,7 @@ class Floor:
         self.verifier = verifier
         self.region = region
         self.provider = SimulatedProvider(timeout_seconds=5.0, latency_seconds=latency)
+        self.layouts = Layouts(512)  # the seats of a show, kept as regional_api keeps them
 
     async def claims(self, request: Request) -> TokenClaims:
         """The caller's claims (a token seen before costs a dict lookup)."""
@@ -121,22 +121,22 @@ class Floor:
         return _json(201, {"payment_id": pid, "reservation_id": rid, "tickets": tickets})
 
     async def show(self, show_id: str) -> Response:
-        """The show read of `GET /shows/{id}`, in autocommit."""
-        async with self.pool.connection() as conn:
-            row = await fetch_one(conn, SHOW, {"show_id": show_id, "now": datetime.now(UTC)})
-        if row is None:
-            return _refused(404, "show_not_found")
-        item = row._asdict()
-        item.pop("total")
-        return _json(200, item)
+        """The show read of `GET /shows/{id}`, rendered as regional_api renders it, in autocommit."""
+        return await self._read("show", show_id)
 
     async def seat_map(self, show_id: str) -> Response:
-        """The seat map document PostgreSQL builds, passed through."""
+        """The seat map, rendered as regional_api renders it (its state statement, its layout)."""
+        return await self._read("seats", show_id)
+
+    async def _read(self, kind: str, show_id: str) -> Response:
+        now = datetime.now(UTC)
         async with self.pool.connection() as conn:
-            row = await fetch_one(conn, SEAT_MAP, {"show_id": show_id, "now": datetime.now(UTC)})
-        if row is None:
+            rendered = await show_reads.render(
+                conn, self.layouts, kind=kind, show_id=show_id, now=now
+            )
+        if rendered is None:
             return _refused(404, "show_not_found")
-        return Response(row[0], media_type="application/json")
+        return Response(rendered[0], media_type="application/json")
 
 
 def create_app() -> FastAPI:

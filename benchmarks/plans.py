@@ -152,8 +152,9 @@ HOT = (
         lambda h, now: {"show_id": h.future_show, "rid": RID, "deadline": now},
     ),
     Case("release", "hot", psycopg_sql(hold_sql.FREE), lambda h, now: _show(h, now) | {"rid": RID}),
-    Case("seat map", "hot", psycopg_sql(show_queries._SEAT_MAP), _show),
-    Case("show read", "hot", psycopg_sql(show_queries._READ_SHOW), _show),
+    Case("show read, seat map: state", "hot", psycopg_sql(show_queries._SHOW_STATE), _show),
+    Case("show facts", "hot", psycopg_sql(show_queries._LAYOUT_SHOW), _show),
+    Case("seat map layout", "hot", psycopg_sql(show_queries._LAYOUT_SEATS), _show),
     Case(
         "my reservations, first page",
         "hot",

@@ -1,12 +1,14 @@
 """CPU per hot read: GET /shows/{id} and its seat map, uncached, cached and answered 304.
 
-Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]`.
-Starts its own PostgreSQL, migrates it and seeds a 16 x 24 hall (384 seats) with 200 shows,
-then runs ONE regional_api worker twice: with the show cache off (uncached reads, a random show
-each) and on (cached reads and 304s, one hot show). A separate process drives it with aiohttp;
-CPU comes from /proc: the API process, and every PostgreSQL process (backends and background).
-`--code DIR` serves the API from another checkout, for a before/after on the same machine
-(`git archive main | tar -x -C DIR`); that code ignores the cache setting.
+Run: `.venv/bin/python -m benchmarks.reads [--seconds 2] [--clients 32] [--code DIR]
+[--phases uncached,cached,cold]`. Starts its own PostgreSQL, migrates it and seeds a 16 x 24
+hall (384 seats) with 200 shows, each a third sold and a twelfth held, then runs ONE
+regional_api worker per phase: `uncached` (cache off, a random show each read, after every show
+was read once), `cached` (250 ms: cached reads and 304s of one hot show) and `cold` (cache off
+and one show kept: nearly every read reads its show's facts or layout again). A separate process
+drives it with aiohttp; CPU comes from /proc: the API process, and every PostgreSQL process
+(backends and background). `--code DIR` serves the API from another checkout, for a
+before/after on the same machine (`git archive main | tar -x -C DIR`).
 """
 
 import argparse
@@ -96,8 +98,30 @@ def run_reads(load: Reads) -> Outcome:
     return asyncio.run(_drive(load))
 
 
+# Each show half taken: a third of its seats sold, a twelfth held, one in 24 held past its
+# deadline (free again). No parameters: `%` is SQL's.
+_TAKE = """
+INSERT INTO reservations (id, show_id, cinema_id, user_id, channel, status, hold_expires_at,
+                          amount_minor, currency, created_at, confirmed_at)
+SELECT id || kind, id, cinema_id, 'bench-owner', 'online',
+       CASE kind WHEN '-sold' THEN 'confirmed' ELSE 'held' END,
+       CASE kind WHEN '-held' THEN now() + interval '1 day'
+                 WHEN '-lapsed' THEN now() - interval '1 minute' END,
+       0, currency, now(), CASE kind WHEN '-sold' THEN now() END
+FROM shows, (VALUES ('-sold'), ('-held'), ('-lapsed')) k (kind);
+UPDATE show_seats SET
+    status = CASE WHEN seat_id % 3 = 0 THEN 'sold' ELSE 'held' END,
+    reservation_id = show_id || CASE WHEN seat_id % 3 = 0 THEN '-sold'
+                                     WHEN seat_id % 12 = 1 THEN '-held' ELSE '-lapsed' END,
+    held_until = CASE WHEN seat_id % 3 = 0 THEN NULL
+                      WHEN seat_id % 12 = 1 THEN now() + interval '1 day'
+                      ELSE now() - interval '1 minute' END
+WHERE seat_id % 3 = 0 OR seat_id % 12 = 1 OR seat_id % 24 = 2;
+"""
+
+
 def seed(dsn: str) -> list[str]:
-    """A cinema with one 384-seat hall and 200 shows; their ids."""
+    """A cinema with one 384-seat hall and 200 shows, each half sold; their ids."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         cinema_id = new_id("cin", "eu-west")
         conn.execute(
@@ -105,7 +129,8 @@ def seed(dsn: str) -> list[str]:
             (cinema_id,),
         )
         hall = seed_hall(conn, cinema_id, 16, 24, 200)
-        conn.execute("ANALYZE")
+        conn.execute(_TAKE)
+        conn.execute("VACUUM ANALYZE")
     return hall.show_ids
 
 
@@ -168,23 +193,41 @@ def _customer(url: str, shows: list[str]) -> str:
     token = ISSUER.token(sub="bench-reader", ttl=3600)
     with httpx.Client(base_url=url, timeout=30) as client:
         for show_id in shows[:10]:
-            seat = client.get(f"/shows/{show_id}/seats").json()["seats"][0]["seat_id"]
+            seats = client.get(f"/shows/{show_id}/seats").json()["seats"]
+            seat = next(s["seat_id"] for s in seats if s["status"] == "free")
             auth = {"Authorization": f"Bearer {token}"}
             held = client.post(f"/shows/{show_id}/holds", json={"seat_ids": [seat]}, headers=auth)
             held.raise_for_status()
     return token
 
 
-def loads(url: str, shows: list[str], args: argparse.Namespace, *, cached: bool) -> list[Reads]:
+def _visit(url: str, shows: list[str]) -> None:
+    """Read every show and seat map once (a replica that has served them for a while)."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for show_id in shows:
+            client.get(f"/shows/{show_id}").raise_for_status()
+            client.get(f"/shows/{show_id}/seats").raise_for_status()
+
+
+def loads(url: str, shows: list[str], args: argparse.Namespace, *, phase: str) -> list[Reads]:
     """Uncached reads of random shows, or cached reads and 304s of one hot show."""
     n, s = args.clients, args.seconds
-    if not cached:
+    every = [f"/shows/{i}" for i in shows] + [f"/shows/{i}/seats" for i in shows]
+    warm_up = Reads("warm-up (not measured)", url, every, 1.0, n)
+    if phase == "cold":
+        return [
+            warm_up,
+            Reads("show, uncached, layout not kept", url, [f"/shows/{i}" for i in shows], s, n),
+            Reads("seat map, uncached, layout not kept", url, every[len(shows) :], s, n),
+        ]
+    if phase == "uncached":
+        _visit(url, shows)
         mine = ["/me/reservations"]
         return [
-            Reads("warm-up (not measured)", url, [f"/shows/{i}/seats" for i in shows], 1.0, n),
+            warm_up,
             Reads("/healthz (the request pipeline alone)", url, ["/healthz"], s, n),
             Reads("show, uncached", url, [f"/shows/{i}" for i in shows], s, n),
-            Reads("seat map, uncached", url, [f"/shows/{i}/seats" for i in shows], s, n),
+            Reads("seat map, uncached", url, every[len(shows) :], s, n),
             Reads("my reservations (10)", url, mine, s, n, token=_customer(url, shows)),
         ]
     show, seats = f"/shows/{shows[0]}", f"/shows/{shows[0]}/seats"
@@ -206,14 +249,18 @@ def run(args: argparse.Namespace) -> list[str]:
         dsn = create_database(server.admin_dsn, "reads", drop_existing=True)
         upgrade(ROOT / "regional_api" / "migrations", dsn)
         shows = seed(dsn)
-        for cached in (False, True):
+        for phase in args.phases.split(","):
             with tempfile.TemporaryDirectory(prefix="bench-reads-") as tmp:
-                age = "250" if cached else "0"
-                with contextlib.chdir(args.code or ROOT), _env(REGIONAL_SHOW_CACHE_MAX_AGE_MS=age):
+                age = "250" if phase == "cached" else "0"
+                # One entry: nearly every read of a random show reads its layout again.
+                entries = "1" if phase == "cold" else "512"
+                settings = {"REGIONAL_SHOW_CACHE_MAX_AGE_MS": age}
+                settings["REGIONAL_SHOW_CACHE_MAX_ENTRIES"] = entries
+                with contextlib.chdir(args.code or ROOT), _env(**settings):
                     # `python -m uvicorn` imports the app from the working directory.
                     api = start_api(dsn, ISSUER, Path(tmp))
                 try:
-                    for load in loads(api.url, shows, args, cached=cached):
+                    for load in loads(api.url, shows, args, phase=phase):
                         row = measure(api, load, pg_data, dsn, args.profile)
                         if not load.name.startswith("warm-up"):
                             rows.append(row)
@@ -232,6 +279,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--code", type=Path, help="serve regional_api from this checkout")
     parser.add_argument("--profile", type=Path, help="write py-spy samples of the API here")
+    parser.add_argument(
+        "--phases",
+        default="uncached,cached,cold",
+        help="uncached (cache off), cached (250 ms) and cold (cache off, one layout kept)",
+    )
     args = parser.parse_args()
     print(
         "| read | reads/s | p50 ms | p99 ms | answers | API CPU ms/read"

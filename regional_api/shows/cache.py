@@ -1,8 +1,8 @@
 """The replica's cache of hot show reads: rendered bodies with their ETag, never older than a bound.
 
 During an on-sale thousands of customers poll the same seat map. An entry is the response body
-as one query rendered it, its ETag (hashed once, when the entry is made) and the app-clock time
-that query started; a read is served from it while it is younger than `max_age`
+as one read rendered it, its ETag (computed once, when the entry is made) and the app-clock
+time that read started; a read is served from it while it is younger than `max_age`
 (`REGIONAL_SHOW_CACHE_MAX_AGE_MS`, 250 ms), so a change made elsewhere (another replica, the
 box office, an expiry) shows within that bound. Concurrent misses of one entry share one query
 (single flight); at most `max_entries` entries are kept, the least recently used dropped first.
@@ -10,6 +10,9 @@ box office, an expiry) shows within that bound. Concurrent misses of one entry s
 This replica's own holds, releases, cancellations and payments of a show drop its entries at
 once (`forget`, called through `FullShows`' change signal), and a query that was running when
 they did is not stored. The cache only answers reads: a hold is decided by the database.
+
+It also keeps each show's layout (`layouts`, regional_api/shows/layouts.py: what never changes
+about a show, from which a read renders its body), whatever the bound, even 0.
 """
 
 import asyncio
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
-from common.etag import etag_of
+from regional_api.shows.layouts import Layouts
 
 KINDS = ("show", "seats")  # what is cached of a show: its read and its seat map
 
@@ -35,6 +38,7 @@ _NOT_MODIFIED = Counter(
 _ENTRIES = Gauge("show_cache_entries", "Entries in the replica's show cache")
 
 Key = tuple[str, str]  # (kind, show id)
+Load = Callable[[], Awaitable[tuple[bytes, str] | None]]  # (body, ETag), or None: no such show
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,9 @@ class ShowCache:
     def __init__(self, max_age_seconds: float, max_entries: int) -> None:
         self.max_age = timedelta(seconds=max_age_seconds)
         self.max_entries = max_entries
+        # What never changes about a show, whatever the bound (even 0): availability changes
+        # (`forget`) leave it alone, a layout replacement of its hall replaces it.
+        self.layouts = Layouts(max_entries)
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._flights: dict[Key, _Flight] = {}
         self._hits = {kind: _HITS.labels(kind) for kind in KINDS}
@@ -73,9 +80,7 @@ class ShowCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> Entry | None:
+    async def get(self, key: Key, now: datetime, load: Load) -> Entry | None:
         """The entry of `key` if younger than the bound at `now`, else `load()`ed (None: no show).
 
         `load` must read the database as of `now` (the entry's age counts from it).
@@ -112,20 +117,16 @@ class ShowCache:
             if flight is not None:
                 flight.stale = True
 
-    def _start(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> _Flight:
+    def _start(self, key: Key, now: datetime, load: Load) -> _Flight:
         self._loads[key[0]].inc()
-        task = asyncio.ensure_future(self._load(key, now, load))
+        task = asyncio.ensure_future(self._load(load, now))
         flight = self._flights[key] = _Flight(task)
         task.add_done_callback(lambda done: self._landed(key, flight, done))
         return flight
 
-    async def _load(
-        self, key: Key, now: datetime, load: Callable[[], Awaitable[bytes | None]]
-    ) -> Entry | None:
-        body = await load()
-        return None if body is None else Entry(body, etag_of(body), now)
+    async def _load(self, load: Load, now: datetime) -> Entry | None:
+        loaded = await load()
+        return None if loaded is None else Entry(*loaded, now)
 
     def _landed(self, key: Key, flight: _Flight, task: "asyncio.Task[Entry | None]") -> None:
         if self._flights.get(key) is flight:

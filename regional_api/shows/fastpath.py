@@ -1,12 +1,13 @@
-"""Cached show reads answered before routing: a hit costs no route match, dependency or model.
+"""Show reads answered before routing: no route match, dependency or model for a show read.
 
-Under an on-sale's polls most reads are hits, and FastAPI's routing, dependency solving and
-parameter validation cost more than the answer (docs/benchmarks/reads.md). This ASGI
-middleware sits inside the observability and admission middleware (so a hit is still admitted,
-counted under its route and logged) and answers a GET of `/shows/{id}` or `/shows/{id}/seats`
-whose cache entry is fresh: 200 with the stored body, or 304. Anything else (a miss, a foreign
-or malformed id, an If-None-Match too long to accept) goes on to the endpoints in
-`regional_api/shows/router.py`, which fill the cache and answer every error.
+FastAPI's routing, dependency solving and parameter validation cost more than a cached answer,
+and about a third of an uncached one (docs/benchmarks/reads.md). This ASGI middleware sits
+inside the observability and admission middleware (so a read is still admitted, counted under
+its route and logged) and answers a GET of `/shows/{id}` or `/shows/{id}/seats` of a show of
+this region: from a fresh cache entry, or from the one it loads (`ShowReads.entry`, the same as
+the endpoints'), 200 with the body or 304. Anything else (a malformed or foreign id, no such
+show, an If-None-Match too long to accept, a database error) goes on to the endpoints in
+`regional_api/shows/router.py`, which answer every error.
 """
 
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.etag import etag_matches
-from regional_api.clock import Clock
-from regional_api.shows.cache import Entry, ShowCache
+from common.ids import is_local
+from regional_api.shows.cache import Entry
+from regional_api.shows.reads import ShowReads
 
 MAX_IF_NONE_MATCH = 1024  # the endpoints' limit: a longer header gets their 422
 _HEAD = (b"content-type", b"application/json")
@@ -50,16 +52,18 @@ def _if_none_match(scope: Scope) -> bytes | None:
 
 
 class CachedReads:
-    """Pure ASGI middleware: answer fresh cache hits of show reads; pass everything else on."""
+    """Pure ASGI middleware: answer show reads of this region's shows; pass everything else on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        entry, kind, condition = self._hit(scope)
-        if entry is None:
+        read = _read(scope)
+        entry = None if read is None else await _entry(scope, read[0], read[1])
+        if read is None or entry is None:
             await self.app(scope, receive, send)
             return
+        kind, _, condition = read
         scope["route"] = _ROUTES[kind]
         headers = [(b"etag", entry.etag.encode()), _NO_CACHE]
         if etag_matches(condition, entry.etag):
@@ -71,19 +75,31 @@ class CachedReads:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": entry.body})
 
-    def _hit(self, scope: Scope) -> tuple[Entry | None, str, str | None]:
-        """The fresh entry the request asks for, its kind and If-None-Match, if it can be served."""
-        if scope["type"] != "http" or scope["method"] != "GET" or "app" not in scope:
-            return None, "", None
-        target = _target(scope["path"])  # only ids the endpoints accepted are ever cached
-        if target is None:
-            return None, "", None
-        raw = _if_none_match(scope)
-        if raw is not None and len(raw) > MAX_IF_NONE_MATCH:
-            return None, "", None
-        # The app's state, read per request: tests give an app another clock after it starts.
-        state = scope["app"].state
-        cache: ShowCache = state.show_cache
-        clock: Clock = state.clock
-        entry = cache.fresh(target, clock.now())
-        return entry, target[0], None if raw is None else raw.decode("latin-1")
+
+def _read(scope: Scope) -> tuple[str, str, str | None] | None:
+    """(kind, show id, If-None-Match) of a show read this middleware answers, else None."""
+    if scope["type"] != "http" or scope["method"] != "GET" or "app" not in scope:
+        return None
+    target = _target(scope["path"])
+    if target is None:
+        return None
+    raw = _if_none_match(scope)
+    if raw is not None and len(raw) > MAX_IF_NONE_MATCH:
+        return None
+    return target[0], target[1], None if raw is None else raw.decode("latin-1")
+
+
+async def _entry(scope: Scope, kind: str, show_id: str) -> Entry | None:
+    """The body to answer with: a fresh hit, else loaded; None for the endpoints to answer."""
+    # The app's state, read per request: tests give an app another clock after it starts.
+    state = scope["app"].state
+    entry: Entry | None = state.show_cache.fresh((kind, show_id), state.clock.now())
+    if entry is not None:  # only ids the endpoints accepted are ever cached
+        return entry
+    reads = ShowReads(state.settings.region, state.clock, state.pool, state.show_cache)
+    if not is_local(show_id, "show", reads.region):
+        return None
+    try:
+        return await reads.entry(kind, show_id)
+    except Exception:  # the endpoint reads again and renders the error
+        return None

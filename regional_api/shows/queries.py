@@ -38,36 +38,47 @@ _SHOW_SELECT = f"""
     ) pr ON true
 """  # noqa: S608 - constant fragments only; every value is a bound parameter
 
-# PostgreSQL builds the whole seat map as JSON in one statement. Benchmark (480-seat hall, 200
-# sequential GETs on a live app, loaded 2-core box): p50 94 ms with per-seat pydantic models in
-# Python, 69 ms this way, the same as reading one movie row.
-_SEAT_MAP = f"""
-    WITH seat_rows AS (
-        SELECT ss.seat_id, se.label, se.row_label, se.number, se.grid_row, se.grid_col,
-               ss.seat_type, ss.price_minor,
-               CASE WHEN {_FREE} THEN 'free' ELSE ss.status END AS status
-        FROM show_seats ss JOIN seats se ON se.id = ss.seat_id
-        -- The hall's seats by ix_seats_hall, never every seat of every hall (growth.md).
-        WHERE ss.show_id = %(show_id)s
-          AND se.hall_id = (SELECT hall_id FROM shows WHERE id = %(show_id)s)
-    )
-    SELECT json_build_object(
-        'show_id', s.id, 'show_status', s.status, 'hall_id', s.hall_id, 'currency', s.currency,
-        -- Seats of a past show may come from a replaced layout: size the grid to fit them too.
-        'grid_rows', greatest(coalesce((h.layout ->> 'grid_rows')::int, 0),
-                              (SELECT coalesce(max(grid_row) + 1, 0) FROM seat_rows)),
-        'grid_cols', greatest(coalesce((h.layout ->> 'grid_cols')::int, 0),
-                              (SELECT coalesce(max(grid_col) + 1, 0) FROM seat_rows)),
-        'counts', (SELECT json_build_object(
-                       'free', count(*) FILTER (WHERE status = 'free'),
-                       'held', count(*) FILTER (WHERE status = 'held'),
-                       'sold', count(*) FILTER (WHERE status = 'sold'),
-                       'blocked', count(*) FILTER (WHERE status = 'blocked'))
-                   FROM seat_rows),
-        'seats', coalesce((SELECT json_agg(seat_rows ORDER BY grid_row, grid_col)
-                           FROM seat_rows), '[]'::json)
-    )::text
-    FROM shows s JOIN halls h ON h.id = s.hall_id
+# A show's fixed part, read once per replica (regional_api/shows/layouts.py): its facts, its
+# prices, how many seats it has, and the grid size of its hall's layout document (which a layout
+# replacement changes, with the hall's updated_at); for a seat map, then its seats in grid order.
+_LAYOUT_SHOW = """
+    SELECT s.id, s.hall_id, s.movie_id, s.cinema_id, s.starts_at, s.ends_at, s.currency,
+           coalesce(pr.prices, '{}'::jsonb) AS prices, h.updated_at AS hall_changed_at,
+           coalesce((h.layout ->> 'grid_rows')::int, 0) AS grid_rows,
+           coalesce((h.layout ->> 'grid_cols')::int, 0) AS grid_cols,
+           (SELECT count(*) FROM show_seats ss WHERE ss.show_id = s.id) AS seat_total
+    FROM shows s
+    JOIN halls h ON h.id = s.hall_id
+    LEFT JOIN LATERAL (
+        SELECT jsonb_object_agg(p.seat_type, p.amount_minor) AS prices
+        FROM show_prices p WHERE p.show_id = s.id
+    ) pr ON true
+    WHERE s.id = %(show_id)s
+"""
+_LAYOUT_SEATS = """
+    SELECT ss.seat_id, se.label, se.row_label, se.number, se.grid_row, se.grid_col,
+           ss.seat_type, ss.price_minor
+    FROM show_seats ss JOIN seats se ON se.id = ss.seat_id
+    -- The hall's seats by ix_seats_hall, never every seat of every hall (growth.md).
+    WHERE ss.show_id = %(show_id)s
+      AND se.hall_id = (SELECT hall_id FROM shows WHERE id = %(show_id)s)
+    ORDER BY se.grid_row, se.grid_col
+"""
+
+# What may change about a show, read on every uncached show read and seat map: its status, the
+# names around it, the hall's version, and the seats that are not free (a lapsed hold is free)
+# as seat_id * 4 + status code (1 held, 2 sold, 3 blocked; layouts.STATUSES).
+_SHOW_STATE = f"""
+    SELECT s.status, h.updated_at AS hall_changed_at, h.name AS hall_name,
+           m.title AS movie_title, m.duration_minutes, c.name AS cinema_name, c.city,
+           c.timezone,
+           ARRAY(SELECT ss.seat_id * 4 + CASE ss.status WHEN 'held' THEN 1 WHEN 'sold' THEN 2
+                                                        ELSE 3 END
+                 FROM show_seats ss WHERE ss.show_id = s.id AND NOT {_FREE}) AS taken
+    FROM shows s
+    JOIN halls h ON h.id = s.hall_id
+    JOIN movies m ON m.id = s.movie_id
+    JOIN cinemas c ON c.id = s.cinema_id
     WHERE s.id = %(show_id)s
 """  # noqa: S608 - constant fragments only
 
@@ -151,7 +162,16 @@ async def read_show(conn: Conn, *, show_id: str, now: datetime) -> dict[str, Any
     return _show_dict(row) if row else None
 
 
-async def seat_map_json(conn: Conn, *, show_id: str, now: datetime) -> str | None:
-    """The `ShowSeatMap` JSON of a show (lapsed holds are free), or None if there is no show."""
-    row = await fetch_one(conn, _SEAT_MAP, {"show_id": show_id, "now": now})
-    return None if row is None else str(row[0])
+async def show_state(conn: Conn, *, show_id: str, now: datetime) -> Any:
+    """What may change about a show (`_SHOW_STATE`) as of `now`, or None if there is no show."""
+    return await fetch_one(conn, _SHOW_STATE, {"show_id": show_id, "now": now})
+
+
+async def show_facts(conn: Conn, *, show_id: str) -> Any:
+    """What never changes about a show (`_LAYOUT_SHOW`), or None if there is no show."""
+    return await fetch_one(conn, _LAYOUT_SHOW, {"show_id": show_id})
+
+
+async def layout_seats(conn: Conn, *, show_id: str) -> list[Any]:
+    """A show's seats in grid order: ids, labels, places, types and prices."""
+    return await fetch(conn, _LAYOUT_SEATS, {"show_id": show_id})

@@ -37,8 +37,9 @@ def history(history_dsn: str) -> History:
 
 
 HOT_READS = {
-    "show read",
-    "seat map",
+    "show read, seat map: state",
+    "show facts",
+    "seat map layout",
     "my reservations, first page",
     "my reservations, next page",
     "reservation details",
