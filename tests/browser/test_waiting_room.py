@@ -68,6 +68,11 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
             polls.append(r.headers) if r.method == "GET" and r.url.endswith("/line") else None
         ),
     )
+    maps: list[dict[str, str]] = []  # the headers of the page's seat-map GETs
+    page.on(
+        "request",
+        lambda r: maps.append(r.headers) if r.url.split("?")[0].endswith("/seats") else None,
+    )
     page.goto(f"{stack.url}/app/")
     log_in(page, buyer["email"], buyer["password"])
     page.goto(f"{stack.url}/app/#show={show['id']}")
@@ -85,6 +90,9 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     shots.take(page, "admitted")
     # The page polls with the line ticket its join got: the region answers from memory.
     assert any("x-line-ticket" in headers for headers in polls), polls
+    # The admitted page's seat maps carry its pass, so they go ahead of new work under load.
+    assert maps, "no seat-map GET"
+    assert all("x-admission-pass" in headers for headers in maps), maps
     page.get_by_label("Number of seats").select_option("2")
     page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()

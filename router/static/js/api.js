@@ -193,9 +193,10 @@ export async function logout() {
 /**
  * GET a public JSON document unless it is unchanged since `etag`: answers {data, etag}, with
  * data null on 304. Polling this way costs the server a query but no body when nothing moved.
+ * `extraHeaders` go along (an admission pass, so an admitted customer's map goes first).
  */
-export async function getIfChanged(path, etag = null) {
-  const headers = etag ? { "If-None-Match": etag } : {};
+export async function getIfChanged(path, etag = null, extraHeaders = {}) {
+  const headers = etag ? { ...extraHeaders, "If-None-Match": etag } : { ...extraHeaders };
   // no-store: the page, not the browser cache, owns the validator (a 304 must reach us).
   const { response, data } = await sendRetrying(path, { headers, cache: "no-store" }, true);
   if (response.status === 304) return { data: null, etag };

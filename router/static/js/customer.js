@@ -148,7 +148,8 @@ async function refreshSeats(first = false, quiet = false) {
   let map;
   try {
     const known = first ? null : state.seatsEtag;
-    const answer = await getIfChanged(`/shows/${encodeURIComponent(state.show.id)}/seats`, known);
+    const path = `/shows/${encodeURIComponent(state.show.id)}/seats`;
+    const answer = await getIfChanged(path, known, admissionHeaders(state.show.id));
     if (!answer.data) return; // 304: nothing moved since the last poll
     [map, state.seatsEtag] = [answer.data, answer.etag];
   } catch (err) {
