@@ -21,6 +21,7 @@ from router.proxy.app import RESUME, SMALL_BODY, ProxyApp, Resume
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
+from router.proxy.watch import Watcher, Watches
 from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Sent
@@ -44,6 +45,7 @@ class FastPath:
     def __init__(self, proxy: ProxyApp) -> None:
         self.proxy = proxy
         settings = proxy.settings
+        self.watches = Watches(settings, proxy)
         self.attempt_timeout = min(
             settings.attempt_timeout_seconds, settings.request_deadline_seconds
         )
@@ -82,8 +84,8 @@ class FastPath:
 
     def start(
         self, protocol: "RouterProtocol", scope: Scope, inbound: Inbound, keep_alive: bool
-    ) -> "Exchange | None":
-        """Send the GET in `scope` upstream now, or None to leave it to the ASGI path."""
+    ) -> "Exchange | Watcher | None":
+        """Send the GET in `scope` upstream now (or hold a watch), or None for the ASGI path."""
         path: str = scope["path"]
         if answered_by_router(path):
             return None
@@ -95,6 +97,8 @@ class FastPath:
         pool = proxy.pool(route)
         if pool is None:
             return None  # the region is leaving the map
+        if path.endswith("/line/watch"):
+            return self.watches.start(protocol, scope, route, keep_alive)
         sender = proxy.sender
         if pool.line.ahead_of(False):
             return None  # others wait for a slot: the ASGI path queues behind them
