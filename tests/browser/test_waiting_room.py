@@ -62,12 +62,14 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     buyer, latecomer = _customer(stack), _customer(stack)
     page = new_page(DESKTOP)
     polls: list[dict[str, str]] = []  # the headers of the page's GETs of its place in line
+    watches: list[str] = []  # the page's held watches of the line (router/proxy/watch.py)
     page.on(
         "request",
         lambda r: (
             polls.append(r.headers) if r.method == "GET" and r.url.endswith("/line") else None
         ),
     )
+    page.on("request", lambda r: watches.append(r.url) if "/line/watch?" in r.url else None)
     page.goto(f"{stack.url}/app/")
     log_in(page, buyer["email"], buyer["password"])
     page.goto(f"{stack.url}/app/#show={show['id']}")
@@ -85,6 +87,8 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     shots.take(page, "admitted")
     # The page polls with the line ticket its join got: the region answers from memory.
     assert any("x-line-ticket" in headers for headers in polls), polls
+    # Between those, it waits on the router's watch rather than polling the region.
+    assert any("until=" in url for url in watches), watches
     page.get_by_label("Number of seats").select_option("2")
     page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()
