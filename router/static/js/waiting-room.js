@@ -174,12 +174,19 @@ export class WaitingRoom {
     const news = state.version !== this.version && this.version !== "";
     this.version = state.version;
     this.line = state;
-    if (news || !state.waiting_room || state.sold_out || rank == null || state.admitted_through >= rank) {
-      if (rank == null && !news && state.waiting_room && !state.sold_out && !state.drawn) {
+    if (state.sold_out) {
+      this.render({ state: "sold_out" }); // told by the watch: no need to ask the region
+      this.onSoldOut();
+      return;
+    }
+    if (news || !state.waiting_room || rank == null || state.admitted_through >= rank) {
+      if (rank == null && !news && state.waiting_room && !state.drawn) {
         this.watch(status); // not drawn yet: nothing to ask the region
         return;
       }
-      this.step(); // our turn, the draw or the end: the region says where we stand
+      // Our turn, the draw or the end: the region says where we stand (at the draw everyone
+      // asks, so spread over a second).
+      this.timer = setTimeout(() => this.step(), rank == null ? Math.random() * 1000 : 0);
       return;
     }
     const position = rank - state.admitted_through;
