@@ -21,7 +21,7 @@ from router.proxy.app import RESUME, SMALL_BODY, ProxyApp, Resume
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
-from router.proxy.watch import Watcher, Watches
+from router.proxy.watch import Watcher
 from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Sent
@@ -45,7 +45,7 @@ class FastPath:
     def __init__(self, proxy: ProxyApp) -> None:
         self.proxy = proxy
         settings = proxy.settings
-        self.watches = Watches(settings, proxy)
+        self.watches = proxy.watches
         self.attempt_timeout = min(
             settings.attempt_timeout_seconds, settings.request_deadline_seconds
         )

@@ -18,11 +18,11 @@ import logging
 import random
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from prometheus_client import Counter, Gauge
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from router.config import RouterSettings
@@ -49,30 +49,32 @@ READS = Counter("router_watch_reads_total", "Reads of a watched state upstream",
 WATCH_PATH = re.compile(r"/shows/([^/?]+)/line/watch")
 _MAX_SEEN = 64  # characters of a version a client may send back
 _IDLE_SECONDS = 5.0  # a feed nobody watched this long stops reading
-_HEADERS = b"content-type: application/json\r\ncache-control: no-store\r\n"
+_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
-def _error(status: int, code: str, detail: str, retry_after: int | None = None) -> bytes:
-    """A whole answer with the `schemas` error body."""
-    body = {"error": code, "detail": detail}
-    extra = b""
+class Answer:
+    """One answer to many held requests: encoded once, kept-alive and closing variants."""
+
+    __slots__ = ("body", "closing", "headers", "kept", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.body = body
+        self.headers = [*_HEADERS, *headers, (b"content-length", b"%d" % len(body))]
+        lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers)
+        head = (STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status) + lines
+        self.kept = head + b"\r\n" + body
+        self.closing = head + b"connection: close\r\n\r\n" + body
+
+
+def _error(status: int, code: str, detail: str, retry_after: int | None = None) -> Answer:
+    """An answer with the `schemas` error body."""
+    body: dict[str, object] = {"error": code, "detail": detail}
+    headers = []
     if retry_after is not None:
-        body["retry_after"] = retry_after  # type: ignore[assignment]
-        extra = b"retry-after: %d\r\n" % retry_after
-    return _encode(status, extra, json.dumps(body).encode(), keep_alive=True)
-
-
-def _encode(status: int, headers: bytes, body: bytes, *, keep_alive: bool) -> bytes:
-    return b"".join(
-        (
-            STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status,
-            _HEADERS,
-            headers,
-            b"content-length: %d\r\n" % len(body),
-            b"\r\n" if keep_alive else b"connection: close\r\n\r\n",
-            body,
-        )
-    )
+        body["retry_after"] = retry_after
+        headers.append((b"retry-after", b"%d" % retry_after))
+    return Answer(status, headers, json.dumps(body).encode())
 
 
 class Watcher:
@@ -90,7 +92,7 @@ class Watcher:
     )
 
     def __init__(
-        self, protocol: "RouterProtocol", keep_alive: bool, seen: str, until: int | None
+        self, protocol: "RouterProtocol | Any", keep_alive: bool, seen: str, until: int | None
     ) -> None:
         self.protocol = protocol
         self.keep_alive = keep_alive
@@ -114,8 +116,8 @@ class Watcher:
         if self.feed is not None:
             self.feed.drop(self)
 
-    def answer(self, data: bytes, close: bytes | None = None) -> None:
-        """Write a whole answer (`close`: its variant that closes the connection)."""
+    def answer(self, answer: Answer) -> None:
+        """Write the whole answer."""
         if self.response_complete:
             return
         if self.feed is not None:
@@ -124,10 +126,28 @@ class Watcher:
         protocol = self.protocol
         transport = protocol.transport
         if not self.disconnected and not transport.is_closing():
-            transport.write(data if self.keep_alive or close is None else close)
+            transport.write(answer.kept if self.keep_alive else answer.closing)
             if not self.keep_alive:
                 transport.close()
         protocol.on_response_complete()
+
+
+class AsgiWatcher(Watcher):
+    """A held request on the ASGI path (uvicorn's own protocols): its answer, when it comes."""
+
+    __slots__ = ("answered",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seen: str, until: int | None) -> None:
+        super().__init__(None, True, seen, until)
+        self.answered: asyncio.Future[Answer] = loop.create_future()
+
+    def answer(self, answer: Answer) -> None:
+        """Hand the answer to the request's task."""
+        if self.feed is not None:
+            self.feed.drop(self)
+        self.response_complete = True
+        if not self.answered.done():
+            self.answered.set_result(answer)
 
 
 class Feed:
@@ -150,7 +170,7 @@ class Feed:
         self.path = path
         self.version: str | None = None  # None: not read yet
         self.admitted = 0
-        self.state: tuple[bytes, bytes] = (b"", b"")  # the answer kept alive, and closing
+        self.state: Answer | None = None
         self.watchers: set[Watcher] = set()
         self.heap: list[tuple[int, int, Watcher]] = []  # (until, arrival, watcher), lazily pruned
         self.task: asyncio.Task[None] | None = None
@@ -179,7 +199,7 @@ class Feed:
             if not self.watchers:
                 self.idle_since = time.monotonic()
 
-    def publish(self, version: str, admitted: int, state: tuple[bytes, bytes]) -> None:
+    def publish(self, version: str, admitted: int, state: Answer) -> None:
         """A new reading: answer every watcher it is news to, with the same bytes."""
         changed = version != self.version
         self.version, self.admitted, self.state = version, admitted, state
@@ -194,9 +214,21 @@ class Feed:
                     due.append(watcher)
             reason = "moved"
         for watcher in due:
-            watcher.answer(state[0], close=state[1])
+            watcher.answer(state)
         if due:
             ANSWERS.labels(reason).inc(len(due))
+
+
+def _watched(route: Route) -> str | None:
+    """The show whose line `route` watches, if it is a watch."""
+    match = WATCH_PATH.fullmatch(route.path.split("?", 1)[0])
+    return match.group(1) if match and route.region is not None else None
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return when the client of an ASGI request hangs up."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class Watches:
@@ -220,39 +252,69 @@ class Watches:
         self, protocol: "RouterProtocol", scope: Scope, route: Route, keep_alive: bool
     ) -> Watcher | None:
         """Hold the watch in `scope` (None: not a watch, the proxy forwards it)."""
-        match = WATCH_PATH.fullmatch(route.path.split("?", 1)[0])
-        if match is None or route.region is None:
+        show_id = _watched(route)
+        if show_id is None:
             return None
+        watcher = Watcher(protocol, keep_alive, "", None)
+        self._hold(watcher, show_id, route, scope, protocol.loop)
+        return watcher
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, route: Route) -> bool:
+        """Hold a watch on the ASGI path; False when `route` is not a watch."""
+        show_id = _watched(route)
+        if show_id is None or scope["method"] != "GET":
+            return False
+        loop = asyncio.get_running_loop()
+        watcher = AsgiWatcher(loop, "", None)
+        self._hold(watcher, show_id, route, scope, loop)
+        gone = loop.create_task(_disconnect(receive))
+        try:
+            await asyncio.wait((watcher.answered, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not watcher.answered.done():
+                watcher.client_gone()
+        if watcher.answered.done():
+            answer = watcher.answered.result()
+            start = {"type": "http.response.start", "status": answer.status}
+            await send(start | {"headers": answer.headers})
+            await send({"type": "http.response.body", "body": answer.body})
+        return True
+
+    def _hold(
+        self,
+        watcher: Watcher,
+        show_id: str,
+        route: Route,
+        scope: Scope,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Answer the watch now (news, a bad query, the table full) or hold it."""
+        assert route.region is not None
         query = parse_qs(scope["query_string"].decode("latin-1"))
-        seen = query.get("seen", [""])[0][:_MAX_SEEN]
+        watcher.seen = query.get("seen", [""])[0][:_MAX_SEEN]
         until_text = query.get("until", [""])[0]
-        watcher = Watcher(protocol, keep_alive, seen, None)
-        loop = protocol.loop
         if until_text:
             if not until_text.isdigit() or len(until_text) > 9:
                 bad = _error(400, "bad_request", "until must be a line number")
                 loop.call_soon(watcher.answer, bad)
-                return watcher
+                return
             watcher.until = int(until_text)
-        show_id = match.group(1)
         feed = self.feeds.get((route.region, show_id))
-        if feed is not None and watcher.due(feed.version, feed.admitted):
+        if feed is not None and feed.state is not None and watcher.due(feed.version, feed.admitted):
             ANSWERS.labels("at_once").inc()
-            loop.call_soon(watcher.answer, feed.state[0], feed.state[1])
-            return watcher
+            loop.call_soon(watcher.answer, feed.state)
+            return
         if self.held >= self.settings.watchers_max:
             REFUSED.inc()
             loop.call_soon(watcher.answer, self.full)
-            return watcher
+            return
         if feed is None:
             feed = self._feed(route.region, show_id)
         feed.add(watcher, next(self._arrivals))
-        hold = (
-            self.settings.watch_timeout_seconds
-            + random.random() * self.settings.watch_jitter_seconds
-        )
+        hold = self.settings.watch_timeout_seconds
+        hold += random.random() * self.settings.watch_jitter_seconds
         watcher.timer = loop.call_later(hold, self._expire, watcher)
-        return watcher
 
     def _feed(self, region: str, show_id: str) -> Feed:
         feed = self.feeds[(region, show_id)] = Feed(
@@ -269,10 +331,7 @@ class Watches:
         if feed is None:
             return
         ANSWERS.labels("timeout").inc()
-        if feed.version is None:
-            watcher.answer(self.unread)
-        else:
-            watcher.answer(feed.state[0], close=feed.state[1])
+        watcher.answer(feed.state or self.unread)
 
     def shutdown(self, watcher: Watcher) -> None:
         """The router stops: answer now and close, so the client re-opens elsewhere."""
@@ -281,10 +340,7 @@ class Watches:
         if feed is None:
             return
         ANSWERS.labels("shutdown").inc()
-        if feed.version is None:
-            watcher.answer(self.unread)
-        else:
-            watcher.answer(feed.state[0], close=feed.state[1])
+        watcher.answer(feed.state or self.unread)
 
     async def _read_forever(self, feed: Feed) -> None:
         """Read the state while anyone watches it (and a little after)."""
@@ -338,9 +394,5 @@ class Watches:
             except (ValueError, KeyError, TypeError):
                 READS.labels("malformed").inc()
                 return
-        head = b"x-watch-version: " + version.encode("latin-1", "replace") + b"\r\n"
-        encoded = (
-            _encode(status, head, body, keep_alive=True),
-            _encode(status, head, body, keep_alive=False),
-        )
-        feed.publish(version, admitted, encoded)
+        head = [(b"x-watch-version", version.encode("latin-1", "replace"))]
+        feed.publish(version, admitted, Answer(status, head, body))

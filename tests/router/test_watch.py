@@ -218,3 +218,27 @@ def test_past_the_cap_a_watch_gets_503_with_retry_after(routed: str, line: LineU
     assert int(headers["retry-after"]) >= 1
     assert other.status_code == 200
     assert metric(client, "router_watch_refused_total") == 1
+
+
+def test_a_pipelined_watch_is_held_on_the_asgi_path_too(routed: str, line: LineUpstream) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[Any, Any]:
+        host, port = routed.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        # Behind a request still being answered, uvicorn runs the next one as an ASGI cycle.
+        writer.write(
+            b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n"
+            + f"GET {WATCH}?seen=v1&until={FAR} HTTP/1.1\r\nHost: router\r\n\r\n".encode()
+        )
+        await writer.drain()
+        health = await asyncio.wait_for(_answer(reader), 30)
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 0}
+        watched = await asyncio.wait_for(_answer(reader), 30)
+        writer.close()
+        return health, watched
+
+    health, (status, body, _) = asyncio.run(scenario())
+    assert health[0] == 200
+    assert (status, body["version"]) == (200, "v2")
