@@ -1,6 +1,7 @@
 """A line's public state: what the router's watch reads once for all the customers of a show."""
 
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import REGISTRY
 
@@ -11,7 +12,7 @@ from tests.regional_api.served import Live
 from tests.support.poll import wait_until
 
 
-def state(live: Live, show_id: str) -> dict[str, object]:
+def state(live: Live, show_id: str) -> dict[str, Any]:
     """The line's state, asked with no token (it is public); its HTTP status in `http`."""
     answer = live.client.get(f"/shows/{show_id}/line/state")
     return {**answer.json(), "http": answer.status_code}
