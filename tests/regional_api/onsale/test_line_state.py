@@ -41,9 +41,9 @@ def test_the_version_moves_at_the_draw_and_the_sell_out_only(live: Live, show: S
     for n in range(4):
         join(live, show, n)
     counted(live, show)
+    wait_until(lambda: state(live, show.show_id)["line_length"] == 4)  # the next reading
     before = state(live, show.show_id)
     assert (before["waiting_room"], before["drawn"], before["sold_out"]) == (True, False, False)
-    assert before["line_length"] == 4
 
     live.advance(timedelta(seconds=31))  # the opening: the draw, then admissions
     wait_until(lambda: state(live, show.show_id)["admitted_through"] >= 1)
