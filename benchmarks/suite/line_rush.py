@@ -21,6 +21,7 @@ from schemas.onsale import ADMISSION_PASS_HEADER as PASS
 from schemas.onsale import LINE_TICKET_HEADER as TICKET
 
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
+NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class LineRush:
     # behind an edge proxy they share its bounded pool, as here.
     connections: int = 0
     # Connections for held watches (0: one per customer). A process here may open 20,000
-    # files: past this many, a customer's watch waits for one that is answered.
+    # files: past this many, a customer's watch waits for one that is answered. The customers
+    # within NEAR_FRONT of the front always have one of their own (NEAR_FRONT more): a browser
+    # has its connection, and one that waits for a pool's would hear its turn late.
     watch_connections: int = 0
 
 
@@ -94,7 +97,12 @@ def _line_number(ticket: str | None) -> int | None:
 
 
 async def _wait_in_line(
-    http: Any, rush: LineRush, tally: Tally, place: dict[str, Any], ticket: str | None, seen: str
+    watch: tuple[Any, Any],
+    rush: LineRush,
+    tally: Tally,
+    place: dict[str, Any],
+    ticket: str | None,
+    seen: str,
 ) -> tuple[str, str]:
     """Hold watches until the line has news for this customer: (version, "ask" or "sold_out")."""
     path = f"/shows/{rush.hall.show_ids[0]}/line/watch"
@@ -104,6 +112,7 @@ async def _wait_in_line(
         if rank is not None and position is not None:
             query += f"&until={rank - max(0, position - 1) // 2}"  # when the wait has halved
         tally.watches += 1
+        http = watch[0] if position is not None and position <= NEAR_FRONT else watch[1]
         status, state, _ = await _request(http, tally, "GET", path + query, {}, label="WATCH")
         if status != 200:
             tally.watches_5xx += status == 0 or status >= 500
@@ -238,12 +247,17 @@ async def _rush(rush: LineRush) -> dict[str, Any]:
 
     tally = Tally()
     connector = aiohttp.TCPConnector(limit=rush.connections, keepalive_timeout=4)
-    watches = aiohttp.TCPConnector(limit=rush.watch_connections, keepalive_timeout=4)
+    near = aiohttp.TCPConnector(
+        limit=NEAR_FRONT if rush.watch_connections else 0, keepalive_timeout=4
+    )
+    far = aiohttp.TCPConnector(limit=rush.watch_connections, keepalive_timeout=4)
     timeout = aiohttp.ClientTimeout(total=300)
     async with (
         aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http,
-        aiohttp.ClientSession(rush.url, connector=watches, timeout=timeout) as watch,
+        aiohttp.ClientSession(rush.url, connector=near, timeout=timeout) as near_front,
+        aiohttp.ClientSession(rush.url, connector=far, timeout=timeout) as far_back,
     ):
+        watch = (near_front, far_back)
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(http, rush, tally, stop))
         customers = range(len(rush.tokens))
