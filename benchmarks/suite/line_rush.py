@@ -22,6 +22,7 @@ from schemas.onsale import LINE_TICKET_HEADER as TICKET
 
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
 NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
+DRAW_SPREAD_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,11 @@ async def _wait_in_line(
         seen = state["version"]
         if state["sold_out"]:
             return seen, "sold_out"
-        if news or not state["waiting_room"]:
-            return seen, "ask"
         if rank is None and state["drawn"]:
-            await asyncio.sleep(random.random())  # everyone drawn at once: spread the asks
+            # Every early customer hears the draw at once: spread their asks for a rank.
+            await asyncio.sleep(random.random() * DRAW_SPREAD_S)
+            return seen, "ask"
+        if news or not state["waiting_room"]:
             return seen, "ask"
         if rank is not None:
             position = rank - state["admitted_through"]
