@@ -23,6 +23,8 @@ from schemas.onsale import LINE_TICKET_HEADER as TICKET
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
 NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
 DRAW_SPREAD_S = 2.0
+PAY_TRIES = 5
+ROUTER_REFUSALS = ("region_overloaded", "region_unavailable")
 
 
 @dataclass(frozen=True)
@@ -215,12 +217,20 @@ async def _buy(
         await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
         return False, status == 0 or status >= 500
     path = f"/reservations/{hold['id']}/payments"
-    status, _, took = await _request(http, tally, "POST", path, headers, CARD)
-    tally.pay_ms.append(took)
+    saw_5xx = False
+    # A held customer pays again when the router refused (nothing was sent upstream): an
+    # unpaid hold keeps its seats for the hold's 10 minutes, and the line cannot sell out.
+    for _ in range(PAY_TRIES):
+        status, refusal, took = await _request(http, tally, "POST", path, headers, CARD)
+        tally.pay_ms.append(took)
+        saw_5xx |= status == 0 or status >= 500
+        if refusal.get("error") not in ROUTER_REFUSALS:
+            break
+        await asyncio.sleep(1.0)
     if status == 201:
         tally.sold_at.append(time.time())
         tally.seats_sold += len(hold["seats"])
-    return status == 201, status == 0 or status >= 500
+    return status == 201, saw_5xx
 
 
 async def _sample(http: Any, rush: LineRush, tally: Tally, stop: asyncio.Event) -> None:
