@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -242,3 +243,31 @@ def test_a_pipelined_watch_is_held_on_the_asgi_path_too(routed: str, line: LineU
     health, (status, body, _) = asyncio.run(scenario())
     assert health[0] == 200
     assert (status, body["version"]) == (200, "v2")
+
+
+def test_a_router_that_stops_answers_its_watches_so_clients_re_open(
+    upstream_url: str, issuer: TestIssuer, line: LineUpstream
+) -> None:
+    document = directory_map("v1", {"eu-west": [upstream_url]}, {})
+    with live_server(FakeDirectory(document, issuer.jwks)) as directory_url:
+        proc = router(directory_url, watch_jitter_seconds=0).start()
+        try:
+            wait_all_healthy(proc.url)
+            client = httpx.Client(base_url=proc.url, timeout=10)
+
+            async def scenario() -> Any:
+                reader, writer = await _open_watch(proc.url, f"{WATCH}?seen=v1&until={FAR}")
+                await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+                assert proc.proc is not None
+                os.kill(proc.proc.pid, signal.SIGTERM)  # a graceful stop, as on a deploy
+                answer = await asyncio.wait_for(_answer(reader), 30)
+                closed = await asyncio.wait_for(reader.read(), 30)  # then the connection ends
+                writer.close()
+                return answer, closed
+
+            (status, body, headers), closed = asyncio.run(scenario())
+        finally:
+            proc.kill()
+    assert (status, body["version"]) == (200, "v1")
+    assert headers.get("connection") == "close"
+    assert closed == b""
