@@ -130,6 +130,20 @@ class RouterSettings(BaseSettings):
         128, ge=1, description="open connections per peer address (trusted proxies exempt); 429"
     )
 
+    # Held watches of a line's state (router.proxy.watch, docs/operations.md).
+    watchers_max: int = Field(
+        50_000, ge=0, description="watch requests held open at once; 503 with Retry-After beyond"
+    )
+    watch_timeout_seconds: float = Field(
+        20.0, gt=0, description="a watch with no news is answered after this (plus jitter)"
+    )
+    watch_jitter_seconds: float = Field(
+        5.0, ge=0, description="up to this much more, at random, so re-opens do not bunch up"
+    )
+    watch_read_interval_seconds: float = Field(
+        0.25, gt=0, description="how often a watched state is read upstream, once for all"
+    )
+
     access_log: bool = True
     log_level: str = "INFO"
 

@@ -69,3 +69,22 @@ class LineStatus(ResponseModel):
         None, description=f"send as {LINE_TICKET_HEADER} with each poll: answered without a lookup"
     )
     poll_after_seconds: float | None = Field(None, description="when to ask again")
+
+
+class LineProgress(ResponseModel):
+    """A show's line as everyone may see it: each customer works out its own place from it.
+
+    `version` changes only when every waiting customer must hear it (the draw, the sell-out,
+    the on-sale set or dropped); the rest is how far admission has gone.
+    """
+
+    show_id: str
+    version: str = Field(description="send back as `seen` to the router's watch")
+    waiting_room: bool
+    opens_at: datetime | None = None
+    drawn: bool = Field(False, description="the early customers have their places")
+    admitted_through: int = Field(0, description="line numbers up to this one are admitted")
+    line_length: int = 0
+    admit_rate: float = 0.0
+    max_admit_per_second: float = 0.0
+    sold_out: bool = False

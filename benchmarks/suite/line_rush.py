@@ -1,10 +1,11 @@
 """The on-sale through its waiting room: every customer queues, is admitted, buys or is told.
 
 Half the customers arrive before the opening (they are ranked at random at the opening), the
-rest over the two seconds after it (ranked by arrival). Each polls its place with its line
-ticket when the line says (`poll_after_seconds`, +-20 %), and once admitted holds two seats with
-its pass (its pick, else the best pair left) and pays, as the seat picker does; a customer whose
-line is sold out stops.
+rest over the two seconds after it (ranked by arrival). As the seat picker does, each joins,
+then holds the router's watch of the line (`router/proxy/watch.py`) and works out its place from
+its ticket's line number; it asks the region (`GET .../line` with its ticket) only when the watch
+says the line was drawn or admission reached its number, and stops when the watch says sold out.
+Once admitted it holds two seats with its pass (its pick, else the best pair left) and pays.
 """
 
 import asyncio
@@ -20,6 +21,10 @@ from schemas.onsale import ADMISSION_PASS_HEADER as PASS
 from schemas.onsale import LINE_TICKET_HEADER as TICKET
 
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
+NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
+DRAW_SPREAD_S = 2.0
+PAY_TRIES = 5
+ROUTER_REFUSALS = ("region_overloaded", "region_unavailable")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class LineRush:
     # with a connection of their own exhaust this machine's sockets before anything is measured;
     # behind an edge proxy they share its bounded pool, as here.
     connections: int = 0
+    # Connections for held watches (0: one per customer). A process here may open 20,000
+    # files: past this many, a customer's watch waits for one that is answered. The customers
+    # within NEAR_FRONT of the front always have one of their own (NEAR_FRONT more): a browser
+    # has its connection, and one that waits for a pool's would hear its turn late.
+    watch_connections: int = 0
 
 
 @dataclass
@@ -54,11 +64,19 @@ class Tally:
     told_by_line_at: list[float] = field(default_factory=list)  # a poll answered sold_out
     series: list[dict[str, float]] = field(default_factory=list)
     polls: int = 0
+    watches: int = 0
+    watches_5xx: int = 0  # watches answered 5xx or not at all (the customer asks the region)
     seats_sold: int = 0
 
 
 async def _request(
-    http: Any, tally: Tally, method: str, path: str, headers: dict[str, str], body: Any = None
+    http: Any,
+    tally: Tally,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any = None,
+    label: str | None = None,
 ) -> tuple[int, Any, float]:
     started = time.perf_counter()
     try:
@@ -70,11 +88,57 @@ async def _request(
         return 0, {}, 0.0
     took = (time.perf_counter() - started) * 1000
     code = payload.get("error") if isinstance(payload, dict) else None
-    tally.statuses[f"{method} {status} {code}" if code else f"{method} {status}"] += 1
+    label = label or method
+    tally.statuses[f"{label} {status} {code}" if code else f"{label} {status}"] += 1
     return status, payload, took
 
 
-async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None:
+def _line_number(ticket: str | None) -> int | None:
+    """The line number in a line ticket (`<number>.<signature>`); None before the draw."""
+    text = ticket.split(".", 1)[0] if ticket else ""
+    return int(text) if text.isdigit() else None
+
+
+async def _wait_in_line(
+    watch: tuple[Any, Any],
+    rush: LineRush,
+    tally: Tally,
+    place: dict[str, Any],
+    ticket: str | None,
+    seen: str,
+) -> tuple[str, str]:
+    """Hold watches until the line has news for this customer: (version, "ask" or "sold_out")."""
+    path = f"/shows/{rush.hall.show_ids[0]}/line/watch"
+    rank, position = _line_number(ticket), place.get("position")
+    while time.time() - rush.opens_at <= rush.patience_s:
+        query = f"?seen={seen}"
+        if rank is not None and position is not None:
+            query += f"&until={rank - max(0, position - 1) // 2}"  # when the wait has halved
+        tally.watches += 1
+        http = watch[0] if position is not None and position <= NEAR_FRONT else watch[1]
+        status, state, _ = await _request(http, tally, "GET", path + query, {}, label="WATCH")
+        if status != 200:
+            tally.watches_5xx += status == 0 or status >= 500
+            await asyncio.sleep(1.0)
+            return seen, "ask"
+        news = seen != "" and state["version"] != seen
+        seen = state["version"]
+        if state["sold_out"]:
+            return seen, "sold_out"
+        if rank is None and state["drawn"]:
+            # Every early customer hears the draw at once: spread their asks for a rank.
+            await asyncio.sleep(random.random() * DRAW_SPREAD_S)
+            return seen, "ask"
+        if news or not state["waiting_room"]:
+            return seen, "ask"
+        if rank is not None:
+            position = rank - state["admitted_through"]
+            if position <= 0:
+                return seen, "ask"
+    return seen, "ask"
+
+
+async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: int) -> None:
     auth = {"Authorization": f"Bearer {rush.tokens[index]}"}
     line = f"/shows/{rush.hall.show_ids[0]}/line"
     late = index % 2 == 1
@@ -86,6 +150,7 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
     saw_5xx = False
     status, place, _ = await _request(http, tally, "POST", line, auth)
     ticket: str | None = None
+    seen, asked = "", False
     while True:
         saw_5xx |= status == 0 or status >= 500
         state = place.get("state") if status == 200 else None
@@ -100,12 +165,20 @@ async def _customer(http: Any, rush: LineRush, tally: Tally, index: int) -> None
             ticket = place.get("line_ticket") or ticket
         elif place.get("error") == "line_ticket_invalid":
             ticket = None
-        # As the seat picker does: ask again when the line says, else after a second.
-        pause = (place.get("poll_after_seconds") if status == 200 else None) or 1.0
-        await asyncio.sleep(pause * (0.8 + 0.4 * random.random()))
+        if status != 200:
+            await asyncio.sleep(1.0 + random.random())
+        else:
+            if asked:  # the watch's replica read the line ahead of the one that answered
+                await asyncio.sleep(0.5)
+            seen, news = await _wait_in_line(watch, rush, tally, place, ticket, seen)
+            if news == "sold_out":
+                state = "sold_out"
+                break
+            asked = True
         tally.polls += 1
         headers = auth | {TICKET: ticket} if ticket else auth
         status, place, _ = await _request(http, tally, "GET", line, headers)
+        asked = asked and status == 200 and place.get("state") == "waiting"
         if status == 200 and place.get("state") == "not_in_line":  # the join got no answer
             status, place, _ = await _request(http, tally, "POST", line, auth)
     if state == "sold_out":
@@ -144,12 +217,20 @@ async def _buy(
         await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
         return False, status == 0 or status >= 500
     path = f"/reservations/{hold['id']}/payments"
-    status, _, took = await _request(http, tally, "POST", path, headers, CARD)
-    tally.pay_ms.append(took)
+    saw_5xx = False
+    # A held customer pays again when the router refused (nothing was sent upstream): an
+    # unpaid hold keeps its seats for the hold's 10 minutes, and the line cannot sell out.
+    for _ in range(PAY_TRIES):
+        status, refusal, took = await _request(http, tally, "POST", path, headers, CARD)
+        tally.pay_ms.append(took)
+        saw_5xx |= status == 0 or status >= 500
+        if refusal.get("error") not in ROUTER_REFUSALS:
+            break
+        await asyncio.sleep(1.0)
     if status == 201:
         tally.sold_at.append(time.time())
         tally.seats_sold += len(hold["seats"])
-    return status == 201, status == 0 or status >= 500
+    return status == 201, saw_5xx
 
 
 async def _sample(http: Any, rush: LineRush, tally: Tally, stop: asyncio.Event) -> None:
@@ -178,11 +259,21 @@ async def _rush(rush: LineRush) -> dict[str, Any]:
 
     tally = Tally()
     connector = aiohttp.TCPConnector(limit=rush.connections, keepalive_timeout=4)
+    near = aiohttp.TCPConnector(
+        limit=NEAR_FRONT if rush.watch_connections else 0, keepalive_timeout=4
+    )
+    far = aiohttp.TCPConnector(limit=rush.watch_connections, keepalive_timeout=4)
     timeout = aiohttp.ClientTimeout(total=300)
-    async with aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http:
+    async with (
+        aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http,
+        aiohttp.ClientSession(rush.url, connector=near, timeout=timeout) as near_front,
+        aiohttp.ClientSession(rush.url, connector=far, timeout=timeout) as far_back,
+    ):
+        watch = (near_front, far_back)
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(http, rush, tally, stop))
-        await asyncio.gather(*(_customer(http, rush, tally, i) for i in range(len(rush.tokens))))
+        customers = range(len(rush.tokens))
+        await asyncio.gather(*(_customer(http, watch, rush, tally, i) for i in customers))
         stop.set()
         await sampler
     return result(tally, rush)
@@ -204,6 +295,8 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         ),
         "told_by_the_line_after_last_sale_s": _lags(tally.told_by_line_at, last_sold),
         "polls": tally.polls,
+        "watches": tally.watches,
+        "watches_5xx": tally.watches_5xx,
         "statuses": dict(tally.statuses),
         "admitted_holds": latency_summary(tally.hold_ms),
         "admitted_payments": latency_summary(tally.pay_ms),

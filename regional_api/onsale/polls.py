@@ -7,7 +7,8 @@ response-model pass: 44 us of CPU instead of 511 us through the endpoint (measur
 this 2-core VM). Such a poll is counted in `onsale_line_polls_total{answered="memory"}`, not in
 the request metrics, and not logged one line each (like `/healthz`); its request id is echoed.
 Anything else, a refusal included, goes on to the endpoint (`onsale/router.py`), which answers
-it the same way or from the database.
+it the same way or from the database. The line's public state (`GET /shows/{id}/line/state`,
+what the router's watch reads for all the customers of a show) is answered here alike.
 """
 
 import re
@@ -17,14 +18,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.errors import AppError
 from common.observability import REQUEST_ID_HEADER
-from regional_api.onsale import passes, service
+from regional_api.onsale import passes, rooms, service
 
 POLLS = Counter(
     "onsale_line_polls_total",
     "Polls of a place in line, by what answered them (the replica's counters or the database)",
     ["answered"],
 )
-_LINE_PATH = re.compile(r"/shows/([^/]+)/line")
+STATES = Counter(
+    "onsale_line_state_reads_total",
+    "Reads of a line's public state (the routers' watches), by what answered them",
+    ["answered"],
+)
+_LINE_PATH = re.compile(r"/shows/([^/]+)/line(/state)?")
 _HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
@@ -38,7 +44,11 @@ class LinePolls:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             match = _LINE_PATH.fullmatch(scope["path"])
-            body = await _from_memory(scope, match.group(1)) if match else None
+            body = None
+            if match and match.group(2):
+                body = _state_from_memory(scope, match.group(1))
+            elif match:
+                body = await _from_memory(scope, match.group(1))
             if body is not None:
                 headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
                 headers += [(k, v) for k, v in scope["headers"] if k == _REQUEST_ID]
@@ -78,3 +88,12 @@ async def _from_memory(scope: Scope, show_id: str) -> bytes | None:
         return None
     POLLS.labels("memory").inc()
     return status.model_dump_json().encode()
+
+
+def _state_from_memory(scope: Scope, show_id: str) -> bytes | None:
+    """A line's public state from the counters, or None when the endpoint must answer."""
+    line = scope["app"].state.waiting_rooms.fresh(show_id)
+    if line is None:
+        return None
+    STATES.labels("memory").inc()
+    return rooms.progress(show_id, line, sold_out=line.sold_out).model_dump_json().encode()

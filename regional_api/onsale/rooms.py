@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from common.db import HotPool, fetch, fetch_one
+from common.db import Conn, HotPool, fetch, fetch_one
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
+from schemas.onsale import LineProgress
 
 log = logging.getLogger("onsale.rooms")
 
@@ -72,6 +73,35 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
         sell_rate=rate,
         read_at=read_at,
     )
+
+
+def progress(show_id: str, row: Any, *, sold_out: bool) -> LineProgress:
+    """The public state of a line from its counters (`row`: a `Line` or the on-sale's row)."""
+    if row is None or row.opens_at is None or not getattr(row, "waiting_room", True):
+        return LineProgress(show_id=show_id, version="none", waiting_room=False)
+    opens = int(row.opens_at.timestamp())
+    waiting = row.next_rank - row.admitted_through if row.shuffled else row.early_count
+    return LineProgress(
+        show_id=show_id,
+        # Only what every waiting customer must hear: the opening, the draw, the sell-out.
+        version=f"{opens}.{int(row.shuffled)}.{int(sold_out)}",
+        waiting_room=True,
+        opens_at=row.opens_at,
+        drawn=row.shuffled,
+        admitted_through=row.admitted_through,
+        line_length=max(0, int(waiting)),
+        admit_rate=round(float(row.admit_rate), 2),
+        max_admit_per_second=float(row.max_admit_per_second),
+        sold_out=sold_out,
+    )
+
+
+async def read_progress(conn: Conn, *, show_id: str, now: datetime) -> LineProgress | None:
+    """A line's public state from the database (None: no such show)."""
+    row = await fetch_one(conn, sql.ONSALE, {"show_id": show_id, "now": now})
+    if row is None:
+        return None
+    return progress(show_id, row, sold_out=row.sold_out_at is not None)
 
 
 class WaitingRooms:

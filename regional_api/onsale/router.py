@@ -8,13 +8,20 @@ from common.auth import AdminClaims, Claims
 from regional_api.clock import ClockDep
 from regional_api.db import PoolDep
 from regional_api.movies.deps import MovieDep
-from regional_api.onsale import passes, service
+from regional_api.onsale import passes, rooms, service
 from regional_api.onsale.deps import LineTicketInvalid, RoomsDep
-from regional_api.onsale.polls import POLLS
+from regional_api.onsale.polls import POLLS, STATES
 from regional_api.reservations.deps import ShowIdDep
 from regional_api.reservations.errors import ShowNotFound
 from schemas.errors import ErrorBody
-from schemas.onsale import LINE_TICKET_HEADER, LineStatus, OnSaleMovieRead, OnSaleRead, OnSaleSet
+from schemas.onsale import (
+    LINE_TICKET_HEADER,
+    LineProgress,
+    LineStatus,
+    OnSaleMovieRead,
+    OnSaleRead,
+    OnSaleSet,
+)
 
 router = APIRouter(tags=["on-sales"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -115,6 +122,18 @@ async def my_place(
         return await service.place_in_line(
             conn, show_id=show_id, user_id=claims.sub, now=now, secret=secret, line=line
         )
+
+
+@router.get("/shows/{show_id}/line/state", response_model=LineProgress, responses=_NOT_FOUND)
+async def line_state(show_id: ShowIdDep, pool: PoolDep, clock: ClockDep) -> LineProgress:
+    """A line's public state: each customer works out its place from its ticket's line number."""
+    # Mostly answered before this endpoint, from the replica's counters (`onsale/polls.py`).
+    STATES.labels("database").inc()
+    async with pool.connection() as conn:
+        state = await rooms.read_progress(conn, show_id=show_id, now=clock.now())
+    if state is None:
+        raise ShowNotFound(show_id)
+    return state
 
 
 async def _secret(rooms: RoomsDep, pool: PoolDep) -> bytes:

@@ -21,6 +21,7 @@ from router.proxy.clients import TrustedProxies
 from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
 from router.proxy.stats import STATS
+from router.proxy.watch import Watches
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool, Upstreams
 from router.upstreams.send import (
@@ -101,6 +102,7 @@ class ProxyApp:
         self.directory = directory
         self.upstreams = upstreams
         self.sender = sender
+        self.watches = Watches(settings, self)  # held watches of a line (router.proxy.watch)
         self.login_limit = TokenBuckets(
             "login",
             rate=settings.login_rate_per_second,
@@ -133,6 +135,9 @@ class ProxyApp:
         try:
             route = resume.route if resume else await self._route(scope)
             region = route.region or GLOBAL
+            if not resume and await self.watches.serve(scope, receive, send, route):
+                status, outcome = 200, "watch"  # held here, not proxied (router.proxy.watch)
+                return
             body = None  # a resumed GET has none
             if not resume:
                 self.limit(scope["method"], route, inbound.client)

@@ -33,6 +33,7 @@ from router.proxy.app import (
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
+from router.proxy.watch import Watcher
 from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Outbound, Sent, UpstreamFailed, as_failure
@@ -59,6 +60,7 @@ class FastPath:
     def __init__(self, proxy: ProxyApp) -> None:
         self.proxy = proxy
         settings = proxy.settings
+        self.watches = proxy.watches
         self.attempt_timeout = min(
             settings.attempt_timeout_seconds, settings.request_deadline_seconds
         )
@@ -98,8 +100,8 @@ class FastPath:
 
     def start(
         self, protocol: "RouterProtocol", scope: Scope, inbound: Inbound, keep_alive: bool
-    ) -> "Exchange | None":
-        """Send the GET in `scope` upstream now, or None to leave it to the ASGI path."""
+    ) -> "Exchange | Watcher | None":
+        """Send the GET in `scope` upstream now (or hold a watch), or None for the ASGI path."""
         path: str = scope["path"]
         if answered_by_router(path):
             return None
@@ -111,6 +113,8 @@ class FastPath:
         pool = proxy.pool(route)
         if pool is None:
             return None  # the region is leaving the map
+        if path.endswith("/line/watch") and scope["method"] == "GET":
+            return self.watches.start(protocol, scope, route, keep_alive)
         exchange = Exchange(self, protocol, scope, route, inbound, pool, keep_alive)
         if exchange.reading:
             return exchange  # a POST: sent once its body is in (`Exchange.body_done`)

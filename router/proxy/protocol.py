@@ -17,6 +17,9 @@ from uvicorn.server import ServerState
 from router.proxy.bounds import BoundedProtocol
 from router.proxy.fastpath import Exchange, FastPath
 from router.proxy.headers import read_request_headers
+from router.proxy.watch import Watcher
+
+_OWN_CYCLES = (Exchange, Watcher)  # cycles this protocol runs itself, with no ASGI task
 
 # What `uvicorn --http` takes to serve the router with this protocol.
 SPEC = "router.proxy.protocol:RouterProtocol"
@@ -85,26 +88,35 @@ class RouterProtocol(BoundedProtocol):
         return True
 
     def on_body(self, body: bytes) -> None:
-        if isinstance(self.cycle, Exchange):
-            self.cycle.body_part(body)
-        else:
+        cycle = self.cycle
+        if isinstance(cycle, Exchange):
+            cycle.body_part(body)
+        elif not isinstance(cycle, _OWN_CYCLES):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         cycle = self.cycle
-        if isinstance(cycle, Exchange):
+        if isinstance(cycle, _OWN_CYCLES):
             self.message_done()
-            cycle.body_done()
+            if isinstance(cycle, Exchange):
+                cycle.body_done()
         else:
             super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         for cycle in (self.running, self.cycle):
-            if isinstance(cycle, Exchange):
+            if isinstance(cycle, _OWN_CYCLES):
                 cycle.client_gone()
-        if isinstance(self.cycle, Exchange):
-            self.cycle = None  # uvicorn would signal it as a cycle
+        if isinstance(self.cycle, _OWN_CYCLES):
+            self.cycle = None  # type: ignore[assignment]  # uvicorn would signal it as a cycle
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        cycle = self.cycle
+        if isinstance(cycle, Watcher) and not cycle.response_complete and self.fast is not None:
+            self.fast.watches.shutdown(cycle)  # answered now: the client re-opens elsewhere
+            return
+        super().shutdown()
 
     def resume(self, exchange: Exchange) -> None:
         """Finish a fast exchange on the ASGI path (its scope carries the `Resume`)."""

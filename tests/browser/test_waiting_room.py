@@ -62,6 +62,7 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     buyer, latecomer = _customer(stack), _customer(stack)
     page = new_page(DESKTOP)
     polls: list[dict[str, str]] = []  # the headers of the page's GETs of its place in line
+    watches: list[str] = []  # the page's held watches of the line (router/proxy/watch.py)
     page.on(
         "request",
         lambda r: (
@@ -73,6 +74,7 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
         "request",
         lambda r: maps.append(r.headers) if r.url.split("?")[0].endswith("/seats") else None,
     )
+    page.on("request", lambda r: watches.append(r.url) if "/line/watch?" in r.url else None)
     page.goto(f"{stack.url}/app/")
     log_in(page, buyer["email"], buyer["password"])
     page.goto(f"{stack.url}/app/#show={show['id']}")
@@ -93,6 +95,9 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     # The admitted page's seat maps carry its pass, so they go ahead of new work under load.
     assert maps, "no seat-map GET"
     assert all("x-admission-pass" in headers for headers in maps), maps
+    # Between those, it waits on the router's watch rather than polling the region (with
+    # `until=` once it knows its number, unless the opening's first batch already took it in).
+    assert watches, "the page never held a watch"
     page.get_by_label("Number of seats").select_option("2")
     page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()

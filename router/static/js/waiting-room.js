@@ -4,6 +4,7 @@ import { $, errorText, h, localDateTime, mount, notify } from "./ui.js";
 
 const POLL_MS = 2000;
 const MAX_POLL_MS = 10000;
+const LAG_MS = 500; // replicas read the line every 0.5 s: one may lag the router's reading
 
 /** How long to wait before asking again: as the line says (often near the front or when the
  * seats may all go soon, rarely far back or long before the opening), else from the estimate. */
@@ -15,6 +16,19 @@ function pollDelay(status) {
   }
   const wait = status.estimated_wait_seconds;
   return wait == null ? POLL_MS : Math.min(MAX_POLL_MS, Math.max(POLL_MS, (wait * 1000) / 5));
+}
+
+/** The line number in a line ticket (`<number>.<signature>`); null before the draw. */
+function lineNumber(ticket) {
+  const text = ticket ? ticket.split(".")[0] : "";
+  return /^\d+$/.test(text) ? Number(text) : null;
+}
+
+/** The wait for a position from the line's public state, as the region estimates it. */
+function estimate(state, position) {
+  const rate = Math.max(state.admit_rate, state.max_admit_per_second / 4, 0.1);
+  const untilOpening = state.opens_at ? Math.max(0, (Date.parse(state.opens_at) - Date.now()) / 1000) : 0;
+  return Math.round((untilOpening + position / rate) * 10) / 10;
 }
 const passKey = (showId) => `admission:${showId}`;
 const ticketKey = (showId) => `line-ticket:${showId}`;
@@ -39,12 +53,17 @@ export class WaitingRoom {
     this.needLogin = needLogin;
     this.timer = null;
     this.first = null;
+    this.version = "";
+    this.line = null; // the line's public state as the watch last answered it
+    this.watching = null; // the held watch's AbortController
   }
 
   async enter(show) {
     this.leave();
     this.show = show;
     this.first = null;
+    this.version = "";
+    this.line = null;
     let figures;
     try {
       figures = await api(`/shows/${encodeURIComponent(show.id)}/onsale`, { auth: false, allow: [404] });
@@ -68,6 +87,8 @@ export class WaitingRoom {
   leave() {
     clearTimeout(this.timer);
     this.timer = null;
+    if (this.watching) this.watching.abort();
+    this.watching = null;
   }
 
   /** Ask where we stand; a poll shows the line ticket, so the region answers it from memory. */
@@ -110,7 +131,68 @@ export class WaitingRoom {
       this.onSoldOut();
       return;
     }
-    this.timer = setTimeout(() => this.step(), pollDelay(status));
+    this.watch(status);
+  }
+
+  /**
+   * Hold one request the router answers when the line changes for us (the draw, the
+   * sell-out, admission halfway to our number or at it), else after ~20 s; our place comes
+   * from the line number in our ticket. Without the watch (an older router): poll.
+   */
+  async watch(status) {
+    const show = this.show;
+    const rank = lineNumber(sessionStorage.getItem(ticketKey(show.id)));
+    const last = this.line;
+    if (last && (rank == null ? last.drawn : last.admitted_through >= rank)) {
+      // The router read the line from a replica ahead of the one that answered us: ask again.
+      this.timer = setTimeout(() => this.step(), LAG_MS);
+      return;
+    }
+    const params = new URLSearchParams({ seen: this.version });
+    if (rank != null && status.position != null) {
+      params.set("until", String(rank - Math.floor(Math.max(0, status.position - 1) / 2)));
+    }
+    const controller = new AbortController();
+    this.watching = controller;
+    let state;
+    try {
+      const answer = await fetch(`/shows/${encodeURIComponent(show.id)}/line/watch?${params}`, {
+        headers: { Accept: "application/json" },
+        signal: controller.signal,
+      });
+      state = answer.ok ? await answer.json() : null;
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      state = null;
+    }
+    if (this.watching !== controller || this.show !== show) return;
+    this.watching = null;
+    if (!state || state.version == null) {
+      this.timer = setTimeout(() => this.step(), pollDelay(status));
+      return;
+    }
+    const news = state.version !== this.version && this.version !== "";
+    this.version = state.version;
+    this.line = state;
+    if (state.sold_out) {
+      this.render({ state: "sold_out" }); // told by the watch: no need to ask the region
+      this.onSoldOut();
+      return;
+    }
+    if (news || !state.waiting_room || rank == null || state.admitted_through >= rank) {
+      if (rank == null && !news && state.waiting_room && !state.drawn) {
+        this.watch(status); // not drawn yet: nothing to ask the region
+        return;
+      }
+      // Our turn, the draw or the end: the region says where we stand (at the draw everyone
+      // asks, so spread over a second).
+      this.timer = setTimeout(() => this.step(), rank == null ? Math.random() * 1000 : 0);
+      return;
+    }
+    const position = rank - state.admitted_through;
+    const moved = { ...status, position, line_length: state.line_length, estimated_wait_seconds: estimate(state, position) };
+    this.render(moved);
+    this.watch(moved);
   }
 
   render(status) {
