@@ -234,11 +234,12 @@ def explain(
         for case in (*HOT, *REPORT, *BACKGROUND, *extra):
             params = case.params(history, now)
             raw = conn.execute(b"EXPLAIN (" + options.encode() + b") " + case.sql, params)
-            plan = _as_json(raw.fetchone())
+            plan = as_plan(raw.fetchone())
             yield _explained(case, plan, partial)
 
 
-def _as_json(row: Any) -> dict[str, Any]:
+def as_plan(row: Any) -> dict[str, Any]:
+    """The plan document of an EXPLAIN (FORMAT JSON) row."""
     value = row[0]
     document = json.loads(value) if isinstance(value, str) else value
     return dict(document[0])
@@ -338,7 +339,7 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
                 f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE probe{number_}({args})".encode(),
                 values,
             )
-            plan = _as_json(cursor.fetchone())
+            plan = as_plan(cursor.fetchone())
             yield _explained(case, plan, partial)
 
 
