@@ -110,31 +110,30 @@ def measure(server: PgServer, size: int, args: argparse.Namespace) -> Measured:
 
 
 def report_cpu(conn: psycopg.Connection, history: History, calls: int) -> dict[str, str]:
-    """Backend CPU (from /proc, 10 ms ticks) and median wall time per call of each report
-    statement run `calls` times as the service runs it: contention on a shared machine
-    stretches the wall time, not the CPU."""
-    pid, tick = conn.info.backend_pid, os.sysconf("SC_CLK_TCK")
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
+    """Per call of each report statement run `calls` times as the service runs it: the mean
+    wall time, and the backend's time on a core and waiting in the run queue for one (from
+    /proc/<pid>/schedstat, in ns), then the buffers of one more call. Their difference is
+    time neither running nor runnable: I/O, locks."""
+    schedstat = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+    if not schedstat.exists():
         return {}  # an external server
 
-    def cpu_ms() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * 1000 / tick
+    def sched_ms() -> tuple[float, float]:
+        on_cpu, waiting, _ = schedstat.read_text().split()
+        return int(on_cpu) / 1e6, int(waiting) / 1e6
 
     facts: dict[str, str] = {}
     now = datetime.now(UTC)
     for case in plans.REPORT:
         params = case.params(history, now)
-        walls = []
-        before = cpu_ms()
+        (cpu0, wait0), started = sched_ms(), time.perf_counter()
         for _ in range(calls):
-            started = time.perf_counter()
             conn.execute(case.sql, params).fetchall()
-            walls.append((time.perf_counter() - started) * 1000)
-        cpu = (cpu_ms() - before) / calls
+        wall = (time.perf_counter() - started) * 1000 / calls
+        cpu1, wait1 = sched_ms()
+        cpu, waited = (cpu1 - cpu0) / calls, (wait1 - wait0) / calls
         hit, read = _buffers(conn, case.sql, params)
-        facts[case.name] = f"{statistics.median(walls):.1f} / {cpu:.1f} / {hit}+{read}"
+        facts[case.name] = f"{wall:.1f} / {cpu:.1f} / {waited:.1f} / {hit}+{read}"
     return facts
 
 
@@ -215,8 +214,8 @@ def cpu_table(cpu: dict[int, dict[str, str]]) -> str:
     lines = [
         "",
         "",
-        "| report statement, 20 plain calls | "
-        + " | ".join(f"{s:,} rows: wall / CPU ms / buffers hit+read" for s in sizes)
+        "| report statement, 20 plain calls (mean per call; buffers: hit+read) | "
+        + " | ".join(f"{s:,} rows: wall / CPU / run queue ms / buffers" for s in sizes)
         + " |",
         "|---|" + "---:|" * len(sizes),
     ]
