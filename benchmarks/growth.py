@@ -94,8 +94,12 @@ def measure(server: PgServer, size: int, args: argparse.Namespace) -> Measured:
     upgrade(ROOT / "regional_api" / "migrations", dsn)
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
+        before = _sched_s(conn)
         history = load(conn, reservations=size)
         facts = {"load_s": f"{time.monotonic() - started:.0f}"}
+        facts["load: backend on CPU / run queue s"] = " / ".join(
+            f"{after - earlier:.0f}" for after, earlier in zip(_sched_s(conn), before, strict=True)
+        )
         plans.prepare(conn, history)
         conn.execute("SET jit = off")  # as the service's connections (common/db.py)
         custom = [list(plans.explain(conn, history, extra=BEFORE)) for _ in range(repeat)]
@@ -109,29 +113,31 @@ def measure(server: PgServer, size: int, args: argparse.Namespace) -> Measured:
     return Measured(rows, facts, cpu, dsn, history)
 
 
+def _sched_s(conn: psycopg.Connection) -> tuple[float, float]:
+    """Seconds the connection's backend has run on a core and waited in the run queue."""
+    path = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+    on_cpu, waiting, _ = path.read_text().split() if path.exists() else ("0", "0", "")
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
 def report_cpu(conn: psycopg.Connection, history: History, calls: int) -> dict[str, str]:
     """Per call of each report statement run `calls` times as the service runs it: the mean
     wall time, and the backend's time on a core and waiting in the run queue for one (from
     /proc/<pid>/schedstat, in ns), then the buffers of one more call. Their difference is
     time neither running nor runnable: I/O, locks."""
-    schedstat = Path(f"/proc/{conn.info.backend_pid}/schedstat")
-    if not schedstat.exists():
+    if not Path(f"/proc/{conn.info.backend_pid}/schedstat").exists():
         return {}  # an external server
-
-    def sched_ms() -> tuple[float, float]:
-        on_cpu, waiting, _ = schedstat.read_text().split()
-        return int(on_cpu) / 1e6, int(waiting) / 1e6
 
     facts: dict[str, str] = {}
     now = datetime.now(UTC)
     for case in plans.REPORT:
         params = case.params(history, now)
-        (cpu0, wait0), started = sched_ms(), time.perf_counter()
+        (cpu0, wait0), started = _sched_s(conn), time.perf_counter()
         for _ in range(calls):
             conn.execute(case.sql, params).fetchall()
         wall = (time.perf_counter() - started) * 1000 / calls
-        cpu1, wait1 = sched_ms()
-        cpu, waited = (cpu1 - cpu0) / calls, (wait1 - wait0) / calls
+        cpu1, wait1 = _sched_s(conn)
+        cpu, waited = (cpu1 - cpu0) * 1000 / calls, (wait1 - wait0) * 1000 / calls
         hit, read = _buffers(conn, case.sql, params)
         facts[case.name] = f"{wall:.1f} / {cpu:.1f} / {waited:.1f} / {hit}+{read}"
     return facts
