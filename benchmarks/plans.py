@@ -156,6 +156,13 @@ REPORT = (
     Case("cinema report, 30 days", "report", psycopg_sql(reports._DAILY), _report),
     Case("show report: seats", "report", psycopg_sql(reports._SHOW_SEATS), _past_show),
     Case("show report: refunds", "report", psycopg_sql(reports._SHOW_REFUNDS), _past_show),
+    Case("show report: header", "report", psycopg_sql(reports._SHOW_HEADER), _past_show),
+    Case(
+        "a show's reservations, first page",
+        "report",
+        psycopg_sql(reservation_queries._SHOW_PAGE),
+        lambda h, now: _past_show(h, now) | {"status": None, "limit": 50, "offset": 0},
+    ),
     Case(
         "movie report, 30 days, one cinema",
         "report",
