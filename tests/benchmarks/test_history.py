@@ -28,6 +28,8 @@ def test_the_load_leaves_every_migrated_index_and_the_documented_mix(
         assert {row[0] for row in migrated} >= set(GROWING)
         history = load(conn, reservations=5_000)
         assert conn.execute(INDEXES).fetchall() == migrated  # same names, definitions, valid
+        options = "SELECT relname FROM pg_class WHERE reloptions::text LIKE '%autovacuum%'"
+        assert conn.execute(options).fetchall() == []  # autovacuum back on every table
         kinds: dict[str, int] = dict(
             conn.execute(
                 "SELECT status || '/' || channel, count(*) FROM reservations GROUP BY 1"
