@@ -188,10 +188,10 @@ def _seed(dsn: str) -> tuple[str, Hall]:
     return cinema_id, reads
 
 
-def _routed(app_url: str, workdir: Path, name: str, global_url: str) -> Proc:
-    """A router whose static map sends the region to one app."""
+def routed(app_url: str, workdir: Path, name: str, global_url: str, region: str = REGION) -> Proc:
+    """A router whose static map sends the region to one app (not started)."""
     static = workdir / f"{name}-map.json"
-    static.write_text(json.dumps(directory_map(name, {REGION: [app_url]}, {})))
+    static.write_text(json.dumps(directory_map(name, {region: [app_url]}, {})))
     proxy = router(
         global_url,
         static_config_file=static,
@@ -241,7 +241,7 @@ def _spawn(
     if options.routed:
         with dead_url() as nowhere:  # no directory: each router reads its static map
             for app, url in (("regional_api", apps["regional_api"].url), ("floor", floor.url)):
-                routers[app] = _routed(url, workdir, app, nowhere)
+                routers[app] = routed(url, workdir, app, nowhere)
                 started.append(routers[app].start(None))
     for api in apps.values():
         api.wait_ready(timeout=90)

@@ -13,22 +13,25 @@ hot pool runs them (prepared, generic plan). `--quick` runs 0 and 20,000 only.
 """
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from benchmarks import plans, seat_churn
+from benchmarks import growth_routed, plans, seat_churn
 from benchmarks.history import History, load
 from benchmarks.plans_before import BEFORE
 from common.migrate import upgrade
-from harness.pg import create_database, start_server
+from harness.pg import PgServer, create_database, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks" / "growth.md"
@@ -73,16 +76,30 @@ def _create(admin_dsn: str, name: str) -> str:
     return create_database(admin_dsn, name, drop_existing=True)
 
 
-def measure(
-    admin_dsn: str, size: int, repeat: int
-) -> tuple[list[Row], dict[str, str], dict[str, str]]:
+@dataclass(frozen=True)
+class Measured:
+    """One size: statement rows, facts, report CPU, routed CPU per operation."""
+
+    rows: list[Row]
+    facts: dict[str, str]
+    cpu: dict[str, str]
+    dsn: str
+    history: History
+
+
+def measure(server: PgServer, size: int, args: argparse.Namespace) -> Measured:
     """Build the database of `size` reservations and measure every statement there."""
-    dsn = create_database(admin_dsn, f"growth_{size}", drop_existing=True)
+    repeat = args.repeat
+    dsn = create_database(server.admin_dsn, f"growth_{size}", drop_existing=True)
     upgrade(ROOT / "regional_api" / "migrations", dsn)
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
+        before = _sched_s(conn)
         history = load(conn, reservations=size)
         facts = {"load_s": f"{time.monotonic() - started:.0f}"}
+        facts["load: backend on CPU / run queue s"] = " / ".join(
+            f"{after - earlier:.0f}" for after, earlier in zip(_sched_s(conn), before, strict=True)
+        )
         plans.prepare(conn, history)
         conn.execute("SET jit = off")  # as the service's connections (common/db.py)
         custom = [list(plans.explain(conn, history, extra=BEFORE)) for _ in range(repeat)]
@@ -92,35 +109,45 @@ def measure(
         conn.execute("SET jit = off")
         generic = [list(plans.explain_generic(conn, history)) for _ in range(repeat)]
     facts |= _claim_plans(dsn, history)
-    return _collect(custom, size, "custom") + _collect(generic, size, "generic"), facts, cpu
+    rows = _collect(custom, size, "custom") + _collect(generic, size, "generic")
+    return Measured(rows, facts, cpu, dsn, history)
+
+
+def _sched_s(conn: psycopg.Connection) -> tuple[float, float]:
+    """Seconds the connection's backend has run on a core and waited in the run queue."""
+    path = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+    on_cpu, waiting, _ = path.read_text().split() if path.exists() else ("0", "0", "")
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
 def report_cpu(conn: psycopg.Connection, history: History, calls: int) -> dict[str, str]:
-    """Backend CPU (from /proc, 10 ms ticks) and median wall time per call of each report
-    statement run `calls` times as the service runs it: contention on a shared machine
-    stretches the wall time, not the CPU."""
-    pid, tick = conn.info.backend_pid, os.sysconf("SC_CLK_TCK")
-    stat = Path(f"/proc/{pid}/stat")
-    if not stat.exists():
+    """Per call of each report statement run `calls` times as the service runs it: the mean
+    wall time, and the backend's time on a core and waiting in the run queue for one (from
+    /proc/<pid>/schedstat, in ns), then the buffers of one more call. Their difference is
+    time neither running nor runnable: I/O, locks."""
+    if not Path(f"/proc/{conn.info.backend_pid}/schedstat").exists():
         return {}  # an external server
-
-    def cpu_ms() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * 1000 / tick
 
     facts: dict[str, str] = {}
     now = datetime.now(UTC)
     for case in plans.REPORT:
         params = case.params(history, now)
-        walls = []
-        before = cpu_ms()
+        (cpu0, wait0), started = _sched_s(conn), time.perf_counter()
         for _ in range(calls):
-            started = time.perf_counter()
             conn.execute(case.sql, params).fetchall()
-            walls.append((time.perf_counter() - started) * 1000)
-        cpu = (cpu_ms() - before) / calls
-        facts[case.name] = f"{statistics.median(walls):.1f} / {cpu:.1f}"
+        wall = (time.perf_counter() - started) * 1000 / calls
+        cpu1, wait1 = _sched_s(conn)
+        cpu, waited = (cpu1 - cpu0) * 1000 / calls, (wait1 - wait0) * 1000 / calls
+        hit, read = _buffers(conn, case.sql, params)
+        facts[case.name] = f"{wall:.1f} / {cpu:.1f} / {waited:.1f} / {hit}+{read}"
     return facts
+
+
+def _buffers(conn: psycopg.Connection, sql: bytes, params: Any) -> tuple[int, int]:
+    """Shared buffers one more (warm) call finds in PostgreSQL's cache and reads from the OS."""
+    row = conn.execute(b"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + sql, params)
+    plan = plans.as_plan(row.fetchone())["Plan"]
+    return int(plan["Shared Hit Blocks"]), int(plan["Shared Read Blocks"])
 
 
 def _claim_plans(dsn: str, history: History) -> dict[str, str]:
@@ -193,8 +220,8 @@ def cpu_table(cpu: dict[int, dict[str, str]]) -> str:
     lines = [
         "",
         "",
-        "| report statement, 20 plain calls | "
-        + " | ".join(f"{s:,} rows: wall / CPU ms" for s in sizes)
+        "| report statement, 20 plain calls (mean per call; buffers: hit+read) | "
+        + " | ".join(f"{s:,} rows: wall / CPU / run queue ms / buffers" for s in sizes)
         + " |",
         "|---|" + "---:|" * len(sizes),
     ]
@@ -221,6 +248,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--quick", action="store_true", help="sizes 0 and 20,000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--routed-seconds", type=float, default=4.0, help="load per routed operation (0: none)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="of the routed operations")
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     parser.add_argument("--churn", action="store_true", help="only the seat churn, 0006 vs head")
     args = parser.parse_args()
@@ -233,17 +264,25 @@ def main() -> None:
         return
     sizes = QUICK if args.quick else tuple(int(s) for s in args.sizes.split(","))
     server = start_server("bench-growth", durable=False, statement_stats=True)
-    rows: list[Row] = []
-    facts: dict[int, dict[str, str]] = {}
-    cpu: dict[int, dict[str, str]] = {}
+    found: dict[int, Measured] = {}
+    routed: dict[int, dict[str, dict[str, Any]]] = {}
+    context = multiprocessing.get_context("spawn")
     try:
         for size in sizes:
-            measured, facts[size], cpu[size] = measure(server.admin_dsn, size, args.repeat)
-            rows += measured
-            print(f"size {size:,}: {facts[size]} {cpu[size]}", flush=True)
+            found[size] = m = measure(server, size, args)
+            print(f"size {size:,}: {m.facts} {m.cpu}", flush=True)
+        if args.routed_seconds:
+            grown = {size: (m.dsn, m.history) for size, m in found.items()}
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                routed = growth_routed.run(
+                    pool, server, grown, seconds=args.routed_seconds, rounds=args.rounds
+                )
     finally:
         server.stop()
-    report = table(rows, facts) + cpu_table(cpu)
+    rows = [row for m in found.values() for row in m.rows]
+    report = table(rows, {size: m.facts for size, m in found.items()})
+    report += cpu_table({size: m.cpu for size, m in found.items()})
+    report += growth_routed.table(routed)
     print(report)
     if args.write:
         flags = "--quick" if args.quick else f"--sizes {args.sizes}"

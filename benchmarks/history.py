@@ -77,53 +77,67 @@ ORDER BY s.id, st.id;
 
 # Reservation k: show k / PER_SHOW, seats 2j and 2j+1 of it (j = k %% PER_SHOW); its kind from
 # k %% 50: 0-30 paid online, 31-35 box office, 36-39 canceled and refunded, 40-49 expired.
+# Every row is computed once into `gen` (with its show's hall, cinema and time), and a seat is
+# found by its place in the hall (`hall_seats`): each table is then one INSERT ... SELECT
+# over `gen` with hash joins, where a join on an expression of the seat grid probed the
+# whole hall per reservation.
 RESERVATIONS = """
 CREATE TEMP TABLE gen AS
-SELECT k, 'res-us-east-' || substr(md5(k::text), 1, 12) AS id,
-       'show-us-east-hist' || (k / %(per_show)s) AS show_id, k %% %(per_show)s AS j,
+SELECT k, 'res-us-east-' || substr(md5(k::text), 1, 12) AS id, s.id AS show_id,
+       s.cinema_id, s.hall_id, k %% %(per_show)s AS j,
        CASE WHEN k %% 50 <= 30 THEN 'paid' WHEN k %% 50 <= 35 THEN 'box'
             WHEN k %% 50 <= 39 THEN 'canceled' ELSE 'expired' END AS kind,
        CASE WHEN k %% 997 = 0 THEN %(heavy)s
-            ELSE 'user-' || (k::bigint * 7919 %% greatest(%(n)s / 10, 1)) END AS user_id
-FROM generate_series(0, %(n)s - 1) k;
+            ELSE 'user-' || (k::bigint * 7919 %% greatest(%(n)s / 10, 1)) END AS user_id,
+       s.starts_at - interval '1 minute' * (20 + (k * 37 %% 20000)) AS at
+FROM generate_series(0, %(n)s - 1) k
+JOIN shows s ON s.id = 'show-us-east-hist' || (k / %(per_show)s)
+ORDER BY k;
+CREATE TEMP TABLE hall_seats AS
+SELECT hall_id, grid_row * 10 + grid_col AS pos, id AS seat_id, seat_type
+FROM seats WHERE hall_id LIKE 'hall-us-east-hist%%';
+ANALYZE gen, hall_seats;
 INSERT INTO reservations (id, show_id, cinema_id, user_id, customer_email, channel, status,
                           amount_minor, currency, refund_minor, created_at, confirmed_at,
                           canceled_at)
-SELECT g.id, g.show_id, s.cinema_id, CASE WHEN g.kind = 'box' THEN NULL ELSE g.user_id END,
-       CASE WHEN g.kind = 'box' THEN NULL ELSE g.user_id || '@example.com' END,
-       CASE WHEN g.kind = 'box' THEN 'box_office' ELSE 'online' END,
-       CASE g.kind WHEN 'canceled' THEN 'canceled' WHEN 'expired' THEN 'expired'
-                   ELSE 'confirmed' END,
-       2400, 'USD', CASE WHEN g.kind = 'canceled' THEN 2400 END, c.at,
-       CASE WHEN g.kind IN ('paid', 'box', 'canceled') THEN c.at + interval '2 minutes' END,
-       CASE WHEN g.kind = 'canceled' THEN c.at + interval '1 day' END
-FROM gen g JOIN shows s ON s.id = g.show_id,
-     LATERAL (SELECT s.starts_at - interval '1 minute' * (20 + (g.k * 37 %% 20000)) AS at) c;
+SELECT id, show_id, cinema_id, CASE WHEN kind = 'box' THEN NULL ELSE user_id END,
+       CASE WHEN kind = 'box' THEN NULL ELSE user_id || '@example.com' END,
+       CASE WHEN kind = 'box' THEN 'box_office' ELSE 'online' END,
+       CASE kind WHEN 'canceled' THEN 'canceled' WHEN 'expired' THEN 'expired'
+                 ELSE 'confirmed' END,
+       2400, 'USD', CASE WHEN kind = 'canceled' THEN 2400 END, at,
+       CASE WHEN kind IN ('paid', 'box', 'canceled') THEN at + interval '2 minutes' END,
+       CASE WHEN kind = 'canceled' THEN at + interval '1 day' END
+FROM gen ORDER BY k;
+CREATE TEMP TABLE taken AS
+SELECT g.k, g.id, g.show_id, g.kind, g.j, hs.seat_id, hs.seat_type
+FROM gen g CROSS JOIN (VALUES (0), (1)) d(n)
+JOIN hall_seats hs ON hs.hall_id = g.hall_id AND hs.pos = 2 * g.j + d.n;
 INSERT INTO reservation_seats (reservation_id, show_id, seat_id, seat_type, price_minor,
                                ticket_code)
-SELECT g.id, g.show_id, ss.seat_id, ss.seat_type, 1200,
-       CASE WHEN g.kind IN ('paid', 'box') THEN md5(g.id || ss.seat_id) END
-FROM gen g JOIN shows s ON s.id = g.show_id
-JOIN seats st ON st.hall_id = s.hall_id AND st.grid_row * 10 + st.grid_col IN (2 * g.j, 2 * g.j + 1)
-JOIN show_seats ss ON ss.show_id = g.show_id AND ss.seat_id = st.id;
+SELECT id, show_id, seat_id, seat_type, 1200,
+       CASE WHEN kind IN ('paid', 'box') THEN md5(id || seat_id) END
+FROM taken ORDER BY k, seat_id;
 CREATE TEMP TABLE sold AS
-SELECT rs.show_id, rs.seat_id, rs.reservation_id, g.j %% %(batches)s AS batch
-FROM reservation_seats rs JOIN gen g ON g.id = rs.reservation_id WHERE g.kind IN ('paid', 'box');
+SELECT show_id, seat_id, id AS reservation_id, j %% %(batches)s AS batch
+FROM taken WHERE kind IN ('paid', 'box') ORDER BY show_id, seat_id;
+CREATE INDEX ON sold (batch);
+ANALYZE sold;
+DROP TABLE taken;
 INSERT INTO payments (id, reservation_id, method, status, amount_minor, currency, provider_ref,
                       failure_reason, created_at, completed_at)
-SELECT 'pay-us-east-' || substr(md5(g.id), 1, 12), g.id,
-       CASE WHEN g.kind = 'box' THEN 'cash' ELSE 'card' END,
-       CASE WHEN g.kind = 'expired' THEN 'failed' ELSE 'completed' END, 2400, 'USD',
-       'ref-' || g.k, CASE WHEN g.kind = 'expired' THEN 'card_declined' END,
-       r.created_at + interval '1 minute',
-       CASE WHEN g.kind <> 'expired' THEN r.created_at + interval '2 minutes' END
-FROM gen g JOIN reservations r ON r.id = g.id
-WHERE g.kind IN ('paid', 'box', 'canceled') OR (g.kind = 'expired' AND g.k %% 10 = 0);
+SELECT 'pay-us-east-' || substr(md5(id), 1, 12), id,
+       CASE WHEN kind = 'box' THEN 'cash' ELSE 'card' END,
+       CASE WHEN kind = 'expired' THEN 'failed' ELSE 'completed' END, 2400, 'USD',
+       'ref-' || k, CASE WHEN kind = 'expired' THEN 'card_declined' END,
+       at + interval '1 minute', CASE WHEN kind <> 'expired' THEN at + interval '2 minutes' END
+FROM gen WHERE kind IN ('paid', 'box', 'canceled') OR (kind = 'expired' AND k %% 10 = 0)
+ORDER BY k;
 INSERT INTO refunds (reservation_id, payment_id, amount_minor, currency, reason, created_at)
-SELECT g.id, 'pay-us-east-' || substr(md5(g.id), 1, 12), 2400, 'USD', 'customer',
-       r.canceled_at
-FROM gen g JOIN reservations r ON r.id = g.id WHERE g.kind = 'canceled';
-DROP TABLE gen;
+SELECT id, 'pay-us-east-' || substr(md5(id), 1, 12), 2400, 'USD', 'customer',
+       at + interval '1 day'
+FROM gen WHERE kind = 'canceled' ORDER BY k;
+DROP TABLE gen, hall_seats;
 """
 
 # The seats are sold a few per show at a time, each batch in its own transaction, as sales
@@ -135,6 +149,26 @@ UPDATE show_seats ss SET status = 'sold', reservation_id = s.reservation_id
 FROM sold s WHERE s.batch = %(batch)s AND ss.show_id = s.show_id AND ss.seat_id = s.seat_id
 """
 SELL_BATCHES = 10
+
+
+# Tables that grow with the history; their indexes that back no constraint (a key or a foreign
+# key needs its own) are dropped for the load and built once at the end, from a sort.
+GROWING = ["reservations", "reservation_seats", "payments", "refunds", "show_seats"]
+SECONDARY = """
+SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+WHERE i.indrelid = ANY(%s::regclass[])
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY 1
+"""
+# For this session only: nothing here needs to survive a crash, and sorts and hashes of
+# millions of rows stay in memory.
+FAST = (
+    "SET synchronous_commit = off",
+    "SET maintenance_work_mem = '1GB'",
+    "SET work_mem = '256MB'",
+    "SET temp_buffers = '1GB'",
+    "SET session_replication_role = replica",  # consistent by construction: no FK triggers
+)
 
 
 def load(conn: psycopg.Connection, *, reservations: int) -> History:
@@ -155,15 +189,25 @@ def load(conn: psycopg.Connection, *, reservations: int) -> History:
         "heavy": HEAVY_USER,
         "batches": SELL_BATCHES,
     }
+    indexes = conn.execute(SECONDARY, (GROWING,)).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}".encode())
+    for table in GROWING:  # autovacuum would scan the tables while they fill; one VACUUM at the end
+        conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)".encode())
     with psycopg.ClientCursor(conn) as cur:  # several statements, bound on the client
-        # The rows are consistent by construction: skip the per-row foreign-key triggers.
-        cur.execute("SET session_replication_role = replica")
+        for setting in FAST:
+            cur.execute(setting.encode())
         for script in (CATALOG, SHOWS, *([RESERVATIONS] if reservations else [])):
             cur.execute(script.encode(), params)
         for batch in range(SELL_BATCHES if reservations else 0):
             cur.execute(SELL.encode(), {"batch": batch})
         cur.execute("DROP TABLE IF EXISTS sold")
-        cur.execute("RESET session_replication_role")
+        for _, definition in indexes:
+            cur.execute(definition.encode())
+        for setting in FAST:
+            cur.execute(f"RESET {setting.split()[1]}".encode())
+    for table in GROWING:
+        conn.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)".encode())
     # What autovacuum does to a table that has been selling for a while.
     conn.execute("VACUUM (ANALYZE)")
     return History(

@@ -61,7 +61,7 @@ class Load:
     """One load run for the generator process."""
 
     # readyz | spread | concentrated | hold_pay | hold_pay_concentrated | hold1 | show | seats |
-    # hold_pay_keyed
+    # me | hold_pay_keyed
     scenario: str
     url: str
     seconds: float
@@ -204,7 +204,8 @@ async def _drive(load: Load) -> Outcome:
     return outcome
 
 
-READS = {"show": "/shows/{}", "seats": "/shows/{}/seats"}  # scenario -> path of a random show
+# scenario -> path of a random show (`me`: the token's customer's first page, any show)
+READS = {"show": "/shows/{}", "seats": "/shows/{}/seats", "me": "/me/reservations"}
 
 
 async def _post(

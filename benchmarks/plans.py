@@ -179,6 +179,13 @@ REPORT = (
     Case("cinema report, 30 days", "report", psycopg_sql(reports._DAILY), _report),
     Case("show report: seats", "report", psycopg_sql(reports._SHOW_SEATS), _past_show),
     Case("show report: refunds", "report", psycopg_sql(reports._SHOW_REFUNDS), _past_show),
+    Case("show report: header", "report", psycopg_sql(reports._SHOW_HEADER), _past_show),
+    Case(
+        "a show's reservations, first page",
+        "report",
+        psycopg_sql(reservation_queries._SHOW_PAGE),
+        lambda h, now: _past_show(h, now) | {"status": None, "limit": 50, "offset": 0},
+    ),
     Case(
         "movie report, 30 days, one cinema",
         "report",
@@ -257,11 +264,12 @@ def explain(
         for case in (*HOT, *REPORT, *BACKGROUND, *extra):
             params = case.params(history, now)
             raw = conn.execute(b"EXPLAIN (" + options.encode() + b") " + case.sql, params)
-            plan = _as_json(raw.fetchone())
+            plan = as_plan(raw.fetchone())
             yield _explained(case, plan, partial)
 
 
-def _as_json(row: Any) -> dict[str, Any]:
+def as_plan(row: Any) -> dict[str, Any]:
+    """The plan document of an EXPLAIN (FORMAT JSON) row."""
     value = row[0]
     document = json.loads(value) if isinstance(value, str) else value
     return dict(document[0])
@@ -361,7 +369,7 @@ def explain_generic(conn: psycopg.Connection, history: History) -> Iterator[Expl
                 f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE probe{number_}({args})".encode(),
                 values,
             )
-            plan = _as_json(cursor.fetchone())
+            plan = as_plan(cursor.fetchone())
             yield _explained(case, plan, partial)
 
 
