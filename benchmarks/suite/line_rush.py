@@ -196,37 +196,54 @@ async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: 
     tally.customers_5xx += saw_5xx
 
 
+async def _keyed(
+    http: Any, tally: Tally, path: str, headers: dict[str, str], body: Any, key: str
+) -> tuple[int, Any, float, bool]:
+    """A write with an Idempotency-Key, sent again as the web client does (api.js) after a
+    reset connection or a router refusal, at most `PAY_TRIES` times; the last answer, and
+    whether any try saw a 5xx or a reset (the customer saw it, even if a retry then won). A
+    202 (the payment is still at the provider) is asked again."""
+    headers = headers | {"Idempotency-Key": key}
+    saw_5xx = False
+    for _ in range(PAY_TRIES):
+        status, answer, took = await _request(http, tally, "POST", path, headers, body)
+        saw_5xx |= status == 0 or status >= 500
+        if status == 202:  # a payment still at the provider: ask again for its outcome
+            await asyncio.sleep(0.5)
+        elif status != 0 and answer.get("error") not in ROUTER_REFUSALS:
+            break
+        else:
+            await asyncio.sleep(1.0)
+    return status, answer, took, saw_5xx
+
+
 async def _buy(
     http: Any, rush: LineRush, tally: Tally, index: int, headers: dict[str, str]
 ) -> tuple[bool, bool]:
-    """Hold a pair and pay; (bought, saw a 5xx)."""
+    """Hold a pair and pay, as the web client does (keyed writes); (bought, saw a 5xx)."""
     show_id = rush.hall.show_ids[0]
     pick = {"seat_ids": rush.hall.pair(random.Random(index))}
-    status, hold, took = await _request(
-        http, tally, "POST", f"/shows/{show_id}/holds", headers, pick
-    )
+    path = f"/shows/{show_id}/holds"
+    status, hold, took, saw_5xx = await _keyed(http, tally, path, headers, pick, f"hold-{index}")
     tally.hold_ms.append(took)
     # Taken: the best pair left, else one seat rather than nothing (the last seats are singles).
     for count in (rush.seats_per_client, 1):
         if status != 409:
             break
         path = f"/shows/{show_id}/best-available"
-        status, hold, took = await _request(http, tally, "POST", path, headers, {"count": count})
+        key = f"best-{count}-{index}"
+        status, hold, took, failed = await _keyed(http, tally, path, headers, {"count": count}, key)
         tally.hold_ms.append(took)
+        saw_5xx |= failed
     if status != 201:
         await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
-        return False, status == 0 or status >= 500
+        return False, saw_5xx
+    # A held customer pays until the answer is final: an unpaid hold keeps its seats for the
+    # hold's 10 minutes, and the line cannot sell out meanwhile.
     path = f"/reservations/{hold['id']}/payments"
-    saw_5xx = False
-    # A held customer pays again when the router refused (nothing was sent upstream): an
-    # unpaid hold keeps its seats for the hold's 10 minutes, and the line cannot sell out.
-    for _ in range(PAY_TRIES):
-        status, refusal, took = await _request(http, tally, "POST", path, headers, CARD)
-        tally.pay_ms.append(took)
-        saw_5xx |= status == 0 or status >= 500
-        if refusal.get("error") not in ROUTER_REFUSALS:
-            break
-        await asyncio.sleep(1.0)
+    status, _, took, failed = await _keyed(http, tally, path, headers, CARD, f"pay-{index}")
+    tally.pay_ms.append(took)
+    saw_5xx |= failed
     if status == 201:
         tally.sold_at.append(time.time())
         tally.seats_sold += len(hold["seats"])
