@@ -91,6 +91,7 @@ REGIONAL_POLICY: dict[tuple[str, str], str] = OPS | {
     ("POST", "/shows/{show_id}/line"): "user",
     ("GET", "/shows/{show_id}/line"): "user",
     ("DELETE", "/shows/{show_id}/line"): "user",
+    ("GET", "/shows/{show_id}/line/state"): "public",  # the line's counters, no one's place
     ("GET", "/shows/{show_id}/report"): "staff",
     ("GET", "/shows/{show_id}/reservations"): "staff",
     ("POST", "/shows/{show_id}/sales"): "staff",
