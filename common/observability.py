@@ -5,6 +5,7 @@ app is working on holds its coroutine, parsed body, models and database session 
 so a flood of simultaneous clients is what drives a worker's peak memory, not its traffic.
 """
 
+import asyncio
 import contextvars
 import itertools
 import json
@@ -12,7 +13,8 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -281,6 +283,7 @@ class AdmissionControl:
                 await self._shed(scope, receive, send, _SHED_REASONS[refused])
                 return
         self.in_flight.inc()
+        scope[_ADMISSION_KEY] = self
         try:
             await self.app(scope, receive, send)
         finally:
@@ -290,11 +293,49 @@ class AdmissionControl:
     def _unclaimed(self) -> None:
         self.free += 1
 
+    @asynccontextmanager
+    async def stepped_aside(self) -> AsyncIterator[None]:
+        """Lend the request's slot to the next in line while it waits on another system.
+
+        Back, it takes a slot again at the front of the priority line, never refused: what it
+        started must finish. A hang-up while it waits keeps the books even: the slot it was
+        about to get is passed on, and it counts as in flight (over the cap) until it ends.
+        """
+        self.in_flight.dec()
+        self.line.hand_on()
+        try:
+            yield
+        finally:
+            try:
+                await self._take_back()
+            except asyncio.CancelledError:
+                self.free -= 1
+                raise
+            finally:
+                self.in_flight.inc()
+
+    async def _take_back(self) -> None:
+        """A slot again for a request that stepped aside, ahead of every waiter."""
+        if self.free > 0 and not self.line.ahead_of(True):
+            self.free -= 1
+            return
+        while await self.line.wait(True, self.queue_timeout, front=True) is not None:
+            pass  # the deadline of new work does not apply: wait on, first in line
+
     async def _shed(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         HTTP_SHED.labels(self.service, reason).inc()
         body = error_body("overloaded", "the service is at capacity; retry")
         headers = {"Retry-After": str(self.retry_after)}
         await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
+
+
+_ADMISSION_KEY = "cinema.admission"
+
+
+def stepped_aside(scope: Scope) -> AbstractAsyncContextManager[None]:
+    """Lend the request's admission slot while it waits on another system (see AdmissionControl)."""
+    admission: AdmissionControl | None = scope.get(_ADMISSION_KEY)
+    return nullcontext() if admission is None else admission.stepped_aside()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -43,7 +43,7 @@ class RouterSettings(BaseSettings):
     retry_floor: int = Field(10, ge=0, description="retries per window allowed whatever the ratio")
     retry_window_seconds: float = Field(10.0, gt=0)
     max_in_flight_per_endpoint: int = Field(
-        64,
+        16,
         ge=1,
         description="requests in flight per endpoint (a regional worker's fill); beyond: 503",
     )

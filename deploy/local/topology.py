@@ -149,10 +149,11 @@ def global_env(
 
 
 # Requests one replica works on at once; more wait (up to 256, 5 s) or get 503 `overloaded`.
-# Each costs tens of kB while it waits for one of the 20 pooled connections: unbounded, a
-# 2,000-client on-sale took a replica from 109 to 216 MB peak RSS; capped at 64, to 137 MB.
-# 64 is also the router's cap per endpoint (ROUTER_MAX_IN_FLIGHT_PER_ENDPOINT).
-REGIONAL_ADMISSION = {"REGIONAL_MAX_IN_FLIGHT": "64", "REGIONAL_MAX_QUEUED": "256"}
+# A slot is CPU work: a payment lends its slot while the provider decides. A replica's core is
+# full with a few requests whose statements take a millisecond; more in flight only share the
+# event loop, so a pass holder's hold waited behind 64 joins (p99 ~960 ms; with 16, ~340 ms:
+# docs/benchmarks/onsale-line.md). 16 is also the router's cap per endpoint.
+REGIONAL_ADMISSION = {"REGIONAL_MAX_IN_FLIGHT": "16", "REGIONAL_MAX_QUEUED": "256"}
 
 
 def regional_env(

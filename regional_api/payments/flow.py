@@ -9,6 +9,7 @@ and stores its rendered answers in the same transactions.
 """
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,10 +36,12 @@ async def pay(
     clock: Clock,
     answer: Answer,
     changed: Changed,
+    aside: Callable[[], AbstractAsyncContextManager[None]] = nullcontext,
 ) -> Outcome:
     """Open (with the key, if sent), charge, settle; a used key replays the payment it opened.
 
-    `changed` is told the show once the settle committed (its seats were sold).
+    `changed` is told the show once the settle committed (its seats were sold). The charge
+    runs inside `aside()`: the request's admission slot serves others while the provider decides.
     """
     key = idem.bind(request)
     async with pool.connection() as conn:
@@ -48,7 +51,8 @@ async def pay(
             opened = await key.run(conn, lambda: open_intent(conn, key))
         if isinstance(opened, Stored):
             return await _replay(conn, opened, answer)
-    result = await service.charge(provider, opened, card_number)
+    async with aside():
+        result = await service.charge(provider, opened, card_number)
     async with pool.connection() as conn:
         attempt = await service.settle(conn, opened, result, now=clock.now(), key=key)
     changed(opened.show_id)

@@ -1,5 +1,7 @@
 """Payment endpoints: pay a reservation, read a payment, list its payments and tickets."""
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, HotPool
 from common.ids import is_local
+from common.observability import stepped_aside
 from regional_api.clock import Clock, get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
 from regional_api.db import SessionDep, get_pool
@@ -82,6 +85,7 @@ class PaymentContext:
     settings: RegionalSettings
     provider: PaymentProvider
     full: FullShows
+    aside: Callable[[], AbstractAsyncContextManager[None]]  # lends the admission slot
 
 
 @authenticates(required=True)
@@ -101,6 +105,7 @@ async def payment_context(
         settings=await get_settings(request),
         provider=await get_provider(request),
         full=await get_full_shows(request),
+        aside=lambda: stepped_aside(request.scope),
     )
 
 
@@ -152,6 +157,7 @@ async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONRe
         clock=pay.clock,
         answer=attempt_answer,
         changed=pay.full.changed,
+        aside=pay.aside,
     )
     return respond(outcome)
 

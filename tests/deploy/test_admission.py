@@ -210,7 +210,7 @@ def test_every_launcher_caps_regional_replicas_alike(tmp_path: Path) -> None:
     local = regional_env(
         REGIONS[0], dsn="postgresql://x/y", global_url="http://g", jwks_cache=tmp_path
     )
-    wanted = {"REGIONAL_MAX_IN_FLIGHT": "64", "REGIONAL_MAX_QUEUED": "256"}
+    wanted = {"REGIONAL_MAX_IN_FLIGHT": "16", "REGIONAL_MAX_QUEUED": "256"}
     assert wanted.items() <= local.items()
     compose = yaml.safe_load((ROOT / "docker-compose.regions.yml").read_text())
     regional = [

@@ -129,3 +129,37 @@ def test_counter_sales_hold_no_connection_while_the_charge_is_in_flight(
 
     assert still_in_flight == 2, "the hold waited for the sales' charges"
     assert statuses == [201, 201]
+
+
+def test_a_charge_at_the_provider_lends_its_admission_slot(
+    regional_dsn: str, issuer: TestIssuer
+) -> None:
+    """With one request in flight allowed, three charges wait at the provider at once, and a
+    hold and a show read are served meanwhile: a slot is CPU, not a wait on another system."""
+    settings = RegionalSettings(
+        region="eu-west",
+        database_url=regional_dsn,
+        global_api_url="http://127.0.0.1:9",
+        max_in_flight=1,
+        max_queued=8,
+    )
+    app = create_app(settings, jwks=issuer.jwks)
+    provider = SimulatedProvider(timeout_seconds=30, latency_seconds=LATENCY)
+    app.state.payment_provider = provider
+    show = seed_show(regional_dsn)
+    with live_server(app) as url, ThreadPoolExecutor(max_workers=3) as pool:
+        payers = {
+            f"user-lend-{n}": _hold(url, issuer, show, f"user-lend-{n}", label)
+            for n, label in enumerate(("A1", "A2", "A3"))
+        }
+        paying = [pool.submit(_pay, url, issuer, user, rid) for user, rid in payers.items()]
+        wait_until(lambda: provider.in_flight == 3)
+        _hold(url, issuer, show, "user-lend-other", "A4")
+        assert httpx.get(f"{url}/shows/{show.show_id}").status_code == 200
+        still_in_flight = provider.in_flight
+        statuses = [future.result() for future in paying]
+        metrics = httpx.get(f"{url}/metrics").text
+    assert still_in_flight == 3, "the hold and the read waited for the charges"
+    assert statuses == [201, 201, 201]
+    # Every slot came back: nothing is left in flight, nothing waits.
+    assert 'http_requests_in_flight{service="regional_api"} 0.0' in metrics
