@@ -68,7 +68,8 @@ def test_ready_pods_come_from_the_headless_service_within_the_most(
         await pool_set.count_pods()
         assert endpoint.pods == 1  # one address behind the name: one ready pod
         labels = {"region": "us-east", "endpoint": url}
-        assert REGISTRY.get_sample_value("router_endpoint_capacity", labels) == 64
+        capacity = REGISTRY.get_sample_value("router_endpoint_capacity", labels)
+        assert capacity == settings.max_in_flight_per_endpoint  # one pod: the cap
         await endpoint.client.close()
 
     asyncio.run(scenario())
