@@ -298,7 +298,7 @@ class AdmissionControl:
         """Lend the request's slot to the next in line while it waits on another system.
 
         Back, it takes a slot again at the front of the priority line, never refused: what it
-        started must finish. A hang-up while it waits keeps the books even: the slot it was
+        started must finish (past the cap if no slot came within `queue_timeout`). A hang-up while it waits keeps the books even: the slot it was
         about to get is passed on, and it counts as in flight (over the cap) until it ends.
         """
         self.in_flight.dec()
@@ -315,12 +315,12 @@ class AdmissionControl:
                 self.in_flight.inc()
 
     async def _take_back(self) -> None:
-        """A slot again for a request that stepped aside, ahead of every waiter."""
-        if self.free > 0 and not self.line.ahead_of(True):
+        """A slot again for a request that stepped aside: first in line, and past the cap once
+        `queue_timeout` has gone by (given back when it ends), rather than never."""
+        free_now = self.free > 0 and not self.line.ahead_of(True)
+        # Woken (None), the waiter was handed a slot; else it takes a free one, or one past the cap.
+        if free_now or await self.line.wait(True, self.queue_timeout, front=True) is not None:
             self.free -= 1
-            return
-        while await self.line.wait(True, self.queue_timeout, front=True) is not None:
-            pass  # the deadline of new work does not apply: wait on, first in line
 
     async def _shed(self, scope: Scope, receive: Receive, send: Send, reason: str) -> None:
         HTTP_SHED.labels(self.service, reason).inc()

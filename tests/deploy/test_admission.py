@@ -5,9 +5,10 @@ from pathlib import Path
 
 import httpx
 import yaml
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from prometheus_client import REGISTRY
 
-from common.observability import Admission, AdmissionControl, instrument
+from common.observability import Admission, AdmissionControl, instrument, stepped_aside
 from common.priority import finishes_sale
 from deploy.local.topology import REGIONS, regional_env
 from regional_api.config import RegionalSettings
@@ -221,3 +222,50 @@ def test_every_launcher_caps_regional_replicas_alike(tmp_path: Path) -> None:
         assert wanted.items() <= {k: str(v) for k, v in service["environment"].items()}.items()
     k8s = (ROOT / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text()
     assert all(f"{name}={value}" in k8s for name, value in wanted.items())
+
+
+def test_a_request_that_steps_aside_lends_its_slot_and_comes_back_past_the_cap_at_worst() -> None:
+    """While one request waits on another system, the next takes its slot; back, it finishes
+    past the cap if the slot is still taken after the queue timeout, and the books balance."""
+
+    def in_flight() -> float | None:
+        return REGISTRY.get_sample_value("http_requests_in_flight", {"service": "lend"})
+
+    async def scenario() -> None:
+        provider, gate = asyncio.Event(), asyncio.Event()
+        app = FastAPI()
+
+        @app.post("/pay")
+        async def pay(request: Request) -> dict[str, str]:
+            async with stepped_aside(request.scope):
+                await provider.wait()
+            return {"status": "settled"}
+
+        @app.post("/work")
+        async def work() -> dict[str, str]:
+            await gate.wait()
+            return {"status": "done"}
+
+        app.add_middleware(
+            AdmissionControl, service="lend", max_in_flight=1, max_queued=1, queue_timeout=0.2
+        )
+        async with _client(app) as http:
+            paying = asyncio.create_task(http.post("/pay"))
+            await _settle()
+            assert in_flight() == 0  # at the provider: its slot is lent
+            working = asyncio.create_task(http.post("/work"))
+            await _settle()
+            assert in_flight() == 1  # the lent slot, taken at once
+            provider.set()  # back: the slot is still taken; after 0.2 s it goes past the cap
+            assert (await asyncio.wait_for(paying, 5)).json() == {"status": "settled"}
+            gate.set()
+            assert (await working).status_code == 200
+            gate.clear()
+            first = asyncio.create_task(http.post("/work"))
+            second = asyncio.create_task(http.post("/work"))
+            await _settle()
+            assert in_flight() == 1  # one slot again: the one past the cap was given back
+            gate.set()
+            assert [(await first).status_code, (await second).status_code] == [200, 200]
+
+    asyncio.run(scenario())
