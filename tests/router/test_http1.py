@@ -79,8 +79,12 @@ def test_get_reads_whole_answers_and_fresh_ones_skip_the_limit(upstreams: dict[s
         assert b'"x-a": "1"' in answer.body
         assert len(pool._idle) == 1  # pooled: kept alive for the next request
         busy = asyncio.create_task(pool.request("GET", "/slow?s=5", [], None, wait=6))
-        while pool._slots.free:  # until the slow request has the pool's only slot
-            await asyncio.sleep(0.01)
+
+        async def slot_taken() -> None:
+            while pool._slots.free:  # until the slow request has the pool's only slot
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(slot_taken(), 5)
         fresh = await pool.get("/readyz", fresh=True)  # a probe: a new connection, no slot
         assert fresh.status == 200
         assert not busy.done()
