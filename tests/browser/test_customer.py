@@ -3,17 +3,18 @@
 import re
 import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, Route, ViewportSize, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, Shots, Stack
 from tests.browser.helpers import (
     bookable_show,
+    local_day,
     log_in,
     logged_in_page,
     open_show,
@@ -281,3 +282,33 @@ def test_best_available_shows_its_price_and_any_means_cheapest(
     }""")
     assert blocks == [False, True, False]
     assert not page.js_errors
+
+
+def test_a_late_answer_for_an_earlier_day_does_not_replace_the_chosen_days_shows(
+    stack: Stack, new_page: Any
+) -> None:
+    """Two quick date changes: the list is the last chosen day's, whatever answers last."""
+    show = bookable_show(stack, skip=2)
+    page = logged_in_page(stack, new_page, "", "customer")
+    page.get_by_label("City").select_option(show["cinema"]["city"])
+    expect(page.get_by_label("Cinema")).to_have_value(show["cinema"]["id"])
+    page.wait_for_load_state("networkidle")
+    late: list[Route] = []
+
+    def first_answers_late(route: Route) -> None:
+        if late:
+            route.continue_()
+        else:
+            late.append(route)
+
+    page.route("**/cinemas/*/shows?*", first_answers_late)
+    day = local_day(show)
+    page.get_by_label("Date").fill((date.fromisoformat(day) + timedelta(days=1)).isoformat())
+    page.get_by_label("Date").fill(day)
+    shown = page.locator(f"[data-show-id='{show['id']}']")
+    expect(shown).to_be_visible()
+    assert late, "the first day's listing was not held back"
+    with page.expect_response("**/cinemas/*/shows?*"):
+        late[0].continue_()
+    page.wait_for_load_state("networkidle")
+    expect(shown).to_be_visible()

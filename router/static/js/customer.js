@@ -61,18 +61,25 @@ function onCinema() {
   loadShows();
 }
 
+let showsAsked = 0;
+
 /** Load the chosen cinema's shows of the chosen day. */
 async function loadShows() {
   mount($("#shows"));
   if (!state.cinema) return;
   const day = $("#day").value || isoDay(0, state.cinema.timezone);
+  // A later choice of cinema or day wins, even if an earlier answer arrives after it.
+  const asked = ++showsAsked;
   notify($("#find-notice"), "Loading shows…", "info");
+  let shows;
   try {
-    state.shows = (await showsOn(state.cinema, day)).filter((s) => s.status !== "canceled");
+    shows = await showsOn(state.cinema, day);
   } catch (err) {
-    notify($("#find-notice"), `Cannot load shows: ${errorText(err)}`, "error");
+    if (asked === showsAsked) notify($("#find-notice"), `Cannot load shows: ${errorText(err)}`, "error");
     return;
   }
+  if (asked !== showsAsked) return;
+  state.shows = shows.filter((s) => s.status !== "canceled");
   notify($("#find-notice"), state.shows.length ? "" : "No shows on this day. Try another date.", "info");
   const movies = new Map(state.shows.map((s) => [s.movie_id, s.movie_title]));
   const chosen = $("#movie").value;
