@@ -469,10 +469,10 @@ def limits_section(result: dict[str, Any]) -> list[str]:
         f" at most ~{_f(ceiling)} hold+pay/s with nothing else running, and the load generator"
         " takes its share of the same cores. PostgreSQL's part"
         f" ({pg:.1f} ms) is that of a durable multi-row write: a hold+pay is two requests and"
-        " three statements (the hold is one call of `claim_seats`, which takes the locks, claims"
-        " the seats and inserts the reservation, committed on its own; the payment opens under"
-        " the seats' row locks, then sells and completes, between a BEGIN and a COMMIT),"
-        " changing ~10 rows with foreign-key checks, where pgbench's reference"
+        " three statements (the hold is one call of `claim_seats`, which claims the seats and"
+        " inserts the reservation, committed on its own; the payment opens in one statement,"
+        " calls the provider with no lock or pooled connection held, then sells and completes"
+        " in a second), changing ~10 rows with foreign-key checks, where pgbench's reference"
         f" transaction inserts one row ({_f(_pgbench_at(result, top['clients']))}/s at the same"
         " connection count).",
     ]
@@ -491,30 +491,24 @@ def limits_section(result: dict[str, Any]) -> list[str]:
     if _ejections(result) or _counter(result, "router_retries_total"):
         lines.append(_overload_line(result))
     lines += [
-        "- **The on-sale's p99 is the queue of admitted requests.** Most answers of the rush are"
-        " immediate 503s (the router's cap of 64 in flight per endpoint, the replica's"
-        " admission control); the tail is the requests that were admitted and wait in a replica"
-        " for one of its 20 connections, plus the generator's own event-loop lag with 2,000"
-        " connections on the same two cores. One trial with the router's cap at 16 per endpoint"
-        " gave p99 1.19 s instead of 1.97 s for the same 250 seats sold; it is not the default"
-        " (one run, and a lower cap turns away load a quieter replica could serve).",
+        "- **The on-sale's p99 is the admitted customers' queue.** The waiting room admits"
+        " customers at the rate the region sells; what an admitted customer waits for is its"
+        " turn among the replica's 16 admission slots (`REGIONAL_MAX_IN_FLIGHT`, pass holders"
+        " first) and the router's 16 per endpoint, on two cores shared with the load"
+        " generator (docs/benchmarks/onsale-line.md has every run and the sell-out's bounds).",
         "",
         "What would lift it, roughly in order of gain per effort:",
         "",
         "- One uvicorn worker per core per region, and more cores: the service is CPU-bound and"
         " scales with processes; regions are independent (own processes, own PostgreSQL), so"
         " on their own machines they add up. Load generation off the measured machine.",
-        "- Less framework per request on the two hot endpoints (fewer FastAPI dependencies, one"
-        " JSON encoder): a hold is now one statement, and the rest of its ~2.6 ms of API CPU is"
-        " the request around it (docs/benchmarks/holds.md). The payment cannot be one round"
-        " trip: the charge runs between its two statements, with the seats locked.",
+        "- Less framework per request on the hot endpoints: a hold is one statement and a"
+        " payment two, so the rest of the API's CPU is the request around them; the floor"
+        " section above gives the gap per operation (docs/benchmarks/floor.md the profiles).",
         "- PostgreSQL's CPU per hold: the foreign keys of the hot tables (~0.2-0.3 ms of it,"
         " measured by dropping them; kept, they are invariants) and the commit flush"
         " (`synchronous_commit = off` for holds alone would risk a hold, never a sale, on a"
         " crash).",
-        "- For on-sales: a waiting room (queue tokens) in front of hot shows, so 2,000 clients"
-        " do not all reach the replicas at the same instant and the admitted ones are served"
-        " in well under 250 ms.",
         "",
     ]
     return lines
