@@ -84,7 +84,7 @@ def test_requests_past_the_cap_wait_and_are_served_in_arrival_order(
 
 
 def test_payments_waiting_go_before_earlier_browsing(upstreams: dict[str, Proc]) -> None:
-    settings = RouterSettings(max_in_flight_per_endpoint=1, priority_headroom_per_endpoint=0)
+    settings = RouterSettings(max_in_flight_per_endpoint=1)
 
     async def scenario() -> list[str]:
         sender = Sender(settings, Health(settings))
