@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from common.ids import new_id
 from harness.procs import Proc, metric, router
@@ -123,3 +124,9 @@ def test_a_waiting_payment_takes_the_next_payment_slot_not_a_holds(
 
     served = asyncio.run(scenario())
     assert served == ["/x?hold=0", "/x?hold=1", "/x?hold=2", "/x?first&sleep=0.5", "/x?second"]
+
+
+def test_the_cap_and_the_payments_bound_must_fit_the_connection_pool() -> None:
+    with pytest.raises(ValidationError, match="ROUTER_UPSTREAM_CONNECTIONS"):
+        RouterSettings(upstream_connections=64, max_payments_in_flight_per_endpoint=64)
+    RouterSettings(upstream_connections=80)  # 16 + 64: the defaults fit exactly
