@@ -22,7 +22,7 @@ _PASS = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
 
 
 def pays(method: str, path: str) -> bool:
-    """Whether a request pays a hold: the replica parks it at the provider, holding no CPU."""
+    """Whether a request pays a hold: the replica lends its slot while the provider decides."""
     return method == "POST" and _PAYMENT_PATH.fullmatch(path) is not None
 
 
