@@ -12,7 +12,8 @@ import re
 import time
 from collections.abc import Iterable
 
-_PRIORITY_PATH = re.compile(r"/(?:reservations/[^/]+/payments|cinemas/[^/]+/tickets/validate)")
+_PAYMENT_PATH = re.compile(r"/reservations/[^/]+/payments")
+_CHECK_IN_PATH = re.compile(r"/cinemas/[^/]+/tickets/validate")
 _HOLD_PATH = re.compile(r"/shows/[^/]+/(?:holds|best-available)")
 _SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
 _ADMISSION_PASS = b"x-admission-pass"
@@ -20,9 +21,14 @@ _ADMISSION_PASS = b"x-admission-pass"
 _PASS = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
 
 
+def pays(method: str, path: str) -> bool:
+    """Whether a request pays a hold: the replica lends its slot while the provider decides."""
+    return method == "POST" and _PAYMENT_PATH.fullmatch(path) is not None
+
+
 def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
     """Whether a request pays, checks a ticket in, or is an admitted customer's hold or seat map."""
-    if method == "POST" and _PRIORITY_PATH.fullmatch(path) is not None:
+    if pays(method, path) or (method == "POST" and _CHECK_IN_PATH.fullmatch(path) is not None):
         return True
     if method == "POST":
         admitted = _HOLD_PATH.fullmatch(path) is not None

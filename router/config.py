@@ -45,7 +45,8 @@ class RouterSettings(BaseSettings):
     max_in_flight_per_endpoint: int = Field(
         16,
         ge=1,
-        description="requests in flight per endpoint (a regional worker's fill); beyond: 503",
+        description="requests in flight per endpoint but payments (a regional worker's fill: "
+        "its CPU work); beyond: they wait in line",
     )
     endpoint_pods: dict[str, int] = Field(
         default_factory=dict,
@@ -57,10 +58,11 @@ class RouterSettings(BaseSettings):
         description="endpoint URL -> a headless Service name whose addresses are its ready "
         "pods, counted every probe interval (at most endpoint_pods)",
     )
-    priority_headroom_per_endpoint: int = Field(
-        16,
-        ge=0,
-        description="payments and door check-ins may go this far past the in-flight cap",
+    max_payments_in_flight_per_endpoint: int = Field(
+        64,
+        ge=1,
+        description="payments in flight per endpoint, counted apart from the cap above: the "
+        "replica lends its slot while the provider decides; beyond: they wait in line",
     )
     line_max_per_region: int = Field(
         2048,
@@ -153,6 +155,17 @@ class RouterSettings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _caps_fit_the_pool(self) -> "RouterSettings":
+        if self.max_in_flight_per_endpoint + self.max_payments_in_flight_per_endpoint > (
+            self.upstream_connections
+        ):
+            raise ValueError(
+                "ROUTER_MAX_IN_FLIGHT_PER_ENDPOINT + ROUTER_MAX_PAYMENTS_IN_FLIGHT_PER_ENDPOINT"
+                " must not exceed ROUTER_UPSTREAM_CONNECTIONS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _key_needs_a_certificate(self) -> "RouterSettings":

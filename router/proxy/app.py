@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.errors import AppError, ServiceUnavailable
 from common.observability import request_id_var
-from common.priority import finishes_sale
+from common.priority import finishes_sale, pays
 from router.config import RouterSettings
 from router.directory.cache import DirectoryCache
 from router.proxy.accesslog import AccessLog
@@ -280,6 +280,7 @@ class ProxyApp:
             repeatable=method in SAFE_METHODS or inbound.idempotency_key,
             deadline=deadline,
             priority=finishes_sale(method, scope["path"], scope["headers"]),
+            payment=pays(method, scope["path"]),
         )
 
     def pool(self, route: Route) -> RegionPool | None:

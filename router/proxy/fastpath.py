@@ -20,7 +20,7 @@ from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from common.observability import request_id_var
-from common.priority import finishes_sale
+from common.priority import finishes_sale, pays
 from router.proxy.app import (
     RESUME,
     SMALL_BODY,
@@ -134,6 +134,7 @@ class Exchange:
         "fast",
         "inbound",
         "keep_alive",
+        "payment",
         "pool",
         "priority",
         "protocol",
@@ -168,6 +169,7 @@ class Exchange:
         self.chunks: list[bytes] = []
         self.body: bytes | None = None
         self.priority = False
+        self.payment = False
         self.endpoint: Endpoint | None = None
         self.conn: Connection | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -182,22 +184,23 @@ class Exchange:
         """Write the request on an idle connection to an endpoint under its cap; False if none."""
         pool = self.pool
         sender = self.fast.proxy.sender
-        if pool.line.ahead_of(self.priority):
+        payment = self.payment
+        if pool.line_of(payment).ahead_of(self.priority):
             return False  # others wait for a slot: the ASGI path queues behind them
-        cap = sender.priority_cap if self.priority else sender.cap
-        endpoint = pool.pick(None, cap)
+        cap = sender.payment_cap if payment else sender.cap
+        endpoint = pool.pick(None, cap, payment)
         if endpoint is None:
             return False
         conn = endpoint.client.take_idle()
         if conn is None:
             # Among equals `pick` takes turns, and ProxyApp's pick would take the next turn:
             # unless it is asked here, that endpoint's idle connections are never found.
-            endpoint = pool.pick([endpoint], cap)
+            endpoint = pool.pick([endpoint], cap, payment)
             conn = endpoint.client.take_idle() if endpoint is not None else None
             if endpoint is None or conn is None:
                 return False
         sender.budget(pool.code).request()
-        endpoint.take()
+        endpoint.take(payment)
         self.endpoint, self.conn = endpoint, conn
         method: str = self.scope["method"]
         request = endpoint.client.encode(method, self.route.path, self.inbound.forward, self.body)
@@ -224,7 +227,7 @@ class Exchange:
         if conn.status in (204, 304) or (length is not None and length <= SMALL_BODY):
             return
         self._detach()
-        self._hand_over(sent=Sent(Response(conn, endpoint.client), endpoint))
+        self._hand_over(sent=Sent(Response(conn, endpoint.client), endpoint, self.payment))
 
     def on_done(self, conn: Connection) -> None:
         """Write the whole answer at once, then give the connection back."""
@@ -236,7 +239,7 @@ class Exchange:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._write(self._head(status, conn.raw_headers) + body)
-        endpoint.release()
+        endpoint.release(self.payment)
         endpoint.client.give_back(conn, reusable=conn.keep_alive and not conn.closed)
         self._finish(status, "ok" if status < 500 else "upstream_5xx")
 
@@ -247,14 +250,14 @@ class Exchange:
         self._detach()
         endpoint.client.give_back(conn, reusable=False)
         if not conn.headed:
-            self.fast.proxy.sender.attempt_failed(endpoint, self.pool, error)
+            self.fast.proxy.sender.attempt_failed(endpoint, self.pool, error, payment=self.payment)
             outbound = self._outbound()
             if outbound.may_retry(error):
                 self._hand_over(outbound, error=error)
             else:  # it may have reached the upstream: answered as ProxyApp would, never resent
                 self._answer(upstream_failed(self._failure(error)))
             return
-        endpoint.release()
+        endpoint.release(self.payment)
         self._write(self._head(502, _CUT_SHORT_HEADERS) + _CUT_SHORT)
         self._finish(502, "upstream_failed")
 
@@ -279,7 +282,9 @@ class Exchange:
             self.protocol.loop.call_soon(self._answer, refused)
             return
         self.deadline = proxy.deadline()  # from the end of the body, as on the ASGI path
-        self.priority = finishes_sale("POST", self.scope["path"], self.scope["headers"])
+        path: str = self.scope["path"]
+        self.payment = pays("POST", path)
+        self.priority = self.payment or finishes_sale("POST", path, self.scope["headers"])
         if not self.send():
             self._hand_over()  # nothing sent: ProxyApp waits in the region's line, or refuses
 

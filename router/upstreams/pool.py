@@ -21,7 +21,13 @@ ENDPOINT_HEALTH = Gauge(
 )
 ENDPOINT_IN_FLIGHT = Gauge(
     "router_endpoint_in_flight",
-    "Requests sent to the endpoint and not yet answered (the in-flight cap counts these)",
+    "Requests but payments sent to the endpoint and not yet answered (the in-flight cap counts"
+    " these)",
+    ["region", "endpoint"],
+)
+ENDPOINT_PAYMENTS = Gauge(
+    "router_endpoint_payments_in_flight",
+    "Payments sent to the endpoint and not yet answered (their own bound counts these)",
     ["region", "endpoint"],
 )
 ENDPOINT_CAPACITY = Gauge(
@@ -41,7 +47,11 @@ READMISSIONS = Counter(
     "router_endpoint_readmissions_total", "Endpoints put back into rotation", ["region"]
 )
 
-LINE_LENGTH = Gauge("router_line_length", "Requests waiting for a slot of the region", ["region"])
+LINE_LENGTH = Gauge(
+    "router_line_length",
+    "Requests (payments included) waiting for a slot of the region",
+    ["region"],
+)
 LINE_WAITS = Counter(
     "router_line_waits_total",
     "Requests that waited for a slot, by outcome (admitted, deadline, full)",
@@ -69,23 +79,38 @@ class Endpoint:
     probe_successes: int = 0
     probe_failures: int = 0
     traffic_failures: int = 0
+    # Requests in flight but payments: the replica's CPU work, which the in-flight cap bounds.
     in_flight: int = 0
+    # Payments in flight: the replica parks them at the provider, so they have their own bound.
+    paying: int = 0
     # Pods behind the URL (a region's Service or Ingress): the in-flight cap is per pod.
     pods: int = 1
     line: WaitingLine | None = None  # the region's line, woken when a slot comes free
+    pay_line: WaitingLine | None = None  # the region's line of payments
 
-    def full(self, cap: int) -> bool:
-        """Whether `cap` requests per pod are in flight (a cap of 0 is no cap)."""
-        return bool(cap) and self.in_flight >= cap * self.pods
+    def count(self, payment: bool) -> int:
+        """Payments in flight, or the other requests in flight."""
+        return self.paying if payment else self.in_flight
 
-    def take(self) -> None:
-        """Count a request sent to this endpoint."""
-        self.in_flight += 1
+    def full(self, cap: int, payment: bool = False) -> bool:
+        """Whether `cap` requests (or payments) per pod are in flight (a cap of 0 is no cap)."""
+        return bool(cap) and self.count(payment) >= cap * self.pods
 
-    def release(self) -> None:
-        """Count a request answered (or failed), and hand its slot to the first waiter."""
-        self.in_flight -= 1
-        line = self.line
+    def take(self, payment: bool = False) -> None:
+        """Count a request (or a payment) sent to this endpoint."""
+        if payment:
+            self.paying += 1
+        else:
+            self.in_flight += 1
+
+    def release(self, payment: bool = False) -> None:
+        """Count a request answered (or failed), and hand its slot to the first waiter of its kind."""
+        if payment:
+            self.paying -= 1
+            line = self.pay_line
+        else:
+            self.in_flight -= 1
+            line = self.line
         if line is not None and (line.lines[0] or line.lines[1]):
             line.wake()
 
@@ -112,7 +137,8 @@ class RegionPool:
     """The endpoints of one region; picks the least-loaded healthy one, round robin on ties.
 
     When every healthy endpoint is at its cap, requests wait in the region's `line` (at most
-    `max_waiting`; 0: refused at once).
+    `max_waiting`; 0: refused at once); payments, which have a bound of their own, in
+    `pay_line`, so that a freed slot of one kind never wakes a waiter of the other.
     """
 
     code: str
@@ -120,45 +146,60 @@ class RegionPool:
     max_waiting: int = 0
     _turn: int = 0
     line: WaitingLine = field(init=False)
+    pay_line: WaitingLine = field(init=False)
 
     def __post_init__(self) -> None:
         self.line = WaitingLine(max_waiting=self.max_waiting)
-        LINE_LENGTH.labels(self.code).set_function(lambda: float(len(self.line)))
+        self.pay_line = WaitingLine(max_waiting=self.max_waiting)
+        LINE_LENGTH.labels(self.code).set_function(
+            lambda: float(len(self.line) + len(self.pay_line))
+        )
         self.adopt(self.endpoints)
 
     def adopt(self, endpoints: list[Endpoint]) -> None:
-        """Serve with these endpoints; their freed slots wake this pool's line."""
+        """Serve with these endpoints; their freed slots wake this pool's lines."""
         for endpoint in endpoints:
-            endpoint.line = self.line
+            endpoint.line, endpoint.pay_line = self.line, self.pay_line
         self.endpoints = endpoints
+
+    def line_of(self, payment: bool) -> WaitingLine:
+        """The line a request of this kind waits in."""
+        return self.pay_line if payment else self.line
 
     def healthy_count(self) -> int:
         """How many endpoints take traffic now."""
         return sum(1 for endpoint in self.endpoints if endpoint.healthy)
 
-    def pick(self, exclude: list[Endpoint] | None = None, cap: int = 0) -> Endpoint | None:
-        """A healthy endpoint not in `exclude` with fewer than `cap` in flight (0: no cap)."""
+    def pick(
+        self, exclude: list[Endpoint] | None = None, cap: int = 0, payment: bool = False
+    ) -> Endpoint | None:
+        """A healthy endpoint not in `exclude` with fewer than `cap` in flight (0: no cap).
+
+        A `payment` counts (and is balanced on) payments in flight, any other request the rest.
+        """
         endpoints = self.endpoints
         count = len(endpoints)
         if count == 1:
             only = endpoints[0]
             if not only.healthy or (exclude and only in exclude):
                 return None
-            return None if only.full(cap) else only
+            return None if only.full(cap, payment) else only
         self._turn = turn = (self._turn + 1) % max(count, 1)
         best: Endpoint | None = None
         for offset in range(count):
             endpoint = endpoints[(turn + offset) % count]
             if not endpoint.healthy or (exclude and endpoint in exclude):
                 continue
-            if best is None or endpoint.in_flight * best.pods < best.in_flight * endpoint.pods:
+            if best is None or (
+                endpoint.count(payment) * best.pods < best.count(payment) * endpoint.pods
+            ):
                 best = endpoint
-        return None if best is None or best.full(cap) else best
+        return None if best is None or best.full(cap, payment) else best
 
-    def saturated(self, cap: int) -> bool:
-        """Whether the pool has healthy endpoints and every one is at its in-flight cap."""
+    def saturated(self, cap: int, payment: bool = False) -> bool:
+        """Whether the pool has healthy endpoints and every one is at its cap (of payments)."""
         healthy = [endpoint for endpoint in self.endpoints if endpoint.healthy]
-        return bool(healthy) and all(endpoint.full(cap) for endpoint in healthy)
+        return bool(healthy) and all(endpoint.full(cap, payment) for endpoint in healthy)
 
 
 class Health:
@@ -245,7 +286,8 @@ class Upstreams:
         ENDPOINT_HEALTH.labels(region, endpoint.url).set(1)
         # Read at scrape time: the hot path only changes the plain counter.
         ENDPOINT_IN_FLIGHT.labels(region, endpoint.url).set_function(lambda: endpoint.in_flight)
-        per_pod = min(settings.max_in_flight_per_endpoint, settings.upstream_connections)
+        ENDPOINT_PAYMENTS.labels(region, endpoint.url).set_function(lambda: endpoint.paying)
+        per_pod = settings.max_in_flight_per_endpoint
         ENDPOINT_CAPACITY.labels(region, endpoint.url).set_function(lambda: per_pod * endpoint.pods)
         return endpoint
 
@@ -297,7 +339,12 @@ class Upstreams:
         for code in set(self.regions) - set(wanted):
             retired.extend(self.regions.pop(code).endpoints)
         for endpoint in retired:
-            for gauge in (ENDPOINT_HEALTH, ENDPOINT_IN_FLIGHT, ENDPOINT_CAPACITY):
+            for gauge in (
+                ENDPOINT_HEALTH,
+                ENDPOINT_IN_FLIGHT,
+                ENDPOINT_PAYMENTS,
+                ENDPOINT_CAPACITY,
+            ):
                 with contextlib.suppress(KeyError):  # another app in this process may share it
                     gauge.remove(endpoint.region, endpoint.url)
             await endpoint.client.close()

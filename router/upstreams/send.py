@@ -68,11 +68,12 @@ class Sent:
 
     response: Response
     endpoint: Endpoint
+    payment: bool = False  # holds a slot of the endpoint's payments, not of its cap
 
     def done(self) -> None:
         """Release the connection and the endpoint's in-flight slot."""
         self.response.release()
-        self.endpoint.release()
+        self.endpoint.release(self.payment)
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -94,7 +95,8 @@ class Outbound:
     body: bytes | None
     repeatable: bool
     deadline: float  # time.monotonic() by which the answer's headers must have arrived
-    priority: bool = False  # finishes a sale: may go past the in-flight cap (common.priority)
+    priority: bool = False  # finishes a sale: first in the region's line (common.priority)
+    payment: bool = False  # counted in the payments' bound, not the cap (common.priority.pays)
     timeouts: int = 0
 
     def may_retry(self, exc: BaseException) -> bool:
@@ -117,13 +119,10 @@ class Sender:
     def __init__(self, settings: RouterSettings, health: Health) -> None:
         self.settings = settings
         self.health = health
-        # Past the connection limit requests would queue for a connection (PoolBusy): the caps
-        # never exceed it, so a full endpoint is refused at once instead.
-        cap = settings.max_in_flight_per_endpoint
-        self.cap = min(cap, settings.upstream_connections)
-        self.priority_cap = min(
-            cap + settings.priority_headroom_per_endpoint, settings.upstream_connections
-        )
+        # The two together never exceed the connection limit (RouterSettings checks it), so a
+        # request under its cap never queues for a connection (PoolBusy).
+        self.cap = settings.max_in_flight_per_endpoint
+        self.payment_cap = settings.max_payments_in_flight_per_endpoint
         self.budgets: dict[str, RetryBudget] = {}
 
     def budget(self, region: str) -> RetryBudget:
@@ -143,18 +142,19 @@ class Sender:
         self, pool: RegionPool, request: Outbound, tried: list[Endpoint] | None = None
     ) -> Endpoint:
         """A healthy endpoint with a free slot, after waiting in the region's line if need be."""
-        cap = self.priority_cap if request.priority else self.cap
-        line, woken, started = pool.line, False, 0.0
+        payment = request.payment
+        cap = self.payment_cap if payment else self.cap
+        line, woken, started = pool.line_of(payment), False, 0.0
         while True:
             if woken or not line.ahead_of(request.priority):
-                endpoint = pool.pick(tried, cap)
+                endpoint = pool.pick(tried, cap, payment)
                 if endpoint is None and tried:
-                    endpoint = pool.pick(cap=cap)
+                    endpoint = pool.pick(cap=cap, payment=payment)
                 if endpoint is not None:
                     if woken:
                         _waited(pool.code, "admitted", started)
                     return endpoint
-                if not pool.saturated(cap):
+                if not pool.saturated(cap, payment):
                     raise NoHealthyEndpoint(pool.code)
             if not started:
                 started = time.monotonic()
@@ -196,9 +196,11 @@ class Sender:
         else:
             self.health.traffic_ok(endpoint)
 
-    def attempt_failed(self, endpoint: Endpoint, pool: RegionPool, exc: BaseException) -> None:
+    def attempt_failed(
+        self, endpoint: Endpoint, pool: RegionPool, exc: BaseException, *, payment: bool
+    ) -> None:
         """Free the attempt's in-flight slot and count a transport failure against the endpoint."""
-        endpoint.release()
+        endpoint.release(payment)
         if _is_transport_failure(exc) and not isinstance(exc, PoolBusy):
             self.health.traffic_failed(
                 endpoint, pool, reason="connection", immediate=_never_sent(exc)
@@ -253,16 +255,16 @@ class Sender:
         timeout = min(self.settings.attempt_timeout_seconds, request.deadline - time.monotonic())
         if timeout <= 0:
             raise TimeoutError("request deadline passed")
-        endpoint.take()
+        endpoint.take(request.payment)
         try:
             response = await endpoint.client.request(
                 request.method, request.path, request.headers, request.body, wait=timeout
             )
         except BaseException as exc:
-            self.attempt_failed(endpoint, pool, exc)
+            self.attempt_failed(endpoint, pool, exc, payment=request.payment)
             raise
         self.answered(endpoint, pool, response.status)
-        return Sent(response, endpoint)
+        return Sent(response, endpoint, request.payment)
 
 
 def _waited(region: str, outcome: str, started: float) -> None:

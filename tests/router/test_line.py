@@ -83,8 +83,8 @@ def test_requests_past_the_cap_wait_and_are_served_in_arrival_order(
     assert admitted == 6
 
 
-def test_payments_waiting_go_before_earlier_browsing(upstreams: dict[str, Proc]) -> None:
-    settings = RouterSettings(max_in_flight_per_endpoint=1, priority_headroom_per_endpoint=0)
+def test_check_ins_waiting_go_before_earlier_browsing(upstreams: dict[str, Proc]) -> None:
+    settings = RouterSettings(max_in_flight_per_endpoint=1)
 
     async def scenario() -> list[str]:
         sender = Sender(settings, Health(settings))
@@ -93,14 +93,15 @@ def test_payments_waiting_go_before_earlier_browsing(upstreams: dict[str, Proc])
         served: list[str] = []
         browse = asyncio.create_task(_enter(sender, pool, _get("/x?browse"), served))
         await _queued(pool, 1)
-        payment = _get("/x?pay", priority=True, method="POST")
-        pay = asyncio.create_task(_enter(sender, pool, payment, served))
+        # A check-in (or an admitted customer's hold): CPU work that finishes a sale.
+        check_in = _get("/x?check-in", priority=True, method="POST")
+        checking = asyncio.create_task(_enter(sender, pool, check_in, served))
         await _queued(pool, 2)
-        await asyncio.gather(slow, browse, pay)
+        await asyncio.gather(slow, browse, checking)
         await pool.endpoints[0].client.close()
         return served
 
-    assert asyncio.run(scenario()) == ["/x?pay", "/x?browse"]
+    assert asyncio.run(scenario()) == ["/x?check-in", "/x?browse"]
 
 
 def test_a_full_line_refuses_at_once_and_a_late_wait_at_the_deadline(

@@ -1,4 +1,4 @@
-"""Overload rules: the retry budget, the in-flight cap and payments' headroom, timed-out keyed writes."""
+"""Overload rules: the retry budget, the in-flight cap and payments' bound, timed-out keyed writes."""
 
 import asyncio
 import threading
@@ -26,7 +26,7 @@ def _endpoint(url: str, region: str) -> Endpoint:
 
 
 def _request(
-    method: str, path: str = "/echo", *, key: bool = False, priority: bool = False
+    method: str, path: str = "/echo", *, key: bool = False, payment: bool = False
 ) -> Outbound:
     return Outbound(
         method=method,
@@ -35,7 +35,8 @@ def _request(
         body=b"{}" if method == "POST" else None,
         repeatable=method == "GET" or key,
         deadline=time.monotonic() + 2,
-        priority=priority,
+        priority=payment,
+        payment=payment,
     )
 
 
@@ -146,8 +147,8 @@ def test_a_full_endpoint_refuses_at_once(upstreams: dict[str, Proc]) -> None:
     asyncio.run(scenario())
 
 
-def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, Proc]) -> None:
-    settings = RouterSettings(max_in_flight_per_endpoint=2, priority_headroom_per_endpoint=1)
+def test_payments_go_past_the_cap_up_to_their_own_bound(upstreams: dict[str, Proc]) -> None:
+    settings = RouterSettings(max_in_flight_per_endpoint=2, max_payments_in_flight_per_endpoint=1)
 
     async def scenario() -> None:
         sender = Sender(settings, Health(settings))
@@ -157,12 +158,13 @@ def test_a_payment_goes_past_the_cap_by_the_headroom_only(upstreams: dict[str, P
         with pytest.raises(RegionOverloaded):
             await sender.send(pool, _request("POST"))
         payment = asyncio.create_task(
-            sender.send(pool, _request("POST", "/slow?s=0.5", priority=True))
+            sender.send(pool, _request("POST", "/slow?s=0.5", payment=True))
         )
-        while only.in_flight < 3:
+        while only.paying < 1:
             await asyncio.sleep(0.005)
-        with pytest.raises(RegionOverloaded):  # the headroom is full too
-            await sender.send(pool, _request("POST", priority=True))
+        assert only.in_flight == 2  # the payment holds no slot of the cap
+        with pytest.raises(RegionOverloaded):  # the payments' bound is full
+            await sender.send(pool, _request("POST", payment=True))
         for sent in await asyncio.gather(*slow, payment):
             assert sent.response.status == 200
             sent.done()
@@ -222,30 +224,30 @@ def _in_flight(client: httpx.Client, endpoint: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def headroom_router(directory_url: str) -> Iterator[str]:
-    """A router with one slot per endpoint, one more for payments, and no line to wait in."""
+def paying_router(directory_url: str) -> Iterator[str]:
+    """A router with one slot per endpoint, one for payments, and no line to wait in."""
     with router(
         directory_url,
         max_in_flight_per_endpoint=1,
-        priority_headroom_per_endpoint=1,
+        max_payments_in_flight_per_endpoint=1,
         line_max_per_region=0,
     ).running() as url:
         yield url
 
 
-def test_fast_posts_keep_the_cap_and_the_headroom(
-    headroom_router: str, upstreams: dict[str, Proc]
+def test_fast_posts_keep_the_cap_and_the_payments_bound(
+    paying_router: str, upstreams: dict[str, Proc]
 ) -> None:
     only = upstreams["c"].url  # us-east's one endpoint
     payment = f"/reservations/{new_id('res', 'us-east')}/payments"
     hold = f"/shows/{new_id('show', 'us-east')}/holds"
-    with httpx.Client(base_url=headroom_router, timeout=10.0) as client:
-        # Two payments at once leave the router two idle connections to us-east.
+    with httpx.Client(base_url=paying_router, timeout=10.0) as client:
+        # A payment and a GET at once leave the router two idle connections to us-east.
         warm = [
             threading.Thread(
                 target=client.post, args=(f"{payment}?sleep=0.3",), kwargs={"json": {}}
-            )
-            for _ in range(2)
+            ),
+            threading.Thread(target=client.get, args=("/regions/us-east/slow?s=0.3",)),
         ]
         _run_while(warm, lambda: None)
         slow_get = threading.Thread(target=client.get, args=("/regions/us-east/slow?s=4",))
@@ -257,17 +259,26 @@ def test_fast_posts_keep_the_cap_and_the_headroom(
             _wait_in_flight(client, only, 1)
             before = fast_counts(client)
             assert _overloaded(client.post(hold, json={}))  # a new hold: the cap holds
-            assert client.post(payment, json={}).status_code == 200  # a payment: the headroom
+            assert client.post(payment, json={}).status_code == 200  # a payment: its own bound
             after = fast_counts(client)
             assert after["answered"] - before["answered"] == 1  # the payment, on the fast path
             assert after["resumed"] - before["resumed"] == 1  # the hold, refused by ProxyApp
-            _run_while([slow_pay], past_the_headroom)
+            _run_while([slow_pay], at_both)
 
-        def past_the_headroom() -> None:
-            _wait_in_flight(client, only, 2)
-            assert _overloaded(client.post(payment, json={}))  # the headroom is full too
+        def at_both() -> None:
+            _wait_in_flight(client, only, 1, payments=1)
+            assert _overloaded(client.post(payment, json={}))  # the payments' bound is full too
+
+        def at_the_payments_bound() -> None:
+            _wait_in_flight(client, only, 0, payments=1)
+            assert _overloaded(client.post(payment, json={}))
+            assert client.post(hold, json={}).status_code == 200  # the cap is free for holds
 
         _run_while([slow_get], at_the_cap)
+        slow_pay = threading.Thread(
+            target=client.post, args=(f"{payment}?sleep=3",), kwargs={"json": {}}
+        )
+        _run_while([slow_pay], at_the_payments_bound)
 
 
 def _run_while(threads: list[threading.Thread], check: Callable[[], None]) -> None:
@@ -281,11 +292,16 @@ def _run_while(threads: list[threading.Thread], check: Callable[[], None]) -> No
             thread.join()
 
 
-def _wait_in_flight(client: httpx.Client, endpoint: str, count: int) -> None:
+def _wait_in_flight(client: httpx.Client, endpoint: str, count: int, payments: int = 0) -> None:
     deadline = time.monotonic() + 5
-    while _in_flight(client, endpoint) != count:
-        assert time.monotonic() < deadline, f"never {count} in flight"
+    while (_in_flight(client, endpoint), _paying(client, endpoint)) != (count, payments):
+        assert time.monotonic() < deadline, f"never {count} in flight and {payments} payments"
         time.sleep(0.01)
+
+
+def _paying(client: httpx.Client, endpoint: str) -> float:
+    """Payments the router has in flight to a us-east endpoint."""
+    return metric(client, "router_endpoint_payments_in_flight", region="us-east", endpoint=endpoint)
 
 
 def _overloaded(response: httpx.Response) -> bool:
