@@ -21,12 +21,18 @@ from schemas.onsale import LineProgress
 
 log = logging.getLogger("onsale.rooms")
 
-REFRESH_SECONDS = 0.5
-STALE_SECONDS = 3 * REFRESH_SECONDS  # older counters are not trusted: the poll reads the database
+# An admission reaches the router's watch through these counters: read every 0.5 s they added
+# 0.25 s on average to each admitted customer's path (`benchmarks/onsale_line.py`, fifth round).
+# One statement per replica per reading, whatever the number of customers.
+REFRESH_SECONDS = 0.1
+# Older counters are not trusted (the poll reads the database): several readings late, so a
+# replica starved of CPU for a moment still answers from memory.
+STALE_SECONDS = 1.5
 # The rate at which seats go follows a rise at once and a fall slowly (by this share per
-# reading): it bounds how long a waiting customer may sleep, and a rate that lagged an opening's
-# ramp let far-back customers sleep through the sell-out.
+# `DECAY_SECONDS`): it bounds how long a waiting customer may sleep, and a rate that lagged an
+# opening's ramp let far-back customers sleep through the sell-out.
 DECAY = 0.9
+DECAY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
     rate = 0.0
     if before is not None and read_at > before.read_at:
         newest = max(0.0, (before.unsold - unsold) / (read_at - before.read_at))
-        rate = max(newest, DECAY * before.sell_rate)
+        rate = max(newest, DECAY ** ((read_at - before.read_at) / DECAY_SECONDS) * before.sell_rate)
     return Line(
         opens_at=row.opens_at,
         shuffled=row.shuffled,
