@@ -1,5 +1,7 @@
-"""An admitted customer's hold goes ahead of the joins that fill a saturated replica."""
+"""An admitted customer's hold, and a called customer's ask for its pass, go ahead of the joins
+that fill a saturated replica."""
 
+import functools
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -109,17 +111,21 @@ def test_an_ask_for_the_pass_at_ones_turn_is_served_before_earlier_queued_joins(
         secret.encode(), show_id=show.show_id, user_id="user-asker", rank=1
     )
     line = f"{live.client.base_url}/shows/{show.show_id}/line"
-    done: list[str] = []
+    done: list[str] = []  # in the order the answers came
+
+    def finished(name: str, _: Future[Any]) -> None:
+        done.append(name)
+
     with psycopg.connect(live.dsn) as blocker, ThreadPoolExecutor(max_workers=8) as pool:
         blocker.execute("SELECT 1 FROM onsales WHERE show_id = %s FOR UPDATE", (show.show_id,))
         joins: list[Future[Any]] = []
         for n in range(4):
             joins.append(pool.submit(httpx.post, line, headers=customer(live, f"j{n}"), timeout=60))
-            joins[-1].add_done_callback(lambda _, n=n: done.append(f"j{n}"))
+            joins[-1].add_done_callback(functools.partial(finished, f"j{n}"))
             wait_until(lambda: arrived() == len(joins))
         headers = customer(live, "asker") | {"X-Line-Ticket": ticket}
         ask = pool.submit(httpx.get, line, headers=headers, timeout=60)
-        ask.add_done_callback(lambda _: done.append("ask"))
+        ask.add_done_callback(functools.partial(finished, "ask"))
         wait_until(lambda: gauge("http_requests_queued") == 4)
         blocker.commit()
         assert ask.result().json()["state"] == "admitted", ask.result().text
