@@ -10,7 +10,8 @@ nothing yet). The pace is adaptive: 1.5 times the successful holds per second of
 `PACE_WINDOW` seconds, at least a quarter of the ceiling, at most the ceiling; its credit lives
 in the on-sale's row, so the replicas share one pace. At the opening (nobody admitted yet) the
 credit is a second of the ceiling at once: the first batch is as many customers as the room
-holds, up to that, instead of a quarter of the ceiling per second while the first holds come in.
+holds, up to that, instead of a quarter of the ceiling per second while the first holds come in
+(and the first ranks that join later, up to that batch, are admitted as they come).
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -83,7 +84,10 @@ def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
     rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
-    opening = ceiling * OPENING_SECONDS if onsale.admitted_through == 0 else None
+    # The first batch is the first ranks, whenever they are in line: at an opening whose early
+    # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
+    batch = ceiling * OPENING_SECONDS - onsale.admitted_through
+    opening = batch if batch > 0 else None
     allowed = credit(saved=onsale.admit_credit, rate=rate, elapsed=onsale.elapsed, opening=opening)
     room_for = room(free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted)
     count = min(math.floor(allowed), room_for, waiting)

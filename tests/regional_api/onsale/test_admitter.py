@@ -31,13 +31,15 @@ def line_of(
     customers: int,
     *,
     admitted: int = 1,
-    ceiling: float = 8.0,
+    ceiling: float = 1.0,
     saved: float = 1.0,
 ) -> None:
     """An on-sale opened a minute ago: `customers` ranked, the first `admitted` of them admitted.
 
-    With `admitted` 0 it is the opening; `saved` is the pace's credit left from earlier ticks
-    (one customer's by default: a first tick of 0.1 s at a quarter of the ceiling earns 0.2).
+    With `admitted` under a second of the `ceiling` the opening's batch is still going in (by
+    default it is over: one customer at one a second); `saved` is the pace's credit left from
+    earlier ticks (one customer's by default: a tick of 0.1 s at a quarter of the ceiling earns
+    0.025).
     """
     opened = datetime.now(UTC) - timedelta(minutes=1)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -202,3 +204,11 @@ def test_a_tick_before_an_opening_sleeps_until_it(regional_dsn: str) -> None:
 
     # Before the opening: at most until it; if the machine was slow and it has opened, a tick.
     assert asyncio.run(pause()) <= 0.4 + OPENING_LATE
+
+
+def test_the_first_batch_admits_its_ranks_as_they_join(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn)  # 6 seats
+    # The draw found 2 early customers (the rest of the joins were still on their way); 18
+    # more have joined since: the batch of 8 goes on, not a quarter of the ceiling a second.
+    line_of(regional_dsn, show.show_id, customers=20, admitted=2, ceiling=8, saved=0.0)
+    assert asyncio.run(_tick(regional_dsn)) == 4  # the room: 6 seats, 2 admitted holding none
