@@ -180,6 +180,12 @@ def run(
         ideal = result["capacity"] / rate["seats_per_s"]
         result["ideal_sell_out_s"] = round(ideal, 2)
         result["sell_out_ratio"] = round(sold_out / ideal, 2)
+        # No rush beats the ideal plus one customer's own path (draw, ask, hold, pay): the first
+        # sale's time from the opening is that path, measured.
+        first_sale = result["timeline"]["first_sale_s"]
+        if first_sale is not None:
+            result["bound_s"] = round(ideal + first_sale, 2)
+            result["sell_out_over_bound"] = round(sold_out / (ideal + first_sale), 2)
     return result
 
 
