@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from common.db import Conn, HotPool, fetch, fetch_one
@@ -23,8 +23,12 @@ log = logging.getLogger("onsale.rooms")
 
 # An admission reaches the router's watch through these counters: read every 0.5 s they added
 # 0.25 s on average to each admitted customer's path (`benchmarks/onsale_line.py`, fifth round).
-# One statement per replica per reading, whatever the number of customers.
+# One statement per replica per reading, whatever the number of customers; this often only while
+# customers wait in a line that is open or opens within `SOON_SECONDS`, else every
+# `IDLE_REFRESH_SECONDS` (an announced on-sale takes effect within that).
 REFRESH_SECONDS = 0.1
+IDLE_REFRESH_SECONDS = 0.5
+SOON_SECONDS = 1.0
 # Older counters are not trusted (the poll reads the database): several readings late, so a
 # replica starved of CPU for a moment still answers from memory.
 STALE_SECONDS = 1.5
@@ -110,6 +114,15 @@ async def read_progress(conn: Conn, *, show_id: str, now: datetime) -> LineProgr
     return progress(show_id, row, sold_out=row.sold_out_at is not None)
 
 
+def next_refresh(lines: dict[str, Line], now: datetime) -> float:
+    """Seconds to the next reading: often while customers wait in a line that moves."""
+    soon = now + timedelta(seconds=SOON_SECONDS)
+    busy = any(
+        not line.sold_out and line.waiting > 0 and line.opens_at <= soon for line in lines.values()
+    )
+    return REFRESH_SECONDS if busy else IDLE_REFRESH_SECONDS
+
+
 class WaitingRooms:
     """The shows whose holds need an admission pass, their lines' counters, the passes' secret."""
 
@@ -164,4 +177,4 @@ class WaitingRooms:
                 await self.load(pool)
             except Exception as exc:  # the database may be down: keep the last set
                 log.warning("waiting rooms not refreshed", extra={"fields": {"error": repr(exc)}})
-            await asyncio.sleep(REFRESH_SECONDS)
+            await asyncio.sleep(next_refresh(self.lines, datetime.now(UTC)))
