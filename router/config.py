@@ -142,8 +142,10 @@ class RouterSettings(BaseSettings):
     watch_jitter_seconds: float = Field(
         5.0, ge=0, description="up to this much more, at random, so re-opens do not bunch up"
     )
+    # One upstream request per watched show per read, whatever the watchers; it is one step of
+    # an admitted customer's path (docs/benchmarks/onsale-line.md, fifth round: was 0.25).
     watch_read_interval_seconds: float = Field(
-        0.25, gt=0, description="how often a watched state is read upstream, once for all"
+        0.1, gt=0, description="how often a watched state is read upstream, once for all"
     )
 
     access_log: bool = True

@@ -22,7 +22,7 @@ from schemas.onsale import LINE_TICKET_HEADER as TICKET
 
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
 NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
-DRAW_SPREAD_S = 2.0
+DRAW_SPREAD_S = 1.0  # as the seat picker spreads its ask at the draw (waiting-room.js)
 PAY_TRIES = 5
 ROUTER_REFUSALS = ("region_overloaded", "region_unavailable")
 
@@ -67,6 +67,10 @@ class Tally:
     watches: int = 0
     watches_5xx: int = 0  # watches answered 5xx or not at all (the customer asks the region)
     seats_sold: int = 0
+    # Each admitted customer's path, seconds from the opening: asked for the pass, heard it,
+    # hold answered, paid (`line_timeline.legs`).
+    paths: dict[int, dict[str, float]] = field(default_factory=dict)
+    loop_lag_ms: list[float] = field(default_factory=list)  # the generator's own event loop
 
 
 async def _request(
@@ -177,7 +181,10 @@ async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: 
             asked = True
         tally.polls += 1
         headers = auth | {TICKET: ticket} if ticket else auth
+        asked_at = time.time() - rush.opens_at
         status, place, _ = await _request(http, tally, "GET", line, headers)
+        if status == 200 and place.get("state") == "admitted":
+            tally.paths[index] = {"asked": asked_at, "heard": time.time() - rush.opens_at}
         asked = asked and status == 200 and place.get("state") == "waiting"
         if status == 200 and place.get("state") == "not_in_line":  # the join got no answer
             status, place, _ = await _request(http, tally, "POST", line, auth)
@@ -238,6 +245,8 @@ async def _buy(
     if status != 201:
         await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
         return False, saw_5xx
+    path_of = tally.paths.get(index, {})
+    path_of["held"] = time.time() - rush.opens_at
     # A held customer pays until the answer is final: an unpaid hold keeps its seats for the
     # hold's 10 minutes, and the line cannot sell out meanwhile.
     path = f"/reservations/{hold['id']}/payments"
@@ -245,6 +254,7 @@ async def _buy(
     tally.pay_ms.append(took)
     saw_5xx |= failed
     if status == 201:
+        path_of["paid"] = time.time() - rush.opens_at
         tally.sold_at.append(time.time())
         tally.seats_sold += len(hold["seats"])
     return status == 201, saw_5xx
@@ -271,6 +281,14 @@ async def _sample(http: Any, rush: LineRush, tally: Tally, stop: asyncio.Event) 
         await asyncio.sleep(0.5)
 
 
+async def _lag(tally: Tally, stop: asyncio.Event) -> None:
+    """How late the generator's event loop wakes a 50 ms sleep: its own CPU starvation."""
+    while not stop.is_set():
+        started = time.perf_counter()
+        await asyncio.sleep(0.05)
+        tally.loop_lag_ms.append(1000 * (time.perf_counter() - started - 0.05))
+
+
 async def _rush(rush: LineRush) -> dict[str, Any]:
     import aiohttp
 
@@ -289,10 +307,12 @@ async def _rush(rush: LineRush) -> dict[str, Any]:
         watch = (near_front, far_back)
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(http, rush, tally, stop))
+        lag = asyncio.create_task(_lag(tally, stop))
         customers = range(len(rush.tokens))
         await asyncio.gather(*(_customer(http, watch, rush, tally, i) for i in customers))
         stop.set()
         await sampler
+        await lag
     return result(tally, rush)
 
 
@@ -322,6 +342,8 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
             [ms - PROVIDER_MS for ms in tally.pay_ms]
         ),
         "series": tally.series,
+        "paths": tally.paths,
+        "generator_loop_lag_ms": latency_summary(tally.loop_lag_ms),
     }
 
 

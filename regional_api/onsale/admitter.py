@@ -1,6 +1,7 @@
 """Admit customers from each open waiting room at the rate the region sells at.
 
-Every `TICK` seconds, for each open waiting room, the replica that gets the on-sale's admission
+Every `TICK` seconds while customers wait (`IDLE_TICK` otherwise, and at the instant of the
+next opening), for each open waiting room, the replica that gets the on-sale's admission
 lock (the others skip it) takes its row lock, ranks the pre-opening line in random order if
 nobody has yet, then admits the next customers in rank order: as many as the pace allows, and
 no more than the room (`room`: the parties the free seats make, a quarter more for customers who
@@ -9,13 +10,15 @@ nothing yet). The pace is adaptive: 1.5 times the successful holds per second of
 `PACE_WINDOW` seconds, at least a quarter of the ceiling, at most the ceiling; its credit lives
 in the on-sale's row, so the replicas share one pace. At the opening (nobody admitted yet) the
 credit is a second of the ceiling at once: the first batch is as many customers as the room
-holds, up to that, instead of a quarter of the ceiling per second while the first holds come in.
+holds, up to that, instead of a quarter of the ceiling per second while the first holds come in
+(and the first ranks that join later, up to that batch, are admitted as they come).
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
 import asyncio
 import logging
 import math
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -26,7 +29,12 @@ from regional_api.onsale import statements as sql
 
 log = logging.getLogger("onsale.admitter")
 
-TICK = 0.5
+# Admission is one step of an admitted customer's path (then the replicas' counters, the
+# router's watch, the customer's ask): with 0.5 s it added 0.25 s on average to every admission
+# and burst a second's pace in two lumps (`benchmarks/onsale_line.py`, fifth round).
+TICK = 0.1
+IDLE_TICK = 0.5  # no one waiting in an open room (or this replica skipped it): look less often
+OPENING_LATE = 0.005  # wake this much after an opening, so the clock has passed it
 # Short, so the pace follows an opening's ramp within a second or two (with 10 s it lagged the
 # sales by seconds: `benchmarks/onsale_line.py`'s time to sell out).
 PACE_WINDOW = 2
@@ -64,11 +72,22 @@ def credit(*, saved: float, rate: float, elapsed: float | None, opening: float |
     return allowed if opening is None else max(allowed, opening)
 
 
+def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float:
+    """Seconds to the next tick: `TICK` while customers wait, else `IDLE_TICK`, or sooner at an
+    opening, so the draw and the first batch happen at the opening itself."""
+    pause = TICK if waiting else IDLE_TICK
+    upcoming = [(at - now).total_seconds() + OPENING_LATE for at in openings if at > now]
+    return min([pause, *upcoming])
+
+
 def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
     rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
-    opening = ceiling * OPENING_SECONDS if onsale.admitted_through == 0 else None
+    # The first batch is the first ranks, whenever they are in line: at an opening whose early
+    # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
+    batch = ceiling * OPENING_SECONDS - onsale.admitted_through
+    opening = batch if batch > 0 else None
     allowed = credit(saved=onsale.admit_credit, rate=rate, elapsed=onsale.elapsed, opening=opening)
     room_for = room(free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted)
     count = min(math.floor(allowed), room_for, waiting)
@@ -86,19 +105,21 @@ class Admitter:
     def __init__(self, pool: HotPool, clock: Clock) -> None:
         self.pool = pool
         self.clock = clock
+        self.pause = IDLE_TICK  # until the next tick, as the last one found the rooms
 
     async def tick(self) -> int:
         """Admit from every open waiting room once; how many customers were admitted."""
         now = self.clock.now()
         async with self.pool.connection() as conn:
-            rooms = [row.show_id for row in await fetch(conn, sql.OPEN_ROOMS, {"now": now})]
+            rows = await fetch(conn, sql.OPEN_ROOMS)
         admitted = 0
         waiting = 0
-        for show_id in rooms:
+        for show_id in [row.show_id for row in rows if row.opens_at <= now]:
             done, left = await self._admit(show_id)
             admitted += done
             waiting += left
         WAITING.set(waiting)
+        self.pause = next_tick(waiting=waiting, openings=[row.opens_at for row in rows], now=now)
         return admitted
 
     async def _admit(self, show_id: str) -> tuple[int, int]:
@@ -130,10 +151,11 @@ class Admitter:
         return int(done), next_rank - through
 
     async def run_forever(self) -> None:
-        """Tick every `TICK` seconds, surviving database outages."""
+        """Tick as `next_tick` says, surviving database outages."""
         while True:
             try:
                 await self.tick()
             except Exception as exc:  # the database may be down: next tick
                 log.warning("admission failed", extra={"fields": {"error": repr(exc)}})
-            await asyncio.sleep(TICK)
+                self.pause = IDLE_TICK
+            await asyncio.sleep(self.pause)

@@ -165,8 +165,9 @@ def _estimate(
     ceiling = float(counters.max_admit_per_second)
     rate = max(float(counters.admit_rate), ceiling / 4, MIN_RATE)
     ahead = status.position
-    if counters.admitted_through == 0:  # the opening's batch goes in at once
-        ahead = max(0.0, ahead - ceiling * OPENING_SECONDS)
+    batch = ceiling * OPENING_SECONDS
+    if counters.admitted_through < batch:  # the opening's batch goes in as it joins
+        ahead = max(0.0, rank - batch)
     wait = until_opening + ahead / rate
     status.estimated_wait_seconds = round(wait, 1)
     # Near the front often; far back rarely, but again a little before the seats may all be

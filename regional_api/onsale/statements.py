@@ -70,10 +70,10 @@ DRAW = """
 SELECT user_id, rank FROM line_entries WHERE show_id = %(show_id)s AND rank <= %(early)s
 """
 
-# The admitter's work list: open waiting rooms not sold out.
+# The admitter's work list: waiting rooms not sold out, open (`opens_at` passed) or still to
+# open (the admitter wakes at the opening).
 OPEN_ROOMS = """
-SELECT show_id FROM onsales
-WHERE waiting_room AND opens_at <= %(now)s AND sold_out_at IS NULL
+SELECT show_id, opens_at FROM onsales WHERE waiting_room AND sold_out_at IS NULL
 """
 
 # One replica admits for a show at a time: the others skip it this tick. An advisory lock of

@@ -6,11 +6,21 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from common.db import make_pool
 from regional_api.clock import Clock
 from regional_api.onsale import service
-from regional_api.onsale.admitter import Admitter, credit, pace, room
+from regional_api.onsale.admitter import (
+    IDLE_TICK,
+    OPENING_LATE,
+    TICK,
+    Admitter,
+    credit,
+    next_tick,
+    pace,
+    room,
+)
 from regional_api.onsale.rooms import Line
 from tests.regional_api.factories import query, seed_show
 
@@ -21,12 +31,15 @@ def line_of(
     customers: int,
     *,
     admitted: int = 1,
-    ceiling: float = 8.0,
-    saved: float = 0.0,
+    ceiling: float = 1.0,
+    saved: float = 1.0,
 ) -> None:
     """An on-sale opened a minute ago: `customers` ranked, the first `admitted` of them admitted.
 
-    With `admitted` 0 it is the opening; `saved` is the pace's credit left from earlier ticks.
+    With `admitted` under a second of the `ceiling` the opening's batch is still going in (by
+    default it is over: one customer at one a second); `saved` is the pace's credit left from
+    earlier ticks (one customer's by default: a tick of 0.1 s at a quarter of the ceiling earns
+    0.025).
     """
     opened = datetime.now(UTC) - timedelta(minutes=1)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -132,7 +145,7 @@ def test_the_room_counts_parties_and_leavers_never_more_than_the_free_seats() ->
 
 def test_the_pace_is_saved_up_to_a_second_and_the_opening_takes_a_second_of_the_ceiling() -> None:
     assert credit(saved=0, rate=25, elapsed=None, opening=100) == 100
-    assert credit(saved=0, rate=25, elapsed=None, opening=None) == 12.5  # a tick's worth
+    assert credit(saved=0, rate=25, elapsed=None, opening=None) == 25 * TICK  # a tick's worth
     assert credit(saved=50, rate=25, elapsed=1.0, opening=None) == 25  # no burst after a stall
     assert credit(saved=0.5, rate=2, elapsed=-3.0, opening=None) == 0.5  # a clock going back
 
@@ -158,3 +171,44 @@ def test_the_customers_of_the_opening_batch_are_told_to_poll_soon() -> None:
     assert behind is not None
     assert (front.estimated_wait_seconds, front.poll_after_seconds) == (0.0, 0.5)
     assert behind.estimated_wait_seconds == 12.0  # 300 past the batch, at 25 a second
+
+
+def test_the_admitter_ticks_often_while_customers_wait_and_wakes_at_an_opening() -> None:
+    now = datetime.now(UTC)
+    assert next_tick(waiting=5, openings=[], now=now) == TICK
+    assert next_tick(waiting=0, openings=[now - timedelta(hours=1)], now=now) == IDLE_TICK
+    # An opening within the idle tick: the draw and the first batch happen at that instant.
+    opening = now + timedelta(seconds=0.2)
+    assert next_tick(waiting=0, openings=[opening], now=now) == pytest.approx(0.2 + OPENING_LATE)
+    assert TICK <= 0.1 < IDLE_TICK
+
+
+def test_a_tick_before_an_opening_sleeps_until_it(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn)
+    opens = datetime.now(UTC) + timedelta(seconds=0.4)
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, %s, now())",
+            (show.show_id, opens),
+        )
+
+    async def pause() -> float:
+        pool = make_pool(regional_dsn, service="test", size=1)
+        await pool.open()
+        try:
+            admitter = Admitter(pool, Clock())
+            await admitter.tick()
+            return admitter.pause
+        finally:
+            await pool.close()
+
+    # Before the opening: at most until it; if the machine was slow and it has opened, a tick.
+    assert asyncio.run(pause()) <= 0.4 + OPENING_LATE
+
+
+def test_the_first_batch_admits_its_ranks_as_they_join(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn)  # 6 seats
+    # The draw found 2 early customers (the rest of the joins were still on their way); 18
+    # more have joined since: the batch of 8 goes on, not a quarter of the ceiling a second.
+    line_of(regional_dsn, show.show_id, customers=20, admitted=2, ceiling=8, saved=0.0)
+    assert asyncio.run(_tick(regional_dsn)) == 4  # the room: 6 seats, 2 admitted holding none

@@ -1,13 +1,15 @@
 """Line tickets: a poll that shows one is answered from the replica's counters, not the database."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from regional_api.onsale import service
+from regional_api.onsale import rooms, service
 from regional_api.onsale.rooms import REFRESH_SECONDS, STALE_SECONDS, Line
 from tests.regional_api.factories import ShowSeed, seed_show
 from tests.regional_api.onsale.test_waiting_room import (
@@ -199,3 +201,39 @@ def test_waiting_customers_are_told_to_poll_sooner_when_the_seats_may_go(
     assert status is not None
     assert status.position == 3900
     assert status.poll_after_seconds == expected
+
+
+def test_the_rate_seats_go_at_decays_by_time_not_by_reading() -> None:
+    now = datetime.now(UTC)
+    counters = SimpleNamespace(
+        opens_at=now, shuffled=True, early_count=0, next_rank=10, admitted_through=5,
+        admit_rate=1.0, max_admit_per_second=20.0, sold_out_at=None, unsold=100,
+    )  # fmt: skip
+    peak = rooms._line(counters, None, read_at=0.0)
+    peak = dataclasses.replace(peak, sell_rate=40.0)
+    # Read more often than DECAY_SECONDS, nothing sold: the rate falls by the time gone.
+    later = rooms._line(counters, peak, read_at=REFRESH_SECONDS)
+    assert later.sell_rate == pytest.approx(40.0 * rooms.DECAY ** (REFRESH_SECONDS / 0.5))
+    assert STALE_SECONDS >= 5 * REFRESH_SECONDS  # a replica late by a few readings still answers
+
+
+def test_the_counters_are_read_often_only_while_customers_wait_in_a_moving_line() -> None:
+    now = datetime.now(UTC)
+    counters = SimpleNamespace(
+        opens_at=now - timedelta(seconds=5), shuffled=True, early_count=0, next_rank=10,
+        admitted_through=5, admit_rate=1.0, max_admit_per_second=20.0, sold_out_at=None,
+        unsold=100,
+    )  # fmt: skip
+    line = rooms._line(counters, None, read_at=0.0)
+    assert rooms.next_refresh({"s": line}, now) == REFRESH_SECONDS
+    assert rooms.next_refresh({}, now) == rooms.IDLE_REFRESH_SECONDS
+    everyone_in = dataclasses.replace(line, admitted_through=10)
+    assert rooms.next_refresh({"s": everyone_in}, now) == rooms.IDLE_REFRESH_SECONDS
+    gone = dataclasses.replace(line, sold_out=True)
+    assert rooms.next_refresh({"s": gone}, now) == rooms.IDLE_REFRESH_SECONDS
+    early = dataclasses.replace(line, shuffled=False, early_count=50)
+    later = dataclasses.replace(early, opens_at=now + timedelta(minutes=5))
+    assert rooms.next_refresh({"s": later}, now) == rooms.IDLE_REFRESH_SECONDS
+    opening = dataclasses.replace(early, opens_at=now + timedelta(seconds=0.5))
+    assert rooms.next_refresh({"s": opening}, now) == REFRESH_SECONDS
+    assert rooms.IDLE_REFRESH_SECONDS <= 0.5  # an announced on-sale takes effect within it

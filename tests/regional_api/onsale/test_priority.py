@@ -1,5 +1,7 @@
-"""An admitted customer's hold goes ahead of the joins that fill a saturated replica."""
+"""An admitted customer's hold, and a called customer's ask for its pass, go ahead of the joins
+that fill a saturated replica."""
 
+import functools
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -10,6 +12,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
+from common.priority import finishes_sale
 from harness.live import live_server
 from harness.tokens import TestIssuer
 from regional_api.onsale import passes
@@ -84,3 +87,58 @@ def test_a_pass_holders_hold_is_served_before_earlier_queued_joins(
     )
     assert joined["user-j0"] < held_at, "the join in flight was answered first"
     assert all(held_at < joined[f"user-j{n}"] for n in (1, 2, 3)), "a queued join went first"
+
+
+def test_an_ask_for_the_pass_at_ones_turn_is_served_before_earlier_queued_joins(
+    one_at_a_time: Live, show: ShowSeed
+) -> None:
+    live = one_at_a_time
+    announce(live, show, opens_in=timedelta(hours=1))
+    ((secret,),) = query(live.dsn, "SELECT secret FROM onsale_secret")
+    with psycopg.connect(live.dsn, autocommit=True) as conn:  # rank 1 is admitted
+        conn.execute(
+            "INSERT INTO line_entries (show_id, user_id, joined_at, rank, admitted_at, expires_at)"
+            " VALUES (%s, 'user-asker', now(), 1, now(), now() + interval '10 minutes')",
+            (show.show_id,),
+        )
+        conn.execute(
+            "UPDATE onsales SET next_rank = 1, admitted_through = 1 WHERE show_id = %s",
+            (show.show_id,),
+        )
+    rooms = live.app.state.waiting_rooms
+    wait_until(lambda: show.show_id in rooms.lines and rooms.lines[show.show_id].admitted_through)
+    ticket = passes.issue_ticket(
+        secret.encode(), show_id=show.show_id, user_id="user-asker", rank=1
+    )
+    line = f"{live.client.base_url}/shows/{show.show_id}/line"
+    done: list[str] = []  # in the order the answers came
+
+    def finished(name: str, _: Future[Any]) -> None:
+        done.append(name)
+
+    with psycopg.connect(live.dsn) as blocker, ThreadPoolExecutor(max_workers=8) as pool:
+        blocker.execute("SELECT 1 FROM onsales WHERE show_id = %s FOR UPDATE", (show.show_id,))
+        joins: list[Future[Any]] = []
+        for n in range(4):
+            joins.append(pool.submit(httpx.post, line, headers=customer(live, f"j{n}"), timeout=60))
+            joins[-1].add_done_callback(functools.partial(finished, f"j{n}"))
+            wait_until(lambda: arrived() == len(joins))
+        headers = customer(live, "asker") | {"X-Line-Ticket": ticket}
+        ask = pool.submit(httpx.get, line, headers=headers, timeout=60)
+        ask.add_done_callback(functools.partial(finished, "ask"))
+        wait_until(lambda: gauge("http_requests_queued") == 4)
+        blocker.commit()
+        assert ask.result().json()["state"] == "admitted", ask.result().text
+        assert [j.result().status_code for j in joins] == [200] * 4
+    assert done.index("ask") < done.index("j1"), f"a queued join went first: {done}"
+
+
+def test_only_a_ranked_line_ticket_makes_a_poll_go_first() -> None:
+    signature = b"A" * 43
+    line = "/shows/show-eu-west-abc/line"
+    assert finishes_sale("GET", line, [(b"x-line-ticket", b"12." + signature)])
+    assert not finishes_sale("GET", line, [(b"x-line-ticket", b"-." + signature)])  # the draw's
+    assert not finishes_sale("GET", line, [(b"x-line-ticket", b"12.short")])
+    assert not finishes_sale("GET", line)
+    assert not finishes_sale("POST", line, [(b"x-line-ticket", b"12." + signature)])  # a join
+    assert not finishes_sale("GET", line + "/watch", [(b"x-line-ticket", b"12." + signature)])
