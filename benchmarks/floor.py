@@ -30,7 +30,7 @@ from common.db import HotPool, fetch, fetch_one, make_pool
 from common.errors import Unauthorized
 from common.ids import new_id
 from regional_api.payments import statements as pay_sql
-from regional_api.payments.provider import SimulatedProvider
+from regional_api.payments.provider import SimulatedProvider, charge_with_timeout
 from regional_api.reservations import statements as hold_sql
 from regional_api.shows import reads as show_reads
 from regional_api.shows.layouts import Layouts
@@ -104,7 +104,8 @@ class Floor:
             row = await fetch_one(conn, pay_sql.OPEN_PAYMENT, params)
         if row is None or not (row.allowed and row.sellable) or row.paid or row.pending:
             return _refused(409, "not_payable")
-        result = await self.provider.charge(
+        result = await charge_with_timeout(  # bounded, as regional_api must
+            self.provider,
             amount_minor=int(row.amount),
             currency=row.currency,
             method="card",

@@ -165,17 +165,15 @@ async def charge_with_timeout(
 ) -> ProviderResult:
     """Charge through `provider`: a late answer is `TIMED_OUT` (voided by the caller), none at
     all `UNREACHABLE` (left pending for the reconciler)."""
-    try:
-        return await asyncio.wait_for(
-            provider.charge(
+    try:  # asyncio.timeout, not wait_for: the charge runs in this task, no task of its own
+        async with asyncio.timeout(provider.timeout_seconds):
+            return await provider.charge(
                 amount_minor=amount_minor,
                 currency=currency,
                 method=method,
                 card_number=card_number,
                 reference=reference,
-            ),
-            timeout=provider.timeout_seconds,
-        )
+            )
     except TimeoutError:
         return TIMED_OUT
     except (OSError, httpx.HTTPError):

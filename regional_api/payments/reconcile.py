@@ -21,9 +21,8 @@ from regional_api.config import RegionalSettings
 from regional_api.payments import service
 from regional_api.payments import statements as sql
 from regional_api.payments.metrics import RECONCILED
-from regional_api.payments.models import Payment
 from regional_api.payments.provider import PaymentProvider, ProviderStatus
-from regional_api.payments.service import Intent
+from regional_api.payments.service import Intent, PaymentRecord
 
 log = logging.getLogger("payments.reconcile")
 
@@ -54,7 +53,7 @@ async def reconcile_once(app: FastAPI) -> int:
 
 async def _settle(pool: HotPool, provider: PaymentProvider, clock: Clock, row: Any) -> str | None:
     """Settle one payment; its final status, or None when the provider has not decided."""
-    payment = Payment(
+    payment = PaymentRecord(
         id=row.id,
         reservation_id=row.reservation_id,
         method=row.method,

@@ -8,7 +8,9 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,11 +59,27 @@ class Ticket:
     checked_in_at: datetime | None
 
 
+@dataclass(slots=True)
+class PaymentRecord:
+    """A payment row on the hot path: a plain object, not the ORM's `Payment` (cheaper to build)."""
+
+    id: str
+    reservation_id: str
+    method: str
+    status: str
+    amount_minor: int
+    currency: str
+    provider_ref: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class PaymentAttempt:
     """A payment row as it stands, the reservation's status and its tickets."""
 
-    payment: Payment
+    payment: PaymentRecord
     reservation_status: str
     tickets: list[Ticket]
 
@@ -70,7 +88,7 @@ class PaymentAttempt:
 class Intent:
     """A recorded pending payment and what settling it needs; no lock outlives its statement."""
 
-    payment: Payment
+    payment: PaymentRecord
     show_id: str
     seats: int
 
@@ -139,7 +157,7 @@ async def open_payment(
     if not row.sellable:
         reservation_metrics.CONFIRM_REFUSALS.inc()
         raise HoldExpired(reservation_id)
-    payment = Payment(
+    payment = PaymentRecord(
         id=payment_id,
         reservation_id=reservation_id,
         method=method,
@@ -229,14 +247,14 @@ async def replay(conn: Conn, stored: Stored) -> PaymentAttempt | None:
     row = await fetch_one(conn, sql.PAYMENT_READ, {"pid": payment_id})
     fields = row._asdict()
     reservation_status = fields.pop("reservation_status")
-    payment = Payment(**fields)
+    payment = PaymentRecord(**fields)
     if payment.status != "completed":
         return PaymentAttempt(payment, reservation_status, [])
     tickets = await fetch(conn, sql.TICKETS, {"rid": payment.reservation_id})
     return PaymentAttempt(payment, reservation_status, [Ticket(**t._asdict()) for t in tickets])
 
 
-async def return_money(pool: HotPool, provider: PaymentProvider, payment: Payment) -> None:
+async def return_money(pool: HotPool, provider: PaymentProvider, payment: PaymentRecord) -> None:
     """Refund (or void) a `refunding` payment at the provider, then record it; safe to repeat."""
     returned = await provider.refund(payment.id)
     async with pool.connection() as conn:
@@ -259,11 +277,23 @@ async def return_money(pool: HotPool, provider: PaymentProvider, payment: Paymen
             )
 
 
-def record(payment: Payment) -> None:
+@cache
+def _payments(method: str, status: str) -> Counter:
+    """The payments counter's child for one method and outcome (a bounded set), found once."""
+    return PAYMENTS.labels(method, status)
+
+
+@cache
+def _revenue(currency: str) -> Counter:
+    """The revenue counter's child for one currency, found once."""
+    return REVENUE.labels(currency)
+
+
+def record(payment: PaymentRecord) -> None:
     """Count and log a payment attempt's outcome."""
-    PAYMENTS.labels(payment.method, payment.status).inc()
+    _payments(payment.method, payment.status).inc()
     if payment.status == "completed":
-        REVENUE.labels(payment.currency).inc(payment.amount_minor)
+        _revenue(payment.currency).inc(payment.amount_minor)
     log.info(
         "payment",
         extra={
