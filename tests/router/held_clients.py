@@ -11,12 +11,16 @@ import asyncio
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from subprocess import PIPE, Popen, TimeoutExpired
 from typing import Any
 
-PER_PROCESS = 5000  # connections one child opens (under its open-files limit)
+from tests.support.poll import wait_until
+
+# Connections one child opens: under the router's listen backlog (2048), since a connection the
+# full backlog drops is held by neither side; the next child starts once the router has them.
+PER_PROCESS = 2000
 _BATCH = 250  # connections opened at once (under the listen backlog)
 _PATIENCE = 120.0  # seconds a child waits for its answers; those missing are tallied as status 0
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -67,17 +71,23 @@ async def _hold(base: str, target: str, count: int) -> None:
 
 
 @contextmanager
-def held(base: str, target: str, count: int) -> Iterator[list["Popen[bytes]"]]:
-    """Children holding `count` connections (see the module doc); closed after the block."""
+def held(
+    base: str, target: str, count: int, accepted: Callable[[], float]
+) -> Iterator[list["Popen[bytes]"]]:
+    """Children holding `count` connections (see the module doc); closed after the block.
+
+    `accepted` tells how many the router holds now (a metric).
+    """
     command = [sys.executable, "-m", "tests.router.held_clients", base, target]
-    children = [
-        Popen([*command, str(min(PER_PROCESS, count - start))], stdin=PIPE, stdout=PIPE)
-        for start in range(0, count, PER_PROCESS)
-    ]
+    children: list[Popen[bytes]] = []
     try:
-        for child in children:
+        for start in range(0, count, PER_PROCESS):
+            share = min(PER_PROCESS, count - start)
+            child = Popen([*command, str(share)], stdin=PIPE, stdout=PIPE)
+            children.append(child)
             assert child.stdout is not None
             assert child.stdout.readline() == b"held\n"
+            wait_until(lambda: accepted() >= start + share, 60)  # noqa: B023  # called at once
         yield children
     finally:
         for child in children:
