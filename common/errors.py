@@ -6,13 +6,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg import DataError as DriverDataError
-from psycopg import IntegrityError as DriverIntegrityError
-from psycopg import OperationalError as DriverOperationalError
-from psycopg_pool import PoolTimeout as DriverPoolTimeout
-from psycopg_pool import TooManyRequests as PoolQueueFull
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.errors import error_body
@@ -223,8 +216,26 @@ async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     return _json(503, body, {"Retry-After": "1"})
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, database: bool = True) -> None:
     """Render every error, expected or not, as the `schemas` error body."""
+    if database:
+        _install_database_handlers(app)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _install_database_handlers(app: FastAPI) -> None:
+    # Imported here: a service without a database (the router) would carry ~20 MB of drivers.
+    from psycopg import DataError as DriverDataError
+    from psycopg import IntegrityError as DriverIntegrityError
+    from psycopg import OperationalError as DriverOperationalError
+    from psycopg_pool import PoolTimeout as DriverPoolTimeout
+    from psycopg_pool import TooManyRequests as PoolQueueFull
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     for transient in (
         PoolTimeout,
         OperationalError,
@@ -237,7 +248,3 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(integrity, _integrity_error)
     for data in (DataError, DriverDataError):
         app.add_exception_handler(data, _data_error)
-    app.add_exception_handler(AppError, _app_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -134,7 +134,10 @@ class RouterSettings(BaseSettings):
 
     # Held watches of a line's state (router.proxy.watch, docs/operations.md).
     watchers_max: int = Field(
-        50_000, ge=0, description="watch requests held open at once; 503 with Retry-After beyond"
+        20_000,
+        ge=0,
+        description="watch requests held open at once; 503 with Retry-After beyond (3.7 KiB each"
+        " with its connection: docs/operations.md)",
     )
     watch_timeout_seconds: float = Field(
         20.0, gt=0, description="a watch with no news is answered after this (plus jitter)"

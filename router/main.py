@@ -151,7 +151,7 @@ def _build_api(state: RouterState, keys: JwksCache, *, pin_keys: bool) -> FastAP
     )
     api.state.router = state
     api.state.verifier = TokenVerifier(keys)
-    install_error_handlers(api)
+    install_error_handlers(api, database=False)
     publish_contract(api)
 
     async def directory_loaded() -> None:

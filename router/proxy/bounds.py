@@ -35,6 +35,26 @@ class _Refused(Exception):
 class BoundedProtocol(HttpToolsProtocol):
     """Closes connections that overstay a phase's deadline or go past a cap."""
 
+    # uvicorn's ~28 attributes fit a shared-key instance dict (up to 30 keys); these on top
+    # would give every connection a dict of its own, 1.6 KiB more (docs/benchmarks/onsale-line.md).
+    __slots__ = (
+        "_began",
+        "_counted",
+        "_deadline",
+        "_head_bytes",
+        "_partial",
+        "_peer",
+        "_phase",
+        "_refusal",
+        "_timer",
+        "_timer_phase",
+        "_write_timer",
+        "door",
+        "router_app",
+        "running",
+        "trusted",
+    )
+
     def __init__(
         self,
         config: Config,

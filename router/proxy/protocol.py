@@ -6,15 +6,17 @@ ASGI path, which behaves the same, only slower.
 """
 
 import asyncio
+import sys
 from typing import Any
 
 import httptools
 from starlette.types import Scope
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 from uvicorn.server import ServerState
 
-from router.proxy.bounds import BoundedProtocol
+from router.proxy.bounds import IDLE, BoundedProtocol
 from router.proxy.fastpath import Exchange, FastPath
 from router.proxy.headers import read_request_headers
 from router.proxy.watch import Watcher
@@ -24,10 +26,53 @@ _OWN_CYCLES = (Exchange, Watcher)  # cycles this protocol runs itself, with no A
 # What `uvicorn --http` takes to serve the router with this protocol.
 SPEC = "router.proxy.protocol:RouterProtocol"
 _FAST_METHODS = frozenset({b"GET", b"POST"})
+_SERVERS: dict[Any, Any] = {}  # the listening addresses, one tuple each for every connection
+
+
+class _Pipeline(list[Any]):
+    """uvicorn's queue of pipelined requests as a list: an empty deque is 760 bytes."""
+
+    __slots__ = ()
+
+    def appendleft(self, item: Any) -> None:
+        """Queue `item` behind the others (`pop` takes the oldest)."""
+        self.insert(0, item)
+
+
+class _Flow(FlowControl):
+    """uvicorn's flow control, with its writable event only while writing is paused."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:  # no super(): its Event, 900 bytes
+        self._transport = transport
+        self.read_paused = False
+        self.write_paused = False
+        self._is_writable_event: asyncio.Event | None = None  # type: ignore[assignment]
+
+    async def drain(self) -> None:
+        """Return once the transport takes writes again."""
+        event = self._is_writable_event
+        if event is not None:
+            await event.wait()
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: writers wait."""
+        if not self.write_paused:
+            self.write_paused = True
+            self._is_writable_event = asyncio.Event()
+
+    def resume_writing(self) -> None:
+        """The buffer drained: wake the writers."""
+        event = self._is_writable_event
+        if self.write_paused and event is not None:
+            self.write_paused = False
+            self._is_writable_event = None
+            event.set()
 
 
 class RouterProtocol(BoundedProtocol):
     """Takes qualifying GETs and small POSTs on the fast path; the rest goes to the ASGI cycle."""
+
+    __slots__ = ("fast",)
 
     def __init__(
         self,
@@ -38,6 +83,32 @@ class RouterProtocol(BoundedProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.fast: FastPath | None = self.router_app.fast if self.router_app else None
+        self.pipeline = _Pipeline()  # type: ignore[assignment]  # appendleft, pop, len: all used
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.flow = _Flow(transport)
+        self.server = _SERVERS.setdefault(self.server, self.server)
+        if self.client is not None:
+            self.client = (sys.intern(self.client[0]), self.client[1])  # behind a proxy: a few
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        running, cycle = self.running, self.cycle
+        if (
+            self._phase == IDLE
+            and not self.pipeline
+            and (running is None or running.response_complete)
+            and (cycle is None or cycle.response_complete)
+        ):
+            # Idle until the next request: keep neither the last one nor its cycle.
+            self.running = self.cycle = None  # type: ignore[assignment]  # as before a request
+            self._forget_request()
+
+    def _forget_request(self) -> None:
+        """Drop the parsed request line and headers (the next request parses its own)."""
+        self.scope = self.headers = None  # type: ignore[assignment]  # as before a request
+        self.url = b""
 
     def dispatch(self) -> None:
         if self.fast is None or not self._start_fast(self.fast):
@@ -83,6 +154,8 @@ class RouterProtocol(BoundedProtocol):
         exchange = fast.start(self, scope, inbound, keep_alive)
         if exchange is None:
             return False
+        if isinstance(exchange, Watcher):
+            self._forget_request()  # a held watch keeps only its `Watcher`
         self.cycle = exchange  # type: ignore[assignment]  # it has what uvicorn reads on a cycle
         self.running = exchange  # type: ignore[assignment]
         return True

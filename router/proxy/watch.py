@@ -7,14 +7,15 @@ while anyone watches it, and answers a held request with the same pre-encoded by
 state's version is not `seen` (the draw, the sell-out), when admission reached line number `N`,
 or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A held request
 holds no upstream connection and no in-flight slot: it costs its client connection and a few
-hundred bytes here. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with `Retry-After`.
+hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with
+`Retry-After`.
 """
 
 import asyncio
 import heapq
-import itertools
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -49,6 +50,8 @@ READS = Counter("router_watch_reads_total", "Reads of a watched state upstream",
 WATCH_PATH = re.compile(r"/shows/([^/?]+)/line/watch")
 _MAX_SEEN = 64  # characters of a version a client may send back
 _IDLE_SECONDS = 5.0  # a feed nobody watched this long stops reading
+# Holds end on ticks of this many seconds, swept by one timer: a timer per watch costs 600 bytes.
+_TICK = 0.25
 _HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 
 
@@ -87,7 +90,6 @@ class Watcher:
         "protocol",
         "response_complete",
         "seen",
-        "timer",
         "until",
     )
 
@@ -99,10 +101,13 @@ class Watcher:
         self.seen = seen
         self.until = until
         self.feed: Feed | None = None
-        self.timer: asyncio.TimerHandle | None = None
         # What uvicorn's HttpToolsProtocol reads and writes on its current cycle.
         self.response_complete = False
         self.disconnected = False
+
+    def __lt__(self, other: "Watcher") -> bool:
+        """Order in a feed's heap: by line number (only watchers with one are pushed)."""
+        return (self.until or 0) < (other.until or 0)
 
     def due(self, version: str | None, admitted: int) -> bool:
         """Whether the state read last is news to this watcher."""
@@ -115,6 +120,7 @@ class Watcher:
         self.disconnected = True
         if self.feed is not None:
             self.feed.drop(self)
+        self.protocol = None  # a swept tick may still list this watcher: not its connection
 
     def answer(self, answer: Answer) -> None:
         """Write the whole answer."""
@@ -129,6 +135,7 @@ class Watcher:
             transport.write(answer.kept if self.keep_alive else answer.closing)
             if not self.keep_alive:
                 transport.close()
+        self.protocol = None
         protocol.on_response_complete()
 
 
@@ -172,19 +179,21 @@ class Feed:
         self.admitted = 0
         self.state: Answer | None = None
         self.watchers: set[Watcher] = set()
-        self.heap: list[tuple[int, int, Watcher]] = []  # (until, arrival, watcher), lazily pruned
+        self.heap: list[Watcher] = []  # those with a line number, by it; lazily pruned
         self.task: asyncio.Task[None] | None = None
         self.idle_since = time.monotonic()
 
-    def add(self, watcher: Watcher, seq: int) -> None:
+    def add(self, watcher: Watcher) -> None:
         """Hold `watcher` until the state is news to it."""
         watcher.feed = self
+        if watcher.seen == self.version:
+            watcher.seen = self.version  # one string per show, not one per watcher
         self.watchers.add(watcher)
         WATCHERS.inc()
         if watcher.until is not None:
-            heapq.heappush(self.heap, (watcher.until, seq, watcher))
+            heapq.heappush(self.heap, watcher)
             if len(self.heap) > 2 * len(self.watchers) + 1024:  # mostly answered already
-                self.heap = [entry for entry in self.heap if entry[2].feed is self]
+                self.heap = [held for held in self.heap if held.feed is self]
                 heapq.heapify(self.heap)
 
     def drop(self, watcher: Watcher) -> None:
@@ -193,9 +202,6 @@ class Feed:
             watcher.feed = None
             self.watchers.discard(watcher)
             WATCHERS.dec()
-            if watcher.timer is not None:
-                watcher.timer.cancel()
-                watcher.timer = None
             if not self.watchers:
                 self.idle_since = time.monotonic()
 
@@ -208,8 +214,8 @@ class Feed:
             reason = "changed"
         else:
             due = []
-            while self.heap and self.heap[0][0] <= admitted:
-                watcher = heapq.heappop(self.heap)[2]
+            while self.heap and (self.heap[0].until or 0) <= admitted:
+                watcher = heapq.heappop(self.heap)
                 if watcher.feed is self:
                     due.append(watcher)
             reason = "moved"
@@ -238,7 +244,9 @@ class Watches:
         self.settings = settings
         self.proxy = proxy
         self.feeds: dict[tuple[str, str], Feed] = {}
-        self._arrivals = itertools.count()
+        self._ends: dict[int, list[Watcher]] = {}  # tick -> watchers whose hold ends then
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._next_tick = 0
         retry = settings.unavailable_retry_after_seconds
         self.full = _error(503, "watchers_full", "too many held watches, retry shortly", retry)
         self.unread = _error(503, "region_unavailable", "the line's state is not known", retry)
@@ -311,10 +319,36 @@ class Watches:
             return
         if feed is None:
             feed = self._feed(route.region, show_id)
-        feed.add(watcher, next(self._arrivals))
+        feed.add(watcher)
         hold = self.settings.watch_timeout_seconds
         hold += random.random() * self.settings.watch_jitter_seconds
-        watcher.timer = loop.call_later(hold, self._expire, watcher)
+        self._end_at(watcher, loop.time() + hold, loop)
+
+    def _end_at(self, watcher: Watcher, deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+        """Answer `watcher` on the first tick at or after `deadline`, if still held then."""
+        tick = math.ceil(deadline / _TICK)
+        ending = self._ends.get(tick)
+        if ending is None:
+            ending = self._ends[tick] = []
+            if self._sweeper is None or tick < self._next_tick:
+                self._arm(tick, loop)
+        ending.append(watcher)
+
+    def _arm(self, tick: int, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._next_tick = tick
+        self._sweeper = loop.call_at(tick * _TICK, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """End the holds of every tick that has come."""
+        self._sweeper = None
+        now = loop.time()
+        for tick in sorted(tick for tick in self._ends if tick * _TICK <= now + 0.001):
+            for watcher in self._ends.pop(tick):
+                self._expire(watcher)
+        if self._ends:
+            self._arm(min(self._ends), loop)
 
     def _feed(self, region: str, show_id: str) -> Feed:
         feed = self.feeds[(region, show_id)] = Feed(
@@ -327,9 +361,8 @@ class Watches:
     def _expire(self, watcher: Watcher) -> None:
         """The hold is over: the state as last read (the client asks again)."""
         feed = watcher.feed
-        watcher.timer = None
         if feed is None:
-            return
+            return  # answered already, or gone
         ANSWERS.labels("timeout").inc()
         watcher.answer(feed.state or self.unread)
 
