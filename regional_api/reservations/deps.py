@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, Any, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
@@ -15,6 +15,7 @@ from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, fetch_one
 from common.errors import Forbidden
 from common.ids import is_local
+from common.routing import lean
 from regional_api.clock import get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
 from regional_api.db import PoolDep, SessionDep, get_autocommit_conn
@@ -185,6 +186,22 @@ async def hold_context(request: Request) -> AsyncIterator[HoldContext]:
 
 
 HoldContextDep = Annotated[HoldContext, Depends(hold_context, scope="function")]
+_hold_context = asynccontextmanager(hold_context)
+B = TypeVar("B", bound=BaseModel)
+HoldEndpoint = Callable[[B, HoldContext], Awaitable[Response]]
+
+
+def lean_hold(model: type[B]) -> Callable[[HoldEndpoint[B]], HoldEndpoint[B]]:
+    """Serve a hold endpoint's valid JSON bodies without FastAPI's resolution (common.routing)."""
+
+    def mark(endpoint: HoldEndpoint[B]) -> HoldEndpoint[B]:
+        async def handler(request: Request, body: B) -> Response:
+            async with _hold_context(request) as hold:
+                return await endpoint(body, hold)
+
+        return lean(model, handler)(endpoint)
+
+    return mark
 
 
 def may_see(claims: TokenClaims, reservation: Reservation) -> bool:
