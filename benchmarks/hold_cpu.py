@@ -11,7 +11,8 @@ and reads its own CPU time (`time.process_time`): the app's work per hold, the s
 round trip included, uvicorn's HTTP parsing excluded (the same for every app). CPU time of one
 process is blurred far less by a loaded machine than the HTTP benchmark's (`floor_bench`);
 children alternate between the versions and medians are reported, of the mean per hold and of
-the least batch of 100 holds (the cost with the least interference from other processes).
+the least batch of 100 holds (the cost with the least interference from other processes), and
+the function calls per hold (`sys.setprofile`, 50 more holds), which no other load changes.
 """
 
 import argparse
@@ -39,6 +40,7 @@ from harness.tokens import TestIssuer
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west"
 WARMUP = 300
+CALLS = 50  # holds counted for their function calls, after the timed ones
 BATCH = 100  # holds per timed batch: the least batch is the cost with the least interference
 COLS = 50
 
@@ -115,11 +117,31 @@ async def _drive(kind: str, job: dict[str, Any]) -> dict[str, float]:
                 status = await _hold(app, show, seat, token, job["keyed"])
                 statuses[status] = statuses.get(status, 0) + 1
             batches.append((time.process_time() - started) / len(measured[first : first + BATCH]))
+        calls = await _calls(app, slots[WARMUP + job["requests"] :][:CALLS], token, job["keyed"])
     return {
         "us_per_hold": sum(batches) / len(batches) * 1e6,
         "least": min(batches) * 1e6,
+        "calls": calls,
         "created": statuses.get(201, 0),
     }
+
+
+async def _calls(app: Any, slots: list[tuple[str, int]], token: str, keyed: bool) -> float:
+    """Python and C function calls per hold (`sys.setprofile`): a count no other load blurs."""
+    count = 0
+
+    def counter(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    sys.setprofile(counter)
+    try:
+        for show, seat in slots:
+            await _hold(app, show, seat, token, keyed)
+    finally:
+        sys.setprofile(None)
+    return count / len(slots)
 
 
 def _env(dsn: str, jwks_file: Path) -> dict[str, str]:
@@ -174,7 +196,8 @@ def main() -> None:
     versions["floor"] = "floor"
     seen: dict[str, list[float]] = {name: [] for name in versions}
     least: dict[str, list[float]] = {name: [] for name in versions}
-    rows = -(-(WARMUP + args.requests) // COLS)
+    calls: dict[str, list[float]] = {name: [] for name in versions}
+    rows = -(-(WARMUP + args.requests + CALLS) // COLS)
     server = start_server("bench-hold-cpu")
     try:
         dsn = create_database(server.admin_dsn, "holdcpu", drop_existing=True)
@@ -207,21 +230,22 @@ def main() -> None:
                         assert figures["created"] == args.requests, figures
                         seen[name].append(figures["us_per_hold"])
                         least[name].append(figures["least"])
+                        calls[name].append(figures["calls"])
     finally:
         server.stop()
     floor, floor_least = statistics.median(seen["floor"]), statistics.median(least["floor"])
     print(
         f"| app | µs of CPU per hold (median) | runs | ratio to the floor"
-        f" | least batch of {BATCH} (median) | runs | ratio |"
+        f" | least batch of {BATCH} (median) | runs | ratio | function calls per hold |"
     )
-    print("|---|---:|---|---:|---:|---|---:|")
+    print("|---|---:|---|---:|---:|---|---:|---:|")
     for name, runs in seen.items():
         cell = ", ".join(f"{run:.0f}" for run in runs)
         best = ", ".join(f"{run:.0f}" for run in least[name])
         median, low = statistics.median(runs), statistics.median(least[name])
         print(
             f"| {name} | {median:.0f} | {cell} | {median / floor:.2f}"
-            f" | {low:.0f} | {best} | {low / floor_least:.2f} |"
+            f" | {low:.0f} | {best} | {low / floor_least:.2f} | {statistics.median(calls[name]):.0f} |"
         )
 
 
