@@ -8,6 +8,7 @@ takes FastAPI's handler, so its answer, error body and error precedence are Fast
 
 import copy
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.openapi import document_security
@@ -48,6 +50,8 @@ def mount(app: FastAPI, *routers: APIRouter) -> None:
     # and rebuilds the endpoint's handler on every request, 13 % of a hold's CPU (profile in
     # docs/benchmarks/floor.md); these routes are the same endpoints, answering as the app's.
     document_security(*routers)
+    hot: list[APIRoute] = []
+    count = len(app.router.routes)
     for router in routers:
         for route in router.routes:
             assert isinstance(route, APIRoute)  # our routers hold endpoints only
@@ -56,7 +60,66 @@ def mount(app: FastAPI, *routers: APIRouter) -> None:
             own.app = request_response(own.get_route_handler())
             if (registered := _LEAN.get(route.endpoint)) is not None:
                 own.app = _lean_app(app, own.app, *registered)
+                hot.append(own)
             app.router.routes.append(own)
+    _hot_first(app, hot, len(app.router.routes) - count)
+
+
+def _hot_first(app: FastAPI, hot: list[APIRoute], added: int) -> None:
+    """Match the lean routes first; the OpenAPI document keeps the declared order.
+
+    The router tries routes in turn (each try a regex and a few calls: a hold was the 26th
+    route, docs/benchmarks/floor.md). Moving a route ahead changes no answer when no route it
+    passes can match its requests, which is checked here for every moved route.
+    """
+    routes = app.router.routes
+    declared: list[str] | None = getattr(app.state, "declared_paths", None)
+    if declared is not None:  # routes were moved before: these `added` are the new ones
+        declared += [getattr(route, "path", "") for route in routes[len(routes) - added :]]
+    if not hot:
+        return
+    if declared is None:
+        declared = app.state.declared_paths = [getattr(route, "path", "") for route in routes]
+        _document_in_order(app, declared)
+    for route in hot:
+        for earlier in routes[: routes.index(route)]:
+            if _overlap(route, earlier):
+                passed = getattr(earlier, "path", earlier)
+                raise ValueError(f"{route.path} cannot be matched before {passed}")
+    routes[:] = hot + [route for route in routes if route not in hot]
+
+
+def _document_in_order(app: FastAPI, declared: list[str]) -> None:
+    """Have the OpenAPI document list its paths in `declared` order, whatever the routes'."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        paths = document.get("paths", {})
+        document["paths"] = {path: paths[path] for path in declared if path in paths} | paths
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _overlap(route: APIRoute, other: BaseRoute) -> bool:
+    """Whether a request could match both `route` and `other` (by method and a sample path)."""
+    methods = getattr(other, "methods", None)
+    if methods is not None and not (methods & (route.methods or set())):
+        return False
+    path = getattr(other, "path", None)
+    if not isinstance(path, str):
+        return True  # unknown kind of route: keep the declared order
+    regex = getattr(other, "path_regex", None)
+    return bool(
+        (regex is not None and regex.match(_sample(route.path)))
+        or route.path_regex.match(_sample(path))
+    )
+
+
+def _sample(template: str) -> str:
+    """A path the template matches: each `{parameter}` replaced with one segment."""
+    return re.sub(r"\{[^}]*\}", "x", template)
 
 
 def _lean_app(app: FastAPI, full: ASGIApp, model: type[BaseModel], handler: LeanHandler) -> ASGIApp:

@@ -1,6 +1,7 @@
 """A lean handler serves valid JSON bodies; every other request gets FastAPI's own answer."""
 
 import asyncio
+import re
 from typing import Annotated, Any
 
 import httpx
@@ -138,3 +139,28 @@ def test_a_body_in_several_chunks_is_read_whole(apps: tuple[FastAPI, FastAPI]) -
             return await client.post("/things/x", content=pieces(), headers=JSON)
 
     assert asyncio.run(send()).json() == {"via": "lean", "ids": [4, 5]}
+
+
+def test_a_lean_route_is_matched_first_unless_an_earlier_route_could_match() -> None:
+    """Moved ahead only past routes that cannot match its requests; else mounting refuses."""
+    leaned = _app(with_lean=True)
+    assert getattr(leaned.router.routes[0], "path", None) == "/things/{thing_id}"
+    assert list(leaned.openapi()["paths"]) == ["/things/{thing_id}"]
+
+    async def lean_handler(request: Request, body: Body) -> Response:
+        return Response()
+
+    async def endpoint(body: Body) -> None:
+        """Take a body."""
+
+    async def other(body: Body) -> None:
+        """Take any body."""
+
+    lean(Body, lean_handler)(endpoint)
+    router = APIRouter()
+    router.get("/things/{thing_id}/x")(other)  # another method: may be passed
+    router.post("/things/{kind}/{thing_id}")(other)  # matches the lean route's requests
+    router.post("/things/{thing_id}/x")(endpoint)
+    refusal = re.escape("cannot be matched before /things/{kind}/{thing_id}")
+    with pytest.raises(ValueError, match=refusal):
+        mount(FastAPI(), router)

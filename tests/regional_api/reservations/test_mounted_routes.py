@@ -33,9 +33,20 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
     for router in FEATURE_ROUTERS:
         included.include_router(router)
         mount(mounted, router)
-    assert json.dumps(mounted.openapi(), sort_keys=True) == json.dumps(
-        included.openapi(), sort_keys=True
-    )
+    # Key for key, in the same order: the hold routes, matched first, are documented in place.
+    assert json.dumps(mounted.openapi()) == json.dumps(included.openapi())
+
+
+def test_the_hold_routes_are_matched_first(issuer: TestIssuer) -> None:
+    """The router tries them before every other route; the document lists paths as declared."""
+    app = create_app(RegionalSettings(), jwks=issuer.jwks)
+    first = [getattr(route, "path", None) for route in app.router.routes[:2]]
+    assert first == ["/shows/{show_id}/holds", "/shows/{show_id}/best-available"]
+    included = FastAPI()
+    for router in FEATURE_ROUTERS:
+        included.include_router(router)
+    paths = [path for path in app.openapi()["paths"] if path not in ("/healthz", "/readyz")]
+    assert paths == list(included.openapi()["paths"])
 
 
 def test_a_dependency_override_reaches_a_mounted_endpoint() -> None:
