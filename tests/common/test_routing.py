@@ -81,6 +81,7 @@ FALLBACKS = [
     (b'{"ids": [1], "more": 1}', JSON),
     (b'[{"ids": [1]}]', JSON),
     ('{"ids": [1], "name": "\udcff"}'.encode("utf-8", "surrogatepass"), JSON),
+    (b'{"ids": ' + b"[" * 100_000 + b"1" + b"]" * 100_000 + b"}", JSON),  # json.loads recurses
 ]
 
 
