@@ -3,7 +3,8 @@
 Run: `.venv/bin/python -m benchmarks.hold_stages APP.txt FLOOR.txt APP_MS FLOOR_MS`: two
 collapsed-stack files of the same hold load (e.g. docs/benchmarks/profiles/lean-holds-*.txt)
 and each app's measured CPU per hold in ms. Each stack goes to the first stage whose frames it
-contains; the stages' shares of the samples are scaled to µs per hold. A stack sampled
+contains; the stages' shares of the samples are scaled to µs per hold. A hold served by the
+lean handler (`common.routing.lean`) has no FastAPI resolution: its stages are the same ones. A stack sampled
 `BLOB` times or more over one 8 s run is left out: on a loaded machine py-spy's non-blocking
 mode counts a runnable thread waiting for a core as busy, and such waits pile up on one stack.
 """
@@ -24,7 +25,10 @@ def _any(*frames: str) -> Rule:
 STAGES: list[tuple[str, Rule]] = [
     (
         "the claim statement: psycopg send, wait, rows (`fetch`)",
-        lambda s: "fetch (common/db.py" in s and "run_endpoint_function" in s,
+        lambda s: (
+            "fetch (common/db.py" in s
+            and ("run_endpoint_function" in s or "HoldContext.answer" in s)
+        ),
     ),
     (
         "pool checkout and return",
@@ -43,10 +47,20 @@ STAGES: list[tuple[str, Rule]] = [
     ),
     (
         "reading and validating the body",
-        _any("Request.body", "Request.json", "request_body_to_args", "ModelField.validate"),
+        _any(
+            "Request.body",
+            "Request.json",
+            "request_body_to_args",
+            "ModelField.validate",
+            "_read_body (common/routing.py",
+            "_valid_body (common/routing.py",
+        ),
     ),
     ("FastAPI dependency resolution", _any("solve_dependencies")),
-    ("endpoint Python: id, parameters, answer built and serialised", _any("run_endpoint_function")),
+    (
+        "endpoint Python: id, parameters, answer built and serialised",
+        _any("run_endpoint_function", "HoldContext.answer"),
+    ),
     (
         "sending the response (Starlette Response, uvicorn write)",
         _any("Response.__call__", "RequestResponseCycle.send"),

@@ -5,19 +5,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, Any, Concatenate, ParamSpec
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from common.auth import Claims, authenticates, optional_claims, require_claims
-from common.db import Conn, fetch_one
+from common.db import Conn, HotPool, fetch_one
 from common.errors import Forbidden
 from common.ids import is_local
+from common.routing import lean
 from regional_api.clock import get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
-from regional_api.db import PoolDep, SessionDep, get_autocommit_conn
+from regional_api.db import PoolDep, SessionDep
 from regional_api.idempotency.deps import idempotency, once
 from regional_api.idempotency.service import Idempotency
 from regional_api.onsale.deps import check_admission, get_rooms
@@ -135,7 +136,6 @@ class HoldContext:
 
 # FastAPI resolves each dependency with a signature walk of its own (22 % of a hold's samples
 # in docs/benchmarks/floor.md): the hot writes resolve one, which calls the checks in turn.
-_autocommit_conn = asynccontextmanager(get_autocommit_conn)
 
 
 def _parameter(name: str, where: str) -> dict[str, Any]:
@@ -170,8 +170,15 @@ async def hold_context(request: Request) -> AsyncIterator[HoldContext]:
     headers = request.headers
     admission_pass = headers.get(ADMISSION_PASS_HEADER)
     check_admission(rooms, admission_pass, show_id=show_id, user_id=claims.sub, now=now)
-    idem = await idempotency(request, claims, headers.get(IDEMPOTENCY_KEY_HEADER))
-    async with _autocommit_conn(request) as conn:
+    key = headers.get(IDEMPOTENCY_KEY_HEADER)
+    # Without a key its path is never read (`Idempotency.bind`), and `request.url` is not free.
+    idem = (
+        await idempotency(request, claims, key)
+        if key is not None
+        else Idempotency(None, claims.sub, request.scope["path"])
+    )
+    pool: HotPool = request.app.state.pool  # its connection directly: one context manager less
+    async with pool.connection() as conn:
         terms = Terms(
             user_id=claims.sub,
             channel="online",
@@ -185,6 +192,22 @@ async def hold_context(request: Request) -> AsyncIterator[HoldContext]:
 
 
 HoldContextDep = Annotated[HoldContext, Depends(hold_context, scope="function")]
+_hold_context = asynccontextmanager(hold_context)
+B = TypeVar("B", bound=BaseModel)
+HoldEndpoint = Callable[[B, HoldContext], Awaitable[Response]]
+
+
+def lean_hold(model: type[B]) -> Callable[[HoldEndpoint[B]], HoldEndpoint[B]]:
+    """Serve a hold endpoint's valid JSON bodies without FastAPI's resolution (common.routing)."""
+
+    def mark(endpoint: HoldEndpoint[B]) -> HoldEndpoint[B]:
+        async def handler(request: Request, body: B) -> Response:
+            async with _hold_context(request) as hold:
+                return await endpoint(body, hold)
+
+        return lean(model, handler)(endpoint)
+
+    return mark
 
 
 def may_see(claims: TokenClaims, reservation: Reservation) -> bool:

@@ -163,7 +163,7 @@ def _finish(
     draft: _Draft, show: _Show, seats: list[ReservationSeatRead], kind: str
 ) -> ReservationRead:
     """The new hold as the wire shows it, built from what the claim returned (no query)."""
-    metrics.HOLDS.labels("ok", kind).inc()
+    metrics.held(kind).inc()
     metrics.SEATS_HELD.inc(len(seats))
     terms = draft.terms
     return ReservationRead(

@@ -18,6 +18,7 @@ from regional_api.reservations.deps import (
     ManagedShowIdDep,
     ReservationDep,
     hold_parameters,
+    lean_hold,
 )
 from regional_api.reservations.models import Reservation
 from schemas.auth import Role
@@ -64,6 +65,7 @@ def _hold_route(path: str, refusals: str) -> Callable[[Endpoint], Endpoint]:
 
 
 @_hold_route("/shows/{show_id}/holds", "seats taken, show canceled or started, seat cap")
+@lean_hold(HoldCreate)
 async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> Response:
     """Hold the given seats of a show, all or none, until the hold deadline."""
     return await hold.answer(body, holds.place_hold, body.seat_ids)
@@ -72,6 +74,7 @@ async def hold_seats(body: HoldCreate, hold: HoldContextDep) -> Response:
 @_hold_route(
     "/shows/{show_id}/best-available", "no adjacent seats, show canceled or started, seat cap"
 )
+@lean_hold(BestAvailableCreate)
 async def hold_best_available(body: BestAvailableCreate, hold: HoldContextDep) -> Response:
     """Hold the best block of N adjacent free seats of a show."""
     return await hold.answer(body, holds.place_best_available, body.count, body.seat_type)

@@ -28,6 +28,12 @@ def _cases(show: ShowSeed, issuer: tokens.TestIssuer) -> list[tuple[str, dict[st
         (f"/reservations/{UNKNOWN_RESERVATION}/payments", user | BAD_KEY, {"method": "x"}),
         ("/reservations/not-a-reservation/payments", user, {"method": "x"}),
         ("/reservations/not-a-reservation/payments", user, {"method": "card"}),
+        # Valid bodies: served by the lean handler (common.routing.lean), same checks, same order.
+        ("/shows/show-us-east-x/holds", BAD_KEY, {"seat_ids": [1]}),
+        (holds, BAD_KEY, {"seat_ids": [1]}),
+        (holds, {"Authorization": "Basic abc"} | BAD_KEY, {"seat_ids": [1]}),
+        (holds, user | BAD_KEY, {"seat_ids": [1]}),
+        (f"/shows/{show.show_id}/best-available", user | BAD_KEY, {"count": 2}),
     ]
 
 
@@ -44,6 +50,11 @@ EXPECTED = [
     (422, "invalid_idempotency_key"),
     (422, "validation_error"),
     (404, "reservation_not_found"),
+    (404, "show_not_found"),
+    (401, "unauthorized"),
+    (401, "unauthorized"),
+    (422, "invalid_idempotency_key"),
+    (422, "invalid_idempotency_key"),
 ]
 
 

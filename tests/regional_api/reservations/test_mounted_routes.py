@@ -2,9 +2,11 @@
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
+import fastapi.routing
 import httpx
+import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
@@ -13,6 +15,7 @@ from harness.tokens import TestIssuer
 from regional_api.config import RegionalSettings
 from regional_api.main import FEATURE_ROUTERS, create_app
 from regional_api.reservations import router as reservations
+from tests.regional_api.factories import ShowSeed
 
 
 def test_every_endpoint_is_a_route_of_the_app(issuer: TestIssuer) -> None:
@@ -30,9 +33,20 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
     for router in FEATURE_ROUTERS:
         included.include_router(router)
         mount(mounted, router)
-    assert json.dumps(mounted.openapi(), sort_keys=True) == json.dumps(
-        included.openapi(), sort_keys=True
-    )
+    # Key for key, in the same order: the hold routes, matched first, are documented in place.
+    assert json.dumps(mounted.openapi()) == json.dumps(included.openapi())
+
+
+def test_the_hold_routes_are_matched_first(issuer: TestIssuer) -> None:
+    """The router tries them before every other route; the document lists paths as declared."""
+    app = create_app(RegionalSettings(), jwks=issuer.jwks)
+    first = [getattr(route, "path", None) for route in app.router.routes[:2]]
+    assert first == ["/shows/{show_id}/holds", "/shows/{show_id}/best-available"]
+    included = FastAPI()
+    for router in FEATURE_ROUTERS:
+        included.include_router(router)
+    paths = [path for path in app.openapi()["paths"] if path not in ("/healthz", "/readyz")]
+    assert paths == list(included.openapi()["paths"])
 
 
 def test_a_dependency_override_reaches_a_mounted_endpoint() -> None:
@@ -80,3 +94,29 @@ def test_the_hold_context_parses_no_declared_parameter() -> None:
         (context,) = route.dependant.dependencies
         assert (context.path_params, context.header_params) == ([], []), route.path
         assert route.dependant.path_params == []  # documented through openapi_extra instead
+
+
+def test_a_hold_with_a_valid_body_resolves_no_dependency(
+    client: httpx.Client, show: ShowSeed, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both kinds of hold go to the lean handler (common.routing.lean), keyed or not."""
+    resolved: list[str] = []
+    solve = fastapi.routing.solve_dependencies  # type: ignore[attr-defined]
+
+    async def counted(**kwargs: Any) -> Any:
+        resolved.append(kwargs["request"].url.path)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    user = issuer.headers(sub="usr-lean-hold")
+    seats = sorted(show.seats.values())
+    holds = f"/shows/{show.show_id}/holds"
+    assert client.post(holds, json={"seat_ids": seats[:1]}, headers=user).status_code == 201
+    keyed = user | {"Idempotency-Key": "lean-hold-1"}
+    assert client.post(holds, json={"seat_ids": seats[1:2]}, headers=keyed).status_code == 201
+    best = f"/shows/{show.show_id}/best-available"
+    assert client.post(best, json={"count": 2}, headers=user).status_code == 201
+    assert resolved == []
+    # An invalid body is FastAPI's to refuse, with its own resolution and error body.
+    assert client.post(holds, json={"seat_ids": []}, headers=user).status_code == 422
+    assert resolved == [holds]
