@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel
-from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -131,14 +130,10 @@ def _lean_app(app: FastAPI, full: ASGIApp, model: type[BaseModel], handler: Lean
         if parsed is None:
             await full(scope, replay, send)
             return
-        request = Request(scope, replay, send)
-
-        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await handler(request, parsed)
-            await response(scope, receive, send)
-
-        # As Starlette's and FastAPI's handlers do: the app's exception handlers answer errors.
-        await wrap_app_handling_exceptions(answer, request)(scope, replay, send)
+        # An error propagates to Starlette's ExceptionMiddleware, which answers it with the
+        # app's exception handlers, as for any route.
+        response = await handler(Request(scope, replay, send), parsed)
+        await response(scope, replay, send)
 
     return serve
 

@@ -25,7 +25,7 @@ from regional_api.payments.service import LOST_SEATS, Intent, PaymentAttempt
 from regional_api.reservations.deps import (
     IDEMPOTENCY_KEY_HEADER,
     ReservationDep,
-    _parameter,
+    documented_parameter,
     get_full_shows,
     may_see,
 )
@@ -93,8 +93,8 @@ class PaymentContext:
 # reads them itself (FastAPI's per-request parsing of declared parameters cost more than the
 # checks; docs/benchmarks/floor.md, "App CPU per payment").
 PAYMENT_PARAMETERS = [
-    _parameter("reservation_id", "path"),
-    _parameter(IDEMPOTENCY_KEY_HEADER, "header"),
+    documented_parameter("reservation_id", "path"),
+    documented_parameter(IDEMPOTENCY_KEY_HEADER, "header"),
 ]
 
 

@@ -138,7 +138,7 @@ class HoldContext:
 # in docs/benchmarks/floor.md): the hot writes resolve one, which calls the checks in turn.
 
 
-def _parameter(name: str, where: str) -> dict[str, Any]:
+def documented_parameter(name: str, where: str) -> dict[str, Any]:
     """How FastAPI documents a declared `str` path or `str | None` header parameter."""
     if where == "path":
         schema: dict[str, Any] = {"type": "string", "title": name.replace("_", " ").title()}
@@ -153,9 +153,9 @@ def _parameter(name: str, where: str) -> dict[str, Any]:
 def hold_parameters() -> list[dict[str, Any]]:
     """The path and header parameters of a hold endpoint, for its OpenAPI operation."""
     return [
-        _parameter("show_id", "path"),
-        _parameter(ADMISSION_PASS_HEADER, "header"),
-        _parameter(IDEMPOTENCY_KEY_HEADER, "header"),
+        documented_parameter("show_id", "path"),
+        documented_parameter(ADMISSION_PASS_HEADER, "header"),
+        documented_parameter(IDEMPOTENCY_KEY_HEADER, "header"),
     ]
 
 
