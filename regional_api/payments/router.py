@@ -12,6 +12,7 @@ from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, HotPool
 from common.ids import is_local
 from common.observability import stepped_aside
+from common.routing import matched_first
 from regional_api.clock import Clock, get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
 from regional_api.db import SessionDep, get_pool
@@ -134,6 +135,7 @@ PaymentContextDep = Annotated[PaymentContext, Depends(payment_context)]
         },
     },
 )
+@matched_first
 async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
     reservation_id, settings, provider = pay.reservation_id, pay.settings, pay.provider

@@ -37,11 +37,15 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
     assert json.dumps(mounted.openapi()) == json.dumps(included.openapi())
 
 
-def test_the_hold_routes_are_matched_first(issuer: TestIssuer) -> None:
+def test_the_hold_and_payment_routes_are_matched_first(issuer: TestIssuer) -> None:
     """The router tries them before every other route; the document lists paths as declared."""
     app = create_app(RegionalSettings(), jwks=issuer.jwks)
-    first = [getattr(route, "path", None) for route in app.router.routes[:2]]
-    assert first == ["/shows/{show_id}/holds", "/shows/{show_id}/best-available"]
+    first = {getattr(route, "path", None) for route in app.router.routes[:3]}
+    assert first == {
+        "/shows/{show_id}/holds",
+        "/shows/{show_id}/best-available",
+        "/reservations/{reservation_id}/payments",
+    }
     included = FastAPI()
     for router in FEATURE_ROUTERS:
         included.include_router(router)
