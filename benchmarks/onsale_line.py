@@ -46,9 +46,11 @@ LARGE_CONNECTIONS = 1000
 # generator alike), so 10,000 customers far back hold one at a time and the rest wait for one
 # (the 2,000 nearest the front have one each: `line_rush.NEAR_FRONT`).
 LARGE_WATCH_CONNECTIONS = 10_000
-# Generator processes of the large variant (`--processes`): 5,000 customers each, every one on a
-# connection of its own (`line_split`); 1 runs the shared pools above instead.
-LARGE_PROCESSES = 4
+# Generator processes of the large variant (`--processes N`, N > 1: 20,000 / N customers each,
+# every one on a connection of its own: `line_split`). 1, the default, runs the shared pools
+# above: with a connection each, the joins came with no client-side queue and overflowed the
+# router's region line (docs/benchmarks/onsale-line.md, "Large rush").
+LARGE_PROCESSES = 1
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
 
