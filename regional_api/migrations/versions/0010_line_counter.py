@@ -18,6 +18,9 @@ reads the line's count from the sequence; a rank taken by a join not yet committ
 tick admitted past it is admitted by the next tick (`ADMIT` takes every unadmitted rank up to
 `admitted_through`).
 
+The admitter's count of admitted customers who hold nothing reads a partial index of the
+admitted entries instead of every entry of the show.
+
 Revision ID: 0010
 Revises: 0008
 """
@@ -57,6 +60,12 @@ $fn$;
 
 CREATE TRIGGER onsales_line_counter AFTER INSERT OR DELETE ON onsales
 FOR EACH ROW EXECUTE FUNCTION onsale_line_counter();
+
+-- The admitter's room (ROOM_LOAD, every tick) counts the admitted customers who hold nothing:
+-- through the primary key it read every entry of the show (6.8 ms and 575 buffers a tick with
+-- 20,000 in line); the admitted ones are a few hundred.
+CREATE INDEX ix_line_entries_admitted ON line_entries (show_id, expires_at)
+WHERE admitted_at IS NOT NULL;
 
 DO $do$
 DECLARE o onsales%ROWTYPE; counted integer;
@@ -149,6 +158,7 @@ $fn$;
 """
 
 DOWNGRADE = """
+DROP INDEX ix_line_entries_admitted;
 CREATE OR REPLACE FUNCTION join_and_place(p_show_id text, p_user_id text, p_now timestamptz)
 RETURNS TABLE (
     opens_at timestamptz, waiting_room boolean, shuffled boolean, early_count integer,
