@@ -10,9 +10,9 @@ is its `nextval`, with no row lock, so joins run side by side. Ranks still follo
 which joins reach the database; a join that fails after taking a number leaves a gap, which
 admission already skips (as it skips a customer who left).
 
-The draw still excludes the joins before the opening: they hold `FOR KEY SHARE` on the row and
-`shuffle_line` takes `FOR UPDATE`, so it waits for those in flight and every entry it sees is
-ranked; it sets the sequence to the number it ranked. The admitter locks the row `FOR NO KEY
+The draw still excludes the joins before the opening: every join holds `FOR KEY SHARE` on the
+row before it takes a number and `shuffle_line` takes `FOR UPDATE`, so it waits for those in
+flight and every entry it sees is ranked (a drop of the on-sale waits for them alike); it sets the sequence to the number it ranked. The admitter locks the row `FOR NO KEY
 UPDATE` (joins' `KEY SHARE` from the foreign key does not wait for it, nor it for them) and
 reads the line's count from the sequence; a rank taken by a join not yet committed when its
 tick admitted past it is admitted by the next tick (`ADMIT` takes every unadmitted rank up to
@@ -108,22 +108,23 @@ DECLARE o onsales%ROWTYPE; added boolean;
 BEGIN
   PERFORM 1 FROM line_entries WHERE show_id = p_show_id AND user_id = p_user_id;
   IF FOUND THEN RETURN QUERY SELECT false; RETURN; END IF;
-  SELECT * INTO o FROM onsales WHERE show_id = p_show_id;
+  SELECT * INTO o FROM onsales WHERE show_id = p_show_id;  -- no lock: which way to go
   IF NOT FOUND THEN RETURN; END IF;
   IF NOT o.shuffled AND p_now >= o.opens_at THEN
     PERFORM shuffle_line(p_show_id);  -- the first join after the opening draws the line
-  ELSIF NOT o.shuffled THEN
-    SELECT * INTO o FROM onsales WHERE show_id = p_show_id FOR KEY SHARE;
-    IF NOT o.shuffled THEN
-      INSERT INTO line_entries (show_id, user_id, joined_at) VALUES (p_show_id, p_user_id, p_now)
-      ON CONFLICT DO NOTHING;
-      added := FOUND;
-      IF added THEN
-        PERFORM nextval(line_rank_seq(p_show_id));
-      END IF;
-      RETURN QUERY SELECT added;
-      RETURN;
+  END IF;
+  -- KEY SHARE (taken before any number): the draw and a drop of the on-sale wait for this join.
+  SELECT * INTO o FROM onsales WHERE show_id = p_show_id FOR KEY SHARE;
+  IF NOT FOUND THEN RETURN; END IF;
+  IF NOT o.shuffled THEN
+    INSERT INTO line_entries (show_id, user_id, joined_at) VALUES (p_show_id, p_user_id, p_now)
+    ON CONFLICT DO NOTHING;
+    added := FOUND;
+    IF added THEN
+      PERFORM nextval(line_rank_seq(p_show_id));
     END IF;
+    RETURN QUERY SELECT added;
+    RETURN;
   END IF;
   INSERT INTO line_entries (show_id, user_id, joined_at, rank)
   VALUES (p_show_id, p_user_id, p_now, nextval(line_rank_seq(p_show_id)))
