@@ -54,8 +54,9 @@ LARGE_PROCESSES = 1
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
 
-# Concurrent joins are ordered where the line serializes them (the on-sale's row lock in
-# join_line): that order is the rank, so an inversion is a later-ranked customer admitted first.
+# Concurrent joins are ordered where the line numbers them (its sequence's `nextval` in
+# join_line, migration 0010): that order is the rank, so an inversion is a later-ranked customer
+# admitted first.
 INVERSIONS = """
 WITH late AS (
   SELECT e.rank, e.admitted_at FROM line_entries e JOIN onsales o USING (show_id)

@@ -67,11 +67,13 @@ def run_split(rush: LineRush) -> dict[str, Any]:
 
 
 def _merge(tallies: list[Tally]) -> Tally:
-    """One tally of several processes' tallies: counters added, lists joined."""
+    """One tally of several processes' tallies: counters added, lists joined, dicts united."""
     merged = Tally()
     for tally in tallies:
         for name, value in vars(tally).items():
             if isinstance(value, Counter):
+                getattr(merged, name).update(value)
+            elif isinstance(value, dict):  # keyed by customer: the shares' keys are disjoint
                 getattr(merged, name).update(value)
             elif isinstance(value, list):
                 getattr(merged, name).extend(value)
