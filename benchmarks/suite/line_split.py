@@ -71,9 +71,7 @@ def _merge(tallies: list[Tally]) -> Tally:
     merged = Tally()
     for tally in tallies:
         for name, value in vars(tally).items():
-            if isinstance(value, Counter):
-                getattr(merged, name).update(value)
-            elif isinstance(value, dict):  # keyed by customer: the shares' keys are disjoint
+            if isinstance(value, dict):  # a Counter's update adds; other dicts are per customer
                 getattr(merged, name).update(value)
             elif isinstance(value, list):
                 getattr(merged, name).extend(value)
