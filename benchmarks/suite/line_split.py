@@ -11,7 +11,6 @@ The processes' tallies are merged into one result (`line_rush.result`).
 import asyncio
 import multiprocessing
 import time
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
