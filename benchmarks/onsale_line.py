@@ -30,9 +30,10 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import Load, cpu_seconds, run_load
-from benchmarks.suite import line_join, line_poll, line_timeline, loads, system
+from benchmarks.suite import line_join, line_poll, line_timeline, loads, pg_top, system
 from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
 from benchmarks.suite.line_rush import LineRush, run_line_rush
+from benchmarks.suite.line_split import run_split
 from deploy.local.stack import LocalStack
 
 __all__ = ["VARIANTS", "chart", "run", "run_large", "section"]  # make bench's part
@@ -46,11 +47,17 @@ LARGE_CONNECTIONS = 1000
 # generator alike), so 10,000 customers far back hold one at a time and the rest wait for one
 # (the 2,000 nearest the front have one each: `line_rush.NEAR_FRONT`).
 LARGE_WATCH_CONNECTIONS = 10_000
+# Generator processes of the large variant (`--processes N`, N > 1: 20,000 / N customers each,
+# every one on a connection of its own: `line_split`). 1, the default, runs the shared pools
+# above: with a connection each, the joins came with no client-side queue and overflowed the
+# router's region line (docs/benchmarks/onsale-line.md, "Large rush").
+LARGE_PROCESSES = 1
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
 
-# Concurrent joins are ordered where the line serializes them (the on-sale's row lock in
-# join_line): that order is the rank, so an inversion is a later-ranked customer admitted first.
+# Concurrent joins are ordered where the line numbers them (its sequence's `nextval` in
+# join_line, migration 0010): that order is the rank, so an inversion is a later-ranked customer
+# admitted first.
 INVERSIONS = """
 WITH late AS (
   SELECT e.rank, e.admitted_at FROM line_entries e JOIN onsales o USING (show_id)
@@ -145,6 +152,8 @@ def run(
     connections: int = 0,
     watch_connections: int = 0,
     patience: float = 180.0,
+    processes: int = 1,
+    pg_stats: bool = False,
 ) -> dict[str, Any]:
     """One rush through the waiting room of a fresh 300-seat show (also used by `make bench`)."""
     rate = sustainable(stack, pool, tokens)
@@ -162,18 +171,22 @@ def run(
         connections=connections,
         watch_connections=watch_connections,
         patience_s=patience,
+        processes=processes,
     )
+    dsn = stack.dsns[loads.REGION]
+    pg_stats = pg_stats and pg_top.reset(dsn)
     cpu_before, polls_before, load_before = cpu(stack), polls_answered(stack), os.getloadavg()[0]
     metrics_before = line_timeline.scrape(metric_urls(stack))
-    result = pool.submit(run_line_rush, rush).result()
+    result = pool.submit(run_split if processes > 1 else run_line_rush, rush).result()
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
-    dsn = stack.dsns[loads.REGION]
     result["timeline"] = line_timeline.timeline(dsn, hall.show_ids[0], opens_at, paths)
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     result["cpu_s"] = spent(cpu_before, cpu(stack)) | {"generator": result.pop("generator_cpu_s")}
     result["polls_answered"] = spent(polls_before, polls_answered(stack))
     result["inversions_after_opening"] = inversions(stack, hall.show_ids[0])
+    if pg_stats:
+        result["postgres"] = pg_top.top(dsn)
     result["sustainable"] = rate
     sold_out = result.get("time_to_sell_out_s")
     if sold_out and rate["seats_per_s"] > 0:
@@ -189,7 +202,13 @@ def run(
     return result
 
 
-def run_large(stack: LocalStack, pool: ProcessPoolExecutor) -> dict[str, Any]:
+def run_large(
+    stack: LocalStack,
+    pool: ProcessPoolExecutor,
+    *,
+    processes: int = LARGE_PROCESSES,
+    pg_stats: bool = False,
+) -> dict[str, Any]:
     """The 20,000-customer variant, arrivals spread over 20 s before and 10 s after the opening."""
     tokens = system.tokens(stack, LARGE, "line-large")
     result = run(
@@ -202,14 +221,21 @@ def run_large(stack: LocalStack, pool: ProcessPoolExecutor) -> dict[str, Any]:
         connections=LARGE_CONNECTIONS,
         watch_connections=LARGE_WATCH_CONNECTIONS,
         patience=120,
+        processes=processes,
+        pg_stats=pg_stats,
     )
     arrivals = "half over the 20 s before the opening, half over the 10 s after"
+    own = (
+        f"every customer on a connection of its own to the router (as a browser tab),"
+        f" from {processes} generator processes (a process may open 20,000 files)"
+    )
     shared = (
         f"sharing {LARGE_CONNECTIONS} connections to the router (as behind an edge proxy),"
         f" and {LARGE_WATCH_CONNECTIONS:,} more for the held watches of customers far back, 2,000"
         " for those near the front (a process may open 20,000 files)"
     )
-    return result | {"arrivals": f"{arrivals}, {shared}; a customer gives up 120 s after it"}
+    how = own if processes > 1 else shared
+    return result | {"arrivals": f"{arrivals}, {how}; a customer gives up 120 s after it"}
 
 
 def main() -> None:
@@ -221,6 +247,17 @@ def main() -> None:
         choices=("standard", "large", "both"),
         default="standard",
         help=f"standard: --clients customers; large: {LARGE:,} customers, arrivals spread",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=LARGE_PROCESSES,
+        help="generator processes of the large variant (1: one, with shared connection pools)",
+    )
+    parser.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="load pg_stat_statements; report the region's top statements during the rush",
     )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--raw", type=Path, help="also write every figure, series included, here")
@@ -235,7 +272,7 @@ def main() -> None:
         logging.disable(logging.INFO)  # the endpoint's access log would flood the terminal
         print(json.dumps({"cpu_us_per_poll": line_poll.cost()}))
         return
-    stack = system.start_stack(progress=lambda _: None)
+    stack = system.start_stack(progress=lambda _: None, statement_stats=args.pg_stats)
     results: dict[str, dict[str, Any]] = {}
     try:
         if args.join_cost:
@@ -245,9 +282,11 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             if args.variant != "large":
                 tokens = system.tokens(stack, args.clients, "line")
-                results["onsale_line"] = run(stack, pool, tokens)
+                results["onsale_line"] = run(stack, pool, tokens, pg_stats=args.pg_stats)
             if args.variant != "standard":
-                results["onsale_line_large"] = run_large(stack, pool)
+                results["onsale_line_large"] = run_large(
+                    stack, pool, processes=args.processes, pg_stats=args.pg_stats
+                )
     finally:
         stack.stop()
         shutil.rmtree(stack.paths.root, ignore_errors=True)

@@ -48,6 +48,10 @@ class LineRush:
     # within NEAR_FRONT of the front always have one of their own (NEAR_FRONT more): a browser
     # has its connection, and one that waits for a pool's would hear its turn late.
     watch_connections: int = 0
+    # Generator processes, each with a share of the customers, every customer on a connection
+    # of its own, as a browser tab (`line_split`): each process stays under the file limit.
+    # 1: one process and the shared pools above.
+    processes: int = 1
 
 
 @dataclass
@@ -359,12 +363,17 @@ def _lags(times: list[float], since: float | None) -> dict[str, float] | None:
 
 def run_line_rush(rush: LineRush) -> dict[str, Any]:
     """Entry point of the generator process."""
+    install_uvloop()
+    started = time.process_time()
+    result = asyncio.run(_rush(rush))
+    return result | {"generator_cpu_s": round(time.process_time() - started, 1)}
+
+
+def install_uvloop() -> None:
+    """uvloop's event loop when installed (the generator's CPU is the stack's too)."""
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    started = time.process_time()
-    result = asyncio.run(_rush(rush))
-    return result | {"generator_cpu_s": round(time.process_time() - started, 1)}

@@ -25,7 +25,7 @@ EXTRA_ENV = {
 }
 
 
-def start_stack(progress: Any = print) -> LocalStack:
+def start_stack(progress: Any = print, *, statement_stats: bool = False) -> LocalStack:
     """Start global_api, both regions (eu-west x2, us-east x1), the router and 3 PostgreSQL."""
     root = Path(tempfile.mkdtemp(prefix="bench-stack-"))
     options = StackOptions(
@@ -35,6 +35,7 @@ def start_stack(progress: Any = print) -> LocalStack:
         demo="none",
         log_level="WARNING",
         extra_env=EXTRA_ENV,
+        statement_stats=statement_stats,
     )
     return LocalStack(options, progress=progress).start()
 

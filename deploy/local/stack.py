@@ -52,6 +52,7 @@ class StackOptions:
     ready_timeout: float = 60.0
     tls: bool = False  # router to regions over HTTPS with mutual TLS, from a throwaway CA
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # by app, for tests
+    statement_stats: bool = False  # PostgreSQL loads pg_stat_statements (benchmarks' --pg-stats)
 
 
 class LocalStack:
@@ -188,7 +189,11 @@ class LocalStack:
         port = self.ports.postgres[name]
         self.progress(f"postgres {name}: starting on port {port}")
         return start_server(
-            name, data_dir=self.paths.pg_data(name), port=port, durable=self.options.durable
+            name,
+            data_dir=self.paths.pg_data(name),
+            port=port,
+            durable=self.options.durable,
+            statement_stats=self.options.statement_stats,
         )
 
     def _bootstrap_admin(self) -> subprocess.Popen[str]:

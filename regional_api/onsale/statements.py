@@ -1,4 +1,8 @@
-"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0006)."""
+"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0006-0010)."""
+
+# A line's counts live in its sequence (migration 0010): before the draw the joins so far, after
+# it the last rank given; the row keeps the count of the draw (`early_count`). ONSALE, PLACE
+# and WAITING_ROOMS read them so.
 
 SET_ONSALE = """
 INSERT INTO onsales (show_id, opens_at, waiting_room, window_seconds, max_admit_per_second,
@@ -25,8 +29,10 @@ ONSALE = """
 SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_room,
   coalesce(o.window_seconds, 0) AS window_seconds,
   coalesce(o.max_admit_per_second, 0) AS max_admit_per_second,
-  coalesce(o.shuffled, false) AS shuffled, coalesce(o.early_count, 0) AS early_count,
-  coalesce(o.next_rank, 0) AS next_rank, coalesce(o.admitted_through, 0) AS admitted_through,
+  coalesce(o.shuffled, false) AS shuffled,
+  CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
+  CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank,
+  coalesce(o.admitted_through, 0) AS admitted_through,
   coalesce(o.admit_rate, 0) AS admit_rate, o.sold_out_at,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id AND status = 'sold') AS sold,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id
@@ -40,7 +46,9 @@ JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = """
-SELECT o.opens_at, o.waiting_room, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
+SELECT o.opens_at, o.waiting_room, o.shuffled,
+       CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
+       CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank, o.admitted_through,
        o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
        e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
@@ -54,8 +62,10 @@ LEAVE = "DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(us
 # Every replica's read of the waiting rooms and their counters, every 0.5 s (`onsale/rooms.py`):
 # seats are counted only while the show is not sold out, by its (show_id, ...) key.
 WAITING_ROOMS = """
-SELECT o.show_id, o.opens_at, o.shuffled, o.early_count, o.next_rank, o.admitted_through,
-       o.admit_rate, o.max_admit_per_second, o.sold_out_at,
+SELECT o.show_id, o.opens_at, o.shuffled,
+       CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
+       CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank,
+       o.admitted_through, o.admit_rate, o.max_admit_per_second, o.sold_out_at,
        CASE WHEN o.sold_out_at IS NULL THEN
          (SELECT count(*) FROM show_seats ss
           WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold
@@ -83,12 +93,14 @@ ADMITTING = """
 SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s, 0)) AS mine
 """
 
-# The row itself is then waited for (a join holds it for a moment), and serializes with joins.
+# The row itself is then locked against the other writers of the row (not against joins, whose
+# foreign key check holds KEY SHARE: migration 0010); the line's count is its sequence's.
 # `elapsed`: seconds since admission was last paced, by the database's one clock (NULL at first).
 LOCK_ROOM = """
-SELECT shuffled, next_rank, admitted_through, window_seconds, max_admit_per_second, admit_credit,
+SELECT shuffled, CASE WHEN shuffled THEN line_count(show_id) ELSE 0 END AS next_rank,
+  admitted_through, window_seconds, max_admit_per_second, admit_credit,
   extract(epoch FROM now() - paced_at)::float8 AS elapsed
-FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR UPDATE
+FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR NO KEY UPDATE
 """
 
 SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
@@ -117,7 +129,9 @@ FROM (
   FROM show_seats WHERE show_id = %(show_id)s) seats
 """
 
-# Admission times never go back along the line, even with another replica's clock ahead.
+# Admission times never go back along the line, even with another replica's clock ahead. Ranks
+# at or before `after` still unadmitted were taken by joins that committed after the tick that
+# admitted past them (joins do not wait for the admitter: migration 0010): they go in now.
 ADMIT = """
 WITH stamp AS (
   SELECT greatest(%(now)s, (SELECT admitted_at FROM line_entries
@@ -126,10 +140,11 @@ WITH stamp AS (
 admitted AS (
   UPDATE line_entries SET admitted_at = (SELECT at FROM stamp),
     expires_at = (SELECT at FROM stamp) + make_interval(secs => %(window_seconds)s)
-  WHERE show_id = %(show_id)s AND rank > %(after)s AND rank <= %(through)s AND admitted_at IS NULL
+  WHERE show_id = %(show_id)s AND rank <= %(through)s AND admitted_at IS NULL
   RETURNING 1)
 UPDATE onsales SET admitted_through = %(through)s, admit_rate = %(rate)s,
-  admit_credit = %(credit)s, paced_at = now()
+  admit_credit = %(credit)s, paced_at = now(),
+  next_rank = greatest(next_rank, line_count(show_id), %(through)s)
 WHERE show_id = %(show_id)s
 RETURNING (SELECT count(*) FROM admitted) AS admitted
 """

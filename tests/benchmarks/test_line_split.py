@@ -1,0 +1,20 @@
+"""The split large rush merges its processes' tallies into one (benchmarks/suite/line_split.py)."""
+
+from collections import Counter
+
+from benchmarks.suite.line_rush import Tally
+from benchmarks.suite.line_split import _merge
+
+
+def test_tallies_of_several_processes_merge_into_one() -> None:
+    first = Tally(hold_ms=[1.0], statuses=Counter({"POST 200": 2}), polls=3, seats_sold=2)
+    first.series.append({"t": 1.0})
+    second = Tally(hold_ms=[2.0], statuses=Counter({"POST 200": 1, "WATCH 200": 4}), polls=5)
+    second.series.append({"t": 0.5})
+
+    merged = _merge([first, second])
+
+    assert merged.hold_ms == [1.0, 2.0]
+    assert merged.statuses == Counter({"POST 200": 3, "WATCH 200": 4})
+    assert (merged.polls, merged.seats_sold) == (8, 2)
+    assert [point["t"] for point in merged.series] == [0.5, 1.0]  # one time line
