@@ -26,6 +26,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ("hold 1 seat", "hold 2 seats", "hold+pay")
+# The work PostgreSQL did for the top-level statements of a run (pg_stat_statements, nested
+# statements and foreign-key checks included), per operation: steadier than CPU time on a
+# loaded machine.
+WORK = ("statements", "buffer_hits", "buffers_dirtied", "wal_records", "wal_bytes", "wal_fpi")
+_DB = "(SELECT oid FROM pg_database WHERE datname = %s)"
+RESET = f"SELECT pg_stat_statements_reset(0, {_DB}, 0)"  # noqa: S608 - constant fragments only
+DONE = f"""
+SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirtied),
+       sum(wal_records), sum(wal_bytes), sum(wal_fpi)
+FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
+"""  # noqa: S608 - constant fragments only
 USERS = 64
 
 
@@ -165,8 +176,9 @@ def measure(
     seconds: float,
     clients: int,
     perf: Path | None,
+    admin: Any,
 ) -> dict[str, Any]:
-    """One timed load of `op` from `tree` on its database: PostgreSQL CPU per operation."""
+    """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
     from benchmarks.floor_probes import pg_cpu, pg_spent
 
     load = _child(tree, "--load", dsn, op, str(seconds), str(clients))
@@ -194,11 +206,13 @@ def measure(
             stderr=subprocess.DEVNULL,
         )
         time.sleep(0.5)
+    admin.execute(RESET, (dbname,))
     before = pg_cpu(master)
     load.stdin.write("go\n")
     load.stdin.flush()
     ops = json.loads(load.stdout.readline())["ops"]
     spent = pg_spent(before, pg_cpu(master))
+    work = dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
     if recorder is not None:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=60)
@@ -206,6 +220,7 @@ def measure(
     load.stdin.flush()
     load.wait(timeout=30)
     return {
+        **{name: round(float(value or 0) / ops, 2) for name, value in work.items()},
         "ops": ops,
         "ops_per_s": round(ops / seconds),
         **{k: round(1000 * v / ops, 3) for k, v in spent.items()},
@@ -213,18 +228,18 @@ def measure(
 
 
 def summary(rows: list[dict[str, Any]], ops: list[str], trees: list[str]) -> str:
-    """A Markdown table: per operation and tree, the median PostgreSQL CPU per operation."""
+    """A Markdown table: per operation and tree, medians of CPU and work per operation."""
+    columns = ("pg_backends", "statements", "buffer_hits", "wal_records", "wal_bytes")
     lines = [
-        "| op | " + " | ".join(f"{t} PG backends ms/op (median)" for t in trees) + " | runs |",
-        "|---|" + "---:|" * (len(trees) + 1),
+        "| op | tree | runs | PG backends CPU ms/op | statements/op | buffer hits/op"
+        " | WAL records/op | WAL bytes/op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for op in ops:
-        medians = [
-            statistics.median(r["pg_backends"] for r in rows if r["op"] == op and r["tree"] == t)
-            for t in trees
-        ]
-        runs = sum(1 for r in rows if r["op"] == op) // len(trees)
-        lines.append(f"| {op} | " + " | ".join(f"{m:.3f}" for m in medians) + f" | {runs} |")
+        for tree in trees:
+            mine = [r for r in rows if r["op"] == op and r["tree"] == tree]
+            cells = [f"{statistics.median(r[c] for r in mine):g}" for c in columns]
+            lines.append(f"| {op} | {tree} | {len(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -248,6 +263,8 @@ def main() -> None:
     if args.setup:
         _setup(args.setup[0], int(args.setup[1]), int(args.setup[2]))
         return
+    import psycopg
+
     from harness.pg import create_database, start_server
 
     server = start_server("bench-pgcpu", durable=True, statement_stats=True)
@@ -276,6 +293,8 @@ def main() -> None:
             )
         if args.perf:
             args.perf.mkdir(parents=True, exist_ok=True)
+        admin = psycopg.connect(server.admin_dsn, autocommit=True)
+        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         rows = []
         for n in range(args.rounds):
             for op in ops:
@@ -292,6 +311,7 @@ def main() -> None:
                         args.seconds,
                         args.clients,
                         perf,
+                        admin,
                     )
                     rows.append({"round": n, "op": op, "tree": name} | row)
                     print(json.dumps(rows[-1]), flush=True)

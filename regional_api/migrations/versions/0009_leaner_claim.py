@@ -19,6 +19,12 @@ per hold. `ix_reservations_show_user` (show, customer) replaces `ix_reservations
 reads the customer's reservations in that show only, every lookup by show still has its index,
 and a reservation still has as many index entries.
 
+A reservation's show and cinema were two foreign keys, so every hold ran two checks and locked
+two rows (FOR KEY SHARE, a WAL record each): its show's, and its cinema's, shared by every hold
+in the cinema. One key on (show, cinema) to the show's (id, cinema_id) checks both at once, and
+more: the reservation's cinema is its show's (the claim copies it from the show), and the
+cinema exists because the show's own key to it does.
+
 Profile and figures: docs/benchmarks/floor.md "PostgreSQL CPU per hold and payment".
 
 Revision ID: 0009
@@ -115,9 +121,21 @@ $fn$;
 ALTER TABLE show_seats DROP CONSTRAINT show_seats_status_check;
 CREATE INDEX ix_reservations_show_user ON reservations (show_id, user_id);
 DROP INDEX ix_reservations_show;
+ALTER TABLE shows ADD CONSTRAINT uq_shows_id_cinema UNIQUE (id, cinema_id);
+ALTER TABLE reservations
+    ADD CONSTRAINT fk_reservations_show_cinema FOREIGN KEY (show_id, cinema_id)
+        REFERENCES shows (id, cinema_id) NOT VALID,
+    DROP CONSTRAINT reservations_show_id_fkey,
+    DROP CONSTRAINT reservations_cinema_id_fkey;
+ALTER TABLE reservations VALIDATE CONSTRAINT fk_reservations_show_cinema;
 """  # noqa: S608 - constant fragments only
 
 DOWNGRADE = """
+ALTER TABLE reservations
+    ADD CONSTRAINT reservations_show_id_fkey FOREIGN KEY (show_id) REFERENCES shows (id),
+    ADD CONSTRAINT reservations_cinema_id_fkey FOREIGN KEY (cinema_id) REFERENCES cinemas (id),
+    DROP CONSTRAINT fk_reservations_show_cinema;
+ALTER TABLE shows DROP CONSTRAINT uq_shows_id_cinema;
 CREATE INDEX ix_reservations_show ON reservations (show_id);
 DROP INDEX ix_reservations_show_user;
 ALTER TABLE show_seats ADD CONSTRAINT show_seats_status_check
