@@ -31,7 +31,7 @@ OPS = ("hold 1 seat", "hold 2 seats", "hold+pay")
 # loaded machine.
 WORK = ("statements", "buffer_hits", "buffers_dirtied", "wal_records", "wal_bytes", "wal_fpi")
 _DB = "(SELECT oid FROM pg_database WHERE datname = %s)"
-RESET = f"SELECT pg_stat_statements_reset(0, {_DB}, 0)"  # noqa: S608 - constant fragments only
+RESET = f"SELECT pg_stat_statements_reset(0, {_DB}, 0)"
 DONE = f"""
 SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirtied),
        sum(wal_records), sum(wal_bytes), sum(wal_fpi)
