@@ -12,6 +12,7 @@ import pytest
 
 from common.ids import new_id
 from regional_api.payments import statements as pay_sql
+from regional_api.reservations import statements as hold_sql
 from tests.regional_api.factories import hold, make_cinema, query, seed_show
 
 VERSIONS = """
@@ -73,3 +74,21 @@ def test_a_reservation_is_in_its_shows_cinema(regional_dsn: str) -> None:
         conn.execute(insert, (new_id("res", "eu-west"), show.show_id, elsewhere))
     with psycopg.connect(regional_dsn, autocommit=True) as conn:
         conn.execute(insert, (new_id("res", "eu-west"), show.show_id, show.cinema_id))
+
+
+def test_the_seat_caps_count_reads_the_customers_reservations_in_the_show(
+    regional_dsn: str,
+) -> None:
+    # Not every reservation of the show intersected with every one of the customer's: during an
+    # on-sale that was thousands of index entries per hold (claim_seats counts the same way).
+    show = seed_show(regional_dsn)
+    now = datetime.now(UTC)
+    for label in ("A1", "A2", "A3"):
+        hold(regional_dsn, show, [label], user_id=f"user-{label}", now=now)
+    params = {"user_id": "user-A1", "show_id": show.show_id, "now": now}
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE reservations")
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + hold_sql.ACTIVE_SEATS, params))
+    assert "ix_reservations_show_user" in plan
+    assert "BitmapAnd" not in plan
