@@ -1,13 +1,16 @@
 """PostgreSQL CPU per hold and per payment: the statements alone, this tree against another.
 
 Run: `.venv/bin/python -m benchmarks.pg_cpu [--before OLD_TREE] [--seconds 3] [--rounds 2]
-[--clients 20] [--perf OUT]`. One durable PostgreSQL; a database per tree, migrated by that
-tree (`git -C /work/main archive HEAD | tar -x -C OLD_TREE`). Per round, per operation, per
+[--clients 20] [--history 20000] [--perf OUT]`. One durable PostgreSQL; a database per tree,
+migrated by that tree (`git -C /work/main archive HEAD | tar -x -C OLD_TREE`), with a past
+(`benchmarks.history`) for realistic statistics. Per round, per operation, per
 tree: a load process running that tree's statements (`PYTHONPATH=TREE`) on `--clients`
 connections as the hot pool does (autocommit, prepared, generic plans), with no app in front,
 after a warm-up; the CPU of the server's processes from /proc around the timed part, divided by
-the operations. `--perf OUT` also records the backends with `perf record -g` during this
-tree's runs and writes `perf report --no-children --sort symbol` per operation to OUT.
+the operations, and the work pg_stat_statements counts (buffer hits, WAL records and bytes).
+`--perf OUT` also records the backends (`perf record --call-graph dwarf`) during this tree's
+first round, one `OUT/<op>.data` per operation, for `benchmarks/pg_parts.py`. Results and
+reading: docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment".
 """
 
 import argparse
