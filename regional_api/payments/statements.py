@@ -11,9 +11,12 @@ from regional_api.idempotency.service import KEY_COLUMNS, KEY_USED
 # One round trip: lock the reservation and its seats, check who may pay and that nothing is
 # paid or in flight, price the seats, insert the pending payment and hold the seats for this
 # reservation until at least :guard (the charge's timeout plus a margin), so they cannot lapse
-# while the provider answers. FOR UPDATE returns the rows' newest versions after waiting, so a
-# payment that won a race is seen through the status it confirmed; a race that slips past the
-# `pending` check meets the unique index of open payments.
+# while the provider answers. A seat or reservation already held that long is left as it is:
+# paying a live hold (its deadline minutes past the guard) then writes no new version of them,
+# no WAL and no index entry (docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment").
+# FOR UPDATE returns the rows' newest versions after waiting, so a payment that won a race is
+# seen through the status it confirmed; a race that slips past the `pending` check meets the
+# unique index of open payments.
 _OPEN = """r AS (
   SELECT id, show_id, cinema_id, user_id, status, currency,
          CAST(%(admin)s AS boolean) OR cinema_id = ANY(CAST(%(cinemas)s AS text[])) AS manages
@@ -52,11 +55,15 @@ guarded AS (
     held_until = CASE WHEN s.reservation_id = %(rid)s AND s.status = 'held'
                       THEN greatest(s.held_until, %(guard)s) ELSE %(guard)s END
   FROM go
-  WHERE s.show_id = (SELECT show_id FROM r) AND s.seat_id IN (SELECT seat_id FROM seats)),
+  WHERE s.show_id = (SELECT show_id FROM r) AND s.seat_id IN (SELECT seat_id FROM seats)
+    AND NOT coalesce(s.reservation_id = %(rid)s AND s.status = 'held'
+                     AND s.held_until >= %(guard)s, false)),
 revived AS (
   UPDATE reservations SET status = 'held',
     hold_expires_at = greatest(coalesce(hold_expires_at, %(guard)s), %(guard)s)
-  FROM go WHERE reservations.id = go.id)"""
+  FROM go WHERE reservations.id = go.id
+    AND NOT coalesce(reservations.status = 'held' AND reservations.hold_expires_at >= %(guard)s,
+                     false))"""
 _KEY_FREE = "\n    AND NOT EXISTS (SELECT 1 FROM used)"
 _OPENED = """
 SELECT r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid, prior.pending,

@@ -1,0 +1,329 @@
+"""PostgreSQL CPU per hold and per payment: the statements alone, this tree against another.
+
+Run: `.venv/bin/python -m benchmarks.pg_cpu [--before OLD_TREE] [--seconds 3] [--rounds 2]
+[--clients 20] [--history 20000] [--perf OUT]`. One durable PostgreSQL; a database per tree,
+migrated by that tree (`git -C /work/main archive HEAD | tar -x -C OLD_TREE`), with a past
+(`benchmarks.history`) for realistic statistics. Per round, per operation, per
+tree: a load process running that tree's statements (`PYTHONPATH=TREE`) on `--clients`
+connections as the hot pool does (autocommit, prepared, generic plans), with no app in front,
+after a warm-up; the CPU of the server's processes from /proc around the timed part, divided by
+the operations, and the work pg_stat_statements counts (buffer hits, WAL records and bytes).
+`--perf OUT` also records the backends (`perf record --call-graph dwarf`) during this tree's
+first round, one `OUT/<op>.data` per operation, for `benchmarks/pg_parts.py`. Results and
+reading: docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment".
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OPS = ("hold 1 seat", "hold 2 seats", "hold+pay")
+# The work PostgreSQL did for the top-level statements of a run (pg_stat_statements, nested
+# statements and foreign-key checks included), per operation: steadier than CPU time on a
+# loaded machine.
+WORK = ("statements", "buffer_hits", "buffers_dirtied", "wal_records", "wal_bytes", "wal_fpi")
+_DB = "(SELECT oid FROM pg_database WHERE datname = %s)"
+RESET = f"SELECT pg_stat_statements_reset(0, {_DB}, 0)"
+DONE = f"""
+SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirtied),
+       sum(wal_records), sum(wal_bytes), sum(wal_fpi)
+FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
+"""  # noqa: S608 - constant fragments only
+USERS = 64
+
+
+async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
+    """The load process: warm up, say ready, wait for go, run, print the count."""
+    import psycopg
+
+    from common.db import fetch, fetch_one, hot_options
+    from regional_api.payments import statements as pay_sql
+    from regional_api.reservations import statements as hold_sql
+
+    options = hot_options("pg_cpu", 5000)
+    conns = [await psycopg.AsyncConnection.connect(dsn, **options) for _ in range(clients)]
+    async with conns[0].cursor() as cur:
+        await cur.execute(
+            "SELECT ss.show_id, array_agg(ss.seat_id ORDER BY ss.seat_id) FROM show_seats ss"
+            " WHERE ss.status = 'free' AND ss.show_id LIKE 'show-eu-west-%%'"
+            " GROUP BY ss.show_id ORDER BY random()"
+        )
+        shows = await cur.fetchall()
+    size = 1 if op == "hold 1 seat" else 2
+    todo = iter(
+        [
+            (show, seats[i : i + size])
+            for show, seats in shows
+            for i in range(0, len(seats) - 1, size)
+        ]
+    )
+    count = 0
+
+    async def one(conn: Any) -> None:
+        show_id, seat_ids = next(todo)
+        now = datetime.now(UTC)
+        rid = f"res-eu-west-{random.getrandbits(60):015x}"
+        params = {
+            "show_id": show_id,
+            "seat_ids": seat_ids,
+            "rid": rid,
+            "email": None,
+            "user_id": f"user-{random.randrange(USERS)}",
+            "channel": "online",
+            "now": now,
+            "deadline": now + timedelta(minutes=10),
+            "cap": 100_000,
+        }
+        rows = await fetch(conn, hold_sql.CLAIM, params)
+        assert all(row.won for row in rows), rows
+        if op != "hold+pay":
+            return
+        pid = f"pay-eu-west-{random.getrandbits(60):015x}"
+        pay = {
+            "rid": rid,
+            "pid": pid,
+            "method": "card",
+            "now": now,
+            "admin": False,
+            "guard": now + timedelta(seconds=65),
+            "payer": params["user_id"],
+            "cinemas": [],
+        }
+        row = await fetch_one(conn, pay_sql.OPEN_PAYMENT, pay)
+        assert row.allowed, row
+        assert row.sellable, row
+        codes = [f"{random.getrandbits(120):030x}" for _ in seat_ids]
+        settle = {
+            "rid": rid,
+            "pid": pid,
+            "show_id": show_id,
+            "codes": codes,
+            "now": datetime.now(UTC),
+            "ref": f"sim-{pid}",
+        }
+        assert len(await fetch(conn, pay_sql.SETTLE, settle)) == len(seat_ids)
+
+    await asyncio.gather(*(one(conn) for conn in conns))  # warm-up: one each, prepared
+    print("ready", flush=True)
+    sys.stdin.readline()
+    deadline = time.monotonic() + seconds
+
+    async def worker(conn: Any) -> None:
+        nonlocal count
+        while time.monotonic() < deadline:
+            await one(conn)
+            count += 1
+
+    await asyncio.gather(*(worker(conn) for conn in conns))
+    print(json.dumps({"ops": count}), flush=True)
+    sys.stdin.readline()
+    for conn in conns:
+        await conn.close()
+
+
+def _setup(dsn: str, shows: int, history: int) -> None:
+    """Migrate with this tree's migrations, add a past (realistic statistics), seed shows."""
+    import psycopg
+
+    from benchmarks.history import load
+    from benchmarks.holds import seed_hall
+    from common.migrate import upgrade
+
+    upgrade(Path.cwd() / "regional_api" / "migrations", dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        load(conn, reservations=history)
+        conn.execute(
+            "INSERT INTO cinemas (id, name, city, timezone) VALUES ('cin-eu-west-pgcpu000000', 'P', 'Paris', 'UTC')"
+        )
+        seed_hall(conn, "cin-eu-west-pgcpu000000", 20, 30, shows)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("VACUUM ANALYZE")
+
+
+def _child(tree: Path, *args: str) -> subprocess.Popen[str]:
+    env = os.environ | {"PYTHONPATH": str(tree)}
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *args],
+        cwd=tree,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+
+
+def _backends(master: int, dbname: str) -> list[int]:
+    from benchmarks.floor_probes import _title
+    from benchmarks.holds import children_of
+
+    return [pid for pid in children_of(master) if f" {dbname} " in _title(pid)]
+
+
+def measure(
+    master: int,
+    dsn: str,
+    dbname: str,
+    tree: Path,
+    op: str,
+    seconds: float,
+    clients: int,
+    perf: Path | None,
+    admin: Any,
+) -> dict[str, Any]:
+    """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
+    from benchmarks.floor_probes import pg_cpu, pg_spent
+
+    load = _child(tree, "--load", dsn, op, str(seconds), str(clients))
+    assert load.stdin is not None
+    assert load.stdout is not None
+    assert load.stdout.readline().strip() == "ready"
+    recorder = None
+    if perf is not None:
+        pids = ",".join(map(str, _backends(master, dbname)))
+        recorder = subprocess.Popen(
+            [
+                "perf",
+                "record",
+                "--call-graph",
+                "dwarf,16384",
+                "-F",
+                "999",
+                "-q",
+                "-o",
+                str(perf),
+                "-p",
+                pids,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+    admin.execute(RESET, (dbname,))
+    before = pg_cpu(master)
+    load.stdin.write("go\n")
+    load.stdin.flush()
+    ops = json.loads(load.stdout.readline())["ops"]
+    spent = pg_spent(before, pg_cpu(master))
+    work = dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
+    if recorder is not None:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+    load.stdin.write("done\n")
+    load.stdin.flush()
+    load.wait(timeout=30)
+    return {
+        **{name: round(float(value or 0) / ops, 2) for name, value in work.items()},
+        "ops": ops,
+        "ops_per_s": round(ops / seconds),
+        **{k: round(1000 * v / ops, 3) for k, v in spent.items()},
+    }
+
+
+def summary(rows: list[dict[str, Any]], ops: list[str], trees: list[str]) -> str:
+    """A Markdown table: per operation and tree, medians of CPU and work per operation."""
+    columns = ("pg_backends", "statements", "buffer_hits", "wal_records", "wal_bytes")
+    lines = [
+        "| op | tree | runs | PG backends CPU ms/op | statements/op | buffer hits/op"
+        " | WAL records/op | WAL bytes/op |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for op in ops:
+        for tree in trees:
+            mine = [r for r in rows if r["op"] == op and r["tree"] == tree]
+            cells = [f"{statistics.median(r[c] for r in mine):g}" for c in columns]
+            lines.append(f"| {op} | {tree} | {len(mine)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Set both databases up, measure interleaved rounds, print one line per run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--before", type=Path)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--ops", default=",".join(OPS))
+    parser.add_argument("--perf", type=Path)
+    parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--setup", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--history", type=int, default=20_000, help="past reservations")
+    args = parser.parse_args()
+    if args.load:
+        dsn, op, seconds, clients = args.load
+        asyncio.run(_load(dsn, op, float(seconds), int(clients)))
+        return
+    if args.setup:
+        _setup(args.setup[0], int(args.setup[1]), int(args.setup[2]))
+        return
+    import psycopg
+
+    from harness.pg import create_database, start_server
+
+    server = start_server("bench-pgcpu", durable=True, statement_stats=True)
+    try:
+        data_dir = getattr(server, "data_dir", None)  # a local server's (as floor_bench reads it)
+        assert data_dir is not None, "needs a local PostgreSQL (no CINEMA_PG_DSN_* server)"
+        master = int((data_dir / "postmaster.pid").read_text().split()[0])
+        trees = {"this": ROOT} | ({"before": args.before.resolve()} if args.before else {})
+        ops = [op.strip() for op in args.ops.split(",")]
+        shows = int(args.rounds * len(ops) * args.seconds * 1500 / 300) + 10
+        dsns = {}
+        for name, tree in trees.items():
+            dsns[name] = create_database(server.admin_dsn, f"pgcpu_{name}", drop_existing=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--setup",
+                    dsns[name],
+                    str(shows),
+                    str(args.history),
+                ],
+                cwd=tree,
+                env=os.environ | {"PYTHONPATH": str(tree)},
+                check=True,
+            )
+        if args.perf:
+            args.perf.mkdir(parents=True, exist_ok=True)
+        admin = psycopg.connect(server.admin_dsn, autocommit=True)
+        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = []
+        for n in range(args.rounds):
+            for op in ops:
+                for name in list(trees) if n % 2 == 0 else list(trees)[::-1]:
+                    perf = None
+                    if args.perf and name == "this" and n == 0:
+                        perf = args.perf / f"{op.replace(' ', '-').replace('+', '-')}.data"
+                    row = measure(
+                        master,
+                        dsns[name],
+                        f"pgcpu_{name}",
+                        trees[name],
+                        op,
+                        args.seconds,
+                        args.clients,
+                        perf,
+                        admin,
+                    )
+                    rows.append({"round": n, "op": op, "tree": name} | row)
+                    print(json.dumps(rows[-1]), flush=True)
+        print(summary(rows, ops, list(trees)))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    if sys.path[0] == str(Path(__file__).resolve().parent):  # run as a file: no shadowing
+        sys.path.pop(0)
+    main()
