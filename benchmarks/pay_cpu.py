@@ -48,9 +48,7 @@ INSTANT = {"REGIONAL_PAYMENT_PROVIDER_LATENCY_MS": "0", "FLOOR_PROVIDER_LATENCY_
 async def _post(app: Any, path: str, token: str, body: dict[str, Any], key: bool) -> bytes:
     """One POST through the app's ASGI interface; its status and body, as `STATUS BODY`."""
     raw = json.dumps(body).encode()
-    scope = hold_cpu._scope(path, token, raw)
-    if key:
-        scope["headers"].append((b"idempotency-key", uuid.uuid4().hex.encode()))
+    scope = hold_cpu._scope(path, token, raw, uuid.uuid4().hex if key else None)
     parts: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
