@@ -23,7 +23,9 @@ def new_id(kind: str, region: str) -> str:
         raise ValueError(f"unknown id kind {kind!r}")
     if not is_region_code(region):
         raise ValueError(f"bad region code {region!r}")
-    rand = "".join(secrets.choice(_ALPHABET) for _ in range(12))
+    # One draw of 60 bits, 5 to a character (12 calls of `secrets.choice` cost ~50 us a hold).
+    bits = secrets.randbits(60)
+    rand = "".join(_ALPHABET[(bits >> shift) & 31] for shift in range(0, 60, 5))
     return f"{kind}-{region}-{rand}"
 
 
