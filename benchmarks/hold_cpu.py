@@ -162,10 +162,11 @@ CHILD = (
 )
 
 
-def measure(kind: str, job: dict[str, Any]) -> dict[str, float]:
-    """One child process measuring `kind` (a source tree, or "floor"); stderr to /dev/null."""
+def measure(kind: str, job: dict[str, Any], script: str = __file__) -> dict[str, float]:
+    """One child process of `script` measuring `kind` (a source tree, or "floor"); stderr to
+    /dev/null."""
     tree = str(ROOT) if kind == "floor" else kind
-    command = [sys.executable, "-c", CHILD.format(__file__), tree, "--child", kind]
+    command = [sys.executable, "-c", CHILD.format(script), tree, "--child", kind]
     out = subprocess.run(
         command,
         input=json.dumps(job).encode(),
@@ -176,6 +177,14 @@ def measure(kind: str, job: dict[str, Any]) -> dict[str, float]:
     )
     figures: dict[str, float] = json.loads(out.stdout)
     return figures
+
+
+def versions_of(before: Path | None) -> dict[str, str]:
+    """The versions to measure, by name: this tree, `before`'s if given, and the floor."""
+    versions = {"regional_api (this tree)": str(ROOT)}
+    if before:
+        versions["regional_api (before)"] = str(before.resolve())
+    return versions | {"floor": "floor"}
 
 
 def main() -> None:
@@ -190,10 +199,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(asyncio.run(_drive(args.child, json.loads(sys.stdin.read())))))
         return
-    versions = {"regional_api (this tree)": str(ROOT)}
-    if args.before:
-        versions["regional_api (before)"] = str(args.before.resolve())
-    versions["floor"] = "floor"
+    versions = versions_of(args.before)
     seen: dict[str, list[float]] = {name: [] for name in versions}
     least: dict[str, list[float]] = {name: [] for name in versions}
     calls: dict[str, list[float]] = {name: [] for name in versions}

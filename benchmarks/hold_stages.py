@@ -79,16 +79,18 @@ STAGES: list[tuple[str, Rule]] = [
 ]
 
 
-def stages(path: Path) -> dict[str, float]:
-    """Each stage's share of the samples kept (0-1)."""
-    counts = dict.fromkeys((name for name, _ in STAGES), 0)
+def stages(
+    path: Path, table: list[tuple[str, Rule]] = STAGES, idle: str | None = None
+) -> dict[str, float]:
+    """Each stage's share of the samples kept (0-1); stacks through `idle` are left out."""
+    counts = dict.fromkeys((name for name, _ in table), 0)
     kept = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if int(count) >= BLOB:
+        if int(count) >= BLOB or (idle is not None and idle in stack):
             continue
         kept += int(count)
-        counts[next(name for name, rule in STAGES if rule(stack))] += int(count)
+        counts[next(name for name, rule in table if rule(stack))] += int(count)
     return {name: count / max(1, kept) for name, count in counts.items()}
 
 

@@ -117,29 +117,6 @@ async def _drive(kind: str, job: dict[str, Any]) -> dict[str, float]:
     return {"us_per_pay": spent / job["requests"] * 1e6, "paid": statuses.get(201, 0)}
 
 
-def measure(kind: str, job: dict[str, Any]) -> dict[str, float]:
-    """One child process measuring `kind` (a source tree, or "floor"); stderr to /dev/null."""
-    tree = str(ROOT) if kind == "floor" else kind
-    command = [sys.executable, "-c", hold_cpu.CHILD.format(__file__), tree, "--child", kind]
-    out = subprocess.run(
-        command,
-        input=json.dumps(job).encode(),
-        check=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    figures: dict[str, float] = json.loads(out.stdout)
-    return figures
-
-
-def _versions(before: Path | None) -> dict[str, str]:
-    versions = {"regional_api (this tree)": str(ROOT)}
-    if before:
-        versions["regional_api (before)"] = str(before.resolve())
-    return versions | {"floor": "floor"}
-
-
 def _profile_name(name: str) -> str:
     return {"regional_api (this tree)": "regional_api", "regional_api (before)": "before"}.get(
         name, name
@@ -148,7 +125,7 @@ def _profile_name(name: str) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, list[float]]:
     """Alternate the versions' children over one PostgreSQL; each one's µs per payment."""
-    versions = _versions(args.before)
+    versions = hold_cpu.versions_of(args.before)
     seen: dict[str, list[float]] = {name: [] for name in versions}
     rows = -(-(WARMUP + args.requests) // COLS)
     server = start_server("bench-pay-cpu")
@@ -186,7 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, list[float]]:
                             args.cprofile.mkdir(parents=True, exist_ok=True)
                             out = args.cprofile / f"pay-{_profile_name(name)}.pstats"
                             job["cprofile"] = str(out.resolve())
-                        figures = measure(kind, job)
+                        figures = hold_cpu.measure(kind, job, __file__)
                         assert figures["paid"] == args.requests, figures
                         seen[name].append(figures["us_per_pay"])
     finally:

@@ -12,7 +12,8 @@ more are left out, as in `benchmarks/hold_stages.py`.
 import argparse
 from pathlib import Path
 
-from benchmarks.hold_stages import BLOB, Rule, _any
+from benchmarks import hold_stages
+from benchmarks.hold_stages import Rule, _any
 
 IDLE = "EpollSelector.select"
 
@@ -74,15 +75,7 @@ STAGES: list[tuple[str, Rule]] = [
 
 def stages(path: Path) -> dict[str, float]:
     """Each stage's share of the busy samples kept (0-1)."""
-    counts = dict.fromkeys((name for name, _ in STAGES), 0)
-    kept = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if int(count) >= BLOB or IDLE in stack:
-            continue
-        kept += int(count)
-        counts[next(name for name, rule in STAGES if rule(stack))] += int(count)
-    return {name: count / max(1, kept) for name, count in counts.items()}
+    return hold_stages.stages(path, STAGES, IDLE)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 # A line's counts live in its sequence (migration 0010): before the draw the joins so far, after
 # it the last rank given; the row keeps the count of the draw (`early_count`). ONSALE, PLACE
-# and WAITING_ROOMS read them so.
+# and WAITING_ROOMS read them so, from an on-sale `o`.
+_COUNTS = """CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
+  CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank"""
 
 SET_ONSALE = """
 INSERT INTO onsales (show_id, opens_at, waiting_room, window_seconds, max_admit_per_second,
@@ -25,35 +27,31 @@ DROP_ONSALE = "DELETE FROM onsales WHERE show_id = %(show_id)s"
 
 # The live figures of a show's on-sale (all NULL when it has none): its row, and its seats
 # counted by the availability rule.
-ONSALE = """
+ONSALE = f"""
 SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_room,
   coalesce(o.window_seconds, 0) AS window_seconds,
   coalesce(o.max_admit_per_second, 0) AS max_admit_per_second,
-  coalesce(o.shuffled, false) AS shuffled,
-  CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
-  CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank,
+  coalesce(o.shuffled, false) AS shuffled, {_COUNTS},
   coalesce(o.admitted_through, 0) AS admitted_through,
   coalesce(o.admit_rate, 0) AS admit_rate, o.sold_out_at,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id AND status = 'sold') AS sold,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id
      AND (status = 'free' OR (status = 'held' AND held_until <= %(now)s))) AS free
 FROM shows s LEFT JOIN onsales o ON o.show_id = s.id WHERE s.id = %(show_id)s
-"""
+"""  # noqa: S608 - constant fragments only
 
 # A join in one round trip (migration 0008): an expired window's entry goes, the customer joins
 # once, and the place is read as PLACE reads it.
 JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
-PLACE = """
-SELECT o.opens_at, o.waiting_room, o.shuffled,
-       CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
-       CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank, o.admitted_through,
+PLACE = f"""
+SELECT o.opens_at, o.waiting_room, o.shuffled, {_COUNTS}, o.admitted_through,
        o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
        e.rank, e.admitted_at, e.expires_at
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
 WHERE o.show_id = %(show_id)s
-"""
+"""  # noqa: S608 - constant fragments only
 
 # A customer who gives up: an admitted one frees the room for the next (the admitter paces on
 # admitted customers who hold nothing yet); a waiting one leaves a gap that admission skips.
@@ -61,16 +59,14 @@ LEAVE = "DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(us
 
 # Every replica's read of the waiting rooms and their counters, every 0.5 s (`onsale/rooms.py`):
 # seats are counted only while the show is not sold out, by its (show_id, ...) key.
-WAITING_ROOMS = """
-SELECT o.show_id, o.opens_at, o.shuffled,
-       CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
-       CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank,
+WAITING_ROOMS = f"""
+SELECT o.show_id, o.opens_at, o.shuffled, {_COUNTS},
        o.admitted_through, o.admit_rate, o.max_admit_per_second, o.sold_out_at,
        CASE WHEN o.sold_out_at IS NULL THEN
          (SELECT count(*) FROM show_seats ss
           WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold
 FROM onsales o WHERE o.waiting_room
-"""
+"""  # noqa: S608 - constant fragments only
 
 SECRET = "SELECT secret FROM onsale_secret"  # noqa: S105 - a query, not a password
 

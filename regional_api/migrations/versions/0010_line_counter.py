@@ -22,7 +22,7 @@ The admitter's count of admitted customers who hold nothing reads a partial inde
 admitted entries instead of every entry of the show.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 from alembic import op
@@ -42,15 +42,21 @@ LANGUAGE sql STABLE AS $fn$
   SELECT coalesce(pg_sequence_last_value(line_rank_seq(p_show_id)), 0)::integer
 $fn$;
 
--- The sequence starts at the row's count (a row written with one, as a restore would).
+-- A line's sequence, started at its count (a row written with one, as a restore would).
+CREATE FUNCTION start_line_counter(p_show_id text, p_counted integer) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS integer', 'line_rank_' || md5(p_show_id));
+  PERFORM setval(line_rank_seq(p_show_id), greatest(p_counted, 1), p_counted > 0);
+END
+$fn$;
+
 CREATE FUNCTION onsale_line_counter() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
-DECLARE counted integer;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS integer', 'line_rank_' || md5(NEW.show_id));
-    counted := CASE WHEN NEW.shuffled THEN NEW.next_rank ELSE NEW.early_count END;
-    PERFORM setval(line_rank_seq(NEW.show_id), greatest(counted, 1), counted > 0);
+    PERFORM start_line_counter(
+      NEW.show_id, CASE WHEN NEW.shuffled THEN NEW.next_rank ELSE NEW.early_count END);
     RETURN NEW;
   END IF;
   EXECUTE format('DROP SEQUENCE IF EXISTS %I', 'line_rank_' || md5(OLD.show_id));
@@ -67,16 +73,8 @@ FOR EACH ROW EXECUTE FUNCTION onsale_line_counter();
 CREATE INDEX ix_line_entries_admitted ON line_entries (show_id, expires_at)
 WHERE admitted_at IS NOT NULL;
 
-DO $do$
-DECLARE o onsales%ROWTYPE; counted integer;
-BEGIN
-  FOR o IN SELECT * FROM onsales LOOP
-    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS integer', 'line_rank_' || md5(o.show_id));
-    counted := CASE WHEN o.shuffled THEN o.next_rank ELSE o.early_count END;
-    PERFORM setval(line_rank_seq(o.show_id), greatest(counted, 1), counted > 0);
-  END LOOP;
-END
-$do$;
+SELECT start_line_counter(show_id, CASE WHEN shuffled THEN next_rank ELSE early_count END)
+FROM onsales;
 
 -- Rank the customers who came before the opening in random order, once. FOR UPDATE waits for
 -- the joins before the opening still in flight (they hold FOR KEY SHARE).
@@ -239,6 +237,7 @@ BEGIN
 END
 $do$;
 DROP FUNCTION onsale_line_counter();
+DROP FUNCTION start_line_counter(text, integer);
 DROP FUNCTION line_count(text);
 DROP FUNCTION line_rank_seq(text);
 """
