@@ -25,10 +25,9 @@ _SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
 _LINE_PATH = re.compile(r"/shows/[^/]+/line")
 _ADMISSION_PASS = b"x-admission-pass"
 _LINE_TICKET = b"x-line-ticket"
-# `<rank>.<HMAC-SHA256, base64url>`; before the draw the rank is `-` (everyone asks at the draw).
-_RANKED_TICKET = re.compile(rb"[0-9]{1,12}\.[A-Za-z0-9_-]{43}")
-# `<expiry epoch>.<HMAC-SHA256, base64url without padding>` (regional_api/onsale/passes.py).
-_PASS = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
+# `<number>.<HMAC-SHA256, base64url without padding>`: a pass's number is its expiry epoch
+# (regional_api/onsale/passes.py), a ranked line ticket's its rank (before the draw it is `-`).
+_NUMBERED = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
 
 
 def pays(method: str, path: str) -> bool:
@@ -51,10 +50,10 @@ def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
 
 def _ranked(ticket: bytes) -> bool:
     """Whether a line ticket looks like one with a place in line (not checked: the replica does)."""
-    return _RANKED_TICKET.fullmatch(ticket) is not None
+    return _NUMBERED.fullmatch(ticket) is not None
 
 
 def _current(admission_pass: bytes) -> bool:
     """Whether a pass looks like one and its window is still open (its signature is not checked)."""
-    shape = _PASS.fullmatch(admission_pass)
+    shape = _NUMBERED.fullmatch(admission_pass)
     return shape is not None and int(shape.group(1)) > time.time()
