@@ -15,6 +15,7 @@ reading: docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment".
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -41,6 +42,7 @@ SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirt
 FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
 """  # noqa: S608 - constant fragments only
 USERS = 64
+BACKGROUND = ("walwriter", "checkpointer", "background writer")
 
 
 async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
@@ -119,14 +121,20 @@ async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
     sys.stdin.readline()
     deadline = time.monotonic() + seconds
 
+    latencies: list[float] = []
+
     async def worker(conn: Any) -> None:
         nonlocal count
         while time.monotonic() < deadline:
+            started = time.perf_counter()
             await one(conn)
+            latencies.append(time.perf_counter() - started)
             count += 1
 
     await asyncio.gather(*(worker(conn) for conn in conns))
-    print(json.dumps({"ops": count}), flush=True)
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    timing = {"p50_ms": round(1000 * cuts[49], 1), "p99_ms": round(1000 * cuts[98], 1)}
+    print(json.dumps({"ops": count} | timing), flush=True)
     sys.stdin.readline()
     for conn in conns:
         await conn.close()
@@ -170,6 +178,58 @@ def _backends(master: int, dbname: str) -> list[int]:
     return [pid for pid in children_of(master) if f" {dbname} " in _title(pid)]
 
 
+def _background(master: int) -> dict[str, float]:
+    """CPU seconds so far of the server's background processes named in BACKGROUND."""
+    from benchmarks.floor_probes import _times, _title
+    from benchmarks.holds import children_of
+
+    found: dict[str, float] = {}
+    for pid in children_of(master):
+        with contextlib.suppress(OSError, IndexError):
+            name = _title(pid).removeprefix("postgres: ").strip()
+            if name in BACKGROUND:
+                found[name] = found.get(name, 0.0) + _times(pid)[0]
+    return found
+
+
+def apply_settings(server: Any, settings: dict[str, str], previous: dict[str, str]) -> int:
+    """Make `settings` the server's (ALTER SYSTEM over PostgreSQL's defaults); its master pid.
+
+    Reloads, or restarts when a setting that needs it (wal_buffers, huge_pages) changes.
+    """
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM RESET ALL")
+        for name, value in settings.items():
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        changed = [
+            n for n in settings.keys() | previous.keys() if settings.get(n) != previous.get(n)
+        ]
+        contexts = conn.execute(
+            "SELECT context FROM pg_settings WHERE name = ANY(%s)", (changed,)
+        ).fetchall()
+        conn.execute("SELECT pg_reload_conf()")
+    if any(context == "postmaster" for (context,) in contexts):
+        server.restart()
+    time.sleep(0.5)  # the postmaster rereads the files when it gets to the signal
+    return int((server.data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def shown(admin_dsn: str, names: list[str]) -> dict[str, str]:
+    """The values of settings a new session sees."""
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name", (names,)
+        )
+        return dict(rows.fetchall())
+
+
 def measure(
     master: int,
     dsn: str,
@@ -180,6 +240,7 @@ def measure(
     clients: int,
     perf: Path | None,
     admin: Any,
+    checkpoint: bool = False,
 ) -> dict[str, Any]:
     """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
     from benchmarks.floor_probes import pg_cpu, pg_spent
@@ -191,30 +252,24 @@ def measure(
     recorder = None
     if perf is not None:
         pids = ",".join(map(str, _backends(master, dbname)))
+        record = ["perf", "record", "--call-graph", "dwarf,16384", "-F", "999", "-q"]
         recorder = subprocess.Popen(
-            [
-                "perf",
-                "record",
-                "--call-graph",
-                "dwarf,16384",
-                "-F",
-                "999",
-                "-q",
-                "-o",
-                str(perf),
-                "-p",
-                pids,
-            ],
+            [*record, "-o", str(perf), "-p", pids],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         time.sleep(0.5)
+    if checkpoint:
+        admin.execute("CHECKPOINT")
     admin.execute(RESET, (dbname,))
-    before = pg_cpu(master)
+    before, by_title = pg_cpu(master), _background(master)
     load.stdin.write("go\n")
     load.stdin.flush()
-    ops = json.loads(load.stdout.readline())["ops"]
+    done = json.loads(load.stdout.readline())
+    ops = done["ops"]
     spent = pg_spent(before, pg_cpu(master))
+    after = _background(master)
+    spent |= {name: after.get(name, 0.0) - by_title.get(name, 0.0) for name in BACKGROUND}
     work = dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
     if recorder is not None:
         recorder.send_signal(signal.SIGINT)
@@ -226,30 +281,69 @@ def measure(
         **{name: round(float(value or 0) / ops, 2) for name, value in work.items()},
         "ops": ops,
         "ops_per_s": round(ops / seconds),
+        "p50_ms": done["p50_ms"],
+        "p99_ms": done["p99_ms"],
         **{k: round(1000 * v / ops, 3) for k, v in spent.items()},
     }
 
 
-def summary(rows: list[dict[str, Any]], ops: list[str], trees: list[str]) -> str:
-    """A Markdown table: per operation and tree, medians of CPU and work per operation."""
-    columns = ("pg_backends", "statements", "buffer_hits", "wal_records", "wal_bytes")
+def summary(rows: list[dict[str, Any]], ops: list[str], targets: list[str]) -> str:
+    """A Markdown table: per operation and target, medians of CPU, latency and work per op."""
+    columns = (
+        "pg_backends",
+        "pg_background",
+        "walwriter",
+        "checkpointer",
+        "ops_per_s",
+        "p50_ms",
+        "p99_ms",
+        "buffer_hits",
+        "wal_records",
+        "wal_bytes",
+        "wal_fpi",
+    )
     lines = [
-        "| op | tree | runs | PG backends CPU ms/op | statements/op | buffer hits/op"
-        " | WAL records/op | WAL bytes/op |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| op | target | runs | PG backends CPU ms/op | PG background ms/op | walwriter ms/op"
+        " | checkpointer ms/op | ops/s | p50 ms | p99 ms | buffer hits/op | WAL records/op"
+        " | WAL bytes/op | WAL FPI/op |",
+        "|---|---|---:|" + "---:|" * len(columns),
     ]
     for op in ops:
-        for tree in trees:
-            mine = [r for r in rows if r["op"] == op and r["tree"] == tree]
-            cells = [f"{statistics.median(r[c] for r in mine):g}" for c in columns]
-            lines.append(f"| {op} | {tree} | {len(mine)} | " + " | ".join(cells) + " |")
+        for target in targets:
+            mine = [r for r in rows if r["op"] == op and r["target"] == target]
+            cells = [f"{statistics.median(r.get(c, 0.0) for r in mine):g}" for c in columns]
+            lines.append(f"| {op} | {target} | {len(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def variants(specs: list[str] | None) -> dict[str, dict[str, str]]:
+    """`NAME:k=v,k=v` per --settings (`NAME:` alone: PostgreSQL's defaults)."""
+    found: dict[str, dict[str, str]] = {}
+    for spec in specs or []:
+        name, _, pairs = spec.partition(":")
+        found[name] = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
+    return found
+
+
+def _prepare(server: Any, trees: dict[str, Path], shows: int, history: int) -> dict[str, str]:
+    """A database per tree, migrated and seeded by that tree; their DSNs."""
+    from harness.pg import create_database
+
+    dsns = {}
+    for name, tree in trees.items():
+        dsns[name] = create_database(server.admin_dsn, f"pgcpu_{name}", drop_existing=True)
+        command = [sys.executable, str(Path(__file__).resolve()), "--setup", dsns[name]]
+        env = os.environ | {"PYTHONPATH": str(tree)}
+        subprocess.run([*command, str(shows), str(history)], cwd=tree, env=env, check=True)
+    return dsns
+
+
 def main() -> None:
-    """Set both databases up, measure interleaved rounds, print one line per run."""
+    """Set the databases up, measure interleaved rounds, print one line per run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", type=Path)
+    parser.add_argument("--settings", action="append", help="NAME:k=v,k=v (repeat: an A/B)")
+    parser.add_argument("--checkpoint", action="store_true", help="CHECKPOINT before each run")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=20)
@@ -268,57 +362,54 @@ def main() -> None:
         return
     import psycopg
 
-    from harness.pg import create_database, start_server
+    from harness.pg import start_server
 
-    server = start_server("bench-pgcpu", durable=True, statement_stats=True)
+    settings = variants(args.settings)
+    # With --settings the server starts with PostgreSQL's defaults, each variant over them.
+    server = start_server(
+        "bench-pgcpu", durable=True, statement_stats=True, settings={} if settings else None
+    )
     try:
         data_dir = getattr(server, "data_dir", None)  # a local server's (as floor_bench reads it)
         assert data_dir is not None, "needs a local PostgreSQL (no CINEMA_PG_DSN_* server)"
         master = int((data_dir / "postmaster.pid").read_text().split()[0])
         trees = {"this": ROOT} | ({"before": args.before.resolve()} if args.before else {})
         ops = [op.strip() for op in args.ops.split(",")]
-        shows = int(args.rounds * len(ops) * args.seconds * 1500 / 300) + 10
-        dsns = {}
-        for name, tree in trees.items():
-            dsns[name] = create_database(server.admin_dsn, f"pgcpu_{name}", drop_existing=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--setup",
-                    dsns[name],
-                    str(shows),
-                    str(args.history),
-                ],
-                cwd=tree,
-                env=os.environ | {"PYTHONPATH": str(tree)},
-                check=True,
-            )
+        runs = args.rounds * len(ops) * len(trees) * max(1, len(settings))
+        dsns = _prepare(server, trees, int(runs * args.seconds * 1500 / 300) + 10, args.history)
         if args.perf:
             args.perf.mkdir(parents=True, exist_ok=True)
-        admin = psycopg.connect(server.admin_dsn, autocommit=True)
-        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        rows = []
+        targets = [(t, v) for t in trees for v in (settings or {"": {}})]
+        rows: list[dict[str, Any]] = []
+        current: dict[str, str] = {}
         for n in range(args.rounds):
             for op in ops:
-                for name in list(trees) if n % 2 == 0 else list(trees)[::-1]:
+                for tree, variant in targets if n % 2 == 0 else targets[::-1]:
+                    if settings:
+                        master = apply_settings(server, settings[variant], current)
+                        current = settings[variant]
                     perf = None
-                    if args.perf and name == "this" and n == 0:
+                    if args.perf and tree == "this" and n == 0:
                         perf = args.perf / f"{op.replace(' ', '-').replace('+', '-')}.data"
-                    row = measure(
-                        master,
-                        dsns[name],
-                        f"pgcpu_{name}",
-                        trees[name],
-                        op,
-                        args.seconds,
-                        args.clients,
-                        perf,
-                        admin,
-                    )
-                    rows.append({"round": n, "op": op, "tree": name} | row)
+                    with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
+                        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                        row = measure(
+                            master,
+                            dsns[tree],
+                            f"pgcpu_{tree}",
+                            trees[tree],
+                            op,
+                            args.seconds,
+                            args.clients,
+                            perf,
+                            admin,
+                            args.checkpoint,
+                        )
+                    target = f"{tree} {variant}".strip()
+                    row |= {"settings": shown(server.admin_dsn, list(current))}
+                    rows.append({"round": n, "op": op, "target": target} | row)
                     print(json.dumps(rows[-1]), flush=True)
-        print(summary(rows, ops, list(trees)))
+        print(summary(rows, ops, list(dict.fromkeys(r["target"] for r in rows))))
     finally:
         server.stop()
 

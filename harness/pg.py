@@ -30,6 +30,11 @@ log = logging.getLogger("pg")
 
 _HANDED_OUT: set[int] = set()
 
+# Settings of every durable server (the local stack's, benchmarks'), the same values as
+# deploy/compose and deploy/k8s (tests/deploy/test_pg_settings.py); measured in
+# docs/benchmarks/floor.md, "Server settings". Filled in from the A/B there.
+DURABLE_SETTINGS: dict[str, str] = {}
+
 
 def free_port() -> int:
     """Return a TCP port that is free on 127.0.0.1 right now and was never returned before.
@@ -153,6 +158,10 @@ class LocalServer:
     durable: bool = True
     keep: bool = False
     statement_stats: bool = False  # load pg_stat_statements (when this build ships it)
+    # Server settings on the command line; None: DURABLE_SETTINGS for a durable server, none
+    # for a throwaway one. A benchmark that changes settings with ALTER SYSTEM passes {}: the
+    # command line would override them.
+    settings: Mapping[str, str] | None = None
     _owner: pwd.struct_passwd | None = field(default=None, repr=False)
     _watchdog: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -198,6 +207,10 @@ class LocalServer:
         ]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        settings = self.settings
+        if settings is None:
+            settings = DURABLE_SETTINGS if self.durable else {}
+        options += [f"-c {name}={value}" for name, value in settings.items()]
         if (
             self.statement_stats
             and (self.bin_dir.parent / "lib" / "pg_stat_statements.so").exists()
@@ -307,6 +320,7 @@ def start_server(
     port: int | None = None,
     durable: bool = True,
     statement_stats: bool = False,
+    settings: Mapping[str, str] | None = None,
 ) -> PgServer:
     """Start (or reach) a PostgreSQL server for `name`, choosing the path as documented above.
 
@@ -336,5 +350,6 @@ def start_server(
         durable=durable,
         keep=keep,
         statement_stats=statement_stats,
+        settings=settings,
     )
     return server.start()
