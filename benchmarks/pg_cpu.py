@@ -42,6 +42,7 @@ SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirt
 FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
 """  # noqa: S608 - constant fragments only
 USERS = 64
+WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"  # WAL flushes (fsync or fdatasync)
 BACKGROUND = ("walwriter", "checkpointer", "background writer")
 
 
@@ -262,6 +263,7 @@ def measure(
     if checkpoint:
         admin.execute("CHECKPOINT")
     admin.execute(RESET, (dbname,))
+    flushes = admin.execute(WAL_SYNCS).fetchone()
     before, by_title = pg_cpu(master), _background(master)
     load.stdin.write("go\n")
     load.stdin.flush()
@@ -277,7 +279,10 @@ def measure(
     load.stdin.write("done\n")
     load.stdin.flush()
     load.wait(timeout=30)
+    # A backend reports its WAL statistics when idle (at most once a second) or when it ends.
+    syncs = admin.execute(WAL_SYNCS).fetchone()
     return {
+        "wal_syncs": round((syncs[0] - flushes[0]) / ops, 3) if syncs and flushes else None,
         **{name: round(float(value or 0) / ops, 2) for name, value in work.items()},
         "ops": ops,
         "ops_per_s": round(ops / seconds),
@@ -301,11 +306,12 @@ def summary(rows: list[dict[str, Any]], ops: list[str], targets: list[str]) -> s
         "wal_records",
         "wal_bytes",
         "wal_fpi",
+        "wal_syncs",
     )
     lines = [
         "| op | target | runs | PG backends CPU ms/op | PG background ms/op | walwriter ms/op"
         " | checkpointer ms/op | ops/s | p50 ms | p99 ms | buffer hits/op | WAL records/op"
-        " | WAL bytes/op | WAL FPI/op |",
+        " | WAL bytes/op | WAL FPI/op | WAL flushes/op |",
         "|---|---|---:|" + "---:|" * len(columns),
     ]
     for op in ops:

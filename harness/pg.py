@@ -30,10 +30,17 @@ log = logging.getLogger("pg")
 
 _HANDED_OUT: set[int] = set()
 
-# Settings of every durable server (the local stack's, benchmarks'), the same values as
-# deploy/compose and deploy/k8s (tests/deploy/test_pg_settings.py); measured in
-# docs/benchmarks/floor.md, "Server settings". Filled in from the A/B there.
-DURABLE_SETTINGS: dict[str, str] = {}
+# Settings of every durable server (the local stack's, benchmarks'), with the same values in
+# docker-compose.regions.yml and deploy/k8s (tests/deploy/test_pg_settings.py). Measured in
+# docs/benchmarks/floor.md, "Server settings": a fifth less WAL per hold after a checkpoint
+# (lz4 full-page images) at no measurable CPU, and a checkpoint (so a full-page image of every
+# page written again) every 15 minutes instead of 5. fsync, synchronous_commit and
+# full_page_writes keep their defaults (on).
+DURABLE_SETTINGS: dict[str, str] = {
+    "wal_compression": "lz4",
+    "checkpoint_timeout": "15min",
+    "max_wal_size": "4GB",
+}
 
 
 def free_port() -> int:
