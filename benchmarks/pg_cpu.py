@@ -1,21 +1,25 @@
-"""PostgreSQL CPU per hold and per payment: the statements alone, this tree against another.
+"""PostgreSQL CPU per hold and per payment: the statements alone, A/B by tree or by settings.
 
-Run: `.venv/bin/python -m benchmarks.pg_cpu [--before OLD_TREE] [--seconds 3] [--rounds 2]
-[--clients 20] [--history 20000] [--perf OUT]`. One durable PostgreSQL; a database per tree,
-migrated by that tree (`git -C /work/main archive HEAD | tar -x -C OLD_TREE`), with a past
-(`benchmarks.history`) for realistic statistics. Per round, per operation, per
-tree: a load process running that tree's statements (`PYTHONPATH=TREE`) on `--clients`
-connections as the hot pool does (autocommit, prepared, generic plans), with no app in front,
-after a warm-up; the CPU of the server's processes from /proc around the timed part, divided by
-the operations, and the work pg_stat_statements counts (buffer hits, WAL records and bytes).
-`--perf OUT` also records the backends (`perf record --call-graph dwarf`) during this tree's
-first round, one `OUT/<op>.data` per operation, for `benchmarks/pg_parts.py`. Results and
-reading: docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment".
+Run: `.venv/bin/python -m benchmarks.pg_cpu [--before OLD_TREE] [--settings NAME:k=v,k=v ...]
+[--checkpoint] [--seconds 3] [--rounds 2] [--clients 20] [--history 20000] [--perf OUT]`. One
+durable PostgreSQL; a database per tree, migrated by that tree (`git -C /work/main archive HEAD
+| tar -x -C OLD_TREE`), with a past (`benchmarks.history`) for realistic statistics. Per round,
+per operation, per tree and settings: a load process running that tree's statements
+(`PYTHONPATH=TREE`) on `--clients` connections as the hot pool does (autocommit, prepared,
+generic plans), with no app in front, after a warm-up; the CPU of the server's processes from
+/proc around the timed part (backends, background, walwriter, checkpointer), p50/p99, divided by
+the operations, and the work pg_stat_statements and pg_stat_wal count (buffer hits, WAL
+records, bytes, full-page images, flushes). Each `--settings` is a variant over PostgreSQL's
+defaults (ALTER SYSTEM, then a reload, or a restart if one needs it; `NAME:` alone: the
+defaults), in the rounds' interleaved order; `--checkpoint` runs a CHECKPOINT before each run
+(the full-page images that follow one). `--perf OUT` also records the backends (`perf record
+--call-graph dwarf`) during the first round of this tree, one `OUT/<op>.data` per operation, for
+`benchmarks/pg_parts.py`. Results and reading: docs/benchmarks/floor.md, "PostgreSQL CPU per
+hold and payment" and "Server settings".
 """
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -43,7 +47,6 @@ FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
 """  # noqa: S608 - constant fragments only
 USERS = 64
 WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"  # WAL flushes (fsync or fdatasync)
-BACKGROUND = ("walwriter", "checkpointer", "background writer")
 
 
 async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
@@ -179,58 +182,6 @@ def _backends(master: int, dbname: str) -> list[int]:
     return [pid for pid in children_of(master) if f" {dbname} " in _title(pid)]
 
 
-def _background(master: int) -> dict[str, float]:
-    """CPU seconds so far of the server's background processes named in BACKGROUND."""
-    from benchmarks.floor_probes import _times, _title
-    from benchmarks.holds import children_of
-
-    found: dict[str, float] = {}
-    for pid in children_of(master):
-        with contextlib.suppress(OSError, IndexError):
-            name = _title(pid).removeprefix("postgres: ").strip()
-            if name in BACKGROUND:
-                found[name] = found.get(name, 0.0) + _times(pid)[0]
-    return found
-
-
-def apply_settings(server: Any, settings: dict[str, str], previous: dict[str, str]) -> int:
-    """Make `settings` the server's (ALTER SYSTEM over PostgreSQL's defaults); its master pid.
-
-    Reloads, or restarts when a setting that needs it (wal_buffers, huge_pages) changes.
-    """
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
-        conn.execute("ALTER SYSTEM RESET ALL")
-        for name, value in settings.items():
-            conn.execute(
-                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
-            )
-        changed = [
-            n for n in settings.keys() | previous.keys() if settings.get(n) != previous.get(n)
-        ]
-        contexts = conn.execute(
-            "SELECT context FROM pg_settings WHERE name = ANY(%s)", (changed,)
-        ).fetchall()
-        conn.execute("SELECT pg_reload_conf()")
-    if any(context == "postmaster" for (context,) in contexts):
-        server.restart()
-    time.sleep(0.5)  # the postmaster rereads the files when it gets to the signal
-    return int((server.data_dir / "postmaster.pid").read_text().split()[0])
-
-
-def shown(admin_dsn: str, names: list[str]) -> dict[str, str]:
-    """The values of settings a new session sees."""
-    import psycopg
-
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name", (names,)
-        )
-        return dict(rows.fetchall())
-
-
 def measure(
     master: int,
     dsn: str,
@@ -245,6 +196,7 @@ def measure(
 ) -> dict[str, Any]:
     """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
     from benchmarks.floor_probes import pg_cpu, pg_spent
+    from benchmarks.pg_settings import BACKGROUND, background
 
     load = _child(tree, "--load", dsn, op, str(seconds), str(clients))
     assert load.stdin is not None
@@ -264,13 +216,13 @@ def measure(
         admin.execute("CHECKPOINT")
     admin.execute(RESET, (dbname,))
     flushes = admin.execute(WAL_SYNCS).fetchone()
-    before, by_title = pg_cpu(master), _background(master)
+    before, by_title = pg_cpu(master), background(master)
     load.stdin.write("go\n")
     load.stdin.flush()
     done = json.loads(load.stdout.readline())
     ops = done["ops"]
     spent = pg_spent(before, pg_cpu(master))
-    after = _background(master)
+    after = background(master)
     spent |= {name: after.get(name, 0.0) - by_title.get(name, 0.0) for name in BACKGROUND}
     work = dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
     if recorder is not None:
@@ -322,15 +274,6 @@ def summary(rows: list[dict[str, Any]], ops: list[str], targets: list[str]) -> s
     return "\n".join(lines)
 
 
-def variants(specs: list[str] | None) -> dict[str, dict[str, str]]:
-    """`NAME:k=v,k=v` per --settings (`NAME:` alone: PostgreSQL's defaults)."""
-    found: dict[str, dict[str, str]] = {}
-    for spec in specs or []:
-        name, _, pairs = spec.partition(":")
-        found[name] = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
-    return found
-
-
 def _prepare(server: Any, trees: dict[str, Path], shows: int, history: int) -> dict[str, str]:
     """A database per tree, migrated and seeded by that tree; their DSNs."""
     from harness.pg import create_database
@@ -368,6 +311,7 @@ def main() -> None:
         return
     import psycopg
 
+    from benchmarks.pg_settings import apply_settings, shown, variants
     from harness.pg import start_server
 
     settings = variants(args.settings)
