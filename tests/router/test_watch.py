@@ -4,8 +4,11 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,25 +115,90 @@ def test_thousands_of_held_watches_hear_the_sell_out_from_one_read(
     client = httpx.Client(base_url=routed, timeout=10)
     upstream_port = int(upstream_url.rsplit(":", 1)[1])
     rss_before = _rss_kib(routed)
+    port = int(routed.rsplit(":", 1)[1])
+    pid = _listening_pid(port)
     target = f"{WATCH}?seen=v1&until={FAR}"
     with held_clients.held(routed, target, watchers, lambda: _held(client)) as children:
         upstream = _established_to(upstream_port)
         rss_full = _rss_kib(routed) - rss_before
         reads = line.reads
-        sold_out = time.monotonic()
-        line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 300, "sold_out": True}
-        answers = held_clients.tally(children)
-        told = time.monotonic() - sold_out
+        idle = _cpu_s(pid)
+        time.sleep(2)  # the router's own pace with them held: reads, probes, ticks
+        cpu = _cpu_s(pid)
+        idle_rate = (cpu - idle) / 2
+        with _profiled(pid, os.environ.get("WATCH_TEST_PROFILE")):
+            sold_out = time.monotonic()
+            line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 300}
+            line.state |= {"sold_out": True}
+            answers = held_clients.tally(children)
+            told = time.monotonic() - sold_out
+            cpu_told = _cpu_s(pid) - cpu - idle_rate * (time.monotonic() - sold_out)
+            # Every connection closed (by the router, or by its keep-alive timer after 5 s).
+            wait_until(lambda: _established_to(port) <= 2, 60, 0.2)  # the metrics clients
+            cpu_closed = _cpu_s(pid) - cpu - idle_rate * (time.monotonic() - sold_out)
     per_watch = rss_full / watchers
     print(f"\n{watchers} watchers: told in {told:.2f} s, +{rss_full} KiB RSS", end=" ")
-    print(f"({per_watch:.2f} KiB a watch), {reads} reads")
+    print(
+        f"({per_watch:.2f} KiB a watch), {reads} reads; router CPU {cpu_told:.2f} s to the", end=" "
+    )
+    print(
+        f"last answer ({cpu_told / watchers * 1e6:.0f} us a watcher), {cpu_closed:.2f} s", end=" "
+    )
+    print(f"until all closed ({cpu_closed / watchers * 1e6:.0f} us a watcher), less", end=" ")
+    print(f"{idle_rate:.3f} CPU-s/s held idle")
     assert answers == {(200, "v2", True): watchers}
     # The held requests hold no upstream connection: the reads share one (a probe may add one).
     assert upstream <= 2
-    assert metric(client, "router_watch_answers_total", reason="changed") >= watchers
     wait_until(lambda: _held(client) == 0)
     # 8.5 KiB before the connection and the watch were slimmed (docs/benchmarks/onsale-line.md).
     assert per_watch < 6
+
+
+@contextmanager
+def _profiled(pid: int, out: str | None) -> Iterator[None]:
+    """py-spy on process `pid` for the block when `out` is a path (WATCH_TEST_PROFILE)."""
+    if not out:
+        yield
+        return
+    spy_bin = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    command = [spy_bin, "record", "-p", str(pid), "-r", "200", "--nonblocking"]
+    spy = subprocess.Popen([*command, "--format", "raw", "-o", out], stdout=subprocess.PIPE)
+    assert spy.stdout is not None
+    while b"Sampling process" not in spy.stdout.readline():  # attached
+        pass
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+        spy.wait(timeout=60)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds process `pid` has used (user + system, from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _listening_pid(port: int) -> int:
+    """The process listening on `port` (from /proc: its socket's inode among processes' files)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(
+                os.readlink(f"/proc/{pid}/fd/{fd}") in inodes
+                for fd in os.listdir(f"/proc/{pid}/fd")
+            ):
+                return int(pid)
+        except OSError:
+            continue
+    raise AssertionError(f"nothing of ours listens on {port}")
 
 
 def _rss_kib(base: str) -> int:
