@@ -5,10 +5,12 @@ A customer in an on-sale's line holds `GET /shows/{id}/line/watch?seen=VERSION&u
 from the replica's counters) once per `ROUTER_WATCH_READ_INTERVAL_SECONDS` per (region, show)
 while anyone watches it, and answers a held request with the same pre-encoded bytes when the
 state's version is not `seen` (the draw, the sell-out), when admission reached line number `N`,
-or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A held request
-holds no upstream connection and no in-flight slot: it costs its client connection and a few
-hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with
-`Retry-After`.
+or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A final state
+(sold out, the on-sale or the show gone) is written to every watcher in one pass with
+`connection: close`: the customer is done, so no keep-alive timer or per-watcher bookkeeping.
+A held request holds no upstream connection and no in-flight slot: it costs its client
+connection and a few hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are
+held; beyond, 503 with `Retry-After`.
 """
 
 import asyncio
@@ -40,8 +42,9 @@ WATCHERS = Gauge("router_watchers", "Requests held open on a watch, waiting for 
 FEEDS = Gauge("router_watch_feeds", "Watched resources, each read once for all its watchers")
 ANSWERS = Counter(
     "router_watch_answers_total",
-    "Watches answered, by why: changed (version), moved (admission reached the watcher's"
-    " line number), at_once (already changed when it came), timeout, shutdown",
+    "Watches answered, by why: changed (version), final (sold out or the on-sale gone: answered"
+    " and closed), moved (admission reached the watcher's line number), at_once (already"
+    " changed when it came), timeout, shutdown",
     ["reason"],
 )
 REFUSED = Counter("router_watch_refused_total", "Watches refused: ROUTER_WATCHERS_MAX were held")
@@ -53,21 +56,36 @@ _IDLE_SECONDS = 5.0  # a feed nobody watched this long stops reading
 # Holds end on ticks of this many seconds, swept by one timer: a timer per watch costs 600 bytes.
 _TICK = 0.25
 _HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
+_CLOSE = (b"connection", b"close")
+_FINAL_VERSIONS = frozenset({"none", "http-404"})  # the on-sale gone; the show gone
 
 
 class Answer:
     """One answer to many held requests: encoded once, kept-alive and closing variants."""
 
-    __slots__ = ("body", "closing", "headers", "kept", "status")
+    __slots__ = ("body", "closing", "final", "headers", "kept", "status")
 
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.status = status
         self.body = body
+        self.final = False  # the watch ends here: set by `Feed.publish`
         self.headers = [*_HEADERS, *headers, (b"content-length", b"%d" % len(body))]
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers)
         head = (STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status) + lines
         self.kept = head + b"\r\n" + body
         self.closing = head + b"connection: close\r\n\r\n" + body
+
+
+def _final(version: str, state: Answer) -> bool:
+    """Whether `state` ends every watch of its line: sold out, or the on-sale or show gone."""
+    if version in _FINAL_VERSIONS:
+        return True
+    if state.status != 200:
+        return False
+    try:
+        return json.loads(state.body).get("sold_out") is True
+    except (ValueError, AttributeError):
+        return False
 
 
 def _error(status: int, code: str, detail: str, retry_after: int | None = None) -> Answer:
@@ -132,11 +150,23 @@ class Watcher:
         protocol = self.protocol
         transport = protocol.transport
         if not self.disconnected and not transport.is_closing():
-            transport.write(answer.kept if self.keep_alive else answer.closing)
-            if not self.keep_alive:
-                transport.close()
+            if self.keep_alive and not answer.final:
+                transport.write(answer.kept)
+            else:
+                transport.write(answer.closing)
+                transport.close()  # once the write has drained
         self.protocol = None
         protocol.on_response_complete()
+
+    def finish(self, answer: Answer) -> None:
+        """Write a final answer and close: no keep-alive timer, nothing more to read."""
+        self.response_complete = True
+        protocol, self.protocol = self.protocol, None
+        transport = protocol.transport
+        protocol.server_state.total_requests += 1
+        if not self.disconnected and not transport.is_closing():
+            transport.write(answer.closing)
+            transport.close()  # once the write has drained; a pipelined request is dropped
 
 
 class AsgiWatcher(Watcher):
@@ -156,12 +186,18 @@ class AsgiWatcher(Watcher):
         if not self.answered.done():
             self.answered.set_result(answer)
 
+    def finish(self, answer: Answer) -> None:
+        """Hand the final answer to the request's task (it closes the connection)."""
+        self.feed = None
+        self.answer(answer)
+
 
 class Feed:
     """One watched state, read upstream for all its watchers; the answer they get, encoded once."""
 
     __slots__ = (
         "admitted",
+        "final",
         "heap",
         "idle_since",
         "key",
@@ -176,6 +212,7 @@ class Feed:
         self.key = key
         self.path = path
         self.version: str | None = None  # None: not read yet
+        self.final = False  # the version read last ends every watch
         self.admitted = 0
         self.state: Answer | None = None
         self.watchers: set[Watcher] = set()
@@ -208,7 +245,13 @@ class Feed:
     def publish(self, version: str, admitted: int, state: Answer) -> None:
         """A new reading: answer every watcher it is news to, with the same bytes."""
         changed = version != self.version
+        if changed:  # a final state always comes with a version of its own
+            self.final = _final(version, state)
+        state.final = self.final
         self.version, self.admitted, self.state = version, admitted, state
+        if changed and self.final:
+            self.finish(state)
+            return
         if changed:
             due = [w for w in self.watchers if w.due(version, admitted)]
             reason = "changed"
@@ -223,6 +266,16 @@ class Feed:
             watcher.answer(state)
         if due:
             ANSWERS.labels(reason).inc(len(due))
+
+    def finish(self, state: Answer) -> None:
+        """Write a final state to every watcher and close their connections, in one pass."""
+        watchers, self.watchers, self.heap = self.watchers, set(), []
+        for watcher in watchers:
+            watcher.feed = None
+            watcher.finish(state)
+        self.idle_since = time.monotonic()
+        WATCHERS.dec(len(watchers))
+        ANSWERS.labels("final").inc(len(watchers))
 
 
 def _watched(route: Route) -> str | None:
@@ -285,7 +338,8 @@ class Watches:
         if watcher.answered.done():
             answer = watcher.answered.result()
             start = {"type": "http.response.start", "status": answer.status}
-            await send(start | {"headers": answer.headers})
+            headers = [*answer.headers, _CLOSE] if answer.final else answer.headers
+            await send(start | {"headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
         return True
 

@@ -149,6 +149,7 @@ def test_thousands_of_held_watches_hear_the_sell_out_from_one_read(
     assert answers == {(200, "v2", True): watchers}
     # The held requests hold no upstream connection: the reads share one (a probe may add one).
     assert upstream <= 2
+    assert metric(client, "router_watch_answers_total", reason="final") == watchers
     wait_until(lambda: _held(client) == 0)
     # 8.5 KiB before the connection and the watch were slimmed (docs/benchmarks/onsale-line.md).
     assert per_watch < 6
@@ -228,6 +229,64 @@ def test_a_watch_is_answered_when_admission_reaches_its_line_number(
     assert still_held
     wait_until(lambda: _held(client) == 0)  # the hung-up client's watch is dropped
     assert metric(client, "router_watch_answers_total", reason="moved") == 1
+
+
+SOLD_OUT = {"show_id": SHOW, "version": "v2", "admitted_through": 300, "sold_out": True}
+GONE = {"show_id": SHOW, "version": "none", "waiting_room": False, "admitted_through": 0}
+
+
+@pytest.mark.parametrize("final", [SOLD_OUT, GONE], ids=["sold_out", "onsale_gone"])
+def test_a_final_state_answers_every_watcher_and_closes_its_connection(
+    routed: str, line: LineUpstream, final: dict[str, Any]
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[list[Any], list[bytes], Any]:
+        targets = [f"{WATCH}?seen=v1&until={FAR}", f"{WATCH}?seen=v1&until=5", f"{WATCH}?seen=v1"]
+        held = [await _open_watch(routed, target) for target in targets]
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 3)
+        line.state = dict(final)
+        answers = [await asyncio.wait_for(held_clients.answer(r), 30) for r, _ in held]
+        closed = [await asyncio.wait_for(r.read(), 30) for r, _ in held]  # the router closed
+        late, late_writer = await _open_watch(routed, f"{WATCH}?seen=v1&until={FAR}")
+        late_answer = await asyncio.wait_for(held_clients.answer(late), 30)
+        closed.append(await asyncio.wait_for(late.read(), 30))
+        for _, writer in [*held, (late, late_writer)]:
+            writer.close()
+        return answers, closed, late_answer
+
+    answers, closed, late = asyncio.run(scenario())
+    for status, body, headers in [*answers, late]:
+        assert (status, body["version"]) == (200, final["version"])
+        assert headers.get("connection") == "close"
+    assert closed == [b""] * 4
+    assert _held(client) == 0
+    assert metric(client, "router_watch_answers_total", reason="final") == 3
+    assert metric(client, "router_watch_answers_total", reason="at_once") == 1
+
+
+def test_a_change_that_is_not_final_keeps_the_connection_alive(
+    routed: str, line: LineUpstream
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[Any, Any]:
+        reader, writer = await _open_watch(routed, f"{WATCH}?seen=v1&until={FAR}")
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 0, "drawn": True}
+        drawn = await asyncio.wait_for(held_clients.answer(reader), 30)
+        # The same connection holds the next watch, and hears the sell-out on it.
+        writer.write(f"GET {WATCH}?seen=v2&until={FAR} HTTP/1.1\r\nHost: router\r\n\r\n".encode())
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = dict(SOLD_OUT, version="v3")
+        sold_out = await asyncio.wait_for(held_clients.answer(reader), 30)
+        writer.close()
+        return drawn, sold_out
+
+    (status, body, headers), (_, last, last_headers) = asyncio.run(scenario())
+    assert (status, body["version"]) == (200, "v2")
+    assert "connection" not in headers
+    assert (last["version"], last_headers.get("connection")) == ("v3", "close")
 
 
 def test_a_stale_version_is_answered_at_once_and_a_bad_line_number_is_a_400(
