@@ -4,12 +4,13 @@
 BASE and sends `GET TARGET` on each; with TARGET `-` it sends `GET /healthz` and leaves the
 connection idle after the answer. It prints `held` once every request is sent, then, for a
 watch, waits for every answer and prints one JSON line: answers counted by (status, version,
-sold_out). It closes the connections when its standard input closes.
+sold_out), and the wall-clock time the last one was read. It closes the connections when its standard input closes.
 """
 
 import asyncio
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,12 @@ async def answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any], dic
     return int(lines[0].split()[1]), json.loads(body), headers
 
 
+async def _timed(reader: asyncio.StreamReader) -> tuple[float, Any]:
+    """An answer and the wall-clock time it was read whole."""
+    result = await answer(reader)
+    return time.time(), result
+
+
 async def _hold(base: str, target: str, count: int) -> None:
     host, port = base.removeprefix("http://").split(":")
     idle = target == "-"
@@ -54,17 +61,20 @@ async def _hold(base: str, target: str, count: int) -> None:
             await asyncio.gather(*(answer(reader) for reader, _ in streams[-batch:]))
     print("held", flush=True)
     if not idle:
-        reading = [asyncio.ensure_future(answer(reader)) for reader, _ in streams]
+        reading = [asyncio.ensure_future(_timed(reader)) for reader, _ in streams]
         await asyncio.wait(reading, timeout=_PATIENCE)
         answers: Counter[tuple[Any, ...]] = Counter()
+        last = 0.0
         for task in reading:
             if task.done() and task.exception() is None:
-                status, body, headers = task.result()
+                read_at, (status, body, headers) = task.result()
                 answers[status, headers.get("x-watch-version"), body.get("sold_out")] += 1
+                last = max(last, read_at)
             else:
                 task.cancel()
                 answers[0, None, None] += 1
-        print(json.dumps([[*key, n] for key, n in answers.items()]), flush=True)
+        tallied = [[*key, n] for key, n in answers.items()]
+        print(json.dumps({"answers": tallied, "last": last}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for _, writer in streams:
         writer.close()
@@ -101,14 +111,17 @@ def held(
                 child.wait()
 
 
-def tally(children: list["Popen[bytes]"]) -> Counter[tuple[Any, ...]]:
-    """The answers every child read: (status, version, sold_out) -> how many."""
+def tally(children: list["Popen[bytes]"]) -> tuple[Counter[tuple[Any, ...]], float]:
+    """The answers every child read, (status, version, sold_out) -> how many; when the last was."""
     total: Counter[tuple[Any, ...]] = Counter()
+    last = 0.0
     for child in children:
         assert child.stdout is not None
-        for *key, n in json.loads(child.stdout.readline()):
+        report = json.loads(child.stdout.readline())
+        for *key, n in report["answers"]:
             total[tuple(key)] += n
-    return total
+        last = max(last, report["last"])
+    return total, last
 
 
 if __name__ == "__main__":
