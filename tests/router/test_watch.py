@@ -139,9 +139,13 @@ def test_thousands_of_held_watches_hear_the_sell_out_from_one_read(
             # Every connection closed (by the router, or by its keep-alive timer after 5 s).
             wait_until(lambda: _established_to(port) <= 2, 60, 0.2)  # the metrics clients
             cpu_closed = _cpu_s(pid) - cpu - idle_rate * (time.monotonic() - sold_out)
+    written = metric(client, "router_watch_final_pass_seconds_sum")  # 0 before the final pass
     per_watch = rss_full / watchers
     print(f"\n{watchers} watchers: told in {told:.2f} s ({fanout:.2f} s from the router's", end=" ")
-    print(f"read of the sold-out state to the last answer read), +{rss_full} KiB RSS", end=" ")
+    print(
+        f"read of the sold-out state to the last answer read; written in {written:.2f} s)", end=" "
+    )
+    print(f"+{rss_full} KiB RSS", end=" ")
     print(
         f"({per_watch:.2f} KiB a watch), {reads} reads; router CPU {cpu_told:.2f} s to the", end=" "
     )
