@@ -14,22 +14,23 @@ held; beyond, 503 with `Retry-After`.
 """
 
 import asyncio
-import heapq
 import json
 import logging
 import math
 import random
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from router.config import RouterSettings
 from router.proxy.resolve import Route
+from router.proxy.watchers import ANSWERS, CLOSE, Answer, AsgiWatcher, Feed
+from router.proxy.watchers import Watcher as Watcher  # fastpath imports it from here
+from router.proxy.watchers import error as _error
 from router.upstreams.send import NoHealthyEndpoint, Outbound, RegionOverloaded, UpstreamFailed
 
 if TYPE_CHECKING:
@@ -38,20 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("router.watch")
 
-WATCHERS = Gauge("router_watchers", "Requests held open on a watch, waiting for a change")
 FEEDS = Gauge("router_watch_feeds", "Watched resources, each read once for all its watchers")
-ANSWERS = Counter(
-    "router_watch_answers_total",
-    "Watches answered, by why: changed (version), final (sold out or the on-sale gone: answered"
-    " and closed), moved (admission reached the watcher's line number), at_once (already"
-    " changed when it came), timeout, shutdown",
-    ["reason"],
-)
-FINAL_PASS = Histogram(
-    "router_watch_final_pass_seconds",
-    "Time to write a final state (sold out, the on-sale gone) to every watcher of a show",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
-)
 REFUSED = Counter("router_watch_refused_total", "Watches refused: ROUTER_WATCHERS_MAX were held")
 READS = Counter("router_watch_reads_total", "Reads of a watched state upstream", ["outcome"])
 
@@ -60,242 +48,6 @@ _MAX_SEEN = 64  # characters of a version a client may send back
 _IDLE_SECONDS = 5.0  # a feed nobody watched this long stops reading
 # Holds end on ticks of this many seconds, swept by one timer: a timer per watch costs 600 bytes.
 _TICK = 0.25
-_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
-_CLOSE = (b"connection", b"close")
-_FINAL_VERSIONS = frozenset({"none", "http-404"})  # the on-sale gone; the show gone
-
-
-class Answer:
-    """One answer to many held requests: encoded once, kept-alive and closing variants."""
-
-    __slots__ = ("body", "closing", "final", "headers", "kept", "status")
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.status = status
-        self.body = body
-        self.final = False  # the watch ends here: set by `Feed.publish`
-        self.headers = [*_HEADERS, *headers, (b"content-length", b"%d" % len(body))]
-        lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers)
-        head = (STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status) + lines
-        self.kept = head + b"\r\n" + body
-        self.closing = head + b"connection: close\r\n\r\n" + body
-
-
-def _final(version: str, state: Answer) -> bool:
-    """Whether `state` ends every watch of its line: sold out, or the on-sale or show gone."""
-    if version in _FINAL_VERSIONS:
-        return True
-    if state.status != 200:
-        return False
-    try:
-        return json.loads(state.body).get("sold_out") is True
-    except (ValueError, AttributeError):
-        return False
-
-
-def _error(status: int, code: str, detail: str, retry_after: int | None = None) -> Answer:
-    """An answer with the `schemas` error body."""
-    body: dict[str, object] = {"error": code, "detail": detail}
-    headers = []
-    if retry_after is not None:
-        body["retry_after"] = retry_after
-        headers.append((b"retry-after", b"%d" % retry_after))
-    return Answer(status, headers, json.dumps(body).encode())
-
-
-class Watcher:
-    """One held request: the protocol's current cycle until it is answered."""
-
-    __slots__ = (
-        "disconnected",
-        "feed",
-        "keep_alive",
-        "protocol",
-        "response_complete",
-        "seen",
-        "until",
-    )
-
-    def __init__(
-        self, protocol: "RouterProtocol | Any", keep_alive: bool, seen: str, until: int | None
-    ) -> None:
-        self.protocol = protocol
-        self.keep_alive = keep_alive
-        self.seen = seen
-        self.until = until
-        self.feed: Feed | None = None
-        # What uvicorn's HttpToolsProtocol reads and writes on its current cycle.
-        self.response_complete = False
-        self.disconnected = False
-
-    def __lt__(self, other: "Watcher") -> bool:
-        """Order in a feed's heap: by line number (only watchers with one are pushed)."""
-        return (self.until or 0) < (other.until or 0)
-
-    def due(self, version: str | None, admitted: int) -> bool:
-        """Whether the state read last is news to this watcher."""
-        if version is None:
-            return False
-        return version != self.seen or (self.until is not None and admitted >= self.until)
-
-    def client_gone(self) -> None:
-        """The client hung up: forget the watch, write nothing."""
-        self.disconnected = True
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.protocol = None  # a swept tick may still list this watcher: not its connection
-
-    def answer(self, answer: Answer) -> None:
-        """Write the whole answer."""
-        if self.response_complete:
-            return
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.response_complete = True
-        protocol = self.protocol
-        transport = protocol.transport
-        if not self.disconnected and not transport.is_closing():
-            if self.keep_alive and not answer.final:
-                transport.write(answer.kept)
-            else:
-                transport.write(answer.closing)
-                transport.close()  # once the write has drained
-        self.protocol = None
-        protocol.on_response_complete()
-
-    def finish(self, answer: Answer) -> asyncio.Transport | None:
-        """Write a final answer; the transport to close (no keep-alive timer: nothing follows)."""
-        self.response_complete = True
-        protocol, self.protocol = self.protocol, None
-        transport: asyncio.Transport = protocol.transport
-        protocol.server_state.total_requests += 1
-        if self.disconnected or transport.is_closing():
-            return None
-        transport.write(answer.closing)
-        return transport
-
-
-class AsgiWatcher(Watcher):
-    """A held request on the ASGI path (uvicorn's own protocols): its answer, when it comes."""
-
-    __slots__ = ("answered",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, seen: str, until: int | None) -> None:
-        super().__init__(None, True, seen, until)
-        self.answered: asyncio.Future[Answer] = loop.create_future()
-
-    def answer(self, answer: Answer) -> None:
-        """Hand the answer to the request's task."""
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.response_complete = True
-        if not self.answered.done():
-            self.answered.set_result(answer)
-
-    def finish(self, answer: Answer) -> asyncio.Transport | None:
-        """Hand the final answer to the request's task (it closes the connection)."""
-        self.feed = None
-        self.answer(answer)
-        return None
-
-
-class Feed:
-    """One watched state, read upstream for all its watchers; the answer they get, encoded once."""
-
-    __slots__ = (
-        "admitted",
-        "final",
-        "heap",
-        "idle_since",
-        "key",
-        "path",
-        "state",
-        "task",
-        "version",
-        "watchers",
-    )
-
-    def __init__(self, key: tuple[str, str], path: str) -> None:
-        self.key = key
-        self.path = path
-        self.version: str | None = None  # None: not read yet
-        self.final = False  # the version read last ends every watch
-        self.admitted = 0
-        self.state: Answer | None = None
-        self.watchers: set[Watcher] = set()
-        self.heap: list[Watcher] = []  # those with a line number, by it; lazily pruned
-        self.task: asyncio.Task[None] | None = None
-        self.idle_since = time.monotonic()
-
-    def add(self, watcher: Watcher) -> None:
-        """Hold `watcher` until the state is news to it."""
-        watcher.feed = self
-        if watcher.seen == self.version:
-            watcher.seen = self.version  # one string per show, not one per watcher
-        self.watchers.add(watcher)
-        WATCHERS.inc()
-        if watcher.until is not None:
-            heapq.heappush(self.heap, watcher)
-            if len(self.heap) > 2 * len(self.watchers) + 1024:  # mostly answered already
-                self.heap = [held for held in self.heap if held.feed is self]
-                heapq.heapify(self.heap)
-
-    def drop(self, watcher: Watcher) -> None:
-        """Stop holding `watcher` (answered or gone); its heap entry is pruned later."""
-        if watcher.feed is self:
-            watcher.feed = None
-            self.watchers.discard(watcher)
-            WATCHERS.dec()
-            if not self.watchers:
-                self.idle_since = time.monotonic()
-
-    def publish(self, version: str, admitted: int, state: Answer) -> None:
-        """A new reading: answer every watcher it is news to, with the same bytes."""
-        changed = version != self.version
-        if changed:  # a final state always comes with a version of its own
-            self.final = _final(version, state)
-        state.final = self.final
-        self.version, self.admitted, self.state = version, admitted, state
-        if changed and self.final:
-            self.finish(state)
-            return
-        if changed:
-            due = [w for w in self.watchers if w.due(version, admitted)]
-            reason = "changed"
-        else:
-            due = []
-            while self.heap and (self.heap[0].until or 0) <= admitted:
-                watcher = heapq.heappop(self.heap)
-                if watcher.feed is self:
-                    due.append(watcher)
-            reason = "moved"
-        for watcher in due:
-            watcher.answer(state)
-        if due:
-            ANSWERS.labels(reason).inc(len(due))
-
-    def finish(self, state: Answer) -> None:
-        """Write a final state to every watcher in one pass, then close their connections."""
-        started = time.perf_counter()
-        watchers, self.watchers, self.heap = self.watchers, set(), []
-        written = []
-        for watcher in watchers:
-            watcher.feed = None
-            transport = watcher.finish(state)
-            if transport is not None:
-                written.append(transport)
-        # Closing costs as much as writing: every customer hears the news first.
-        asyncio.get_running_loop().call_soon(_close_all, written)
-        self.idle_since = time.monotonic()
-        WATCHERS.dec(len(watchers))
-        ANSWERS.labels("final").inc(len(watchers))
-        FINAL_PASS.observe(time.perf_counter() - started)
-
-
-def _close_all(transports: list[asyncio.Transport]) -> None:
-    """Close transports written a final answer (each closes once its write has drained)."""
-    for transport in transports:
-        transport.close()  # a request pipelined behind the watch is dropped: connection: close
 
 
 def _watched(route: Route) -> str | None:
@@ -358,7 +110,7 @@ class Watches:
         if watcher.answered.done():
             answer = watcher.answered.result()
             start = {"type": "http.response.start", "status": answer.status}
-            headers = [*answer.headers, _CLOSE] if answer.final else answer.headers
+            headers = [*answer.headers, CLOSE] if answer.final else answer.headers
             await send(start | {"headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
         return True
