@@ -366,6 +366,33 @@ def test_a_pipelined_watch_is_held_on_the_asgi_path_too(routed: str, line: LineU
     assert (status, body["version"]) == (200, "v2")
 
 
+def test_a_pipelined_watch_hears_a_final_state_with_connection_close(
+    routed: str, line: LineUpstream
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[Any, bytes]:
+        host, port = routed.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(  # held on the ASGI path, as in the test above
+            b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n"
+            + f"GET {WATCH}?seen=v1&until={FAR} HTTP/1.1\r\nHost: router\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await asyncio.wait_for(held_clients.answer(reader), 30)
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = dict(SOLD_OUT)
+        watched = await asyncio.wait_for(held_clients.answer(reader), 30)
+        closed = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        return watched, closed
+
+    (status, body, headers), closed = asyncio.run(scenario())
+    assert (status, body["version"], headers.get("connection")) == (200, "v2", "close")
+    assert closed == b""
+    assert _held(client) == 0
+
+
 def test_a_router_that_stops_answers_its_watches_so_clients_re_open(
     upstream_url: str, issuer: TestIssuer, line: LineUpstream
 ) -> None:
