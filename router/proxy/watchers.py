@@ -238,10 +238,20 @@ class Feed:
                 if watcher.feed is self:
                     due.append(watcher)
             reason = "moved"
-        for watcher in due:
-            watcher.answer(state)
         if due:
+            self._release(due)
+            for watcher in due:
+                watcher.answer(state)
             ANSWERS.labels(reason).inc(len(due))
+
+    def _release(self, watchers: list[Watcher]) -> None:
+        """Stop holding `watchers` at once: one gauge update (under its lock), not one each."""
+        self.watchers.difference_update(watchers)
+        for watcher in watchers:
+            watcher.feed = None
+        WATCHERS.dec(len(watchers))
+        if not self.watchers:
+            self.idle_since = time.monotonic()
 
     def finish(self, state: Answer) -> None:
         """Write a final state to every watcher in one pass, then close their connections."""
