@@ -19,7 +19,7 @@ from uvicorn.server import ServerState
 from router.proxy.bounds import IDLE, BoundedProtocol
 from router.proxy.fastpath import Exchange, FastPath
 from router.proxy.headers import read_request_headers
-from router.proxy.watch import Watcher
+from router.proxy.watchers import Watcher
 
 _OWN_CYCLES = (Exchange, Watcher)  # cycles this protocol runs itself, with no ASGI task
 

@@ -5,29 +5,32 @@ A customer in an on-sale's line holds `GET /shows/{id}/line/watch?seen=VERSION&u
 from the replica's counters) once per `ROUTER_WATCH_READ_INTERVAL_SECONDS` per (region, show)
 while anyone watches it, and answers a held request with the same pre-encoded bytes when the
 state's version is not `seen` (the draw, the sell-out), when admission reached line number `N`,
-or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A held request
-holds no upstream connection and no in-flight slot: it costs its client connection and a few
-hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are held; beyond, 503 with
-`Retry-After`.
+or after `ROUTER_WATCH_TIMEOUT_SECONDS` plus jitter (the client then asks again). A final state
+(sold out, the on-sale or the show gone) is written to every watcher in one pass with
+`connection: close`: the customer is done, so no keep-alive timer or per-watcher bookkeeping.
+A held request holds no upstream connection and no in-flight slot: it costs its client
+connection and a few hundred bytes here, 3.7 KiB in all. At most `ROUTER_WATCHERS_MAX` are
+held; beyond, 503 with `Retry-After`.
 """
 
 import asyncio
-import heapq
 import json
 import logging
 import math
 import random
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from prometheus_client import Counter, Gauge
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from router.config import RouterSettings
 from router.proxy.resolve import Route
+from router.proxy.watchers import ANSWERS, CLOSE, Answer, AsgiWatcher, Feed
+from router.proxy.watchers import Watcher as Watcher  # fastpath imports it from here
+from router.proxy.watchers import error as _error
 from router.upstreams.send import NoHealthyEndpoint, Outbound, RegionOverloaded, UpstreamFailed
 
 if TYPE_CHECKING:
@@ -36,14 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("router.watch")
 
-WATCHERS = Gauge("router_watchers", "Requests held open on a watch, waiting for a change")
 FEEDS = Gauge("router_watch_feeds", "Watched resources, each read once for all its watchers")
-ANSWERS = Counter(
-    "router_watch_answers_total",
-    "Watches answered, by why: changed (version), moved (admission reached the watcher's"
-    " line number), at_once (already changed when it came), timeout, shutdown",
-    ["reason"],
-)
 REFUSED = Counter("router_watch_refused_total", "Watches refused: ROUTER_WATCHERS_MAX were held")
 READS = Counter("router_watch_reads_total", "Reads of a watched state upstream", ["outcome"])
 
@@ -52,177 +48,6 @@ _MAX_SEEN = 64  # characters of a version a client may send back
 _IDLE_SECONDS = 5.0  # a feed nobody watched this long stops reading
 # Holds end on ticks of this many seconds, swept by one timer: a timer per watch costs 600 bytes.
 _TICK = 0.25
-_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
-
-
-class Answer:
-    """One answer to many held requests: encoded once, kept-alive and closing variants."""
-
-    __slots__ = ("body", "closing", "headers", "kept", "status")
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.status = status
-        self.body = body
-        self.headers = [*_HEADERS, *headers, (b"content-length", b"%d" % len(body))]
-        lines = b"".join(name + b": " + value + b"\r\n" for name, value in self.headers)
-        head = (STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status) + lines
-        self.kept = head + b"\r\n" + body
-        self.closing = head + b"connection: close\r\n\r\n" + body
-
-
-def _error(status: int, code: str, detail: str, retry_after: int | None = None) -> Answer:
-    """An answer with the `schemas` error body."""
-    body: dict[str, object] = {"error": code, "detail": detail}
-    headers = []
-    if retry_after is not None:
-        body["retry_after"] = retry_after
-        headers.append((b"retry-after", b"%d" % retry_after))
-    return Answer(status, headers, json.dumps(body).encode())
-
-
-class Watcher:
-    """One held request: the protocol's current cycle until it is answered."""
-
-    __slots__ = (
-        "disconnected",
-        "feed",
-        "keep_alive",
-        "protocol",
-        "response_complete",
-        "seen",
-        "until",
-    )
-
-    def __init__(
-        self, protocol: "RouterProtocol | Any", keep_alive: bool, seen: str, until: int | None
-    ) -> None:
-        self.protocol = protocol
-        self.keep_alive = keep_alive
-        self.seen = seen
-        self.until = until
-        self.feed: Feed | None = None
-        # What uvicorn's HttpToolsProtocol reads and writes on its current cycle.
-        self.response_complete = False
-        self.disconnected = False
-
-    def __lt__(self, other: "Watcher") -> bool:
-        """Order in a feed's heap: by line number (only watchers with one are pushed)."""
-        return (self.until or 0) < (other.until or 0)
-
-    def due(self, version: str | None, admitted: int) -> bool:
-        """Whether the state read last is news to this watcher."""
-        if version is None:
-            return False
-        return version != self.seen or (self.until is not None and admitted >= self.until)
-
-    def client_gone(self) -> None:
-        """The client hung up: forget the watch, write nothing."""
-        self.disconnected = True
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.protocol = None  # a swept tick may still list this watcher: not its connection
-
-    def answer(self, answer: Answer) -> None:
-        """Write the whole answer."""
-        if self.response_complete:
-            return
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.response_complete = True
-        protocol = self.protocol
-        transport = protocol.transport
-        if not self.disconnected and not transport.is_closing():
-            transport.write(answer.kept if self.keep_alive else answer.closing)
-            if not self.keep_alive:
-                transport.close()
-        self.protocol = None
-        protocol.on_response_complete()
-
-
-class AsgiWatcher(Watcher):
-    """A held request on the ASGI path (uvicorn's own protocols): its answer, when it comes."""
-
-    __slots__ = ("answered",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, seen: str, until: int | None) -> None:
-        super().__init__(None, True, seen, until)
-        self.answered: asyncio.Future[Answer] = loop.create_future()
-
-    def answer(self, answer: Answer) -> None:
-        """Hand the answer to the request's task."""
-        if self.feed is not None:
-            self.feed.drop(self)
-        self.response_complete = True
-        if not self.answered.done():
-            self.answered.set_result(answer)
-
-
-class Feed:
-    """One watched state, read upstream for all its watchers; the answer they get, encoded once."""
-
-    __slots__ = (
-        "admitted",
-        "heap",
-        "idle_since",
-        "key",
-        "path",
-        "state",
-        "task",
-        "version",
-        "watchers",
-    )
-
-    def __init__(self, key: tuple[str, str], path: str) -> None:
-        self.key = key
-        self.path = path
-        self.version: str | None = None  # None: not read yet
-        self.admitted = 0
-        self.state: Answer | None = None
-        self.watchers: set[Watcher] = set()
-        self.heap: list[Watcher] = []  # those with a line number, by it; lazily pruned
-        self.task: asyncio.Task[None] | None = None
-        self.idle_since = time.monotonic()
-
-    def add(self, watcher: Watcher) -> None:
-        """Hold `watcher` until the state is news to it."""
-        watcher.feed = self
-        if watcher.seen == self.version:
-            watcher.seen = self.version  # one string per show, not one per watcher
-        self.watchers.add(watcher)
-        WATCHERS.inc()
-        if watcher.until is not None:
-            heapq.heappush(self.heap, watcher)
-            if len(self.heap) > 2 * len(self.watchers) + 1024:  # mostly answered already
-                self.heap = [held for held in self.heap if held.feed is self]
-                heapq.heapify(self.heap)
-
-    def drop(self, watcher: Watcher) -> None:
-        """Stop holding `watcher` (answered or gone); its heap entry is pruned later."""
-        if watcher.feed is self:
-            watcher.feed = None
-            self.watchers.discard(watcher)
-            WATCHERS.dec()
-            if not self.watchers:
-                self.idle_since = time.monotonic()
-
-    def publish(self, version: str, admitted: int, state: Answer) -> None:
-        """A new reading: answer every watcher it is news to, with the same bytes."""
-        changed = version != self.version
-        self.version, self.admitted, self.state = version, admitted, state
-        if changed:
-            due = [w for w in self.watchers if w.due(version, admitted)]
-            reason = "changed"
-        else:
-            due = []
-            while self.heap and (self.heap[0].until or 0) <= admitted:
-                watcher = heapq.heappop(self.heap)
-                if watcher.feed is self:
-                    due.append(watcher)
-            reason = "moved"
-        for watcher in due:
-            watcher.answer(state)
-        if due:
-            ANSWERS.labels(reason).inc(len(due))
 
 
 def _watched(route: Route) -> str | None:
@@ -285,7 +110,8 @@ class Watches:
         if watcher.answered.done():
             answer = watcher.answered.result()
             start = {"type": "http.response.start", "status": answer.status}
-            await send(start | {"headers": answer.headers})
+            headers = [*answer.headers, CLOSE] if answer.final else answer.headers
+            await send(start | {"headers": headers})
             await send({"type": "http.response.body", "body": answer.body})
         return True
 

@@ -4,8 +4,11 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +36,7 @@ class LineUpstream:
         default_factory=lambda: {"show_id": SHOW, "version": "v1", "admitted_through": 0}
     )
     reads: int = 0
+    first_served: dict[str, float] = field(default_factory=dict)  # version -> wall clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,6 +46,7 @@ class LineUpstream:
         elif scope["path"] == f"/shows/{SHOW}/line/state":
             self.reads += 1
             status, body = 200, dict(self.state)
+            self.first_served.setdefault(body["version"], time.time())
         else:
             status, body = 404, {"error": "not_found", "detail": "no such thing"}
         payload = json.dumps(body).encode()
@@ -112,25 +117,97 @@ def test_thousands_of_held_watches_hear_the_sell_out_from_one_read(
     client = httpx.Client(base_url=routed, timeout=10)
     upstream_port = int(upstream_url.rsplit(":", 1)[1])
     rss_before = _rss_kib(routed)
+    port = int(routed.rsplit(":", 1)[1])
+    pid = _listening_pid(port)
     target = f"{WATCH}?seen=v1&until={FAR}"
     with held_clients.held(routed, target, watchers, lambda: _held(client)) as children:
         upstream = _established_to(upstream_port)
         rss_full = _rss_kib(routed) - rss_before
         reads = line.reads
-        sold_out = time.monotonic()
-        line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 300, "sold_out": True}
-        answers = held_clients.tally(children)
-        told = time.monotonic() - sold_out
+        idle = _cpu_s(pid)
+        time.sleep(2)  # the router's own pace with them held: reads, probes, ticks
+        cpu = _cpu_s(pid)
+        idle_rate = (cpu - idle) / 2
+        with _profiled(pid, os.environ.get("WATCH_TEST_PROFILE")):
+            sold_out = time.monotonic()
+            line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 300}
+            line.state |= {"sold_out": True}
+            answers, last_read = held_clients.tally(children)
+            told = time.monotonic() - sold_out
+            fanout = last_read - line.first_served["v2"]
+            cpu_told = _cpu_s(pid) - cpu - idle_rate * (time.monotonic() - sold_out)
+            # Every connection closed (by the router, or by its keep-alive timer after 5 s).
+            wait_until(lambda: _established_to(port) <= 2, 60, 0.2)  # the metrics clients
+            cpu_closed = _cpu_s(pid) - cpu - idle_rate * (time.monotonic() - sold_out)
+    written = metric(client, "router_watch_final_pass_seconds_sum")  # 0 before the final pass
     per_watch = rss_full / watchers
-    print(f"\n{watchers} watchers: told in {told:.2f} s, +{rss_full} KiB RSS", end=" ")
-    print(f"({per_watch:.2f} KiB a watch), {reads} reads")
+    print(f"\n{watchers} watchers: told in {told:.2f} s ({fanout:.2f} s from the router's", end=" ")
+    print(
+        f"read of the sold-out state to the last answer read; written in {written:.2f} s)", end=" "
+    )
+    print(f"+{rss_full} KiB RSS", end=" ")
+    print(
+        f"({per_watch:.2f} KiB a watch), {reads} reads; router CPU {cpu_told:.2f} s to the", end=" "
+    )
+    print(
+        f"last answer ({cpu_told / watchers * 1e6:.0f} us a watcher), {cpu_closed:.2f} s", end=" "
+    )
+    print(f"until all closed ({cpu_closed / watchers * 1e6:.0f} us a watcher), less", end=" ")
+    print(f"{idle_rate:.3f} CPU-s/s held idle")
     assert answers == {(200, "v2", True): watchers}
     # The held requests hold no upstream connection: the reads share one (a probe may add one).
     assert upstream <= 2
-    assert metric(client, "router_watch_answers_total", reason="changed") >= watchers
+    assert metric(client, "router_watch_answers_total", reason="final") == watchers
     wait_until(lambda: _held(client) == 0)
     # 8.5 KiB before the connection and the watch were slimmed (docs/benchmarks/onsale-line.md).
     assert per_watch < 6
+
+
+@contextmanager
+def _profiled(pid: int, out: str | None) -> Iterator[None]:
+    """py-spy on process `pid` for the block when `out` is a path (WATCH_TEST_PROFILE)."""
+    if not out:
+        yield
+        return
+    spy_bin = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    command = [spy_bin, "record", "-p", str(pid), "-r", "200", "--nonblocking"]
+    spy = subprocess.Popen([*command, "--format", "raw", "-o", out], stdout=subprocess.PIPE)
+    assert spy.stdout is not None
+    while b"Sampling process" not in spy.stdout.readline():  # attached
+        pass
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+        spy.wait(timeout=60)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds process `pid` has used (user + system, from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _listening_pid(port: int) -> int:
+    """The process listening on `port` (from /proc: its socket's inode among processes' files)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(
+                os.readlink(f"/proc/{pid}/fd/{fd}") in inodes
+                for fd in os.listdir(f"/proc/{pid}/fd")
+            ):
+                return int(pid)
+        except OSError:
+            continue
+    raise AssertionError(f"nothing of ours listens on {port}")
 
 
 def _rss_kib(base: str) -> int:
@@ -160,6 +237,64 @@ def test_a_watch_is_answered_when_admission_reaches_its_line_number(
     assert still_held
     wait_until(lambda: _held(client) == 0)  # the hung-up client's watch is dropped
     assert metric(client, "router_watch_answers_total", reason="moved") == 1
+
+
+SOLD_OUT = {"show_id": SHOW, "version": "v2", "admitted_through": 300, "sold_out": True}
+GONE = {"show_id": SHOW, "version": "none", "waiting_room": False, "admitted_through": 0}
+
+
+@pytest.mark.parametrize("final", [SOLD_OUT, GONE], ids=["sold_out", "onsale_gone"])
+def test_a_final_state_answers_every_watcher_and_closes_its_connection(
+    routed: str, line: LineUpstream, final: dict[str, Any]
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[list[Any], list[bytes], Any]:
+        targets = [f"{WATCH}?seen=v1&until={FAR}", f"{WATCH}?seen=v1&until=5", f"{WATCH}?seen=v1"]
+        held = [await _open_watch(routed, target) for target in targets]
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 3)
+        line.state = dict(final)
+        answers = [await asyncio.wait_for(held_clients.answer(r), 30) for r, _ in held]
+        closed = [await asyncio.wait_for(r.read(), 30) for r, _ in held]  # the router closed
+        late, late_writer = await _open_watch(routed, f"{WATCH}?seen=v1&until={FAR}")
+        late_answer = await asyncio.wait_for(held_clients.answer(late), 30)
+        closed.append(await asyncio.wait_for(late.read(), 30))
+        for _, writer in [*held, (late, late_writer)]:
+            writer.close()
+        return answers, closed, late_answer
+
+    answers, closed, late = asyncio.run(scenario())
+    for status, body, headers in [*answers, late]:
+        assert (status, body["version"]) == (200, final["version"])
+        assert headers.get("connection") == "close"
+    assert closed == [b""] * 4
+    assert _held(client) == 0
+    assert metric(client, "router_watch_answers_total", reason="final") == 3
+    assert metric(client, "router_watch_answers_total", reason="at_once") == 1
+
+
+def test_a_change_that_is_not_final_keeps_the_connection_alive(
+    routed: str, line: LineUpstream
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[Any, Any]:
+        reader, writer = await _open_watch(routed, f"{WATCH}?seen=v1&until={FAR}")
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = {"show_id": SHOW, "version": "v2", "admitted_through": 0, "drawn": True}
+        drawn = await asyncio.wait_for(held_clients.answer(reader), 30)
+        # The same connection holds the next watch, and hears the sell-out on it.
+        writer.write(f"GET {WATCH}?seen=v2&until={FAR} HTTP/1.1\r\nHost: router\r\n\r\n".encode())
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = dict(SOLD_OUT, version="v3")
+        sold_out = await asyncio.wait_for(held_clients.answer(reader), 30)
+        writer.close()
+        return drawn, sold_out
+
+    (status, body, headers), (_, last, last_headers) = asyncio.run(scenario())
+    assert (status, body["version"]) == (200, "v2")
+    assert "connection" not in headers
+    assert (last["version"], last_headers.get("connection")) == ("v3", "close")
 
 
 def test_a_stale_version_is_answered_at_once_and_a_bad_line_number_is_a_400(
@@ -229,6 +364,33 @@ def test_a_pipelined_watch_is_held_on_the_asgi_path_too(routed: str, line: LineU
     health, (status, body, _) = asyncio.run(scenario())
     assert health[0] == 200
     assert (status, body["version"]) == (200, "v2")
+
+
+def test_a_pipelined_watch_hears_a_final_state_with_connection_close(
+    routed: str, line: LineUpstream
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+
+    async def scenario() -> tuple[Any, bytes]:
+        host, port = routed.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(  # held on the ASGI path, as in the test above
+            b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n"
+            + f"GET {WATCH}?seen=v1&until={FAR} HTTP/1.1\r\nHost: router\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await asyncio.wait_for(held_clients.answer(reader), 30)
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 1)
+        line.state = dict(SOLD_OUT)
+        watched = await asyncio.wait_for(held_clients.answer(reader), 30)
+        closed = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        return watched, closed
+
+    (status, body, headers), closed = asyncio.run(scenario())
+    assert (status, body["version"], headers.get("connection")) == (200, "v2", "close")
+    assert closed == b""
+    assert _held(client) == 0
 
 
 def test_a_router_that_stops_answers_its_watches_so_clients_re_open(
