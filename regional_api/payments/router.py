@@ -104,10 +104,17 @@ PAYMENT_PARAMETERS = [
 async def payment_context(request: Request) -> PaymentContext:
     """The context of a payment, in one dependency (see `hold_context`): token, then key."""
     claims = await require_claims(await optional_claims(request))
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    # Without a key its path is never read (`Idempotency.bind`), and `request.url` is not free.
+    idem = (
+        await idempotency(request, claims, key)
+        if key is not None
+        else Idempotency(None, claims.sub, request.scope["path"])
+    )
     return PaymentContext(
         reservation_id=request.path_params["reservation_id"],
         claims=claims,
-        idem=await idempotency(request, claims, request.headers.get(IDEMPOTENCY_KEY_HEADER)),
+        idem=idem,
         pool=await get_pool(request),
         clock=await get_clock(request),
         settings=await get_settings(request),

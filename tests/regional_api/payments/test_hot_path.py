@@ -8,6 +8,8 @@ from typing import Any
 import fastapi.routing
 import pytest
 from fastapi.routing import APIRoute
+from starlette.datastructures import URL
+from starlette.requests import HTTPConnection
 
 from regional_api.payments import router as payments
 from regional_api.payments.provider import (
@@ -170,3 +172,32 @@ def test_every_payment_writes_its_line(live: Live, show: ShowSeed) -> None:
         ("failed", "card_declined"),
     ]
     assert all(f["payment_id"].startswith("pay-") and f["amount_minor"] > 0 for f in fields)
+
+
+def test_an_unkeyed_payment_builds_no_url(
+    live: Live, show: ShowSeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an Idempotency-Key its path is never read, so `request.url` is not built."""
+    built: list[str] = []
+    url = HTTPConnection.url
+
+    def counted(self: HTTPConnection) -> URL:
+        built.append(self.scope["path"])
+        return url.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    monkeypatch.setattr(HTTPConnection, "url", property(counted))
+    user = live.issuer.headers(sub=USER)
+    body = {"method": "card", "card_number": GOOD_CARD}
+    first = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
+    assert (
+        live.client.post(f"/reservations/{first}/payments", json=body, headers=user).status_code
+        == 201
+    )
+    assert built == []
+    second = hold(live.dsn, show, ["A2"], user_id=USER, now=live.now())
+    keyed = user | {"Idempotency-Key": "url-1"}
+    assert (
+        live.client.post(f"/reservations/{second}/payments", json=body, headers=keyed).status_code
+        == 201
+    )
+    assert built == [f"/reservations/{second}/payments"]
