@@ -160,13 +160,18 @@ def run_all(
     return rows
 
 
-def profile_holds(pool: Executor, rig: Rig, options: Options, out: Path) -> None:
-    """py-spy on regional_api during two-seat holds: a flame graph, then collapsed stacks."""
-    target = rig.targets[0]
-    for fmt, name in (("flamegraph", "regional_api-holds.svg"), ("raw", "regional_api-holds.txt")):
+def profile_holds(
+    pool: Executor, rig: Rig, options: Options, out: Path, path: str = "direct"
+) -> None:
+    """py-spy on regional_api during the first of `--ops` (default two-seat holds) on `path`:
+    a flame graph, then collapsed stacks."""
+    op = options.ops[0] if options.ops != OPS else "hold 2 seats"
+    (target,) = [t for t in rig.targets if t.app == "regional_api" and t.path == path]
+    stem = "regional_api-holds" if op == "hold 2 seats" and path == "direct" else "regional_api-op"
+    for fmt, name in (("flamegraph", f"{stem}.svg"), ("raw", f"{stem}.txt")):
         spy = profile.start(target.app_pid, options.seconds, out / name, fmt)
-        hall = _hall(rig, "hold 2 seats")
-        load = Load("spread", target.url, options.seconds, options.clients, rig.tokens, hall)
+        hall = _hall(rig, op)
+        load = Load(SCENARIO[op], target.url, options.seconds, options.clients, rig.tokens, hall)
         pool.submit(run_load, load).result()
         if spy is not None:
             spy.wait(timeout=60)
@@ -307,13 +312,13 @@ def run(pool: Executor, options: Options, progress: Any = print) -> dict[str, An
     }
 
 
-def profile_run(pool: Executor, options: Options, out: Path) -> None:
-    """Only the py-spy profile of regional_api's holds, written to `out`."""
+def profile_run(pool: Executor, options: Options, out: Path, path: str = "direct") -> None:
+    """Only the py-spy profile of regional_api on one operation and path, written to `out`."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp,
         system(Path(tmp), options) as rig,
     ):
-        profile_holds(pool, rig, options, out)
+        profile_holds(pool, rig, options, out, path)
 
 
 def write_doc(result: dict[str, Any], command: str) -> None:
@@ -345,7 +350,12 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="regional_api's (INFO as deployed)")
     parser.add_argument("--provider-latency-ms", type=float, default=0.0)
     parser.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
-    parser.add_argument("--profile", type=Path, help="only profile regional_api's holds, here")
+    parser.add_argument(
+        "--profile", type=Path, help="only profile regional_api on the first of --ops, here"
+    )
+    parser.add_argument(
+        "--profile-path", choices=("direct", "router"), default="direct", help="for --profile"
+    )
     parser.add_argument(
         "--before", type=Path, help="A/B: also run regional_api from this source tree (direct)"
     )
@@ -366,7 +376,7 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         if args.profile:
-            profile_run(pool, options, args.profile)
+            profile_run(pool, options, args.profile, args.profile_path)
             return
         result = run(pool, options)
     print("\n".join(section({"floor": result})))

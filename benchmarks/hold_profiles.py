@@ -1,6 +1,7 @@
 """py-spy on regional_api (and a `--before` tree) and on the floor, under the same hold load.
 
-Run: `.venv/bin/python -m benchmarks.hold_profiles OUT [--seconds 8] [--before OLD_TREE]`.
+Run: `.venv/bin/python -m benchmarks.hold_profiles OUT [--seconds 8] [--before OLD_TREE] [--op
+"hold+pay"]` (an operation of `benchmarks.floor_bench`; default one-seat holds).
 Starts the floor benchmark's system (`benchmarks.floor_bench.system`, direct only), warms every
 app up, then for each app in turn: 8 s of one-seat holds at 64 connections with py-spy
 recording it (collapsed stacks, `OUT/<app>.txt`) and the app's CPU per hold from /proc, printed.
@@ -19,8 +20,10 @@ from benchmarks.holds import Load, run_load
 from benchmarks.suite import profile
 
 
-def profile_all(pool: Executor, rig: floor_bench.Rig, seconds: float, out: Path) -> None:
-    """Warm every app up, then profile each during `seconds` of one-seat holds."""
+def profile_all(
+    pool: Executor, rig: floor_bench.Rig, seconds: float, out: Path, op: str = "hold 1 seat"
+) -> None:
+    """Warm every app up, then profile each during `seconds` of `op` (one-seat holds)."""
     hall = floor_bench._hall(rig, "hold+pay")
     for target in rig.targets:
         for scenario, length in (("hold_pay", 1.0), ("seats", 0.5)):
@@ -28,14 +31,17 @@ def profile_all(pool: Executor, rig: floor_bench.Rig, seconds: float, out: Path)
     for target in rig.targets:
         name = target.app.replace(" (before)", "_before")
         spy = profile.start(target.app_pid, seconds, out / f"{name}.txt", "raw")
-        hall = floor_bench._hall(rig, "hold 1 seat")
+        hall = floor_bench._hall(rig, op)
         started = cpu(target.app_pid, None)["app"]
+        scenario = floor_bench.SCENARIO[op]
         outcome = pool.submit(
-            run_load, Load("hold1", target.url, seconds, 64, rig.tokens, hall)
+            run_load, Load(scenario, target.url, seconds, 64, rig.tokens, hall)
         ).result()
-        holds = max(1, outcome.ok + outcome.conflicts + outcome.errors)
-        spent = (cpu(target.app_pid, None)["app"] - started) * 1000 / holds
-        print(f"{target.app}: {outcome.ok} held, {outcome.conflicts} 409, app {spent:.3f} ms/hold")
+        ops = max(1, outcome.ok + outcome.conflicts + outcome.errors)
+        spent = (cpu(target.app_pid, None)["app"] - started) * 1000 / ops
+        print(
+            f"{target.app}: {op}: {outcome.ok} ok, {outcome.conflicts} 409, app {spent:.3f} ms/op"
+        )
         if spy is not None:
             spy.wait(timeout=60)
 
@@ -46,9 +52,10 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--before", type=Path, help="also regional_api from this source tree")
+    parser.add_argument("--op", default="hold 1 seat", choices=list(floor_bench.SCENARIO))
     args = parser.parse_args()
     options = floor_bench.Options(
-        seconds=args.seconds, routed=False, before=args.before, ops=("hold 1 seat",)
+        seconds=args.seconds, routed=False, before=args.before, ops=(args.op,)
     )
     context = multiprocessing.get_context("spawn")
     with (
@@ -56,7 +63,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-hold-profiles-") as tmp,
         floor_bench.system(Path(tmp), options) as rig,
     ):
-        profile_all(pool, rig, args.seconds, args.out)
+        profile_all(pool, rig, args.seconds, args.out, args.op)
 
 
 if __name__ == "__main__":

@@ -51,14 +51,32 @@ STAGES: list[tuple[str, Rule]] = [
     ),
     (
         "checks and context: token, key, card, payment id",
-        _any("payment_context", "check_card", "Floor.claims", "new_id", "is_local"),
+        _any(
+            "payment_context",
+            "hold_context (regional_api",
+            "check_card",
+            "Floor.claims",
+            "new_id",
+            "is_local",
+        ),
     ),
     (
         "reading and validating the body",
-        _any("Request.body", "Request.json", "request_body_to_args", "ModelField.validate"),
+        _any(
+            "Request.body",
+            "Request.json",
+            "request_body_to_args",
+            "ModelField.validate",
+            "_valid_body (common",
+            "_read_body (common",
+        ),
     ),
     ("FastAPI dependency resolution", _any("solve_dependencies")),
-    ("endpoint Python: parameters, ticket codes, the rest", _any("run_endpoint_function")),
+    (
+        "endpoint Python: parameters, ticket codes, the rest",
+        # FastAPI's call of the endpoint, or the lean handlers' (common/routing.py `lean`)
+        _any("run_endpoint_function", "lean_payment.<locals>", "lean_hold.<locals>"),
+    ),
     ("sending the response", _any("Response.__call__")),
     ("routing: route match, handler call", _any("Router.__call__", "APIRouter.app")),
     (

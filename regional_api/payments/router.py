@@ -1,18 +1,19 @@
 """Payment endpoints: pay a reservation, read a payment, list its payments and tickets."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from common.auth import Claims, authenticates, optional_claims, require_claims
 from common.db import Conn, HotPool
 from common.ids import is_local
 from common.observability import stepped_aside
-from common.routing import matched_first
+from common.routing import lean
 from regional_api.clock import Clock, get_clock
 from regional_api.config import RegionalSettings, SettingsDep, get_settings
 from regional_api.db import SessionDep, get_pool
@@ -103,10 +104,17 @@ PAYMENT_PARAMETERS = [
 async def payment_context(request: Request) -> PaymentContext:
     """The context of a payment, in one dependency (see `hold_context`): token, then key."""
     claims = await require_claims(await optional_claims(request))
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    # Without a key its path is never read (`Idempotency.bind`), and `request.url` is not free.
+    idem = (
+        await idempotency(request, claims, key)
+        if key is not None
+        else Idempotency(None, claims.sub, request.scope["path"])
+    )
     return PaymentContext(
         reservation_id=request.path_params["reservation_id"],
         claims=claims,
-        idem=await idempotency(request, claims, request.headers.get(IDEMPOTENCY_KEY_HEADER)),
+        idem=idem,
         pool=await get_pool(request),
         clock=await get_clock(request),
         settings=await get_settings(request),
@@ -117,6 +125,16 @@ async def payment_context(request: Request) -> PaymentContext:
 
 
 PaymentContextDep = Annotated[PaymentContext, Depends(payment_context)]
+PaymentEndpoint = Callable[[PaymentCreate, PaymentContext], Awaitable[Response]]
+
+
+def lean_payment(endpoint: PaymentEndpoint) -> PaymentEndpoint:
+    """Serve the endpoint's valid JSON bodies without FastAPI's resolution (common.routing)."""
+
+    async def handler(request: Request, body: PaymentCreate) -> Response:
+        return await endpoint(body, await payment_context(request))
+
+    return lean(PaymentCreate, handler)(endpoint)
 
 
 @router.post(
@@ -135,7 +153,7 @@ PaymentContextDep = Annotated[PaymentContext, Depends(payment_context)]
         },
     },
 )
-@matched_first
+@lean_payment
 async def pay_reservation(body: PaymentCreate, pay: PaymentContextDep) -> JSONResponse:
     """Pay a held reservation; the amount comes from its seats, tickets come back on success."""
     reservation_id, settings, provider = pay.reservation_id, pay.settings, pay.provider

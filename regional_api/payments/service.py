@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Conn, HotPool, fetch, fetch_one, run, session_connection
 from common.ids import new_id
+from common.observability import log_fields
 from regional_api.idempotency.service import Key, Stored, check_used
 from regional_api.payments import statements as sql
 from regional_api.payments.errors import (
@@ -294,20 +295,16 @@ def record(payment: PaymentRecord) -> None:
     _payments(payment.method, payment.status).inc()
     if payment.status == "completed":
         _revenue(payment.currency).inc(payment.amount_minor)
-    log.info(
-        "payment",
-        extra={
-            "fields": {
-                "payment_id": payment.id,
-                "reservation_id": payment.reservation_id,
-                "method": payment.method,
-                "status": payment.status,
-                "amount_minor": payment.amount_minor,
-                "currency": payment.currency,
-                "failure_reason": payment.failure_reason,
-            }
-        },
-    )
+    fields = {
+        "payment_id": payment.id,
+        "reservation_id": payment.reservation_id,
+        "method": payment.method,
+        "status": payment.status,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+        "failure_reason": payment.failure_reason,
+    }
+    log_fields(log, "payment", fields)
 
 
 async def tickets_of(session: AsyncSession, reservation_id: str) -> list[Ticket]:

@@ -1,6 +1,8 @@
 """The observability middleware: sampled access log, request ids, metrics by route template."""
 
 import asyncio
+import io
+import json
 import logging
 import re
 
@@ -9,7 +11,7 @@ import pytest
 from fastapi import FastAPI, Response
 from prometheus_client import REGISTRY
 
-from common.observability import AccessLog, instrument, ops_router
+from common.observability import AccessLog, JsonFormatter, instrument, log_fields, ops_router
 from global_api.config import GlobalSettings
 from regional_api.config import RegionalSettings
 from regional_api.main import create_app
@@ -104,3 +106,24 @@ def test_the_services_take_the_policy_from_their_settings() -> None:
         if getattr(m.cls, "__name__", "") == "ObservabilityMiddleware"
     )
     assert observability.kwargs["access_log"] == AccessLog(7, 80.0)
+
+
+def test_a_fields_line_is_the_line_logger_info_writes() -> None:
+    """`log_fields` skips the caller lookup, not a field: the JSON line is `Logger.info`'s."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("svc"))
+    log = logging.getLogger("test.fields")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    fields = {"method": "POST", "status": 201, "ms": 612.5, "reason": None}
+    try:
+        log.info("request", extra={"fields": fields})
+        log_fields(log, "request", fields)
+        log.setLevel(logging.WARNING)
+        log_fields(log, "request", fields)  # below the logger's level: nothing
+    finally:
+        log.removeHandler(handler)
+    first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert {**first, "ts": None} == {**second, "ts": None}
+    assert (second["msg"], second["status"], second["reason"]) == ("request", 201, None)

@@ -1,10 +1,15 @@
 """What keeps a payment's app CPU down, and what it must keep: one task, no parsed parameters."""
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
+from typing import Any
 
+import fastapi.routing
 import pytest
 from fastapi.routing import APIRoute
+from starlette.datastructures import URL
+from starlette.requests import HTTPConnection
 
 from regional_api.payments import router as payments
 from regional_api.payments.provider import (
@@ -102,3 +107,97 @@ def test_a_replayed_payment_is_the_same_bytes(
     assert (first.status_code, again.status_code) == (status, status)
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.content == first.content
+
+
+def test_a_payment_with_a_valid_body_resolves_no_dependency(
+    live: Live, show: ShowSeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A valid payment goes to the lean handler (common.routing.lean), keyed or not."""
+    resolved: list[str] = []
+    solve = fastapi.routing.solve_dependencies  # type: ignore[attr-defined]
+
+    async def counted(**kwargs: Any) -> Any:
+        resolved.append(kwargs["request"].url.path)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    user = live.issuer.headers(sub=USER)
+    body = {"method": "card", "card_number": GOOD_CARD}
+    first = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
+    second = hold(live.dsn, show, ["A2"], user_id=USER, now=live.now())
+    keyed = user | {"Idempotency-Key": "lean-pay-1"}
+    assert (
+        live.client.post(f"/reservations/{first}/payments", json=body, headers=user).status_code
+        == 201
+    )
+    assert (
+        live.client.post(f"/reservations/{second}/payments", json=body, headers=keyed).status_code
+        == 201
+    )
+    assert resolved == []
+    # An invalid body is FastAPI's to refuse, with its own resolution and error body.
+    bad = live.client.post(f"/reservations/{first}/payments", json={"method": "x"}, headers=user)
+    assert bad.status_code == 422
+    assert resolved == [f"/reservations/{first}/payments"]
+
+
+class _Lines(logging.Handler):
+    """The records one logger handles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record."""
+        self.records.append(record)
+
+
+def test_every_payment_writes_its_line(live: Live, show: ShowSeed) -> None:
+    """The `payment` line (the logs' audit trail) is written for each attempt, paid or refused."""
+    lines = _Lines()
+    log = logging.getLogger("payments")
+    log.addHandler(lines)
+    user = live.issuer.headers(sub=USER)
+    try:
+        for seat, card in (("A1", GOOD_CARD), ("A2", CARD_DECLINED)):
+            rid = hold(live.dsn, show, [seat], user_id=USER, now=live.now())
+            body = {"method": "card", "card_number": card}
+            live.client.post(f"/reservations/{rid}/payments", json=body, headers=user)
+    finally:
+        log.removeHandler(lines)
+    fields = [r.fields for r in lines.records if r.msg == "payment"]  # type: ignore[attr-defined]
+    assert [(f["status"], f["failure_reason"]) for f in fields] == [
+        ("completed", None),
+        ("failed", "card_declined"),
+    ]
+    assert all(f["payment_id"].startswith("pay-") and f["amount_minor"] > 0 for f in fields)
+
+
+def test_an_unkeyed_payment_builds_no_url(
+    live: Live, show: ShowSeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an Idempotency-Key its path is never read, so `request.url` is not built."""
+    built: list[str] = []
+    url = HTTPConnection.url
+
+    def counted(self: HTTPConnection) -> URL:
+        built.append(self.scope["path"])
+        return url.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    monkeypatch.setattr(HTTPConnection, "url", property(counted))
+    user = live.issuer.headers(sub=USER)
+    body = {"method": "card", "card_number": GOOD_CARD}
+    first = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())
+    assert (
+        live.client.post(f"/reservations/{first}/payments", json=body, headers=user).status_code
+        == 201
+    )
+    assert built == []
+    second = hold(live.dsn, show, ["A2"], user_id=USER, now=live.now())
+    keyed = user | {"Idempotency-Key": "url-1"}
+    assert (
+        live.client.post(f"/reservations/{second}/payments", json=body, headers=keyed).status_code
+        == 201
+    )
+    assert built == [f"/reservations/{second}/payments"]

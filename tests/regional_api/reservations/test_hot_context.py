@@ -6,10 +6,11 @@ import httpx
 import pytest
 
 from harness import tokens
-from tests.regional_api.factories import ShowSeed
+from tests.regional_api.factories import GOOD_CARD, ShowSeed
 
 BAD_KEY = {"Idempotency-Key": "has a space"}
 UNKNOWN_RESERVATION = "res-eu-west-0000000000000000000000"
+CARD = {"method": "card", "card_number": GOOD_CARD}
 
 
 def _cases(show: ShowSeed, issuer: tokens.TestIssuer) -> list[tuple[str, dict[str, Any], Any]]:
@@ -34,6 +35,10 @@ def _cases(show: ShowSeed, issuer: tokens.TestIssuer) -> list[tuple[str, dict[st
         (holds, {"Authorization": "Basic abc"} | BAD_KEY, {"seat_ids": [1]}),
         (holds, user | BAD_KEY, {"seat_ids": [1]}),
         (f"/shows/{show.show_id}/best-available", user | BAD_KEY, {"count": 2}),
+        (f"/reservations/{UNKNOWN_RESERVATION}/payments", BAD_KEY, CARD),
+        (f"/reservations/{UNKNOWN_RESERVATION}/payments", user | BAD_KEY, CARD),
+        ("/reservations/res-us-east-k3v9q2m8x7p4/payments", user, CARD),
+        (f"/reservations/{UNKNOWN_RESERVATION}/payments", user, CARD),
     ]
 
 
@@ -55,6 +60,10 @@ EXPECTED = [
     (401, "unauthorized"),
     (422, "invalid_idempotency_key"),
     (422, "invalid_idempotency_key"),
+    (401, "unauthorized"),
+    (422, "invalid_idempotency_key"),
+    (404, "reservation_not_found"),
+    (404, "reservation_not_found"),
 ]
 
 
