@@ -108,7 +108,7 @@ def test_an_ask_for_the_pass_at_ones_turn_is_served_before_earlier_queued_joins(
     rooms = live.app.state.waiting_rooms
     wait_until(lambda: show.show_id in rooms.lines and rooms.lines[show.show_id].admitted_through)
     ticket = passes.issue_ticket(
-        secret.encode(), show_id=show.show_id, user_id="user-asker", rank=1
+        secret.encode(), show_id=show.show_id, user_id="user-asker", number=passes.LATER + 1
     )
     line = f"{live.client.base_url}/shows/{show.show_id}/line"
     done: list[str] = []  # in the order the answers came
