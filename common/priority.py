@@ -10,7 +10,8 @@ A customer in an on-sale's line asks the region only for what its memory answers
 (`regional_api/onsale/polls.py`): its place, with any line ticket, ranked or not. Those asks go
 first too: the one at a customer's turn (for its pass) waited behind the opening's thousand joins
 and delayed each admitted customer by seconds (docs/benchmarks/onsale-line.md, fifth round), and
-the early customers' asks at the draw queued behind them alike (sixth round).
+the early customers' asks at the draw queued behind them alike (sixth round). So does the
+routers' read of a line's state, one for all the watchers of a show.
 """
 
 import re
@@ -22,6 +23,7 @@ _CHECK_IN_PATH = re.compile(r"/cinemas/[^/]+/tickets/validate")
 _HOLD_PATH = re.compile(r"/shows/[^/]+/(?:holds|best-available)")
 _SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
 _LINE_PATH = re.compile(r"/shows/[^/]+/line")
+_LINE_STATE_PATH = re.compile(r"/shows/[^/]+/line/state")
 _ADMISSION_PASS = b"x-admission-pass"
 _LINE_TICKET = b"x-line-ticket"
 # `<number>.<HMAC-SHA256, base64url without padding>`: a pass's number is its expiry epoch
@@ -39,6 +41,8 @@ def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
     """Whether a request pays, checks in, or is an admitted customer's hold or map, or a line poll."""
     if pays(method, path) or (method == "POST" and _CHECK_IN_PATH.fullmatch(path) is not None):
         return True
+    if method == "GET" and _LINE_STATE_PATH.fullmatch(path) is not None:
+        return True  # the routers' one read of a line for all its watchers
     if method == "GET" and _LINE_PATH.fullmatch(path) is not None:
         return any(name == _LINE_TICKET and _ticket(value) for name, value in headers)
     if method == "POST":

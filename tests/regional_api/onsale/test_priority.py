@@ -145,3 +145,10 @@ def test_a_poll_with_any_line_ticket_goes_first() -> None:
     assert not finishes_sale("GET", line)
     assert not finishes_sale("POST", line, [(b"x-line-ticket", b"12." + signature)])  # a join
     assert not finishes_sale("GET", line + "/watch", [(b"x-line-ticket", b"12." + signature)])
+
+
+def test_the_routers_read_of_a_lines_state_goes_first() -> None:
+    # One read stands for every watcher of the show: behind the opening's joins, it told the
+    # admitted customers their turn seconds late (docs/benchmarks/onsale-line.md, sixth round).
+    assert finishes_sale("GET", "/shows/show-eu-west-abc/line/state")
+    assert not finishes_sale("POST", "/shows/show-eu-west-abc/line/state")
