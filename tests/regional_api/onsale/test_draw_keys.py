@@ -74,8 +74,8 @@ def test_the_state_marks_admission_in_the_tickets_line_numbers(live: Live, show:
 
     def marked_among_the_early() -> bool:
         now = state(live, show.show_id)
-        through = now["admitted_through"]
-        return 1 <= through < 3 and now["admitted_mark"] == key_of_rank[through]
+        through = int(now["admitted_through"])
+        return 1 <= through < 3 and int(now["admitted_mark"]) == key_of_rank[through]
 
     wait_until(marked_among_the_early)
     assert state(live, show.show_id)["early_count"] == 3
