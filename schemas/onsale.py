@@ -74,8 +74,8 @@ class LineStatus(ResponseModel):
 class LineProgress(ResponseModel):
     """A show's line as everyone may see it: each customer works out its own place from it.
 
-    `version` changes only when every waiting customer must hear it (the draw, the sell-out,
-    the on-sale set or dropped); the rest is how far admission has gone (`admitted_mark` in the
+    `version` changes only when every waiting customer must hear it (the sell-out, the on-sale
+    set, moved or dropped; not the draw: an early customer's number is its draw key); the rest is how far admission has gone (`admitted_mark` in the
     line numbers of the tickets).
     """
 

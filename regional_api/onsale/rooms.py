@@ -95,8 +95,10 @@ def progress(show_id: str, row: Any, *, sold_out: bool) -> LineProgress:
     waiting = row.next_rank - row.admitted_through if row.shuffled else row.early_count
     return LineProgress(
         show_id=show_id,
-        # Only what every waiting customer must hear: the opening, the draw, the sell-out.
-        version=f"{opens}.{int(row.shuffled)}.{int(sold_out)}",
+        # Only what every waiting customer must hear: the opening and the sell-out. Not the
+        # draw: each early customer has its number (its draw key) from its join, and a thousand
+        # watches answered at once at the opening delayed the first batch's news of its turn.
+        version=f"{opens}.{int(sold_out)}",
         waiting_room=True,
         opens_at=row.opens_at,
         drawn=row.shuffled,

@@ -26,6 +26,9 @@ function lineNumber(ticket) {
 
 // A later arrival's line number is LATER + its rank; an early one's is its draw key, below it.
 const LATER = 1e12;
+// The draw answers no watch (an early customer has its number): once past the opening, spread
+// over these milliseconds, the page reads the drawn line's state to show its estimate.
+const OPENING_SPREAD_MS = [500, 5000];
 
 /** How far admission has gone in line numbers (`admitted_through` from an older region). */
 function mark(state) {
@@ -79,6 +82,7 @@ export class WaitingRoom {
     this.version = "";
     this.line = null; // the line's public state as the watch last answered it
     this.watching = null; // the held watch's AbortController
+    this.opening = null; // the timer of the read of the line's state after the opening
   }
 
   async enter(show) {
@@ -109,7 +113,9 @@ export class WaitingRoom {
 
   leave() {
     clearTimeout(this.timer);
+    clearTimeout(this.opening);
     this.timer = null;
+    this.opening = null;
     if (this.watching) this.watching.abort();
     this.watching = null;
   }
@@ -174,6 +180,7 @@ export class WaitingRoom {
     }
     const params = new URLSearchParams({ seen: this.version });
     if (number != null) params.set("until", String(untilOf(number, status.position, last)));
+    if (number != null && number < LATER && !(last && last.drawn)) this.atOpening(status);
     const controller = new AbortController();
     this.watching = controller;
     let state;
@@ -221,6 +228,20 @@ export class WaitingRoom {
     if (position != null) moved.estimated_wait_seconds = estimate(state, position);
     this.render(moved);
     this.watch(moved);
+  }
+
+  /** Once, a few seconds past the opening, re-read the line's state (the draw is no news). */
+  atOpening(status) {
+    if (this.opening != null || !status.opens_at) return;
+    const [least, most] = OPENING_SPREAD_MS;
+    const delay = Math.max(0, Date.parse(status.opens_at) - Date.now()) + least + Math.random() * (most - least);
+    this.opening = setTimeout(() => {
+      if (!this.watching) return; // asking the region, or done: nothing to refresh
+      this.watching.abort();
+      this.watching = null;
+      this.version = ""; // answered at once with the state as the router last read it
+      this.watch(status);
+    }, delay);
   }
 
   render(status) {
