@@ -6,12 +6,12 @@ regional replicas admit them ahead of new work (new holds, joins of a line, sear
 A customer the waiting room let in carries an admission pass: their holds and their seat map
 go ahead of the line's joins and polls too. The pass is only looked at here (well formed, not
 expired: no secret, no lookup); the endpoint verifies it, so a forged one buys a quick 403.
-A customer on the router's watch (whose read of the line's state goes first already) asks for
-its pass when the watch says its number came up: that ask, a poll with a ranked line ticket,
-goes first too, or the opening's joins delay each admitted customer by seconds
-(docs/benchmarks/onsale-line.md, fifth round); a poll not at its turn is answered from the
-replica's memory. The early customers' asks for their rank at the draw (an unranked ticket, a
-thousand at once) do not: they would crowd out the holds and payments.
+A customer in an on-sale's line asks the region only for what its memory answers in ~46 us
+(`regional_api/onsale/polls.py`): its place, with any line ticket, ranked or not. Those asks go
+first too: the one at a customer's turn (for its pass) waited behind the opening's thousand joins
+and delayed each admitted customer by seconds (docs/benchmarks/onsale-line.md, fifth round), and
+the early customers' asks at the draw queued behind them alike (sixth round). So does the
+routers' read of a line's state, one for all the watchers of a show.
 """
 
 import re
@@ -23,11 +23,13 @@ _CHECK_IN_PATH = re.compile(r"/cinemas/[^/]+/tickets/validate")
 _HOLD_PATH = re.compile(r"/shows/[^/]+/(?:holds|best-available)")
 _SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
 _LINE_PATH = re.compile(r"/shows/[^/]+/line")
+_LINE_STATE_PATH = re.compile(r"/shows/[^/]+/line/state")
 _ADMISSION_PASS = b"x-admission-pass"
 _LINE_TICKET = b"x-line-ticket"
 # `<number>.<HMAC-SHA256, base64url without padding>`: a pass's number is its expiry epoch
-# (regional_api/onsale/passes.py), a ranked line ticket's its rank (before the draw it is `-`).
-_NUMBERED = re.compile(rb"([0-9]{1,12})\.[A-Za-z0-9_-]{43}")
+# (regional_api/onsale/passes.py), a line ticket's its line number (`-` in an older ticket).
+_NUMBERED = re.compile(rb"([0-9]{1,13})\.[A-Za-z0-9_-]{43}")
+_TICKET = re.compile(rb"(?:[0-9]{1,13}|-)\.[A-Za-z0-9_-]{43}")
 
 
 def pays(method: str, path: str) -> bool:
@@ -36,11 +38,13 @@ def pays(method: str, path: str) -> bool:
 
 
 def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
-    """Whether a request pays, checks in, or is an admitted (or called) customer's hold, map or ask."""
+    """Whether a request pays, checks in, or is an admitted customer's hold or map, or a line poll."""
     if pays(method, path) or (method == "POST" and _CHECK_IN_PATH.fullmatch(path) is not None):
         return True
+    if method == "GET" and _LINE_STATE_PATH.fullmatch(path) is not None:
+        return True  # the routers' one read of a line for all its watchers
     if method == "GET" and _LINE_PATH.fullmatch(path) is not None:
-        return any(name == _LINE_TICKET and _ranked(value) for name, value in headers)
+        return any(name == _LINE_TICKET and _ticket(value) for name, value in headers)
     if method == "POST":
         admitted = _HOLD_PATH.fullmatch(path) is not None
     else:
@@ -48,9 +52,9 @@ def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
     return admitted and any(name == _ADMISSION_PASS and _current(value) for name, value in headers)
 
 
-def _ranked(ticket: bytes) -> bool:
-    """Whether a line ticket looks like one with a place in line (not checked: the replica does)."""
-    return _NUMBERED.fullmatch(ticket) is not None
+def _ticket(ticket: bytes) -> bool:
+    """Whether a line ticket looks like one (not checked: the replica does)."""
+    return _TICKET.fullmatch(ticket) is not None
 
 
 def _current(admission_pass: bytes) -> bool:

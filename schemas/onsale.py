@@ -74,8 +74,9 @@ class LineStatus(ResponseModel):
 class LineProgress(ResponseModel):
     """A show's line as everyone may see it: each customer works out its own place from it.
 
-    `version` changes only when every waiting customer must hear it (the draw, the sell-out,
-    the on-sale set or dropped); the rest is how far admission has gone.
+    `version` changes only when every waiting customer must hear it (the sell-out, the on-sale
+    set, moved or dropped; not the draw: an early customer's number is its draw key); the rest is how far admission has gone (`admitted_mark` in the
+    line numbers of the tickets).
     """
 
     show_id: str
@@ -83,7 +84,13 @@ class LineProgress(ResponseModel):
     waiting_room: bool
     opens_at: datetime | None = None
     drawn: bool = Field(False, description="the early customers have their places")
-    admitted_through: int = Field(0, description="line numbers up to this one are admitted")
+    admitted_through: int = Field(0, description="ranks up to this one are admitted")
+    admitted_mark: int = Field(
+        0,
+        description="line numbers (a line ticket's) up to this one are admitted: an early"
+        " customer's is its draw key (below 10^12), a later one's 10^12 + its rank",
+    )
+    early_count: int = Field(0, description="customers the draw ranked (0 before it)")
     line_length: int = 0
     admit_rate: float = 0.0
     max_admit_per_second: float = 0.0

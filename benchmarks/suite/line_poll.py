@@ -37,7 +37,9 @@ async def _cost(rounds: int) -> dict[str, float]:
     rooms = app.state.waiting_rooms
     rooms.secret, app.state.pool = b"bench-secret", None
     rooms.lines[show_id] = Line(now, True, 0, 2000, 10, 25.0, 100.0, False, 300, 20.0, 1e12)
-    ticket = passes.issue_ticket(rooms.secret, show_id=show_id, user_id="user-1", rank=500)
+    ticket = passes.issue_ticket(
+        rooms.secret, show_id=show_id, user_id="user-1", number=passes.LATER + 500
+    )
     headers = [
         (b"authorization", issuer.headers(sub="user-1")["Authorization"].encode()),
         (b"x-line-ticket", ticket.encode()),

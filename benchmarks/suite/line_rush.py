@@ -3,8 +3,9 @@
 Half the customers arrive before the opening (they are ranked at random at the opening), the
 rest over the two seconds after it (ranked by arrival). As the seat picker does, each joins,
 then holds the router's watch of the line (`router/proxy/watch.py`) and works out its place from
-its ticket's line number; it asks the region (`GET .../line` with its ticket) only when the watch
-says the line was drawn or admission reached its number, and stops when the watch says sold out.
+its ticket's line number (an early customer's is its draw key, known from its join); it asks the
+region (`GET .../line` with its ticket) only when the watch says admission reached its number,
+not at the draw, and stops when the watch says sold out.
 Once admitted it holds two seats with its pass (its pick, else the best pair left) and pays.
 """
 
@@ -22,7 +23,8 @@ from schemas.onsale import LINE_TICKET_HEADER as TICKET
 
 PROVIDER_MS = 300.0  # REGIONAL_PAYMENT_PROVIDER_LATENCY_MS of the stack
 NEAR_FRONT = 2000  # positions whose watches do not wait for a shared connection
-DRAW_SPREAD_S = 1.0  # as the seat picker spreads its ask at the draw (waiting-room.js)
+DRAW_SPREAD_S = 1.0  # as the seat picker spreads an unranked ticket's ask at the draw
+LATER = 10**12  # a later arrival's line number is this + its rank (`regional_api/onsale/passes`)
 PAY_TRIES = 5
 ROUTER_REFUSALS = ("region_overloaded", "region_unavailable")
 
@@ -107,6 +109,33 @@ def _line_number(ticket: str | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _mark(state: dict[str, Any]) -> int:
+    """How far admission has gone in line numbers (`admitted_through` from an older region)."""
+    return int(state.get("admitted_mark", state["admitted_through"]))
+
+
+def _position(number: int, state: dict[str, Any] | None) -> int | None:
+    """A customer's position: a later arrival's exact, an early one's estimated from its key."""
+    if state is None or not state["drawn"]:
+        return None
+    if number >= LATER:
+        return number - LATER - int(state["admitted_through"])
+    # Keys are uniform below LATER: the key's share of the drawn line is about its rank.
+    return max(
+        1, round(number / LATER * int(state["early_count"])) - int(state["admitted_through"])
+    )
+
+
+def _until(number: int, state: dict[str, Any] | None) -> int:
+    """The line number to be told at: where the wait has halved, else the customer's own."""
+    position = _position(number, state)
+    if state is None or position is None or position <= 1:
+        return number
+    if number >= LATER:
+        return number - (position - 1) // 2
+    return number - max(0, number - _mark(state) - 1) // 2  # halfway in keys
+
+
 async def _wait_in_line(
     watch: tuple[Any, Any],
     rush: LineRush,
@@ -115,16 +144,25 @@ async def _wait_in_line(
     ticket: str | None,
     seen: str,
 ) -> tuple[str, str]:
-    """Hold watches until the line has news for this customer: (version, "ask" or "sold_out")."""
+    """Hold watches until the line has news for this customer: (version, "ask" or "sold_out").
+
+    A customer numbered by its ticket (an early one by its draw key) asks nothing at the draw:
+    only when admission reached its number.
+    """
     path = f"/shows/{rush.hall.show_ids[0]}/line/watch"
-    rank, position = _line_number(ticket), place.get("position")
+    number, state = _line_number(ticket), None
     while time.time() - rush.opens_at <= rush.patience_s:
         query = f"?seen={seen}"
-        if rank is not None and position is not None:
-            query += f"&until={rank - max(0, position - 1) // 2}"  # when the wait has halved
+        if number is not None:
+            query += f"&until={_until(number, state)}"
         tally.watches += 1
-        http = watch[0] if position is not None and position <= NEAR_FRONT else watch[1]
-        status, state, _ = await _request(http, tally, "GET", path + query, {}, label="WATCH")
+        position = place.get("position")
+        if number is not None and state is not None:
+            position = _position(number, state)
+        near = position is not None and position <= NEAR_FRONT
+        status, state, _ = await _request(
+            watch[0] if near else watch[1], tally, "GET", path + query, {}, label="WATCH"
+        )
         if status != 200:
             tally.watches_5xx += status == 0 or status >= 500
             await asyncio.sleep(1.0)
@@ -133,16 +171,16 @@ async def _wait_in_line(
         seen = state["version"]
         if state["sold_out"]:
             return seen, "sold_out"
-        if rank is None and state["drawn"]:
-            # Every early customer hears the draw at once: spread their asks for a rank.
-            await asyncio.sleep(random.random() * DRAW_SPREAD_S)
+        if not state["waiting_room"]:
             return seen, "ask"
-        if news or not state["waiting_room"]:
-            return seen, "ask"
-        if rank is not None:
-            position = rank - state["admitted_through"]
-            if position <= 0:
+        if number is None:  # an older, unranked ticket: ask for a number at the draw
+            if state["drawn"]:
+                await asyncio.sleep(random.random() * DRAW_SPREAD_S)
                 return seen, "ask"
+            if news:
+                return seen, "ask"
+        elif state["drawn"] and _mark(state) >= number:
+            return seen, "ask"
     return seen, "ask"
 
 

@@ -78,10 +78,10 @@ async def _from_memory(scope: Scope, show_id: str) -> bytes | None:
     except AppError:  # the endpoint answers the 401
         return None
     rooms = state.waiting_rooms
-    valid, rank = passes.ticket_rank(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)
+    valid, number = passes.ticket_number(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)
     if not valid:
         return None
-    rank, ticket = rooms.ranked(show_id, claims.sub, rank, ticket)
+    rank = rooms.ranked(show_id, claims.sub, number)
     now = state.clock.now()
     status = service.place_from_line(line, show_id=show_id, rank=rank, ticket=ticket, now=now)
     if status is None:

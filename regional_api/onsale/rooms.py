@@ -54,6 +54,7 @@ class Line:
     unsold: int  # seats free or held (a lapsed hold counts as free)
     sell_rate: float  # unsold seats gone per second: the newest reading, or the decayed peak
     read_at: float  # time.monotonic() of the reading
+    admitted_mark: int = 0  # how far admission has gone in line numbers (`passes.line_number`)
 
     @property
     def waiting(self) -> int:
@@ -82,6 +83,7 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
         unsold=unsold,
         sell_rate=rate,
         read_at=read_at,
+        admitted_mark=row.admitted_mark,
     )
 
 
@@ -93,12 +95,16 @@ def progress(show_id: str, row: Any, *, sold_out: bool) -> LineProgress:
     waiting = row.next_rank - row.admitted_through if row.shuffled else row.early_count
     return LineProgress(
         show_id=show_id,
-        # Only what every waiting customer must hear: the opening, the draw, the sell-out.
-        version=f"{opens}.{int(row.shuffled)}.{int(sold_out)}",
+        # Only what every waiting customer must hear: the opening and the sell-out. Not the
+        # draw: each early customer has its number (its draw key) from its join, and a thousand
+        # watches answered at once at the opening delayed the first batch's news of its turn.
+        version=f"{opens}.{int(sold_out)}",
         waiting_room=True,
         opens_at=row.opens_at,
         drawn=row.shuffled,
         admitted_through=row.admitted_through,
+        admitted_mark=row.admitted_mark,
+        early_count=row.early_count if row.shuffled else 0,
         line_length=max(0, int(waiting)),
         admit_rate=round(float(row.admit_rate), 2),
         max_admit_per_second=float(row.max_admit_per_second),
@@ -131,7 +137,8 @@ class WaitingRooms:
         self.lines: dict[str, Line] = {}
         self.secret = b""
         # The draw of each drawn line, read once: the early customers' ranks by customer, so
-        # their first poll after the opening needs no database round trip either.
+        # their polls after the opening (a ticket numbered by the draw key) need no database
+        # round trip either.
         self.draws: dict[str, dict[str, int]] = {}
 
     async def load(self, pool: HotPool) -> None:
@@ -152,16 +159,16 @@ class WaitingRooms:
         self.shows = frozenset(self.lines)
         self.draws = draws
 
-    def ranked(
-        self, show_id: str, user_id: str, rank: int | None, ticket: str
-    ) -> tuple[int | None, str]:
-        """The rank and ticket of a ticket's holder: an early one's rank from the draw, once drawn."""
-        if rank is not None:
-            return rank, ticket
-        drawn = self.draws.get(show_id, {}).get(user_id)
-        if drawn is None:
-            return None, ticket
-        return drawn, passes.issue_ticket(self.secret, show_id=show_id, user_id=user_id, rank=drawn)
+    def ranked(self, show_id: str, user_id: str, number: int | None) -> int | None:
+        """The rank of a ticket's line number: a later arrival's in it, an early one's by the draw.
+
+        None when only the database can say: an unranked (older) ticket, or a draw not read yet.
+        """
+        if number is None:
+            return None
+        if number >= passes.LATER:
+            return number - passes.LATER
+        return self.draws.get(show_id, {}).get(user_id)
 
     def fresh(self, show_id: str) -> Line | None:
         """A waiting room's counters if they were read recently enough to answer a poll."""

@@ -107,11 +107,13 @@ async def my_place(
     # With a ticket the poll is mostly answered before this endpoint (`onsale/polls.py`).
     now, line = clock.now(), rooms.fresh(show_id)
     if ticket is not None and line is not None:
-        valid, rank = passes.ticket_rank(rooms.secret, ticket, show_id=show_id, user_id=claims.sub)
+        valid, number = passes.ticket_number(
+            rooms.secret, ticket, show_id=show_id, user_id=claims.sub
+        )
         if not valid:
             POLLS.labels("refused").inc()
             raise LineTicketInvalid(show_id)
-        rank, ticket = rooms.ranked(show_id, claims.sub, rank, ticket)
+        rank = rooms.ranked(show_id, claims.sub, number)
         status = service.place_from_line(line, show_id=show_id, rank=rank, ticket=ticket, now=now)
         if status is not None:
             POLLS.labels("memory").inc()

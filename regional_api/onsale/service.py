@@ -123,8 +123,9 @@ def _place(
                 secret, show_id=show_id, user_id=user_id, expires_at=row.expires_at
             )
     else:
+        number = passes.line_number(rank=row.rank, draw_key=row.draw_key)
         status.line_ticket = passes.issue_ticket(
-            secret, show_id=show_id, user_id=user_id, rank=row.rank
+            secret, show_id=show_id, user_id=user_id, number=number
         )
         _estimate(status, rank=row.rank, counters=row, line=line, now=now)
     return status
@@ -136,7 +137,7 @@ def place_from_line(
     """Where the holder of a line ticket stands, from the replica's counters alone.
 
     None when only the database can say: the customer's place has come up (the pass, or a
-    window that is over), or the line was drawn after the ticket (its rank).
+    window that is over), or the line was drawn and the rank is not known here.
     """
     status = LineStatus(
         show_id=show_id, state=LineState.waiting, opens_at=line.opens_at, line_length=line.waiting

@@ -1,10 +1,15 @@
-"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0006-0010)."""
+"""The SQL of on-sales and their waiting room (psycopg; the line functions are in 0006-0011)."""
 
 # A line's counts live in its sequence (migration 0010): before the draw the joins so far, after
 # it the last rank given; the row keeps the count of the draw (`early_count`). ONSALE, PLACE
 # and WAITING_ROOMS read them so, from an on-sale `o`.
 _COUNTS = """CASE WHEN o.shuffled THEN o.early_count ELSE line_count(o.show_id) END AS early_count,
   CASE WHEN o.shuffled THEN line_count(o.show_id) ELSE 0 END AS next_rank"""
+
+# How far admission has gone in the tickets' line numbers (`line_admitted_mark`, migration 0011).
+_MARK = (
+    "line_admitted_mark(o.show_id, o.shuffled, o.early_count, o.admitted_through) AS admitted_mark"
+)
 
 SET_ONSALE = """
 INSERT INTO onsales (show_id, opens_at, waiting_room, window_seconds, max_admit_per_second,
@@ -32,7 +37,7 @@ SELECT s.id AS show_id, o.opens_at, coalesce(o.waiting_room, false) AS waiting_r
   coalesce(o.window_seconds, 0) AS window_seconds,
   coalesce(o.max_admit_per_second, 0) AS max_admit_per_second,
   coalesce(o.shuffled, false) AS shuffled, {_COUNTS},
-  coalesce(o.admitted_through, 0) AS admitted_through,
+  coalesce(o.admitted_through, 0) AS admitted_through, {_MARK},
   coalesce(o.admit_rate, 0) AS admit_rate, o.sold_out_at,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id AND status = 'sold') AS sold,
   (SELECT count(*) FROM show_seats WHERE show_id = s.id
@@ -48,7 +53,7 @@ JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 PLACE = f"""
 SELECT o.opens_at, o.waiting_room, o.shuffled, {_COUNTS}, o.admitted_through,
        o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
-       e.rank, e.admitted_at, e.expires_at
+       e.rank, e.admitted_at, e.expires_at, e.draw_key
 FROM onsales o LEFT JOIN line_entries e ON e.show_id = o.show_id AND e.user_id = %(user_id)s
 WHERE o.show_id = %(show_id)s
 """  # noqa: S608 - constant fragments only
@@ -61,7 +66,7 @@ LEAVE = "DELETE FROM line_entries WHERE show_id = %(show_id)s AND user_id = %(us
 # seats are counted only while the show is not sold out, by its (show_id, ...) key.
 WAITING_ROOMS = f"""
 SELECT o.show_id, o.opens_at, o.shuffled, {_COUNTS},
-       o.admitted_through, o.admit_rate, o.max_admit_per_second, o.sold_out_at,
+       o.admitted_through, {_MARK}, o.admit_rate, o.max_admit_per_second, o.sold_out_at,
        CASE WHEN o.sold_out_at IS NULL THEN
          (SELECT count(*) FROM show_seats ss
           WHERE ss.show_id = o.show_id AND ss.status IN ('free', 'held')) END AS unsold

@@ -98,6 +98,9 @@ def test_waiting_room_admits_to_the_seat_map_then_tells_the_rest_sold_out(
     # Between those, it waits on the router's watch rather than polling the region (with
     # `until=` once it knows its number, unless the opening's first batch already took it in).
     assert watches, "the page never held a watch"
+    # It joined before the opening: its line number is its draw key (below 10^12), which it
+    # watched for, asking nothing at the draw.
+    assert any(re.search(r"[?&]until=[0-9]{1,12}(&|$)", url) for url in watches), watches
     page.get_by_label("Number of seats").select_option("2")
     page.get_by_role("button", name="Hold best seats").click()
     expect(page.get_by_role("heading", name="Your seats are held")).to_be_visible()

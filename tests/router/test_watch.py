@@ -419,3 +419,33 @@ def test_a_router_that_stops_answers_its_watches_so_clients_re_open(
     assert (status, body["version"]) == (200, "v1")
     assert headers.get("connection") == "close"
     assert closed == b""
+
+
+def test_an_early_customers_watch_is_answered_when_the_mark_passes_its_draw_key(
+    routed: str, line: LineUpstream
+) -> None:
+    client = httpx.Client(base_url=routed, timeout=10)
+    key, later = 734_512_009_871, 1_000_000_000_004  # a draw key; 10^12 + rank 4
+    drawn = {"show_id": SHOW, "version": "v2", "drawn": True, "early_count": 900}
+    line.state = drawn | {"admitted_through": 600, "admitted_mark": key - 1}
+
+    async def scenario() -> tuple[Any, bool]:
+        early, _ = await _open_watch(routed, f"{WATCH}?seen=v2&until={key}")
+        _late, late_writer = await _open_watch(routed, f"{WATCH}?seen=v2&until={later}")
+        await asyncio.to_thread(wait_until, lambda: _held(client) == 2)
+        reads = line.reads
+        await asyncio.to_thread(wait_until, lambda: line.reads >= reads + 2)  # not yet its turn
+        assert _held(client) == 2
+        # A rank far below 10^12 in admitted_through: the router compares the mark only.
+        line.state = drawn | {"admitted_through": 601, "admitted_mark": key}
+        answer = await asyncio.wait_for(held_clients.answer(early), 30)
+        await asyncio.sleep(0.5)  # a few reads later, the later arrival's is still held
+        still_held = _held(client) == 1
+        late_writer.close()
+        return answer, still_held
+
+    (status, body, _), still_held = asyncio.run(scenario())
+    assert (status, body["admitted_mark"]) == (200, key)
+    assert still_held
+    assert metric(client, "router_watch_answers_total", reason="moved") == 1
+    assert client.get(WATCH, params={"seen": "v2", "until": "1" * 14}).status_code == 400

@@ -18,10 +18,36 @@ function pollDelay(status) {
   return wait == null ? POLL_MS : Math.min(MAX_POLL_MS, Math.max(POLL_MS, (wait * 1000) / 5));
 }
 
-/** The line number in a line ticket (`<number>.<signature>`); null before the draw. */
+/** The line number in a line ticket (`<number>.<signature>`); null in an older unranked one. */
 function lineNumber(ticket) {
   const text = ticket ? ticket.split(".")[0] : "";
   return /^\d+$/.test(text) ? Number(text) : null;
+}
+
+// A later arrival's line number is LATER + its rank; an early one's is its draw key, below it.
+const LATER = 1e12;
+// The draw answers no watch (an early customer has its number): once past the opening, spread
+// over these milliseconds, the page reads the drawn line's state to show its estimate.
+const OPENING_SPREAD_MS = [500, 5000];
+
+/** How far admission has gone in line numbers (`admitted_through` from an older region). */
+function mark(state) {
+  return state.admitted_mark ?? state.admitted_through;
+}
+
+/** Our position from the line's state: exact for a later arrival, estimated from a draw key. */
+function positionOf(number, state) {
+  if (!state.drawn) return null;
+  if (number >= LATER) return number - LATER - state.admitted_through;
+  const rank = Math.round((number / LATER) * (state.early_count || 0)); // keys are uniform
+  return Math.max(1, rank - state.admitted_through);
+}
+
+/** The line number the watch should answer at: where our wait has halved, else our own. */
+function untilOf(number, position, state) {
+  if (position == null || position <= 1) return number;
+  if (number >= LATER) return number - Math.floor((position - 1) / 2);
+  return number - Math.floor(Math.max(0, number - (state ? mark(state) : 0) - 1) / 2);
 }
 
 /** The wait for a position from the line's public state, as the region estimates it. */
@@ -56,6 +82,7 @@ export class WaitingRoom {
     this.version = "";
     this.line = null; // the line's public state as the watch last answered it
     this.watching = null; // the held watch's AbortController
+    this.opening = null; // the timer of the read of the line's state after the opening
   }
 
   async enter(show) {
@@ -86,7 +113,9 @@ export class WaitingRoom {
 
   leave() {
     clearTimeout(this.timer);
+    clearTimeout(this.opening);
     this.timer = null;
+    this.opening = null;
     if (this.watching) this.watching.abort();
     this.watching = null;
   }
@@ -137,21 +166,21 @@ export class WaitingRoom {
   /**
    * Hold one request the router answers when the line changes for us (the draw, the
    * sell-out, admission halfway to our number or at it), else after ~20 s; our place comes
-   * from the line number in our ticket. Without the watch (an older router): poll.
+   * from the line number in our ticket (an early customer's is its draw key: nothing to ask at
+   * the draw). Without the watch (an older router): poll.
    */
   async watch(status) {
     const show = this.show;
-    const rank = lineNumber(sessionStorage.getItem(ticketKey(show.id)));
+    const number = lineNumber(sessionStorage.getItem(ticketKey(show.id)));
     const last = this.line;
-    if (last && (rank == null ? last.drawn : last.admitted_through >= rank)) {
+    if (last && (number == null ? last.drawn : last.drawn && mark(last) >= number)) {
       // The router read the line from a replica ahead of the one that answered us: ask again.
       this.timer = setTimeout(() => this.step(), LAG_MS);
       return;
     }
     const params = new URLSearchParams({ seen: this.version });
-    if (rank != null && status.position != null) {
-      params.set("until", String(rank - Math.floor(Math.max(0, status.position - 1) / 2)));
-    }
+    if (number != null) params.set("until", String(untilOf(number, status.position, last)));
+    if (number != null && number < LATER && !(last && last.drawn)) this.atOpening(status);
     const controller = new AbortController();
     this.watching = controller;
     let state;
@@ -179,20 +208,40 @@ export class WaitingRoom {
       this.onSoldOut();
       return;
     }
-    if (news || !state.waiting_room || rank == null || state.admitted_through >= rank) {
-      if (rank == null && !news && state.waiting_room && !state.drawn) {
-        this.watch(status); // not drawn yet: nothing to ask the region
-        return;
-      }
-      // Our turn, the draw or the end: the region says where we stand (at the draw everyone
-      // asks, so spread over a second).
-      this.timer = setTimeout(() => this.step(), rank == null ? Math.random() * 1000 : 0);
+    if (!state.waiting_room || (number != null && state.drawn && mark(state) >= number)) {
+      this.step(); // our turn (or no waiting room any more): the region gives the pass
       return;
     }
-    const position = rank - state.admitted_through;
-    const moved = { ...status, position, line_length: state.line_length, estimated_wait_seconds: estimate(state, position) };
+    if (number == null) {
+      if (state.drawn || news) {
+        // An older unranked ticket: ask for our number (at the draw everyone asks: spread).
+        this.timer = setTimeout(() => this.step(), state.drawn ? Math.random() * 1000 : 0);
+      } else {
+        this.watch(status); // not drawn yet: nothing to ask the region
+      }
+      return;
+    }
+    // An early customer's position is estimated from its key (said so): asking for it would
+    // put a thousand requests in front of the opening's joins and holds.
+    const position = positionOf(number, state);
+    const moved = { ...status, position, line_length: state.line_length, approximate: number < LATER };
+    if (position != null) moved.estimated_wait_seconds = estimate(state, position);
     this.render(moved);
     this.watch(moved);
+  }
+
+  /** Once, a few seconds past the opening, re-read the line's state (the draw is no news). */
+  atOpening(status) {
+    if (this.opening != null || !status.opens_at) return;
+    const [least, most] = OPENING_SPREAD_MS;
+    const delay = Math.max(0, Date.parse(status.opens_at) - Date.now()) + least + Math.random() * (most - least);
+    this.opening = setTimeout(() => {
+      if (!this.watching) return; // asking the region, or done: nothing to refresh
+      this.watching.abort();
+      this.watching = null;
+      this.version = ""; // answered at once with the state as the router last read it
+      this.watch(status);
+    }, delay);
   }
 
   render(status) {
@@ -219,7 +268,7 @@ export class WaitingRoom {
     const wait = status.estimated_wait_seconds;
     const estimate = wait == null ? "" : wait < 60 ? "less than a minute" : `about ${Math.round(wait / 60)} min`;
     mount(body,
-      h("p", { class: "line-big" }, `Your place in line: ${status.position}`),
+      h("p", { class: "line-big" }, `Your place in line: ${status.approximate ? "about " : ""}${status.position}`),
       h("progress", { max: "100", value: String(Math.round(done * 100)), "aria-label": "Progress in line" }),
       h("p", {}, `Estimated wait: ${estimate}. ${status.line_length} waiting. Keep this page open; a reload keeps your place.`));
   }

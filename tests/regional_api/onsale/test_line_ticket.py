@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from regional_api.onsale import rooms, service
+from regional_api.onsale import passes, rooms, service
 from regional_api.onsale.rooms import REFRESH_SECONDS, STALE_SECONDS, Line
 from tests.regional_api.factories import ShowSeed, seed_show
 from tests.regional_api.onsale.test_waiting_room import (
@@ -133,7 +133,8 @@ def test_the_draw_comes_from_memory_and_the_pass_from_the_database(
 ) -> None:
     announce(live, show, opens_in=timedelta(seconds=30), rate=0.5)
     early = join(live, show, 1)["line_ticket"]
-    assert early.startswith("-.")  # no rank before the draw
+    key = int(early.split(".")[0])
+    assert 0 < key < passes.LATER  # numbered by its draw key already, before the draw
     counted(live, show)
     assert poll(live, show, 1, early)["position"] is None
 
@@ -143,7 +144,7 @@ def test_the_draw_comes_from_memory_and_the_pass_from_the_database(
     wait_until(lambda: show.show_id in live.app.state.waiting_rooms.draws)
     drawn = poll(live, show, 1, early)
     assert (drawn["state"], drawn["position"]) == ("waiting", 1)
-    assert drawn["line_ticket"].startswith("1.")  # a ranked ticket in its place
+    assert drawn["line_ticket"] == early  # the same number: nothing to learn at the draw
     assert answered("database") == database
     wait_until(lambda: poll(live, show, 1, drawn["line_ticket"])["state"] == "admitted")
     admitted = poll(live, show, 1, drawn["line_ticket"])  # the pass: from the database
@@ -207,7 +208,7 @@ def test_the_rate_seats_go_at_decays_by_time_not_by_reading() -> None:
     now = datetime.now(UTC)
     counters = SimpleNamespace(
         opens_at=now, shuffled=True, early_count=0, next_rank=10, admitted_through=5,
-        admit_rate=1.0, max_admit_per_second=20.0, sold_out_at=None, unsold=100,
+        admit_rate=1.0, max_admit_per_second=20.0, sold_out_at=None, unsold=100, admitted_mark=0,
     )  # fmt: skip
     peak = rooms._line(counters, None, read_at=0.0)
     peak = dataclasses.replace(peak, sell_rate=40.0)
@@ -222,7 +223,7 @@ def test_the_counters_are_read_often_only_while_customers_wait_in_a_moving_line(
     counters = SimpleNamespace(
         opens_at=now - timedelta(seconds=5), shuffled=True, early_count=0, next_rank=10,
         admitted_through=5, admit_rate=1.0, max_admit_per_second=20.0, sold_out_at=None,
-        unsold=100,
+        unsold=100, admitted_mark=0,
     )  # fmt: skip
     line = rooms._line(counters, None, read_at=0.0)
     assert rooms.next_refresh({"s": line}, now) == REFRESH_SECONDS

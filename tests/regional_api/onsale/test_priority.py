@@ -1,4 +1,4 @@
-"""An admitted customer's hold, and a called customer's ask for its pass, go ahead of the joins
+"""An admitted customer's hold, and a waiting customer's poll of its place, go ahead of the joins
 that fill a saturated replica."""
 
 import functools
@@ -108,7 +108,7 @@ def test_an_ask_for_the_pass_at_ones_turn_is_served_before_earlier_queued_joins(
     rooms = live.app.state.waiting_rooms
     wait_until(lambda: show.show_id in rooms.lines and rooms.lines[show.show_id].admitted_through)
     ticket = passes.issue_ticket(
-        secret.encode(), show_id=show.show_id, user_id="user-asker", rank=1
+        secret.encode(), show_id=show.show_id, user_id="user-asker", number=passes.LATER + 1
     )
     line = f"{live.client.base_url}/shows/{show.show_id}/line"
     done: list[str] = []  # in the order the answers came
@@ -133,12 +133,22 @@ def test_an_ask_for_the_pass_at_ones_turn_is_served_before_earlier_queued_joins(
     assert done.index("ask") < done.index("j1"), f"a queued join went first: {done}"
 
 
-def test_only_a_ranked_line_ticket_makes_a_poll_go_first() -> None:
+def test_a_poll_with_any_line_ticket_goes_first() -> None:
     signature = b"A" * 43
     line = "/shows/show-eu-west-abc/line"
     assert finishes_sale("GET", line, [(b"x-line-ticket", b"12." + signature)])
-    assert not finishes_sale("GET", line, [(b"x-line-ticket", b"-." + signature)])  # the draw's
+    assert finishes_sale("GET", line, [(b"x-line-ticket", b"-." + signature)])  # an older one
+    assert finishes_sale("GET", line, [(b"x-line-ticket", b"1000000000012." + signature)])
+    assert not finishes_sale("GET", line, [(b"x-line-ticket", b"10000000000012." + signature)])
     assert not finishes_sale("GET", line, [(b"x-line-ticket", b"12.short")])
+    assert not finishes_sale("GET", line, [(b"x-line-ticket", b"--." + signature)])
     assert not finishes_sale("GET", line)
     assert not finishes_sale("POST", line, [(b"x-line-ticket", b"12." + signature)])  # a join
     assert not finishes_sale("GET", line + "/watch", [(b"x-line-ticket", b"12." + signature)])
+
+
+def test_the_routers_read_of_a_lines_state_goes_first() -> None:
+    # One read stands for every watcher of the show: behind the opening's joins, it told the
+    # admitted customers their turn seconds late (docs/benchmarks/onsale-line.md, sixth round).
+    assert finishes_sale("GET", "/shows/show-eu-west-abc/line/state")
+    assert not finishes_sale("POST", "/shows/show-eu-west-abc/line/state")
