@@ -9,6 +9,7 @@ from regional_api.clock import ClockDep
 from regional_api.db import PoolDep
 from regional_api.movies.deps import MovieDep
 from regional_api.onsale import passes, rooms, service
+from regional_api.onsale.batches import JoinsDep
 from regional_api.onsale.deps import LineTicketInvalid, RoomsDep
 from regional_api.onsale.polls import POLLS, STATES
 from regional_api.reservations.deps import ShowIdDep
@@ -71,19 +72,23 @@ async def read_show_onsale(show_id: ShowIdDep, pool: PoolDep, clock: ClockDep) -
 
 @router.post("/shows/{show_id}/line", response_model=LineStatus, responses=_NOT_FOUND)
 async def join_line(
-    show_id: ShowIdDep, claims: Claims, pool: PoolDep, clock: ClockDep, rooms: RoomsDep
+    show_id: ShowIdDep,
+    claims: Claims,
+    pool: PoolDep,
+    clock: ClockDep,
+    rooms: RoomsDep,
+    joins: JoinsDep,
 ) -> LineStatus:
     """Join a show's waiting room (again: keeps the place) and say where the caller stands."""
     now, secret = clock.now(), await _secret(rooms, pool)
-    async with pool.connection() as conn:
-        return await service.join(
-            conn,
-            show_id=show_id,
-            user_id=claims.sub,
-            now=now,
-            secret=secret,
-            line=rooms.fresh(show_id),
-        )
+    return await service.join(
+        joins,
+        show_id=show_id,
+        user_id=claims.sub,
+        now=now,
+        secret=secret,
+        line=rooms.fresh(show_id),
+    )
 
 
 @router.delete("/shows/{show_id}/line", status_code=204)
