@@ -1,6 +1,7 @@
 """Joins in batches (`onsale/batches.py`): the joins of a show that arrive while a batch is in the
 database go as one statement, and each customer still gets its own join and answer."""
 
+import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
+from common.db import make_pool
 from regional_api.onsale import statements as sql
 from regional_api.onsale.batches import JoinBatches
 from tests.regional_api.factories import ShowSeed, query, seed_show
@@ -209,3 +211,43 @@ def _join_beside(dsn: str, show_id: str, user_id: str, *, when: datetime) -> Non
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '200ms'")
         conn.execute("SELECT * FROM join_and_place(%s, %s, %s)", (show_id, user_id, when))
+
+
+def test_a_join_whose_client_hung_up_leaves_the_others_answered(regional_dsn: str) -> None:
+    """Cancelling a waiting request (its client gone) cancels neither its batch nor the next."""
+    show = seed_show(regional_dsn)
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, now() - interval '1s', now())",
+            (show.show_id,),
+        )
+    assert asyncio.run(_hang_ups(regional_dsn, show.show_id)) == [True, True]
+    assert set(_ranks(regional_dsn, show.show_id)) == {"sent", "queued", "stays-1", "stays-2"}
+
+
+async def _hang_ups(dsn: str, show_id: str) -> list[bool]:
+    """Join four customers; the first (in the database) and the second (queued) hang up."""
+    pool = make_pool(dsn, service="test", size=2)
+    await pool.open()
+    joins = JoinBatches(pool)
+
+    def joining(user: str) -> "asyncio.Task[Any]":
+        now = datetime.now(UTC)
+        return asyncio.create_task(joins.join(show_id=show_id, user_id=user, now=now, early=False))
+
+    try:
+        async with await psycopg.AsyncConnection.connect(dsn) as lock:
+            await lock.execute("SELECT 1 FROM onsales WHERE show_id = %s FOR UPDATE", (show_id,))
+            sent = joining("sent")
+            while joins.queued or not joins.tasks:  # the first batch is in the database
+                await asyncio.sleep(0.01)
+            gone = [sent, joining("queued")]
+            stays = [joining("stays-1"), joining("stays-2")]
+            await asyncio.sleep(0)  # all four have queued or gone
+            for task in gone:
+                task.cancel()
+            await lock.commit()
+        rows = await asyncio.gather(*stays)
+        return [row.in_line for row in rows]
+    finally:
+        await pool.close()
