@@ -3,7 +3,9 @@
 Run: `.venv/bin/python -m benchmarks.onsale_line --join-cost`. Starts the stack, announces an
 on-sale of a fresh show, and sends joins of distinct customers straight to one replica (no
 router), a few at a time, before the opening and after it; the replica's and PostgreSQL's CPU
-seconds over the joins, less what they spend idle for as long, divided by the joins.
+seconds over the joins, less what they spend idle for as long, divided by the joins; and the
+joins per statement the replica sent (its `onsale_join_batch_size` histogram; None on code
+without batches).
 """
 
 import asyncio
@@ -12,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import children_of, cpu_seconds
 from benchmarks.suite import system
@@ -54,9 +58,21 @@ async def _joins(url: str, tokens: list[str]) -> int:
     return ok
 
 
-def _phase(stack: LocalStack, url: str, tokens: list[str]) -> dict[str, float]:
+def _batches(url: str) -> tuple[float, float]:
+    """The replica's statements of joins sent so far, and the joins in them."""
+    found = {"onsale_join_batch_size_count": 0.0, "onsale_join_batch_size_sum": 0.0}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name in found:
+                found[sample.name] += sample.value
+    return found["onsale_join_batch_size_count"], found["onsale_join_batch_size_sum"]
+
+
+def _phase(stack: LocalStack, url: str, tokens: list[str]) -> dict[str, float | None]:
     """CPU microseconds per join of `tokens`, on the replica and on PostgreSQL."""
     replica = stack.processes[f"{REGION}-1"].pid or 0
+    base = stack.regional_urls(REGION)[0]
+    batches_before = _batches(base)
     master = system.postmaster_pid(stack, REGION) or 0
     pids = {"replica": [replica], "postgres": [master, *children_of(master)]}
     idle_before = {name: _cpu(p) for name, p in pids.items()}
@@ -68,7 +84,9 @@ def _phase(stack: LocalStack, url: str, tokens: list[str]) -> dict[str, float]:
     pids["postgres"] = [master, *children_of(master)]
     time.sleep(took)  # the same time idle: the background work (refreshes, admitter, probes)
     idle_after = {name: _cpu(p) for name, p in pids.items()}
-    costs = {"joins": float(answered), "seconds": round(took, 2)}
+    batches = [now - then for now, then in zip(_batches(base), batches_before, strict=True)]
+    costs: dict[str, float | None] = {"joins": float(answered), "seconds": round(took, 2)}
+    costs["joins_per_statement"] = round(batches[1] / batches[0], 2) if batches[0] else None
     for name in pids:
         busy = after[name] - idle_before[name]
         idle = idle_after[name] - after[name]
