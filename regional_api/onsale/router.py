@@ -6,7 +6,6 @@ from fastapi import APIRouter, Header, Request, Response
 
 from common.auth import AdminClaims, Claims, optional_claims, require_claims
 from common.db import HotPool
-from common.observability import stepped_aside
 from common.routing import lean_bodiless
 from regional_api.clock import Clock, ClockDep
 from regional_api.config import get_settings
@@ -82,16 +81,13 @@ async def _lean_join(request: Request) -> Response:
     show_id = await valid_show_id(request.path_params["show_id"], settings)
     claims = await require_claims(await optional_claims(request))
     state = request.app.state
-    status = await _join(
-        request, show_id, claims, state.pool, state.clock, state.waiting_rooms, state.joins
-    )
+    status = await _join(show_id, claims, state.pool, state.clock, state.waiting_rooms, state.joins)
     return Response(status.model_dump_json(), media_type="application/json")
 
 
 @router.post("/shows/{show_id}/line", response_model=LineStatus, responses=_NOT_FOUND)
 @lean_bodiless(_lean_join)
 async def join_line(
-    request: Request,
     show_id: ShowIdDep,
     claims: Claims,
     pool: PoolDep,
@@ -100,11 +96,10 @@ async def join_line(
     joins: JoinsDep,
 ) -> LineStatus:
     """Join a show's waiting room (again: keeps the place) and say where the caller stands."""
-    return await _join(request, show_id, claims, pool, clock, rooms, joins)
+    return await _join(show_id, claims, pool, clock, rooms, joins)
 
 
 async def _join(
-    request: Request,
     show_id: str,
     claims: TokenClaims,
     pool: HotPool,
@@ -113,17 +108,14 @@ async def _join(
     joins: JoinBatches,
 ) -> LineStatus:
     now, secret = clock.now(), await _secret(rooms, pool)
-    # Waiting for its batch a join lends its admission slot: more joins come in meanwhile and
-    # go in the next batch (a cap of 16 in flight bounded a batch at 16).
-    async with stepped_aside(request.scope):
-        return await service.join(
-            joins,
-            show_id=show_id,
-            user_id=claims.sub,
-            now=now,
-            secret=secret,
-            line=rooms.fresh(show_id),
-        )
+    return await service.join(
+        joins,
+        show_id=show_id,
+        user_id=claims.sub,
+        now=now,
+        secret=secret,
+        line=rooms.fresh(show_id),
+    )
 
 
 @router.delete("/shows/{show_id}/line", status_code=204)

@@ -14,14 +14,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from common.db import make_pool
-from harness.live import live_server
-from harness.tokens import TestIssuer
 from regional_api.onsale import statements as sql
 from regional_api.onsale.batches import JoinBatches
 from tests.regional_api.factories import ShowSeed, query, seed_show
 from tests.regional_api.onsale.test_join import line_statements
 from tests.regional_api.onsale.test_waiting_room import announce, customer, join
-from tests.regional_api.served import Live, fast_provider, regional_app
+from tests.regional_api.served import Live
 from tests.support.poll import wait_until
 
 
@@ -253,17 +251,3 @@ async def _hang_ups(dsn: str, show_id: str) -> list[bool]:
         return [row.in_line for row in rows]
     finally:
         await pool.close()
-
-
-def test_joins_waiting_for_their_batch_lend_their_admission_slots(
-    regional_dsn: str, issuer: TestIssuer
-) -> None:
-    """With 2 requests in flight at most, 10 joins still reach the batcher while one is sent."""
-    app = regional_app(regional_dsn, issuer, global_api_url="http://127.0.0.1:9", max_in_flight=2)
-    with live_server(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        live = Live(app, client, fast_provider(), regional_dsn, issuer)
-        show = seed_show(regional_dsn)
-        announce(live, show, opens_in=timedelta(hours=1))
-        answers = join_in_batches(live, show, [f"c{n}" for n in range(10)])
-    assert [answer.status_code for answer in answers] == [200] * 10
-    assert len(_ranks(regional_dsn, show.show_id)) == 10
