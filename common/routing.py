@@ -3,7 +3,9 @@
 A hot endpoint may also register a lean handler (`lean`): a request whose JSON body is valid
 goes to it straight, without FastAPI's per-request dependency resolution; every other request
 (no or another content type, a body that does not parse or validate, dependency overrides set)
-takes FastAPI's handler, so its answer, error body and error precedence are FastAPI's.
+takes FastAPI's handler, so its answer, error body and error precedence are FastAPI's. An
+endpoint that takes no body (`lean_bodiless`) has every request served by its lean handler, but
+with dependency overrides set.
 """
 
 import copy
@@ -26,8 +28,9 @@ M = TypeVar("M", bound=BaseModel)
 LeanHandler = Callable[[Request, Any], Awaitable[Response]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
-# endpoint -> (its body model, the handler that serves a valid body without FastAPI's resolution)
-_LEAN: dict[object, tuple[type[BaseModel], LeanHandler]] = {}
+# endpoint -> (its body model, None if it takes none; the handler that serves a valid body
+# without FastAPI's resolution)
+_LEAN: dict[object, tuple[type[BaseModel] | None, LeanHandler]] = {}
 # hot endpoints without a lean handler, matched first all the same
 _FIRST: set[object] = set()
 _JSON = b"application/json"
@@ -40,6 +43,21 @@ def lean(
 
     def mark(endpoint: Endpoint) -> Endpoint:
         _LEAN[endpoint] = (model, handler)
+        return endpoint
+
+    return mark
+
+
+def lean_bodiless(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Endpoint], Endpoint]:
+    """Serve every request of this endpoint, which takes no body, with `handler`."""
+
+    async def serve(request: Request, _: None) -> Response:
+        return await handler(request)
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        _LEAN[endpoint] = (None, serve)
         return endpoint
 
     return mark
@@ -130,8 +148,12 @@ def _sample(template: str) -> str:
     return re.sub(r"\{[^}]*\}", "x", template)
 
 
-def _lean_app(app: FastAPI, full: ASGIApp, model: type[BaseModel], handler: LeanHandler) -> ASGIApp:
+def _lean_app(
+    app: FastAPI, full: ASGIApp, model: type[BaseModel] | None, handler: LeanHandler
+) -> ASGIApp:
     """FastAPI's handler `full`, with the lean `handler` in front for valid JSON bodies."""
+    if model is None:
+        return _bodiless_app(app, full, handler)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         body, replay = await _read_body(receive)
@@ -143,6 +165,20 @@ def _lean_app(app: FastAPI, full: ASGIApp, model: type[BaseModel], handler: Lean
         # app's exception handlers, as for any route.
         response = await handler(Request(scope, replay, send), parsed)
         await response(scope, replay, send)
+
+    return serve
+
+
+def _bodiless_app(app: FastAPI, full: ASGIApp, handler: LeanHandler) -> ASGIApp:
+    """FastAPI's handler `full` for a bodiless endpoint, the lean `handler` in front."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if app.dependency_overrides:
+            await full(scope, receive, send)
+            return
+        # Any body is left unread, as FastAPI leaves it for an endpoint that takes none.
+        response = await handler(Request(scope, receive, send), None)
+        await response(scope, receive, send)
 
     return serve
 

@@ -26,6 +26,7 @@ from regional_api.halls import router as halls
 from regional_api.movies import router as movies
 from regional_api.onsale import router as onsale
 from regional_api.onsale.admitter import Admitter
+from regional_api.onsale.batches import JoinBatches
 from regional_api.onsale.polls import LinePolls
 from regional_api.onsale.rooms import WaitingRooms
 from regional_api.payments import reconcile
@@ -77,6 +78,7 @@ def create_app(
             settings.database_url, service=SERVICE, size=settings.db_pool_size, breaker=breaker
         )
         await app.state.pool.open(wait=False)
+        app.state.joins = JoinBatches(app.state.pool)
         app.state.engine = engine = pool_engine(app.state.pool, settings.database_url)
         app.state.sessionmaker = make_sessionmaker(engine)
         # The database is back after an outage: replace the pool's broken idle connections.

@@ -7,6 +7,7 @@ from common.db import Conn, fetch, fetch_one, run
 from regional_api.onsale import passes
 from regional_api.onsale import statements as sql
 from regional_api.onsale.admitter import OPENING_SECONDS
+from regional_api.onsale.batches import JoinBatches
 from regional_api.onsale.rooms import Line
 from regional_api.reservations.errors import ShowNotFound
 from schemas.onsale import LineState, LineStatus, OnSaleRead, OnSaleSet
@@ -75,15 +76,22 @@ def _waiting(row: Any) -> int:
 
 
 async def join(
-    conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
+    joins: JoinBatches,
+    *,
+    show_id: str,
+    user_id: str,
+    now: datetime,
+    secret: bytes,
+    line: Line | None,
 ) -> LineStatus:
     """Join a show's line once (a customer whose window is over joins at the end again).
 
-    One statement: the join and the place it leaves the customer in. A show without an
-    on-sale has no line: its status then says `open`.
+    One call of `join_and_place` (the join and the place it leaves the customer in), sent with
+    the other joins of the show in flight (`onsale/batches.py`). A show without an on-sale has
+    no line: its status then says `open`.
     """
-    params = {"show_id": show_id, "user_id": user_id, "now": now}
-    row = await fetch_one(conn, sql.JOIN, params)
+    early = line is not None and not line.shuffled and now < line.opens_at
+    row = await joins.join(show_id=show_id, user_id=user_id, now=now, early=early)
     return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
 
 

@@ -49,6 +49,16 @@ FROM shows s LEFT JOIN onsales o ON o.show_id = s.id WHERE s.id = %(show_id)s
 # once, and the place is read as PLACE reads it.
 JOIN = "SELECT * FROM join_and_place(%(show_id)s, %(user_id)s, %(now)s)"
 
+# A batch of joins of one show in one statement (`onsale/batches.py`): JOIN for each customer,
+# called in arrival order, each with its own time; one row per customer in that order (all NULL
+# when the show has no on-sale). One transaction: the draw waits for the whole batch.
+JOIN_MANY = """
+SELECT j.* FROM unnest(%(user_ids)s::text[], %(nows)s::timestamptz[]) WITH ORDINALITY
+  AS u(user_id, at, i)
+LEFT JOIN LATERAL join_and_place(%(show_id)s, u.user_id, u.at) j ON true
+ORDER BY u.i
+"""
+
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
 PLACE = f"""
 SELECT o.opens_at, o.waiting_room, o.shuffled, {_COUNTS}, o.admitted_through,

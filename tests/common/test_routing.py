@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import AppError, install_error_handlers
-from common.routing import lean, mount
+from common.routing import lean, lean_bodiless, mount
 
 
 class Body(BaseModel):
@@ -165,3 +165,48 @@ def test_a_lean_route_is_matched_first_unless_an_earlier_route_could_match() -> 
     refusal = re.escape("cannot be matched before /things/{kind}/{thing_id}")
     with pytest.raises(ValueError, match=refusal):
         mount(FastAPI(), router)
+
+
+def _bodiless_app() -> FastAPI:
+    """One endpoint that takes no body, served leanly: the lean handler tags its answers."""
+
+    async def lean_handler(request: Request) -> Response:
+        thing = request.path_params["thing_id"]
+        if thing == "teapot":
+            raise Teapot("short and stout")
+        return Response(f'{{"via": "lean", "thing": "{thing}"}}', media_type="application/json")
+
+    async def endpoint(thing_id: str, said: Annotated[str, Depends(word)]) -> dict[str, Any]:
+        """Name the thing."""
+        if thing_id == "teapot":
+            raise Teapot("short and stout")
+        return {"via": said, "thing": thing_id}
+
+    lean_bodiless(lean_handler)(endpoint)
+    router = APIRouter()
+    router.post("/things/{thing_id}")(endpoint)
+    app = FastAPI()
+    install_error_handlers(app)
+    mount(app, router)
+    return app
+
+
+def test_a_bodiless_endpoint_is_served_leanly_whatever_the_body() -> None:
+    """Any request goes to the lean handler, its errors rendered by the app; overrides do not."""
+    app = _bodiless_app()
+    for content, headers in [(b"", {}), (b"not json", JSON), *FALLBACKS[:3]]:
+        assert _post(app, content, headers).json() == {"via": "lean", "thing": "x"}
+    teapot = asyncio.run(_post_to(app, "/things/teapot"))
+    assert (teapot.status_code, teapot.json()["error"]) == (418, "teapot")
+
+    async def other() -> str:
+        return "overridden"
+
+    app.dependency_overrides[word] = other
+    assert _post(app, b"", {}).json() == {"via": "overridden", "thing": "x"}
+
+
+async def _post_to(app: FastAPI, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post(path)

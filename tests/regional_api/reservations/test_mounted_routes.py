@@ -37,14 +37,15 @@ def test_the_openapi_document_is_the_one_include_router_gives() -> None:
     assert json.dumps(mounted.openapi()) == json.dumps(included.openapi())
 
 
-def test_the_hold_and_payment_routes_are_matched_first(issuer: TestIssuer) -> None:
+def test_the_hold_payment_and_join_routes_are_matched_first(issuer: TestIssuer) -> None:
     """The router tries them before every other route; the document lists paths as declared."""
     app = create_app(RegionalSettings(), jwks=issuer.jwks)
-    first = {getattr(route, "path", None) for route in app.router.routes[:3]}
+    first = {getattr(route, "path", None) for route in app.router.routes[:4]}
     assert first == {
         "/shows/{show_id}/holds",
         "/shows/{show_id}/best-available",
         "/reservations/{reservation_id}/payments",
+        "/shows/{show_id}/line",
     }
     included = FastAPI()
     for router in FEATURE_ROUTERS:
