@@ -31,8 +31,6 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 # endpoint -> (its body model, None if it takes none; the handler that serves a valid body
 # without FastAPI's resolution)
 _LEAN: dict[object, tuple[type[BaseModel] | None, LeanHandler]] = {}
-# hot endpoints without a lean handler, matched first all the same
-_FIRST: set[object] = set()
 _JSON = b"application/json"
 
 
@@ -63,12 +61,6 @@ def lean_bodiless(
     return mark
 
 
-def matched_first(endpoint: Endpoint) -> Endpoint:
-    """Match this hot endpoint's route before the others (as a lean one's; see `_hot_first`)."""
-    _FIRST.add(endpoint)
-    return endpoint
-
-
 def mount(app: FastAPI, *routers: APIRouter) -> None:
     """Serve the routers' endpoints as routes of `app` itself, each with its handler built once."""
     # `include_router` keeps a router as a lazy wrapper: FastAPI 0.141 then matches through it
@@ -85,7 +77,6 @@ def mount(app: FastAPI, *routers: APIRouter) -> None:
             own.app = request_response(own.get_route_handler())
             if (registered := _LEAN.get(route.endpoint)) is not None:
                 own.app = _lean_app(app, own.app, *registered)
-            if registered is not None or route.endpoint in _FIRST:
                 hot.append(own)
             app.router.routes.append(own)
     _hot_first(app, hot, len(app.router.routes) - count)
