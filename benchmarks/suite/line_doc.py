@@ -188,13 +188,13 @@ def _variant(figures: dict[str, Any], chart_file: str) -> list[str]:
         " order after the opening.",
         f"- Polls: {shown['polls']}, of which the replicas answered {answered.get('memory')} from"
         f" their counters and {answered.get('database')} from the database (each admitted"
-        " customer's pass; polls without a ticket; early customers' ranks after the draw in"
-        " runs before 08:51, when each replica started reading the draw once).",
+        " customer's ask for its pass at its turn, and polls without a ticket).",
         f"- Sustainable rate, same stack, same minute: {rate.get('purchases_per_s')} hold+pay"
         f" purchases/s of two seats ({rate.get('seats_per_s')} seats/s, {rate.get('clients')}"
         f" customers buying at once, no line): {shown['capacity']} seats in"
         f" {shown.get('ideal_sell_out_s')} s; the rush sold out in"
-        f" {shown['time_to_sell_out_s']} s, {shown.get('sell_out_ratio')}x that.",
+        f" {shown['time_to_sell_out_s']} s, {shown.get('sell_out_ratio')}x that. The on-sale's"
+        f" admission ceiling was that rate: {shown.get('admission_ceiling')} customers/s.",
         f"- Admitted customers: holds p99 {shown['admitted_holds']['p99_ms']} ms, payments p99"
         f" {shown['admitted_payments']['p99_ms']} ms, of which 300 ms is the simulated provider"
         f" (p99 without it: {shown['admitted_payments_less_provider']['p99_ms']} ms).",
