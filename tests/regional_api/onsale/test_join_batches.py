@@ -67,6 +67,10 @@ def join_in_batches(
     """
     joins: JoinBatches = live.app.state.joins
     joins.most = most
+    # A join goes in the batches of early joins only once the replica has read the on-sale (its
+    # refresh, every 0.5 s): a join just after the announcement would start a batch of its own.
+    rooms = live.app.state.waiting_rooms
+    wait_until(lambda: rooms.fresh(show.show_id) is not None)
     url = f"/shows/{show.show_id}/line"
 
     def post(user: str) -> httpx.Response:
