@@ -212,6 +212,15 @@ def seed_show(
     return ShowSeed(cinema_id, hall_id, movie_id, show_id, starts_at, seat_ids(dsn, hall_id))
 
 
+def seed_onsale(dsn: str, show_id: str, opens_at: datetime) -> None:
+    """An on-sale of `show_id` with the waiting room's defaults, written straight to the table."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, %s, now())",
+            (show_id, opens_at),
+        )
+
+
 def place(
     dsn: str,
     *,

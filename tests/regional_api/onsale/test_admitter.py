@@ -22,7 +22,7 @@ from regional_api.onsale.admitter import (
     room,
 )
 from regional_api.onsale.rooms import Line
-from tests.regional_api.factories import query, seed_show
+from tests.regional_api.factories import query, seed_onsale, seed_show
 
 
 def line_of(
@@ -185,12 +185,7 @@ def test_the_admitter_ticks_often_while_customers_wait_and_wakes_at_an_opening()
 
 def test_a_tick_before_an_opening_sleeps_until_it(regional_dsn: str) -> None:
     show = seed_show(regional_dsn)
-    opens = datetime.now(UTC) + timedelta(seconds=0.4)
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, %s, now())",
-            (show.show_id, opens),
-        )
+    seed_onsale(regional_dsn, show.show_id, datetime.now(UTC) + timedelta(seconds=0.4))
 
     async def pause() -> float:
         pool = make_pool(regional_dsn, service="test", size=1)

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from common.db import make_pool
 from regional_api.onsale import statements as sql
 from regional_api.onsale.batches import JoinBatches
-from tests.regional_api.factories import ShowSeed, query, seed_show
+from tests.regional_api.factories import ShowSeed, query, seed_onsale, seed_show
 from tests.regional_api.onsale.test_join import line_statements
 from tests.regional_api.onsale.test_waiting_room import announce, customer, join
 from tests.regional_api.served import Live
@@ -194,11 +194,7 @@ def test_ranks_after_the_opening_follow_arrival_within_and_across_batches(
 def test_the_draw_waits_for_a_batch_of_early_joins_in_flight(regional_dsn: str) -> None:
     show = seed_show(regional_dsn)
     opens = datetime.now(UTC) + timedelta(hours=1)
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, %s, now())",
-            (show.show_id, opens),
-        )
+    seed_onsale(regional_dsn, show.show_id, opens)
     early = ["e1", "e2", "e1", "e3"]
     params = {"show_id": show.show_id, "user_ids": early, "nows": [datetime.now(UTC)] * 4}
     with psycopg.connect(regional_dsn) as batch:
@@ -224,11 +220,7 @@ def _join_beside(dsn: str, show_id: str, user_id: str, *, when: datetime) -> Non
 def test_a_join_whose_client_hung_up_leaves_the_others_answered(regional_dsn: str) -> None:
     """Cancelling a waiting request (its client gone) cancels neither its batch nor the next."""
     show = seed_show(regional_dsn)
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, now() - interval '1s', now())",
-            (show.show_id,),
-        )
+    seed_onsale(regional_dsn, show.show_id, datetime.now(UTC) - timedelta(seconds=1))
     assert asyncio.run(_hang_ups(regional_dsn, show.show_id)) == [True, True]
     assert set(_ranks(regional_dsn, show.show_id)) == {"sent", "queued", "stays-1", "stays-2"}
 

@@ -10,7 +10,7 @@ from common.db import make_pool
 from regional_api.clock import Clock
 from regional_api.onsale import statements as sql
 from regional_api.onsale.admitter import Admitter
-from tests.regional_api.factories import query, seed_show
+from tests.regional_api.factories import query, seed_onsale, seed_show
 from tests.regional_api.onsale.test_admitter import line_of
 
 JOIN = "SELECT in_line, rank, early_count, next_rank FROM join_and_place(%s, %s, now())"
@@ -47,12 +47,7 @@ def test_joins_after_the_opening_do_not_wait_for_each_other(regional_dsn: str) -
 
 def test_joins_before_the_opening_do_not_wait_and_are_counted(regional_dsn: str) -> None:
     show = seed_show(regional_dsn)
-    opens = datetime.now(UTC) + timedelta(hours=1)
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO onsales (show_id, opens_at, created_at) VALUES (%s, %s, now())",
-            (show.show_id, opens),
-        )
+    seed_onsale(regional_dsn, show.show_id, datetime.now(UTC) + timedelta(hours=1))
     with psycopg.connect(regional_dsn) as first:
         assert _join(first, show.show_id, "early-a")[:2] == (True, None)
         assert _join_beside(regional_dsn, show.show_id, "early-b")[:2] == (True, None)

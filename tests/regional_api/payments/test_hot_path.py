@@ -3,9 +3,7 @@
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-import fastapi.routing
 import pytest
 from fastapi.routing import APIRoute
 from starlette.datastructures import URL
@@ -22,6 +20,7 @@ from regional_api.payments.provider import (
 )
 from tests.regional_api.factories import GOOD_CARD, ShowSeed, hold
 from tests.regional_api.served import Live
+from tests.support.resolutions import counted_resolutions
 
 USER = "user-alice"
 
@@ -113,14 +112,7 @@ def test_a_payment_with_a_valid_body_resolves_no_dependency(
     live: Live, show: ShowSeed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A valid payment goes to the lean handler (common.routing.lean), keyed or not."""
-    resolved: list[str] = []
-    solve = fastapi.routing.solve_dependencies  # type: ignore[attr-defined]
-
-    async def counted(**kwargs: Any) -> Any:
-        resolved.append(kwargs["request"].url.path)
-        return await solve(**kwargs)
-
-    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    resolved = counted_resolutions(monkeypatch)
     user = live.issuer.headers(sub=USER)
     body = {"method": "card", "card_number": GOOD_CARD}
     first = hold(live.dsn, show, ["A1"], user_id=USER, now=live.now())

@@ -2,9 +2,8 @@
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
-import fastapi.routing
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
@@ -16,6 +15,7 @@ from regional_api.config import RegionalSettings
 from regional_api.main import FEATURE_ROUTERS, create_app
 from regional_api.reservations import router as reservations
 from tests.regional_api.factories import ShowSeed
+from tests.support.resolutions import counted_resolutions
 
 
 def test_every_endpoint_is_a_route_of_the_app(issuer: TestIssuer) -> None:
@@ -105,14 +105,7 @@ def test_a_hold_with_a_valid_body_resolves_no_dependency(
     client: httpx.Client, show: ShowSeed, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both kinds of hold go to the lean handler (common.routing.lean), keyed or not."""
-    resolved: list[str] = []
-    solve = fastapi.routing.solve_dependencies  # type: ignore[attr-defined]
-
-    async def counted(**kwargs: Any) -> Any:
-        resolved.append(kwargs["request"].url.path)
-        return await solve(**kwargs)
-
-    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counted)
+    resolved = counted_resolutions(monkeypatch)
     user = issuer.headers(sub="usr-lean-hold")
     seats = sorted(show.seats.values())
     holds = f"/shows/{show.show_id}/holds"
