@@ -22,13 +22,12 @@ _PAYMENT_PATH = re.compile(r"/reservations/[^/]+/payments")
 _CHECK_IN_PATH = re.compile(r"/cinemas/[^/]+/tickets/validate")
 _HOLD_PATH = re.compile(r"/shows/[^/]+/(?:holds|best-available)")
 _SEAT_MAP_PATH = re.compile(r"/shows/[^/]+/seats")
-_LINE_PATH = re.compile(r"/shows/[^/]+/line")
-_LINE_STATE_PATH = re.compile(r"/shows/[^/]+/line/state")
+_LINE_PATH = re.compile(r"/shows/[^/]+/line(/state)?")
 _ADMISSION_PASS = b"x-admission-pass"
 _LINE_TICKET = b"x-line-ticket"
-# `<number>.<HMAC-SHA256, base64url without padding>`: a pass's number is its expiry epoch
-# (regional_api/onsale/passes.py), a line ticket's its line number (`-` in an older ticket).
-_NUMBERED = re.compile(rb"([0-9]{1,13})\.[A-Za-z0-9_-]{43}")
+# `<number>.<HMAC-SHA256, base64url without padding>` (regional_api/onsale/passes.py): a pass's
+# number is its expiry epoch, a line ticket's its line number (`-` in an older ticket).
+_PASS = re.compile(rb"([0-9]{1,13})\.[A-Za-z0-9_-]{43}")
 _TICKET = re.compile(rb"(?:[0-9]{1,13}|-)\.[A-Za-z0-9_-]{43}")
 
 
@@ -41,9 +40,9 @@ def finishes_sale(method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
     """Whether a request pays, checks in, or is an admitted customer's hold or map, or a line poll."""
     if pays(method, path) or (method == "POST" and _CHECK_IN_PATH.fullmatch(path) is not None):
         return True
-    if method == "GET" and _LINE_STATE_PATH.fullmatch(path) is not None:
-        return True  # the routers' one read of a line for all its watchers
-    if method == "GET" and _LINE_PATH.fullmatch(path) is not None:
+    if method == "GET" and (line := _LINE_PATH.fullmatch(path)) is not None:
+        if line.group(1):
+            return True  # `/state`: the routers' one read of a line for all its watchers
         return any(name == _LINE_TICKET and _ticket(value) for name, value in headers)
     if method == "POST":
         admitted = _HOLD_PATH.fullmatch(path) is not None
@@ -59,5 +58,5 @@ def _ticket(ticket: bytes) -> bool:
 
 def _current(admission_pass: bytes) -> bool:
     """Whether a pass looks like one and its window is still open (its signature is not checked)."""
-    shape = _NUMBERED.fullmatch(admission_pass)
+    shape = _PASS.fullmatch(admission_pass)
     return shape is not None and int(shape.group(1)) > time.time()
