@@ -33,7 +33,7 @@ from router.proxy.app import (
 from router.proxy.headers import Inbound, response_headers
 from router.proxy.resolve import Route, RouteNotFound, answered_by_router, resolve
 from router.proxy.stats import STATS
-from router.proxy.watch import Watcher
+from router.proxy.watchers import Watcher
 from router.upstreams.http1 import Connection, Response
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool
 from router.upstreams.send import Outbound, Sent, UpstreamFailed, as_failure

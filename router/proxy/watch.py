@@ -28,9 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from router.config import RouterSettings
 from router.proxy.resolve import Route
-from router.proxy.watchers import ANSWERS, CLOSE, Answer, AsgiWatcher, Feed
-from router.proxy.watchers import Watcher as Watcher  # fastpath imports it from here
-from router.proxy.watchers import error as _error
+from router.proxy.watchers import ANSWERS, CLOSE, Answer, AsgiWatcher, Feed, Watcher, error
 from router.upstreams.send import NoHealthyEndpoint, Outbound, RegionOverloaded, UpstreamFailed
 
 if TYPE_CHECKING:
@@ -73,8 +71,8 @@ class Watches:
         self._sweeper: asyncio.TimerHandle | None = None
         self._next_tick = 0
         retry = settings.unavailable_retry_after_seconds
-        self.full = _error(503, "watchers_full", "too many held watches, retry shortly", retry)
-        self.unread = _error(503, "region_unavailable", "the line's state is not known", retry)
+        self.full = error(503, "watchers_full", "too many held watches, retry shortly", retry)
+        self.unread = error(503, "region_unavailable", "the line's state is not known", retry)
 
     @property
     def held(self) -> int:
@@ -130,7 +128,7 @@ class Watches:
         until_text = query.get("until", [""])[0]
         if until_text:
             if not until_text.isdigit() or len(until_text) > 13:  # 10^12 + rank: 13 digits
-                bad = _error(400, "bad_request", "until must be a line number")
+                bad = error(400, "bad_request", "until must be a line number")
                 loop.call_soon(watcher.answer, bad)
                 return
             watcher.until = int(until_text)
