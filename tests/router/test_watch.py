@@ -227,7 +227,8 @@ def test_a_watch_is_answered_when_admission_reaches_its_line_number(
         await asyncio.to_thread(wait_until, lambda: _held(client) == 2)
         line.state = {"show_id": SHOW, "version": "v1", "admitted_through": 5}
         answer = await asyncio.wait_for(held_clients.answer(near), 30)
-        await asyncio.sleep(0.5)  # a few reads later, the far one is still held
+        reads = line.reads  # two reads later, the far one is still held
+        await asyncio.to_thread(wait_until, lambda: line.reads >= reads + 2)
         still_held = _held(client) == 1
         far_writer.close()
         return answer, still_held
@@ -439,7 +440,8 @@ def test_an_early_customers_watch_is_answered_when_the_mark_passes_its_draw_key(
         # A rank far below 10^12 in admitted_through: the router compares the mark only.
         line.state = drawn | {"admitted_through": 601, "admitted_mark": key}
         answer = await asyncio.wait_for(held_clients.answer(early), 30)
-        await asyncio.sleep(0.5)  # a few reads later, the later arrival's is still held
+        reads = line.reads  # two reads later, the later arrival's is still held
+        await asyncio.to_thread(wait_until, lambda: line.reads >= reads + 2)
         still_held = _held(client) == 1
         late_writer.close()
         return answer, still_held

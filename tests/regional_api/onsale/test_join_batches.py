@@ -239,8 +239,9 @@ async def _hang_ups(dsn: str, show_id: str) -> list[bool]:
         async with await psycopg.AsyncConnection.connect(dsn) as lock:
             await lock.execute("SELECT 1 FROM onsales WHERE show_id = %s FOR UPDATE", (show_id,))
             sent = joining("sent")
-            while joins.queued or not joins.tasks:  # the first batch is in the database
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(5):  # the first batch is in the database
+                while joins.queued or not joins.tasks:
+                    await asyncio.sleep(0.01)
             gone = [sent, joining("queued")]
             stays = [joining("stays-1"), joining("stays-2")]
             await asyncio.sleep(0)  # all four have queued or gone
