@@ -245,8 +245,8 @@ def _spawn(
     routers = {}
     if options.routed:
         with dead_url() as nowhere:  # no directory: each router reads its static map
-            for app, url in (("regional_api", apps["regional_api"].url), ("floor", floor.url)):
-                routers[app] = routed(url, workdir, app, nowhere)
+            for app, url in [(app, api.url) for app, api in apps.items()] + [("floor", floor.url)]:
+                routers[app] = routed(url, workdir, app.replace(" (before)", "-before"), nowhere)
                 started.append(routers[app].start(None))
     for api in apps.values():
         api.wait_ready(timeout=90)
@@ -270,7 +270,8 @@ def _pid(proc: Proc) -> int:
 def system(workdir: Path, options: Options) -> Iterator[Rig]:
     """PostgreSQL, regional_api, the floor and a router in front of each; stopped at the end.
 
-    With `options.before`, a second regional_api from that source tree (direct), for an A/B.
+    With `options.before`, a second regional_api from that source tree (with its own router
+    too), for an A/B.
     """
     server = start_server("bench-floor", durable=True, statement_stats=True)
     started: list[Proc | ServiceProcess] = []
@@ -357,7 +358,7 @@ def main() -> None:
         "--profile-path", choices=("direct", "router"), default="direct", help="for --profile"
     )
     parser.add_argument(
-        "--before", type=Path, help="A/B: also run regional_api from this source tree (direct)"
+        "--before", type=Path, help="A/B: also run regional_api from this source tree"
     )
     parser.add_argument("--ops", help=f"comma-separated, of: {', '.join(SCENARIO)}")
     parser.add_argument("--direct-only", action="store_true", help="no router runs")

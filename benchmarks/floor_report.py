@@ -151,22 +151,23 @@ def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def ab_table(rows: list[dict[str, Any]]) -> list[str]:
-    """regional_api before and after a change, direct, from the same run (empty without one)."""
+    """regional_api before and after a change, per path, from the same run (empty without one)."""
     lines = [
-        "| op | ok/s before | ok/s after | app CPU ms/op before | after | change"
+        "| op | path | ok/s before | ok/s after | app CPU ms/op before | after | change"
         " | total CPU ms/op before | after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for op in (*OPS, KEYED):
-        old, new = _find(rows, op, BEFORE, "direct"), _find(rows, op, "regional_api", "direct")
-        if old is None or new is None:
-            continue
-        a, b = old["cpu_ms_per_op"]["app"], new["cpu_ms_per_op"]["app"]
-        change = f"{(b - a) / a:+.0%}" if a else "-"
-        lines.append(
-            f"| {op} | {old['ok_per_s']:.0f} | {new['ok_per_s']:.0f} | {a:.2f} | {b:.2f}"
-            f" | {change} | {total_cpu(old):.2f} | {total_cpu(new):.2f} |"
-        )
+        for path in ("direct", "router"):
+            old, new = _find(rows, op, BEFORE, path), _find(rows, op, "regional_api", path)
+            if old is None or new is None:
+                continue
+            a, b = old["cpu_ms_per_op"]["app"], new["cpu_ms_per_op"]["app"]
+            change = f"{(b - a) / a:+.0%}" if a else "-"
+            lines.append(
+                f"| {op} | {path} | {old['ok_per_s']:.0f} | {new['ok_per_s']:.0f} | {a:.2f}"
+                f" | {b:.2f} | {change} | {total_cpu(old):.2f} | {total_cpu(new):.2f} |"
+            )
     return lines if len(lines) > 2 else []
 
 

@@ -1,8 +1,9 @@
 """The regional API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ from regional_api.tickets import router as tickets
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+# Young objects collected once this many more are alive than freed, not 700 (CPython's default):
+# 16 requests in flight keep ~1,000 young objects alive, so at 700 every tenth hold walked them
+# (30-40 us per hold, docs/benchmarks/floor.md "Seventh round"); cyclic garbage is ~0.3 objects
+# per hold, so the larger young generation holds little garbage for long.
+YOUNG_GC_THRESHOLD = 10_000
+
 # Feature routers, mounted in this order.
 FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     cinemas.router,
@@ -57,6 +64,21 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     tickets.router,
     reports.router,
 )
+
+
+@contextmanager
+def long_lived_heap() -> Iterator[None]:
+    """Keep what is alive at startup out of the collector's walks; undone on exit."""
+    # A full collection walked the ~150,000 objects of the app and its libraries: 70-100 ms
+    # once per ~1,000 holds, 30-110 us per hold (the router freezes its own the same way).
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()  # collectable again: an app stopped in a longer-lived process (tests)
 
 
 def create_app(
@@ -97,7 +119,8 @@ def create_app(
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))
         try:
-            yield
+            with long_lived_heap():
+                yield
         finally:
             await breaker.stop()  # releases the pool's reconnects waiting for it to close
             await cancel_all(tasks)

@@ -82,7 +82,7 @@ def test_the_report_gives_regional_api_as_ratios_to_the_floor_and_the_ab() -> No
     text = "\n".join(section({"floor": figures | {"rows": rows}}))
     assert "| hold 1 seat | direct | 1.00 | 2.00 | 2.00 | 2.00 | 3.00 | 1.50 |" in text
     assert "| hold 1 seat | router | 1.00 | 1.00 | 1.00 | 1.00 | 1.75 | 1.75 |" in text
-    assert "| hold 1 seat | 50 | 50 | 2.50 | 2.00 | -20% | 3.50 | 3.00 |" in text
+    assert "| hold 1 seat | direct | 50 | 50 | 2.50 | 2.00 | -20% | 3.50 | 3.00 |" in text
     assert "1.00 `SELECT * FROM claim_seats($1)`" in text
     assert section({}) == []
     whole = report.render({"floor": figures | {"rows": rows}})
