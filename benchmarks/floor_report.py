@@ -48,7 +48,8 @@ def _median(values: list[float]) -> float:
 
 def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One row from the same run repeated: totals pooled, CPU per operation weighted by
-    operations, latency percentiles the median of the rounds'."""
+    operations (each process's CPU of every round over every round's operations), latency
+    percentiles the median of the rounds'; each round's app CPU kept (`app_by_round`)."""
     ops = [_ops(r) for r in rounds]
     weight = sum(ops)
     parts = {part for r in rounds for part in r["cpu_ms_per_op"]}
@@ -64,6 +65,7 @@ def merge(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": _median([r["p50_ms"] for r in rounds]),
         "p99_ms": _median([r["p99_ms"] for r in rounds]),
         "new_connections": sum(r["new_connections"] for r in rounds),
+        "app_by_round": [r["cpu_ms_per_op"].get("app", 0.0) for r in rounds],
         "cpu_ms_per_op": {
             p: round(
                 sum(r["cpu_ms_per_op"].get(p, 0.0) * n for r, n in zip(rounds, ops, strict=True))
@@ -127,12 +129,19 @@ def rows_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _by_round(api: dict[str, Any], floor: dict[str, Any]) -> str:
+    """The app CPU ratio of each round, in order (one noisy round shows as the odd one)."""
+    pairs = zip(api.get("app_by_round", ()), floor.get("app_by_round", ()), strict=False)
+    return ", ".join(_ratio(a, f) for a, f in pairs) or "-"
+
+
 def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
     """regional_api / floor per operation and path, for each process and in total."""
+    rounds = max((int(r.get("rounds", 1)) for r in rows), default=1) > 1
     lines = [
         "| op | path | ok/s | app CPU | PG CPU (backends) | total CPU | regional_api total ms/op"
-        " | floor total ms/op |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        " | floor total ms/op |" + (" app CPU by round |" if rounds else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if rounds else ""),
     ]
     for op in (*OPS, KEYED):
         for path in ("direct", "router"):
@@ -146,6 +155,7 @@ def ratio_table(rows: list[dict[str, Any]]) -> list[str]:
                 f" | {_ratio(a['pg_backends'], f['pg_backends'])}"
                 f" | {_ratio(total_cpu(api), total_cpu(floor))}"
                 f" | {total_cpu(api):.2f} | {total_cpu(floor):.2f} |"
+                + (f" {_by_round(api, floor)} |" if rounds else "")
             )
     return lines
 
@@ -192,6 +202,19 @@ def statements_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _rounds(figures: dict[str, Any]) -> str:
+    """How the rounds were run and pooled, for the report's text."""
+    rounds = int(figures.get("rounds", 1))
+    if rounds < 2:
+        return "one round"
+    return (
+        f"{rounds} interleaved rounds (every operation on every target, then again with the"
+        " targets in reverse order); each figure pools the rounds: a process's CPU seconds in"
+        " all of them over all their operations, so one noisy round does not decide a ratio"
+        " (each round's app CPU ratio is in the last column)"
+    )
+
+
 def section(result: dict[str, Any], heading: str = "## The floor") -> list[str]:
     """The floor benchmark as Markdown (docs/benchmarks/floor.md and `make bench`'s report)."""
     figures = result.get("floor")
@@ -203,12 +226,12 @@ def section(result: dict[str, Any], heading: str = "## The floor") -> list[str]:
         "",
         f"regional_api against `benchmarks/floor.py` (the same statements behind a minimal"
         f" FastAPI + psycopg app) on one PostgreSQL, in the same run, {figures['clients']}"
-        f" connections, {figures['seconds']:g} s per run, regional_api log level"
-        f" {figures['log_level']}, provider latency {figures['provider_latency_ms']:g} ms."
-        " CPU is read from /proc per operation (409s and errors included); PostgreSQL's is"
-        " split into client backends and background processes (a process that exited during"
-        " the run counts as a backend); new connections are PostgreSQL's `connection"
-        " authorized` log lines during the run.",
+        f" connections, {figures['seconds']:g} s per run, {_rounds(figures)}, regional_api"
+        f" log level {figures['log_level']}, provider latency"
+        f" {figures['provider_latency_ms']:g} ms. CPU is read from /proc per operation (409s"
+        " and errors included); PostgreSQL's is split into client backends and background"
+        " processes (a process that exited during the run counts as a backend); new"
+        " connections are PostgreSQL's `connection authorized` log lines during the run.",
         "",
         "Ratios, regional_api / floor (1.00 = at the floor):",
         "",

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
 QUICK_OUT = ROOT / "var" / "bench-quick"
 ONSALE_CLIENTS = 2000
+FLOOR_ROUNDS, FLOOR_SECONDS = 2, 2.0
 
 
 def log(message: str) -> None:
@@ -133,6 +134,15 @@ def on_stack(args: argparse.Namespace, result: dict[str, Any], pool: ProcessPool
         shutil.rmtree(stack.paths.root, ignore_errors=True)  # PostgreSQL data, logs, keys
 
 
+def floor_options(args: argparse.Namespace) -> floor_bench.Options:
+    """The floor's runs: two interleaved rounds, pooled (`--quick`: one round of 1 s)."""
+    # 2 x 20 runs of 2 s (one round of 3 s before: a single noisy round decided a ratio,
+    # docs/benchmarks/floor.md "Seventh round"); --quick: 20 runs of 1 s, about a minute
+    if args.quick:
+        return floor_bench.Options(1.0)
+    return floor_bench.Options(min(args.seconds, FLOOR_SECONDS), rounds=FLOOR_ROUNDS)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure everything, then write the report, the chart and the raw JSON."""
     args = parse_args(argv)
@@ -154,8 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         log("the floor: regional_api against benchmarks/floor.py, same PostgreSQL, same run")
-        # 20 runs of a few seconds; --quick: 1 s each, the whole floor in about a minute
-        floor = floor_bench.Options(1.0 if args.quick else min(args.seconds, 3.0))
+        floor = floor_options(args)
         result["floor"] = floor_bench.run(pool, floor, progress=log)
         on_stack(args, result, pool)
     result["meta"]["duration_s"] = round(time.monotonic() - started, 1)

@@ -7,6 +7,7 @@ import pytest
 from benchmarks import floor_report
 from benchmarks.floor_probes import pg_spent
 from benchmarks.floor_report import BEFORE, is_backend, merge, merged, per_op, section
+from benchmarks.run import floor_options, parse_args
 from benchmarks.suite import report
 
 
@@ -64,6 +65,7 @@ def test_rounds_merge_into_pooled_rates_and_operation_weighted_cpu() -> None:
     assert one["cpu_ms_per_op"]["app"] == pytest.approx(1.75)  # (100 x 1 + 300 x 2) / 400
     assert one["p50_ms"] == 20.0
     assert one["rounds"] == 2
+    assert one["app_by_round"] == [1.0, 2.0]
     rows = merged([first, _row("seat map", "floor", "direct"), second])
     assert [(r["op"], r["rounds"]) for r in rows] == [("hold 1 seat", 2), ("seat map", 1)]
 
@@ -87,6 +89,33 @@ def test_the_report_gives_regional_api_as_ratios_to_the_floor_and_the_ab() -> No
     assert section({}) == []
     whole = report.render({"floor": figures | {"rows": rows}})
     assert "## The floor" in whole
+
+
+def test_two_rounds_are_pooled_and_each_rounds_ratio_shown() -> None:
+    def run(app: str, ok: int, ms: float) -> dict[str, Any]:
+        cpu = {"app": ms, "router": 0.3, "pg_backends": 0.5}
+        return _row("hold 1 seat", app, "router", ok=ok, cpu_ms_per_op=cpu)
+
+    # regional_api: 1.0 then 1.6 ms (a noisy second round), the floor 1.0 ms in both
+    rows = [run("regional_api", 300, 1.0), run("floor", 300, 1.0)]
+    rows += [run("regional_api", 100, 1.6), run("floor", 300, 1.0)]
+    figures = {"clients": 64, "seconds": 2.0, "log_level": "INFO", "provider_latency_ms": 0.0}
+    text = "\n".join(section({"floor": figures | {"rounds": 2, "rows": merged(rows)}}))
+
+    pooled = (300 * 1.0 + 100 * 1.6) / 400  # CPU of both rounds over their operations: 1.15
+    assert f"| hold 1 seat | router | 0.67 | {pooled:.2f} |" in text
+    assert "| 1.00, 1.60 |" in text
+    assert "2 interleaved rounds" in text
+    assert "pools the rounds" in text
+    one = "\n".join(section({"floor": figures | {"rounds": 1, "rows": merged(rows[:2])}}))
+    assert "one round" in one
+    assert "by round" not in one
+
+
+def test_make_bench_runs_the_floor_in_two_rounds_and_quick_in_one() -> None:
+    full, quick = floor_options(parse_args([])), floor_options(parse_args(["--quick"]))
+    assert (full.rounds, full.seconds) == (2, 2.0)
+    assert (quick.rounds, quick.seconds) == (1, 1.0)
 
 
 def test_postgres_cpu_of_exited_processes_counts_once_as_backends() -> None:
