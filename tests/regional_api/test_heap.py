@@ -30,6 +30,21 @@ def test_the_heap_is_frozen_and_young_collections_rarer_only_inside_the_block() 
     assert any(o is kept for o in gc.get_objects())
 
 
+def test_replicas_serving_at_once_leave_the_setting_to_the_last_one_stopping() -> None:
+    before = gc.get_threshold()
+    first, second = long_lived_heap(), long_lived_heap()
+
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == YOUNG_GC_THRESHOLD
+    second.__exit__(None, None, None)
+
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_serving_replica_runs_with_its_heap_frozen(regional_dsn: str, issuer: TestIssuer) -> None:
     before = gc.get_threshold()
 
