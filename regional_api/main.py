@@ -49,8 +49,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Young objects collected once this many more are alive than freed, not 700 (CPython's default):
 # 16 requests in flight keep ~1,000 young objects alive, so at 700 every tenth hold walked them
-# (30-40 us per hold, docs/benchmarks/floor.md "Seventh round"); cyclic garbage is ~0.3 objects
-# per hold, so the larger young generation holds little garbage for long.
+# (29-39 us per hold, docs/benchmarks/floor.md "Seventh round"); cyclic garbage is 0.1 to 0.9
+# objects per hold, so the larger young generation holds little garbage for long.
 YOUNG_GC_THRESHOLD = 10_000
 
 # Feature routers, mounted in this order.
