@@ -1,11 +1,8 @@
 """The regional API application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import gc
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from fastapi_offline import FastAPIOffline
 from common.auth import JwksCache, TokenVerifier
 from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
+from common.heap import long_lived_heap
 from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
 from common.openapi import publish_contract
@@ -47,12 +45,6 @@ from regional_api.tickets import router as tickets
 SERVICE = "regional_api"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-# Young objects collected once this many more are alive than freed, not 700 (CPython's default):
-# 16 requests in flight keep ~1,000 young objects alive, so at 700 every tenth hold walked them
-# (29-39 us per hold, docs/benchmarks/floor.md "Seventh round"); cyclic garbage is 0.1 to 0.9
-# objects per hold, so the larger young generation holds little garbage for long.
-YOUNG_GC_THRESHOLD = 10_000
-
 # Feature routers, mounted in this order.
 FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     cinemas.router,
@@ -66,40 +58,6 @@ FEATURE_ROUTERS: tuple[APIRouter, ...] = (
     tickets.router,
     reports.router,
 )
-
-
-@dataclass
-class _Heap:
-    """The replicas of this process serving now, and the collector's threshold before them."""
-
-    serving: int = 0
-    threshold: tuple[int, int, int] = (700, 10, 10)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_HEAP = _Heap()
-
-
-@contextmanager
-def long_lived_heap() -> Iterator[None]:
-    """Keep what is alive at startup out of the collector's walks; undone as the last one exits."""
-    # A full collection walked the ~150,000 objects of the app and its libraries (70-100 ms
-    # once per ~1,000 holds; the router freezes its own the same way), and young collections
-    # every ~10 holds walked the requests in flight: 35-163 us of a hold in all.
-    with _HEAP.lock:
-        if _HEAP.serving == 0:
-            _HEAP.threshold = gc.get_threshold()
-            gc.set_threshold(YOUNG_GC_THRESHOLD, *_HEAP.threshold[1:])
-        _HEAP.serving += 1
-        gc.freeze()
-    try:
-        yield
-    finally:
-        with _HEAP.lock:
-            _HEAP.serving -= 1
-            if _HEAP.serving == 0:  # apps stopped in a longer-lived process (tests) leave nothing
-                gc.set_threshold(*_HEAP.threshold)
-                gc.unfreeze()
 
 
 def create_app(

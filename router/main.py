@@ -1,7 +1,6 @@
 """The router application: `create_app()` builds it, `uvicorn --factory` serves it."""
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.auth import Fetch, JwksCache, TokenVerifier
 from common.errors import ServiceUnavailable, install_error_handlers
+from common.heap import long_lived_heap
 from common.observability import configure_logging, instrument, ops_router
 from common.openapi import publish_contract
 from common.routing import mount
@@ -123,10 +123,9 @@ async def _running(state: RouterState, keys: JwksCache, pin_keys: bool) -> Async
     if state.access_log is not None:
         jobs.append(state.access_log.flush_forever())
     tasks = [asyncio.create_task(job) for job in jobs]
-    # Everything alive now lives as long as the process: keep it out of the collector's walks.
-    gc.freeze()
     try:
-        yield
+        with long_lived_heap():
+            yield
     finally:
         await cancel_all(tasks)
         await state.global_client.close()

@@ -7,8 +7,8 @@ holds), and young collections ran every ~10 holds at 16 in flight: docs/benchmar
 
 import gc
 
+from common.heap import YOUNG_GC_THRESHOLD, long_lived_heap
 from harness.tokens import TestIssuer
-from regional_api.main import YOUNG_GC_THRESHOLD, long_lived_heap
 from tests.regional_api.served import live_app
 
 
