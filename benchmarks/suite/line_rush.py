@@ -240,8 +240,9 @@ async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: 
         )
         saw_5xx |= failed
         tally.outcomes["bought" if bought else "admitted, no seats left"] += 1
-        if not bought:
+        if not bought:  # it left the line (`_buy`'s DELETE): when, for `line_room.end_game`
             tally.told_sold_out_at.append(time.time())
+            tally.paths.setdefault(index, {})["left"] = time.time() - rush.opens_at
     tally.customers_5xx += saw_5xx
 
 
