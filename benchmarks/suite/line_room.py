@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 
+from regional_api.onsale import admitter
 from regional_api.onsale import statements as sql
 from regional_api.onsale.admitter import PACE_WINDOW, room
 
@@ -32,7 +33,9 @@ WHERE show_id = %(show_id)s AND admitted_at IS NOT NULL
 def _sample(conn: Any, show_id: str, opens_at: float, admitted: dict[str, float]) -> dict[str, Any]:
     """One reading of the room's figures, `t` in seconds from the opening (and who came in)."""
     now = datetime.now(UTC)
-    params = {"show_id": show_id, "now": now, "window": PACE_WINDOW}
+    # `IDLE_SECONDS` is this branch's (seventh round); a tree without it ignores the parameter.
+    idle_seconds = getattr(admitter, "IDLE_SECONDS", 600.0)
+    params = {"show_id": show_id, "now": now, "window": PACE_WINDOW, "idle_seconds": idle_seconds}
     load = conn.execute(sql.ROOM_LOAD, params).fetchone()
     line = conn.execute(LINE, params).fetchone()
     for row in conn.execute(ADMITTED, params).fetchall():

@@ -6,12 +6,13 @@ lock (the others skip it) takes its row lock, ranks the pre-opening line in rand
 nobody has yet, then admits the next customers in rank order: as many as the pace allows, and
 no more than the room (`room`: the parties the free seats make, a quarter more for customers who
 leave without buying, never more than the free seats, less the admitted customers who hold
-nothing yet). The pace is adaptive: 1.5 times the successful holds per second of the last
-`PACE_WINDOW` seconds, at least a quarter of the ceiling, at most the ceiling; its credit lives
-in the on-sale's row, so the replicas share one pace. At the opening (nobody admitted yet) the
-credit is a second of the ceiling at once: the first batch is as many customers as the room
-holds, up to that, instead of a quarter of the ceiling per second while the first holds come in
-(and the first ranks that join later, up to that batch, are admitted as they come).
+nothing yet, each counted for `IDLE_SECONDS` after its admission). The pace is adaptive: 1.5
+times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
+the ceiling, at most the ceiling; its credit lives in the on-sale's row, so the replicas share
+one pace. The opening has a shape of its own: a first batch of `OPENING_SECONDS` of the ceiling
+at once (nobody admitted yet; the first ranks that join later, up to that batch, are admitted as
+they come), then the ceiling's pace for `OPENING_RAMP_SECONDS`, while the first holds, which the
+adaptive pace measures, are still on their way.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -40,14 +41,29 @@ OPENING_LATE = 0.005  # wake this much after an opening, so the clock has passed
 PACE_WINDOW = 2
 # Admitted customers who never buy: the room admits this many times the free seats' parties.
 LEAVERS = 1.25
-OPENING_SECONDS = 1.0  # the opening's batch: this long at the ceiling, at once
+# The opening's batch: this long at the ceiling, at once. A second's worth (~170 customers) sent
+# all its holds within a few hundred ms into the 16-slot lines (admitted holds p99 1.1-1.3 s);
+# a fraction of it, then the ceiling's pace, spreads them (docs/benchmarks/onsale-line.md,
+# seventh round).
+OPENING_SECONDS = 0.25
+# After the opening, the pace is the ceiling this long: the adaptive pace follows holds, which
+# lag the first admissions by a customer's path (a quarter of the ceiling meanwhile).
+OPENING_RAMP_SECONDS = 2.0
+# An admitted customer holding nothing counts against the room this long after its admission,
+# not its whole window: one who left without a word (a closed tab, a leave that was refused)
+# kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
+# variant with a connection per customer").
+IDLE_SECONDS = 60.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
 
 
-def pace(*, recent_holds: int, ceiling: float) -> float:
-    """Customers to admit per second: adaptive from the holds of the last `PACE_WINDOW` s, capped."""
+def pace(*, recent_holds: int, ceiling: float, opened_for: float | None = None) -> float:
+    """Customers to admit per second: the ceiling in the opening's ramp, then adaptive from the
+    holds of the last `PACE_WINDOW` s, capped."""
+    if opened_for is not None and 0 <= opened_for < OPENING_RAMP_SECONDS:
+        return ceiling
     return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
 
@@ -80,10 +96,11 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
     return min([pause, *upcoming])
 
 
-def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
+def _admission(onsale: Any, load: Any, *, waiting: int, now: datetime) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
-    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
+    opened_for = (now - onsale.opens_at).total_seconds()
+    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opened_for=opened_for)
     # The first batch is the first ranks, whenever they are in line: at an opening whose early
     # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
     batch = ceiling * OPENING_SECONDS - onsale.admitted_through
@@ -136,14 +153,19 @@ class Admitter:
             next_rank = onsale.next_rank
             if not onsale.shuffled:
                 next_rank = (await fetch_one(conn, sql.SHUFFLE, {"show_id": show_id})).ranked
-            params = {"show_id": show_id, "now": now, "window": PACE_WINDOW}
+            params = {
+                "show_id": show_id,
+                "now": now,
+                "window": PACE_WINDOW,
+                "idle_seconds": IDLE_SECONDS,
+            }
             load = await fetch_one(conn, sql.ROOM_LOAD, params)
             if load.free == 0 and load.held == 0:
                 await run(conn, sql.SOLD_OUT, {"show_id": show_id, "now": now})
                 SOLD_OUT.inc()
                 log.info("waiting room sold out", extra={"fields": {"show_id": show_id}})
                 return 0, 0
-            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through)
+            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through, now=now)
             through = params["through"]
             params |= {"show_id": show_id, "now": now, "window_seconds": onsale.window_seconds}
             done = (await fetch_one(conn, sql.ADMIT, params)).admitted

@@ -109,7 +109,7 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s
 # `elapsed`: seconds since admission was last paced, by the database's one clock (NULL at first).
 LOCK_ROOM = """
 SELECT shuffled, CASE WHEN shuffled THEN line_count(show_id) ELSE 0 END AS next_rank,
-  admitted_through, window_seconds, max_admit_per_second, admit_credit,
+  opens_at, admitted_through, window_seconds, max_admit_per_second, admit_credit,
   extract(epoch FROM now() - paced_at)::float8 AS elapsed
 FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR NO KEY UPDATE
 """
@@ -118,14 +118,15 @@ SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 
 # What admission is paced by: seats free and held now, the seats taken (held or sold) and the
 # reservations they belong to (the average party), holds made in the last `window` seconds, and
-# the admitted customers whose window is open and who hold nothing yet. The show's seats are
-# read once, by its (show_id, ...) key.
+# the admitted customers whose window is open, admitted in the last `idle_seconds`, who hold
+# nothing yet. The show's seats are read once, by its (show_id, ...) key.
 ROOM_LOAD = """
 SELECT seats.free, seats.held, seats.taken, seats.parties,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
      AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
   (SELECT count(*) FROM line_entries e WHERE e.show_id = %(show_id)s
      AND e.admitted_at IS NOT NULL AND e.expires_at > %(now)s
+     AND e.admitted_at > %(now)s - make_interval(secs => %(idle_seconds)s)
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = %(show_id)s
        AND r.user_id = e.user_id AND r.created_at >= e.admitted_at
        AND r.status IN ('held', 'confirmed'))) AS idle_admitted
