@@ -160,12 +160,14 @@ def run(
     processes: int = 1,
     pg_stats: bool = False,
     raw: bool = False,
+    ceiling: float | None = None,
 ) -> dict[str, Any]:
     """One rush through the waiting room of a fresh 300-seat show (also used by `make bench`)."""
     rate = sustainable(stack, pool, tokens)
     hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
     opens_at = time.time() + opens_in
-    ceiling = max(MIN_CEILING, round(rate["purchases_per_s"]))
+    if ceiling is None:  # as an admin would set it: the rate measured just now
+        ceiling = max(MIN_CEILING, round(rate["purchases_per_s"]))
     announce(stack, hall.show_ids[0], opens_at, ceiling)
     time.sleep(1.5)  # every replica refreshes its set of waiting rooms every 0.5 s
     rush = LineRush(
@@ -275,6 +277,12 @@ def main() -> None:
         action="store_true",
         help="load pg_stat_statements; report the region's top statements during the rush",
     )
+    parser.add_argument(
+        "--ceiling",
+        type=float,
+        help="admissions per second at most (default: the sustainable rate measured in the run);"
+        " a fixed one takes that measurement's noise out of an A/B on a loaded machine",
+    )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--raw", type=Path, help="also write every figure, series included, here")
     parser.add_argument(
@@ -299,7 +307,12 @@ def main() -> None:
             if args.variant != "large":
                 tokens = system.tokens(stack, args.clients, "line")
                 results["onsale_line"] = run(
-                    stack, pool, tokens, pg_stats=args.pg_stats, raw=args.raw is not None
+                    stack,
+                    pool,
+                    tokens,
+                    pg_stats=args.pg_stats,
+                    raw=args.raw is not None,
+                    ceiling=args.ceiling,
                 )
             if args.variant != "standard":
                 results["onsale_line_large"] = run_large(
