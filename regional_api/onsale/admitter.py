@@ -45,7 +45,7 @@ LEAVERS = 1.25
 # all its holds within a few hundred ms into the 16-slot lines (admitted holds p99 1.1-1.3 s);
 # a fraction of it, then the ceiling's pace, spreads them (docs/benchmarks/onsale-line.md,
 # seventh round).
-OPENING_SECONDS = 0.25
+OPENING_SECONDS = 0.5
 # After the opening, the pace is the ceiling this long: the adaptive pace follows holds, which
 # lag the first admissions by a customer's path (a quarter of the ceiling meanwhile).
 OPENING_RAMP_SECONDS = 2.0
