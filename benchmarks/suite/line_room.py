@@ -5,7 +5,8 @@ admission went and who waits) every `EVERY_S` from the region's database, one st
 while the rush runs. `end_game` then says, at the samples where seats were free, customers
 waited and the room admitted nobody, who the "idle" admitted customers were, from the
 generator's per-customer path: still on their way to their pass, holding a pass with their
-holds in flight, or done (left) but still counted.
+holds in flight, or done (left) but still counted. "Stalled": seats free, none even held, and
+the room shut.
 """
 
 import threading
@@ -111,13 +112,21 @@ def end_game(
     paths: dict[str, dict[str, float]],
     last_sale: float | None,
 ) -> dict[str, Any]:
-    """Seconds the room was shut with seats free and customers waiting, and who was idle then."""
+    """Seconds the room was shut with seats free (and of those, stalled: no seat even held), and
+    who was idle at the first stalled reading (else the last shut one)."""
     shut = [s for s in samples if s["free"] > 0 and s["room"] == 0 and s["t"] >= 0]
     if last_sale is not None:
         shut = [s for s in shut if s["t"] <= last_sale]
-    summary: dict[str, Any] = {"shut_s": round(EVERY_S * len(shut), 1)}
-    for name, at in (("first shut", 0), ("last shut", -1)):
-        if shut:
-            kinds = _idle_kinds(shut[at]["t"], admitted, found, paths)
-            summary[name] = shut[at] | {"idle by path": kinds}
+    stalled = [s for s in shut if s["held"] == 0]
+    summary: dict[str, Any] = {
+        "shut_s": round(EVERY_S * len(shut), 1),
+        "stalled_s": round(EVERY_S * len(stalled), 1),
+    }
+    at = stalled[0] if stalled else (shut[-1] if shut else None)
+    if at is not None:
+        kinds = _idle_kinds(at["t"], admitted, found, paths)
+        summary["stalled" if stalled else "last shut"] = at | {"idle by path": kinds}
+    left = sorted(path["left"] for path in paths.values() if "left" in path)
+    if left:  # customers admitted who found nothing: when they left (s from the opening)
+        summary["left_s"] = {"first": round(left[0], 2), "p50": round(left[len(left) // 2], 2)}
     return summary
