@@ -192,12 +192,18 @@ def run(
     samples = sampler.stop()
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
+    writes = [(*w[:2], w[2] - opens_at, *w[3:]) for w in result.pop("writes")]
     result["timeline"] = line_timeline.timeline(dsn, hall.show_ids[0], opens_at, paths)
     found = line_timeline.events(dsn, hall.show_ids[0], opens_at)
     last_sale = result["timeline"]["last_sale_s"]
     result["room_end_game"] = line_room.end_game(samples, sampler.admitted, found, paths, last_sale)
     if raw:  # every reading and customer, for `--raw`
-        result["room"] = {"samples": samples, "paths": paths, "admitted": sampler.admitted}
+        result["room"] = {
+            "samples": samples,
+            "paths": paths,
+            "admitted": sampler.admitted,
+            "writes": writes,
+        }
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     result["cpu_s"] = spent(cpu_before, cpu(stack)) | {"generator": result.pop("generator_cpu_s")}
     result["polls_answered"] = spent(polls_before, polls_answered(stack))
