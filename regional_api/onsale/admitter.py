@@ -11,8 +11,8 @@ times the successful holds per second of the last `PACE_WINDOW` seconds, at leas
 the ceiling, at most the ceiling; its credit lives in the on-sale's row, so the replicas share
 one pace. The opening has a shape of its own: a first batch of `OPENING_SECONDS` of the ceiling
 at once (nobody admitted yet; the first ranks that join later, up to that batch, are admitted as
-they come), then the ceiling's pace for `OPENING_RAMP_SECONDS`, while the first holds, which the
-adaptive pace measures, are still on their way.
+they come), then the ceiling's pace until `OPENING_WAVE_SECONDS` of it are in, while the first
+holds, which the adaptive pace measures, are still on their way.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -43,12 +43,14 @@ PACE_WINDOW = 2
 LEAVERS = 1.25
 # The opening's batch: this long at the ceiling, at once. A second's worth (~170 customers) sent
 # all its holds within a few hundred ms into the 16-slot lines (admitted holds p99 1.1-1.3 s);
-# a fraction of it, then the ceiling's pace, spreads them (docs/benchmarks/onsale-line.md,
-# seventh round).
+# half of it, then the ceiling's pace, spreads them (docs/benchmarks/onsale-line.md, seventh
+# round: a quarter lengthened the sell-out).
 OPENING_SECONDS = 0.5
-# After the opening, the pace is the ceiling this long: the adaptive pace follows holds, which
-# lag the first admissions by a customer's path (a quarter of the ceiling meanwhile).
-OPENING_RAMP_SECONDS = 2.0
+# The opening's whole first wave, in seconds of the ceiling: `OPENING_SECONDS` of it at once, the
+# rest at the ceiling's pace; then the adaptive pace. Bounded by admissions, not by time: paced
+# at the ceiling for 2 s, a loaded opening whose first hold came 1.9 s late let in 300 customers
+# for 150 pairs (the room counts a seat per customer before any hold).
+OPENING_WAVE_SECONDS = 1.0
 # An admitted customer holding nothing counts against the room this long after its admission,
 # not its whole window: one who left without a word (a closed tab, a leave that was refused)
 # kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
@@ -59,10 +61,10 @@ SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the sh
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
 
 
-def pace(*, recent_holds: int, ceiling: float, opened_for: float | None = None) -> float:
-    """Customers to admit per second: the ceiling in the opening's ramp, then adaptive from the
-    holds of the last `PACE_WINDOW` s, capped."""
-    if opened_for is not None and 0 <= opened_for < OPENING_RAMP_SECONDS:
+def pace(*, recent_holds: int, ceiling: float, opening: bool = False) -> float:
+    """Customers to admit per second: the ceiling in the opening's first wave, then adaptive from
+    the holds of the last `PACE_WINDOW` s, capped."""
+    if opening:
         return ceiling
     return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
@@ -96,11 +98,11 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
     return min([pause, *upcoming])
 
 
-def _admission(onsale: Any, load: Any, *, waiting: int, now: datetime) -> dict[str, Any]:
+def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
-    opened_for = (now - onsale.opens_at).total_seconds()
-    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opened_for=opened_for)
+    wave = onsale.admitted_through < ceiling * OPENING_WAVE_SECONDS
+    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opening=wave)
     # The first batch is the first ranks, whenever they are in line: at an opening whose early
     # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
     batch = ceiling * OPENING_SECONDS - onsale.admitted_through
@@ -165,7 +167,7 @@ class Admitter:
                 SOLD_OUT.inc()
                 log.info("waiting room sold out", extra={"fields": {"show_id": show_id}})
                 return 0, 0
-            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through, now=now)
+            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through)
             through = params["through"]
             params |= {"show_id": show_id, "now": now, "window_seconds": onsale.window_seconds}
             done = (await fetch_one(conn, sql.ADMIT, params)).admitted

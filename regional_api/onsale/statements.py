@@ -109,7 +109,7 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('onsale-admit:' || %(show_id)s
 # `elapsed`: seconds since admission was last paced, by the database's one clock (NULL at first).
 LOCK_ROOM = """
 SELECT shuffled, CASE WHEN shuffled THEN line_count(show_id) ELSE 0 END AS next_rank,
-  opens_at, admitted_through, window_seconds, max_admit_per_second, admit_credit,
+  admitted_through, window_seconds, max_admit_per_second, admit_credit,
   extract(epoch FROM now() - paced_at)::float8 AS elapsed
 FROM onsales WHERE show_id = %(show_id)s AND sold_out_at IS NULL FOR NO KEY UPDATE
 """

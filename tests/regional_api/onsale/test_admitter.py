@@ -16,7 +16,7 @@ from regional_api.onsale.admitter import (
     IDLE_SECONDS,
     IDLE_TICK,
     OPENING_LATE,
-    OPENING_RAMP_SECONDS,
+    OPENING_WAVE_SECONDS,
     OPENING_SECONDS,
     TICK,
     Admitter,
@@ -227,21 +227,28 @@ def test_the_opening_admits_a_fraction_of_a_second_at_once_then_the_ceilings_pac
     assert asyncio.run(_tick(regional_dsn)) == int(ceiling * OPENING_SECONDS) < ceiling
 
 
-def test_the_pace_is_the_ceiling_while_the_first_holds_are_on_their_way(regional_dsn: str) -> None:
-    assert pace(recent_holds=0, ceiling=100, opened_for=0.5) == 100
-    assert pace(recent_holds=0, ceiling=100, opened_for=OPENING_RAMP_SECONDS) == 25
-    show = seed_show(regional_dsn, rows=grid_rows(rows=10, cols=10, aisle_after=None))
-    # The batch (and a second of the ceiling) went in; half a second since the last pacing.
-    line_of(
-        regional_dsn, show.show_id, 200, admitted=40, ceiling=40, saved=0.0, opened_ago=timedelta(0)
-    )
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+def test_the_rest_of_the_opening_wave_comes_at_the_ceilings_pace(regional_dsn: str) -> None:
+    assert pace(recent_holds=0, ceiling=100, opening=True) == 100
+    assert pace(recent_holds=0, ceiling=100, opening=False) == 25
+    show = seed_show(regional_dsn, rows=grid_rows(rows=15, cols=20, aisle_after=None))
+    ceiling = 80.0
+    batch = int(ceiling * OPENING_SECONDS)  # in already; the wave is not
+    assert batch < ceiling * OPENING_WAVE_SECONDS
+    line_of(regional_dsn, show.show_id, 400, admitted=batch, ceiling=ceiling, saved=0.0)
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:  # paced long ago: a full second
         conn.execute(
-            "UPDATE onsales SET paced_at = now() - interval '0.5 s' WHERE show_id = %s",
+            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
             (show.show_id,),
         )
-    # At the ceiling: 40 a second for at least 0.5 s; a quarter of it would be 5 at most.
-    assert asyncio.run(_tick(regional_dsn)) >= 20
+    # A second at the ceiling (80), not the quarter of it (20), nor the rest of a second's batch.
+    assert asyncio.run(_tick(regional_dsn)) == ceiling
+    # The wave is in: the adaptive pace, a quarter of the ceiling with no holds yet.
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
+            (show.show_id,),
+        )
+    assert asyncio.run(_tick(regional_dsn)) == ceiling / 4
 
 
 def test_an_admitted_customer_holding_nothing_stops_shutting_the_room_after_a_while(
