@@ -41,11 +41,12 @@ OPENING_LATE = 0.005  # wake this much after an opening, so the clock has passed
 PACE_WINDOW = 2
 # Admitted customers who never buy: the room admits this many times the free seats' parties.
 LEAVERS = 1.25
-# The opening's batch: this long at the ceiling, at once. A second's worth (~170 customers) sent
-# all its holds within a few hundred ms into the 16-slot lines (admitted holds p99 1.1-1.3 s);
-# half of it, then the ceiling's pace, spreads them (docs/benchmarks/onsale-line.md, seventh
-# round: a quarter lengthened the sell-out).
-OPENING_SECONDS = 0.5
+# The opening's batch: this long at the ceiling, at once (the rest of the first wave follows at
+# the ceiling's pace). A second's worth (~170 customers) sends all its holds into the 16-slot
+# lines within a few hundred ms, but half or a quarter of it, then the ceiling's pace, was not
+# better on this machine (a quarter lengthened the sell-out; docs/benchmarks/onsale-line.md,
+# seventh round), so the whole wave goes at once.
+OPENING_SECONDS = 1.0
 # The opening's whole first wave, in seconds of the ceiling: `OPENING_SECONDS` of it at once, the
 # rest at the ceiling's pace; then the adaptive pace. Bounded by admissions, not by time: paced
 # at the ceiling for 2 s, a loaded opening whose first hold came 1.9 s late let in 300 customers

@@ -11,7 +11,7 @@ import pytest
 
 from common.db import make_pool
 from regional_api.clock import Clock
-from regional_api.onsale import service
+from regional_api.onsale import admitter, service
 from regional_api.onsale.admitter import (
     IDLE_SECONDS,
     IDLE_TICK,
@@ -218,21 +218,25 @@ def test_the_first_batch_admits_its_ranks_as_they_join(regional_dsn: str) -> Non
 
 
 def test_the_opening_admits_a_fraction_of_a_second_at_once_then_the_ceilings_pace(
-    regional_dsn: str,
+    regional_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(admitter, "OPENING_SECONDS", 0.25)  # the setting, made smaller
     show = seed_show(regional_dsn, rows=grid_rows(rows=10, cols=10, aisle_after=None))
     ceiling = 40.0
     line_of(regional_dsn, show.show_id, 200, admitted=0, ceiling=ceiling, opened_ago=timedelta(0))
     # Not a second of the ceiling (40) at once: their holds would all come within ~0.1 s.
-    assert asyncio.run(_tick(regional_dsn)) == int(ceiling * OPENING_SECONDS) < ceiling
+    assert asyncio.run(_tick(regional_dsn)) == int(ceiling * admitter.OPENING_SECONDS) < ceiling
 
 
-def test_the_rest_of_the_opening_wave_comes_at_the_ceilings_pace(regional_dsn: str) -> None:
+def test_the_rest_of_the_opening_wave_comes_at_the_ceilings_pace(
+    regional_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admitter, "OPENING_SECONDS", 0.5)  # the setting, made smaller
     assert pace(recent_holds=0, ceiling=100, opening=True) == 100
     assert pace(recent_holds=0, ceiling=100, opening=False) == 25
     show = seed_show(regional_dsn, rows=grid_rows(rows=15, cols=20, aisle_after=None))
     ceiling = 80.0
-    batch = int(ceiling * OPENING_SECONDS)  # in already; the wave is not
+    batch = int(ceiling * admitter.OPENING_SECONDS)  # in already; the wave is not
     assert batch < ceiling * OPENING_WAVE_SECONDS
     line_of(regional_dsn, show.show_id, 400, admitted=batch, ceiling=ceiling, saved=0.0)
     with psycopg.connect(regional_dsn, autocommit=True) as conn:  # paced long ago: a full second
