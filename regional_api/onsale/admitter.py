@@ -102,7 +102,9 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
 def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
-    wave = onsale.admitted_through < ceiling * OPENING_WAVE_SECONDS
+    # Between the batch and the end of the wave (empty when the batch is the whole wave).
+    admitted = onsale.admitted_through
+    wave = ceiling * OPENING_SECONDS <= admitted < ceiling * OPENING_WAVE_SECONDS
     rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opening=wave)
     # The first batch is the first ranks, whenever they are in line: at an opening whose early
     # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
