@@ -30,7 +30,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import Load, cpu_seconds, run_load
-from benchmarks.suite import line_join, line_poll, line_timeline, loads, pg_top, system
+from benchmarks.suite import line_join, line_poll, line_room, line_timeline, loads, pg_top, system
 from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
 from benchmarks.suite.line_rush import LineRush, run_line_rush
 from benchmarks.suite.line_split import run_split
@@ -159,12 +159,15 @@ def run(
     patience: float = 180.0,
     processes: int = 1,
     pg_stats: bool = False,
+    raw: bool = False,
+    ceiling: float | None = None,
 ) -> dict[str, Any]:
     """One rush through the waiting room of a fresh 300-seat show (also used by `make bench`)."""
     rate = sustainable(stack, pool, tokens)
     hall = system.seed(stack, loads.REGION, rows=15, cols=20, shows=1)
     opens_at = time.time() + opens_in
-    ceiling = max(MIN_CEILING, round(rate["purchases_per_s"]))
+    if ceiling is None:  # as an admin would set it: the rate measured just now
+        ceiling = max(MIN_CEILING, round(rate["purchases_per_s"]))
     announce(stack, hall.show_ids[0], opens_at, ceiling)
     time.sleep(1.5)  # every replica refreshes its set of waiting rooms every 0.5 s
     rush = LineRush(
@@ -183,10 +186,24 @@ def run(
     pg_stats = pg_stats and pg_top.reset(dsn)
     cpu_before, polls_before, load_before = cpu(stack), polls_answered(stack), os.getloadavg()[0]
     metrics_before = line_timeline.scrape(metric_urls(stack))
+    sampler = line_room.RoomSampler(dsn, hall.show_ids[0], opens_at)
+    sampler.start()
     result = pool.submit(run_split if processes > 1 else run_line_rush, rush).result()
+    samples = sampler.stop()
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
+    writes = [(*w[:2], w[2] - opens_at, *w[3:]) for w in result.pop("writes")]
     result["timeline"] = line_timeline.timeline(dsn, hall.show_ids[0], opens_at, paths)
+    found = line_timeline.events(dsn, hall.show_ids[0], opens_at)
+    last_sale = result["timeline"]["last_sale_s"]
+    result["room_end_game"] = line_room.end_game(samples, sampler.admitted, found, paths, last_sale)
+    if raw:  # every reading and customer, for `--raw`
+        result["room"] = {
+            "samples": samples,
+            "paths": paths,
+            "admitted": sampler.admitted,
+            "writes": writes,
+        }
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     result["cpu_s"] = spent(cpu_before, cpu(stack)) | {"generator": result.pop("generator_cpu_s")}
     result["polls_answered"] = spent(polls_before, polls_answered(stack))
@@ -266,6 +283,12 @@ def main() -> None:
         action="store_true",
         help="load pg_stat_statements; report the region's top statements during the rush",
     )
+    parser.add_argument(
+        "--ceiling",
+        type=float,
+        help="admissions per second at most (default: the sustainable rate measured in the run);"
+        " a fixed one takes that measurement's noise out of an A/B on a loaded machine",
+    )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--raw", type=Path, help="also write every figure, series included, here")
     parser.add_argument(
@@ -289,7 +312,14 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             if args.variant != "large":
                 tokens = system.tokens(stack, args.clients, "line")
-                results["onsale_line"] = run(stack, pool, tokens, pg_stats=args.pg_stats)
+                results["onsale_line"] = run(
+                    stack,
+                    pool,
+                    tokens,
+                    pg_stats=args.pg_stats,
+                    raw=args.raw is not None,
+                    ceiling=args.ceiling,
+                )
             if args.variant != "standard":
                 results["onsale_line_large"] = run_large(
                     stack, pool, processes=args.processes, pg_stats=args.pg_stats
@@ -300,7 +330,9 @@ def main() -> None:
     if args.raw:
         args.raw.write_text(json.dumps(results, indent=1))
     for result in results.values():
-        print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2))
+        print(
+            json.dumps({k: v for k, v in result.items() if k not in ("series", "room")}, indent=2)
+        )
     if args.write:
         command = f".venv/bin/python -m benchmarks.onsale_line --variant {args.variant}"
         write_doc(results, command)

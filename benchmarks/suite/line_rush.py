@@ -77,6 +77,9 @@ class Tally:
     # hold answered, paid (`line_timeline.legs`).
     paths: dict[int, dict[str, float]] = field(default_factory=dict)
     loop_lag_ms: list[float] = field(default_factory=list)  # the generator's own event loop
+    # Every hold, best-available and leave: (method, idempotency key or path, sent at, took s,
+    # status, error), `time.time()` seconds: what the end game's customers waited for.
+    writes: list[tuple[str, str, float, float, int, str]] = field(default_factory=list)
 
 
 async def _request(
@@ -98,6 +101,10 @@ async def _request(
         return 0, {}, 0.0
     took = (time.perf_counter() - started) * 1000
     code = payload.get("error") if isinstance(payload, dict) else None
+    if method == "DELETE" or path.endswith(("/holds", "/best-available")):
+        sent = time.time() - took / 1000
+        what = headers.get("Idempotency-Key", path)
+        tally.writes.append((method, what, sent, took / 1000, status, code or ""))
     label = label or method
     tally.statuses[f"{label} {status} {code}" if code else f"{label} {status}"] += 1
     return status, payload, took
@@ -240,8 +247,9 @@ async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: 
         )
         saw_5xx |= failed
         tally.outcomes["bought" if bought else "admitted, no seats left"] += 1
-        if not bought:
+        if not bought:  # it left the line (`_buy`'s DELETE): when, for `line_room.end_game`
             tally.told_sold_out_at.append(time.time())
+            tally.paths.setdefault(index, {})["left"] = time.time() - rush.opens_at
     tally.customers_5xx += saw_5xx
 
 
@@ -385,6 +393,7 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         ),
         "series": tally.series,
         "paths": tally.paths,
+        "writes": tally.writes,
         "generator_loop_lag_ms": latency_summary(tally.loop_lag_ms),
     }
 

@@ -31,9 +31,10 @@ FAMILIES = {
     "http_request_queue_wait_seconds": "replica admission line wait",
 }
 ROUTES = {
-    "/shows/{show_id}/holds": "replica hold",
-    "/shows/{show_id}/best-available": "replica hold",
-    "/reservations/{reservation_id}/payments": "replica payment",
+    ("POST", "/shows/{show_id}/holds"): "replica hold",
+    ("POST", "/shows/{show_id}/best-available"): "replica best-available",
+    ("POST", "/reservations/{reservation_id}/payments"): "replica payment",
+    ("DELETE", "/shows/{show_id}/line"): "replica leave",
 }
 
 
@@ -126,8 +127,8 @@ def scrape(urls: dict[str, str]) -> dict[str, dict[str, float]]:
 def _named(family: str, labels: dict[str, str]) -> str | None:
     if family in FAMILIES:
         return FAMILIES[family]
-    if family == "http_request_duration_seconds" and labels.get("method") == "POST":
-        return ROUTES.get(labels.get("route", ""))
+    if family == "http_request_duration_seconds":
+        return ROUTES.get((labels.get("method", ""), labels.get("route", "")))
     return None
 
 

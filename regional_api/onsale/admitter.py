@@ -6,12 +6,13 @@ lock (the others skip it) takes its row lock, ranks the pre-opening line in rand
 nobody has yet, then admits the next customers in rank order: as many as the pace allows, and
 no more than the room (`room`: the parties the free seats make, a quarter more for customers who
 leave without buying, never more than the free seats, less the admitted customers who hold
-nothing yet). The pace is adaptive: 1.5 times the successful holds per second of the last
-`PACE_WINDOW` seconds, at least a quarter of the ceiling, at most the ceiling; its credit lives
-in the on-sale's row, so the replicas share one pace. At the opening (nobody admitted yet) the
-credit is a second of the ceiling at once: the first batch is as many customers as the room
-holds, up to that, instead of a quarter of the ceiling per second while the first holds come in
-(and the first ranks that join later, up to that batch, are admitted as they come).
+nothing yet, each counted for `IDLE_SECONDS` after its admission). The pace is adaptive: 1.5
+times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
+the ceiling, at most the ceiling; its credit lives in the on-sale's row, so the replicas share
+one pace. The opening has a shape of its own: a first batch of `OPENING_SECONDS` of the ceiling
+at once (nobody admitted yet; the first ranks that join later, up to that batch, are admitted as
+they come), then the ceiling's pace until `OPENING_WAVE_SECONDS` of it are in, while the first
+holds, which the adaptive pace measures, are still on their way.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -40,14 +41,32 @@ OPENING_LATE = 0.005  # wake this much after an opening, so the clock has passed
 PACE_WINDOW = 2
 # Admitted customers who never buy: the room admits this many times the free seats' parties.
 LEAVERS = 1.25
-OPENING_SECONDS = 1.0  # the opening's batch: this long at the ceiling, at once
+# The opening's batch: this long at the ceiling, at once (the rest of the first wave follows at
+# the ceiling's pace). A second's worth (~170 customers) sends all its holds into the 16-slot
+# lines within a few hundred ms, but half or a quarter of it, then the ceiling's pace, was not
+# better on this machine (a quarter lengthened the sell-out; docs/benchmarks/onsale-line.md,
+# seventh round), so the whole wave goes at once.
+OPENING_SECONDS = 1.0
+# The opening's whole first wave, in seconds of the ceiling: `OPENING_SECONDS` of it at once, the
+# rest at the ceiling's pace; then the adaptive pace. Bounded by admissions, not by time: paced
+# at the ceiling for 2 s, a loaded opening whose first hold came 1.9 s late let in 300 customers
+# for 150 pairs (the room counts a seat per customer before any hold).
+OPENING_WAVE_SECONDS = 1.0
+# An admitted customer holding nothing counts against the room this long after its admission,
+# not its whole window: one who left without a word (a closed tab, a leave that was refused)
+# kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
+# variant with a connection per customer").
+IDLE_SECONDS = 60.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
 
 
-def pace(*, recent_holds: int, ceiling: float) -> float:
-    """Customers to admit per second: adaptive from the holds of the last `PACE_WINDOW` s, capped."""
+def pace(*, recent_holds: int, ceiling: float, opening: bool = False) -> float:
+    """Customers to admit per second: the ceiling in the opening's first wave, then adaptive from
+    the holds of the last `PACE_WINDOW` s, capped."""
+    if opening:
+        return ceiling
     return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
 
@@ -83,7 +102,10 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
 def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
-    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
+    # Between the batch and the end of the wave (empty when the batch is the whole wave).
+    admitted = onsale.admitted_through
+    wave = ceiling * OPENING_SECONDS <= admitted < ceiling * OPENING_WAVE_SECONDS
+    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opening=wave)
     # The first batch is the first ranks, whenever they are in line: at an opening whose early
     # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
     batch = ceiling * OPENING_SECONDS - onsale.admitted_through
@@ -136,7 +158,12 @@ class Admitter:
             next_rank = onsale.next_rank
             if not onsale.shuffled:
                 next_rank = (await fetch_one(conn, sql.SHUFFLE, {"show_id": show_id})).ranked
-            params = {"show_id": show_id, "now": now, "window": PACE_WINDOW}
+            params = {
+                "show_id": show_id,
+                "now": now,
+                "window": PACE_WINDOW,
+                "idle_seconds": IDLE_SECONDS,
+            }
             load = await fetch_one(conn, sql.ROOM_LOAD, params)
             if load.free == 0 and load.held == 0:
                 await run(conn, sql.SOLD_OUT, {"show_id": show_id, "now": now})

@@ -1,5 +1,6 @@
 """The admitter on its own: admission times follow the line whichever replica admits; the
-replicas share one pace; the opening admits a first batch."""
+replicas share one pace; the opening admits a first batch, then the ceiling's pace; the room
+counts the admitted customers who hold nothing, for a while after their admission."""
 
 import asyncio
 import threading
@@ -10,10 +11,13 @@ import pytest
 
 from common.db import make_pool
 from regional_api.clock import Clock
-from regional_api.onsale import service
+from regional_api.onsale import admitter, service
 from regional_api.onsale.admitter import (
+    IDLE_SECONDS,
     IDLE_TICK,
     OPENING_LATE,
+    OPENING_SECONDS,
+    OPENING_WAVE_SECONDS,
     TICK,
     Admitter,
     credit,
@@ -22,7 +26,7 @@ from regional_api.onsale.admitter import (
     room,
 )
 from regional_api.onsale.rooms import Line
-from tests.regional_api.factories import query, seed_onsale, seed_show
+from tests.regional_api.factories import grid_rows, query, seed_onsale, seed_show
 
 
 def line_of(
@@ -33,15 +37,17 @@ def line_of(
     admitted: int = 1,
     ceiling: float = 1.0,
     saved: float = 1.0,
+    opened_ago: timedelta = timedelta(minutes=1),
 ) -> None:
     """An on-sale opened a minute ago: `customers` ranked, the first `admitted` of them admitted.
 
     With `admitted` under a second of the `ceiling` the opening's batch is still going in (by
     default it is over: one customer at one a second); `saved` is the pace's credit left from
     earlier ticks (one customer's by default: a tick of 0.1 s at a quarter of the ceiling earns
-    0.025).
+    0.025). `opened_ago` under `OPENING_RAMP_SECONDS`: the pace is still the ceiling's.
     """
-    opened = datetime.now(UTC) - timedelta(minutes=1)
+    now = datetime.now(UTC)  # the admitted ones just now: they count against the room
+    opened = now - opened_ago
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO onsales (show_id, opens_at, max_admit_per_second, shuffled, next_rank,"
@@ -52,7 +58,7 @@ def line_of(
             "INSERT INTO line_entries (show_id, user_id, joined_at, rank, admitted_at, expires_at)"
             " SELECT %s, 'user-' || n, %s, n, CASE WHEN n <= %s THEN %s END,"
             " CASE WHEN n <= %s THEN %s END FROM generate_series(1, %s) n",
-            (show_id, opened, admitted, opened, admitted, opened + timedelta(hours=1), customers),
+            (show_id, opened, admitted, now, admitted, opened + timedelta(hours=1), customers),
         )
 
 
@@ -122,7 +128,7 @@ def test_a_join_holding_the_row_delays_admission_but_does_not_skip_it(regional_d
 
 def test_the_opening_admits_a_first_batch_as_large_as_the_room(regional_dsn: str) -> None:
     show = seed_show(regional_dsn)  # 6 seats
-    line_of(regional_dsn, show.show_id, customers=20, admitted=0, ceiling=8)
+    line_of(regional_dsn, show.show_id, customers=20, admitted=0, ceiling=8 / OPENING_SECONDS)
     # Paced from the start, a quarter of the ceiling (2/s) would admit one customer per tick.
     assert asyncio.run(_tick(regional_dsn)) == 6
     assert asyncio.run(_tick(regional_dsn)) == 0  # the room is full: 6 idle customers, 6 seats
@@ -165,12 +171,13 @@ def test_another_replica_admitting_is_skipped(regional_dsn: str) -> None:
 def test_the_customers_of_the_opening_batch_are_told_to_poll_soon() -> None:
     now = datetime.now(UTC)
     line = Line(now - timedelta(seconds=1), True, 0, 2000, 0, 0.0, 100.0, False, 300, 0.0, 0.0)
-    front = service.place_from_line(line, show_id="s", rank=90, ticket="t", now=now)
+    front = service.place_from_line(line, show_id="s", rank=20, ticket="t", now=now)
     behind = service.place_from_line(line, show_id="s", rank=400, ticket="t", now=now)
     assert front is not None
     assert behind is not None
     assert (front.estimated_wait_seconds, front.poll_after_seconds) == (0.0, 0.5)
-    assert behind.estimated_wait_seconds == 12.0  # 300 past the batch, at 25 a second
+    batch = 100 * OPENING_SECONDS
+    assert behind.estimated_wait_seconds == round((400 - batch) / 25, 1)  # past it, 25 a second
 
 
 def test_the_admitter_ticks_often_while_customers_wait_and_wakes_at_an_opening() -> None:
@@ -205,5 +212,77 @@ def test_the_first_batch_admits_its_ranks_as_they_join(regional_dsn: str) -> Non
     show = seed_show(regional_dsn)  # 6 seats
     # The draw found 2 early customers (the rest of the joins were still on their way); 18
     # more have joined since: the batch of 8 goes on, not a quarter of the ceiling a second.
-    line_of(regional_dsn, show.show_id, customers=20, admitted=2, ceiling=8, saved=0.0)
+    ceiling = 8 / OPENING_SECONDS
+    line_of(regional_dsn, show.show_id, customers=20, admitted=2, ceiling=ceiling, saved=0.0)
     assert asyncio.run(_tick(regional_dsn)) == 4  # the room: 6 seats, 2 admitted holding none
+
+
+def test_the_opening_admits_a_fraction_of_a_second_at_once_then_the_ceilings_pace(
+    regional_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admitter, "OPENING_SECONDS", 0.25)  # the setting, made smaller
+    show = seed_show(regional_dsn, rows=grid_rows(rows=10, cols=10, aisle_after=None))
+    ceiling = 40.0
+    line_of(regional_dsn, show.show_id, 200, admitted=0, ceiling=ceiling, opened_ago=timedelta(0))
+    # Not a second of the ceiling (40) at once: their holds would all come within ~0.1 s.
+    assert asyncio.run(_tick(regional_dsn)) == int(ceiling * admitter.OPENING_SECONDS) < ceiling
+
+
+def test_the_rest_of_the_opening_wave_comes_at_the_ceilings_pace(
+    regional_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admitter, "OPENING_SECONDS", 0.5)  # the setting, made smaller
+    assert pace(recent_holds=0, ceiling=100, opening=True) == 100
+    assert pace(recent_holds=0, ceiling=100, opening=False) == 25
+    show = seed_show(regional_dsn, rows=grid_rows(rows=15, cols=20, aisle_after=None))
+    ceiling = 80.0
+    batch = int(ceiling * admitter.OPENING_SECONDS)  # in already; the wave is not
+    assert batch < ceiling * OPENING_WAVE_SECONDS
+    line_of(regional_dsn, show.show_id, 400, admitted=batch, ceiling=ceiling, saved=0.0)
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:  # paced long ago: a full second
+        conn.execute(
+            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
+            (show.show_id,),
+        )
+    # A second at the ceiling (80), not the quarter of it (20), nor the rest of a second's batch.
+    assert asyncio.run(_tick(regional_dsn)) == ceiling
+    # The wave is in: the adaptive pace, a quarter of the ceiling with no holds yet.
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
+            (show.show_id,),
+        )
+    assert asyncio.run(_tick(regional_dsn)) == ceiling / 4
+
+
+def test_an_admitted_customer_holding_nothing_stops_shutting_the_room_after_a_while(
+    regional_dsn: str,
+) -> None:
+    show = seed_show(regional_dsn)  # 6 seats
+    line_of(regional_dsn, show.show_id, customers=20, admitted=6)
+    assert asyncio.run(_tick(regional_dsn)) == 0  # 6 admitted holding nothing, 6 seats
+    # Admitted longer ago than IDLE_SECONDS (left without a word): the next comes in.
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE line_entries SET admitted_at = now() - make_interval(secs => %s)"
+            " WHERE show_id = %s AND rank <= 6",
+            (IDLE_SECONDS + 1, show.show_id),
+        )
+        conn.execute("UPDATE onsales SET admit_credit = 1 WHERE show_id = %s", (show.show_id,))
+    assert asyncio.run(_tick(regional_dsn)) == 1
+
+
+def test_a_customer_who_leaves_frees_the_room_at_the_next_tick(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn)  # 6 seats
+    line_of(regional_dsn, show.show_id, customers=20, admitted=4, saved=2.0, ceiling=8)
+    assert asyncio.run(_tick(regional_dsn)) == 2  # 6 seats, 4 admitted holding nothing
+    assert asyncio.run(_tick(regional_dsn)) == 0
+    asyncio.run(_leave(regional_dsn, show.show_id, "user-1"))
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE onsales SET admit_credit = 2 WHERE show_id = %s", (show.show_id,))
+    assert asyncio.run(_tick(regional_dsn)) == 1  # its place in the room is free at once
+
+
+async def _leave(dsn: str, show_id: str, user_id: str) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await service.leave(conn, show_id=show_id, user_id=user_id)
