@@ -9,10 +9,10 @@ leave without buying, never more than the free seats, less the admitted customer
 nothing yet, each counted for `IDLE_SECONDS` after its admission). The pace is adaptive: 1.5
 times the successful holds per second of the last `PACE_WINDOW` seconds, at least a quarter of
 the ceiling, at most the ceiling; its credit lives in the on-sale's row, so the replicas share
-one pace. The opening has a shape of its own: a first batch of `OPENING_SECONDS` of the ceiling
-at once (nobody admitted yet; the first ranks that join later, up to that batch, are admitted as
-they come), then the ceiling's pace until `OPENING_WAVE_SECONDS` of it are in, while the first
-holds, which the adaptive pace measures, are still on their way.
+one pace. At the opening (nobody admitted yet) the credit is `OPENING_SECONDS` of the ceiling at
+once: the first batch is as many customers as the room holds, up to that, instead of a quarter
+of the ceiling per second while the first holds come in (and the first ranks that join later,
+up to that batch, are admitted as they come).
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -41,17 +41,11 @@ OPENING_LATE = 0.005  # wake this much after an opening, so the clock has passed
 PACE_WINDOW = 2
 # Admitted customers who never buy: the room admits this many times the free seats' parties.
 LEAVERS = 1.25
-# The opening's batch: this long at the ceiling, at once (the rest of the first wave follows at
-# the ceiling's pace). A second's worth (~170 customers) sends all its holds into the 16-slot
-# lines within a few hundred ms, but half or a quarter of it, then the ceiling's pace, was not
-# better on this machine (a quarter lengthened the sell-out; docs/benchmarks/onsale-line.md,
-# seventh round), so the whole wave goes at once.
+# The opening's batch: this long at the ceiling, at once. A second's worth (~170 customers)
+# sends all its holds into the 16-slot lines within a few hundred ms, but half or a quarter of
+# it, then a faster pace, was not better on this machine (docs/benchmarks/onsale-line.md,
+# seventh round).
 OPENING_SECONDS = 1.0
-# The opening's whole first wave, in seconds of the ceiling: `OPENING_SECONDS` of it at once, the
-# rest at the ceiling's pace; then the adaptive pace. Bounded by admissions, not by time: paced
-# at the ceiling for 2 s, a loaded opening whose first hold came 1.9 s late let in 300 customers
-# for 150 pairs (the room counts a seat per customer before any hold).
-OPENING_WAVE_SECONDS = 1.0
 # An admitted customer holding nothing counts against the room this long after its admission,
 # not its whole window: one who left without a word (a closed tab, a leave that was refused)
 # kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
@@ -62,11 +56,8 @@ SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the sh
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
 
 
-def pace(*, recent_holds: int, ceiling: float, opening: bool = False) -> float:
-    """Customers to admit per second: the ceiling in the opening's first wave, then adaptive from
-    the holds of the last `PACE_WINDOW` s, capped."""
-    if opening:
-        return ceiling
+def pace(*, recent_holds: int, ceiling: float) -> float:
+    """Customers to admit per second: adaptive from the holds of the last `PACE_WINDOW` s, capped."""
     return min(ceiling, max(ceiling / 4, 1.5 * recent_holds / PACE_WINDOW))
 
 
@@ -102,10 +93,7 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
 def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
-    # Between the batch and the end of the wave (empty when the batch is the whole wave).
-    admitted = onsale.admitted_through
-    wave = ceiling * OPENING_SECONDS <= admitted < ceiling * OPENING_WAVE_SECONDS
-    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling, opening=wave)
+    rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
     # The first batch is the first ranks, whenever they are in line: at an opening whose early
     # joins were still arriving, the draw ranked a few and the rest came in at a quarter pace.
     batch = ceiling * OPENING_SECONDS - onsale.admitted_through

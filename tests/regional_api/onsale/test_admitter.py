@@ -1,5 +1,5 @@
 """The admitter on its own: admission times follow the line whichever replica admits; the
-replicas share one pace; the opening admits a first batch, then the ceiling's pace; the room
+replicas share one pace; the opening admits a first batch; the room
 counts the admitted customers who hold nothing, for a while after their admission."""
 
 import asyncio
@@ -17,7 +17,6 @@ from regional_api.onsale.admitter import (
     IDLE_TICK,
     OPENING_LATE,
     OPENING_SECONDS,
-    OPENING_WAVE_SECONDS,
     TICK,
     Admitter,
     credit,
@@ -44,7 +43,7 @@ def line_of(
     With `admitted` under a second of the `ceiling` the opening's batch is still going in (by
     default it is over: one customer at one a second); `saved` is the pace's credit left from
     earlier ticks (one customer's by default: a tick of 0.1 s at a quarter of the ceiling earns
-    0.025). `opened_ago` under `OPENING_RAMP_SECONDS`: the pace is still the ceiling's.
+    0.025).
     """
     now = datetime.now(UTC)  # the admitted ones just now: they count against the room
     opened = now - opened_ago
@@ -226,33 +225,6 @@ def test_the_opening_admits_a_fraction_of_a_second_at_once_then_the_ceilings_pac
     line_of(regional_dsn, show.show_id, 200, admitted=0, ceiling=ceiling, opened_ago=timedelta(0))
     # Not a second of the ceiling (40) at once: their holds would all come within ~0.1 s.
     assert asyncio.run(_tick(regional_dsn)) == int(ceiling * admitter.OPENING_SECONDS) < ceiling
-
-
-def test_the_rest_of_the_opening_wave_comes_at_the_ceilings_pace(
-    regional_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(admitter, "OPENING_SECONDS", 0.5)  # the setting, made smaller
-    assert pace(recent_holds=0, ceiling=100, opening=True) == 100
-    assert pace(recent_holds=0, ceiling=100, opening=False) == 25
-    show = seed_show(regional_dsn, rows=grid_rows(rows=15, cols=20, aisle_after=None))
-    ceiling = 80.0
-    batch = int(ceiling * admitter.OPENING_SECONDS)  # in already; the wave is not
-    assert batch < ceiling * OPENING_WAVE_SECONDS
-    line_of(regional_dsn, show.show_id, 400, admitted=batch, ceiling=ceiling, saved=0.0)
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:  # paced long ago: a full second
-        conn.execute(
-            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
-            (show.show_id,),
-        )
-    # A second at the ceiling (80), not the quarter of it (20), nor the rest of a second's batch.
-    assert asyncio.run(_tick(regional_dsn)) == ceiling
-    # The wave is in: the adaptive pace, a quarter of the ceiling with no holds yet.
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE onsales SET paced_at = now() - interval '10 s' WHERE show_id = %s",
-            (show.show_id,),
-        )
-    assert asyncio.run(_tick(regional_dsn)) == ceiling / 4
 
 
 def test_an_admitted_customer_holding_nothing_stops_shutting_the_room_after_a_while(
