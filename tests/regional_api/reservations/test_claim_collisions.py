@@ -2,14 +2,17 @@
 of best-available requests spreads over the free blocks (migration 0012, `holds.py`)."""
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
+from regional_api.idempotency.service import Key, Stored
+from regional_api.reservations import statements as sql
 from regional_api.reservations.errors import SeatsTaken
-from regional_api.reservations.holds import Terms, place_best_available
+from regional_api.reservations.holds import Terms, place_best_available, place_hold
 from tests.regional_api.factories import ShowSeed, place, query, seed_show
 
 TTL = timedelta(minutes=10)
@@ -119,3 +122,56 @@ def test_as_many_concurrent_best_available_requests_as_free_blocks_all_get_one(
     assert query(
         regional_dsn, "SELECT count(*) FROM reservations WHERE show_id = %s", show.show_id
     ) == [(blocks,)]
+
+
+def _keyed_hold(dsn: str, show_id: str, seat_ids: list[int], key: Key, now: datetime) -> object:
+    """An uncapped keyed hold as the endpoint places it: its reservation, or the key's row."""
+    terms = Terms(user_id="staff-1", channel="online", now=now, ttl=TTL, key=key)
+
+    async def main() -> object:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            return await key.run(conn, lambda: place_hold(conn, show_id, terms, seat_ids))
+
+    return asyncio.run(main())
+
+
+def _wait_for_a_lock_waiter(dsn: str) -> None:
+    """Until a session waits for an advisory lock (the duplicate, on the customer's)."""
+    deadline = time.monotonic() + DID_NOT_BLOCK_S
+    while time.monotonic() < deadline:
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        if query(dsn, waiting) == [(1,)]:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the duplicate never waited for its first")
+
+
+def test_a_duplicate_of_an_uncapped_keyed_hold_in_flight_waits_for_it_and_replays_it(
+    regional_dsn: str, show: ShowSeed
+) -> None:
+    # It no longer waits on the seats (skipped), so it waits on the (customer, show) lock, which
+    # an uncapped hold now takes too; then it finds the key its first stored.
+    now = datetime.now(UTC)
+    key, seat_ids = Key("staff-1", "dup-1", "fingerprint"), show.ids("A1", "A2")
+    params = {
+        "cap": None,
+        "rid": "res-eu-west-dupfirst0001",
+        "show_id": show.show_id,
+        "user_id": "staff-1",
+        "email": None,
+        "channel": "online",
+        "deadline": now + TTL,
+        "now": now,
+        "seat_ids": seat_ids,
+    }
+    with psycopg.connect(regional_dsn) as first, ThreadPoolExecutor(max_workers=1) as pool:
+        first.execute(sql.CLAIM_KEYED, params | key.params())
+        again = pool.submit(_keyed_hold, regional_dsn, show.show_id, seat_ids, key, now)
+        try:
+            _wait_for_a_lock_waiter(regional_dsn)
+        finally:
+            first.commit()
+        replayed = again.result(timeout=DID_NOT_BLOCK_S)
+
+    assert isinstance(replayed, Stored), replayed
+    assert replayed.made("reservation_id") == params["rid"]
