@@ -5,6 +5,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -175,3 +176,27 @@ def test_a_duplicate_of_an_uncapped_keyed_hold_in_flight_waits_for_it_and_replay
 
     assert isinstance(replayed, Stored), replayed
     assert replayed.made("reservation_id") == params["rid"]
+
+
+def test_a_hold_refused_for_a_taken_seat_is_one_statement(
+    regional_dsn: str, show: ShowSeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refused claim's rows (a scheduled show's seats) say why: no second read of the show.
+    now = datetime.now(UTC)
+    place(
+        regional_dsn, show_id=show.show_id, seat_ids=show.ids("A1"), user_id="u", now=now, ttl=TTL
+    )
+    sent: list[str] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def record(cursor: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+        sent.append(" ".join(str(query).split())[:40])
+        return await execute(cursor, query, *args, **kw)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", record)
+
+    answer = _place_or_refusal(regional_dsn, show.show_id, show.ids("A1", "A2"), now)
+
+    assert isinstance(answer, SeatsTaken), answer
+    assert answer.extra == {"seats": ["A1"]}
+    assert sent == ["SELECT * FROM claim_seats(%(show_id)s, C"], sent
