@@ -80,6 +80,9 @@ class Tally:
     # Every hold, best-available and leave: (method, idempotency key or path, sent at, took s,
     # status, error), `time.time()` seconds: what the end game's customers waited for.
     writes: list[tuple[str, str, float, float, int, str]] = field(default_factory=list)
+    # Free seats in the seat map read right after each final "no seats" answer (the map is the
+    # replica's cache: at most 250 ms old), and when, in seconds from the opening.
+    free_at_refusal: list[tuple[float, int]] = field(default_factory=list)
 
 
 async def _request(
@@ -293,7 +296,11 @@ async def _buy(
         tally.hold_ms.append(took)
         saw_5xx |= failed
     if status != 201:
-        await _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
+        leave = _request(http, tally, "DELETE", f"/shows/{show_id}/line", headers)
+        if status == 409:  # sampled beside the leave, so the leave is not later for it
+            await asyncio.gather(_free_seats(http, rush, tally, headers), leave)
+        else:
+            await leave
         return False, saw_5xx
     path_of = tally.paths.get(index, {})
     path_of["held"] = time.time() - rush.opens_at
@@ -308,6 +315,15 @@ async def _buy(
         tally.sold_at.append(time.time())
         tally.seats_sold += len(hold["seats"])
     return status == 201, saw_5xx
+
+
+async def _free_seats(http: Any, rush: LineRush, tally: Tally, headers: dict[str, str]) -> None:
+    """How many seats the seat map shows free just after a customer was told "no seats"."""
+    at = time.time() - rush.opens_at
+    path = f"/shows/{rush.hall.show_ids[0]}/seats"
+    status, seats, _ = await _request(http, tally, "GET", path, headers, label="SEATS")
+    if status == 200:
+        tally.free_at_refusal.append((round(at, 3), int(seats["counts"]["free"])))
 
 
 async def _sample(http: Any, rush: LineRush, tally: Tally, stop: asyncio.Event) -> None:
@@ -395,6 +411,18 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         "paths": tally.paths,
         "writes": tally.writes,
         "generator_loop_lag_ms": latency_summary(tally.loop_lag_ms),
+        "no_seats_answers": _no_seats(tally),
+    }
+
+
+def _no_seats(tally: Tally) -> dict[str, Any]:
+    """The final "no seats" answers, and how many came while the seat map showed seats free."""
+    found = tally.free_at_refusal
+    return {
+        "sampled": len(found),
+        "while_seats_free": sum(1 for _, free in found if free > 0),
+        "free_seats_then": [free for _, free in found if free > 0],
+        "at_s": [at for at, free in found if free > 0],
     }
 
 

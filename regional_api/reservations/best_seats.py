@@ -56,17 +56,24 @@ def choose_block(
     seats: Iterable[SeatCell], count: int, seat_type: str | None = None
 ) -> list[int] | None:
     """Return the seat ids of the best `count` adjacent free seats, or None if there are none."""
+    best = choose_blocks(seats, count, seat_type, limit=1)
+    return best[0] if best else None
+
+
+def choose_blocks(
+    seats: Iterable[SeatCell], count: int, seat_type: str | None = None, *, limit: int
+) -> list[list[int]]:
+    """Return up to `limit` blocks of `count` adjacent free seats, best first, none sharing a seat."""
     cells = list(seats)
     if count < 1 or not cells:
-        return None
+        return []
     rows: dict[int, list[SeatCell]] = defaultdict(list)
     for cell in cells:
         rows[cell.grid_row].append(cell)
     first_row, last_row = min(rows), max(rows)
     sweet_row = first_row + SWEET_SPOT_DEPTH * (last_row - first_row)
     centre_col = (min(c.grid_col for c in cells) + max(c.grid_col for c in cells)) / 2
-    best: tuple[float, int, int] | None = None
-    best_block: Sequence[SeatCell] = ()
+    found: list[tuple[tuple[float, int, int], Sequence[SeatCell]]] = []
     for row in sorted(rows):
         for run in _runs(sorted(rows[row], key=lambda c: c.grid_col)):
             for start in range(len(run) - count + 1):
@@ -79,7 +86,15 @@ def choose_block(
                     + abs(middle - centre_col)
                     + ORPHAN_PENALTY * _orphans(run, start, count)
                 )
-                key = (score, row, block[0].grid_col)
-                if best is None or key < best:
-                    best, best_block = key, block
-    return [cell.seat_id for cell in best_block] if best is not None else None
+                found.append(((score, row, block[0].grid_col), block))
+    found.sort(key=lambda item: item[0])
+    chosen: list[list[int]] = []
+    used: set[int] = set()
+    for _, seats_of in found:
+        ids = [cell.seat_id for cell in seats_of]
+        if used.isdisjoint(ids):
+            chosen.append(ids)
+            used.update(ids)
+            if len(chosen) == limit:
+                break
+    return chosen

@@ -7,6 +7,7 @@ becomes, built once from what the claim returns; a replay reads the reservation 
 """
 
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from common.ids import new_id, region_of
 from regional_api.idempotency.service import Key, Stored, check_used
 from regional_api.reservations import metrics
 from regional_api.reservations import statements as sql
-from regional_api.reservations.best_seats import SeatCell, choose_block
+from regional_api.reservations.best_seats import SeatCell, choose_blocks
 from regional_api.reservations.errors import (
     NoAdjacentSeats,
     SeatCapExceeded,
@@ -32,7 +33,12 @@ from schemas.reservations import ReservationRead, ReservationSeatRead, Reservati
 
 log = logging.getLogger("reservations.holds")
 
-BEST_AVAILABLE_ATTEMPTS = 4
+# Best-available reads the seat map at most this often per request, and tries up to
+# BEST_AVAILABLE_BLOCKS blocks of each map (none sharing a seat), the best ones first in groups
+# of BEST_AVAILABLE_SPREAD tried in random order (`_spread`).
+BEST_AVAILABLE_READS = 4
+BEST_AVAILABLE_BLOCKS = 8
+BEST_AVAILABLE_SPREAD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +145,21 @@ async def _claim(
 async def _why_refused(
     conn: Conn, draft: _Draft, seat_ids: Sequence[int], rows: list[Any]
 ) -> Refusal:
-    """Why a claim was refused: the show, unknown or taken seats, or the customer's cap."""
+    """Why a claim was refused: the show, unknown or taken seats, or the customer's cap.
+
+    A refused claim answers its seats only for a scheduled show (migration 0012): with rows,
+    the show needs no second read.
+    """
     now, cap = draft.terms.now, draft.terms.cap
-    try:
-        _bookable(await fetch_one(conn, sql.SHOW, {"show_id": draft.show_id}), draft.show_id, now)
-    except (ShowNotFound, ShowNotBookable) as refusal:
-        return refusal
+    if not rows:  # the show is not scheduled, or none of the seats is the show's
+        try:
+            _bookable(
+                await fetch_one(conn, sql.SHOW, {"show_id": draft.show_id}), draft.show_id, now
+            )
+        except (ShowNotFound, ShowNotBookable) as refusal:
+            return refusal
+    elif rows[0].starts_at <= now:
+        return ShowNotBookable(draft.show_id, "started")
     unknown = sorted(set(seat_ids) - {r.seat_id for r in rows})
     if unknown:
         return UnknownSeats(unknown)
@@ -221,8 +236,9 @@ async def _choose(
     count: int,
     seat_type: str | None,
     full: FullShows | None,
-) -> list[int] | None:
-    """The best free block from the show's seat map; remember a map that refuses for a while.
+) -> list[list[int]]:
+    """The best free blocks from the show's seat map (`BEST_AVAILABLE_BLOCKS` at most), best
+    first; remember a map that refuses for a while.
 
     With `full`, a map with no free seat, or with no block of `count` seats for a request of
     no particular type, is remembered with its free seats (see full_shows.py).
@@ -230,9 +246,9 @@ async def _choose(
     seen = full.version if full is not None else None
     rows = await fetch(conn, sql.SEAT_MAP, {"show_id": show.id, "now": now})
     cells = [SeatCell(r.seat_id, r.grid_row, r.grid_col, r.seat_type, r.free) for r in rows]
-    block = choose_block(cells, count, seat_type)
-    if full is None or block is not None:
-        return block
+    blocks = choose_blocks(cells, count, seat_type, limit=BEST_AVAILABLE_BLOCKS)
+    if full is None or blocks:
+        return blocks
     free = frozenset(cell.seat_id for cell in cells if cell.free)
     if seat_type is None or not free:
         # A held seat frees itself at its deadline: the first one still ahead (or the show's
@@ -247,7 +263,21 @@ async def _choose(
             no_block_from=count if seat_type is None else None,
             seen=seen,
         )
-    return block
+    return blocks
+
+
+def _spread(blocks: list[list[int]]) -> list[list[int]]:
+    """The blocks to try in turn: each `BEST_AVAILABLE_SPREAD` of them, best first, shuffled.
+
+    Concurrent requests see the same map; starting each at one of the best few blocks, not
+    all at the best, keeps a burst of N requests from colliding N ways on every block.
+    """
+    order: list[list[int]] = []
+    for start in range(0, len(blocks), BEST_AVAILABLE_SPREAD):
+        group = blocks[start : start + BEST_AVAILABLE_SPREAD]
+        random.shuffle(group)
+        order += group
+    return order
 
 
 def _conflict(kind: str) -> None:
@@ -263,9 +293,12 @@ def _refused_full(kind: str) -> None:
 async def place_best_available(
     conn: Conn, show_id: str, terms: Terms, count: int, seat_type: str | None
 ) -> ReservationRead:
-    """Hold the best block of `count` adjacent free seats (retrying if someone was faster).
+    """Hold one of the best blocks of `count` adjacent free seats (another if someone was faster).
 
-    With `terms.full`, a seat map without a free seat, or without such a block, is
+    A claim that meets a seat another claim is taking is refused at once (migration 0012), and
+    the next block is tried, then the map is read again: the answer is `NoAdjacentSeats` only
+    when the map has no block left, or after `BEST_AVAILABLE_READS` maps' blocks were all
+    refused. With `terms.full`, a seat map without a free seat, or without such a block, is
     remembered, and a request it answers is refused without a statement.
     """
     full, now = terms.full, terms.now
@@ -276,17 +309,20 @@ async def place_best_available(
         raise NoAdjacentSeats(count, seat_type)
     draft = _draft(show_id, terms)
     show = await _read_show(conn, show_id=show_id, now=now)
-    for _ in range(BEST_AVAILABLE_ATTEMPTS):
-        block = await _choose(conn, show=show, now=now, count=count, seat_type=seat_type, full=full)
-        if block is None:
+    for _ in range(BEST_AVAILABLE_READS):
+        blocks = await _choose(
+            conn, show=show, now=now, count=count, seat_type=seat_type, full=full
+        )
+        if not blocks:
             break
-        claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
-        if isinstance(claimed, tuple):
-            if full is not None:
-                full.changed(show_id)
-            return _finish(draft, *claimed, "best_available")
-        if not isinstance(claimed, SeatsTaken):
-            raise claimed
+        for block in _spread(blocks):  # no two share a seat: a refusal says nothing of the next
+            claimed = await _claim(conn, draft, block)  # a refused attempt writes nothing
+            if isinstance(claimed, tuple):
+                if full is not None:
+                    full.changed(show_id)
+                return _finish(draft, *claimed, "best_available")
+            if not isinstance(claimed, SeatsTaken):
+                raise claimed
     _conflict("best_available")
     raise NoAdjacentSeats(count, seat_type)
 

@@ -2,7 +2,8 @@
 
 Every seat change locks its `show_seats` rows in seat order (no deadlocks between groups).
 A hold is `claim_seats()` (migration 0003; 0005 plans it once per connection), which claims
-only rows free by the availability rule: free, or held with a lapsed deadline. Every statement is
+only rows free by the availability rule: free, or held with a lapsed deadline; a row another
+transaction has locked is skipped, not waited for, so the claim is refused at once (0012). Every statement is
 a plain string with psycopg's %(name)s parameters, run with `common.db` `run`/`fetch` on the hot
 pool's connection or on a session's (`session_connection`). Selling a reservation's seats is the
 payment's `SETTLE` (payments/statements.py).

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regional_api.reservations.best_seats import SeatCell, choose_block
+from regional_api.reservations.best_seats import SeatCell, choose_block, choose_blocks
 
 
 def hall(
@@ -102,3 +102,13 @@ def test_result_is_always_free_adjacent_and_in_one_row(
 def _some_block_exists(cells: list[SeatCell], count: int) -> bool:
     free = {(c.grid_row, c.grid_col) for c in cells if c.free}
     return any(all((r, c0 + i) in free for i in range(count)) for r, c0 in free)
+
+
+def test_the_best_blocks_share_no_seat_and_come_best_first() -> None:
+    cells = hall(10, 10)
+    blocks = choose_blocks(cells, 2, limit=8)
+    assert len(blocks) == 8
+    assert blocks[0] == choose_block(cells, 2)
+    seats = [seat for block in blocks for seat in block]
+    assert len(seats) == len(set(seats))
+    assert choose_blocks(hall(1, 3), 2, limit=8) in ([[0, 1]], [[1, 2]])  # 2 overlapping: one
