@@ -34,8 +34,8 @@ from schemas.reservations import ReservationRead, ReservationSeatRead, Reservati
 log = logging.getLogger("reservations.holds")
 
 # Best-available reads the seat map at most this often per request, and tries up to
-# BEST_AVAILABLE_BLOCKS blocks of each map (none sharing a seat), the best ones first in groups
-# of BEST_AVAILABLE_SPREAD tried in random order (`_spread`).
+# BEST_AVAILABLE_BLOCKS blocks of each map (none sharing a seat): the best first, then the next
+# ones in groups of BEST_AVAILABLE_SPREAD tried in random order (`_spread`).
 BEST_AVAILABLE_READS = 4
 BEST_AVAILABLE_BLOCKS = 8
 BEST_AVAILABLE_SPREAD = 4
@@ -267,13 +267,14 @@ async def _choose(
 
 
 def _spread(blocks: list[list[int]]) -> list[list[int]]:
-    """The blocks to try in turn: each `BEST_AVAILABLE_SPREAD` of them, best first, shuffled.
+    """The blocks to try in turn: the best, then each `BEST_AVAILABLE_SPREAD` of the rest shuffled.
 
-    Concurrent requests see the same map; starting each at one of the best few blocks, not
-    all at the best, keeps a burst of N requests from colliding N ways on every block.
+    A lone request gets the best block. Concurrent requests see the same map: after the best
+    (refused at once to all but one of them), starting each at one of the next few blocks, not
+    all at the next, keeps a burst of N requests from colliding N ways on every block.
     """
-    order: list[list[int]] = []
-    for start in range(0, len(blocks), BEST_AVAILABLE_SPREAD):
+    order = blocks[:1]
+    for start in range(1, len(blocks), BEST_AVAILABLE_SPREAD):
         group = blocks[start : start + BEST_AVAILABLE_SPREAD]
         random.shuffle(group)
         order += group

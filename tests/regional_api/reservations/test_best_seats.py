@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regional_api.reservations.best_seats import SeatCell, choose_block, choose_blocks
+from regional_api.reservations.holds import _spread
 
 
 def hall(
@@ -112,3 +113,12 @@ def test_the_best_blocks_share_no_seat_and_come_best_first() -> None:
     seats = [seat for block in blocks for seat in block]
     assert len(seats) == len(set(seats))
     assert choose_blocks(hall(1, 3), 2, limit=8) in ([[0, 1]], [[1, 2]])  # 2 overlapping: one
+
+
+def test_best_available_tries_the_best_block_first_then_spreads_the_rest() -> None:
+    blocks = [[n, n + 1] for n in range(0, 18, 2)]  # 9 blocks, best first
+    for _ in range(20):
+        order = _spread(blocks)
+        assert order[0] == blocks[0]  # a lone request gets the best block
+        assert sorted(map(tuple, order[1:5])) == sorted(map(tuple, blocks[1:5]))
+        assert sorted(map(tuple, order[5:])) == sorted(map(tuple, blocks[5:]))
