@@ -67,12 +67,18 @@ def script(op: str, show_id: str, seats: list[int], count: int) -> str:
     for n in range(count):
         rid, pid = f"res-{show_id}-{n:04d}", f"pay-{show_id}-{n:04d}"  # unique per show
         mine = "{" + ",".join(map(str, seats[n * size : (n + 1) * size])) + "}"
-        hold = {"show_id": show_id, "seat_ids": mine, "rid": rid, "email": None}
+        hold: dict[str, Any] = {"show_id": show_id, "seat_ids": mine, "rid": rid, "email": None}
         hold |= {"user_id": f"user-{n % 64}", "channel": "online", "now": now}
         hold |= {"deadline": now + timedelta(minutes=10), "cap": 100_000}
         lines.append(execute("claim", claim_keys, hold))
         if op == "hold+pay":
-            pay = {"rid": rid, "pid": pid, "method": "card", "now": now, "admin": False}
+            pay: dict[str, Any] = {
+                "rid": rid,
+                "pid": pid,
+                "method": "card",
+                "now": now,
+                "admin": False,
+            }
             pay |= {"guard": now + timedelta(seconds=65), "payer": hold["user_id"], "cinemas": []}
             lines.append(execute("open", open_keys, pay))
             codes = [f"{show_id}-{n:04d}-{k}" for k in range(size)]
@@ -100,15 +106,16 @@ def instructions(server: Any, dbname: str, text: str) -> int:
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
     command += [str(server.bin_dir / "postgres"), "--single", "-j", "-D", str(server.data_dir)]
     command += ["-c", "fsync=off", "-c", "shared_buffers=128MB", dbname]
-    user = {"user": owner.pw_uid, "group": owner.pw_gid} if owner else {}
+    user: dict[str, Any] = {"user": owner.pw_uid, "group": owner.pw_gid} if owner else {}
     with open(handle.name) as stdin:
         done = subprocess.run(
             command, stdin=stdin, capture_output=True, text=True, check=False, **user
-        )  # type: ignore[call-overload]
+        )
     os.unlink(handle.name)
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR:" in line]
-    assert found and not errors, (errors or done.stderr)[-5:]
+    assert not errors, errors[-5:]
+    assert found, done.stderr[-2000:]
     return int(found.group(1).replace(",", ""))
 
 
@@ -168,7 +175,9 @@ def main() -> None:
                     show_id, free = seats[name][2 * n + k]
                     text = tree_script(trees[name], op, show_id, free, WARM_UP + count)
                     counts.append(instructions(server, f"pgcpu_{name}", text))
-                print(f"| {op} | {name} | {(counts[1] - counts[0]) / args.count:,.0f} |", flush=True)
+                print(
+                    f"| {op} | {name} | {(counts[1] - counts[0]) / args.count:,.0f} |", flush=True
+                )
     finally:
         server.stop()
 
