@@ -6,13 +6,15 @@ domain's CHECK, part of one CHECK per table, or a foreign key (docs/benchmarks/f
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from psycopg import errors
 
+from common.db import hot_options
 from common.ids import new_id
+from regional_api.boxoffice import tickets
 from tests.regional_api.factories import ShowSeed, hold, query, seed_show
 
 Refusal = type[psycopg.Error]
@@ -195,3 +197,17 @@ def test_a_ticket_code_is_unique_and_a_held_seat_adds_no_entry(regional_dsn: str
         ("reservation_seats_pkey", 3.0),
         ("uq_reservation_seats_ticket_code", 1.0),
     ]
+
+
+@pytest.mark.parametrize("statement", ["_CHECK_IN", "_DIAGNOSE"])
+def test_a_ticket_is_still_found_by_its_code_through_the_index(
+    regional_dsn: str, statement: str
+) -> None:
+    # A code is never NULL in these lookups, so the partial index answers them, generic plan too.
+    sql = getattr(tickets, statement)
+    params = {"now": datetime.now(UTC), "code": "c", "cinema_id": "cin", "show_id": None}
+    params |= {"doors_open": timedelta(hours=1)}
+    with psycopg.connect(regional_dsn, **hot_options("test", 5000)) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql, params))
+    assert "uq_reservation_seats_ticket_code" in plan
