@@ -3,7 +3,7 @@
 PostgreSQL 15 reads every CHECK constraint of a table that a statement writes from its stored
 text (`stringToNode`), plans it and compiles it on every execution of the statement, whatever
 columns the statement writes: a one-seat hold paid 11 of them (22 % of its instructions; a
-hold+pay 31 evaluations). A domain's CHECK is parsed and planned once per connection (the type
+hold+pay 28). A domain's CHECK is parsed and planned once per connection (the type
 cache keeps it) and is evaluated only where a value of the domain is written. So:
 
 - the single-column rules of `reservations` and `payments` (status, channel, method, and money
