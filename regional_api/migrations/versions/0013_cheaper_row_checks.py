@@ -92,6 +92,7 @@ ALTER TABLE show_seats
 ALTER TABLE reservation_seats DROP CONSTRAINT reservation_seats_ticket_code_key;
 CREATE UNIQUE INDEX uq_reservation_seats_ticket_code ON reservation_seats (ticket_code)
     WHERE ticket_code IS NOT NULL;
+-- A column whose type changed has lost its statistics.
 ANALYZE reservations, payments;
 """  # noqa: S608 - constant fragments only
 
