@@ -171,6 +171,14 @@ def test_a_seat_with_a_bad_type_or_price_is_refused(
         )
 
 
+def test_a_reservations_seat_with_a_negative_price_is_refused(regional_dsn: str) -> None:
+    show = seed_show(regional_dsn)
+    rid = hold(regional_dsn, show, ["A1"], user_id="user-price", now=datetime.now(UTC))
+    update = "UPDATE reservation_seats SET price_minor = -1 WHERE reservation_id = %s"
+    with psycopg.connect(regional_dsn, autocommit=True) as conn:
+        _refused(errors.CheckViolation, lambda: conn.execute(update, (rid,)))
+
+
 def test_a_seat_type_in_use_cannot_be_removed(regional_dsn: str) -> None:
     seed_show(regional_dsn)
     with psycopg.connect(regional_dsn, autocommit=True) as conn:

@@ -6,13 +6,14 @@ columns the statement writes: a one-seat hold paid 11 of them (22 % of its instr
 hold+pay 28). A domain's CHECK is parsed and planned once per connection (the type
 cache keeps it) and is evaluated only where a value of the domain is written. So:
 
-- the single-column rules of `reservations` and `payments` (status, channel, method, and money
-  that is never negative) become domains; the two rules that tie a reservation's status to its
-  deadline and its confirmation time stay one CHECK (two before);
+- the single-column rules of `reservations`, `payments` and `reservation_seats` (status,
+  channel, method, and money that is never negative) become domains; the two rules that tie a
+  reservation's status to its deadline and its confirmation time stay one CHECK (two before);
 - `show_seats` keeps one CHECK (three before), its price and its seat state written in fewer
   nodes: a status among four, no owner exactly when free or blocked, a deadline exactly when
-  held (the same four states as `ck_show_seats_state`). Its columns cannot be domains:
-  `claim_seats` answers them through RETURN QUERY, which wants the function's declared types;
+  held (the same four states as `ck_show_seats_state`). Its price cannot be a domain:
+  `claim_seats` answers it through RETURN QUERY, which wants the function's declared types; a
+  domain status cost the claim more than the CHECK (measured);
 - a seat's type on `show_seats` is one of `seat_types` (a foreign key) instead of a CHECK: no
   statement after a show's creation writes it, and an update that leaves a key as it is runs no
   check at all;
@@ -64,6 +65,9 @@ ALTER TABLE payments
     ALTER COLUMN status TYPE payment_status,
     ALTER COLUMN method TYPE payment_method,
     ALTER COLUMN amount_minor TYPE minor_units;
+ALTER TABLE reservation_seats
+    DROP CONSTRAINT reservation_seats_price_minor_check,
+    ALTER COLUMN price_minor TYPE minor_units;
 ALTER DOMAIN reservation_status ADD CONSTRAINT ck_reservation_status
     CHECK (VALUE = ANY ('{{held,confirmed,canceled,expired}}'::text[]));
 ALTER DOMAIN sales_channel ADD CONSTRAINT ck_sales_channel
@@ -93,7 +97,7 @@ ALTER TABLE reservation_seats DROP CONSTRAINT reservation_seats_ticket_code_key;
 CREATE UNIQUE INDEX uq_reservation_seats_ticket_code ON reservation_seats (ticket_code)
     WHERE ticket_code IS NOT NULL;
 -- A column whose type changed has lost its statistics.
-ANALYZE reservations, payments;
+ANALYZE reservations, payments, reservation_seats;
 """  # noqa: S608 - constant fragments only
 
 DOWNGRADE = """
@@ -111,6 +115,9 @@ ALTER TABLE show_seats
         OR (status = 'sold' AND reservation_id IS NOT NULL AND held_until IS NULL)
         OR (status = 'blocked' AND reservation_id IS NULL AND held_until IS NULL));
 DROP TABLE seat_types;
+ALTER TABLE reservation_seats
+    ALTER COLUMN price_minor TYPE integer,
+    ADD CONSTRAINT reservation_seats_price_minor_check CHECK (price_minor >= 0);
 ALTER TABLE payments
     ALTER COLUMN status TYPE text,
     ALTER COLUMN method TYPE text,
@@ -137,7 +144,7 @@ ALTER TABLE reservations
     ADD CONSTRAINT ck_reservations_confirmed_has_time
         CHECK (status <> 'confirmed' OR confirmed_at IS NOT NULL);
 DROP DOMAIN reservation_status, sales_channel, payment_status, payment_method, minor_units;
-ANALYZE reservations, payments;
+ANALYZE reservations, payments, reservation_seats;
 """
 
 
