@@ -8,7 +8,9 @@ import socket
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -91,15 +93,29 @@ def test_prometheus_missing_is_reported_before_anything_starts(
     assert not data.exists()
 
 
+@contextmanager
+def _busy_prometheus_port() -> Iterator[int]:
+    """A base port whose prometheus port is taken (held here) and whose stack ports are free."""
+    for _ in range(50):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            base = busy.getsockname()[1] - PROMETHEUS_OFFSET
+            try:  # an ephemeral port of another program may sit among the stack's own
+                check_ports_free(Ports.from_base(base))
+            except PortInUseError:
+                continue
+            yield base
+            return
+    raise AssertionError("no base port with the stack's ports free")
+
+
 def test_prometheus_port_is_checked_with_the_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed")
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        base = busy.getsockname()[1] - PROMETHEUS_OFFSET
+    with _busy_prometheus_port() as base:
         argv = ["up", "--prometheus", "--base-port", str(base), "--data-dir", str(tmp_path / "v")]
         assert up(parse_args(argv)) == 2
     assert "(needed by prometheus) is already in use" in capsys.readouterr().err
