@@ -42,10 +42,11 @@ PACE_WINDOW = 2
 # Admitted customers who never buy: the room admits this many times the free seats' parties.
 LEAVERS = 1.25
 # The opening's batch: this long at the ceiling, at once. A second's worth (~170 customers)
-# sends all its holds into the 16-slot lines within a few hundred ms, but half or a quarter of
-# it, then a faster pace, was not better on this machine (docs/benchmarks/onsale-line.md,
-# seventh round).
-OPENING_SECONDS = 1.0
+# sent all its holds into the 16-slot lines within a few hundred ms: half of it halved the
+# admitted customers' p99 (holds 0.46-0.63 s, was 0.89-1.18) and admitted none who found no
+# seats (was 13-29), for a sell-out 0.6 s later (docs/benchmarks/onsale-line.md, "After the
+# merge of the seventh round").
+OPENING_SECONDS = 0.5
 # An admitted customer holding nothing counts against the room this long after its admission,
 # not its whole window: one who left without a word (a closed tab, a leave that was refused)
 # kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
