@@ -52,14 +52,6 @@ def _orphans(run: list[SeatCell], start: int, count: int) -> int:
     return stranded
 
 
-def choose_block(
-    seats: Iterable[SeatCell], count: int, seat_type: str | None = None
-) -> list[int] | None:
-    """Return the seat ids of the best `count` adjacent free seats, or None if there are none."""
-    best = choose_blocks(seats, count, seat_type, limit=1)
-    return best[0] if best else None
-
-
 def choose_blocks(
     seats: Iterable[SeatCell], count: int, seat_type: str | None = None, *, limit: int
 ) -> list[list[int]]:

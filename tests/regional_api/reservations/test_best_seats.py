@@ -3,8 +3,16 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regional_api.reservations.best_seats import SeatCell, choose_block, choose_blocks
+from regional_api.reservations.best_seats import SeatCell, choose_blocks
 from regional_api.reservations.holds import _spread
+
+
+def choose_block(
+    seats: list[SeatCell], count: int, seat_type: str | None = None
+) -> list[int] | None:
+    """The best block `choose_blocks` gives (what a lone best-available request tries first)."""
+    best = choose_blocks(seats, count, seat_type, limit=1)
+    return best[0] if best else None
 
 
 def hall(
