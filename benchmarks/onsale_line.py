@@ -30,7 +30,16 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import Load, cpu_seconds, run_load
-from benchmarks.suite import line_join, line_poll, line_room, line_timeline, loads, pg_top, system
+from benchmarks.suite import (
+    line_join,
+    line_poll,
+    line_room,
+    line_timeline,
+    loads,
+    pg_top,
+    router_side,
+    system,
+)
 from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
 from benchmarks.suite.line_rush import LineRush, run_line_rush
 from benchmarks.suite.line_split import run_split
@@ -187,8 +196,12 @@ def run(
     cpu_before, polls_before, load_before = cpu(stack), polls_answered(stack), os.getloadavg()[0]
     metrics_before = line_timeline.scrape(metric_urls(stack))
     sampler = line_room.RoomSampler(dsn, hall.show_ids[0], opens_at)
+    router_log = stack.paths.logs / "router.log"
+    log_from = router_side.log_offset(router_log)
     sampler.start()
-    result = pool.submit(run_split if processes > 1 else run_line_rush, rush).result()
+    # aiohttp's client only for the large variant's shared pools; a connection each otherwise
+    shared = processes == 1 and (connections > 0 or watch_connections > 0)
+    result = pool.submit(run_line_rush if shared else run_split, rush).result()
     samples = sampler.stop()
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
@@ -208,6 +221,8 @@ def run(
     result["cpu_s"] = spent(cpu_before, cpu(stack)) | {"generator": result.pop("generator_cpu_s")}
     result["polls_answered"] = spent(polls_before, polls_answered(stack))
     result["inversions_after_opening"] = inversions(stack, hall.show_ids[0])
+    time.sleep(0.5)  # the router writes its access log in batches, every 0.25 s at the latest
+    result["router_side"] = router_side.admitted_requests(router_log, log_from, hall.show_ids[0])
     if pg_stats:
         result["postgres"] = pg_top.top(dsn)
     result["sustainable"] = rate

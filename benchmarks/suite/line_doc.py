@@ -198,8 +198,26 @@ def _variant(figures: dict[str, Any], chart_file: str) -> list[str]:
         f"- Admitted customers: holds p99 {shown['admitted_holds']['p99_ms']} ms, payments p99"
         f" {shown['admitted_payments']['p99_ms']} ms, of which 300 ms is the simulated provider"
         f" (p99 without it: {shown['admitted_payments_less_provider']['p99_ms']} ms).",
+        *_router_side(shown),
         f"- CPU seconds during the rush: {shown.get('cpu_s')}.",
         "",
+    ]
+
+
+def _router_side(shown: dict[str, Any]) -> list[str]:
+    """The admitted customers' requests as the router timed them, beside the generator's lag."""
+    router = shown.get("router_side")
+    if not router:
+        return []
+    holds, pays = router["admitted_holds"], router["admitted_payments_less_provider"]
+    lag = shown.get("generator_loop_lag_ms", {})
+    return [
+        f"- The same requests as the router timed them ({router['source']};"
+        f" {router['holds_requests']} holds and best-available asks, {router['payments_requests']}"
+        f" payments): holds p50 {holds['p50_ms']} ms, p99 {holds['p99_ms']} ms; payments less the"
+        f" provider p50 {pays['p50_ms']} ms, p99 {pays['p99_ms']} ms. The rest of the"
+        " generator's figures is the rig's: its event loop woke a 50 ms sleep late by p50"
+        f" {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms, max {lag.get('max_ms')} ms.",
     ]
 
 

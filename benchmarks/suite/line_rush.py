@@ -356,6 +356,11 @@ async def _lag(tally: Tally, stop: asyncio.Event) -> None:
 
 
 async def _rush(rush: LineRush) -> dict[str, Any]:
+    """The customers on aiohttp pools they share: the large variant's default, one process.
+
+    aiohttp's client queues the requests above a pool's size (the edge proxy's queue, which
+    the large variant's joins need); a connection each runs in `line_split`, for less CPU.
+    """
     import aiohttp
 
     tally = Tally()

@@ -1,7 +1,7 @@
 """One customer's own keep-alive HTTP/1.1 connection, as a browser tab holds one.
 
-The 20,000-customer rush gives every customer a connection of its own (its held watch, then its
-next request, on the same socket), so a generator process holds thousands of them. aiohttp's
+The on-sale rush gives every customer a connection of its own (its held watch, then its next
+request, on the same socket), so a generator process holds thousands of them. aiohttp's
 client spends a few hundred microseconds of CPU per request; this one parses with httptools
 (as uvicorn does) over a bare asyncio protocol, a small share of that, so the generator leaves
 the two cores to the stack. It speaks just enough of aiohttp's API (`request(...)` and `get(...)`
@@ -47,7 +47,7 @@ class _Protocol(asyncio.Protocol):
         answer = (self.parser.get_status_code(), b"".join(self.body))
         self.body = []
         if not self.parser.should_keep_alive():
-            self._close()
+            self.close()
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(answer)
 
@@ -57,11 +57,12 @@ class _Protocol(asyncio.Protocol):
         self._fail(ConnectionResetError("connection closed"))
 
     def _fail(self, exc: Exception) -> None:
-        self._close()
+        self.close()
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(exc)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Close the socket; a request still waiting on it fails."""
         self.closed = True
         if self.transport is not None:
             self.transport.close()
@@ -101,15 +102,21 @@ class _Exchange:
 
 
 class OwnConnection:
-    """One keep-alive connection to `url`, opened on first use and again after a close."""
+    """A customer's keep-alive connection to `url`, opened on first use and again after a close.
+
+    One request at a time uses it; a request sent while another is in flight (the customer's
+    leave beside its seat-map read) gets a second connection, as a browser opens one more to a
+    busy host, and both are kept for the customer's next requests.
+    """
 
     def __init__(self, url: str, timeout: float = 300.0) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.timeout = timeout
-        self.protocol: _Protocol | None = None
-        self.answered = 0  # answers on the current connection
+        self.idle: list[_Protocol] = []  # open connections no request is using
+        self.busy: set[_Protocol] = set()
+        self.opened = 0  # connections opened so far
 
     def request(
         self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
@@ -132,39 +139,51 @@ class OwnConnection:
     async def exchange(self, request: bytes) -> tuple[int, bytes]:
         """Send `request`, await its answer; once more on a new connection if a kept-alive one
         was closed by the server before answering (as browsers retry on a reused connection)."""
-        reused = self.protocol is not None and not self.protocol.closed and self.answered > 0
+        protocol, reused = await self._acquire()
         try:
-            return await self._send(request)
+            return await self._send(protocol, request)
         except ConnectionResetError:
             if not reused:
                 raise
-            return await self._send(request)
+            protocol, _ = await self._acquire(fresh=True)
+            return await self._send(protocol, request)
 
-    async def _send(self, request: bytes) -> tuple[int, bytes]:
-        if self.protocol is None or self.protocol.closed:
-            loop = asyncio.get_running_loop()
-            _, self.protocol = await loop.create_connection(_Protocol, self.host, self.port)
-            self.answered = 0
-        protocol = self.protocol
+    async def _acquire(self, fresh: bool = False) -> tuple[_Protocol, bool]:
+        """An idle open connection (reused: True), else a new one."""
+        while self.idle and not fresh:
+            protocol = self.idle.pop()
+            if not protocol.closed:
+                self.busy.add(protocol)
+                return protocol, True
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(_Protocol, self.host, self.port)
+        self.opened += 1
+        self.busy.add(protocol)
+        return protocol, False
+
+    async def _send(self, protocol: _Protocol, request: bytes) -> tuple[int, bytes]:
         protocol.waiter = asyncio.get_running_loop().create_future()
         assert protocol.transport is not None
         protocol.transport.write(request)
         try:
             async with asyncio.timeout(self.timeout):
                 answer = await protocol.waiter
-        except TimeoutError:
-            self.close()
+        except BaseException:
+            protocol.close()  # an unanswered request leaves the connection unusable
             raise
         finally:
             protocol.waiter = None
-        self.answered += 1
+            self.busy.discard(protocol)
+        if not protocol.closed:  # a `connection: close` answer closed it: the next opens one
+            self.idle.append(protocol)
         return answer
 
     def close(self) -> None:
-        """Close the connection (the next request opens another)."""
-        if self.protocol is not None and self.protocol.transport is not None:
-            self.protocol.transport.close()
-        self.protocol = None
+        """Close every connection (the next request opens another)."""
+        for protocol in [*self.idle, *self.busy]:
+            protocol.close()
+        self.idle.clear()
+        self.busy.clear()
 
 
 def _dumps(value: Any) -> bytes:
