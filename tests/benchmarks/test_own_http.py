@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 from benchmarks.suite.own_http import OwnConnection
 
@@ -9,14 +10,25 @@ from benchmarks.suite.own_http import OwnConnection
 class _Server:
     """An HTTP/1.1 server on 127.0.0.1 that counts connections and can drop an idle one."""
 
-    def __init__(self, *, chunked: bool = False, close_after_first: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        chunked: bool = False,
+        close_after_first: bool = False,
+        say_close: bool = False,
+        drop_second: bool = False,
+    ) -> None:
         self.chunked = chunked
         self.close_after_first = close_after_first
+        self.say_close = say_close  # answer `connection: close` and keep reading regardless
+        self.drop_second = drop_second  # close without answering the second request once
         self.connections = 0
         self.bodies: list[bytes] = []
+        self.on_connection: list[int] = []  # the connection each body came on (1, 2, ...)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        connection = self.connections
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -26,13 +38,20 @@ class _Server:
             for line in head.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
-            self.bodies.append(await reader.readexactly(length))
+            body = await reader.readexactly(length)
+            if self.drop_second and len(self.bodies) == 1:
+                self.drop_second = False
+                break  # as a server whose keep-alive timeout passed as the request came
+            self.bodies.append(body)
+            self.on_connection.append(connection)
             payload = json.dumps({"n": len(self.bodies)}).encode()
             if self.chunked:
                 body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
                 framing = b"transfer-encoding: chunked"
             else:
                 body, framing = payload, b"content-length: %d" % len(payload)
+            if self.say_close:
+                framing += b"\r\nconnection: close"
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%s\r\n\r\n" % framing
             )
@@ -77,3 +96,49 @@ def test_a_connection_the_server_closed_is_opened_again() -> None:
     answers = asyncio.run(server.exchange(3))
     assert [status for status, _ in answers] == [200, 200, 200]
     assert server.connections == 3
+
+
+def test_a_connection_close_answer_sends_the_next_request_on_a_new_connection() -> None:
+    # The server keeps reading after its `connection: close` answer, so a client that wrote
+    # the next request on the same socket would be answered there (as the router's final watch).
+    server = _Server(say_close=True)
+    answers = asyncio.run(server.exchange(2))
+    assert answers == [(200, {"n": 1}), (200, {"n": 2})]
+    assert server.on_connection == [1, 2]
+
+
+def test_a_kept_alive_connection_reset_under_a_request_is_retried_on_a_new_one() -> None:
+    server = _Server(drop_second=True)
+    answers = asyncio.run(server.exchange(3))
+    assert answers == [(200, {"n": 1}), (200, {"n": 2}), (200, {"n": 3})]
+    assert server.on_connection == [1, 2, 2]
+
+
+async def _two_at_once(server: _Server) -> list[tuple[int, Any]]:
+    """Two requests sent together on one customer's connection, as its leave and its map read."""
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    conn = OwnConnection(f"http://127.0.0.1:{port}", timeout=5)
+
+    async def one(n: int) -> tuple[int, Any]:
+        async with conn.request("POST", "/line", json={"i": n}) as answer:
+            return answer.status, await answer.json()
+
+    try:
+        answers = [await one(0)]  # the connection is open and idle when the two go
+        answers += await asyncio.gather(one(1), one(2))
+        answers.append(await one(3))  # on one of the two, kept alive
+    finally:
+        conn.close()
+        listening.close()
+        await listening.wait_closed()
+    return answers
+
+
+def test_requests_in_flight_together_get_a_connection_each() -> None:
+    server = _Server()
+    answers = asyncio.run(_two_at_once(server))
+    assert [status for status, _ in answers] == [200, 200, 200, 200]
+    assert sorted(answer["n"] for _, answer in answers) == [1, 2, 3, 4]
+    assert server.connections == 2
+    assert sorted(server.bodies) == [b'{"i":0}', b'{"i":1}', b'{"i":2}', b'{"i":3}']
