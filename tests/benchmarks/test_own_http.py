@@ -4,6 +4,7 @@ import asyncio
 import json
 from typing import Any
 
+from benchmarks.suite.line_rush import Tally, _keyed
 from benchmarks.suite.own_http import OwnConnection
 
 
@@ -142,3 +143,56 @@ def test_requests_in_flight_together_get_a_connection_each() -> None:
     assert sorted(answer["n"] for _, answer in answers) == [1, 2, 3, 4]
     assert server.connections == 2
     assert sorted(server.bodies) == [b'{"i":0}', b'{"i":1}', b'{"i":2}', b'{"i":3}']
+
+
+async def _scripted(answers: list[bytes]) -> tuple[tuple[int, Any], list[bytes], Tally]:
+    """`line_rush._keyed` over an OwnConnection to a server answering `answers` in turn."""
+    heads: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while answers:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            heads.append(head)
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            writer.write(answers.pop(0))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    conn = OwnConnection(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=10)
+    tally = Tally()
+    try:
+        status, answer, _, saw_5xx = await _keyed(conn, tally, "/pay", {}, {"card": 1}, "pay-7")
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+    assert saw_5xx
+    return (status, answer), heads, tally
+
+
+def _answer(status: str, body: dict[str, Any], extra: bytes = b"") -> bytes:
+    payload = json.dumps(body).encode()
+    head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
+    return head % (status.encode(), len(payload), extra) + payload
+
+
+def test_keyed_writes_retry_a_503_and_ask_again_after_a_202() -> None:
+    answers = [
+        _answer("503 Service Unavailable", {"error": "region_overloaded"}, b"retry-after: 1\r\n"),
+        _answer("202 Accepted", {"status": "pending"}),
+        _answer("201 Created", {"id": "res-1"}),
+    ]
+    (status, answer), heads, tally = asyncio.run(_scripted(answers))
+    assert (status, answer) == (201, {"id": "res-1"})
+    assert len(heads) == 3
+    assert all(b"Idempotency-Key: pay-7" in head for head in heads)  # the same key each time
+    assert tally.statuses == {"POST 503 region_overloaded": 1, "POST 202": 1, "POST 201": 1}

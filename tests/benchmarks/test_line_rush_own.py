@@ -1,0 +1,105 @@
+"""The on-sale rush with a connection per customer (line_split, own_http) on the real stack.
+
+The benchmark's own stack (router, two replicas, PostgreSQL: real processes on free ports), a
+20-seat show's on-sale and 40 customers: every one must end with an outcome, and the router's
+access log must hold every hold and payment the generator sent (`router_side`).
+"""
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from benchmarks import onsale_line
+from benchmarks.holds import Hall
+from benchmarks.suite import loads, router_side, system
+from benchmarks.suite.line_rush import LineRush
+from benchmarks.suite.line_split import run_split
+from benchmarks.suite.own_http import OwnConnection
+from deploy.local.stack import LocalStack
+
+CUSTOMERS = 40
+OUTCOMES = {"bought", "told sold out", "admitted, no seats left"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    """The stack `benchmarks.onsale_line` runs on."""
+    running = system.start_stack(progress=lambda _: None)
+    try:
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(running.paths.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def rush(stack: LocalStack) -> tuple[Hall, int, dict[str, Any]]:
+    """A 20-seat show's rush of 40 customers: its hall, the router log's offset, the result."""
+    tokens = system.tokens(stack, CUSTOMERS, "own")
+    hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
+    opens_at = time.time() + 3.0
+    onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
+    time.sleep(1.5)  # every replica refreshes its set of waiting rooms every 0.5 s
+    offset = router_side.log_offset(stack.paths.logs / "router.log")
+    line = LineRush(stack.router_url, tokens, hall, opens_at, late_spread_s=0.5, patience_s=60)
+    return hall, offset, run_split(line)
+
+
+def test_every_customer_of_a_small_rush_gets_an_outcome(
+    rush: tuple[Hall, int, dict[str, Any]],
+) -> None:
+    _, _, result = rush
+    assert sum(result["outcomes"].values()) == CUSTOMERS
+    assert set(result["outcomes"]) <= OUTCOMES
+    assert result["seats_sold"] == 20
+    assert result["customers_with_5xx"] == 0
+    assert result["generator_processes"] == 1
+    assert result["generator_loop_lag_ms"]["max_ms"] >= 0  # the loop's lag is measured here too
+    answered = {key.split()[0] for key in result["statuses"]}
+    assert answered <= {"POST", "GET", "WATCH", "DELETE", "SEATS"}  # no reset or refused socket
+
+
+def test_the_router_log_holds_every_admitted_request(
+    stack: LocalStack, rush: tuple[Hall, int, dict[str, Any]]
+) -> None:
+    hall, offset, result = rush
+    sent = sum(1 for method, *_ in result["writes"] if method == "POST")
+    log = stack.paths.logs / "router.log"
+    deadline = time.monotonic() + 10.0
+    logged = router_side.admitted_requests(log, offset, hall.show_ids[0])
+    while logged["holds_requests"] < sent and time.monotonic() < deadline:
+        time.sleep(0.1)  # the router writes its access log in batches
+        logged = router_side.admitted_requests(log, offset, hall.show_ids[0])
+    assert logged["holds_requests"] == sent
+    assert logged["payments_requests"] >= result["outcomes"]["bought"]
+    assert logged["admitted_holds"]["p99_ms"] > 0
+
+
+async def _watch_then_ask(url: str, show_id: str, token: str) -> tuple[list[int], int]:
+    """A sold-out watch (answered `connection: close`), then a request: statuses, connections."""
+    conn = OwnConnection(url, timeout=10)
+    statuses = []
+    try:
+        async with conn.request("GET", f"/shows/{show_id}/line/watch?seen=") as answer:
+            statuses.append(answer.status)
+            assert (await answer.json())["sold_out"]
+        auth = {"Authorization": f"Bearer {token}"}
+        async with conn.request("GET", f"/shows/{show_id}/line", headers=auth) as answer:
+            statuses.append(answer.status)
+    finally:
+        conn.close()
+    return statuses, conn.opened
+
+
+def test_a_final_watch_answer_closes_and_the_next_request_opens_a_connection(
+    stack: LocalStack, rush: tuple[Hall, int, dict[str, Any]]
+) -> None:
+    hall, _, _ = rush
+    token = system.tokens(stack, 1, "after")[0]
+    statuses, opened = asyncio.run(_watch_then_ask(stack.router_url, hall.show_ids[0], token))
+    assert statuses == [200, 200]
+    assert opened == 2
