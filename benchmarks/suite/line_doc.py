@@ -215,8 +215,8 @@ def _router_side(shown: dict[str, Any]) -> list[str]:
         f"- The same requests as the router timed them ({router['source']};"
         f" {router['holds_requests']} holds and best-available asks, {router['payments_requests']}"
         f" payments): holds p50 {holds['p50_ms']} ms, p99 {holds['p99_ms']} ms; payments less the"
-        f" provider p50 {pays['p50_ms']} ms, p99 {pays['p99_ms']} ms. The rest of the"
-        " generator's figures is the rig's: its event loop woke a 50 ms sleep late by p50"
+        f" provider p50 {pays['p50_ms']} ms, p99 {pays['p99_ms']} ms. What the generator"
+        " measured beyond these is the rig's: its event loop woke a 50 ms sleep late by p50"
         f" {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms, max {lag.get('max_ms')} ms.",
     ]
 
