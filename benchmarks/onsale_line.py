@@ -41,7 +41,7 @@ from benchmarks.suite import (
     system,
 )
 from benchmarks.suite.line_doc import VARIANTS, chart, section, write_doc
-from benchmarks.suite.line_rush import LineRush, run_line_rush
+from benchmarks.suite.line_rush import LineRush
 from benchmarks.suite.line_split import run_split
 from deploy.local.stack import LocalStack
 
@@ -56,15 +56,18 @@ OPENS_IN_S = 5.0
 MIN_CEILING = 50.0
 LARGE = 20_000  # customers of the large variant
 LARGE_OPENS_IN_S = 22.0
+# Connections the large variant's customers share for their joins, asks and purchases (split
+# among the generator processes): the edge proxy's bounded pool, whose queue the joins need;
+# without it they overflowed the router's region line (docs/benchmarks/onsale-line.md, "Large
+# rush").
 LARGE_CONNECTIONS = 1000
-# Held watches of the large variant: this machine lets a process open 20,000 files (router and
-# generator alike), so 10,000 customers far back hold one at a time and the rest wait for one
-# (the 2,000 nearest the front have one each: `line_rush.NEAR_FRONT`).
+# Held watches of the large variant in one process: this machine lets a process open 20,000
+# files (router and generator alike), so 10,000 customers far back hold one at a time and the
+# rest wait for one (the 2,000 nearest the front have one each: `line_rush.NEAR_FRONT`).
 LARGE_WATCH_CONNECTIONS = 10_000
 # Generator processes of the large variant (`--processes N`, N > 1: 20,000 / N customers each,
-# every one on a connection of its own: `line_split`). 1, the default, runs the shared pools
-# above: with a connection each, the joins came with no client-side queue and overflowed the
-# router's region line (docs/benchmarks/onsale-line.md, "Large rush").
+# every one holding its watches on a connection of its own, the other requests through its
+# process's share of LARGE_CONNECTIONS: `line_split`). 1, the default, runs the watch pools.
 LARGE_PROCESSES = 1
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
@@ -199,9 +202,7 @@ def run(
     router_log = stack.paths.logs / "router.log"
     log_from = router_side.log_offset(router_log)
     sampler.start()
-    # aiohttp's client only for the large variant's shared pools; a connection each otherwise
-    shared = processes == 1 and (connections > 0 or watch_connections > 0)
-    result = pool.submit(run_line_rush if shared else run_split, rush).result()
+    result = pool.submit(run_split, rush).result()
     samples = sampler.stop()
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
@@ -258,22 +259,26 @@ def run_large(
         early_spread=20,
         late_spread=10,
         connections=LARGE_CONNECTIONS,
-        watch_connections=LARGE_WATCH_CONNECTIONS,
+        watch_connections=LARGE_WATCH_CONNECTIONS if processes == 1 else 0,
         patience=120,
         processes=processes,
         pg_stats=pg_stats,
     )
     arrivals = "half over the 20 s before the opening, half over the 10 s after"
+    pooled = (
+        f"joining, asking and buying through {LARGE_CONNECTIONS:,} shared connections to the"
+        " router (as behind an edge proxy's bounded pool)"
+    )
     own = (
-        f"every customer on a connection of its own to the router (as a browser tab),"
-        f" from {processes} generator processes (a process may open 20,000 files)"
+        f", every customer's watches on a connection of its own (as a browser tab), from"
+        f" {processes} generator processes of {LARGE_CONNECTIONS // processes:,} shared"
+        " connections each (a process may open 20,000 files)"
     )
     shared = (
-        f"sharing {LARGE_CONNECTIONS} connections to the router (as behind an edge proxy),"
-        f" and {LARGE_WATCH_CONNECTIONS:,} more for the held watches of customers far back, 2,000"
-        " for those near the front (a process may open 20,000 files)"
+        f", the held watches of customers far back through {LARGE_WATCH_CONNECTIONS:,} more,"
+        " those near the front through 2,000 (a process may open 20,000 files)"
     )
-    how = own if processes > 1 else shared
+    how = pooled + (own if processes > 1 else shared)
     return result | {"arrivals": f"{arrivals}, {how}; a customer gives up 120 s after it"}
 
 
@@ -291,7 +296,7 @@ def main() -> None:
         "--processes",
         type=int,
         default=LARGE_PROCESSES,
-        help="generator processes of the large variant (1: one, with shared connection pools)",
+        help="generator processes of the large variant (1: one, its watches through shared pools)",
     )
     parser.add_argument(
         "--pg-stats",

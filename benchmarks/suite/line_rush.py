@@ -41,18 +41,17 @@ class LineRush:
     late_spread_s: float = 2.0
     early_spread_s: float = 0.0  # early customers arrive over this long from the start (0: at once)
     patience_s: float = 180.0  # a customer still in line this long after the opening gives up
-    # Connections to the router, shared by the customers (0: one each). 20,000 customers each
-    # with a connection of their own exhaust this machine's sockets before anything is measured;
-    # behind an edge proxy they share its bounded pool, as here.
+    # Connections to the router that the customers share for all but their watches, in each
+    # generator process `connections // processes` (`own_http.OwnPool`; 0: their own). The
+    # requests above it wait in the generator, as behind an edge proxy's bounded pool: 20,000
+    # joins sent at the customers' own pace overflowed the router's line ("Large rush").
     connections: int = 0
-    # Connections for held watches (0: one per customer). A process here may open 20,000
+    # Connections for held watches (0: every customer's own). A process here may open 20,000
     # files: past this many, a customer's watch waits for one that is answered. The customers
-    # within NEAR_FRONT of the front always have one of their own (NEAR_FRONT more): a browser
-    # has its connection, and one that waits for a pool's would hear its turn late.
+    # within NEAR_FRONT of the front always have one (NEAR_FRONT more): a browser has its
+    # connection, and one that waits for a pool's would hear its turn late.
     watch_connections: int = 0
-    # Generator processes, each with a share of the customers, every customer on a connection
-    # of its own, as a browser tab (`line_split`): each process stays under the file limit.
-    # 1: one process and the shared pools above.
+    # Generator processes, each with a share of the customers (`line_split`).
     processes: int = 1
 
 
@@ -355,38 +354,6 @@ async def _lag(tally: Tally, stop: asyncio.Event) -> None:
         tally.loop_lag_ms.append(1000 * (time.perf_counter() - started - 0.05))
 
 
-async def _rush(rush: LineRush) -> dict[str, Any]:
-    """The customers on aiohttp pools they share: the large variant's default, one process.
-
-    aiohttp's client queues the requests above a pool's size (the edge proxy's queue, which
-    the large variant's joins need); a connection each runs in `line_split`, for less CPU.
-    """
-    import aiohttp
-
-    tally = Tally()
-    connector = aiohttp.TCPConnector(limit=rush.connections, keepalive_timeout=4)
-    near = aiohttp.TCPConnector(
-        limit=NEAR_FRONT if rush.watch_connections else 0, keepalive_timeout=4
-    )
-    far = aiohttp.TCPConnector(limit=rush.watch_connections, keepalive_timeout=4)
-    timeout = aiohttp.ClientTimeout(total=300)
-    async with (
-        aiohttp.ClientSession(rush.url, connector=connector, timeout=timeout) as http,
-        aiohttp.ClientSession(rush.url, connector=near, timeout=timeout) as near_front,
-        aiohttp.ClientSession(rush.url, connector=far, timeout=timeout) as far_back,
-    ):
-        watch = (near_front, far_back)
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(_sample(http, rush, tally, stop))
-        lag = asyncio.create_task(_lag(tally, stop))
-        customers = range(len(rush.tokens))
-        await asyncio.gather(*(_customer(http, watch, rush, tally, i) for i in customers))
-        stop.set()
-        await sampler
-        await lag
-    return result(tally, rush)
-
-
 def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
     """The rush's figures against the issue's targets."""
     last_sold = max(tally.sold_at) if tally.sold_at else None
@@ -439,14 +406,6 @@ def _lags(times: list[float], since: float | None) -> dict[str, float] | None:
     pick = {"p50": 0.5, "p90": 0.9}
     at = {name: round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) for name, q in pick.items()}
     return at | {"max": round(lags[-1], 3)}
-
-
-def run_line_rush(rush: LineRush) -> dict[str, Any]:
-    """Entry point of the generator process."""
-    install_uvloop()
-    started = time.process_time()
-    result = asyncio.run(_rush(rush))
-    return result | {"generator_cpu_s": round(time.process_time() - started, 1)}
 
 
 def install_uvloop() -> None:

@@ -1,13 +1,15 @@
-"""The rush with every customer on a connection of its own, in one or several processes.
+"""The rush's generator: one process or several, every customer on `own_http`'s client.
 
-Each customer joins, watches, asks and buys on one keep-alive connection of its own
-(`own_http.OwnConnection`), as a browser tab holds its watch: the standard rush's 2,000 in the
-one generator process (2,000 sockets, far under this machine's 20,000 files a process). This
-machine lets a process open 20,000 files, so one process cannot give 20,000 customers a
-connection each: `LineRush.processes` > 1 deals them out (customer i to process i mod n, so each
-has early and late arrivals alike) and merges the processes' tallies into one result
-(`line_rush.result`). The large variant's default, shared pools in one process, is aiohttp's
-(`line_rush.run_line_rush`).
+Each customer holds a keep-alive connection of its own (`own_http.OwnConnection`), as a browser
+tab holds its watch; the standard rush's 2,000 send everything on it, in one process (2,000
+sockets, far under this machine's 20,000 files a process). With `LineRush.connections` the
+customers' joins, asks and purchases go through a bounded pool each process shares
+(`own_http.OwnPool`, `connections // processes`: an edge proxy's queue), and with
+`LineRush.watch_connections` their watches go through two more (NEAR_FRONT for those near the
+front, the rest for those far back), so one process stays under the file limit with 20,000
+customers. `LineRush.processes` > 1 deals the customers out (customer i to process i mod n, so
+each has early and late arrivals alike) and merges the processes' tallies into one result
+(`line_rush.result`).
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from benchmarks.suite.line_rush import (
+    NEAR_FRONT,
     LineRush,
     Tally,
     _customer,
@@ -25,14 +28,32 @@ from benchmarks.suite.line_rush import (
     install_uvloop,
     result,
 )
-from benchmarks.suite.own_http import OwnConnection
+from benchmarks.suite.own_http import OwnConnection, OwnPool
 
 
-async def _own_customer(rush: LineRush, tally: Tally, index: int) -> None:
-    """A customer on a connection of its own (join, watches, asks and purchase alike)."""
-    conn = OwnConnection(rush.url)
+class _Pools:
+    """The connections a process's customers share: none, or bounded pools (`LineRush`)."""
+
+    def __init__(self, rush: LineRush) -> None:
+        share = rush.connections // rush.processes
+        self.http = OwnPool(rush.url, share) if share else None
+        self.watch: tuple[OwnPool, OwnPool] | None = None
+        if rush.watch_connections:
+            far = rush.watch_connections // rush.processes
+            self.watch = (OwnPool(rush.url, NEAR_FRONT), OwnPool(rush.url, far))
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for pool in (self.http, *(self.watch or ())):
+            if pool is not None:
+                pool.close()
+
+
+async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools) -> None:
+    """A customer on a connection of its own, for what it does not send through `pools`."""
+    conn = OwnConnection(rush.url)  # opened on its first request, if any
     try:
-        await _customer(conn, (conn, conn), rush, tally, index)
+        await _customer(pools.http or conn, pools.watch or (conn, conn), rush, tally, index)
     finally:
         conn.close()
 
@@ -45,8 +66,12 @@ async def _share(rush: LineRush, share: int) -> Tally:
     if share == 0:
         sampler = asyncio.create_task(_sample(OwnConnection(rush.url), rush, tally, stop))
     lag = asyncio.create_task(_lag(tally, stop))
+    pools = _Pools(rush)
     customers = range(share, len(rush.tokens), rush.processes)
-    await asyncio.gather(*(_own_customer(rush, tally, i) for i in customers))
+    try:
+        await asyncio.gather(*(_own_customer(rush, tally, i, pools) for i in customers))
+    finally:
+        pools.close()
     stop.set()
     if sampler is not None:
         await sampler

@@ -1,10 +1,11 @@
-"""One customer's own keep-alive HTTP/1.1 connection, as a browser tab holds one.
+"""The on-sale rush's HTTP/1.1 client: a customer's own keep-alive connection, or a bounded pool.
 
 The on-sale rush gives every customer a connection of its own (its held watch, then its next
-request, on the same socket), so a generator process holds thousands of them. aiohttp's
-client spends a few hundred microseconds of CPU per request; this one parses with httptools
-(as uvicorn does) over a bare asyncio protocol, a small share of that, so the generator leaves
-the two cores to the stack. It speaks just enough of aiohttp's API (`request(...)` and `get(...)`
+request, on the same socket), so a generator process holds thousands of them; the large
+variant's customers also share bounded pools (`OwnPool`: an edge proxy's). aiohttp's client
+spends a few hundred microseconds of CPU per request; this one parses with httptools (as
+uvicorn does) over a bare asyncio protocol, a small share of that, so the generator leaves the
+two cores to the stack. It speaks just enough of aiohttp's API (`request(...)` and `get(...)`
 as async context managers with `.status` and `await .json()`) for `line_rush._request`.
 """
 
@@ -184,6 +185,27 @@ class OwnConnection:
             protocol.close()
         self.idle.clear()
         self.busy.clear()
+
+
+class OwnPool(OwnConnection):
+    """Keep-alive connections to `url` that many customers share, at most `limit` in use (0: no
+    bound), as aiohttp's connector limit or an edge proxy's pool.
+
+    A request borrows an idle connection (or opens one) and gives it back with its answer; the
+    requests above `limit` wait, first come first served, for a slot. A `connection: close`
+    answer frees its slot, and the next request opens a new connection.
+    """
+
+    def __init__(self, url: str, limit: int, timeout: float = 300.0) -> None:
+        super().__init__(url, timeout)
+        self.slots = asyncio.Semaphore(limit) if limit > 0 else None
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send `request` on a borrowed connection once a slot is free; await its answer."""
+        if self.slots is None:
+            return await super().exchange(request)
+        async with self.slots:
+            return await super().exchange(request)
 
 
 def _dumps(value: Any) -> bytes:

@@ -1,11 +1,12 @@
-"""The large rush's per-customer connection (benchmarks/suite/own_http.py) against a real server."""
+"""The rush's client (benchmarks/suite/own_http.py): a customer's connection and a bounded pool,
+against a real server on 127.0.0.1."""
 
 import asyncio
 import json
 from typing import Any
 
 from benchmarks.suite.line_rush import Tally, _keyed
-from benchmarks.suite.own_http import OwnConnection
+from benchmarks.suite.own_http import OwnConnection, OwnPool
 
 
 class _Server:
@@ -18,6 +19,7 @@ class _Server:
         close_after_first: bool = False,
         say_close: bool = False,
         drop_second: bool = False,
+        hold: bool = False,
     ) -> None:
         self.chunked = chunked
         self.close_after_first = close_after_first
@@ -26,6 +28,9 @@ class _Server:
         self.connections = 0
         self.bodies: list[bytes] = []
         self.on_connection: list[int] = []  # the connection each body came on (1, 2, ...)
+        self.hold = hold  # answer on a later loop turn, so requests sent together overlap
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -45,7 +50,13 @@ class _Server:
                 break  # as a server whose keep-alive timeout passed as the request came
             self.bodies.append(body)
             self.on_connection.append(connection)
-            payload = json.dumps({"n": len(self.bodies)}).encode()
+            number = len(self.bodies)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            if self.hold:
+                await asyncio.sleep(0.02)
+            self.in_flight -= 1
+            payload = json.dumps({"n": number}).encode()
             if self.chunked:
                 body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
                 framing = b"transfer-encoding: chunked"
@@ -143,6 +154,57 @@ def test_requests_in_flight_together_get_a_connection_each() -> None:
     assert sorted(answer["n"] for _, answer in answers) == [1, 2, 3, 4]
     assert server.connections == 2
     assert sorted(server.bodies) == [b'{"i":0}', b'{"i":1}', b'{"i":2}', b'{"i":3}']
+
+
+async def _pooled(server: _Server, limit: int, requests: int) -> tuple[list[Any], int]:
+    """`requests` customers' requests sent together through a pool of `limit` connections."""
+    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    pool = OwnPool(f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}", limit, timeout=10)
+
+    async def one(n: int) -> Any:
+        async with pool.request("POST", "/line", json={"i": n}) as answer:
+            assert answer.status == 200
+            return await answer.json()
+
+    try:
+        answers = await asyncio.gather(*(one(n) for n in range(requests)))
+    finally:
+        pool.close()
+        listening.close()
+        await listening.wait_closed()
+    return answers, pool.opened
+
+
+def test_requests_above_the_pool_size_wait_for_a_connection_and_are_all_answered() -> None:
+    server = _Server(hold=True)
+    answers, opened = asyncio.run(_pooled(server, limit=3, requests=12))
+    assert sorted(answer["n"] for answer in answers) == list(range(1, 13))
+    assert opened == server.connections == 3  # the other 9 waited and reused the three
+    assert server.most_in_flight == 3
+    assert sorted(server.bodies) == sorted(b'{"i":%d}' % n for n in range(12))
+
+
+def test_a_connection_close_answer_frees_the_pool_slot_for_a_new_connection() -> None:
+    server = _Server(say_close=True)
+    answers, opened = asyncio.run(_pooled(server, limit=1, requests=3))
+    assert [answer["n"] for answer in answers] == [1, 2, 3]
+    assert server.on_connection == [1, 2, 3]  # each after the last one's close, one at a time
+    assert opened == 3
+
+
+def test_a_pooled_connection_reset_under_a_request_is_retried_once_on_a_new_one() -> None:
+    server = _Server(drop_second=True)
+    answers, opened = asyncio.run(_pooled(server, limit=1, requests=3))
+    assert [answer["n"] for answer in answers] == [1, 2, 3]
+    assert server.on_connection == [1, 2, 2]
+    assert opened == 2
+
+
+def test_a_pool_of_no_bound_opens_a_connection_per_request_in_flight() -> None:
+    server = _Server(hold=True)
+    answers, opened = asyncio.run(_pooled(server, limit=0, requests=5))
+    assert sorted(answer["n"] for answer in answers) == [1, 2, 3, 4, 5]
+    assert opened == server.connections == 5
 
 
 async def _scripted(answers: list[bytes]) -> tuple[tuple[int, Any], list[bytes], Tally]:
