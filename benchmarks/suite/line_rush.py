@@ -76,6 +76,9 @@ class Tally:
     # hold answered, paid (`line_timeline.legs`).
     paths: dict[int, dict[str, float]] = field(default_factory=dict)
     loop_lag_ms: list[float] = field(default_factory=list)  # the generator's own event loop
+    # TCP connections the generator opened, by whose: "own" (the customers'), "shared",
+    # "near" and "far" (the pools': `line_split._Pools`).
+    connections_opened: Counter[str] = field(default_factory=Counter)
     # Every hold, best-available and leave: (method, idempotency key or path, sent at, took s,
     # status, error), `time.time()` seconds: what the end game's customers waited for.
     writes: list[tuple[str, str, float, float, int, str]] = field(default_factory=list)
@@ -383,6 +386,7 @@ def result(tally: Tally, rush: LineRush) -> dict[str, Any]:
         "paths": tally.paths,
         "writes": tally.writes,
         "generator_loop_lag_ms": latency_summary(tally.loop_lag_ms),
+        "connections_opened": dict(tally.connections_opened),
         "no_seats_answers": _no_seats(tally),
     }
 

@@ -42,10 +42,12 @@ class _Pools:
             far = rush.watch_connections // rush.processes
             self.watch = (OwnPool(rush.url, NEAR_FRONT), OwnPool(rush.url, far))
 
-    def close(self) -> None:
-        """Close every pooled connection."""
-        for pool in (self.http, *(self.watch or ())):
+    def close(self, tally: Tally) -> None:
+        """Close every pooled connection; count in `tally` how many each pool opened."""
+        pools = (self.http, *(self.watch or ()))
+        for name, pool in zip(("shared", "near", "far"), pools, strict=False):
             if pool is not None:
+                tally.connections_opened[name] += pool.opened
                 pool.close()
 
 
@@ -55,6 +57,7 @@ async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools)
     try:
         await _customer(pools.http or conn, pools.watch or (conn, conn), rush, tally, index)
     finally:
+        tally.connections_opened["own"] += conn.opened
         conn.close()
 
 
@@ -71,7 +74,7 @@ async def _share(rush: LineRush, share: int) -> Tally:
     try:
         await asyncio.gather(*(_own_customer(rush, tally, i, pools) for i in customers))
     finally:
-        pools.close()
+        pools.close(tally)
     stop.set()
     if sampler is not None:
         await sampler

@@ -1,8 +1,9 @@
-"""The on-sale rush with a connection per customer (line_split, own_http) on the real stack.
+"""The on-sale rush on `own_http`'s client (line_split) on the real stack.
 
 The benchmark's own stack (router, two replicas, PostgreSQL: real processes on free ports), a
-20-seat show's on-sale and 40 customers: every one must end with an outcome, and the router's
-access log must hold every hold and payment the generator sent (`router_side`).
+20-seat show's on-sale and 40 customers, each on a connection of its own, or sharing bounded
+pools as the large variant's do: every one must end with an outcome, and the router's access
+log must hold every hold and payment the generator sent (`router_side`).
 """
 
 import asyncio
@@ -15,7 +16,7 @@ import pytest
 
 from benchmarks import onsale_line
 from benchmarks.holds import Hall
-from benchmarks.suite import loads, router_side, system
+from benchmarks.suite import line_rush, line_split, loads, router_side, system
 from benchmarks.suite.line_rush import LineRush
 from benchmarks.suite.line_split import run_split
 from benchmarks.suite.own_http import OwnConnection
@@ -49,6 +50,51 @@ def rush(stack: LocalStack) -> tuple[Hall, int, dict[str, Any]]:
     return hall, offset, run_split(line)
 
 
+@pytest.fixture(scope="module")
+def pooled(stack: LocalStack) -> dict[str, Any]:
+    """The same rush with the large variant's shared pools, each far smaller than its customers.
+
+    4 connections for joins, asks and purchases; watches through 3 near the front (the first 5
+    positions here) and 4 far back: most requests wait in the generator for a connection.
+    """
+    tokens = system.tokens(stack, CUSTOMERS, "pooled")
+    hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
+    opens_at = time.time() + 3.0
+    onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
+    time.sleep(1.5)
+    line = LineRush(
+        stack.router_url,
+        tokens,
+        hall,
+        opens_at,
+        late_spread_s=0.5,
+        patience_s=60,
+        connections=4,
+        watch_connections=4,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(line_rush, "NEAR_FRONT", 5)  # which customers watch through which pool
+        patch.setattr(line_split, "NEAR_FRONT", 3)  # the near-front pool's size
+        return run_split(line)
+
+
+def test_every_customer_of_a_small_rush_through_shared_pools_gets_an_outcome(
+    pooled: dict[str, Any],
+) -> None:
+    assert sum(pooled["outcomes"].values()) == CUSTOMERS
+    assert set(pooled["outcomes"]) <= OUTCOMES
+    assert pooled["seats_sold"] == 20
+    assert pooled["customers_with_5xx"] == 0
+    assert pooled["outcomes"].get("told sold out", 0) > 0
+    assert pooled["statuses"].get("POST 200", 0) >= CUSTOMERS  # every join
+    opened = pooled["connections_opened"]
+    assert opened.get("own", 0) == 0  # every request went through a pool
+    assert opened["shared"] >= 4
+    assert opened["near"] + opened["far"] >= 3
+    answered = {key.split()[0] for key in pooled["statuses"]}
+    assert answered <= {"POST", "GET", "WATCH", "DELETE", "SEATS"}  # no reset or refused socket
+
+
 def test_every_customer_of_a_small_rush_gets_an_outcome(
     rush: tuple[Hall, int, dict[str, Any]],
 ) -> None:
@@ -59,6 +105,7 @@ def test_every_customer_of_a_small_rush_gets_an_outcome(
     assert result["customers_with_5xx"] == 0
     assert result["generator_processes"] == 1
     assert result["generator_loop_lag_ms"]["max_ms"] >= 0  # the loop's lag is measured here too
+    assert result["connections_opened"]["own"] >= CUSTOMERS  # no pool: each customer its own
     answered = {key.split()[0] for key in result["statuses"]}
     assert answered <= {"POST", "GET", "WATCH", "DELETE", "SEATS"}  # no reset or refused socket
 
