@@ -7,8 +7,8 @@ customers' joins, asks and purchases go through a bounded pool each process shar
 (`own_http.OwnPool`, `connections // processes`: an edge proxy's queue), and with
 `LineRush.watch_connections` their watches go through two more (NEAR_FRONT for those near the
 front, the rest for those far back), so one process stays under the file limit with 20,000
-customers. `LineRush.processes` > 1 deals the customers out (customer i to process i mod n, so
-each has early and late arrivals alike) and merges the processes' tallies into one result
+customers. `LineRush.processes` > 1 deals the customers out (customers 2k and 2k + 1, an early and a
+late arrival, to process k mod n) and merges the processes' tallies into one result
 (`line_rush.result`).
 """
 
@@ -62,7 +62,7 @@ async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools)
 
 
 async def _share(rush: LineRush, share: int) -> Tally:
-    """The customers `share`, `share + processes`, ... (share 0 also samples the line)."""
+    """The customers `dealt` to process `share` (share 0 also samples the line)."""
     tally = Tally()
     stop = asyncio.Event()
     sampler = None
@@ -70,7 +70,7 @@ async def _share(rush: LineRush, share: int) -> Tally:
         sampler = asyncio.create_task(_sample(OwnConnection(rush.url), rush, tally, stop))
     lag = asyncio.create_task(_lag(tally, stop))
     pools = _Pools(rush)
-    customers = range(share, len(rush.tokens), rush.processes)
+    customers = dealt(len(rush.tokens), rush.processes, share)
     try:
         await asyncio.gather(*(_own_customer(rush, tally, i, pools) for i in customers))
     finally:
@@ -80,6 +80,12 @@ async def _share(rush: LineRush, share: int) -> Tally:
         await sampler
     await lag
     return tally
+
+
+def dealt(customers: int, processes: int, share: int) -> list[int]:
+    """The customers of process `share`: pairs dealt in turn, so each process has early (even)
+    and late (odd: `line_rush._customer`) arrivals alike."""
+    return [i for i in range(customers) if (i // 2) % processes == share]
 
 
 def run_share(rush: LineRush, share: int) -> tuple[Tally, float]:

@@ -3,7 +3,7 @@
 from collections import Counter
 
 from benchmarks.suite.line_rush import Tally
-from benchmarks.suite.line_split import _merge
+from benchmarks.suite.line_split import _merge, dealt
 
 
 def test_tallies_of_several_processes_merge_into_one() -> None:
@@ -18,3 +18,11 @@ def test_tallies_of_several_processes_merge_into_one() -> None:
     assert merged.statuses == Counter({"POST 200": 3, "WATCH 200": 4})
     assert (merged.polls, merged.seats_sold) == (8, 2)
     assert [point["t"] for point in merged.series] == [0.5, 1.0]  # one time line
+
+
+def test_every_process_gets_early_and_late_arrivals_alike() -> None:
+    shares = [dealt(20, 2, share) for share in range(2)]
+    assert sorted(shares[0] + shares[1]) == list(range(20))  # each customer once
+    for share in shares:  # odd customers arrive after the opening (`line_rush._customer`)
+        assert sum(1 for i in share if i % 2) == sum(1 for i in share if i % 2 == 0) == 5
+    assert dealt(7, 1, 0) == list(range(7))
