@@ -16,6 +16,11 @@ spent about half of its instructions in `claim_seats`' own statement. Its body i
 - the update finds each locked seat by its row id (`ctid`, a TID scan) instead of a second
   primary-key descent: the row is locked by this statement, so its id cannot change under it;
 - the movie's title as a scalar subquery of the show, not a hash join of `movies`.
+- `enable_seqscan = off` for the function's statements: every one of them looks rows up by a
+  key, and on small tables (a region's catalog of a few dozen shows and movies) the planner
+  preferred reading `shows` and `movies` whole, also in the foreign-key check of the
+  reservation's show, which runs inside the function; with an index there is nothing else it
+  changes (a table without one is still read whole).
 
 Figures: docs/benchmarks/floor.md, "Eighth round (pglean)".
 
@@ -43,7 +48,8 @@ RETURNS TABLE (won boolean, seat_id bigint, label text, row_label text, number i
                seat_type text, price_minor integer, free boolean, grid_row integer,
                grid_col integer, cinema_id text, currency text, starts_at timestamptz,
                title text)
-LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
 #variable_conflict use_column
 BEGIN
   -- Shared against a show cancellation (exclusive), then per customer and show: for the seat
