@@ -177,3 +177,22 @@ def test_a_hot_statements_generic_plan_reads_every_index_by_a_key(
             )
             plan = plans.as_plan(cursor.fetchone())
     assert list(_unbounded_index_scans(plan["Plan"])) == []
+
+
+def test_a_hold_reads_no_table_whole_inside_claim_seats(history_dsn: str, history: History) -> None:
+    # Every statement of a hold looks rows up by a key; on a small catalog the planner read
+    # `shows` and `movies` whole for them, and for the reservation's foreign-key check of its
+    # show (migration 0014 turns sequential scans off for the function). auto_explain shows the
+    # nested statements' plans, the foreign-key check's included.
+    case = next(case for case in plans.HOT if case.name == "claim")
+    notices: list[str] = []
+    with psycopg.connect(history_dsn, **hot_options("test", 5000)) as conn:
+        conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
+            conn.execute(f"SET auto_explain.{setting}")
+        with conn.transaction(force_rollback=True):
+            rows = conn.execute(case.sql, case.params(history, datetime.now(UTC))).fetchall()
+    assert rows and all(row[0] for row in rows), "the probe's claim was refused"
+    assert any("Update on show_seats" in n for n in notices), "no plan of claim_seats seen"
+    assert [n for n in notices if "Seq Scan" in n] == []
