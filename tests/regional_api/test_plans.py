@@ -193,6 +193,6 @@ def test_a_hold_reads_no_table_whole_inside_claim_seats(history_dsn: str, histor
             conn.execute(f"SET auto_explain.{setting}")
         with conn.transaction(force_rollback=True):
             rows = conn.execute(case.sql, case.params(history, datetime.now(UTC))).fetchall()
-    assert rows and all(row[0] for row in rows), "the probe's claim was refused"
+    assert {row[0] for row in rows} == {True}, "the probe's claim was refused"
     assert any("Update on show_seats" in n for n in notices), "no plan of claim_seats seen"
     assert [n for n in notices if "Seq Scan" in n] == []
