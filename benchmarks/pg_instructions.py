@@ -12,7 +12,8 @@ the hot pool runs them (`CLAIM`, `OPEN_PAYMENT`, `SETTLE` from that tree), each 
 own transaction, `--count` operations after a warm-up, and again twice as many; the difference of
 the two counts over `--count` is the instructions per operation (start-up and warm-up cancel
 out). Kernel work (the WAL's fsync, the socket) is not counted: it is the same in every variant.
-Results and reading: docs/benchmarks/floor.md, "Seventh round (pgclaim)".
+Results and reading: docs/benchmarks/floor.md, "Seventh round (pgclaim)" and "Eighth round
+(pglean)" (`--callgrind DIR`: callgrind instead, its per-function profiles kept in DIR).
 """
 
 import argparse
@@ -28,6 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ("hold 1 seat", "hold 2 seats", "hold+pay")
 WARM_UP = 20
+# Shows seeded per database, whatever `--ops` asks: the generic plans follow the statistics, and
+# with 4 shows (`--ops 'hold 1 seat'`) a one-seat hold ran 2,102,868 instructions against
+# about 1,450,000 with 6 or 8 (docs/benchmarks/floor.md, "Eighth round (pglean)").
+SHOWS = 2 * len(OPS) + 2
 _PARAM = re.compile(r"%\((\w+)\)s")
 
 
@@ -97,13 +102,16 @@ def tree_script(tree: Path, op: str, show_id: str, seats: list[int], count: int)
     return done.stdout
 
 
-def instructions(server: Any, dbname: str, text: str) -> int:
-    """Instructions one single-user backend executes for the script (cachegrind's I refs)."""
+def instructions(server: Any, dbname: str, text: str, profile: Path | None = None) -> int:
+    """Instructions one single-user backend executes for the script (cachegrind's I refs); with
+    `profile`, callgrind writes its per-function counts there."""
     owner = getattr(server, "_owner", None)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
         handle.write(text)
     os.chmod(handle.name, 0o644)
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    if profile:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}"]
     command += [str(server.bin_dir / "postgres"), "--single", "-j", "-D", str(server.data_dir)]
     command += ["-c", "fsync=off", "-c", "shared_buffers=128MB", dbname]
     user: dict[str, Any] = {"user": owner.pw_uid, "group": owner.pw_gid} if owner else {}
@@ -117,6 +125,19 @@ def instructions(server: Any, dbname: str, text: str) -> int:
     assert not errors, errors[-5:]
     assert found, done.stderr[-2000:]
     return int(found.group(1).replace(",", ""))
+
+
+def _profile_path(folder: Path | None, name: str, op: str, count: int) -> Path | None:
+    """Where callgrind writes one run's profile (world-writable: the backend may run as postgres).
+
+    Two profiles of `count` and 2x`count` operations differ by the operations alone:
+    `callgrind_annotate --inclusive=yes` of each, subtracted, gives a function's share per op.
+    """
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
+    return folder.resolve() / f"{name}-{op.replace(' ', '_')}-{count}.out"
 
 
 def free_seats(dsn: str, shows: int) -> list[tuple[str, list[int]]]:
@@ -143,6 +164,7 @@ def main() -> None:
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--history", type=int, default=20_000, help="past reservations")
+    parser.add_argument("--callgrind", type=Path, help="write callgrind profiles to this folder")
     parser.add_argument("--script", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.script:
@@ -158,7 +180,8 @@ def main() -> None:
     server: Any = start_server("bench-pginstr", durable=False)
     try:
         trees = {"this": ROOT} | ({"before": args.before.resolve()} if args.before else {})
-        dsns = _prepare(server, trees, 2 * len(ops) + 2, args.history)
+        assert len(ops) <= len(OPS), "each op needs two shows of its own"
+        dsns = _prepare(server, trees, SHOWS, args.history)
         for name, path in (variant.split(":", 1) for variant in args.variant):
             dsns[name] = create_database(server.admin_dsn, f"pgcpu_{name}", template="pgcpu_this")
             trees[name] = ROOT
@@ -174,7 +197,8 @@ def main() -> None:
                 for k, count in enumerate((args.count, 2 * args.count)):
                     show_id, free = seats[name][2 * n + k]
                     text = tree_script(trees[name], op, show_id, free, WARM_UP + count)
-                    counts.append(instructions(server, f"pgcpu_{name}", text))
+                    profile = _profile_path(args.callgrind, name, op, count)
+                    counts.append(instructions(server, f"pgcpu_{name}", text, profile))
                 print(
                     f"| {op} | {name} | {(counts[1] - counts[0]) / args.count:,.0f} |", flush=True
                 )

@@ -16,9 +16,11 @@ from regional_api.idempotency.service import KEY_COLUMNS, KEY_USED
 # no WAL and no index entry (docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment").
 # FOR UPDATE returns the rows' newest versions after waiting, so a payment that won a race is
 # seen through the status it confirmed; a race that slips past the `pending` check meets the
-# unique index of open payments.
+# unique index of open payments. The updates find the rows locked here by their row ids
+# (`ctid`, a TID scan instead of another index descent): a row's id cannot change while this
+# transaction holds its lock.
 _OPEN = """r AS (
-  SELECT id, show_id, cinema_id, user_id, status, currency,
+  SELECT ctid AS tid, id, show_id, cinema_id, user_id, status, currency,
          CAST(%(admin)s AS boolean) OR cinema_id = ANY(CAST(%(cinemas)s AS text[])) AS manages
   FROM reservations WHERE id = %(rid)s FOR UPDATE),
 prior AS (
@@ -29,7 +31,7 @@ due AS (
   SELECT coalesce(sum(price_minor), 0) AS amount, count(*) AS seats
   FROM reservation_seats WHERE reservation_id = %(rid)s),
 seats AS (
-  SELECT seat_id,
+  SELECT ctid AS tid, seat_id,
          reservation_id = %(rid)s OR status = 'free' OR (status = 'held' AND held_until <= %(now)s)
            AS ours
   FROM show_seats
@@ -37,40 +39,41 @@ seats AS (
     AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = %(rid)s)
   ORDER BY seat_id FOR UPDATE),
 verdict AS (
-  SELECT CAST(%(payer)s AS text) IS NULL OR r.user_id = %(payer)s OR r.manages AS allowed,
+  SELECT r.tid, r.id, r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid,
+         prior.pending, due.amount, due.seats,
+         CAST(%(payer)s AS text) IS NULL OR r.user_id = %(payer)s OR r.manages AS allowed,
          %(method)s <> 'cash' OR CAST(%(payer)s AS text) IS NULL OR r.manages AS cash_ok,
          (SELECT count(*) FILTER (WHERE ours) FROM seats) = due.seats AS sellable
-  FROM r, due),
+  FROM r, prior, due),
 go AS (
-  SELECT r.id FROM r, prior, verdict
-  WHERE verdict.allowed AND verdict.cash_ok AND verdict.sellable
-    AND r.status IN ('held', 'expired') AND NOT prior.paid AND NOT prior.pending{key_free}),
+  SELECT tid, id, currency, amount FROM verdict
+  WHERE allowed AND cash_ok AND sellable AND status IN ('held', 'expired') AND NOT paid
+    AND NOT pending{key_free}),
 opened AS (
   INSERT INTO payments (id, reservation_id, method, status, amount_minor, currency, created_at)
-  SELECT %(pid)s, r.id, %(method)s, 'pending', due.amount, r.currency, %(now)s
-  FROM go, r, due
+  SELECT %(pid)s, go.id, %(method)s, 'pending', go.amount, go.currency, %(now)s FROM go
   RETURNING id),
 guarded AS (
   UPDATE show_seats s SET status = 'held', reservation_id = %(rid)s,
     held_until = CASE WHEN s.reservation_id = %(rid)s AND s.status = 'held'
                       THEN greatest(s.held_until, %(guard)s) ELSE %(guard)s END
-  FROM go
-  WHERE s.show_id = (SELECT show_id FROM r) AND s.seat_id IN (SELECT seat_id FROM seats)
+  FROM go, seats t
+  WHERE s.ctid = t.tid
     AND NOT coalesce(s.reservation_id = %(rid)s AND s.status = 'held'
                      AND s.held_until >= %(guard)s, false)),
 revived AS (
   UPDATE reservations SET status = 'held',
     hold_expires_at = greatest(coalesce(hold_expires_at, %(guard)s), %(guard)s)
-  FROM go WHERE reservations.id = go.id
+  FROM go WHERE reservations.ctid = go.tid
     AND NOT coalesce(reservations.status = 'held' AND reservations.hold_expires_at >= %(guard)s,
                      false))"""
 _KEY_FREE = "\n    AND NOT EXISTS (SELECT 1 FROM used)"
 _OPENED = """
-SELECT r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid, prior.pending,
-       due.amount, due.seats, verdict.allowed, verdict.cash_ok, verdict.sellable"""
+SELECT show_id, cinema_id, user_id, status, currency, paid, pending, amount, seats, allowed,
+       cash_ok, sellable"""
 OPEN_PAYMENT = f"""
 WITH {_OPEN.format(key_free="")}{_OPENED}
-FROM r, prior, due, verdict
+FROM verdict
 """
 
 # The same open with an Idempotency-Key, still one round trip: nothing is opened when the key
@@ -84,24 +87,26 @@ stored AS (
   SELECT %(scope)s, %(key)s, %(hash)s, 202, jsonb_build_object('payment_id', CAST(%(pid)s AS text))
   FROM go){_OPENED},
        {KEY_COLUMNS}
-FROM r, prior, due, verdict
+FROM verdict
 """  # noqa: S608 - constant fragments only
 
 # One round trip after a completed charge: lock the pending payment and its reservation, then
 # the seats; if every seat is still this reservation's or free and the reservation was not
 # canceled meanwhile, sell them, give each the code at its rank, confirm the reservation and
 # complete the payment; otherwise mark the payment `refunding` (its money goes back). Nothing
-# happens unless the payment is still pending: a settled payment is settled once.
+# happens unless the payment is still pending: a settled payment is settled once. As in the open,
+# the updates find the locked rows by their ids. `IS TRUE`: with a plain equality the planner
+# proves the unsettled payments' partial index from it and scans that whole index for the key.
 _SETTLE = """pay AS (
-  SELECT p.id, r.status AS reservation_status
+  SELECT p.ctid AS tid, r.ctid AS reservation_tid, r.status AS reservation_status
   FROM payments p JOIN reservations r ON r.id = p.reservation_id
-  WHERE p.id = %(pid)s AND p.status = 'pending' FOR UPDATE),
+  WHERE p.id = %(pid)s AND p.reservation_id = %(rid)s AND (p.status = 'pending') IS TRUE
+  FOR UPDATE),
 mine AS (
-  SELECT seat_id, seat_type, price_minor, checked_in_at,
-         row_number() OVER (ORDER BY seat_id) AS rank
+  SELECT seat_id, row_number() OVER (ORDER BY seat_id) AS rank
   FROM reservation_seats WHERE reservation_id = %(rid)s),
 target AS (
-  SELECT show_id, seat_id, status, held_until, reservation_id FROM show_seats
+  SELECT ctid AS tid, seat_id, status, held_until, reservation_id FROM show_seats
   WHERE show_id = %(show_id)s AND seat_id IN (SELECT seat_id FROM mine)
     AND EXISTS (SELECT 1 FROM pay)
   ORDER BY seat_id FOR UPDATE),
@@ -113,26 +118,26 @@ ready AS (
 sold AS (
   UPDATE show_seats s SET status = 'sold', reservation_id = %(rid)s, held_until = NULL
   FROM target t, ready
-  WHERE ready.ok AND s.show_id = t.show_id AND s.seat_id = t.seat_id
+  WHERE ready.ok AND s.ctid = t.tid
   RETURNING s.seat_id),
 ticketed AS (
   UPDATE reservation_seats rs SET ticket_code = (CAST(%(codes)s AS text[]))[m.rank]
   FROM mine m, sold
   WHERE rs.reservation_id = %(rid)s AND rs.seat_id = m.seat_id AND sold.seat_id = m.seat_id
-  RETURNING rs.seat_id, rs.ticket_code),
+  RETURNING rs.seat_id, rs.ticket_code, rs.seat_type, rs.price_minor, rs.checked_in_at),
 confirmed AS (
   UPDATE reservations SET status = 'confirmed', confirmed_at = %(now)s, hold_expires_at = NULL
-  FROM ready WHERE ready.ok AND id = %(rid)s),
-completed AS (
-  UPDATE payments SET status = 'completed', provider_ref = %(ref)s, completed_at = %(now)s
-  FROM ready WHERE ready.ok AND id = %(pid)s),
-lost AS (
-  UPDATE payments SET status = 'refunding', provider_ref = %(ref)s, failure_reason = 'hold_lapsed'
-  FROM pay, ready WHERE NOT ready.ok AND payments.id = pay.id)"""
+  FROM pay, ready WHERE ready.ok AND reservations.ctid = pay.reservation_tid),
+settled AS (
+  UPDATE payments SET provider_ref = %(ref)s,
+    status = CASE WHEN ready.ok THEN 'completed' ELSE 'refunding' END,
+    completed_at = CASE WHEN ready.ok THEN %(now)s END,
+    failure_reason = CASE WHEN ready.ok THEN failure_reason ELSE 'hold_lapsed' END
+  FROM pay, ready WHERE payments.ctid = pay.tid)"""
 _SOLD = """
-SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, m.seat_type, m.price_minor,
-       m.checked_in_at
-FROM ticketed t JOIN mine m ON m.seat_id = t.seat_id JOIN seats st ON st.id = t.seat_id
+SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, t.seat_type, t.price_minor,
+       t.checked_in_at
+FROM ticketed t JOIN seats st ON st.id = t.seat_id
 ORDER BY st.grid_row, st.grid_col
 """
 SETTLE = f"""

@@ -200,3 +200,31 @@ def test_a_hold_refused_for_a_taken_seat_is_one_statement(
     assert isinstance(answer, SeatsTaken), answer
     assert answer.extra == {"seats": ["A1"]}
     assert sent == ["SELECT * FROM claim_seats(%(show_id)s, C"], sent
+
+
+def test_a_claim_refused_by_the_seat_cap_locks_none_of_its_seats(
+    regional_dsn: str, show: ShowSeed
+) -> None:
+    # Migration 0014 decides the cap before locking: a customer at the cap no longer makes
+    # another customer's claim of the same seat skip it while the refused claim's transaction
+    # is open.
+    now = datetime.now(UTC)
+    place(
+        regional_dsn,
+        show_id=show.show_id,
+        seat_ids=show.ids("A1"),
+        user_id="first",
+        now=now,
+        ttl=TTL,
+    )
+    capped = CLAIM.replace(", 6)", ", 1)")
+    with psycopg.connect(regional_dsn) as first:
+        rows = first.execute(
+            capped, (show.show_id, show.ids("A2"), "res-eu-west-capped", "first", now, now + TTL)
+        ).fetchall()
+        assert [won for (won,) in rows] == [False]
+
+        answer = _place_elsewhere(regional_dsn, show, ["A2"], now, open_=first)
+
+        assert not isinstance(answer, SeatsTaken), answer
+        assert first.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
