@@ -16,11 +16,12 @@ from regional_api.idempotency.service import KEY_COLUMNS, KEY_USED
 # no WAL and no index entry (docs/benchmarks/floor.md, "PostgreSQL CPU per hold and payment").
 # FOR UPDATE returns the rows' newest versions after waiting, so a payment that won a race is
 # seen through the status it confirmed; a race that slips past the `pending` check meets the
-# unique index of open payments. The updates find the rows locked here by their row ids
-# (`ctid`, a TID scan instead of another index descent): a row's id cannot change while this
-# transaction holds its lock.
+# unique index of open payments. The updates find the locked rows by key, not by the `ctid`
+# the lock returned: a row updated by another transaction while this one waited is locked in a
+# version this statement's snapshot cannot see, so a write by `ctid` would skip it
+# (tests/regional_api/payments/test_payment_races.py).
 _OPEN = """r AS (
-  SELECT ctid AS tid, id, show_id, cinema_id, user_id, status, currency,
+  SELECT id, show_id, cinema_id, user_id, status, currency,
          CAST(%(admin)s AS boolean) OR cinema_id = ANY(CAST(%(cinemas)s AS text[])) AS manages
   FROM reservations WHERE id = %(rid)s FOR UPDATE),
 prior AS (
@@ -31,7 +32,7 @@ due AS (
   SELECT coalesce(sum(price_minor), 0) AS amount, count(*) AS seats
   FROM reservation_seats WHERE reservation_id = %(rid)s),
 seats AS (
-  SELECT ctid AS tid, seat_id,
+  SELECT seat_id,
          reservation_id = %(rid)s OR status = 'free' OR (status = 'held' AND held_until <= %(now)s)
            AS ours
   FROM show_seats
@@ -39,14 +40,14 @@ seats AS (
     AND seat_id IN (SELECT seat_id FROM reservation_seats WHERE reservation_id = %(rid)s)
   ORDER BY seat_id FOR UPDATE),
 verdict AS (
-  SELECT r.tid, r.id, r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid,
+  SELECT r.id, r.show_id, r.cinema_id, r.user_id, r.status, r.currency, prior.paid,
          prior.pending, due.amount, due.seats,
          CAST(%(payer)s AS text) IS NULL OR r.user_id = %(payer)s OR r.manages AS allowed,
          %(method)s <> 'cash' OR CAST(%(payer)s AS text) IS NULL OR r.manages AS cash_ok,
          (SELECT count(*) FILTER (WHERE ours) FROM seats) = due.seats AS sellable
   FROM r, prior, due),
 go AS (
-  SELECT tid, id, currency, amount FROM verdict
+  SELECT id, currency, amount FROM verdict
   WHERE allowed AND cash_ok AND sellable AND status IN ('held', 'expired') AND NOT paid
     AND NOT pending{key_free}),
 opened AS (
@@ -58,13 +59,13 @@ guarded AS (
     held_until = CASE WHEN s.reservation_id = %(rid)s AND s.status = 'held'
                       THEN greatest(s.held_until, %(guard)s) ELSE %(guard)s END
   FROM go, seats t
-  WHERE s.ctid = t.tid
+  WHERE s.show_id = (SELECT show_id FROM r) AND s.seat_id = t.seat_id
     AND NOT coalesce(s.reservation_id = %(rid)s AND s.status = 'held'
                      AND s.held_until >= %(guard)s, false)),
 revived AS (
   UPDATE reservations SET status = 'held',
     hold_expires_at = greatest(coalesce(hold_expires_at, %(guard)s), %(guard)s)
-  FROM go WHERE reservations.ctid = go.tid
+  FROM go WHERE reservations.id = go.id
     AND NOT coalesce(reservations.status = 'held' AND reservations.hold_expires_at >= %(guard)s,
                      false))"""
 _KEY_FREE = "\n    AND NOT EXISTS (SELECT 1 FROM used)"
@@ -95,10 +96,10 @@ FROM verdict
 # canceled meanwhile, sell them, give each the code at its rank, confirm the reservation and
 # complete the payment; otherwise mark the payment `refunding` (its money goes back). Nothing
 # happens unless the payment is still pending: a settled payment is settled once. As in the open,
-# the updates find the locked rows by their ids. `IS TRUE`: with a plain equality the planner
+# the updates find the locked rows by key. `IS TRUE`: with a plain equality the planner
 # proves the unsettled payments' partial index from it and scans that whole index for the key.
 _SETTLE = """pay AS (
-  SELECT p.ctid AS tid, r.ctid AS reservation_tid, r.status AS reservation_status
+  SELECT p.id, r.status AS reservation_status
   FROM payments p JOIN reservations r ON r.id = p.reservation_id
   WHERE p.id = %(pid)s AND p.reservation_id = %(rid)s AND (p.status = 'pending') IS TRUE
   FOR UPDATE),
@@ -106,7 +107,7 @@ mine AS (
   SELECT seat_id, row_number() OVER (ORDER BY seat_id) AS rank
   FROM reservation_seats WHERE reservation_id = %(rid)s),
 target AS (
-  SELECT ctid AS tid, seat_id, status, held_until, reservation_id FROM show_seats
+  SELECT seat_id, status, held_until, reservation_id FROM show_seats
   WHERE show_id = %(show_id)s AND seat_id IN (SELECT seat_id FROM mine)
     AND EXISTS (SELECT 1 FROM pay)
   ORDER BY seat_id FOR UPDATE),
@@ -118,7 +119,7 @@ ready AS (
 sold AS (
   UPDATE show_seats s SET status = 'sold', reservation_id = %(rid)s, held_until = NULL
   FROM target t, ready
-  WHERE ready.ok AND s.ctid = t.tid
+  WHERE ready.ok AND s.show_id = %(show_id)s AND s.seat_id = t.seat_id
   RETURNING s.seat_id),
 ticketed AS (
   UPDATE reservation_seats rs SET ticket_code = (CAST(%(codes)s AS text[]))[m.rank]
@@ -127,13 +128,13 @@ ticketed AS (
   RETURNING rs.seat_id, rs.ticket_code, rs.seat_type, rs.price_minor, rs.checked_in_at),
 confirmed AS (
   UPDATE reservations SET status = 'confirmed', confirmed_at = %(now)s, hold_expires_at = NULL
-  FROM pay, ready WHERE ready.ok AND reservations.ctid = pay.reservation_tid),
+  FROM ready WHERE ready.ok AND reservations.id = %(rid)s),
 settled AS (
   UPDATE payments SET provider_ref = %(ref)s,
     status = CASE WHEN ready.ok THEN 'completed' ELSE 'refunding' END,
     completed_at = CASE WHEN ready.ok THEN %(now)s END,
     failure_reason = CASE WHEN ready.ok THEN failure_reason ELSE 'hold_lapsed' END
-  FROM pay, ready WHERE payments.ctid = pay.tid)"""
+  FROM pay, ready WHERE payments.id = pay.id)"""
 _SOLD = """
 SELECT t.ticket_code AS code, t.seat_id, st.label AS seat_label, t.seat_type, t.price_minor,
        t.checked_in_at

@@ -13,8 +13,10 @@ spent about half of its instructions in `claim_seats`' own statement. Its body i
   under the (customer, show) advisory lock taken just before it;
 - no `ORDER BY` before `FOR UPDATE SKIP LOCKED`: a claim never waits for a row lock, so the
   order of its locks cannot deadlock, and the sort node goes;
-- the update finds each locked seat by its row id (`ctid`, a TID scan) instead of a second
-  primary-key descent: the row is locked by this statement, so its id cannot change under it;
+- the update still finds each locked seat by its key, not by the `ctid` the lock returned: a
+  seat updated by another transaction after this statement's snapshot is locked in a version
+  the snapshot cannot see, and a write by `ctid` would skip it (claiming fewer seats than it
+  locked; tests/regional_api/payments/test_payment_races.py shows the same for a payment);
 - the movie's title as a scalar subquery of the show, not a hash join of `movies`.
 - `enable_seqscan = off` for the function's statements: every one of them looks rows up by a
   key, and on small tables (a region's catalog of a few dozen shows and movies) the planner
@@ -69,7 +71,7 @@ BEGIN
            (SELECT m.title FROM movies m WHERE m.id = s.movie_id) AS title
     FROM shows s WHERE s.id = p_show_id),
   target AS (
-    SELECT ss.ctid AS tid FROM show_seats ss
+    SELECT ss.seat_id FROM show_seats ss
     WHERE ss.show_id = p_show_id AND ss.seat_id = ANY(p_seat_ids) AND {_FREE}
       AND NOT EXISTS (SELECT FROM show_seats ss
                       WHERE ss.show_id = p_show_id AND ss.seat_id = ANY(p_seat_ids)
@@ -86,7 +88,8 @@ BEGIN
   claimed AS (
     UPDATE show_seats s SET status = 'held', reservation_id = p_rid, held_until = p_deadline
     FROM target t
-    WHERE (SELECT count(*) FROM target) = cardinality(p_seat_ids) AND s.ctid = t.tid
+    WHERE (SELECT count(*) FROM target) = cardinality(p_seat_ids)
+      AND s.show_id = p_show_id AND s.seat_id = t.seat_id
       AND (s.status = 'free' OR (s.status = 'held' AND s.held_until <= p_now))
     RETURNING s.seat_id, s.seat_type, s.price_minor),
   recorded AS (
