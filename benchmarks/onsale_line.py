@@ -56,10 +56,10 @@ OPENS_IN_S = 5.0
 MIN_CEILING = 50.0
 LARGE = 20_000  # customers of the large variant
 LARGE_OPENS_IN_S = 22.0
-# Connections the large variant's customers share for their joins, asks and purchases (split
+# Connections the large variant's customers share for their joins and asks (split
 # among the generator processes): the edge proxy's bounded pool, whose queue the joins need;
 # without it they overflowed the router's region line (docs/benchmarks/onsale-line.md, "Large
-# rush").
+# rush"). An admitted customer buys on its own connection (`line_rush._customer`).
 LARGE_CONNECTIONS = 1000
 # Held watches of the large variant in one process: this machine lets a process open 20,000
 # files (router and generator alike), so 10,000 customers far back hold one at a time and the

@@ -41,7 +41,8 @@ class LineRush:
     late_spread_s: float = 2.0
     early_spread_s: float = 0.0  # early customers arrive over this long from the start (0: at once)
     patience_s: float = 180.0  # a customer still in line this long after the opening gives up
-    # Connections to the router that the customers share for all but their watches, in each
+    # Connections to the router that the customers share for all but their watches and an
+    # admitted customer's purchase (on its own connection), in each
     # generator process `connections // processes` (`own_http.OwnPool`; 0: their own). The
     # requests above it wait in the generator, as behind an edge proxy's bounded pool: 20,000
     # joins sent at the customers' own pace overflowed the router's line ("Large rush").
@@ -196,7 +197,12 @@ async def _wait_in_line(
     return seen, "ask"
 
 
-async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: int) -> None:
+async def _customer(
+    http: Any, watch: Any, rush: LineRush, tally: Tally, index: int, buyer: Any = None
+) -> None:
+    """One customer's join, wait and purchase; once admitted it buys on `buyer` (its own
+    connection, as its browser's: the shared pools stand for the 20,000 sockets this machine
+    cannot open, not for a queue an admitted customer's purchase waits in behind others' joins)."""
     auth = {"Authorization": f"Bearer {rush.tokens[index]}"}
     line = f"/shows/{rush.hall.show_ids[0]}/line"
     late = index % 2 == 1
@@ -248,7 +254,7 @@ async def _customer(http: Any, watch: Any, rush: LineRush, tally: Tally, index: 
         tally.told_by_line_at.append(time.time())
     else:
         bought, failed = await _buy(
-            http, rush, tally, index, auth | {PASS: place["admission_pass"]}
+            buyer or http, rush, tally, index, auth | {PASS: place["admission_pass"]}
         )
         saw_5xx |= failed
         tally.outcomes["bought" if bought else "admitted, no seats left"] += 1

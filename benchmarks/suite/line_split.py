@@ -3,13 +3,14 @@
 Each customer holds a keep-alive connection of its own (`own_http.OwnConnection`), as a browser
 tab holds its watch; the standard rush's 2,000 send everything on it, in one process (2,000
 sockets, far under this machine's 20,000 files a process). With `LineRush.connections` the
-customers' joins, asks and purchases go through a bounded pool each process shares
-(`own_http.OwnPool`, `connections // processes`: an edge proxy's queue), and with
-`LineRush.watch_connections` their watches go through two more (NEAR_FRONT for those near the
-front, the rest for those far back), so one process stays under the file limit with 20,000
-customers. `LineRush.processes` > 1 deals the customers out (customers 2k and 2k + 1, an early and a
-late arrival, to process k mod n) and merges the processes' tallies into one result
-(`line_rush.result`).
+customers' joins and asks go through a bounded pool each process shares (`own_http.OwnPool`,
+`connections // processes`: an edge proxy's queue), and with `LineRush.watch_connections` their
+watches go through two more (NEAR_FRONT for those near the front, the rest for those far back),
+so one process stays under the file limit with 20,000 customers; an admitted customer (a few
+hundred) buys on its own connection, as its browser does, not behind the other customers' joins
+in the shared pool. `LineRush.processes` > 1 deals the customers out (customers 2k and 2k + 1,
+an early and a late arrival, to process k mod n) and merges the processes' tallies into one
+result (`line_rush.result`).
 """
 
 import asyncio
@@ -55,7 +56,7 @@ async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools)
     """A customer on a connection of its own, for what it does not send through `pools`."""
     conn = OwnConnection(rush.url)  # opened on its first request, if any
     try:
-        await _customer(pools.http or conn, pools.watch or (conn, conn), rush, tally, index)
+        await _customer(pools.http or conn, pools.watch or (conn, conn), rush, tally, index, conn)
     finally:
         tally.connections_opened["own"] += conn.opened
         conn.close()

@@ -88,7 +88,9 @@ def test_every_customer_of_a_small_rush_through_shared_pools_gets_an_outcome(
     assert pooled["outcomes"].get("told sold out", 0) > 0
     assert pooled["statuses"].get("POST 200", 0) >= CUSTOMERS  # every join
     opened = pooled["connections_opened"]
-    assert opened.get("own", 0) == 0  # every request went through a pool
+    admitted = CUSTOMERS - pooled["outcomes"].get("told sold out", 0)
+    assert opened.get("own", 0) >= admitted  # the admitted buy on their own connections
+    assert opened.get("own", 0) < CUSTOMERS  # the rest joined and watched through the pools
     assert opened["shared"] >= 4
     assert opened["near"] + opened["far"] >= 3
     answered = {key.split()[0] for key in pooled["statuses"]}
