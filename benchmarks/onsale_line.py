@@ -266,8 +266,8 @@ def run_large(
     )
     arrivals = "half over the 20 s before the opening, half over the 10 s after"
     pooled = (
-        f"joining, asking and buying through {LARGE_CONNECTIONS:,} shared connections to the"
-        " router (as behind an edge proxy's bounded pool)"
+        f"joining and asking through {LARGE_CONNECTIONS:,} shared connections to the router (as"
+        " behind an edge proxy's bounded pool), buying on a connection of their own once admitted"
     )
     own = (
         f", every customer's watches on a connection of its own (as a browser tab), from"

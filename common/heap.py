@@ -42,8 +42,7 @@ def long_lived_heap() -> Iterator[None]:
     finally:
         with _HEAP.lock:
             _HEAP.serving -= 1
-            if (
-                _HEAP.serving == 0
-            ):  # services stopped in a longer-lived process (tests) leave nothing
+            # Services stopped in a longer-lived process (tests) leave nothing behind.
+            if _HEAP.serving == 0:
                 gc.set_threshold(*_HEAP.threshold)
                 gc.unfreeze()

@@ -198,7 +198,7 @@ async def _wait_in_line(
 
 
 async def _customer(
-    http: Any, watch: Any, rush: LineRush, tally: Tally, index: int, buyer: Any = None
+    http: Any, watch: Any, buyer: Any, rush: LineRush, tally: Tally, index: int
 ) -> None:
     """One customer's join, wait and purchase; once admitted it buys on `buyer` (its own
     connection, as its browser's: the shared pools stand for the 20,000 sockets this machine
@@ -254,7 +254,7 @@ async def _customer(
         tally.told_by_line_at.append(time.time())
     else:
         bought, failed = await _buy(
-            buyer or http, rush, tally, index, auth | {PASS: place["admission_pass"]}
+            buyer, rush, tally, index, auth | {PASS: place["admission_pass"]}
         )
         saw_5xx |= failed
         tally.outcomes["bought" if bought else "admitted, no seats left"] += 1

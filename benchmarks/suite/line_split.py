@@ -56,7 +56,7 @@ async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools)
     """A customer on a connection of its own, for what it does not send through `pools`."""
     conn = OwnConnection(rush.url)  # opened on its first request, if any
     try:
-        await _customer(pools.http or conn, pools.watch or (conn, conn), rush, tally, index, conn)
+        await _customer(pools.http or conn, pools.watch or (conn, conn), conn, rush, tally, index)
     finally:
         tally.connections_opened["own"] += conn.opened
         conn.close()

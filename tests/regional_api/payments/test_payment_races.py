@@ -9,7 +9,7 @@ expired. Found by key, the write follows the row to its newest version
 """
 
 import asyncio
-import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -29,14 +29,10 @@ T = TypeVar("T")
 def _wait_until_blocked(dsn: str, pid: int) -> None:
     """Until backend `pid` waits for a lock (its statement has met the locked row)."""
     waiting = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
-    deadline = threading.Event()
-    timer = threading.Timer(LOCK_WAIT_S, deadline.set)
-    timer.start()
-    try:
-        while query(dsn, waiting, pid) != [(1,)]:
-            assert not deadline.wait(0.02), "the statement never waited for the row's lock"
-    finally:
-        timer.cancel()
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while query(dsn, waiting, pid) != [(1,)]:
+        assert time.monotonic() < deadline, "the statement never waited for the row's lock"
+        time.sleep(0.02)
 
 
 async def _behind_a_write(
