@@ -53,6 +53,14 @@ class RegionalSettings(BaseSettings):
     show_cache_max_age_ms: float = Field(250.0, ge=0)
     show_cache_max_entries: int = Field(512, ge=1)  # a 384-seat map is about 50 KB
 
+    # An on-sale's admitted customers on their way to a hold (admitted in the last
+    # `onsale_in_flight_seconds`, holding nothing) at most, whatever the pace (0: no cap): fewer
+    # requests wait at the stack at once (lower latency), at the cost of a slower sell-out
+    # (docs/benchmarks/onsale-line.md, "Ninth round"). A silent customer stops counting after
+    # the window.
+    onsale_admitted_in_flight: int = Field(0, ge=0)
+    onsale_in_flight_seconds: float = Field(5.0, gt=0)
+
     # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
     payment_provider_url: str | None = None
     payment_provider_timeout_seconds: float = Field(5.0, gt=0)
