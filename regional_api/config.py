@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.observability import AccessLog, Admission
 from common.priority import finishes_sale
+from regional_api.onsale.admitter import IN_FLIGHT, IN_FLIGHT_SECONDS
 from regional_api.payments.provider import PaymentProvider, SimulatedProvider
 from regional_api.payments.remote import HttpProvider
 
@@ -58,8 +59,8 @@ class RegionalSettings(BaseSettings):
     # requests wait at the stack at once (lower latency), at the cost of a slower sell-out
     # (docs/benchmarks/onsale-line.md, "Ninth round"). A silent customer stops counting after
     # the window.
-    onsale_admitted_in_flight: int = Field(0, ge=0)
-    onsale_in_flight_seconds: float = Field(5.0, gt=0)
+    onsale_admitted_in_flight: int = Field(IN_FLIGHT, ge=0)
+    onsale_in_flight_seconds: float = Field(IN_FLIGHT_SECONDS, gt=0)
 
     # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
     payment_provider_url: str | None = None

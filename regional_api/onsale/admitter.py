@@ -52,9 +52,10 @@ OPENING_SECONDS = 0.5
 # kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
 # variant with a connection per customer").
 IDLE_SECONDS = 60.0
-# Defaults of the in-flight cap (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, `..._IN_FLIGHT_SECONDS`):
-# see `in_flight_room`.
-IN_FLIGHT = 0
+# The defaults of `REGIONAL_ONSALE_ADMITTED_IN_FLIGHT` and `..._IN_FLIGHT_SECONDS` (`in_flight_room`):
+# with 10 the admitted customers' holds and payments had p99 < 250 ms in the standard rush, for
+# a sell-out about a second later (docs/benchmarks/onsale-line.md, "Ninth round").
+IN_FLIGHT = 10
 IN_FLIGHT_SECONDS = 5.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
@@ -105,7 +106,7 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
     return min([pause, *upcoming])
 
 
-def _admission(onsale: Any, load: Any, *, waiting: int, cap: int = IN_FLIGHT) -> dict[str, Any]:
+def _admission(onsale: Any, load: Any, *, waiting: int, cap: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
     rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
@@ -134,7 +135,7 @@ class Admitter:
         pool: HotPool,
         clock: Clock,
         *,
-        in_flight: int = IN_FLIGHT,
+        in_flight: int = 0,
         in_flight_seconds: float = IN_FLIGHT_SECONDS,
     ) -> None:
         self.pool = pool
