@@ -13,6 +13,11 @@ one pace. At the opening (nobody admitted yet) the credit is `OPENING_SECONDS` o
 once: the first batch is as many customers as the room holds, up to that, instead of a quarter
 of the ceiling per second while the first holds come in (and the first ranks that join later,
 up to that batch, are admitted as they come).
+Whatever the pace and the room, at most `in_flight` admitted customers are on their way to a
+hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those admitted in the last
+`in_flight_seconds` (5 s) who hold nothing yet. Each has about one request at the stack at a
+time, so the cap bounds how many of the admitted customers' requests wait in the router's and
+the replicas' lines (Little's law), and admission follows how fast they actually get their holds.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -53,8 +58,8 @@ OPENING_SECONDS = 0.5
 # variant with a connection per customer").
 IDLE_SECONDS = 60.0
 # The defaults of `REGIONAL_ONSALE_ADMITTED_IN_FLIGHT` and `..._IN_FLIGHT_SECONDS` (`in_flight_room`):
-# with 10 the admitted customers' holds and payments had p99 < 250 ms in the standard rush, for
-# a sell-out about a second later (docs/benchmarks/onsale-line.md, "Ninth round").
+# with 10 the admitted customers' holds had p99 112-411 ms in the standard rush (median 230; 0.7-2.5
+# s without the cap), for a sell-out 2.4-5 s later (docs/benchmarks/onsale-line.md, "Ninth round").
 IN_FLIGHT = 10
 IN_FLIGHT_SECONDS = 5.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
