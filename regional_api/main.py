@@ -128,7 +128,7 @@ def create_app(
     )
     # One signal for a show's availability changing here: the hint and the cache both hear it.
     app.state.full_shows = FullShows(settings.full_show_hint_seconds, on_change=cache.forget)
-    app.state.waiting_rooms = rooms = WaitingRooms()
+    app.state.waiting_rooms = rooms = WaitingRooms(in_flight_cap=settings.onsale_admitted_in_flight)
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
     publish_contract(app)

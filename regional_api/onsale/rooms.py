@@ -55,6 +55,7 @@ class Line:
     sell_rate: float  # unsold seats gone per second: the newest reading, or the decayed peak
     read_at: float  # time.monotonic() of the reading
     admitted_mark: int = 0  # how far admission has gone in line numbers (`passes.line_number`)
+    in_flight_cap: int = 0  # the admitter's cap on customers on their way to a hold (0: none)
 
     @property
     def waiting(self) -> int:
@@ -62,7 +63,7 @@ class Line:
         return self.next_rank - self.admitted_through if self.shuffled else self.early_count
 
 
-def _line(row: Any, before: Line | None, read_at: float) -> Line:
+def _line(row: Any, before: Line | None, read_at: float, in_flight_cap: int = 0) -> Line:
     """The counters of `row`; the rate at which seats go, from the reading `before`."""
     unsold = int(row.unsold or 0)
     rate = 0.0
@@ -84,6 +85,7 @@ def _line(row: Any, before: Line | None, read_at: float) -> Line:
         sell_rate=rate,
         read_at=read_at,
         admitted_mark=row.admitted_mark,
+        in_flight_cap=in_flight_cap,
     )
 
 
@@ -132,7 +134,8 @@ def next_refresh(lines: dict[str, Line], now: datetime) -> float:
 class WaitingRooms:
     """The shows whose holds need an admission pass, their lines' counters, the passes' secret."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_flight_cap: int = 0) -> None:
+        self.in_flight_cap = in_flight_cap  # the admitter's, for the waiting customers' estimates
         self.shows: frozenset[str] = frozenset()
         self.lines: dict[str, Line] = {}
         self.secret = b""
@@ -155,7 +158,10 @@ class WaitingRooms:
                     ranked = await fetch(conn, sql.DRAW, params)
                     draws[row.show_id] = {entry.user_id: entry.rank for entry in ranked}
         read_at = time.monotonic()
-        self.lines = {row.show_id: _line(row, self.lines.get(row.show_id), read_at) for row in rows}
+        cap, before = self.in_flight_cap, self.lines
+        self.lines = {
+            row.show_id: _line(row, before.get(row.show_id), read_at, cap) for row in rows
+        }
         self.shows = frozenset(self.lines)
         self.draws = draws
 

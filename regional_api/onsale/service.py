@@ -175,6 +175,8 @@ def _estimate(
     rate = max(float(counters.admit_rate), ceiling / 4, MIN_RATE)
     ahead = status.position
     batch = ceiling * OPENING_SECONDS
+    if line is not None and line.in_flight_cap:  # the opening admits no more than the cap
+        batch = min(batch, line.in_flight_cap)
     if counters.admitted_through < batch:  # the opening's batch goes in as it joins
         ahead = max(0.0, rank - batch)
     wait = until_opening + ahead / rate

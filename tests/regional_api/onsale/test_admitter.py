@@ -179,6 +179,19 @@ def test_the_customers_of_the_opening_batch_are_told_to_poll_soon() -> None:
     assert behind.estimated_wait_seconds == round((400 - batch) / 25, 1)  # past it, 25 a second
 
 
+def test_with_an_in_flight_cap_the_opening_batch_is_the_cap_in_the_estimates() -> None:
+    now = datetime.now(UTC)
+    opened = now - timedelta(seconds=1)
+    line = Line(opened, True, 0, 2000, 0, 0.0, 100.0, False, 300, 0.0, 0.0, in_flight_cap=10)
+    front = service.place_from_line(line, show_id="s", rank=10, ticket="t", now=now)
+    past_cap = service.place_from_line(line, show_id="s", rank=30, ticket="t", now=now)
+    assert front is not None
+    assert past_cap is not None
+    assert front.estimated_wait_seconds == 0.0
+    # Without the cap rank 30 would be in the opening's batch of 50 and told "no wait".
+    assert past_cap.estimated_wait_seconds == round((30 - 10) / 25, 1)
+
+
 def test_the_admitter_ticks_often_while_customers_wait_and_wakes_at_an_opening() -> None:
     now = datetime.now(UTC)
     assert next_tick(waiting=5, openings=[], now=now) == TICK
