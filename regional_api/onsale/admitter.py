@@ -18,6 +18,14 @@ hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those admitt
 `in_flight_seconds` (5 s) who hold nothing yet. Each has about one request at the stack at a
 time, so the cap bounds how many of the admitted customers' requests wait in the router's and
 the replicas' lines (Little's law), and admission follows how fast they actually get their holds.
+K follows the machine (`aimd.py`): each tick in which this replica admits, K halves when the p90
+of its own hold answers of the last second is over `..._IN_FLIGHT_TARGET_MS` (100 ms; at most
+once a second, not below `..._FLOOR`, 4) and grows by one when it is under it and the cap held
+customers back (up to `..._CEILING`, 40): the opening's late joins take the cores for seconds
+and K shrinks, then it opens up once they are through. K lives in this process: the replica
+that admits is the one whose holds it measured (a share of the region's, the router spreading
+them), and the count K is compared with is the database's, so replicas admitting in turn with
+different Ks admit no more than the larger allows.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -64,7 +72,7 @@ IDLE_SECONDS = 60.0
 IN_FLIGHT = 10
 IN_FLIGHT_SECONDS = 5.0
 # The defaults of the AIMD on K (`..._IN_FLIGHT_TARGET_MS`, `_FLOOR`, `_CEILING`: aimd.py).
-IN_FLIGHT_TARGET_MS = 150.0
+IN_FLIGHT_TARGET_MS = 100.0
 IN_FLIGHT_FLOOR = 4
 IN_FLIGHT_CEILING = 40
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
