@@ -56,8 +56,6 @@ HTTP_QUEUE_WAIT = Histogram(
 _SHED_REASONS = {"full": "queue_full", "deadline": "queue_timeout"}
 
 ReadinessCheck = Callable[[], Awaitable[None]]
-# Told of every answer the middleware times: (method, route template, status, seconds).
-AnswerHook = Callable[[str, str, int, float], None]
 
 
 class JsonFormatter(logging.Formatter):
@@ -168,12 +166,10 @@ class ObservabilityMiddleware:
         service: str,
         router_app: ASGIApp | None = None,
         access_log: AccessLog | None = None,
-        on_answer: AnswerHook | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.router_app = router_app
-        self.on_answer = on_answer
         self.log = logging.getLogger("access")
         self.policy = access_log or AccessLog()
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -214,8 +210,6 @@ class ObservabilityMiddleware:
             )
         series[0].inc()
         series[1].observe(elapsed)
-        if self.on_answer is not None:
-            self.on_answer(method, route, status, elapsed)
         ms = elapsed * 1000
         if status >= 500 or ms >= self.policy.slow_ms:
             self._log(scope, route, status, ms, {})
@@ -412,7 +406,6 @@ def instrument(
     service: str,
     admission: Admission | None = None,
     access_log: AccessLog | None = None,
-    on_answer: AnswerHook | None = None,
 ) -> None:
     """Wrap `app` with the observability middleware, and admission control if given.
 
@@ -429,9 +422,5 @@ def instrument(
             prioritized=admission.prioritized,
         )
     app.add_middleware(
-        ObservabilityMiddleware,
-        service=service,
-        router_app=app.router,
-        access_log=access_log,
-        on_answer=on_answer,
+        ObservabilityMiddleware, service=service, router_app=app.router, access_log=access_log
     )

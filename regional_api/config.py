@@ -6,20 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.observability import AccessLog, Admission
 from common.priority import finishes_sale
-from regional_api.onsale.admitter import (
-    IDLE_SECONDS,
-    IN_FLIGHT,
-    IN_FLIGHT_CEILING,
-    IN_FLIGHT_FLOOR,
-    IN_FLIGHT_SECONDS,
-    IN_FLIGHT_TARGET_MS,
-)
-from regional_api.onsale.aimd import Aimd, HoldLatency
+from regional_api.onsale.admitter import IDLE_SECONDS, IN_FLIGHT, IN_FLIGHT_SECONDS
 from regional_api.payments.provider import PaymentProvider, SimulatedProvider
 from regional_api.payments.remote import HttpProvider
 
@@ -69,13 +61,6 @@ class RegionalSettings(BaseSettings):
     # the window (at most `IDLE_SECONDS`, 60: the count is of the idle ones).
     onsale_admitted_in_flight: int = Field(IN_FLIGHT, ge=0)
     onsale_in_flight_seconds: float = Field(IN_FLIGHT_SECONDS, gt=0, le=IDLE_SECONDS)
-    # The cap follows the machine (regional_api/onsale/aimd.py): starting at the setting above,
-    # it halves (not below the floor, once a second) when this replica's holds of the last
-    # second have a p90 over the target, and grows by one a tick when under it and the cap
-    # held customers back (up to the ceiling). Floor = ceiling = the cap: a fixed cap.
-    onsale_in_flight_target_ms: float = Field(IN_FLIGHT_TARGET_MS, gt=0)
-    onsale_in_flight_floor: int = Field(IN_FLIGHT_FLOOR, ge=1)
-    onsale_in_flight_ceiling: int = Field(IN_FLIGHT_CEILING, ge=1)
 
     # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
     payment_provider_url: str | None = None
@@ -107,18 +92,6 @@ class RegionalSettings(BaseSettings):
             return HttpProvider(self.payment_provider_url, timeout_seconds=timeout)
         latency = self.payment_provider_latency_ms / 1000
         return SimulatedProvider(timeout_seconds=timeout, latency_seconds=latency)
-
-    def in_flight_aimd(self, latency: HoldLatency) -> Aimd:
-        """How the admitter's in-flight cap follows this replica's hold latency."""
-        target = self.onsale_in_flight_target_ms / 1000
-        floor, ceiling = self.onsale_in_flight_floor, self.onsale_in_flight_ceiling
-        return Aimd(latency, target=target, floor=floor, ceiling=ceiling)
-
-    @model_validator(mode="after")
-    def _in_flight_bounds(self) -> "RegionalSettings":
-        if self.onsale_in_flight_floor > self.onsale_in_flight_ceiling:
-            raise ValueError("onsale_in_flight_floor must not exceed onsale_in_flight_ceiling")
-        return self
 
     def admission(self) -> Admission | None:
         """The cap on requests in flight, if one is set."""

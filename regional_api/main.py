@@ -27,7 +27,6 @@ from regional_api.halls import router as halls
 from regional_api.movies import router as movies
 from regional_api.onsale import router as onsale
 from regional_api.onsale.admitter import Admitter
-from regional_api.onsale.aimd import HoldLatency
 from regional_api.onsale.batches import JoinBatches
 from regional_api.onsale.polls import LinePolls
 from regional_api.onsale.rooms import WaitingRooms
@@ -95,7 +94,6 @@ def create_app(
             app.state.clock,
             in_flight=settings.onsale_admitted_in_flight,
             in_flight_seconds=settings.onsale_in_flight_seconds,
-            aimd=settings.in_flight_aimd(app.state.hold_latency),
         )
         tasks = [
             asyncio.create_task(sweeper.run(app), name="sweeper"),
@@ -131,7 +129,6 @@ def create_app(
     # One signal for a show's availability changing here: the hint and the cache both hear it.
     app.state.full_shows = FullShows(settings.full_show_hint_seconds, on_change=cache.forget)
     app.state.waiting_rooms = rooms = WaitingRooms()
-    app.state.hold_latency = HoldLatency()  # the admitter's K follows it (onsale/aimd.py)
     app.state.verifier = TokenVerifier(keys)
     install_error_handlers(app)
     publish_contract(app)
@@ -145,11 +142,7 @@ def create_app(
     # Inside the observability and admission middleware that instrument() adds around it.
     app.add_middleware(CachedReads)
     instrument(
-        app,
-        service=SERVICE,
-        admission=settings.admission(),
-        access_log=settings.access_log(),
-        on_answer=app.state.hold_latency.observe,
+        app, service=SERVICE, admission=settings.admission(), access_log=settings.access_log()
     )
     # Outermost: a poll from memory costs 44 us of CPU here, 283 us inside the two above (route
     # lookup and access log), 511 us through the endpoint (regional_api/onsale/polls.py).

@@ -18,14 +18,6 @@ hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those admitt
 `in_flight_seconds` (5 s) who hold nothing yet. Each has about one request at the stack at a
 time, so the cap bounds how many of the admitted customers' requests wait in the router's and
 the replicas' lines (Little's law), and admission follows how fast they actually get their holds.
-K follows the machine (`aimd.py`): each tick in which this replica admits, K halves when the p90
-of its own hold answers of the last second is over `..._IN_FLIGHT_TARGET_MS` (100 ms; at most
-once a second, not below `..._FLOOR`, 4) and grows by one when it is under it and the cap held
-customers back (up to `..._CEILING`, 40): the opening's late joins take the cores for seconds
-and K shrinks, then it opens up once they are through. K lives in this process: the replica
-that admits is the one whose holds it measured (a share of the region's, the router spreading
-them), and the count K is compared with is the database's, so replicas admitting in turn with
-different Ks admit no more than the larger allows.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -40,7 +32,6 @@ from prometheus_client import Counter, Gauge
 from common.db import HotPool, fetch, fetch_one, run
 from regional_api.clock import Clock
 from regional_api.onsale import statements as sql
-from regional_api.onsale.aimd import Aimd
 
 log = logging.getLogger("onsale.admitter")
 
@@ -71,10 +62,6 @@ IDLE_SECONDS = 60.0
 # s without the cap), for a sell-out 2.4-5 s later (docs/benchmarks/onsale-line.md, "Ninth round").
 IN_FLIGHT = 10
 IN_FLIGHT_SECONDS = 5.0
-# The defaults of the AIMD on K (`..._IN_FLIGHT_TARGET_MS`, `_FLOOR`, `_CEILING`: aimd.py).
-IN_FLIGHT_TARGET_MS = 100.0
-IN_FLIGHT_FLOOR = 4
-IN_FLIGHT_CEILING = 40
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
@@ -135,16 +122,13 @@ def _admission(onsale: Any, load: Any, *, waiting: int, cap: int) -> dict[str, A
     allowed = credit(saved=onsale.admit_credit, rate=rate, elapsed=onsale.elapsed, opening=opening)
     room_for = room(free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted)
     count = min(math.floor(allowed), room_for, waiting)
-    flight = in_flight_room(cap=cap, in_flight=load.in_flight)
-    bound = flight is not None and flight < count  # the cap, not the pace or room, held some back
-    if flight is not None:
+    if (flight := in_flight_room(cap=cap, in_flight=load.in_flight)) is not None:
         count = min(count, flight)
     return {
         "after": onsale.admitted_through,
         "through": onsale.admitted_through + count,
         "rate": rate,
         "credit": allowed - count if room_for else 0.0,
-        "bound": bound,
     }
 
 
@@ -158,19 +142,12 @@ class Admitter:
         *,
         in_flight: int = 0,
         in_flight_seconds: float = IN_FLIGHT_SECONDS,
-        aimd: Aimd | None = None,
     ) -> None:
         self.pool = pool
         self.clock = clock
-        # K: admitted customers on their way to a hold, at most (0: any). In this process: the
-        # replica that admits is the one that measures its holds, and the count it is compared
-        # with is the database's, so a replica whose K is lower only admits less on its ticks.
-        self.in_flight = in_flight
+        self.in_flight = in_flight  # admitted customers on their way to a hold, at most (0: any)
         self.in_flight_seconds = in_flight_seconds
-        self.aimd = aimd  # moves K with this replica's hold latency (None: K is fixed)
         self.pause = IDLE_TICK  # until the next tick, as the last one found the rooms
-        self.admitting = False  # this tick admitted for a room where customers wait
-        self.bound = False  # and the in-flight cap held some of them back
 
     async def tick(self) -> int:
         """Admit from every open waiting room once; how many customers were admitted."""
@@ -179,14 +156,11 @@ class Admitter:
             rows = await fetch(conn, sql.OPEN_ROOMS)
         admitted = 0
         waiting = 0
-        self.admitting = self.bound = False
         for show_id in [row.show_id for row in rows if row.opens_at <= now]:
             done, left = await self._admit(show_id)
             admitted += done
             waiting += left
         WAITING.set(waiting)
-        if self.aimd is not None and self.in_flight and self.admitting:
-            self.in_flight = self.aimd.adjust(self.in_flight, bound=self.bound)
         self.pause = next_tick(waiting=waiting, openings=[row.opens_at for row in rows], now=now)
         return admitted
 
@@ -219,8 +193,6 @@ class Admitter:
                 return 0, 0
             waiting = next_rank - onsale.admitted_through
             params = _admission(onsale, load, waiting=waiting, cap=self.in_flight)
-            self.admitting = self.admitting or waiting > 0
-            self.bound = self.bound or bool(params.pop("bound"))
             through = params["through"]
             params |= {"show_id": show_id, "now": now, "window_seconds": onsale.window_seconds}
             done = (await fetch_one(conn, sql.ADMIT, params)).admitted
