@@ -45,7 +45,6 @@ def _sample(conn: Any, show_id: str, opens_at: float, admitted: dict[str, float]
         "window": PACE_WINDOW,
         "idle_seconds": idle_seconds,
         "in_flight_seconds": IN_FLIGHT_SECONDS,
-        "unheard_seconds": admitter.UNHEARD_SECONDS,
     }
     load = conn.execute(sql.ROOM_LOAD, params).fetchone()
     line = conn.execute(LINE, params).fetchone()

@@ -14,12 +14,10 @@ once: the first batch is as many customers as the room holds, up to that, instea
 of the ceiling per second while the first holds come in (and the first ranks that join later,
 up to that batch, are admitted as they come).
 Whatever the pace and the room, at most `in_flight` admitted customers are on their way to a
-hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those holding nothing yet
-who heard their pass in the last `in_flight_seconds` (5 s), or were admitted in the last
-`UNHEARD_SECONDS` and have not asked for it yet. Each has about one request at the stack at a
+hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those admitted in the last
+`in_flight_seconds` (5 s) who hold nothing yet. Each has about one request at the stack at a
 time, so the cap bounds how many of the admitted customers' requests wait in the router's and
 the replicas' lines (Little's law), and admission follows how fast they actually get their holds.
-A customer whose news is slow to reach it sends nothing meanwhile, so it stops counting soon.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -64,11 +62,6 @@ IDLE_SECONDS = 60.0
 # s without the cap), for a sell-out 2.4-5 s later (docs/benchmarks/onsale-line.md, "Ninth round").
 IN_FLIGHT = 10
 IN_FLIGHT_SECONDS = 5.0
-# An admitted customer who has not asked for its pass counts on the way this long: in the
-# standard rush 99 % asked within 0.64 s of their admission; at 20,000 customers the asks queued
-# behind the joins at a shared proxy for up to 11 s, and counted from the admission the first ten
-# shut the room for the whole 5 s window, again and again (onsale-line.md, "Eleventh round").
-UNHEARD_SECONDS = 1.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
@@ -92,10 +85,9 @@ def room(*, free: int, taken: int, parties: int, idle: int) -> int:
 def in_flight_room(*, cap: int, in_flight: int) -> int | None:
     """Customers the in-flight cap lets in now: `cap` less those on their way to a hold (None: no cap).
 
-    Those are the admitted customers holding nothing who heard their pass in the last
-    `in_flight_seconds` (or were admitted in the last `UNHEARD_SECONDS`, not asking yet): each
-    has about one request at the stack at a time, so the cap bounds what admitted customers
-    queue for, whatever the pace; the short windows keep a silent one from holding its place.
+    Those are the admitted customers holding nothing, admitted in the last `in_flight_seconds`:
+    each has about one request at the stack at a time, so the cap bounds what admitted customers
+    queue for, whatever the pace; the short window keeps a silent one from holding its place.
     """
     return None if cap == 0 else max(0, cap - in_flight)
 
@@ -192,7 +184,6 @@ class Admitter:
                 "window": PACE_WINDOW,
                 "idle_seconds": IDLE_SECONDS,
                 "in_flight_seconds": self.in_flight_seconds,
-                "unheard_seconds": UNHEARD_SECONDS,
             }
             load = await fetch_one(conn, sql.ROOM_LOAD, params)
             if load.free == 0 and load.held == 0:

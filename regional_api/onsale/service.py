@@ -104,7 +104,7 @@ async def place_in_line(
     conn: Conn, *, show_id: str, user_id: str, now: datetime, secret: bytes, line: Line | None
 ) -> LineStatus:
     """Where a customer stands, from the database: the pass once admitted, a new line ticket."""
-    row = await fetch_one(conn, sql.PLACE, {"show_id": show_id, "user_id": user_id, "now": now})
+    row = await fetch_one(conn, sql.PLACE, {"show_id": show_id, "user_id": user_id})
     return _place(row, show_id=show_id, user_id=user_id, now=now, secret=secret, line=line)
 
 

@@ -60,15 +60,7 @@ ORDER BY u.i
 """
 
 # A customer's place: the on-sale's counters and the customer's entry, in one index lookup.
-# An admitted customer's first ask for its pass stamps `passed_at` (migration 0015): the
-# admitter's in-flight cap counts the customer from then (the data-modifying CTE runs whether
-# or not the SELECT reads it; its snapshot does not see the stamp, which it does not answer).
 PLACE = f"""
-WITH heard AS (
-  UPDATE line_entries SET passed_at = %(now)s
-  WHERE show_id = %(show_id)s AND user_id = %(user_id)s AND passed_at IS NULL
-    AND admitted_at IS NOT NULL AND expires_at > %(now)s
-)
 SELECT o.opens_at, o.waiting_room, o.shuffled, {_COUNTS}, o.admitted_through,
        o.admit_rate, o.max_admit_per_second, o.sold_out_at, e.user_id IS NOT NULL AS in_line,
        e.rank, e.admitted_at, e.expires_at, e.draw_key
@@ -127,18 +119,16 @@ SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 # What admission is paced by: seats free and held now, the seats taken (held or sold) and the
 # reservations they belong to (the average party), holds made in the last `window` seconds, and
 # the admitted customers whose window is open, admitted in the last `idle_seconds`, who hold
-# nothing yet (`idle_admitted`; `in_flight`: those of them who heard their pass in the last
-# `in_flight_seconds`, or were admitted in the last `unheard_seconds` and have not asked yet).
-# The show's seats are read once, by its (show_id, ...) key.
+# nothing yet (`idle_admitted`; `in_flight`: those of them admitted in the last
+# `in_flight_seconds`). The show's seats are read once, by its (show_id, ...) key.
 ROOM_LOAD = """
 SELECT seats.free, seats.held, seats.taken, seats.parties,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
      AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
   idle.idle_admitted, idle.in_flight
 FROM (SELECT count(*) AS idle_admitted,
-    count(*) FILTER (WHERE e.passed_at > %(now)s - make_interval(secs => %(in_flight_seconds)s)
-      OR (e.passed_at IS NULL
-        AND e.admitted_at > %(now)s - make_interval(secs => %(unheard_seconds)s))) AS in_flight
+    count(*) FILTER (WHERE e.admitted_at > %(now)s - make_interval(secs => %(in_flight_seconds)s))
+      AS in_flight
   FROM line_entries e WHERE e.show_id = %(show_id)s
      AND e.admitted_at IS NOT NULL AND e.expires_at > %(now)s
      AND e.admitted_at > %(now)s - make_interval(secs => %(idle_seconds)s)

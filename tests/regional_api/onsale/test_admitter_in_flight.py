@@ -11,9 +11,7 @@ import psycopg
 from common.db import make_pool
 from regional_api.clock import Clock
 from regional_api.config import RegionalSettings
-from regional_api.onsale import service
-from regional_api.onsale.admitter import UNHEARD_SECONDS, Admitter, in_flight_room
-from schemas.onsale import LineState
+from regional_api.onsale.admitter import Admitter, in_flight_room
 from tests.regional_api.factories import grid_rows, hold, query, seed_show
 from tests.regional_api.onsale.test_admitter import line_of
 
@@ -115,46 +113,3 @@ def test_the_cap_is_a_setting_with_its_window(monkeypatch: Any) -> None:
     monkeypatch.setenv("REGIONAL_ONSALE_IN_FLIGHT_SECONDS", "2.5")
     settings = RegionalSettings()
     assert (settings.onsale_admitted_in_flight, settings.onsale_in_flight_seconds) == (7, 2.5)
-
-
-def test_a_customer_counts_on_its_way_from_its_pass_not_from_a_slow_admission_news(
-    regional_dsn: str,
-) -> None:
-    show = opened_with_room(regional_dsn)
-    assert tick(regional_dsn) == CAP
-    # Admitted a while ago (longer than a customer takes to hear its turn), none has asked yet:
-    # their news is slow to reach them and they send nothing, so they do not shut the room.
-    with psycopg.connect(regional_dsn, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE line_entries SET admitted_at = now() - make_interval(secs => %s)"
-            " WHERE show_id = %s AND admitted_at IS NOT NULL",
-            (UNHEARD_SECONDS + 1, show.show_id),
-        )
-    asked = asyncio.run(_ask(regional_dsn, show.show_id, "user-1"))
-    assert asked.state == LineState.admitted
-    assert asked.admission_pass
-    # user-1 heard its pass just now: it is on its way again (one place taken), the others not.
-    assert tick(regional_dsn) == CAP - 1
-    assert tick(regional_dsn) == 0
-    again = asyncio.run(_ask(regional_dsn, show.show_id, "user-1"))
-    assert again.admission_pass  # a second ask keeps the first stamp
-    stamps = query(
-        regional_dsn,
-        "SELECT user_id FROM line_entries WHERE show_id = %s AND passed_at IS NOT NULL",
-        show.show_id,
-    )
-    assert stamps == [("user-1",)]
-
-
-async def _ask(dsn: str, show_id: str, user_id: str) -> Any:
-    """A customer's ask for its place through the endpoint's database path (`place_in_line`)."""
-    pool = make_pool(dsn, service="test", size=1)
-    await pool.open()
-    try:
-        async with pool.connection() as conn:
-            now = datetime.now(UTC)
-            return await service.place_in_line(
-                conn, show_id=show_id, user_id=user_id, now=now, secret=b"s" * 32, line=None
-            )
-    finally:
-        await pool.close()
