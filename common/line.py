@@ -11,6 +11,7 @@ has already bounded in size).
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -33,10 +34,18 @@ class WaitingLine:
         """Whether someone waits before a new request of this kind."""
         return bool(self.lines[0]) or (not priority and bool(self.lines[1]))
 
-    async def wait(self, priority: bool, patience: float, *, front: bool = False) -> str | None:
-        """Wait to be woken; None when woken, else why not (`full` or `deadline`).
+    async def wait(
+        self,
+        priority: bool,
+        patience: float,
+        *,
+        front: bool = False,
+        leave_on: "asyncio.Future[Any] | None" = None,
+    ) -> str | None:
+        """Wait to be woken; None when woken, else why not (`full`, `deadline` or `left`).
 
-        `front` puts back a waiter that was woken but lost the slot, ahead of the others.
+        `front` puts back a waiter that was woken but lost the slot, ahead of the others;
+        `leave_on` done before the waiter is woken takes it out of the line (`left`).
         """
         line = self.lines[0 if priority else 1]
         if not front and len(line) >= self.max_waiting:
@@ -49,7 +58,15 @@ class WaitingLine:
         else:
             line.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), patience)
+            if leave_on is None:
+                await asyncio.wait_for(asyncio.shield(waiter), patience)
+            else:
+                either = asyncio.wait((waiter, leave_on), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait_for(either, patience)
+                if not waiter.done():
+                    waiter.cancel()
+                    line.remove(waiter)
+                    return "left"
         except (TimeoutError, asyncio.CancelledError) as exc:  # the deadline, or a hang-up
             if waiter.done():  # woken just as the wait ended: pass the slot on
                 self.hand_on()

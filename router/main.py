@@ -187,5 +187,6 @@ def create_app(
         sender=state.sender,
         trusted=state.trusted,
         access_log=state.access_log,
+        verifier=api.state.verifier,  # joins of a show read sold out (router.proxy.soldout)
     )
     return RouterApp(api, proxy, state)

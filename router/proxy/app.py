@@ -1,5 +1,6 @@
 """The proxy hot path as a raw ASGI app: resolve, limit, forward, stream the answer back."""
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -11,6 +12,7 @@ from urllib.parse import unquote
 from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
+from common.auth import TokenVerifier
 from common.errors import AppError, ServiceUnavailable
 from common.observability import request_id_var
 from common.priority import finishes_sale, pays
@@ -20,11 +22,13 @@ from router.proxy.accesslog import AccessLog
 from router.proxy.clients import TrustedProxies
 from router.proxy.headers import Inbound, read_request_headers, response_headers
 from router.proxy.resolve import Route, RouteNotFound, resolve
+from router.proxy.soldout import ANSWERED, SoldOut, line_show
 from router.proxy.stats import STATS
 from router.proxy.watch import Watches
 from router.ratelimit.buckets import TokenBuckets, retry_after_seconds
 from router.upstreams.pool import GLOBAL, Endpoint, RegionPool, Upstreams
 from router.upstreams.send import (
+    LeftLine,
     NoHealthyEndpoint,
     Outbound,
     RegionOverloaded,
@@ -95,6 +99,7 @@ class ProxyApp:
         sender: Sender,
         trusted: TrustedProxies,
         access_log: AccessLog | None = None,
+        verifier: TokenVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.trusted = trusted
@@ -103,6 +108,7 @@ class ProxyApp:
         self.upstreams = upstreams
         self.sender = sender
         self.watches = Watches(settings, self)  # held watches of a line (router.proxy.watch)
+        self.sold_out = SoldOut(verifier)  # shows the watch read sold out (router.proxy.soldout)
         self.login_limit = TokenBuckets(
             "login",
             rate=settings.login_rate_per_second,
@@ -142,8 +148,7 @@ class ProxyApp:
             if not resume:
                 self.limit(scope["method"], route, inbound.client)
                 body = await self._body(inbound, receive)
-            status = await self._forward(scope, route, inbound, body, send)
-            outcome = "ok" if status < 500 else "upstream_5xx"
+            status, outcome = await self._answer(scope, route, inbound, body, send)
         except ProxyError as exc:
             status, outcome = exc.status, str(exc.body["error"])
             await _send_json(send, exc.status, exc.body, exc.headers, inbound.request_id)
@@ -237,8 +242,39 @@ class ProxyApp:
             if not message.get("more_body", False):
                 return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
-    async def _forward(
+    async def _answer(
         self, scope: Scope, route: Route, inbound: Inbound, body: bytes | None, send: Send
+    ) -> tuple[int, str]:
+        """The upstream's answer relayed, or the region's for a join of a show read sold out."""
+        lines, show_id = self.sold_out, line_show(scope["method"], route)
+        known = news = None
+        if show_id is not None and route.region is not None and lines.can_verify():
+            known = lines.known(route.region, show_id)
+            news = None if known is not None else lines.news(route.region, show_id)
+        if known is None:
+            try:
+                status = await self._forward(scope, route, inbound, body, send, news)
+                return status, "ok" if status < 500 else "upstream_5xx"
+            except LeftLine:  # the news came while it waited for a slot: it was never sent
+                assert news is not None
+                known = news.result()
+        try:
+            await lines.verify(scope["headers"])
+        except AppError as refused:
+            ANSWERED.labels("unauthorized").inc()
+            raise ProxyError.of(refused) from None
+        ANSWERED.labels("sold_out").inc()
+        await _send_json(send, 200, known, {}, inbound.request_id)
+        return 200, "sold_out"
+
+    async def _forward(
+        self,
+        scope: Scope,
+        route: Route,
+        inbound: Inbound,
+        body: bytes | None,
+        send: Send,
+        news: "asyncio.Future[bytes] | None" = None,
     ) -> int:
         pool = self.pool(route)
         if pool is None:
@@ -250,6 +286,7 @@ class ProxyApp:
             if resume
             else self.outbound(scope, route, inbound, body, self.deadline())
         )
+        outbound.news = news  # a join leaves the region's line when its show is read sold out
         try:
             if resume is None or resume.endpoint is None:
                 sent = await self.sender.send(pool, outbound)
@@ -406,10 +443,10 @@ def upstream_failed(exc: UpstreamFailed) -> ProxyError:
 
 
 def json_answer(
-    body: dict[str, Any], headers: dict[str, str], request_id: str
+    body: dict[str, Any] | bytes, headers: dict[str, str], request_id: str
 ) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """The headers and payload of an answer the router gives itself."""
-    payload = json.dumps(body).encode()
+    """The headers and payload of an answer the router gives itself (`body` JSON or encoded)."""
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     raw = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
@@ -420,7 +457,7 @@ def json_answer(
 
 
 async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: dict[str, str], request_id: str
+    send: Send, status: int, body: dict[str, Any] | bytes, headers: dict[str, str], request_id: str
 ) -> None:
     raw, payload = json_answer(body, headers, request_id)
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -115,6 +115,8 @@ class FastPath:
             return None  # the region is leaving the map
         if path.endswith("/line/watch") and scope["method"] == "GET":
             return self.watches.start(protocol, scope, route, keep_alive)
+        if path.endswith("/line") and proxy.sold_out.answers(scope["method"], route):
+            return None  # the router answers it (router.proxy.soldout), on the ASGI path
         exchange = Exchange(self, protocol, scope, route, inbound, pool, keep_alive)
         if exchange.reading:
             return exchange  # a POST: sent once its body is in (`Exchange.body_done`)

@@ -243,7 +243,7 @@ class Watches:
             READS.labels("failed").inc()
             return
         READS.labels("ok").inc()
-        version, admitted = f"http-{status}", 0
+        version, admitted, state = f"http-{status}", 0, None
         if status == 200:
             try:
                 state = json.loads(body)
@@ -253,5 +253,6 @@ class Watches:
             except (ValueError, KeyError, TypeError):
                 READS.labels("malformed").inc()
                 return
+        self.proxy.sold_out.saw(feed.key, status, state)  # joins of a sold-out show: soldout.py
         head = [(b"x-watch-version", version.encode("latin-1", "replace"))]
         feed.publish(version, admitted, Answer(status, head, body))

@@ -54,7 +54,8 @@ LINE_LENGTH = Gauge(
 )
 LINE_WAITS = Counter(
     "router_line_waits_total",
-    "Requests that waited for a slot, by outcome (admitted, deadline, full)",
+    "Requests that waited for a slot, by outcome (admitted, deadline, full, left: a join of a"
+    " show read sold out meanwhile, answered by the router)",
     ["region", "outcome"],
 )
 LINE_WAIT_SECONDS = Histogram(

@@ -49,6 +49,14 @@ class RegionOverloaded(Exception):
         self.region = region
 
 
+class LeftLine(Exception):
+    """The request left the region's line on its `news` (router.proxy.soldout): nothing was sent."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self.region = region
+
+
 class _BudgetSpent(Exception):
     """The region's retry budget refused a retry (never leaves this module)."""
 
@@ -98,6 +106,7 @@ class Outbound:
     priority: bool = False  # finishes a sale: first in the region's line (common.priority)
     payment: bool = False  # counted in the payments' bound, not the cap (common.priority.pays)
     timeouts: int = 0
+    news: asyncio.Future[bytes] | None = None  # done: leave the region's line (LeftLine)
 
     def may_retry(self, exc: BaseException) -> bool:
         """Whether a failed attempt may be repeated on another endpoint."""
@@ -159,7 +168,12 @@ class Sender:
             if not started:
                 started = time.monotonic()
             limit = min(started + self.settings.line_timeout_seconds, request.deadline)
-            refused = await line.wait(request.priority, limit - time.monotonic(), front=woken)
+            refused = await line.wait(
+                request.priority, limit - time.monotonic(), front=woken, leave_on=request.news
+            )
+            if refused == "left":
+                _waited(pool.code, refused, started)
+                raise LeftLine(pool.code)
             if refused is not None:
                 _waited(pool.code, refused, started)
                 OVERLOADED.labels(pool.code).inc()
@@ -243,7 +257,7 @@ class Sender:
                     if endpoint is not tried[0]:
                         FAILOVERS.labels(pool.code).inc()
                     return sent
-        except (NoHealthyEndpoint, RegionOverloaded):
+        except (NoHealthyEndpoint, RegionOverloaded, LeftLine):
             raise
         except _BudgetSpent:
             raise as_failure(pool.code, errors[-1]) from None
