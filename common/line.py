@@ -9,11 +9,30 @@ has already bounded in size).
 """
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LEFT = "left"  # a waiter's result when it was sent out of the line (`Listed`), not woken
+Waiter = asyncio.Future[str | None]  # None: woken with a slot; LEFT: sent away
+
+
+class Listed:
+    """Waiters of one kind (a show's joins) that may all be sent out of their lines at once."""
+
+    __slots__ = ("sent_away", "waiters")
+
+    def __init__(self) -> None:
+        self.waiters: set[Waiter] = set()
+        self.sent_away = False  # those woken but not yet running leave too, and later ones
+
+    def leave(self) -> None:
+        """Send every waiter listed out of its line with no slot (`wait` says `left`)."""
+        self.sent_away = True
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(LEFT)
 
 
 class WaitingLine:
@@ -24,7 +43,7 @@ class WaitingLine:
 
     def __init__(self, *, max_waiting: int, unclaimed: Callable[[], None] | None = None) -> None:
         self.max_waiting = max_waiting
-        self.lines: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        self.lines: tuple[deque[Waiter], ...] = (deque(), deque())
         self._unclaimed = unclaimed  # takes back a slot that nobody waits for
 
     def __len__(self) -> int:
@@ -40,43 +59,54 @@ class WaitingLine:
         patience: float,
         *,
         front: bool = False,
-        leave_on: "asyncio.Future[Any] | None" = None,
+        listed: Listed | None = None,
     ) -> str | None:
         """Wait to be woken; None when woken, else why not (`full`, `deadline` or `left`).
 
-        `front` puts back a waiter that was woken but lost the slot, ahead of the others;
-        `leave_on` done before the waiter is woken takes it out of the line (`left`).
+        `front` puts back a waiter that was woken but lost the slot, ahead of the others. The
+        waiter is in `listed` while it waits, for whoever may send it away (`Listed.leave`); one
+        woken as they did passes its slot on.
         """
         line = self.lines[0 if priority else 1]
         if not front and len(line) >= self.max_waiting:
             return "full"
         if patience <= 0:
             return "deadline"
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if listed is not None and listed.sent_away:
+            return LEFT
+        waiter: Waiter = asyncio.get_running_loop().create_future()
         if front:
             line.appendleft(waiter)
         else:
             line.append(waiter)
+        if listed is not None:
+            listed.waiters.add(waiter)
         try:
-            if leave_on is None:
-                await asyncio.wait_for(asyncio.shield(waiter), patience)
-            else:
-                either = asyncio.wait((waiter, leave_on), return_when=asyncio.FIRST_COMPLETED)
-                await asyncio.wait_for(either, patience)
-                if not waiter.done():
-                    waiter.cancel()
-                    line.remove(waiter)
-                    return "left"
+            if await asyncio.wait_for(asyncio.shield(waiter), patience) == LEFT:
+                self._drop(line, waiter)
+                return LEFT
+            if listed is not None and listed.sent_away:
+                self.hand_on()
+                return LEFT
         except (TimeoutError, asyncio.CancelledError) as exc:  # the deadline, or a hang-up
-            if waiter.done():  # woken just as the wait ended: pass the slot on
+            if waiter.done() and waiter.result() is None:  # woken as the wait ended: pass it on
                 self.hand_on()
             else:
                 waiter.cancel()
-                line.remove(waiter)
+                self._drop(line, waiter)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return "deadline"
+        finally:
+            if listed is not None:
+                listed.waiters.discard(waiter)
         return None
+
+    @staticmethod
+    def _drop(line: deque[Waiter], waiter: Waiter) -> None:
+        """Take a waiter that was not woken out of its line (`wake` may have skipped it)."""
+        with contextlib.suppress(ValueError):
+            line.remove(waiter)
 
     def wake(self) -> bool:
         """A slot came free: hand it to the first waiter (priority line first); False if none."""

@@ -1,6 +1,5 @@
 """The proxy hot path as a raw ASGI app: resolve, limit, forward, stream the answer back."""
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -14,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.auth import TokenVerifier
 from common.errors import AppError, ServiceUnavailable
+from common.line import Listed
 from common.observability import request_id_var
 from common.priority import finishes_sale, pays
 from router.config import RouterSettings
@@ -246,18 +246,20 @@ class ProxyApp:
         self, scope: Scope, route: Route, inbound: Inbound, body: bytes | None, send: Send
     ) -> tuple[int, str]:
         """The upstream's answer relayed, or the region's for a join of a show read sold out."""
-        lines, show_id = self.sold_out, line_show(scope["method"], route)
-        known = news = None
-        if show_id is not None and route.region is not None and lines.can_verify():
-            known = lines.known(route.region, show_id)
-            news = None if known is not None else lines.news(route.region, show_id)
-        if known is None:
-            try:
-                status = await self._forward(scope, route, inbound, body, send, news)
+        lines, show_id, region = self.sold_out, line_show(scope["method"], route), route.region
+        known = listed = None
+        if show_id is not None and region is not None and lines.can_verify():
+            known = lines.known(region, show_id)
+            listed = None if known is not None else lines.waiting(region, show_id)
+        try:
+            if known is None:
+                status = await self._forward(scope, route, inbound, body, send, listed)
                 return status, "ok" if status < 500 else "upstream_5xx"
-            except LeftLine:  # the news came while it waited for a slot: it was never sent
-                assert news is not None
-                known = news.result()
+        except LeftLine:  # read sold out while it waited for a slot: it was never sent
+            known = lines.known(region, show_id)  # type: ignore[arg-type]  # a join's
+        if known is None:  # forgotten in between (a re-opened on-sale): the region answers
+            status = await self._forward(scope, route, inbound, body, send)
+            return status, "ok" if status < 500 else "upstream_5xx"
         try:
             await lines.verify(scope["headers"])
         except AppError as refused:
@@ -274,7 +276,7 @@ class ProxyApp:
         inbound: Inbound,
         body: bytes | None,
         send: Send,
-        news: "asyncio.Future[bytes] | None" = None,
+        listed: Listed | None = None,
     ) -> int:
         pool = self.pool(route)
         if pool is None:
@@ -286,7 +288,7 @@ class ProxyApp:
             if resume
             else self.outbound(scope, route, inbound, body, self.deadline())
         )
-        outbound.news = news  # a join leaves the region's line when its show is read sold out
+        outbound.listed = listed  # a join leaves the region's line when its show is read sold out
         try:
             if resume is None or resume.endpoint is None:
                 sent = await self.sender.send(pool, outbound)

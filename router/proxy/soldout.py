@@ -10,15 +10,14 @@ answers. A show is remembered `KEPT_SECONDS` after the last read that saw it sol
 that sees it on sale again (a re-opened on-sale) forgets it.
 """
 
-import asyncio
 import time
-import weakref
 from typing import Any
 
 from prometheus_client import Counter
 
 from common.auth import TokenVerifier
 from common.errors import Unauthorized
+from common.line import Listed
 from router.proxy.resolve import Route
 from schemas.onsale import LineState, LineStatus
 
@@ -32,6 +31,7 @@ ANSWERED = Counter(
 # watcher left; a minute more covers the joins of customers who arrive after the last watcher.
 KEPT_SECONDS = 65.0
 KEPT_PER_REGION = 1024  # shows remembered per region; past it the oldest is forgotten
+_LISTS_KEPT = 4096  # shows with joins waiting in a line; past it the empty lists are dropped
 _METHODS = frozenset({"POST", "GET"})
 _SUFFIX = "/line"
 
@@ -54,10 +54,8 @@ class SoldOut:
         self.verifier = verifier
         # region -> show -> (monotonic time until which it is known, the encoded answer)
         self.shows: dict[str, dict[str, tuple[float, bytes]]] = {}
-        # (region, show) -> the future a waiting join leaves the region's line on; while held
-        self._news: weakref.WeakValueDictionary[tuple[str, str], asyncio.Future[bytes]] = (
-            weakref.WeakValueDictionary()
-        )
+        # (region, show) -> the joins of the show waiting in the region's line
+        self._waiting: dict[tuple[str, str], Listed] = {}
 
     def saw(self, key: tuple[str, str], status: int, state: dict[str, Any] | None) -> None:
         """A read of the line's state (router.proxy.watch): remember a sell-out, forget a re-open."""
@@ -79,11 +77,10 @@ class SoldOut:
         shows.pop(show_id, None)  # re-inserted last: the dict stays in order of the last read
         if len(shows) >= KEPT_PER_REGION:
             del shows[next(iter(shows))]
-        body = answer.model_dump_json().encode()
-        shows[show_id] = (time.monotonic() + KEPT_SECONDS, body)
-        news = self._news.pop(key, None)
-        if news is not None and not news.done():
-            news.set_result(body)
+        shows[show_id] = (time.monotonic() + KEPT_SECONDS, answer.model_dump_json().encode())
+        listed = self._waiting.pop(key, None)
+        if listed is not None:
+            listed.leave()  # answered by the router now (LeftLine)
 
     def known(self, region: str, show_id: str) -> bytes | None:
         """The region's answer for a show known sold out; None if it is not (or no longer)."""
@@ -108,16 +105,15 @@ class SoldOut:
         """Whether a token can be checked here (keys fetched): else the region answers."""
         return self.verifier is not None and bool(self.verifier.keys.kids)
 
-    def news(self, region: str, show_id: str) -> "asyncio.Future[bytes] | None":
-        """The answer for the show once it is read sold out, for joins waiting in the line."""
-        if not self.can_verify():
-            return None
+    def waiting(self, region: str, show_id: str) -> Listed:
+        """Where the show's joins waiting in the region's line are listed, sent away at the news."""
         key = (region, show_id)
-        future = self._news.get(key)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._news[key] = future
-        return future
+        listed = self._waiting.get(key)
+        if listed is None:
+            if len(self._waiting) >= _LISTS_KEPT:
+                self._waiting = {k: v for k, v in self._waiting.items() if v.waiters}
+            listed = self._waiting[key] = Listed()
+        return listed
 
     async def verify(self, headers: list[tuple[bytes, bytes]]) -> None:
         """Raise `Unauthorized` as the region would for the request's bearer token."""

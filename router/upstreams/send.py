@@ -14,6 +14,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from common.line import LEFT, Listed
 from router.config import RouterSettings
 from router.upstreams.budget import RetryBudget
 from router.upstreams.http1 import ConnectFailed, Headers, PoolBusy, Response
@@ -50,7 +51,7 @@ class RegionOverloaded(Exception):
 
 
 class LeftLine(Exception):
-    """The request left the region's line on its `news` (router.proxy.soldout): nothing was sent."""
+    """The request was sent out of the region's line (`Outbound.listed`): nothing was sent."""
 
     def __init__(self, region: str) -> None:
         super().__init__(region)
@@ -106,7 +107,8 @@ class Outbound:
     priority: bool = False  # finishes a sale: first in the region's line (common.priority)
     payment: bool = False  # counted in the payments' bound, not the cap (common.priority.pays)
     timeouts: int = 0
-    news: asyncio.Future[bytes] | None = None  # done: leave the region's line (LeftLine)
+    # Its waiter while it waits in the region's line, sent away together (router.proxy.soldout).
+    listed: Listed | None = None
 
     def may_retry(self, exc: BaseException) -> bool:
         """Whether a failed attempt may be repeated on another endpoint."""
@@ -169,9 +171,9 @@ class Sender:
                 started = time.monotonic()
             limit = min(started + self.settings.line_timeout_seconds, request.deadline)
             refused = await line.wait(
-                request.priority, limit - time.monotonic(), front=woken, leave_on=request.news
+                request.priority, limit - time.monotonic(), front=woken, listed=request.listed
             )
-            if refused == "left":
+            if refused == LEFT:
                 _waited(pool.code, refused, started)
                 raise LeftLine(pool.code)
             if refused is not None:
