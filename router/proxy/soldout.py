@@ -4,7 +4,7 @@ The watch (router.proxy.watch) reads each watched line's state; once a read says
 join (`POST /shows/{id}/line`) or a poll (`GET`) of that show gets the region's answer for it,
 `200 {"show_id", "state": "sold_out", ...}`, from the router, without the region (issue 17:
 at 20,000 customers thousands of joins were still queued for the region at the sell-out). Joins
-already waiting in the region's line leave it when the news comes (their `Outbound.news`). The
+already waiting in the region's line leave it when the news comes (`Outbound.listed`). The
 bearer token is verified as the region verifies it; without keys to verify with, the region
 answers. A show is remembered `KEPT_SECONDS` after the last read that saw it sold out; a read
 that sees it on sale again (a re-opened on-sale) forgets it.
