@@ -16,6 +16,7 @@ from harness.tokens import TestIssuer
 from tests.regional_api.factories import ShowSeed, seed_show
 from tests.regional_api.onsale.test_waiting_room import announce, buy_every_seat, customer, place
 from tests.regional_api.served import Live, live, show
+from tests.router.conftest import ASGI_ONLY
 from tests.support.poll import wait_until
 
 __all__ = ["live", "show"]
@@ -32,16 +33,19 @@ SETTINGS = {
 
 
 @pytest.fixture
-def routed(live: Live, issuer: TestIssuer) -> Iterator[httpx.Client]:
-    """A router in front of the served region, with keys to verify tokens (a client of it)."""
+def routed(
+    live: Live, issuer: TestIssuer, request: pytest.FixtureRequest
+) -> Iterator[httpx.Client]:
+    """A router in front of the served region, with keys to verify tokens (a client of it);
+    `asgi` by indirect parametrization: every request on the ASGI path."""
     document = directory_map("v1", {"eu-west": [str(live.client.base_url)]}, {})
-    with (
-        live_server(FakeDirectory(document, issuer.jwks)) as directory_url,
-        router(directory_url, **SETTINGS).running() as url,
-        httpx.Client(base_url=url, timeout=60) as client,
-    ):
-        wait_all_healthy(url)
-        yield client
+    with live_server(FakeDirectory(document, issuer.jwks)) as directory_url:
+        proc = router(directory_url, **SETTINGS)
+        if getattr(request, "param", "fast") == "asgi":
+            proc.http = ASGI_ONLY
+        with proc.running() as url, httpx.Client(base_url=url, timeout=60) as client:
+            wait_all_healthy(url)
+            yield client
 
 
 def region_joins() -> float:
@@ -143,6 +147,8 @@ def test_joins_waiting_in_the_line_at_the_sell_out_are_answered_without_the_regi
     assert answered(routed) == 6
 
 
+# "fast": the router's protocol hands a known sold-out join to the ASGI path; "asgi": uvicorn's.
+@pytest.mark.parametrize("routed", ["fast", "asgi"], indirect=True)
 def test_a_join_of_a_sold_out_show_needs_a_valid_token_as_at_the_region(
     live: Live, show: ShowSeed, routed: httpx.Client
 ) -> None:
