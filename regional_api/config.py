@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.observability import AccessLog, Admission
 from common.priority import finishes_sale
+from regional_api.onsale.admitter import IDLE_SECONDS, IN_FLIGHT, IN_FLIGHT_SECONDS
 from regional_api.payments.provider import PaymentProvider, SimulatedProvider
 from regional_api.payments.remote import HttpProvider
 
@@ -52,6 +53,14 @@ class RegionalSettings(BaseSettings):
     # How old a cached show read or seat map may be when served (0: every read queries).
     show_cache_max_age_ms: float = Field(250.0, ge=0)
     show_cache_max_entries: int = Field(512, ge=1)  # a 384-seat map is about 50 KB
+
+    # An on-sale's admitted customers on their way to a hold (admitted in the last
+    # `onsale_in_flight_seconds`, holding nothing) at most, whatever the pace (0: no cap): fewer
+    # requests wait at the stack at once (lower latency), at the cost of a slower sell-out
+    # (docs/benchmarks/onsale-line.md, "Ninth round"). A silent customer stops counting after
+    # the window (at most `IDLE_SECONDS`, 60: the count is of the idle ones).
+    onsale_admitted_in_flight: int = Field(IN_FLIGHT, ge=0)
+    onsale_in_flight_seconds: float = Field(IN_FLIGHT_SECONDS, gt=0, le=IDLE_SECONDS)
 
     # The payment provider: an HTTP API (the simulator's or a real one), else simulated in process.
     payment_provider_url: str | None = None

@@ -89,11 +89,17 @@ def create_app(
             on_recovery=app.state.pool.check_soon,
             breaker=breaker,
         )
+        admitter = Admitter(
+            app.state.pool,
+            app.state.clock,
+            in_flight=settings.onsale_admitted_in_flight,
+            in_flight_seconds=settings.onsale_in_flight_seconds,
+        )
         tasks = [
             asyncio.create_task(sweeper.run(app), name="sweeper"),
             asyncio.create_task(reconcile.run_forever(app), name="payment-reconciler"),
             asyncio.create_task(rooms.refresh_forever(app.state.pool), name="waiting-rooms"),
-            asyncio.create_task(Admitter(app.state.pool, app.state.clock).run_forever()),
+            asyncio.create_task(admitter.run_forever(), name="admitter"),
         ]
         if jwks is None:
             tasks.append(asyncio.create_task(keys.refresh_forever(settings.jwks_refresh_seconds)))

@@ -17,11 +17,14 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 
+from regional_api.config import RegionalSettings
 from regional_api.onsale import admitter
 from regional_api.onsale import statements as sql
 from regional_api.onsale.admitter import PACE_WINDOW, room
 
 EVERY_S = 0.1
+# The replicas' window of the in-flight count: the stack's processes read the same environment.
+IN_FLIGHT_SECONDS = RegionalSettings().onsale_in_flight_seconds
 LINE = "SELECT admitted_through FROM onsales WHERE show_id = %(show_id)s"
 # The customers admitted so far (a few hundred): a customer who leaves deletes its entry, so the
 # admission times of those who left are kept from these readings.
@@ -36,7 +39,13 @@ def _sample(conn: Any, show_id: str, opens_at: float, admitted: dict[str, float]
     now = datetime.now(UTC)
     # `IDLE_SECONDS` is this branch's (seventh round); a tree without it ignores the parameter.
     idle_seconds = getattr(admitter, "IDLE_SECONDS", 600.0)
-    params = {"show_id": show_id, "now": now, "window": PACE_WINDOW, "idle_seconds": idle_seconds}
+    params = {
+        "show_id": show_id,
+        "now": now,
+        "window": PACE_WINDOW,
+        "idle_seconds": idle_seconds,
+        "in_flight_seconds": IN_FLIGHT_SECONDS,
+    }
     load = conn.execute(sql.ROOM_LOAD, params).fetchone()
     line = conn.execute(LINE, params).fetchone()
     for row in conn.execute(ADMITTED, params).fetchall():
@@ -48,6 +57,7 @@ def _sample(conn: Any, show_id: str, opens_at: float, admitted: dict[str, float]
         "held": load.held,
         "parties": load.parties,
         "idle": load.idle_admitted,
+        "in_flight": load.in_flight,
         "room": room(
             free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted
         ),

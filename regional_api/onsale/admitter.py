@@ -13,6 +13,11 @@ one pace. At the opening (nobody admitted yet) the credit is `OPENING_SECONDS` o
 once: the first batch is as many customers as the room holds, up to that, instead of a quarter
 of the ceiling per second while the first holds come in (and the first ranks that join later,
 up to that batch, are admitted as they come).
+Whatever the pace and the room, at most `in_flight` admitted customers are on their way to a
+hold at once (`REGIONAL_ONSALE_ADMITTED_IN_FLIGHT`, 10; 0: no cap): those admitted in the last
+`in_flight_seconds` (5 s) who hold nothing yet. Each has about one request at the stack at a
+time, so the cap bounds how many of the admitted customers' requests wait in the router's and
+the replicas' lines (Little's law), and admission follows how fast they actually get their holds.
 A show with no seat free or held is sold out, and everyone still waiting is told so.
 """
 
@@ -52,6 +57,11 @@ OPENING_SECONDS = 0.5
 # kept the room shut for 10 minutes with seats unsold (docs/benchmarks/onsale-line.md, "The large
 # variant with a connection per customer").
 IDLE_SECONDS = 60.0
+# The defaults of `REGIONAL_ONSALE_ADMITTED_IN_FLIGHT` and `..._IN_FLIGHT_SECONDS` (`in_flight_room`):
+# with 10 the admitted customers' holds had p99 112-411 ms in the standard rush (median 230; 0.7-2.5
+# s without the cap), for a sell-out 2.4-5 s later (docs/benchmarks/onsale-line.md, "Ninth round").
+IN_FLIGHT = 10
+IN_FLIGHT_SECONDS = 5.0
 ADMITTED = Counter("onsale_admitted_total", "Customers admitted from waiting rooms")
 SOLD_OUT = Counter("onsale_sold_out_total", "Waiting rooms closed because the show sold out")
 WAITING = Gauge("onsale_waiting_customers", "Customers waiting in open waiting rooms")
@@ -70,6 +80,16 @@ def room(*, free: int, taken: int, parties: int, idle: int) -> int:
     """
     party = taken / parties if parties else 1.0
     return max(0, min(free, math.ceil(free * LEAVERS / party)) - idle)
+
+
+def in_flight_room(*, cap: int, in_flight: int) -> int | None:
+    """Customers the in-flight cap lets in now: `cap` less those on their way to a hold (None: no cap).
+
+    Those are the admitted customers holding nothing, admitted in the last `in_flight_seconds`:
+    each has about one request at the stack at a time, so the cap bounds what admitted customers
+    queue for, whatever the pace; the short window keeps a silent one from holding its place.
+    """
+    return None if cap == 0 else max(0, cap - in_flight)
 
 
 def credit(*, saved: float, rate: float, elapsed: float | None, opening: float | None) -> float:
@@ -91,7 +111,7 @@ def next_tick(*, waiting: int, openings: list[datetime], now: datetime) -> float
     return min([pause, *upcoming])
 
 
-def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
+def _admission(onsale: Any, load: Any, *, waiting: int, cap: int) -> dict[str, Any]:
     """How far to admit (`after`, `through`), at what pace, and the credit left for later."""
     ceiling = float(onsale.max_admit_per_second)
     rate = pace(recent_holds=load.recent_holds, ceiling=ceiling)
@@ -102,6 +122,8 @@ def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
     allowed = credit(saved=onsale.admit_credit, rate=rate, elapsed=onsale.elapsed, opening=opening)
     room_for = room(free=load.free, taken=load.taken, parties=load.parties, idle=load.idle_admitted)
     count = min(math.floor(allowed), room_for, waiting)
+    if (flight := in_flight_room(cap=cap, in_flight=load.in_flight)) is not None:
+        count = min(count, flight)
     return {
         "after": onsale.admitted_through,
         "through": onsale.admitted_through + count,
@@ -113,9 +135,18 @@ def _admission(onsale: Any, load: Any, *, waiting: int) -> dict[str, Any]:
 class Admitter:
     """Admission for every open waiting room."""
 
-    def __init__(self, pool: HotPool, clock: Clock) -> None:
+    def __init__(
+        self,
+        pool: HotPool,
+        clock: Clock,
+        *,
+        in_flight: int = 0,
+        in_flight_seconds: float = IN_FLIGHT_SECONDS,
+    ) -> None:
         self.pool = pool
         self.clock = clock
+        self.in_flight = in_flight  # admitted customers on their way to a hold, at most (0: any)
+        self.in_flight_seconds = in_flight_seconds
         self.pause = IDLE_TICK  # until the next tick, as the last one found the rooms
 
     async def tick(self) -> int:
@@ -152,6 +183,7 @@ class Admitter:
                 "now": now,
                 "window": PACE_WINDOW,
                 "idle_seconds": IDLE_SECONDS,
+                "in_flight_seconds": self.in_flight_seconds,
             }
             load = await fetch_one(conn, sql.ROOM_LOAD, params)
             if load.free == 0 and load.held == 0:
@@ -159,7 +191,8 @@ class Admitter:
                 SOLD_OUT.inc()
                 log.info("waiting room sold out", extra={"fields": {"show_id": show_id}})
                 return 0, 0
-            params = _admission(onsale, load, waiting=next_rank - onsale.admitted_through)
+            waiting = next_rank - onsale.admitted_through
+            params = _admission(onsale, load, waiting=waiting, cap=self.in_flight)
             through = params["through"]
             params |= {"show_id": show_id, "now": now, "window_seconds": onsale.window_seconds}
             done = (await fetch_one(conn, sql.ADMIT, params)).admitted

@@ -119,18 +119,23 @@ SHUFFLE = "SELECT shuffle_line(%(show_id)s) AS ranked"
 # What admission is paced by: seats free and held now, the seats taken (held or sold) and the
 # reservations they belong to (the average party), holds made in the last `window` seconds, and
 # the admitted customers whose window is open, admitted in the last `idle_seconds`, who hold
-# nothing yet. The show's seats are read once, by its (show_id, ...) key.
+# nothing yet (`idle_admitted`; `in_flight`: those of them admitted in the last
+# `in_flight_seconds`). The show's seats are read once, by its (show_id, ...) key.
 ROOM_LOAD = """
 SELECT seats.free, seats.held, seats.taken, seats.parties,
   (SELECT count(*) FROM reservations WHERE show_id = %(show_id)s AND channel = 'online'
      AND created_at > %(now)s - make_interval(secs => %(window)s)) AS recent_holds,
-  (SELECT count(*) FROM line_entries e WHERE e.show_id = %(show_id)s
+  idle.idle_admitted, idle.in_flight
+FROM (SELECT count(*) AS idle_admitted,
+    count(*) FILTER (WHERE e.admitted_at > %(now)s - make_interval(secs => %(in_flight_seconds)s))
+      AS in_flight
+  FROM line_entries e WHERE e.show_id = %(show_id)s
      AND e.admitted_at IS NOT NULL AND e.expires_at > %(now)s
      AND e.admitted_at > %(now)s - make_interval(secs => %(idle_seconds)s)
      AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.show_id = %(show_id)s
        AND r.user_id = e.user_id AND r.created_at >= e.admitted_at
-       AND r.status IN ('held', 'confirmed'))) AS idle_admitted
-FROM (
+       AND r.status IN ('held', 'confirmed'))) idle,
+ (
   SELECT
     count(*) FILTER (WHERE status = 'free' OR (status = 'held' AND held_until <= %(now)s)) AS free,
     count(*) FILTER (WHERE status = 'held' AND held_until > %(now)s) AS held,
