@@ -2,11 +2,26 @@
 against a real server on 127.0.0.1."""
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from benchmarks.suite.line_rush import Tally, _keyed
 from benchmarks.suite.own_http import OwnConnection, OwnPool
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _listening(handle: Handler) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 serving each connection with `handle`, for as long as the block: its URL."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 class _Server:
@@ -74,19 +89,16 @@ class _Server:
         writer.close()
 
     async def exchange(self, requests: int) -> list[tuple[int, object]]:
-        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        conn = OwnConnection(f"http://127.0.0.1:{port}", timeout=10)
         answers = []
-        try:
-            for n in range(requests):
-                async with conn.request("POST", "/line", json={"i": n}) as answer:
-                    answers.append((answer.status, await answer.json()))
-                await asyncio.sleep(0.05)  # the server's close arrives before the next request
-        finally:
-            conn.close()
-            server.close()
-            await server.wait_closed()
+        async with _listening(self.handle) as url:
+            conn = OwnConnection(url, timeout=10)
+            try:
+                for n in range(requests):
+                    async with conn.request("POST", "/line", json={"i": n}) as answer:
+                        answers.append((answer.status, await answer.json()))
+                    await asyncio.sleep(0.05)  # the server's close arrives before the next request
+            finally:
+                conn.close()
         return answers
 
 
@@ -128,22 +140,19 @@ def test_a_kept_alive_connection_reset_under_a_request_is_retried_on_a_new_one()
 
 async def _two_at_once(server: _Server) -> list[tuple[int, Any]]:
     """Two requests sent together on one customer's connection, as its leave and its map read."""
-    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    port = listening.sockets[0].getsockname()[1]
-    conn = OwnConnection(f"http://127.0.0.1:{port}", timeout=5)
+    async with _listening(server.handle) as url:
+        conn = OwnConnection(url, timeout=5)
 
-    async def one(n: int) -> tuple[int, Any]:
-        async with conn.request("POST", "/line", json={"i": n}) as answer:
-            return answer.status, await answer.json()
+        async def one(n: int) -> tuple[int, Any]:
+            async with conn.request("POST", "/line", json={"i": n}) as answer:
+                return answer.status, await answer.json()
 
-    try:
-        answers = [await one(0)]  # the connection is open and idle when the two go
-        answers += await asyncio.gather(one(1), one(2))
-        answers.append(await one(3))  # on one of the two, kept alive
-    finally:
-        conn.close()
-        listening.close()
-        await listening.wait_closed()
+        try:
+            answers = [await one(0)]  # the connection is open and idle when the two go
+            answers += await asyncio.gather(one(1), one(2))
+            answers.append(await one(3))  # on one of the two, kept alive
+        finally:
+            conn.close()
     return answers
 
 
@@ -158,20 +167,18 @@ def test_requests_in_flight_together_get_a_connection_each() -> None:
 
 async def _pooled(server: _Server, limit: int, requests: int) -> tuple[list[Any], int]:
     """`requests` customers' requests sent together through a pool of `limit` connections."""
-    listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    pool = OwnPool(f"http://127.0.0.1:{listening.sockets[0].getsockname()[1]}", limit, timeout=10)
+    async with _listening(server.handle) as url:
+        pool = OwnPool(url, limit, timeout=10)
 
-    async def one(n: int) -> Any:
-        async with pool.request("POST", "/line", json={"i": n}) as answer:
-            assert answer.status == 200
-            return await answer.json()
+        async def one(n: int) -> Any:
+            async with pool.request("POST", "/line", json={"i": n}) as answer:
+                assert answer.status == 200
+                return await answer.json()
 
-    try:
-        answers = await asyncio.gather(*(one(n) for n in range(requests)))
-    finally:
-        pool.close()
-        listening.close()
-        await listening.wait_closed()
+        try:
+            answers = await asyncio.gather(*(one(n) for n in range(requests)))
+        finally:
+            pool.close()
     return answers, pool.opened
 
 
@@ -228,15 +235,13 @@ async def _scripted(answers: list[bytes]) -> tuple[tuple[int, Any], list[bytes],
             await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    conn = OwnConnection(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=10)
     tally = Tally()
-    try:
-        status, answer, _, saw_5xx = await _keyed(conn, tally, "/pay", {}, {"card": 1}, "pay-7")
-    finally:
-        conn.close()
-        server.close()
-        await server.wait_closed()
+    async with _listening(handle) as url:
+        conn = OwnConnection(url, timeout=10)
+        try:
+            status, answer, _, saw_5xx = await _keyed(conn, tally, "/pay", {}, {"card": 1}, "pay-7")
+        finally:
+            conn.close()
     assert saw_5xx
     return (status, answer), heads, tally
 
