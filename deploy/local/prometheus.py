@@ -25,7 +25,12 @@ def scrape_config(stack: LocalStack, *, interval: str = "1s") -> dict[str, Any]:
         for code in stack.ports.regional
     ]
     jobs = {
-        "router": [{"targets": [f"127.0.0.1:{stack.ports.router}"], "labels": {"role": "router"}}],
+        "router": [
+            {
+                "targets": [f"127.0.0.1:{port}" for port in stack.ports.routers],
+                "labels": {"role": "router"},
+            }
+        ],
         "global_api": [
             {"targets": [f"127.0.0.1:{stack.ports.global_api}"], "labels": {"role": "global_api"}}
         ],

@@ -29,6 +29,7 @@ from deploy.local.topology import (
     global_env,
     regional_env,
     router_env,
+    router_name,
     url,
 )
 from harness.pg import PgServer, create_database, database_exists, dsn_for, start_server
@@ -78,6 +79,11 @@ class LocalStack:
         return url(self.ports.router)
 
     @property
+    def router_urls(self) -> list[str]:
+        """Every router instance's base URL (`ports.more_routers`: a load balancer's targets)."""
+        return [url(port) for port in self.ports.routers]
+
+    @property
     def global_url(self) -> str:
         """global_api's own base URL."""
         return url(self.ports.global_api)
@@ -88,14 +94,15 @@ class LocalStack:
         return [url(port, scheme) for port in self.ports.regional[region]]
 
     def process(self, name: str) -> ServiceProcess:
-        """One process by name: `global_api`, `router`, `eu-west-1`, `eu-west-2`, `us-east-1`."""
+        """One process by name: `global_api`, `router` (`router-2`...), `eu-west-1`, `eu-west-2`,
+        `us-east-1`."""
         return self.processes[name]
 
     def urls(self) -> dict[str, str]:
         """Every URL worth printing: entry point, API docs, metrics, frontends."""
         found = {"router (public entry)": self.router_url, "frontends": f"{self.router_url}/app/"}
         for name, proc in self.processes.items():
-            docs = "/router/docs" if name == "router" else "/docs"
+            docs = "/router/docs" if name.startswith("router") else "/docs"
             found[f"{name} API docs"] = f"{proc.url}{docs}"
             found[f"{name} metrics"] = f"{proc.url}/metrics"
         return found
@@ -273,25 +280,28 @@ class LocalStack:
             log_level=level,
             extra=(self.tls.router_env() if self.tls else {}) | self._extra("router"),
         )
-        started.append(self._spawn("router", "router", self.ports.router, env))
+        # Stateless instances with the same settings; each probes the regions on its own.
+        for n, port in enumerate(self.ports.routers, 1):
+            started.append(self._spawn(router_name(n), "router", port, env))
         self._wait(started)
 
     def _extra(self, app: str) -> dict[str, str]:
         return self.options.extra_env.get(app, {})
 
     def _wait_routed(self) -> None:
-        """Wait until the router has admitted an endpoint of every region (rise probes)."""
+        """Wait until every router has admitted an endpoint of every region (rise probes)."""
         deadline = time.monotonic() + self.options.ready_timeout
-        for spec in REGIONS:
-            probe = f"{self.router_url}/regions/{spec.code}/healthz"
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(probe, timeout=2.0).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"router does not reach region {spec.code} ({probe})")
-                time.sleep(0.2)
-        self.progress("router: every region reachable")
+        for n, base in enumerate(self.router_urls, 1):
+            for spec in REGIONS:
+                probe = f"{base}/regions/{spec.code}/healthz"
+                while True:
+                    with contextlib.suppress(httpx.HTTPError):
+                        if httpx.get(probe, timeout=2.0).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"router does not reach region {spec.code} ({probe})")
+                    time.sleep(0.2)
+            self.progress(f"{router_name(n)}: every region reachable")
 
     def _admin_api(self, client: httpx.Client, *, via_router: bool) -> demo.DemoApi:
         base = self.router_url if via_router else self.global_url

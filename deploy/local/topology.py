@@ -27,6 +27,7 @@ REGIONS: tuple[RegionSpec, ...] = (
 )
 GLOBAL_DB = "cinema_global"
 PG_OFFSET = 40  # PostgreSQL servers from base+40 (room for 3 regions of 9 replicas below)
+MAX_ROUTERS = 9  # router instances: the first on base, the others from base+2 (base+1: global)
 PROMETHEUS_OFFSET = 1090  # `--prometheus`: 9090 for the default base
 
 
@@ -38,30 +39,43 @@ class Ports:
     global_api: int
     regional: dict[str, tuple[int, ...]]
     postgres: dict[str, int]
+    more_routers: tuple[int, ...] = ()  # router instances 2..N (same settings, same map)
 
     @classmethod
-    def from_base(cls, base: int = 8000, pg_base: int | None = None) -> "Ports":
-        """The documented layout, all in base..base+49: router base, global base+1, region i's
-        replica r at base+10*i+r, PostgreSQL global, then each region, from base+40."""
+    def from_base(cls, base: int = 8000, pg_base: int | None = None, routers: int = 1) -> "Ports":
+        """The documented layout, all in base..base+49: router base (instance n > 1 at
+        base+n), global base+1, region i's replica r at base+10*i+r, PostgreSQL global, then
+        each region, from base+40."""
+        _check_routers(routers)
         regional = {
             spec.code: tuple(base + 10 * i + r for r in range(1, spec.replicas + 1))
             for i, spec in enumerate(REGIONS, start=1)
         }
         first_pg = base + PG_OFFSET if pg_base is None else pg_base
         postgres = {name: first_pg + i for i, name in enumerate(("global", *regional_codes()))}
-        return cls(router=base, global_api=base + 1, regional=regional, postgres=postgres)
+        more = tuple(base + n for n in range(2, routers + 1))
+        return cls(base, base + 1, regional, postgres, more)
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls, routers: int = 1) -> "Ports":
         """Distinct ports picked free right now (tests run the stack next to other things)."""
-        picked = iter(_free_ports(2 + sum(s.replicas for s in REGIONS) + 1 + len(REGIONS)))
+        _check_routers(routers)
+        count = routers + 1 + sum(s.replicas for s in REGIONS) + 1 + len(REGIONS)
+        picked = iter(_free_ports(count))
         regional = {s.code: tuple(next(picked) for _ in range(s.replicas)) for s in REGIONS}
         postgres = {name: next(picked) for name in ("global", *regional_codes())}
-        return cls(next(picked), next(picked), regional, postgres)
+        more = tuple(next(picked) for _ in range(routers - 1))
+        return cls(next(picked), next(picked), regional, postgres, more)
+
+    @property
+    def routers(self) -> tuple[int, ...]:
+        """Every router instance's port, the first (`router`) first."""
+        return (self.router, *self.more_routers)
 
     def owners(self) -> list[tuple[int, str]]:
         """Each port with the name of the process that needs it."""
-        owned = [(self.router, "router"), (self.global_api, "global_api")]
+        owned = [(port, router_name(n)) for n, port in enumerate(self.routers, 1)]
+        owned.append((self.global_api, "global_api"))
         for code, ports in self.regional.items():
             owned += [(port, f"regional_api {code} #{n}") for n, port in enumerate(ports, 1)]
         owned += [(port, f"postgres {name}") for name, port in self.postgres.items()]
@@ -78,6 +92,16 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _check_routers(routers: int) -> None:
+    if not 1 <= routers <= MAX_ROUTERS:
+        raise ValueError(f"routers must be 1 to {MAX_ROUTERS}, not {routers}")
+
+
+def router_name(n: int) -> str:
+    """Process name of router instance n (from 1): `router`, then `router-2`, `router-3`..."""
+    return "router" if n == 1 else f"router-{n}"
 
 
 def regional_codes() -> list[str]:
