@@ -69,6 +69,9 @@ LARGE_WATCH_CONNECTIONS = 10_000
 # every one holding its watches on a connection of its own, the other requests through its
 # process's share of LARGE_CONNECTIONS: `line_split`). 1, the default, runs the watch pools.
 LARGE_PROCESSES = 1
+# Router instances of the large variant's stack (`--routers N`): generator process k sends to
+# router k mod N, as a load balancer with affinity would (`line_split.routed`).
+LARGE_ROUTERS = 1
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
 
@@ -142,9 +145,10 @@ def polls_answered(stack: LocalStack) -> dict[str, float]:
 
 
 def metric_urls(stack: LocalStack) -> dict[str, str]:
-    """The router and the region's replicas, whose `/metrics` the timeline reads."""
+    """The routers and the region's replicas, whose `/metrics` the timeline reads."""
     replicas = stack.regional_urls(loads.REGION)
-    return {"router": stack.router_url} | {f"replica {i}": url for i, url in enumerate(replicas)}
+    routers = {f"router {n}": url for n, url in enumerate(stack.router_urls, 1)}
+    return routers | {f"replica {i}": url for i, url in enumerate(replicas)}
 
 
 def user_of(token: str) -> str:
@@ -193,17 +197,23 @@ def run(
         watch_connections=watch_connections,
         patience_s=patience,
         processes=processes,
+        routers=tuple(stack.router_urls) if len(stack.router_urls) > 1 else (),
     )
     dsn = stack.dsns[loads.REGION]
     pg_stats = pg_stats and pg_top.reset(dsn)
     cpu_before, polls_before, load_before = cpu(stack), polls_answered(stack), os.getloadavg()[0]
     metrics_before = line_timeline.scrape(metric_urls(stack))
     sampler = line_room.RoomSampler(dsn, hall.show_ids[0], opens_at)
-    router_log = stack.paths.logs / "router.log"
-    log_from = router_side.log_offset(router_log)
+    router_pids = system.router_pids(stack)
+    logs = [stack.paths.logs / f"{name}.log" for name in router_pids]
+    log_from = {log: router_side.log_offset(log) for log in logs}
+    files = system.OpenFilesSampler(router_pids).start()
     sampler.start()
     result = pool.submit(run_split, rush).result()
     samples = sampler.stop()
+    result["open_files_max"] = files.stop() | {
+        "generator": result.pop("generator_open_files_max_by_process")
+    }
     result["waits"] = line_timeline.waits(metrics_before, line_timeline.scrape(metric_urls(stack)))
     paths = {user_of(tokens[int(i)]): path for i, path in result.pop("paths").items()}
     writes = [(*w[:2], w[2] - opens_at, *w[3:]) for w in result.pop("writes")]
@@ -223,7 +233,7 @@ def run(
     result["polls_answered"] = spent(polls_before, polls_answered(stack))
     result["inversions_after_opening"] = inversions(stack, hall.show_ids[0])
     time.sleep(0.5)  # the router writes its access log in batches, every 0.25 s at the latest
-    result["router_side"] = router_side.admitted_requests(router_log, log_from, hall.show_ids[0])
+    result["router_side"] = router_side.logs_admitted_requests(log_from, hall.show_ids[0])
     if pg_stats:
         result["postgres"] = pg_top.top(dsn)
     result["sustainable"] = rate
@@ -279,6 +289,11 @@ def run_large(
         " those near the front through 2,000 (a process may open 20,000 files)"
     )
     how = pooled + (own if processes > 1 else shared)
+    if processes > 1 and len(stack.router_urls) > 1:
+        how += (
+            f"; {len(stack.router_urls)} router instances, generator process k sending all of its"
+            " customers' requests to router k (a load balancer with affinity)"
+        )
     return result | {"arrivals": f"{arrivals}, {how}; a customer gives up 120 s after it"}
 
 
@@ -297,6 +312,12 @@ def main() -> None:
         type=int,
         default=LARGE_PROCESSES,
         help="generator processes of the large variant (1: one, its watches through shared pools)",
+    )
+    parser.add_argument(
+        "--routers",
+        type=int,
+        default=LARGE_ROUTERS,
+        help="router instances on the stack of the large variant (process k to router k mod N)",
     )
     parser.add_argument(
         "--pg-stats",
@@ -322,7 +343,10 @@ def main() -> None:
         logging.disable(logging.INFO)  # the endpoint's access log would flood the terminal
         print(json.dumps({"cpu_us_per_poll": line_poll.cost()}))
         return
-    stack = system.start_stack(progress=lambda _: None, statement_stats=args.pg_stats)
+    routers = 1 if args.variant == "standard" else args.routers
+    stack = system.start_stack(
+        progress=lambda _: None, statement_stats=args.pg_stats, routers=routers
+    )
     results: dict[str, dict[str, Any]] = {}
     try:
         if args.join_cost:

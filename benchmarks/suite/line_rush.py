@@ -54,6 +54,9 @@ class LineRush:
     watch_connections: int = 0
     # Generator processes, each with a share of the customers (`line_split`).
     processes: int = 1
+    # Router instances: process i sends everything to routers[i % len] (a load balancer with
+    # affinity); empty: every process to `url`.
+    routers: tuple[str, ...] = ()
 
 
 @dataclass

@@ -10,10 +10,13 @@ so one process stays under the file limit with 20,000 customers; an admitted cus
 hundred) buys on its own connection, as its browser does, not behind the other customers' joins
 in the shared pool. `LineRush.processes` > 1 deals the customers out (customers 2k and 2k + 1,
 an early and a late arrival, to process k mod n) and merges the processes' tallies into one
-result (`line_rush.result`).
+result (`line_rush.result`). With `LineRush.routers`, process k sends all its customers' requests
+to router k mod len(routers), as a load balancer with affinity would.
 """
 
 import asyncio
+import contextlib
+import dataclasses
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +33,7 @@ from benchmarks.suite.line_rush import (
     result,
 )
 from benchmarks.suite.own_http import OwnConnection, OwnPool
+from benchmarks.suite.system import open_files
 
 
 class _Pools:
@@ -62,14 +66,16 @@ async def _own_customer(rush: LineRush, tally: Tally, index: int, pools: _Pools)
         conn.close()
 
 
-async def _share(rush: LineRush, share: int) -> Tally:
-    """The customers `dealt` to process `share` (share 0 also samples the line)."""
+async def _share(rush: LineRush, share: int) -> tuple[Tally, int]:
+    """The customers `dealt` to process `share` (share 0 also samples the line), and the most
+    files the process held open."""
     tally = Tally()
     stop = asyncio.Event()
     sampler = None
     if share == 0:
         sampler = asyncio.create_task(_sample(OwnConnection(rush.url), rush, tally, stop))
     lag = asyncio.create_task(_lag(tally, stop))
+    files = asyncio.create_task(_max_open_files(stop))
     pools = _Pools(rush)
     customers = dealt(len(rush.tokens), rush.processes, share)
     try:
@@ -80,7 +86,24 @@ async def _share(rush: LineRush, share: int) -> Tally:
     if sampler is not None:
         await sampler
     await lag
-    return tally
+    return tally, await files
+
+
+async def _max_open_files(stop: asyncio.Event, every_s: float = 0.5) -> int:
+    """The most files this process held open until `stop` (this machine allows 20,000)."""
+    most = open_files()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        most = max(most, open_files())
+    return most
+
+
+def routed(rush: LineRush, share: int) -> LineRush:
+    """The rush as process `share` sends it: to its router (`LineRush.routers`), if several."""
+    if not rush.routers:
+        return rush
+    return dataclasses.replace(rush, url=rush.routers[share % len(rush.routers)])
 
 
 def dealt(customers: int, processes: int, share: int) -> list[int]:
@@ -89,12 +112,13 @@ def dealt(customers: int, processes: int, share: int) -> list[int]:
     return [i for i in range(customers) if (i // 2) % processes == share]
 
 
-def run_share(rush: LineRush, share: int) -> tuple[Tally, float]:
-    """Entry point of one generator process of a split rush: its tally and CPU seconds."""
+def run_share(rush: LineRush, share: int) -> tuple[Tally, float, int]:
+    """Entry point of one generator process of a split rush: its tally, CPU seconds and most
+    open files."""
     install_uvloop()
     started = time.process_time()
-    tally = asyncio.run(_share(rush, share))
-    return tally, time.process_time() - started
+    tally, files = asyncio.run(_share(routed(rush, share), share))
+    return tally, time.process_time() - started, files
 
 
 def run_split(rush: LineRush) -> dict[str, Any]:
@@ -106,12 +130,14 @@ def run_split(rush: LineRush) -> dict[str, Any]:
         with ProcessPoolExecutor(max_workers=rush.processes, mp_context=context) as pool:
             futures = [pool.submit(run_share, rush, share) for share in range(rush.processes)]
             shares = [future.result() for future in futures]
-    merged = _merge([tally for tally, _ in shares])
-    cpu = [round(seconds, 1) for _, seconds in shares]
+    merged = _merge([tally for tally, _, _ in shares])
+    cpu = [round(seconds, 1) for _, seconds, _ in shares]
     return result(merged, rush) | {
         "generator_cpu_s": round(sum(cpu), 1),
         "generator_cpu_by_process_s": cpu,
+        "generator_open_files_max_by_process": [files for _, _, files in shares],
         "generator_processes": rush.processes,
+        "routers": len(rush.routers) or 1,
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from benchmarks.holds import Hall, Load, Outcome, children_of, cpu_seconds, run_load
 from benchmarks.suite.stats import latency_summary
-from benchmarks.suite.system import postmaster_pid, seed
+from benchmarks.suite.system import postmaster_pid, router_pids, seed
 from deploy.local.stack import LocalStack
 
 REGION = "eu-west"
@@ -37,7 +37,7 @@ def fresh_hall(stack: LocalStack, mode: str, region: str = REGION) -> Hall:
 
 def cpu_probes(stack: LocalStack, region: str = REGION) -> dict[str, list[int]]:
     """PIDs whose CPU time is charged per operation: router, the region's replicas, PostgreSQL."""
-    probes = {"router": [stack.process("router").pid or 0]}
+    probes = {name: [pid] for name, pid in router_pids(stack).items()} or {"router": [0]}
     for name, proc in stack.processes.items():
         if name.startswith(region) and proc.pid:
             probes[name] = [proc.pid]

@@ -4,11 +4,13 @@ The generator's own figures include its event loop's lateness and its client's C
 has neither on the server. The router's access log (`router/proxy/accesslog.py`) has each
 request's `ms`: from the router's ASGI call (headers read) to the end of its answer, its own
 line's wait included. Only admitted customers send holds, best-available asks and payments, so
-those POSTs during the rush are theirs (the sustainable-rate run before it ends first).
+those POSTs during the rush are theirs (the sustainable-rate run before it ends first). With
+several router instances, each writes its own log: `logs_admitted_requests` reads them all.
 """
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,28 @@ def log_offset(log: Path) -> int:
 
 def admitted_requests(log: Path, offset: int, show_id: str) -> dict[str, Any]:
     """p50/p95/p99/max of the admitted customers' holds and payments the router logged."""
+    return logs_admitted_requests({log: offset}, show_id)
+
+
+def logs_admitted_requests(offsets: Mapping[Path, int], show_id: str) -> dict[str, Any]:
+    """`admitted_requests` over several routers' logs, each read from its offset."""
     holds: list[float] = []
     payments: list[float] = []
+    for log, offset in offsets.items():
+        _read(log, offset, show_id, holds, payments)
+    return {
+        "source": SOURCE,
+        "logs": len(offsets),
+        "holds_requests": len(holds),
+        "payments_requests": len(payments),
+        "admitted_holds": latency_summary(holds),
+        "admitted_payments": latency_summary(payments),
+        "admitted_payments_less_provider": latency_summary([ms - PROVIDER_MS for ms in payments]),
+    }
+
+
+def _read(log: Path, offset: int, show_id: str, holds: list[float], payments: list[float]) -> None:
+    """Add the ms of the show's holds and of every payment logged after `offset`."""
     with log.open("rb") as lines:
         lines.seek(offset)
         for line in lines:
@@ -41,14 +63,6 @@ def admitted_requests(log: Path, offset: int, show_id: str) -> dict[str, Any]:
                 holds.append(float(entry["ms"]))
             elif PAYMENTS.match(path):
                 payments.append(float(entry["ms"]))
-    return {
-        "source": SOURCE,
-        "holds_requests": len(holds),
-        "payments_requests": len(payments),
-        "admitted_holds": latency_summary(holds),
-        "admitted_payments": latency_summary(payments),
-        "admitted_payments_less_provider": latency_summary([ms - PROVIDER_MS for ms in payments]),
-    }
 
 
 def _access(line: bytes) -> dict[str, Any] | None:

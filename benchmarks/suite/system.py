@@ -1,6 +1,9 @@
 """The system under test: the whole local stack on free ports, seeded with benchmark shows."""
 
+import contextlib
+import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,14 @@ EXTRA_ENV = {
 }
 
 
-def start_stack(progress: Any = print, *, statement_stats: bool = False) -> LocalStack:
-    """Start global_api, both regions (eu-west x2, us-east x1), the router and 3 PostgreSQL."""
+def start_stack(
+    progress: Any = print, *, statement_stats: bool = False, routers: int = 1
+) -> LocalStack:
+    """Start global_api, both regions (eu-west x2, us-east x1), the router(s) and 3 PostgreSQL."""
     root = Path(tempfile.mkdtemp(prefix="bench-stack-"))
     options = StackOptions(
         root=root,
-        ports=Ports.free(),
+        ports=Ports.free(routers=routers),
         durable=True,  # the regional servers' production settings, as for pgbench
         demo="none",
         log_level="WARNING",
@@ -81,6 +86,51 @@ def leftovers(stack: LocalStack, region: str, show_id: str) -> dict[str, int]:
         )
     paired = {(row, col) for row, col in free if (row, col - 1) in free or (row, col + 1) in free}
     return {"seats_left": len(free), "seats_left_paired": len(paired)}
+
+
+def router_pids(stack: LocalStack) -> dict[str, int]:
+    """The PID of every router instance, by process name (`router`, `router-2`...)."""
+    return {
+        name: proc.pid
+        for name, proc in stack.processes.items()
+        if proc.app == "router" and proc.pid
+    }
+
+
+def open_files(pid: int | str = "self") -> int:
+    """Files a process has open now (its /proc/PID/fd entries); 0 when it is gone."""
+    with contextlib.suppress(OSError):
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    return 0
+
+
+class OpenFilesSampler:
+    """The most files each of some processes held open, read every `every_s` in a thread."""
+
+    def __init__(self, pids: dict[str, int], every_s: float = 0.5) -> None:
+        self.pids = pids
+        self.every_s = every_s
+        self.most = dict.fromkeys(pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            for name, pid in self.pids.items():
+                self.most[name] = max(self.most[name], open_files(pid))
+            if self._stop.wait(self.every_s):
+                return
+
+    def start(self) -> "OpenFilesSampler":
+        """Start reading."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, int]:
+        """Stop reading; the most files each process held open meanwhile."""
+        self._stop.set()
+        self._thread.join()
+        return dict(self.most)
 
 
 def _status(pid: int) -> dict[str, int]:

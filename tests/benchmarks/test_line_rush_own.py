@@ -3,13 +3,16 @@
 The benchmark's own stack (router, two replicas, PostgreSQL: real processes on free ports), a
 20-seat show's on-sale and 40 customers, each on a connection of its own, or sharing bounded
 pools as the large variant's do: every one must end with an outcome, and the router's access
-log must hold every hold and payment the generator sent (`router_side`).
+log must hold every hold and payment the generator sent (`router_side`). The stack has two router
+instances; the rushes on one process use the first, the split one sends process k to router k.
 """
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +31,8 @@ OUTCOMES = {"bought", "told sold out", "admitted, no seats left"}
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    """The stack `benchmarks.onsale_line` runs on."""
-    running = system.start_stack(progress=lambda _: None)
+    """The stack `benchmarks.onsale_line` runs on, with two router instances."""
+    running = system.start_stack(progress=lambda _: None, routers=2)
     try:
         yield running
     finally:
@@ -76,6 +79,60 @@ def pooled(stack: LocalStack) -> dict[str, Any]:
         patch.setattr(line_rush, "NEAR_FRONT", 5)  # which customers watch through which pool
         patch.setattr(line_split, "NEAR_FRONT", 3)  # the near-front pool's size
         return run_split(line)
+
+
+@pytest.fixture(scope="module")
+def split(stack: LocalStack) -> tuple[Hall, dict[Path, int], dict[str, Any]]:
+    """The rush in two generator processes, process k to router k: hall, log offsets, result."""
+    tokens = system.tokens(stack, CUSTOMERS, "split")
+    hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
+    opens_at = time.time() + 3.0
+    onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
+    time.sleep(1.5)
+    logs = [stack.paths.logs / f"{name}.log" for name in system.router_pids(stack)]
+    offsets = {log: router_side.log_offset(log) for log in logs}
+    line = LineRush(
+        stack.router_url,
+        tokens,
+        hall,
+        opens_at,
+        late_spread_s=0.5,
+        patience_s=60,
+        connections=4,
+        processes=2,
+        routers=tuple(stack.router_urls),
+    )
+    return hall, offsets, run_split(line)
+
+
+def _joins(log: Path, offset: int, show_id: str) -> int:
+    """Joins (POSTs) of a show's line in one router's access log after `offset`."""
+    joined = 0
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        for line in lines:
+            entry = json.loads(line) if line.startswith(b"{") else {}
+            joined += (entry.get("method"), entry.get("path")) == ("POST", f"/shows/{show_id}/line")
+    return joined
+
+
+def test_each_generator_process_sends_its_customers_to_its_own_router(
+    stack: LocalStack, split: tuple[Hall, dict[Path, int], dict[str, Any]]
+) -> None:
+    hall, offsets, result = split
+    assert sum(result["outcomes"].values()) == CUSTOMERS
+    assert result["customers_with_5xx"] == 0
+    assert (result["generator_processes"], result["routers"]) == (2, 2)
+    assert all(files > 0 for files in result["generator_open_files_max_by_process"])
+    deadline = time.monotonic() + 10.0
+    joins = [_joins(log, offset, hall.show_ids[0]) for log, offset in offsets.items()]
+    while sum(joins) < CUSTOMERS and time.monotonic() < deadline:
+        time.sleep(0.1)  # the routers write their access logs in batches
+        joins = [_joins(log, offset, hall.show_ids[0]) for log, offset in offsets.items()]
+    assert joins == [CUSTOMERS // 2, CUSTOMERS // 2]  # each process's 20 customers, one router
+    logged = router_side.logs_admitted_requests(offsets, hall.show_ids[0])
+    sent = sum(1 for method, *_ in result["writes"] if method == "POST")
+    assert (logged["logs"], logged["holds_requests"]) == (2, sent)
 
 
 def test_every_customer_of_a_small_rush_through_shared_pools_gets_an_outcome(

@@ -2,8 +2,9 @@
 
 from collections import Counter
 
-from benchmarks.suite.line_rush import Tally
-from benchmarks.suite.line_split import _merge, dealt
+from benchmarks.holds import Hall
+from benchmarks.suite.line_rush import LineRush, Tally
+from benchmarks.suite.line_split import _merge, dealt, routed
 
 
 def test_tallies_of_several_processes_merge_into_one() -> None:
@@ -26,3 +27,11 @@ def test_every_process_gets_early_and_late_arrivals_alike() -> None:
     for share in shares:  # odd customers arrive after the opening (`line_rush._customer`)
         assert sum(1 for i in share if i % 2) == sum(1 for i in share if i % 2 == 0) == 5
     assert dealt(7, 1, 0) == list(range(7))
+
+
+def test_each_process_sends_to_its_router_as_a_load_balancer_with_affinity() -> None:
+    hall = Hall(rows=1, cols=1, seat_ids=[1], show_ids=["shw-1"])
+    one = LineRush("http://127.0.0.1:1", [], hall, 0.0, processes=2)
+    assert routed(one, 1) is one  # no routers given: every process to `url`
+    two = LineRush("http://a", [], hall, 0.0, processes=3, routers=("http://a", "http://b"))
+    assert [routed(two, share).url for share in range(3)] == ["http://a", "http://b", "http://a"]

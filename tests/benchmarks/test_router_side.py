@@ -42,3 +42,18 @@ def test_the_report_shows_the_router_side_beside_the_generator_lag(tmp_path: Pat
     assert "holds p50 120.0 ms" in line
     assert "max 250.0 ms" in line
     assert _router_side({}) == []
+
+
+def test_several_routers_logs_are_read_together_each_from_its_offset(tmp_path: Path) -> None:
+    first, second = tmp_path / "router.log", tmp_path / "router-2.log"
+    first.write_text(_line("POST", "/shows/shw-1/holds", 999.0))  # before the rush
+    second.write_text("")
+    offsets = {log: router_side.log_offset(log) for log in (first, second)}
+    with first.open("a") as out:
+        out.write(_line("POST", "/shows/shw-1/holds", 100.0))
+    with second.open("a") as out:
+        out.write(_line("POST", "/shows/shw-1/holds", 200.0))
+        out.write(_line("POST", "/reservations/res-1/payments", 500.0))
+    figures = router_side.logs_admitted_requests(offsets, "shw-1")
+    assert (figures["logs"], figures["holds_requests"], figures["payments_requests"]) == (2, 2, 1)
+    assert figures["admitted_holds"]["max_ms"] == 200.0
