@@ -67,11 +67,14 @@ LARGE_CONNECTIONS = 1000
 LARGE_WATCH_CONNECTIONS = 10_000
 # Generator processes of the large variant (`--processes N`, N > 1: 20,000 / N customers each,
 # every one holding its watches on a connection of its own, the other requests through its
-# process's share of LARGE_CONNECTIONS: `line_split`). 1, the default, runs the watch pools.
-LARGE_PROCESSES = 1
+# process's share of LARGE_CONNECTIONS: `line_split`). 1 runs the shared watch pools.
+LARGE_PROCESSES = 2
 # Router instances of the large variant's stack (`--routers N`): generator process k sends to
-# router k mod N, as a load balancer with affinity would (`line_split.routed`).
-LARGE_ROUTERS = 1
+# router k mod N, as a load balancer with affinity would (`line_split.routed`). Two, each
+# holding ~10,000 watches, stay under the 20,000 files a process may open here; one router
+# with a watch per customer went over it, and shared watch pools told the last customer 11-17 s
+# after the last sale against 3.2-4.2 s (docs/benchmarks/onsale-line.md, "Twelfth round").
+LARGE_ROUTERS = 2
 SUSTAINED_S = 4.0  # the sustainable-rate run: this long, this many customers buying at once
 SUSTAINED_CLIENTS = 64
 

@@ -206,14 +206,17 @@ ROUTER_HEALTH = (
 
 
 def router_health(stack: LocalStack) -> dict[str, float]:
-    """The router's endpoint-health counters (ejections, probe outcomes, 503s), by label."""
+    """The routers' endpoint-health counters (ejections, probe outcomes, 503s), by label,
+    summed over the router instances."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(stack.process("router").url + "/metrics", timeout=10).text
     found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in ROUTER_HEALTH and sample.value:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                found[f"{sample.name}{{{labels}}}"] = sample.value
+    for base in stack.router_urls:
+        text = httpx.get(base + "/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in ROUTER_HEALTH and sample.value:
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    key = f"{sample.name}{{{labels}}}"
+                    found[key] = found.get(key, 0.0) + sample.value
     return found
