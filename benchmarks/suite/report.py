@@ -140,8 +140,9 @@ def holds_section(result: dict[str, Any]) -> list[str]:
     for r in result.get("holds", []):
         cpu = r.get("cpu_ms_per_op", {})
         pg = sum(v for k, v in cpu.items() if k.startswith("postgres"))
-        api = sum(cpu.values()) - pg - cpu.get("router", 0.0)
-        router = cpu.get("router", 0.0) if r["target"] == "router" else math.nan
+        routers = sum(v for k, v in cpu.items() if k.startswith("router"))  # every instance
+        api = sum(cpu.values()) - pg - routers
+        router = routers if r["target"] == "router" else math.nan
         lines.append(
             f"| {r['op']} | {r['mode']} | {r['target']} | {r['clients']} | {_f(r['ok_per_s'])}"
             f" | {ratio(r['ok_per_s'], _pgbench_at(result, r['clients'])):.1%}"

@@ -234,3 +234,12 @@ def test_report_renders_every_section(tmp_path: Path) -> None:
     assert "300 / 300" in text
     report.chart(data, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_holds_table_charges_every_router_instance_to_the_router_column() -> None:
+    data = fake_result()
+    for row in data["holds"]:
+        row["cpu_ms_per_op"] = row["cpu_ms_per_op"] | {"router-2": 0.25}  # `make bench`: two
+    text = "\n".join(report.holds_section(data))
+    # router 0.5 + 0.25; API the two replicas alone (4.00), PostgreSQL 1.00
+    assert "| 0 | 0 | 0.75 | 4.00 | 1.00 |" in text
