@@ -29,6 +29,7 @@ SELECT 'paid', user_id, extract(epoch FROM confirmed_at)::float8 FROM reservatio
 FAMILIES = {
     "router_line_wait_seconds": "router line wait",
     "http_request_queue_wait_seconds": "replica admission line wait",
+    "router_watch_final_pass_seconds": "router final pass",  # per router, per show
 }
 ROUTES = {
     ("POST", "/shows/{show_id}/holds"): "replica hold",
