@@ -130,6 +130,7 @@ def headline(figures: dict[str, Any]) -> dict[str, Any]:
         "customers_with_5xx": figures["customers_with_5xx"],
         "time_to_sell_out_s": figures["time_to_sell_out_s"],
         "last_told_after_last_sale_s": figures["last_told_after_last_sale_s"],
+        "routers_told_after_last_sale_s": figures.get("routers_told_after_last_sale_s"),
         "admitted_holds_p99_ms": figures["admitted_holds"]["p99_ms"],
         "admitted_payments_p99_ms": figures["admitted_payments"]["p99_ms"],
         "admitted_payments_p99_ms_less_provider": figures.get(
@@ -198,6 +199,10 @@ def _variant(figures: dict[str, Any], chart_file: str) -> list[str]:
         f"- Admitted customers: holds p99 {shown['admitted_holds']['p99_ms']} ms, payments p99"
         f" {shown['admitted_payments']['p99_ms']} ms, of which 300 ms is the simulated provider"
         f" (p99 without it: {shown['admitted_payments_less_provider']['p99_ms']} ms).",
+        f"- Told sold out: the last customer heard it {shown['last_told_after_last_sale_s']} s"
+        " after the generator saw the last sale; the routers had written it to every watch they"
+        f" held {shown.get('routers_told_after_last_sale_s')} s after the database's last sale"
+        " (the end of their last final pass, `router_watch_final_pass_end_timestamp_seconds`).",
         *_router_side(shown),
         f"- CPU seconds during the rush: {shown.get('cpu_s')}.",
         f"- Most files open at once: {shown.get('open_files_max')} (a process may open 20,000).",

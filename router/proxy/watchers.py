@@ -29,6 +29,11 @@ FINAL_PASS = Histogram(
     "Time to write a final state (sold out, the on-sale gone) to every watcher of a show",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
 )
+FINAL_PASS_END = Gauge(
+    "router_watch_final_pass_end_timestamp_seconds",
+    "When the last final pass ended (Unix time): every watcher held then had been written the"
+    " final state; against the last sale's time, how soon the line told the waiting customers",
+)
 _HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"))
 CLOSE = (b"connection", b"close")
 _FINAL_VERSIONS = frozenset({"none", "http-404"})  # the on-sale gone; the show gone
@@ -269,6 +274,7 @@ class Feed:
         WATCHERS.dec(len(watchers))
         ANSWERS.labels("final").inc(len(watchers))
         FINAL_PASS.observe(time.perf_counter() - started)
+        FINAL_PASS_END.set_to_current_time()
 
 
 def _close_all(transports: list[asyncio.Transport]) -> None:
