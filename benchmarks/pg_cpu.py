@@ -48,10 +48,6 @@ SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirt
 FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
 """  # noqa: S608 - constant fragments only
 USERS = 64
-WAL = "SELECT wal_records, wal_bytes, wal_fpi FROM pg_stat_wal"  # the whole server's
-# WAL flushes (fsync or fdatasync); PostgreSQL 18 moved them from pg_stat_wal to pg_stat_io.
-WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"
-WAL_SYNCS_18 = "SELECT sum(fsyncs)::bigint FROM pg_stat_io WHERE object = 'wal'"
 HAS_STATS = """
 SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_stat_statements')
    AND 'pg_stat_statements' = ANY(string_to_array(current_setting('shared_preload_libraries'), ','))
@@ -64,12 +60,6 @@ def statement_stats(conn: Any) -> bool:
         return False
     conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     return True
-
-
-def _wal_syncs(admin: Any) -> Any:
-    """The server's WAL flushes so far."""
-    version = int(admin.execute("SHOW server_version_num").fetchone()[0])
-    return admin.execute(WAL_SYNCS_18 if version >= 180000 else WAL_SYNCS).fetchone()
 
 
 async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
@@ -219,7 +209,7 @@ def measure(
 ) -> dict[str, Any]:
     """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
     from benchmarks.floor_probes import pg_cpu, pg_spent
-    from benchmarks.pg_settings import BACKGROUND, background
+    from benchmarks.pg_settings import BACKGROUND, WAL, background, wal_syncs
 
     load = _child(tree, "--load", dsn, op, str(seconds), str(clients))
     assert load.stdin is not None
@@ -240,7 +230,7 @@ def measure(
     stats = statement_stats(admin)
     if stats:
         admin.execute(RESET, (dbname,))
-    flushes, wal = _wal_syncs(admin), admin.execute(WAL).fetchone()
+    flushes, wal = wal_syncs(admin), admin.execute(WAL).fetchone()
     before, by_title = pg_cpu(master), background(master)
     load.stdin.write("go\n")
     load.stdin.flush()
@@ -261,7 +251,7 @@ def measure(
     load.stdin.flush()
     load.wait(timeout=30)
     # A backend reports its WAL statistics when idle (at most once a second) or when it ends.
-    syncs = _wal_syncs(admin)
+    syncs = wal_syncs(admin)
     if not stats:  # the whole server's WAL in the meantime (the load's, and any background's)
         work = {
             k: a - b for k, a, b in zip(WORK[3:], admin.execute(WAL).fetchone(), wal, strict=True)

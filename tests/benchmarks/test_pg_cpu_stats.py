@@ -5,7 +5,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from benchmarks.pg_cpu import ROOT, _prepare, _wal_syncs, measure, statement_stats, summary
+from benchmarks.pg_cpu import ROOT, _prepare, measure, statement_stats, summary
+from benchmarks.pg_settings import wal_syncs
 from harness.pg import LocalServer, start_server
 
 
@@ -23,7 +24,7 @@ def test_the_extension_is_not_created_where_it_is_not_loaded(server: LocalServer
         assert statement_stats(conn) is False
         found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
         assert found.fetchone() is None
-        assert _wal_syncs(conn) is not None
+        assert wal_syncs(conn) is not None
 
 
 def test_a_run_counts_the_wal_and_leaves_the_statement_work_out(server: LocalServer) -> None:
