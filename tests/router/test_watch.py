@@ -266,7 +266,7 @@ def test_a_final_state_answers_every_watcher_and_closes_its_connection(
             writer.close()
         return answers, closed, late_answer
 
-    changed, told = time.time(), []
+    changed, told = time.time(), list[float]()
     answers, closed, late = asyncio.run(scenario())
     # When the pass that wrote them ended: the benchmarks' "told by the routers" time.
     assert changed <= metric(client, "router_watch_final_pass_end_timestamp_seconds") <= told[0]
