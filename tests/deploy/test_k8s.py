@@ -196,9 +196,18 @@ def test_databases_span_zones_with_a_sync_standby_and_backups(cluster: str) -> N
 @needs_kubectl
 @pytest.mark.parametrize("cluster", CLUSTERS)
 def test_images_are_pinned_by_digest(cluster: str) -> None:
-    for _, template in pod_specs(render(cluster)):
+    objects = render(cluster)
+    for _, template in pod_specs(objects):
         for container in containers(template):
             assert "@sha256:" in container["image"], container["image"]
+    # The database's too, at the PostgreSQL major the compose file runs.
+    (database,) = of_kind(objects, "Cluster")
+    image = database["spec"]["imageName"]
+    assert "@sha256:" in image, image
+    compose = yaml.safe_load((K8S.parent.parent / "docker-compose.regions.yml").read_text())
+    majors = {s["image"] for s in compose["services"].values() if "postgres:" in s.get("image", "")}
+    assert majors == {"postgres:16-alpine"}
+    assert image.split(":")[1].startswith("16."), image
 
 
 @needs_kubectl
