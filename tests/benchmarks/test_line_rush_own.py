@@ -40,17 +40,25 @@ def stack() -> Iterator[LocalStack]:
         shutil.rmtree(running.paths.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def rush(stack: LocalStack) -> tuple[Hall, int, dict[str, Any]]:
-    """A 20-seat show's rush of 40 customers: its hall, the router log's offset, the result."""
-    tokens = system.tokens(stack, CUSTOMERS, "own")
+def _line(stack: LocalStack, prefix: str, **options: Any) -> LineRush:
+    """40 customers for a fresh 20-seat show whose on-sale opens 3 s from now (`options`: the
+    rig's pools, processes and routers)."""
+    tokens = system.tokens(stack, CUSTOMERS, prefix)
     hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
     opens_at = time.time() + 3.0
     onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
     time.sleep(1.5)  # every replica refreshes its set of waiting rooms every 0.5 s
+    return LineRush(
+        stack.router_url, tokens, hall, opens_at, late_spread_s=0.5, patience_s=60, **options
+    )
+
+
+@pytest.fixture(scope="module")
+def rush(stack: LocalStack) -> tuple[Hall, int, dict[str, Any]]:
+    """A 20-seat show's rush of 40 customers: its hall, the router log's offset, the result."""
+    line = _line(stack, "own")
     offset = router_side.log_offset(stack.paths.logs / "router.log")
-    line = LineRush(stack.router_url, tokens, hall, opens_at, late_spread_s=0.5, patience_s=60)
-    return hall, offset, run_split(line)
+    return line.hall, offset, run_split(line)
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +68,7 @@ def pooled(stack: LocalStack) -> dict[str, Any]:
     4 connections for joins, asks and purchases; watches through 3 near the front (the first 5
     positions here) and 4 far back: most requests wait in the generator for a connection.
     """
-    tokens = system.tokens(stack, CUSTOMERS, "pooled")
-    hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
-    opens_at = time.time() + 3.0
-    onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
-    time.sleep(1.5)
-    line = LineRush(
-        stack.router_url,
-        tokens,
-        hall,
-        opens_at,
-        late_spread_s=0.5,
-        patience_s=60,
-        connections=4,
-        watch_connections=4,
-    )
+    line = _line(stack, "pooled", connections=4, watch_connections=4)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(line_rush, "NEAR_FRONT", 5)  # which customers watch through which pool
         patch.setattr(line_split, "NEAR_FRONT", 3)  # the near-front pool's size
@@ -84,25 +78,10 @@ def pooled(stack: LocalStack) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def split(stack: LocalStack) -> tuple[Hall, dict[Path, int], dict[str, Any]]:
     """The rush in two generator processes, process k to router k: hall, log offsets, result."""
-    tokens = system.tokens(stack, CUSTOMERS, "split")
-    hall = system.seed(stack, loads.REGION, rows=2, cols=10, shows=1)
-    opens_at = time.time() + 3.0
-    onsale_line.announce(stack, hall.show_ids[0], opens_at, ceiling=50)
-    time.sleep(1.5)
+    line = _line(stack, "split", connections=4, processes=2, routers=tuple(stack.router_urls))
     logs = [stack.paths.logs / f"{name}.log" for name in system.router_pids(stack)]
     offsets = {log: router_side.log_offset(log) for log in logs}
-    line = LineRush(
-        stack.router_url,
-        tokens,
-        hall,
-        opens_at,
-        late_spread_s=0.5,
-        patience_s=60,
-        connections=4,
-        processes=2,
-        routers=tuple(stack.router_urls),
-    )
-    return hall, offsets, run_split(line)
+    return line.hall, offsets, run_split(line)
 
 
 def _joins(log: Path, offset: int, show_id: str) -> int:
