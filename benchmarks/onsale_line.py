@@ -255,7 +255,7 @@ def run(
     result["inversions_after_opening"] = inversions(stack, hall.show_ids[0])
     result["routers_told_after_last_sale_s"] = routers_told(stack, opens_at, last_sale)
     time.sleep(0.5)  # the router writes its access log in batches, every 0.25 s at the latest
-    result["router_side"] = router_side.logs_admitted_requests(log_from, hall.show_ids[0])
+    result["router_side"] = router_side.admitted_requests(log_from, hall.show_ids[0])
     if pg_stats:
         result["postgres"] = pg_top.top(dsn)
     result["sustainable"] = rate

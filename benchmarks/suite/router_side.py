@@ -5,7 +5,7 @@ has neither on the server. The router's access log (`router/proxy/accesslog.py`)
 request's `ms`: from the router's ASGI call (headers read) to the end of its answer, its own
 line's wait included. Only admitted customers send holds, best-available asks and payments, so
 those POSTs during the rush are theirs (the sustainable-rate run before it ends first). With
-several router instances, each writes its own log: `logs_admitted_requests` reads them all.
+several router instances, each writes its own log: `admitted_requests` reads them all.
 """
 
 import json
@@ -27,13 +27,9 @@ def log_offset(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def admitted_requests(log: Path, offset: int, show_id: str) -> dict[str, Any]:
-    """p50/p95/p99/max of the admitted customers' holds and payments the router logged."""
-    return logs_admitted_requests({log: offset}, show_id)
-
-
-def logs_admitted_requests(offsets: Mapping[Path, int], show_id: str) -> dict[str, Any]:
-    """`admitted_requests` over several routers' logs, each read from its offset."""
+def admitted_requests(offsets: Mapping[Path, int], show_id: str) -> dict[str, Any]:
+    """p50/p95/p99/max of the admitted customers' holds and payments the routers logged, each
+    router's log read from its offset."""
     holds: list[float] = []
     payments: list[float] = []
     for log, offset in offsets.items():

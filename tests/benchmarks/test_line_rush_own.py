@@ -109,7 +109,7 @@ def test_each_generator_process_sends_its_customers_to_its_own_router(
         time.sleep(0.1)  # the routers write their access logs in batches
         joins = [_joins(log, offset, hall.show_ids[0]) for log, offset in offsets.items()]
     assert joins == [CUSTOMERS // 2, CUSTOMERS // 2]  # each process's 20 customers, one router
-    logged = router_side.logs_admitted_requests(offsets, hall.show_ids[0])
+    logged = router_side.admitted_requests(offsets, hall.show_ids[0])
     sent = sum(1 for method, *_ in result["writes"] if method == "POST")
     assert (logged["logs"], logged["holds_requests"]) == (2, sent)
 
@@ -155,10 +155,10 @@ def test_the_router_log_holds_every_admitted_request(
     sent = sum(1 for method, *_ in result["writes"] if method == "POST")
     log = stack.paths.logs / "router.log"
     deadline = time.monotonic() + 10.0
-    logged = router_side.admitted_requests(log, offset, hall.show_ids[0])
+    logged = router_side.admitted_requests({log: offset}, hall.show_ids[0])
     while logged["holds_requests"] < sent and time.monotonic() < deadline:
         time.sleep(0.1)  # the router writes its access log in batches
-        logged = router_side.admitted_requests(log, offset, hall.show_ids[0])
+        logged = router_side.admitted_requests({log: offset}, hall.show_ids[0])
     assert logged["holds_requests"] == sent
     assert logged["payments_requests"] >= result["outcomes"]["bought"]
     assert logged["admitted_holds"]["p99_ms"] > 0

@@ -24,7 +24,7 @@ def test_only_the_rush_shows_writes_after_the_offset_are_counted(tmp_path: Path)
         out.write(_line("POST", "/reservations/res-1/payments", 500.0))
         out.write("uvicorn says something\n")
         out.write(_line("POST", "/shows/shw-1/holds", 9000.0, logger="router"))
-    figures = router_side.admitted_requests(log, offset, "shw-1")
+    figures = router_side.admitted_requests({log: offset}, "shw-1")
     assert (figures["holds_requests"], figures["payments_requests"]) == (2, 1)
     assert figures["admitted_holds"]["max_ms"] == 300.0
     assert figures["admitted_payments_less_provider"]["p50_ms"] == 200.0
@@ -35,7 +35,7 @@ def test_the_report_shows_the_router_side_beside_the_generator_lag(tmp_path: Pat
     log = tmp_path / "router.log"
     log.write_text(_line("POST", "/shows/shw-1/holds", 120.0))
     shown = {
-        "router_side": router_side.admitted_requests(log, 0, "shw-1"),
+        "router_side": router_side.admitted_requests({log: 0}, "shw-1"),
         "generator_loop_lag_ms": {"p50_ms": 1.0, "p99_ms": 99.0, "max_ms": 250.0},
     }
     [line] = _router_side(shown)
@@ -54,6 +54,6 @@ def test_several_routers_logs_are_read_together_each_from_its_offset(tmp_path: P
     with second.open("a") as out:
         out.write(_line("POST", "/shows/shw-1/holds", 200.0))
         out.write(_line("POST", "/reservations/res-1/payments", 500.0))
-    figures = router_side.logs_admitted_requests(offsets, "shw-1")
+    figures = router_side.admitted_requests(offsets, "shw-1")
     assert (figures["logs"], figures["holds_requests"], figures["payments_requests"]) == (2, 2, 1)
     assert figures["admitted_holds"]["max_ms"] == 200.0
