@@ -20,16 +20,12 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from benchmarks.holds import Load, cpu_seconds, run_load
 from benchmarks.suite import (
@@ -138,20 +134,13 @@ def cpu(stack: LocalStack) -> dict[str, float]:
     return used
 
 
-def samples(urls: list[str], name: str) -> Iterator[Sample]:
-    """Every sample called `name` in the `/metrics` of the processes at `urls`."""
-    for base in urls:
-        text = httpx.get(f"{base}/metrics", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            yield from (sample for sample in family.samples if sample.name == name)
-
-
 def polls_answered(stack: LocalStack) -> dict[str, float]:
     """Line polls the region's replicas answered so far, by what answered them."""
     answered: dict[str, float] = {}
-    for sample in samples(stack.regional_urls(loads.REGION), "onsale_line_polls_total"):
-        by = sample.labels["answered"]
-        answered[by] = answered.get(by, 0.0) + sample.value
+    for _, sample in system.metric_samples(stack.regional_urls(loads.REGION)):
+        if sample.name == "onsale_line_polls_total":
+            by = sample.labels["answered"]
+            answered[by] = answered.get(by, 0.0) + sample.value
     return answered
 
 
@@ -159,7 +148,11 @@ def routers_told(stack: LocalStack, opens_at: float, last_sale_s: float | None) 
     """Seconds from the last sale to the end of the routers' last final pass, when every watch
     they held had been written sold out (the stack's side of "told"; None: no pass since the
     opening)."""
-    ends = [s.value for s in samples(stack.router_urls, TOLD_AT_GAUGE) if s.value > opens_at]
+    ends = [
+        sample.value
+        for _, sample in system.metric_samples(stack.router_urls)
+        if sample.name == TOLD_AT_GAUGE and sample.value > opens_at
+    ]
     if not ends or last_sale_s is None:
         return None
     return round(max(ends) - opens_at - last_sale_s, 3)

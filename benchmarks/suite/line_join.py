@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import httpx
 import psycopg
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.holds import children_of, cpu_seconds
 from benchmarks.suite import system
@@ -66,10 +64,9 @@ async def _joins(url: str, tokens: list[str]) -> int:
 def _batches(url: str) -> tuple[float, float]:
     """The replica's statements of joins sent so far, and the joins in them."""
     found = {"onsale_join_batch_size_count": 0.0, "onsale_join_batch_size_sum": 0.0}
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
-        for sample in family.samples:
-            if sample.name in found:
-                found[sample.name] += sample.value
+    for _, sample in system.metric_samples([url]):
+        if sample.name in found:
+            found[sample.name] += sample.value
     return found["onsale_join_batch_size_count"], found["onsale_join_batch_size_sum"]
 
 

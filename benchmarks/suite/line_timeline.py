@@ -10,9 +10,9 @@ import statistics
 from collections import Counter
 from typing import Any
 
-import httpx
 import psycopg
-from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.suite.system import metric_samples
 
 BIN_S = 0.1
 EVENTS = """
@@ -112,16 +112,13 @@ def timeline(
 def scrape(urls: dict[str, str]) -> dict[str, dict[str, float]]:
     """The histograms of `FAMILIES` and `ROUTES` by bucket, summed over the processes."""
     found: dict[str, dict[str, float]] = {}
-    for url in urls.values():
-        text = httpx.get(f"{url}/metrics", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                name = _named(family.name, sample.labels)
-                if name is None or not sample.name.endswith(("_bucket", "_count", "_sum")):
-                    continue
-                key = sample.labels.get("le", sample.name.rsplit("_", 1)[1])
-                buckets = found.setdefault(name, {})
-                buckets[key] = buckets.get(key, 0.0) + sample.value
+    for family, sample in metric_samples(urls.values()):
+        name = _named(family, sample.labels)
+        if name is None or not sample.name.endswith(("_bucket", "_count", "_sum")):
+            continue
+        key = sample.labels.get("le", sample.name.rsplit("_", 1)[1])
+        buckets = found.setdefault(name, {})
+        buckets[key] = buckets.get(key, 0.0) + sample.value
     return found
 
 

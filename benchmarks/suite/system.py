@@ -4,11 +4,14 @@ import contextlib
 import os
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from benchmarks.holds import Hall, children_of, seed_hall
 from common.ids import new_id
@@ -205,18 +208,22 @@ ROUTER_HEALTH = (
 )
 
 
+def metric_samples(urls: Iterable[str]) -> Iterator[tuple[str, Sample]]:
+    """Every sample in the `/metrics` of the processes at `urls`, with its family's name."""
+    for base in urls:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                yield family.name, sample
+
+
 def router_health(stack: LocalStack) -> dict[str, float]:
     """The routers' endpoint-health counters (ejections, probe outcomes, 503s), by label,
     summed over the router instances."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     found: dict[str, float] = {}
-    for base in stack.router_urls:
-        text = httpx.get(base + "/metrics", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name in ROUTER_HEALTH and sample.value:
-                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                    key = f"{sample.name}{{{labels}}}"
-                    found[key] = found.get(key, 0.0) + sample.value
+    for _, sample in metric_samples(stack.router_urls):
+        if sample.name in ROUTER_HEALTH and sample.value:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            key = f"{sample.name}{{{labels}}}"
+            found[key] = found.get(key, 0.0) + sample.value
     return found
