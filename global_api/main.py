@@ -16,10 +16,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from common.auth import TokenVerifier
 from common.db import make_breaker, make_engine, make_sessionmaker, ping
 from common.errors import install_error_handlers
-from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
 from common.openapi import publish_contract
 from common.routing import mount
+from common.schema import schema_check
 from common.tasks import cancel_all
 from global_api.admin.router import router as admin_router
 from global_api.auth import housekeeping

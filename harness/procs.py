@@ -102,14 +102,17 @@ def wait_answering(
 ) -> None:
     """Wait until `url` answers 200, failing at once when `proc` (named `name`) has exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is None or proc.poll() is not None:
-            code = proc.returncode if proc else None
-            raise RuntimeError(f"{name} exited with {code}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
-                return
-        time.sleep(0.05)
+    # One client for every poll: `httpx.get` builds a TLS context each time (50 ms of CPU, taken
+    # from the process starting on the same cores).
+    with httpx.Client(timeout=1.0, verify=verify) as client:
+        while time.monotonic() < deadline:
+            if proc is None or proc.poll() is not None:
+                code = proc.returncode if proc else None
+                raise RuntimeError(f"{name} exited with {code}")
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(url).status_code == 200:
+                    return
+            time.sleep(0.05)
     raise TimeoutError(f"{name} not ready on {url} after {timeout} s")
 
 
@@ -201,12 +204,13 @@ async def _answer(
 def wait_all_healthy(base: str, timeout: float = 10.0) -> None:
     """Wait until the router has every endpoint of every region in rotation."""
     deadline = time.monotonic() + timeout
-    while True:
-        regions = httpx.get(f"{base}/router/regions").json()["regions"]
-        if all(region["state"] == "up" for region in regions):
-            return
-        assert time.monotonic() < deadline, regions
-        time.sleep(0.05)
+    with httpx.Client(base_url=base) as client:  # one TLS context for every poll
+        while True:
+            regions = client.get("/router/regions").json()["regions"]
+            if all(region["state"] == "up" for region in regions):
+                return
+            assert time.monotonic() < deadline, regions
+            time.sleep(0.05)
 
 
 def metric(client: httpx.Client, name: str, **labels: str) -> float:

@@ -71,6 +71,9 @@ class RegionalSettings(BaseSettings):
     # while it waits; the reconciler settles a payment left pending past it.
     payment_guard_seconds: float = Field(60.0, ge=1)
     payment_reconcile_interval_seconds: float = Field(10.0, gt=0)
+    # Past the provider's timeout plus this margin a live request has settled: the reconciler
+    # may settle its payment.
+    payment_reconcile_margin_seconds: float = Field(5.0, gt=0)
 
     def access_log(self) -> AccessLog:
         """Which answered requests the access log writes."""

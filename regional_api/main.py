@@ -13,11 +13,11 @@ from common.auth import JwksCache, TokenVerifier
 from common.db import make_breaker, make_pool, make_sessionmaker, pool_engine
 from common.errors import install_error_handlers
 from common.heap import long_lived_heap
-from common.migrate import schema_check
 from common.observability import configure_logging, instrument, ops_router
 from common.openapi import publish_contract
 from common.probe import ProbeConnection
 from common.routing import mount
+from common.schema import schema_check
 from common.tasks import cancel_all
 from regional_api.boxoffice import router as boxoffice
 from regional_api.cinemas import router as cinemas

@@ -1,6 +1,7 @@
 """Session-wide PostgreSQL servers (one global, two regional) and per-test databases."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pytest
@@ -16,33 +17,41 @@ REGIONS = ("eu-west", "us-east")
 @pytest.fixture(scope="session")
 def pg_servers() -> Iterator[dict[str, PgServer]]:
     """One PostgreSQL server for the global directory and one per region, started once."""
-    servers: dict[str, PgServer] = {}
-    try:
-        for name in ("global", *REGIONS):
-            servers[name] = start_server(name, durable=False, statement_stats=True)
-        yield servers
-    finally:
-        for server in servers.values():
-            server.stop()
+    names = ("global", *REGIONS)
+    # initdb, start-up and shutdown wait on the servers: the three run theirs at once.
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = [pool.submit(start_server, n, durable=False, statement_stats=True) for n in names]
+        wait(futures)
+        started = [future.result() for future in futures if future.exception() is None]
+        try:
+            servers = {name: future.result() for name, future in zip(names, futures, strict=True)}
+            yield servers
+        finally:
+            list(pool.map(lambda server: server.stop(), started))
 
 
 @pytest.fixture(scope="session")
-def global_databases(pg_servers: dict[str, PgServer]) -> DatabaseFactory:
+def global_databases(pg_servers: dict[str, PgServer]) -> Iterator[DatabaseFactory]:
     """Fresh global databases, migrated."""
-    return DatabaseFactory(
+    factory = DatabaseFactory(
         pg_servers["global"], ROOT / "global_api" / "migrations", "global_template"
     ).prepare()
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="session")
-def regional_databases(pg_servers: dict[str, PgServer]) -> dict[str, DatabaseFactory]:
+def regional_databases(pg_servers: dict[str, PgServer]) -> Iterator[dict[str, DatabaseFactory]]:
     """Fresh regional databases per region, migrated."""
-    return {
+    factories = {
         region: DatabaseFactory(
             pg_servers[region], ROOT / "regional_api" / "migrations", "regional_template"
         ).prepare()
         for region in REGIONS
     }
+    yield factories
+    for factory in factories.values():
+        factory.close()
 
 
 @pytest.fixture

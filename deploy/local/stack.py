@@ -291,17 +291,20 @@ class LocalStack:
     def _wait_routed(self) -> None:
         """Wait until every router has admitted an endpoint of every region (rise probes)."""
         deadline = time.monotonic() + self.options.ready_timeout
-        for n, base in enumerate(self.router_urls, 1):
-            for spec in REGIONS:
-                probe = f"{base}/regions/{spec.code}/healthz"
-                while True:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if httpx.get(probe, timeout=2.0).status_code == 200:
-                            break
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"router does not reach region {spec.code} ({probe})")
-                    time.sleep(0.2)
-            self.progress(f"{router_name(n)}: every region reachable")
+        with httpx.Client(timeout=2.0) as client:  # one TLS context (50 ms of CPU) for every poll
+            for n, base in enumerate(self.router_urls, 1):
+                for spec in REGIONS:
+                    probe = f"{base}/regions/{spec.code}/healthz"
+                    while True:
+                        with contextlib.suppress(httpx.HTTPError):
+                            if client.get(probe).status_code == 200:
+                                break
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(
+                                f"router does not reach region {spec.code} ({probe})"
+                            )
+                        time.sleep(0.05)
+                self.progress(f"{router_name(n)}: every region reachable")
 
     def _admin_api(self, client: httpx.Client, *, via_router: bool) -> demo.DemoApi:
         base = self.router_url if via_router else self.global_url

@@ -1,11 +1,12 @@
 """Settle the payments whose answer was lost: the provider is asked by reference.
 
 A replica that dies between the charge and the settle leaves its payment `pending` with the
-seats guarded for the provider's timeout plus `payment_guard_seconds`. Past the timeout plus a
-margin, any replica settles it: a completed charge sells the seats (or is refunded when they are
-gone), a failed or unknown one is recorded as failed. Every step is conditional on the payment's
-status in the database and the provider deduplicates by reference, so a payment is settled and
-refunded at most once even with several replicas reconciling at the same time.
+seats guarded for the provider's timeout plus `payment_guard_seconds`. Past the timeout plus
+`payment_reconcile_margin_seconds`, any replica settles it: a completed charge sells the seats
+(or is refunded when they are gone), a failed or unknown one is recorded as failed. Every step
+is conditional on the payment's status in the database and the provider deduplicates by
+reference, so a payment is settled and refunded at most once even with several replicas
+reconciling at the same time.
 """
 
 import asyncio
@@ -27,7 +28,6 @@ from regional_api.payments.service import Intent, PaymentRecord
 log = logging.getLogger("payments.reconcile")
 
 BATCH = 100
-MARGIN = timedelta(seconds=5)  # past the provider's timeout, a live request has settled
 
 
 async def reconcile_once(app: FastAPI) -> int:
@@ -35,7 +35,9 @@ async def reconcile_once(app: FastAPI) -> int:
     pool: HotPool = app.state.pool
     provider: PaymentProvider = app.state.payment_provider
     clock: Clock = app.state.clock
-    before = clock.now() - timedelta(seconds=provider.timeout_seconds) - MARGIN
+    settings: RegionalSettings = app.state.settings
+    margin = provider.timeout_seconds + settings.payment_reconcile_margin_seconds
+    before = clock.now() - timedelta(seconds=margin)
     async with pool.connection() as conn:
         rows = await fetch(conn, sql.UNSETTLED, {"before": before, "limit": BATCH})
     settled = 0

@@ -2,8 +2,7 @@
 
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from deploy.local.prometheus import PrometheusProcess, scrape_config
 from deploy.local.stack import LocalStack
 from harness.pg import free_port
+from tests.support.poll import wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None,
@@ -30,13 +30,6 @@ def prometheus(stack: LocalStack) -> Iterator[PrometheusProcess]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _eventually(check: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.5)
-
-
 def test_every_process_is_scraped_and_up(prometheus: PrometheusProcess, stack: LocalStack) -> None:
     expected = {proc.url.removeprefix("http://") for proc in stack.processes.values()}
 
@@ -48,7 +41,7 @@ def test_every_process_is_scraped_and_up(prometheus: PrometheusProcess, stack: L
         return {instance for instance, health in seen.items() if health == "up"} == expected
 
     try:
-        _eventually(all_up)
+        wait_until(all_up, timeout=30.0)
     except AssertionError:
         raise AssertionError(f"targets {seen}, expected {expected} up") from None
     up = prometheus.query('up{job=~"router|global_api|regional_api"}')
@@ -60,13 +53,13 @@ def test_router_health_series_exist_per_region(prometheus: PrometheusProcess) ->
         series = prometheus.query("max by (region) (router_endpoint_healthy)")
         return {s["metric"]["region"] for s in series if s["value"][1] == "1"}
 
-    _eventually(lambda: healthy_regions() >= {"eu-west", "us-east"})
+    wait_until(lambda: healthy_regions() >= {"eu-west", "us-east"}, timeout=30.0)
     endpoints = prometheus.query('router_endpoint_healthy{region="eu-west"}')
     assert len(endpoints) == 2
 
 
 def test_alert_rules_are_loaded_and_quiet(prometheus: PrometheusProcess) -> None:
-    _eventually(lambda: bool(prometheus.query("db_pool_size")))
+    wait_until(lambda: bool(prometheus.query("db_pool_size")), timeout=30.0)
     firing = prometheus.query(
         'ALERTS{alertstate="firing", alertname=~"RegionDown|EndpointEjected"}'
     )

@@ -23,7 +23,7 @@ class Fault:
     name: str
     inject: Callable[[], None]
     lift: Callable[[], None]
-    seconds: float = field(default_factory=lambda: float(size("fault_seconds", 4)))
+    seconds: float = field(default_factory=lambda: float(size("fault_seconds", 3)))
     # Called repeatedly while the fault is active (e.g. try a login); runs in a thread.
     during: Callable[[], None] | None = None
 
@@ -129,7 +129,7 @@ async def run_fault(base: str, minter: TestIssuer, arena: Arena, fault: Fault) -
         ]
         tasks = [asyncio.create_task(_booker(c, arena, minter, stop)) for c in customers[:workers]]
         tasks += [asyncio.create_task(_reader(c, arena, stop)) for c in customers[workers:]]
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.0)  # the load is steady before the fault
         t_inject = time.monotonic()
         await asyncio.to_thread(fault.inject)
         until = time.monotonic() + fault.seconds
@@ -141,7 +141,7 @@ async def run_fault(base: str, minter: TestIssuer, arena: Arena, fault: Fault) -
         await asyncio.to_thread(fault.lift)
         t_lifted = time.monotonic()
         await _wait_for_booking(ledger, t_lift, timeout=30.0)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks)

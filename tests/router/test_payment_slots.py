@@ -18,13 +18,14 @@ from router.upstreams.send import Outbound, Sender
 from tests.router.conftest import ASGI_ONLY
 
 PAYMENTS = 6  # at the provider at once: three times the cap below
-PROVIDER_SECONDS = 5  # past the line's timeout: a hold that waits for them fails either way
+LINE_SECONDS = 1  # how long a request waits for a slot
+PROVIDER_SECONDS = 2.5  # past the line's timeout: a hold that waits for them fails either way
 
 
 @pytest.fixture(scope="module", params=["fast path", "ASGI path"])
 def capped_router(request: pytest.FixtureRequest, directory_url: str) -> Iterator[str]:
     """A router with two slots per endpoint (and the default bound of payments)."""
-    proc = router(directory_url, max_in_flight_per_endpoint=2)
+    proc = router(directory_url, max_in_flight_per_endpoint=2, line_timeout_seconds=LINE_SECONDS)
     if request.param == "ASGI path":
         proc.http = ASGI_ONLY
     with proc.running() as url:

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.slow
 TIMEOUT_S = 2  # the provider's timeout; the simulator answers well within it
 LATENCY_MS = 1500
 GUARD_S = 1  # seats stay held TIMEOUT_S + GUARD_S past the payment's opening
+MARGIN_S = 0.5  # the reconciler settles a payment TIMEOUT_S + MARGIN_S past its opening
+ROUND_S = 0.2  # the reconciler's interval
 
 
 @pytest.fixture
@@ -66,7 +68,8 @@ def replica_env(
         "REGIONAL_PAYMENT_PROVIDER_URL": provider_url,
         "REGIONAL_PAYMENT_PROVIDER_TIMEOUT_SECONDS": str(TIMEOUT_S),
         "REGIONAL_PAYMENT_GUARD_SECONDS": str(GUARD_S),
-        "REGIONAL_PAYMENT_RECONCILE_INTERVAL_SECONDS": "0.5",
+        "REGIONAL_PAYMENT_RECONCILE_INTERVAL_SECONDS": str(ROUND_S),
+        "REGIONAL_PAYMENT_RECONCILE_MARGIN_SECONDS": str(MARGIN_S),
     }
 
 
@@ -162,7 +165,7 @@ def test_a_charge_whose_replica_died_is_sold_once_after_restart(
         assert payment(regional_dsn, pid) == ("completed", None)
         reconciled = httpx.get(process.url + "/metrics").text
         process.restart().wait_ready()  # a second reconciler round finds nothing to do
-        time.sleep(1.5)
+        time.sleep(3 * ROUND_S)  # three more rounds
 
     assert 'regional_payments_reconciled_total{outcome="completed"} 1.0' in reconciled
     assert query(regional_dsn, "SELECT status FROM reservations WHERE id = %s", rid) == [
@@ -201,7 +204,7 @@ def test_a_charge_whose_seats_went_meanwhile_is_refunded_once(
         crashed.start().wait_ready()
         wait_until(lambda: payment(regional_dsn, pid)[0] not in ("pending", "refunding"))
         crashed.restart().wait_ready()
-        time.sleep(1.5)
+        time.sleep(3 * ROUND_S)  # three more rounds
 
     assert payment(regional_dsn, pid) == ("refunded", "hold_lapsed")
     seat = "SELECT status, reservation_id FROM show_seats WHERE seat_id = %s"
