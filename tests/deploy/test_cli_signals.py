@@ -2,11 +2,13 @@
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,10 +54,17 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
-def test_sigterm_during_start_up_stops_what_was_started() -> None:
+@pytest.fixture
+def data() -> Iterator[Path]:
+    """A data directory the CLI's PostgreSQL servers can enter; removed after (120 MB of them)."""
+    path = Path(tempfile.mkdtemp(prefix="cinema-cli-"))
+    path.chmod(0o755)  # PostgreSQL runs as an unprivileged account when tests run as root
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_sigterm_during_start_up_stops_what_was_started(data: Path) -> None:
     base, pg_base, ports = _free_layout()
-    data = Path(tempfile.mkdtemp(prefix="cinema-cli-"))
-    data.chmod(0o755)
     command = [sys.executable, "-m", "deploy.local", "up", "--no-demo", "--no-fsync"]
     command += ["--base-port", str(base), "--pg-base-port", str(pg_base)]
     command += ["--data-dir", str(data / "var")]
