@@ -214,7 +214,7 @@ def wait_all_healthy(base: str, timeout: float = 10.0) -> None:
 
 
 def metric(client: httpx.Client, name: str, **labels: str) -> float:
-    """The router's sample `name` with exactly these labels, from `/metrics` (0 when absent)."""
+    """A service's sample `name` with exactly these labels, from its `/metrics` (0 when absent)."""
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for sample in family.samples:
             if sample.name == name and sample.labels == labels:

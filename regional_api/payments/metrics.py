@@ -26,3 +26,8 @@ RECONCILED = Counter(
     "Payments settled by the reconciler after their replica lost the provider's answer",
     ["outcome"],
 )
+RECONCILE_ROUNDS = Counter(
+    "regional_payments_reconcile_rounds_total",
+    "Rounds of the payment reconciler, by result (failed: the database or the provider was down)",
+    ["result"],
+)

@@ -21,7 +21,7 @@ from regional_api.clock import Clock
 from regional_api.config import RegionalSettings
 from regional_api.payments import service
 from regional_api.payments import statements as sql
-from regional_api.payments.metrics import RECONCILED
+from regional_api.payments.metrics import RECONCILE_ROUNDS, RECONCILED
 from regional_api.payments.provider import PaymentProvider, ProviderStatus
 from regional_api.payments.service import Intent, PaymentRecord
 
@@ -90,5 +90,8 @@ async def run_forever(app: FastAPI) -> None:
         try:
             await reconcile_once(app)
         except Exception as exc:  # the database or the provider may be down: next round
+            RECONCILE_ROUNDS.labels("failed").inc()
             log.warning("reconcile failed", extra={"fields": {"error": type(exc).__name__}})
+        else:
+            RECONCILE_ROUNDS.labels("ok").inc()
         await asyncio.sleep(settings.payment_reconcile_interval_seconds)

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from deploy.local.processes import ServiceProcess
 from harness.pg import free_port
+from harness.procs import metric
 from harness.tokens import TestIssuer
 from tests.regional_api.factories import GOOD_CARD, ShowSeed, query, seed_show
 from tests.support.poll import wait_until
@@ -139,6 +139,12 @@ def pay_and_crash(
     return str(reference)
 
 
+def rounds(url: str) -> float:
+    """The replica's reconciler rounds that ran to the end since it started."""
+    with httpx.Client(base_url=url) as client:
+        return metric(client, "regional_payments_reconcile_rounds_total", result="ok")
+
+
 def payment(dsn: str, payment_id: str) -> tuple[str, str | None]:
     """A payment's status and failure reason."""
     rows = query(dsn, "SELECT status, failure_reason FROM payments WHERE id = %s", payment_id)
@@ -165,7 +171,7 @@ def test_a_charge_whose_replica_died_is_sold_once_after_restart(
         assert payment(regional_dsn, pid) == ("completed", None)
         reconciled = httpx.get(process.url + "/metrics").text
         process.restart().wait_ready()  # a second reconciler round finds nothing to do
-        time.sleep(3 * ROUND_S)  # three more rounds
+        wait_until(lambda: rounds(process.url) >= 3)
 
     assert 'regional_payments_reconciled_total{outcome="completed"} 1.0' in reconciled
     assert query(regional_dsn, "SELECT status FROM reservations WHERE id = %s", rid) == [
@@ -204,7 +210,7 @@ def test_a_charge_whose_seats_went_meanwhile_is_refunded_once(
         crashed.start().wait_ready()
         wait_until(lambda: payment(regional_dsn, pid)[0] not in ("pending", "refunding"))
         crashed.restart().wait_ready()
-        time.sleep(3 * ROUND_S)  # three more rounds
+        wait_until(lambda: rounds(crashed.url) >= 3)
 
     assert payment(regional_dsn, pid) == ("refunded", "hold_lapsed")
     seat = "SELECT status, reservation_id FROM show_seats WHERE seat_id = %s"
